@@ -1,0 +1,234 @@
+//go:build cudaemu
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"github.com/emotionlab/emotion/kernels"
+)
+
+// Device is the emulated device of the cudaemu build. Its operations run
+// synchronously on the calling goroutine's thread, whatever the stream, so
+// streams and events only keep their order. It is safe for concurrent use.
+type Device struct {
+	mu     sync.Mutex
+	closed bool
+	allocs map[DevicePtr]int
+}
+
+// Event marks a point in a stream's work.
+type Event struct{ recorded bool }
+
+// Emulated reports whether this build's Device is the CPU emulation.
+const Emulated = true
+
+// Open opens device ordinal (only 0 exists in emulation).
+func Open(ordinal int) (*Device, error) {
+	if ordinal != 0 {
+		return nil, fmt.Errorf("cuda: open device %d: the emulated device has only device 0", ordinal)
+	}
+	return &Device{allocs: make(map[DevicePtr]int)}, nil
+}
+
+// Name describes the device.
+func (d *Device) Name() string { return "cudaemu (CPU emulation)" }
+
+// Close frees every allocation still held.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	var errs []error
+	for p := range d.allocs {
+		if err := kernels.EmuFree(uintptr(p)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	d.allocs = nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cuda: close: %w", err)
+	}
+	return nil
+}
+
+// SetMemoryLimit sets the emulated device's memory size in bytes (it
+// starts at 8 GiB), so tests can run it out of memory.
+func (d *Device) SetMemoryLimit(bytes int) { kernels.EmuSetCapacity(bytes) }
+
+// MemInfo returns the free and total device memory in bytes.
+func (d *Device) MemInfo() (free, total int, err error) {
+	total = kernels.EmuCapacity()
+	return total - kernels.EmuInUse(), total, nil
+}
+
+// Malloc allocates bytes of device memory (contents undefined: NaN bytes).
+func (d *Device) Malloc(bytes int) (DevicePtr, error) {
+	if bytes <= 0 {
+		return 0, fmt.Errorf("cuda: malloc of %d bytes", bytes)
+	}
+	p, err := kernels.EmuMalloc(bytes)
+	if err != nil {
+		if errors.Is(err, kernels.ErrOutOfMemory) {
+			return 0, fmt.Errorf("cuda: malloc of %d bytes: %w", bytes, ErrOutOfMemory)
+		}
+		return 0, fmt.Errorf("cuda: malloc of %d bytes: %w", bytes, err)
+	}
+	d.mu.Lock()
+	d.allocs[DevicePtr(p)] = bytes
+	d.mu.Unlock()
+	return DevicePtr(p), nil
+}
+
+// Free frees an allocation of Malloc.
+func (d *Device) Free(p DevicePtr) error {
+	d.mu.Lock()
+	_, ok := d.allocs[p]
+	delete(d.allocs, p)
+	d.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("cuda: free of %#x: not an allocation of this device", uintptr(p))
+	}
+	if err := kernels.EmuFree(uintptr(p)); err != nil {
+		return fmt.Errorf("cuda: free: %w", err)
+	}
+	return nil
+}
+
+// MallocHost allocates page-locked host memory for asynchronous copies.
+func (d *Device) MallocHost(bytes int) ([]byte, error) {
+	if bytes <= 0 {
+		return nil, fmt.Errorf("cuda: host malloc of %d bytes", bytes)
+	}
+	return make([]byte, bytes), nil
+}
+
+// FreeHost frees memory of MallocHost.
+func (d *Device) FreeHost(b []byte) error { return nil }
+
+func checkHost(what string, p unsafe.Pointer, bytes int) error {
+	if bytes < 0 {
+		return fmt.Errorf("cuda: %s of %d bytes", what, bytes)
+	}
+	if bytes > 0 && p == nil {
+		return fmt.Errorf("cuda: %s of %d bytes from a nil host pointer", what, bytes)
+	}
+	return nil
+}
+
+// MemcpyHtoD copies bytes from host memory src to device memory dst on
+// stream s. src must stay valid until the copy completes (at once for
+// pageable memory; at the stream's next synchronisation for MallocHost's).
+func (d *Device) MemcpyHtoD(dst DevicePtr, src unsafe.Pointer, bytes int, s Stream) error {
+	if err := checkHost("copy to device", src, bytes); err != nil {
+		return err
+	}
+	if err := kernels.EmuCopyToDevice(uintptr(dst), src, bytes); err != nil {
+		return fmt.Errorf("cuda: copy of %d bytes to device %#x: %w", bytes, uintptr(dst), err)
+	}
+	return nil
+}
+
+// MemcpyDtoH copies bytes from device memory src to host memory dst on
+// stream s; it returns when the copy is done for pageable dst.
+func (d *Device) MemcpyDtoH(dst unsafe.Pointer, src DevicePtr, bytes int, s Stream) error {
+	if err := checkHost("copy to host", dst, bytes); err != nil {
+		return err
+	}
+	if err := kernels.EmuCopyToHost(dst, uintptr(src), bytes); err != nil {
+		return fmt.Errorf("cuda: copy of %d bytes from device %#x: %w", bytes, uintptr(src), err)
+	}
+	return nil
+}
+
+// MemcpyDtoD copies bytes between device buffers on stream s.
+func (d *Device) MemcpyDtoD(dst, src DevicePtr, bytes int, s Stream) error {
+	if bytes < 0 {
+		return fmt.Errorf("cuda: device copy of %d bytes", bytes)
+	}
+	if err := kernels.EmuCopyDevice(uintptr(dst), uintptr(src), bytes); err != nil {
+		return fmt.Errorf("cuda: device copy of %d bytes from %#x to %#x: %w", bytes, uintptr(src), uintptr(dst), err)
+	}
+	return nil
+}
+
+// MemsetD32 sets n 32-bit words at p to v on stream s.
+func (d *Device) MemsetD32(p DevicePtr, v uint32, n int, s Stream) error {
+	if n < 0 {
+		return fmt.Errorf("cuda: memset of %d words", n)
+	}
+	if err := kernels.EmuMemset32(uintptr(p), v, n); err != nil {
+		return fmt.Errorf("cuda: memset of %d words at %#x: %w", n, uintptr(p), err)
+	}
+	return nil
+}
+
+// Launch runs kernel on the compute stream over grid blocks of block
+// threads with shared bytes of dynamic shared memory. args are int, int32,
+// uint32, bool, uint64, float32 or DevicePtr, in the kernel's order.
+func (d *Device) Launch(kernel string, grid, block [3]int, shared int, args ...any) error {
+	if err := checkShape(grid, block, shared); err != nil {
+		return launchError(kernel, grid, block, shared, args, err)
+	}
+	enc, err := encodeArgs(args)
+	if err != nil {
+		return launchError(kernel, grid, block, shared, args, err)
+	}
+	eargs := make([]kernels.EmuArg, len(enc))
+	for i, a := range enc {
+		eargs[i] = kernels.EmuArg{Kind: kernels.EmuArgKind(a.kind), Bits: a.bits}
+	}
+	if err := kernels.EmuLaunch(kernel, grid, block, shared, eargs); err != nil {
+		return launchError(kernel, grid, block, shared, args, err)
+	}
+	return nil
+}
+
+// Sgemm is cublasSgemm on the compute stream: column-major C (m×n) =
+// alpha·op(A)·op(B) + beta·C, op(A) m×k, op(B) k×n; C is not read when beta
+// is 0.
+func (d *Device) Sgemm(transA, transB bool, m, n, k int, alpha float32, a DevicePtr, lda int, b DevicePtr, ldb int, beta float32, c DevicePtr, ldc int) error {
+	if err := kernels.EmuSgemm(transA, transB, m, n, k, alpha, uintptr(a), lda, 0, uintptr(b), ldb, 0, beta, uintptr(c), ldc, 0, 1); err != nil {
+		return fmt.Errorf("cuda: sgemm %s: %w", gemmShape(transA, transB, m, n, k, lda, ldb, ldc), err)
+	}
+	return nil
+}
+
+// SgemmStridedBatched is cublasSgemmStridedBatched on the compute stream:
+// Sgemm over batch problems, problem i at element offsets i·stride.
+func (d *Device) SgemmStridedBatched(transA, transB bool, m, n, k int, alpha float32, a DevicePtr, lda, strideA int, b DevicePtr, ldb, strideB int, beta float32, c DevicePtr, ldc, strideC, batch int) error {
+	if err := kernels.EmuSgemm(transA, transB, m, n, k, alpha, uintptr(a), lda, strideA, uintptr(b), ldb, strideB, beta, uintptr(c), ldc, strideC, batch); err != nil {
+		return fmt.Errorf("cuda: sgemm strided batched %s batch=%d: %w", gemmShape(transA, transB, m, n, k, lda, ldb, ldc), batch, err)
+	}
+	return nil
+}
+
+// NewEvent creates an event.
+func (d *Device) NewEvent() (*Event, error) { return &Event{}, nil }
+
+// DestroyEvent destroys e.
+func (d *Device) DestroyEvent(e *Event) error { return nil }
+
+// Record marks e at the current end of stream s's work.
+func (d *Device) Record(e *Event, s Stream) error {
+	e.recorded = true
+	return nil
+}
+
+// StreamWait makes stream s wait for e's work before its later work.
+func (d *Device) StreamWait(s Stream, e *Event) error { return nil }
+
+// EventSynchronize waits until e's work is done.
+func (d *Device) EventSynchronize(e *Event) error { return nil }
+
+// StreamSynchronize waits for all work issued on s.
+func (d *Device) StreamSynchronize(s Stream) error { return nil }
+
+// Synchronize waits for all work on the device.
+func (d *Device) Synchronize() error { return nil }

@@ -1,0 +1,84 @@
+//go:build cudaemu
+
+package cuda
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+func TestEmuDevice(t *testing.T) {
+	d, err := Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	p, err := d.Malloc(4 * 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Launch("selftest_iota", [3]int{2, 1, 1}, [3]int{32, 1, 1}, 0, 50, p); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float32, 50)
+	if err := d.MemcpyDtoH(unsafe.Pointer(&got[0]), p, 200, Compute); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if v != float32(i) {
+			t.Fatalf("y[%d] = %v", i, v)
+		}
+	}
+	if err := d.MemsetD32(p+8, 0x3f800000, 3, Compute); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.MemcpyDtoH(unsafe.Pointer(&got[0]), p, 24, Compute); err != nil {
+		t.Fatal(err)
+	}
+	if got[1] != 1 || got[2] != 1 || got[4] != 1 || got[5] != 5 {
+		t.Errorf("after memset: %v", got[:6])
+	}
+
+	for _, tc := range []struct {
+		name string
+		err  error
+		want []string
+	}{
+		{"missing barrier", d.Launch("selftest_missing_barrier", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, 10, p),
+			[]string{"launch selftest_missing_barrier grid [1 1 1] block [64 1 1]", "int 10", "__syncthreads() reached by 10 of 64"}},
+		{"out of bounds", d.Launch("selftest_oob", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, 50, p),
+			[]string{"launch selftest_oob", "out-of-bounds"}},
+		{"bad shape", d.Launch("selftest_iota", [3]int{1, 1, 1}, [3]int{2048, 1, 1}, 0, 50, p),
+			[]string{"exceeds 1024 threads"}},
+		{"bad argument", d.Launch("selftest_iota", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, int64(3), p),
+			[]string{"unsupported type int64"}},
+		{"copy past the end", d.MemcpyHtoD(p+100, unsafe.Pointer(&got[0]), 200, Copy),
+			[]string{"copy of 200 bytes to device", "past the end"}},
+		{"free of a non-allocation", d.Free(p + 4), []string{"not an allocation"}},
+	} {
+		if tc.err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(tc.err.Error(), w) {
+				t.Errorf("%s: error %q lacks %q", tc.name, tc.err, w)
+			}
+		}
+	}
+
+	d.SetMemoryLimit(1 << 20)
+	defer d.SetMemoryLimit(8 << 30)
+	if _, err := d.Malloc(2 << 20); !errors.Is(err, ErrOutOfMemory) {
+		t.Errorf("malloc over the limit: %v", err)
+	}
+	if err := d.Free(p); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,287 @@
+//go:build cudaemu
+
+package kernels
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+func devAlloc(t *testing.T, n int) uintptr {
+	t.Helper()
+	p, err := EmuMalloc(4 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := EmuFree(p); err != nil {
+			t.Error(err)
+		}
+	})
+	return p
+}
+
+func upload(p uintptr, x []float32) {
+	if err := EmuCopyToDevice(p, unsafe.Pointer(&x[0]), 4*len(x)); err != nil {
+		panic(err)
+	}
+}
+
+func download(p uintptr, n int) []float32 {
+	x := make([]float32, n)
+	if err := EmuCopyToHost(unsafe.Pointer(&x[0]), p, 4*n); err != nil {
+		panic(err)
+	}
+	return x
+}
+
+func i32(v int) EmuArg     { return EmuArg{ArgI32, uint64(uint32(int32(v)))} }
+func ptr(p uintptr) EmuArg { return EmuArg{ArgPtr, uint64(p)} }
+
+func TestRegistryMatchesSources(t *testing.T) {
+	got := EmuKernelNames()
+	slices.Sort(got)
+	want := Names(true)
+	if !slices.Equal(got, want) {
+		t.Fatalf("registry %v\nsources %v", got, want)
+	}
+	for _, n := range Names(false) {
+		if strings.HasPrefix(n, "selftest_") {
+			t.Errorf("Names(false) has %s", n)
+		}
+	}
+}
+
+func TestIota(t *testing.T) {
+	for _, tc := range []struct{ n, grid, block int }{{1, 1, 1}, {37, 1, 32}, {1000, 3, 96}, {77, 10, 33}} {
+		p := devAlloc(t, tc.n)
+		if err := EmuLaunch("selftest_iota", [3]int{tc.grid, 1, 1}, [3]int{tc.block, 1, 1}, 0, []EmuArg{i32(tc.n), ptr(p)}); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range download(p, tc.n) {
+			if v != float32(i) {
+				t.Fatalf("n=%d: y[%d] = %v", tc.n, i, v)
+			}
+		}
+	}
+}
+
+func TestWarpSoftmax(t *testing.T) {
+	for _, tc := range []struct{ rows, cols, warps int }{{1, 1, 1}, {7, 45, 2}, {5, 300, 4}, {3, 32, 1}} {
+		x := make([]float32, tc.rows*tc.cols)
+		for i := range x {
+			x[i] = float32(math.Sin(float64(i)*1.7)) * 5
+		}
+		px, py := devAlloc(t, len(x)), devAlloc(t, len(x))
+		upload(px, x)
+		grid := (tc.rows + tc.warps - 1) / tc.warps
+		if err := EmuLaunch("selftest_warp_softmax", [3]int{grid, 1, 1}, [3]int{32 * tc.warps, 1, 1}, 0,
+			[]EmuArg{i32(tc.rows), i32(tc.cols), ptr(px), ptr(py)}); err != nil {
+			t.Fatal(err)
+		}
+		y := download(py, len(x))
+		for r := range tc.rows {
+			row := x[r*tc.cols : (r+1)*tc.cols]
+			m := math.Inf(-1)
+			for _, v := range row {
+				m = math.Max(m, float64(v))
+			}
+			s := 0.0
+			for _, v := range row {
+				s += math.Exp(float64(v) - m)
+			}
+			for c, v := range row {
+				want := math.Exp(float64(v)-m) / s
+				if got := float64(y[r*tc.cols+c]); math.Abs(got-want) > 1e-6+1e-5*want {
+					t.Fatalf("%+v: y[%d,%d] = %v, want %v", tc, r, c, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestBlockSum(t *testing.T) {
+	for _, tc := range []struct{ n, block int }{{1, 32}, {100, 64}, {5000, 1024}, {33, 96}} {
+		x := make([]float32, tc.n)
+		want := 0.0
+		for i := range x {
+			x[i] = float32(i%7) - 2.5
+			want += float64(x[i])
+		}
+		px, po := devAlloc(t, tc.n), devAlloc(t, 1)
+		upload(px, x)
+		if err := EmuLaunch("selftest_block_sum", [3]int{1, 1, 1}, [3]int{tc.block, 1, 1}, 0, []EmuArg{i32(tc.n), ptr(px), ptr(po)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := download(po, 1)[0]; math.Abs(float64(got)-want) > 1e-3 {
+			t.Errorf("%+v: sum %v, want %v", tc, got, want)
+		}
+	}
+}
+
+func TestShuffleDown(t *testing.T) {
+	x := make([]float32, 64)
+	for i := range x {
+		x[i] = float32(i)
+	}
+	px, py := devAlloc(t, 64), devAlloc(t, 64)
+	upload(px, x)
+	if err := EmuLaunch("selftest_shfl_down", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(3), ptr(px), ptr(py)}); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range download(py, 64) {
+		want := float32(i + 3)
+		if i%32 >= 29 {
+			want = float32(i)
+		}
+		if v != want {
+			t.Fatalf("y[%d] = %v, want %v", i, v, want)
+		}
+	}
+}
+
+// TestCaughtBugs checks that what would be undefined behaviour on a GPU is
+// an error here, not a crash and not a silent wrong answer.
+func TestCaughtBugs(t *testing.T) {
+	p := devAlloc(t, 64)
+	for _, tc := range []struct {
+		name        string
+		kernel      string
+		grid, block [3]int
+		shared      int
+		args        []EmuArg
+		want        string
+	}{
+		{"missing barrier", "selftest_missing_barrier", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(40), ptr(p)}, "__syncthreads() reached by 40 of 64 threads"},
+		{"out of bounds", "selftest_oob", [3]int{2, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(64), ptr(p)}, "out-of-bounds access"},
+		{"shuffle with exited lanes", "selftest_shfl_exited", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, []EmuArg{ptr(p)}, "exited while lanes"},
+		{"block too large", "selftest_iota", [3]int{1, 1, 1}, [3]int{1025, 1, 1}, 0, []EmuArg{i32(1), ptr(p)}, "exceeds 1024 threads"},
+		{"block too large in 2-D", "selftest_iota", [3]int{1, 1, 1}, [3]int{64, 32, 1}, 0, []EmuArg{i32(1), ptr(p)}, "exceeds 1024 threads"},
+		{"grid of zero", "selftest_iota", [3]int{0, 1, 1}, [3]int{32, 1, 1}, 0, []EmuArg{i32(1), ptr(p)}, "dimension is 0"},
+		{"too much shared memory", "selftest_iota", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 48*1024 + 1, []EmuArg{i32(1), ptr(p)}, "exceed 48 KiB"},
+		{"unknown kernel", "no_such_kernel", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, nil, "no kernel named no_such_kernel"},
+		{"too few arguments", "selftest_iota", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, []EmuArg{i32(1)}, "takes 2 arguments, got 1"},
+		{"argument of the wrong kind", "selftest_iota", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, []EmuArg{ptr(p), ptr(p)}, "argument 0: kernel wants int, got pointer"},
+		{"pointer not to device memory", "selftest_iota", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, []EmuArg{i32(1), {ArgPtr, 8}}, "not device memory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := EmuLaunch(tc.kernel, tc.grid, tc.block, tc.shared, tc.args)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	// The device still works after a failed launch.
+	if err := EmuLaunch("selftest_iota", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(64), ptr(p)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMemoryChecks(t *testing.T) {
+	p, err := EmuMalloc(40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := download(p, 1)[0]; !math.IsNaN(float64(got)) {
+		t.Errorf("fresh memory reads %v, want NaN", got)
+	}
+	if err := EmuCheckRange(p+36, 4); err != nil {
+		t.Error(err)
+	}
+	if err := EmuCopyToHost(unsafe.Pointer(&make([]byte, 8)[0]), p+36, 8); err == nil || !strings.Contains(err.Error(), "past the end") {
+		t.Errorf("range past the end: %v", err)
+	}
+	// Scribble on the guard past the end: Free must notice.
+	emuPoke(p+40, []byte{0})
+	if err := EmuFree(p); err == nil || !strings.Contains(err.Error(), "guard") {
+		t.Errorf("free after overrun: %v", err)
+	}
+	if err := EmuFree(p); err == nil || !strings.Contains(err.Error(), "not an allocation") {
+		t.Errorf("double free: %v", err)
+	}
+
+	old := EmuCapacity()
+	defer EmuSetCapacity(old)
+	EmuSetCapacity(EmuInUse() + 1000)
+	if _, err := EmuMalloc(2000); !errors.Is(err, ErrOutOfMemory) {
+		t.Errorf("malloc over capacity: %v", err)
+	}
+}
+
+func TestSgemm(t *testing.T) {
+	// Column-major: C (m×n) = alpha·op(A)·op(B) + beta·C, batched.
+	for _, tc := range []struct {
+		ta, tb         bool
+		m, n, k, batch int
+		beta           float32
+	}{{false, false, 3, 5, 7, 1, 0}, {true, false, 4, 2, 33, 2, 0.5}, {false, true, 17, 9, 3, 3, 1}, {true, true, 1, 1, 1, 1, 0}} {
+		lda := tc.m + 1
+		if tc.ta {
+			lda = tc.k + 2
+		}
+		ldb := tc.k
+		if tc.tb {
+			ldb = tc.n + 3
+		}
+		ldc := tc.m + 1
+		acols, bcols := tc.k, tc.n
+		if tc.ta {
+			acols = tc.m
+		}
+		if tc.tb {
+			bcols = tc.k
+		}
+		sa, sb, sc := lda*acols+5, ldb*bcols, ldc*tc.n+1
+		a, b, c := make([]float32, sa*tc.batch), make([]float32, sb*tc.batch), make([]float32, sc*tc.batch)
+		for i := range a {
+			a[i] = float32(i%11) - 5
+		}
+		for i := range b {
+			b[i] = float32(i%5) * 0.5
+		}
+		for i := range c {
+			c[i] = float32(i % 3)
+		}
+		pa, pb, pc := devAlloc(t, len(a)), devAlloc(t, len(b)), devAlloc(t, len(c))
+		upload(pa, a)
+		upload(pb, b)
+		upload(pc, c)
+		if err := EmuSgemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, 1.5, pa, lda, sa, pb, ldb, sb, tc.beta, pc, ldc, sc, tc.batch); err != nil {
+			t.Fatal(err)
+		}
+		got := download(pc, len(c))
+		for p := range tc.batch {
+			for i := range tc.m {
+				for j := range tc.n {
+					s := 0.0
+					for l := range tc.k {
+						var av, bv float32
+						if tc.ta {
+							av = a[p*sa+l+i*lda]
+						} else {
+							av = a[p*sa+i+l*lda]
+						}
+						if tc.tb {
+							bv = b[p*sb+j+l*ldb]
+						} else {
+							bv = b[p*sb+l+j*ldb]
+						}
+						s += float64(av) * float64(bv)
+					}
+					want := 1.5*s + float64(tc.beta)*float64(c[p*sc+i+j*ldc])
+					if g := float64(got[p*sc+i+j*ldc]); math.Abs(g-want) > 1e-4*(1+math.Abs(want)) {
+						t.Fatalf("%+v: C[%d](%d,%d) = %v, want %v", tc, p, i, j, g, want)
+					}
+				}
+			}
+		}
+	}
+	p := devAlloc(t, 10)
+	if err := EmuSgemm(false, false, 4, 4, 4, 1, p, 4, 0, p, 4, 0, 0, p, 4, 0, 1); err == nil || !strings.Contains(err.Error(), "past the end") {
+		t.Errorf("gemm over a too small buffer: %v", err)
+	}
+}

@@ -1,0 +1,64 @@
+// selftest.cu: small kernels that test the cudaemu emulation itself (correct
+// ones, and ones with the bugs the emulation must catch). They are compiled
+// only into the emulated build, never into the fatbin.
+#include "common.cuh"
+
+// selftest_iota writes y[i] = i. Grid-stride; 1-D launch of any shape.
+KERNEL void selftest_iota(int n, dptr<float> y) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) y[i] = (float)i;
+}
+
+// selftest_warp_softmax: one warp per row of a rows×cols x, y = softmax(x).
+// Block (32·w); grid ceil(rows / w).
+KERNEL void selftest_warp_softmax(int rows, int cols, dptr<const float> x, dptr<float> y) {
+  int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  int lane = threadIdx.x & 31;
+  if (row >= rows) return;  // the whole warp leaves together
+  auto xr = x + (ptrdiff_t)row * cols;
+  auto yr = y + (ptrdiff_t)row * cols;
+  float m = -INFINITY;
+  for (int c = lane; c < cols; c += 32) m = fmaxf(m, xr[c]);
+  m = warp_max(m);
+  float s = 0.0f;
+  for (int c = lane; c < cols; c += 32) s += expf(xr[c] - m);
+  s = warp_sum(s);
+  for (int c = lane; c < cols; c += 32) yr[c] = expf(xr[c] - m) / s;
+}
+
+// selftest_block_sum writes the sum of x[0:n) to out[0]. One block.
+KERNEL void selftest_block_sum(int n, dptr<const float> x, dptr<float> out) {
+  float s = 0.0f;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
+  s = block_sum(s);
+  if (threadIdx.x == 0) out[0] = s;
+}
+
+// selftest_missing_barrier: threads past n leave before a barrier the others
+// wait at (a bug).
+KERNEL void selftest_missing_barrier(int n, dptr<float> y) {
+  __shared__ float buf[1024];
+  if ((int)threadIdx.x >= n) return;
+  buf[threadIdx.x] = (float)threadIdx.x;
+  __syncthreads();
+  y[threadIdx.x] = buf[n - 1 - threadIdx.x];
+}
+
+// selftest_oob writes one element past y[0:n) (a bug).
+KERNEL void selftest_oob(int n, dptr<float> y) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i <= n) y[i] = 1.0f;
+}
+
+// selftest_shfl_exited: the upper half of each warp leaves before a
+// full-mask shuffle (a bug).
+KERNEL void selftest_shfl_exited(dptr<float> y) {
+  int lane = threadIdx.x & 31;
+  if (lane >= 16) return;
+  y[threadIdx.x] = warp_sum(1.0f);
+}
+
+// selftest_shfl_down: y[i] = x[i + d] within the warp (own value past it).
+KERNEL void selftest_shfl_down(int d, dptr<const float> x, dptr<float> y) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  y[i] = __shfl_down_sync(FULL_MASK, x[i], d);
+}
