@@ -1,0 +1,187 @@
+// Command emotion trains, evaluates and serves self-attentive emotion
+// recognition networks on IEMOCAP transcripts (angry, happy, neutral, sad).
+//
+// Usage:
+//
+//	emotion <command> [flags]
+//	emotion help <command>
+//
+// Each command lives in its own file and registers itself from init with
+// register, so adding a command touches no other file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+)
+
+// The writers commands print to; tests replace them.
+var (
+	stdout io.Writer = os.Stdout
+	stderr io.Writer = os.Stderr
+)
+
+// command is one subcommand of emotion.
+type command struct {
+	name     string
+	summary  string // one line, for the command list
+	usage    string // the arguments after "emotion <name>", e.g. "[flags]"
+	help     string // what the command does, printed by --help
+	examples string // example invocations, one per line, printed by --help
+	// run parses its own flags (see newFlagSet and parseFlags) and runs.
+	// It returns pflag.ErrHelp after printing help, a usageError for a bad
+	// command line, and any other error for a failure.
+	run func(args []string) error
+}
+
+// commands is the registry filled by register.
+var commands = map[string]*command{}
+
+// register adds a command; commands call it from init. Registering a name
+// twice is a programming error and panics at start-up.
+func register(c *command) {
+	if c.name == "" || c.run == nil {
+		panic("emotion: register: command without a name or run function")
+	}
+	if _, dup := commands[c.name]; dup {
+		panic("emotion: register: duplicate command " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// usageError is a bad command line: emotion exits with status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef returns a usageError.
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// newFlagSet returns the flag set of the command name, whose --help (or
+// -h) prints the command's help to stdout.
+func newFlagSet(name string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("emotion "+name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	fs.Usage = func() { printCommandHelp(stdout, commands[name], fs) }
+	return fs
+}
+
+// parseFlags parses args into fs; a bad flag becomes a usageError, --help
+// returns pflag.ErrHelp (help already printed), and positional arguments
+// are refused unless allowArgs.
+func parseFlags(fs *pflag.FlagSet, args []string, allowArgs bool) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if !allowArgs && fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+func printCommandHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(w, "Usage: emotion %s %s\n\n", c.name, c.usage)
+	fmt.Fprintf(w, "%s\n", strings.TrimSpace(c.summary))
+	if h := strings.TrimSpace(c.help); h != "" {
+		fmt.Fprintf(w, "\n%s\n", h)
+	}
+	if fs != nil && fs.HasFlags() {
+		fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+	}
+	if ex := strings.TrimSpace(c.examples); ex != "" {
+		fmt.Fprintf(w, "\nExamples:\n")
+		for line := range strings.SplitSeq(ex, "\n") {
+			fmt.Fprintf(w, "  %s\n", strings.TrimSpace(line))
+		}
+	}
+}
+
+func printMainHelp(w io.Writer) {
+	fmt.Fprintf(w, `emotion trains and serves self-attentive emotion recognition networks
+on IEMOCAP transcripts (angry, happy, neutral, sad).
+
+Usage:
+  emotion <command> [flags]
+  emotion help <command>
+
+Commands:
+`)
+	names := make([]string, 0, len(commands))
+	width := 0
+	for n := range commands {
+		names = append(names, n)
+		width = max(width, len(n))
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun 'emotion <command> --help' for a command's flags and examples.\n")
+}
+
+// signalContext is the context of a command: cancelled by Ctrl-C or
+// SIGTERM, so that downloads and training stop cleanly.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// emotion runs the command line args (without the program name) and
+// returns the exit status: 0, 1 for a failure, 2 for a bad command line.
+func emotion(args []string) int {
+	if len(args) == 0 {
+		printMainHelp(stderr)
+		return 2
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "-h", "--help", "-help":
+		printMainHelp(stdout)
+		return 0
+	case "help":
+		if len(rest) == 0 {
+			printMainHelp(stdout)
+			return 0
+		}
+		name, rest = rest[0], []string{"--help"}
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "emotion: unknown command %q; run 'emotion --help'\n", name)
+		return 2
+	}
+	err := c.run(rest)
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, pflag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "emotion: %v\nRun 'emotion %s --help' for usage.\n", err, name)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "emotion: %v\n", err)
+		return 1
+	}
+}
+
+func main() {
+	os.Exit(emotion(os.Args[1:]))
+}

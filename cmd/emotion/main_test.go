@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// runEmotion runs the command line with captured output.
+func runEmotion(t *testing.T, args ...string) (code int, out, errOut string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	oldOut, oldErr := stdout, stderr
+	stdout, stderr = &o, &e
+	defer func() { stdout, stderr = oldOut, oldErr }()
+	code = emotion(args)
+	return code, o.String(), e.String()
+}
+
+func TestMainHelp(t *testing.T) {
+	tests := []struct {
+		args     []string
+		code     int
+		out, err []string
+	}{
+		{nil, 2, nil, []string{"Usage:", "data"}},
+		{[]string{"--help"}, 0, []string{"Usage:", "Commands:", "data", "Load a data source"}, nil},
+		{[]string{"help"}, 0, []string{"Commands:"}, nil},
+		{[]string{"help", "data"}, 0, []string{"Usage: emotion data [flags]", "--protocol", "--data", "Examples:", "emotion data --data ../shared/data/iemocap"}, nil},
+		{[]string{"data", "--help"}, 0, []string{"Usage: emotion data", "--min-count"}, nil},
+		{[]string{"data", "-h"}, 0, []string{"Usage: emotion data"}, nil},
+		{[]string{"help", "nope"}, 2, nil, []string{`unknown command "nope"`}},
+		{[]string{"nope"}, 2, nil, []string{`emotion: unknown command "nope"`}},
+		{[]string{"data", "--bogus"}, 2, nil, []string{"emotion: unknown flag: --bogus", "emotion data --help"}},
+		{[]string{"data", "extra"}, 2, nil, []string{`emotion: unexpected argument "extra"`}},
+		{[]string{"data", "--window", "x"}, 2, nil, []string{"emotion: invalid argument"}},
+	}
+	for _, tc := range tests {
+		code, out, errOut := runEmotion(t, tc.args...)
+		if code != tc.code {
+			t.Errorf("%q: exit %d, want %d (stderr %q)", tc.args, code, tc.code, errOut)
+		}
+		for _, w := range tc.out {
+			if !strings.Contains(out, w) {
+				t.Errorf("%q: stdout lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+		for _, w := range tc.err {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%q: stderr lacks %q:\n%s", tc.args, w, errOut)
+			}
+		}
+	}
+}
+
+func TestRegisterAndExitCodes(t *testing.T) {
+	defer delete(commands, "test-fail")
+	defer delete(commands, "test-usage")
+	register(&command{name: "test-fail", summary: "fails", run: func([]string) error { return errors.New("it broke") }})
+	register(&command{name: "test-usage", summary: "bad usage", run: func([]string) error { return usagef("bad %s", "flag") }})
+	if code, _, e := runEmotion(t, "test-fail"); code != 1 || e != "emotion: it broke\n" {
+		t.Errorf("failure: exit %d, stderr %q", code, e)
+	}
+	if code, _, e := runEmotion(t, "test-usage"); code != 2 || !strings.HasPrefix(e, "emotion: bad flag\n") {
+		t.Errorf("usage: exit %d, stderr %q", code, e)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("registering a name twice did not panic")
+		}
+	}()
+	register(&command{name: "test-fail", run: func([]string) error { return nil }})
+}

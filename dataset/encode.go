@@ -1,0 +1,58 @@
+package dataset
+
+// Encoded is a corpus tokenised and encoded with one vocabulary (built on
+// one fold's training items, or a checkpoint's).
+type Encoded struct {
+	Corpus *Corpus
+	Vocab  *Vocab
+	// Tokens holds the token ids of every utterance of the corpus (context
+	// turns included), truncated to MaxLen; it may be empty when a text
+	// tokenises to nothing.
+	Tokens    [][]int32
+	MaxLen    int // the truncation length used
+	Truncated int // utterances that had more than MaxLen tokens
+}
+
+// Encode tokenises every utterance of c with o.Tokenizer, builds the
+// vocabulary (min count o.MinCount) from the texts of the train items only,
+// so that nothing of the validation or test data leaks into it, and encodes
+// every utterance with it, truncated to o.MaxLen tokens. A MinCount below 1
+// counts as 1 and a MaxLen below 1 as DefaultMaxLen.
+func Encode(c *Corpus, train []int, o Options) *Encoded {
+	toks := tokenizeAll(c, o)
+	docs := make([][]string, len(train))
+	for j, i := range train {
+		docs[j] = toks[i]
+	}
+	return encode(c, toks, BuildVocab(docs, max(o.MinCount, 1)), o)
+}
+
+// EncodeWithVocab tokenises and encodes every utterance of c with a given
+// vocabulary (a checkpoint's, for evaluation and prediction); unknown tokens
+// become UnkID.
+func EncodeWithVocab(c *Corpus, v *Vocab, o Options) *Encoded {
+	return encode(c, tokenizeAll(c, o), v, o)
+}
+
+func tokenizeAll(c *Corpus, o Options) [][]string {
+	toks := make([][]string, len(c.Utterances))
+	for i := range c.Utterances {
+		toks[i] = Tokenize(c.Utterances[i].Text, o.Tokenizer)
+	}
+	return toks
+}
+
+func encode(c *Corpus, toks [][]string, v *Vocab, o Options) *Encoded {
+	maxLen := o.MaxLen
+	if maxLen < 1 {
+		maxLen = DefaultMaxLen
+	}
+	e := &Encoded{Corpus: c, Vocab: v, Tokens: make([][]int32, len(toks)), MaxLen: maxLen}
+	for i, t := range toks {
+		if len(t) > maxLen {
+			e.Truncated++
+		}
+		e.Tokens[i] = v.Encode(t, maxLen)
+	}
+	return e
+}

@@ -1,0 +1,92 @@
+package dataset
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestEncodeVocabFromTrainOnly(t *testing.T) {
+	c := &Corpus{Utterances: []Utterance{
+		{Text: "alpha beta", Label: Angry},                // 0 train
+		{Text: "alpha gamma", Label: Happy},               // 1 train
+		{Text: "beta alpha delta", Label: Sad},            // 2 train
+		{Text: "alpha zeta zeta zeta", Label: Neutral},    // 3 test: zeta is frequent but unseen in training
+		{Text: "zeta zeta", Label: NoLabel},               // 4 context
+		{Text: "alpha alpha alpha alpha", Label: Neutral}, // 5 test
+	}}
+	o := DefaultOptions()
+	o.MinCount = 2
+	o.MaxLen = 3
+	e := Encode(c, []int{0, 1, 2}, o)
+	v := e.Vocab
+	alpha, beta := v.ID("alpha"), v.ID("beta")
+	if alpha == UnkID || alpha == PadID || beta == UnkID || beta == PadID || alpha == beta {
+		t.Fatalf("alpha %d, beta %d: want distinct known ids", alpha, beta)
+	}
+	for _, w := range []string{"gamma", "delta", "zeta"} {
+		if v.ID(w) != UnkID {
+			t.Errorf("%q has id %d, want UNK (count < 2 in training)", w, v.ID(w))
+		}
+	}
+	if v.Len() != 4 { // PAD, UNK, alpha, beta
+		t.Errorf("vocabulary of %d tokens %v, want 4", v.Len(), v.Tokens())
+	}
+	want := [][]int32{
+		{alpha, beta},
+		{alpha, UnkID},
+		{beta, alpha, UnkID},
+		{alpha, UnkID, UnkID}, // truncated to 3
+		{UnkID, UnkID},
+		{alpha, alpha, alpha}, // truncated to 3
+	}
+	for i, w := range want {
+		if !slices.Equal(e.Tokens[i], w) {
+			t.Errorf("utterance %d: %v, want %v", i, e.Tokens[i], w)
+		}
+	}
+	if e.Truncated != 2 || e.MaxLen != 3 {
+		t.Errorf("Truncated %d MaxLen %d, want 2 and 3", e.Truncated, e.MaxLen)
+	}
+	// A checkpoint's vocabulary encodes the same way.
+	e2 := EncodeWithVocab(c, v, o)
+	for i := range want {
+		if !slices.Equal(e2.Tokens[i], e.Tokens[i]) {
+			t.Errorf("EncodeWithVocab utterance %d: %v, want %v", i, e2.Tokens[i], e.Tokens[i])
+		}
+	}
+}
+
+func TestPredictBatches(t *testing.T) {
+	v, err := NewVocab([]string{PadToken, UnkToken, "hello", "there"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.Window = 2
+	turns := []RawTurn{{Text: "hello there", Speaker: 'F'}, {Text: "there", Speaker: 'M'}, {Text: "hello", Speaker: 'F'}}
+	sb, err := PredictSentences(v, o, turns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.Size != 3 || sb.MaxLen != 2 || !slices.Equal(sb.Lengths, []int32{2, 1, 1}) || !slices.Equal(sb.Labels, []int32{-1, -1, -1}) {
+		t.Errorf("sentence batch %+v", sb)
+	}
+	if sb.Tokens[0] != v.ID("hello") || sb.Tokens[1] != v.ID("there") || sb.Tokens[2] != v.ID("there") || sb.Tokens[3] != PadID {
+		t.Errorf("sentence tokens %v", sb.Tokens)
+	}
+	db, err := PredictDialog(v, o, turns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Size != 3 || db.Turns != 2 || !slices.Equal(db.TurnCounts, []int32{1, 2, 2}) {
+		t.Errorf("dialog batch size %d turns %d counts %v", db.Size, db.Turns, db.TurnCounts)
+	}
+	// Window of turn 3: turns 2 (M) and 3 (F, the target).
+	sp := db.Speaker[2*db.Turns*SpeakerDim:]
+	if want := []float32{0, 1, 0, 1, 0, 1}; !slices.Equal(sp, want) {
+		t.Errorf("speaker features of the last window %v, want %v", sp, want)
+	}
+	if _, err := PredictDialog(v, o, nil); err == nil {
+		t.Error("no turns accepted")
+	}
+}
