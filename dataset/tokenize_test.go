@@ -1,0 +1,141 @@
+package dataset
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// nltkCases are texts with the tokens that NLTK's NLTKWordTokenizer (3.8)
+// gives for each of their sentences, lowercased: the reference outputs of
+// word_tokenize, sentence by sentence.
+var nltkCases = []struct {
+	text string
+	want []string
+}{
+	{"Don't do that.", []string{"do", "n't", "do", "that", "."}},
+	{"I can't believe it!", []string{"i", "ca", "n't", "believe", "it", "!"}},
+	{"I won't go.", []string{"i", "wo", "n't", "go", "."}},
+	{"I'm fine, thanks.", []string{"i", "'m", "fine", ",", "thanks", "."}},
+	{"It's true you're right we've seen I'll go I'd say.", []string{"it", "'s", "true", "you", "'re", "right", "we", "'ve", "seen", "i", "'ll", "go", "i", "'d", "say", "."}},
+	{"I'm gonna do it, wanna come? We gotta go.", []string{"i", "'m", "gon", "na", "do", "it", ",", "wan", "na", "come", "?", "we", "got", "ta", "go", "."}},
+	{"Wait... what?", []string{"wait", "...", "what", "?"}},
+	{"Well-known facts, okay?", []string{"well-known", "facts", ",", "okay", "?"}},
+	{"It costs $3.50, or 1,000 dollars at 10:30.", []string{"it", "costs", "$", "3.50", ",", "or", "1,000", "dollars", "at", "10:30", "."}},
+	{`He said "hello" to me.`, []string{"he", "said", "``", "hello", "''", "to", "me", "."}},
+	{`"Hello," she said.`, []string{"``", "hello", ",", "''", "she", "said", "."}},
+	{"Hello. How are you?", []string{"hello", ".", "how", "are", "you", "?"}},
+	{"Mr. Smith is here.", []string{"mr.", "smith", "is", "here", "."}},
+	{"(laughs) okay", []string{"(", "laughs", ")", "okay"}},
+	{"so--what", []string{"so", "--", "what"}},
+	{"I cannot, gimme that, lemme see.", []string{"i", "can", "not", ",", "gim", "me", "that", ",", "lem", "me", "see", "."}},
+	{"The U.S. is big.", []string{"the", "u.s.", "is", "big", "."}},
+	{"I live in the U.S.", []string{"i", "live", "in", "the", "u.s", "."}},
+	{"Note: this; 50% of #1 & a*b", []string{"note", ":", "this", ";", "50", "%", "of", "#", "1", "&", "a", "*", "b"}},
+	{"James' car", []string{"james", "'", "car"}},
+	{"They ain't here, are they?", []string{"they", "ai", "n't", "here", ",", "are", "they", "?"}},
+	{"Yes..", []string{"yes", ".."}},
+	{"Okay. Okay.", []string{"okay", ".", "okay", "."}},
+	{"What?! No way!", []string{"what", "?", "!", "no", "way", "!"}},
+	{"Is that, is that-that's just foam isn't it? I can't even tell", []string{"is", "that", ",", "is", "that-that", "'s", "just", "foam", "is", "n't", "it", "?", "i", "ca", "n't", "even", "tell"}},
+	{"THEY'RE HERE, DON'T YOU SEE?", []string{"they", "'re", "here", ",", "do", "n't", "you", "see", "?"}},
+	{"<pad> {x} [y z]", []string{"<", "pad", ">", "{", "x", "}", "[", "y", "z", "]"}},
+	{"e.g. this", []string{"e.g.", "this"}},
+	{"we're gonna wanna", []string{"we", "'re", "gon", "na", "wan", "na"}},
+	{"Oh, um... I don't know... Maybe.", []string{"oh", ",", "um", "...", "i", "do", "n't", "know", "...", "maybe", "."}},
+	{"Good muffins cost $3.88\nin New York.  Please buy me\ntwo of them.\nThanks.", []string{"good", "muffins", "cost", "$", "3.88", "in", "new", "york", ".", "please", "buy", "me", "two", "of", "them", ".", "thanks", "."}},
+}
+
+func TestTokenizeNLTK(t *testing.T) {
+	for _, tt := range nltkCases {
+		if got := Tokenize(tt.text, TokenizerOptions{}); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Tokenize(%q)\n got %q\nwant %q", tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestTokenize(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		opt  TokenizerOptions
+		want []string
+	}{
+		{"empty", "", TokenizerOptions{}, nil},
+		{"spaces only", " \t\n ", TokenizerOptions{}, nil},
+		{"marks kept", "[LAUGHTER] Oh my god. [BREATHING]", TokenizerOptions{}, []string{"[laughter]", "oh", "my", "god", ".", "[breathing]"}},
+		{"marks dropped", "[LAUGHTER] Oh my god. [BREATHING]", TokenizerOptions{DropNonSpeech: true}, []string{"oh", "my", "god", "."}},
+		{"mark glued to words", "Hi[GARBAGE]okay", TokenizerOptions{}, []string{"hi", "[garbage]", "okay"}},
+		{"lowercase mark", "[garbage] yes", TokenizerOptions{}, []string{"[garbage]", "yes"}},
+		{"only a mark, dropped", "[LAUGHTER]", TokenizerOptions{DropNonSpeech: true}, nil},
+		{"bracketed words are not a mark", "[some words]", TokenizerOptions{}, []string{"[", "some", "words", "]"}},
+		// NLTK 3.8's opening single quote rule.
+		{"opening single quote", "'Hello,' he said.", TokenizerOptions{}, []string{"'hello", ",", "'", "he", "said", "."}},
+		{"quoted letters", "I said 'a' and 'x", TokenizerOptions{}, []string{"i", "said", "'", "a", "'", "and", "'", "x"}},
+		{"'til and 'cause kept", "'Til then 'cause", TokenizerOptions{}, []string{"'til", "then", "'cause"}},
+		{"clitic not split from its quote", "'s 're 'll", TokenizerOptions{}, []string{"'s", "'re", "'ll"}},
+		{"em dash", "wait\u2014what", TokenizerOptions{}, []string{"wait", "\u2014", "what"}},
+		{"unicode quotes", "\u201cHi\u201d", TokenizerOptions{}, []string{"\u201c", "hi", "\u201d"}},
+		{"abbreviation then sentence", "Dr. Who? Yes.", TokenizerOptions{}, []string{"dr.", "who", "?", "yes", "."}},
+		{"initial", "J. Smith came.", TokenizerOptions{}, []string{"j.", "smith", "came", "."}},
+		{"I is not an initial", "So am I. Bored stiff.", TokenizerOptions{}, []string{"so", "am", "i", ".", "bored", "stiff", "."}},
+		{"hyphenated word ending in a letter", "Buck-O. That helps.", TokenizerOptions{}, []string{"buck-o", ".", "that", "helps", "."}},
+		{"hyphenated abbreviation", "ex-Mr. Smith", TokenizerOptions{}, []string{"ex-mr.", "smith"}},
+		{"number then lowercase", "I said 5. and then", TokenizerOptions{}, []string{"i", "said", "5.", "and", "then"}},
+		{"number then capital", "I said 5. Then", TokenizerOptions{}, []string{"i", "said", "5", ".", "then"}},
+		{"period inside quotes ends a sentence", `He said "Stop." Then left.`, TokenizerOptions{}, []string{"he", "said", "``", "stop", ".", "''", "then", "left", "."}},
+		{"invalid UTF-8", "caf\xe9 ok", TokenizerOptions{}, []string{"caf\ufffd", "ok"}},
+		{"newlines and tabs", "one\ttwo\nthree", TokenizerOptions{}, []string{"one", "two", "three"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Tokenize(tt.text, tt.opt)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Tokenize(%q, %+v)\n got %q\nwant %q", tt.text, tt.opt, got, tt.want)
+			}
+		})
+	}
+}
+
+// checkTokens checks the invariants of Tokenize's output for text.
+func checkTokens(t *testing.T, text string) {
+	t.Helper()
+	keep := Tokenize(text, TokenizerOptions{})
+	for _, tok := range keep {
+		if tok == "" {
+			t.Fatalf("Tokenize(%q) has an empty token: %q", text, keep)
+		}
+		if strings.ContainsFunc(tok, unicode.IsSpace) {
+			t.Fatalf("Tokenize(%q) has a token with a space: %q", text, tok)
+		}
+		if strings.ToLower(tok) != tok {
+			t.Fatalf("Tokenize(%q) has a token not in lowercase: %q", text, tok)
+		}
+	}
+	if again := Tokenize(text, TokenizerOptions{}); !reflect.DeepEqual(again, keep) {
+		t.Fatalf("Tokenize(%q) is not deterministic: %q then %q", text, keep, again)
+	}
+	// Dropping marks removes exactly the mark tokens.
+	var want []string
+	for _, tok := range keep {
+		if !nonSpeechMark.MatchString(tok) || nonSpeechMark.FindString(tok) != tok {
+			want = append(want, tok)
+		}
+	}
+	if got := Tokenize(text, TokenizerOptions{DropNonSpeech: true}); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Tokenize(%q, DropNonSpeech) = %q, want %q", text, got, want)
+	}
+}
+
+func FuzzTokenize(f *testing.F) {
+	for _, tt := range nltkCases {
+		f.Add(tt.text)
+	}
+	for _, s := range []string{"", " ", "[LAUGHTER]", "[", "]", "[[A]]", "''", "``", "'", "\"", "...", "a.", ".a", "--", "'re", "İ", "\u00a0x\u2028y", "\xff\xfe", "n't", "can'tcannot", "Mr.", "\u0130stanbul."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		checkTokens(t, text)
+	})
+}
