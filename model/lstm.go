@@ -1,0 +1,274 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/emotionlab/emotion/host"
+)
+
+// LSTM is one layer of torch.nn.LSTM(in, hidden, batch_first=True), one
+// direction or both (bidirectional=True), run on packed sequences: each
+// sequence b is processed over its first lengths[b] steps only, the reverse
+// direction starting at its own last real token, so the padding of a
+// shorter sequence never changes its result.
+//
+// Both directions run in the same backend calls (dirs = 2) on time-major,
+// direction-major buffers [dirs, steps, batch, ·]: one strided-batched GEMM
+// projects the inputs of every step of both directions, and only the
+// recurrent GEMM h_{s−1}·W_hhᵀ (again both directions in one call) and the
+// fused gate op stay in the time loop.
+//
+// Parameters, per direction in PyTorch's names and layouts (suffix
+// "_reverse" for the reverse direction, under the prefix):
+// weight_ih_l{k} [4H, in], weight_hh_l{k} [4H, H], bias_ih_l{k} [4H],
+// bias_hh_l{k} [4H], gates in the order i, f, g, o. The parameters of all
+// directions are views of one allocation (and their gradients of another),
+// direction d's at a fixed stride, so that one call serves both directions.
+type LSTM struct {
+	In, Hidden, Dirs int
+	Layer            int // k of the parameter names
+
+	WeightIH, WeightHH, BiasIH, BiasHH []*Param // indexed by direction
+
+	be       host.Backend
+	values   *host.F32 // all parameters, direction-major
+	grads    *host.F32 // their gradients, same layout
+	perDir   int       // parameter elements per direction
+	batch    int
+	steps    int
+	lengths  *host.I32
+	xtm      layerBuf // time-major inputs [dirs, steps, batch, in]
+	pre      layerBuf // gate pre-activations [dirs, steps, batch, 4H]
+	act      layerBuf // activated gates [dirs, steps, batch, 4H]
+	c, h     layerBuf // cell and hidden states [dirs, steps, batch, H]
+	out      layerBuf // output [batch, steps, dirs·H]
+	dh, dc   layerBuf // [dirs, steps, batch, H]
+	dpre     layerBuf // [dirs, steps, batch, 4H]
+	dxtm     layerBuf // [dirs, steps, batch, in]
+	dx       layerBuf // [batch, steps, in]
+	finalOut [2]*host.F32
+}
+
+// LSTMConfig describes one LSTM layer.
+type LSTMConfig struct {
+	Prefix        string // module name in parameter names ("lstm"), or ""
+	Layer         int    // layer index k in the names weight_ih_l{k}, …
+	In, Hidden    int
+	Bidirectional bool
+}
+
+// Offsets of a direction's parameters inside its block.
+func (l *LSTM) offIH() int { return 0 }
+func (l *LSTM) offHH() int { return 4 * l.Hidden * l.In }
+func (l *LSTM) offBIH() int {
+	return 4*l.Hidden*l.In + 4*l.Hidden*l.Hidden
+}
+func (l *LSTM) offBHH() int { return l.offBIH() + 4*l.Hidden }
+
+// NewLSTM returns an LSTM layer initialised as PyTorch's: every weight and
+// bias U(−1/√H, 1/√H).
+func NewLSTM(be host.Backend, rng *RNG, cfg LSTMConfig) (*LSTM, error) {
+	if err := errors.Join(checkPositive("LSTM", "in", cfg.In), checkPositive("LSTM", "hidden", cfg.Hidden)); err != nil {
+		return nil, err
+	}
+	if cfg.Layer < 0 {
+		return nil, fmt.Errorf("model: LSTM: layer index %d is negative", cfg.Layer)
+	}
+	dirs := 1
+	if cfg.Bidirectional {
+		dirs = 2
+	}
+	H, in := cfg.Hidden, cfg.In
+	l := &LSTM{In: in, Hidden: H, Dirs: dirs, Layer: cfg.Layer, be: be}
+	l.perDir = 4*H*in + 4*H*H + 8*H
+	l.values = be.Alloc(dirs * l.perDir)
+	l.grads = be.Alloc(dirs * l.perDir)
+	view := func(d, off int, name string, shape ...int) *Param {
+		name = fmt.Sprintf("%s_l%d", name, cfg.Layer)
+		if d == 1 {
+			name += "_reverse" // PyTorch: weight_ih_l0_reverse
+		}
+		p := &Param{Name: paramName(cfg.Prefix, name), Shape: shape}
+		p.Value = l.values.Slice(d*l.perDir+off, p.Len())
+		p.Grad = l.grads.Slice(d*l.perDir+off, p.Len())
+		return p
+	}
+	for d := range dirs {
+		l.WeightIH = append(l.WeightIH, view(d, l.offIH(), "weight_ih", 4*H, in))
+		l.WeightHH = append(l.WeightHH, view(d, l.offHH(), "weight_hh", 4*H, H))
+		l.BiasIH = append(l.BiasIH, view(d, l.offBIH(), "bias_ih", 4*H))
+		l.BiasHH = append(l.BiasHH, view(d, l.offBHH(), "bias_hh", 4*H))
+	}
+	for _, p := range l.Params() {
+		initUniform(be, rng, linearBound(H), p)
+	}
+	return l, nil
+}
+
+// Forward runs the layer over x [batch, steps, in] (batch-major, dense),
+// sequence b over its first lengths[b] steps (1 ≤ lengths[b] ≤ steps), and
+// returns the output [batch, steps, dirs·H]: at each real step the forward
+// hidden state, then (bidirectional) the reverse one, zeros at padded
+// steps, as PyTorch's pad_packed_sequence gives. The result and the final
+// states (Final) are owned by l and valid until the next Forward; x need not
+// stay unchanged, but lengths must until Backward.
+func (l *LSTM) Forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F32 {
+	be := l.be
+	l.batch, l.steps, l.lengths = batch, steps, lengths
+	D, H, in := l.Dirs, l.Hidden, l.In
+	G := 4 * H
+	sb := steps * batch
+
+	xtm := l.xtm.get(be, D*sb*in)
+	for d := range D {
+		be.SequenceToTimeMajor(batch, steps, in, x, in, lengths, d == 1, xtm.Slice(d*sb*in, sb*in))
+	}
+	// pre[d] = xtm[d]·W_ih[d]ᵀ + b_ih[d] + b_hh[d] for every step at once.
+	pre := l.pre.get(be, D*sb*G)
+	be.GemmStridedBatched(false, true, sb, G, in, 1,
+		xtm, in, sb*in,
+		l.values.Slice(l.offIH(), l.values.Len()-l.offIH()), in, l.perDir,
+		0, pre, G, sb*G, D)
+	for d := range D {
+		pd := pre.Slice(d*sb*G, sb*G)
+		be.AddBias(sb, G, pd, l.BiasIH[d].Value)
+		be.AddBias(sb, G, pd, l.BiasHH[d].Value)
+	}
+
+	act := l.act.get(be, D*sb*G)
+	c := l.c.get(be, D*sb*H)
+	h := l.h.get(be, D*sb*H)
+	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
+	for s := range steps {
+		if s > 0 {
+			// pre[d, s] += h[d, s−1]·W_hh[d]ᵀ, both directions in one call.
+			hPrev := h.Slice((s-1)*batch*H, h.Len()-(s-1)*batch*H)
+			preS := pre.Slice(s*batch*G, pre.Len()-s*batch*G)
+			be.GemmStridedBatched(false, true, batch, G, H, 1,
+				hPrev, H, sb*H,
+				whh, H, l.perDir,
+				1, preS, G, sb*G, D)
+		}
+		be.LSTMGatesForward(D, steps, batch, H, s, lengths, pre, act, c, h)
+	}
+
+	out := l.out.get(be, batch*steps*D*H)
+	for d := range D {
+		be.SequenceFromTimeMajor(batch, steps, H, h.Slice(d*sb*H, sb*H), lengths, d == 1,
+			out.Slice(d*H, out.Len()-d*H), D*H, false)
+		l.finalOut[d] = h.Slice((d*steps+steps-1)*batch*H, batch*H)
+	}
+	return out
+}
+
+// Final returns the final hidden state h_n [batch, H] of direction dir
+// (0 forward, 1 reverse) of the last Forward: the forward direction's state
+// after each sequence's last real step, the reverse direction's after its
+// first, as PyTorch's h_n[dir]. It is a view of l's buffers.
+func (l *LSTM) Final(dir int) *host.F32 { return l.finalOut[dir] }
+
+// Backward backpropagates through the last Forward. dOut [batch, steps,
+// dirs·H] is the gradient of the output, or nil for none; dFinal holds, per
+// direction, the gradient of Final(dir) [batch, H], each nil or absent for
+// none. Gradients at padded steps of dOut are ignored. It accumulates the
+// parameter gradients and returns the gradient of x [batch, steps, in] (zeros
+// at padded steps), owned by l.
+func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
+	be := l.be
+	batch, steps := l.batch, l.steps
+	D, H, in := l.Dirs, l.Hidden, l.In
+	G := 4 * H
+	sb := steps * batch
+	lengths := l.lengths
+	if len(dFinal) > D {
+		panic(fmt.Sprintf("model: LSTM.Backward: %d final-state gradients for %d directions", len(dFinal), D))
+	}
+
+	dh := l.dh.get(be, D*sb*H)
+	for d := range D {
+		dhd := dh.Slice(d*sb*H, sb*H)
+		if dOut != nil {
+			be.SequenceToTimeMajor(batch, steps, H, dOut.Slice(d*H, dOut.Len()-d*H), D*H, lengths, d == 1, dhd)
+		} else {
+			be.Fill(dhd, 0)
+		}
+		// Ended rows carry their state to the last step, so the gradient
+		// of h_n enters there and flows back to each row's own last step.
+		if d < len(dFinal) && dFinal[d] != nil {
+			be.Axpy(1, dFinal[d], dhd.Slice((steps-1)*batch*H, batch*H))
+		}
+	}
+	dc := l.dc.get(be, D*sb*H)
+	for d := range D {
+		be.Fill(dc.Slice((d*steps+steps-1)*batch*H, batch*H), 0)
+	}
+	dpre := l.dpre.get(be, D*sb*G)
+	act, c, h := l.act.view, l.c.view, l.h.view
+	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
+	for s := steps - 1; s >= 0; s-- {
+		be.LSTMGatesBackward(D, steps, batch, H, s, lengths, act, c, dh, dc, dpre)
+		if s > 0 {
+			// dh[d, s−1] += dpre[d, s]·W_hh[d].
+			dpreS := dpre.Slice(s*batch*G, dpre.Len()-s*batch*G)
+			dhPrev := dh.Slice((s-1)*batch*H, dh.Len()-(s-1)*batch*H)
+			be.GemmStridedBatched(false, false, batch, H, G, 1,
+				dpreS, G, sb*G,
+				whh, H, l.perDir,
+				1, dhPrev, H, sb*H, D)
+		}
+	}
+
+	// dW_hh[d] += Σ_{s≥1} dpre[d, s]ᵀ·h[d, s−1], one GEMM over all steps.
+	if steps > 1 {
+		k := (steps - 1) * batch
+		be.GemmStridedBatched(true, false, G, H, k, 1,
+			dpre.Slice(batch*G, dpre.Len()-batch*G), G, sb*G,
+			h, H, sb*H,
+			1, l.grads.Slice(l.offHH(), l.grads.Len()-l.offHH()), H, l.perDir, D)
+	}
+	// dW_ih[d] += dpre[d]ᵀ·xtm[d]; both biases get Σ dpre[d].
+	xtm := l.xtm.view
+	be.GemmStridedBatched(true, false, G, in, sb, 1,
+		dpre, G, sb*G,
+		xtm, in, sb*in,
+		1, l.grads.Slice(l.offIH(), l.grads.Len()-l.offIH()), in, l.perDir, D)
+	for d := range D {
+		dpd := dpre.Slice(d*sb*G, sb*G)
+		be.BiasGrad(sb, G, dpd, l.BiasIH[d].Grad)
+		be.BiasGrad(sb, G, dpd, l.BiasHH[d].Grad)
+	}
+	// dxtm[d] = dpre[d]·W_ih[d], then back to batch-major, summing the
+	// directions.
+	dxtm := l.dxtm.get(be, D*sb*in)
+	be.GemmStridedBatched(false, false, sb, in, G, 1,
+		dpre, G, sb*G,
+		l.values.Slice(l.offIH(), l.values.Len()-l.offIH()), in, l.perDir,
+		0, dxtm, in, sb*in, D)
+	dx := l.dx.get(be, batch*steps*in)
+	for d := range D {
+		be.SequenceFromTimeMajor(batch, steps, in, dxtm.Slice(d*sb*in, sb*in), lengths, d == 1, dx, in, d > 0)
+	}
+	return dx
+}
+
+// Params returns, per direction, weight_ih, weight_hh, bias_ih and bias_hh,
+// the order of PyTorch's state_dict.
+func (l *LSTM) Params() []*Param {
+	ps := make([]*Param, 0, 4*l.Dirs)
+	for d := range l.Dirs {
+		ps = append(ps, l.WeightIH[d], l.WeightHH[d], l.BiasIH[d], l.BiasHH[d])
+	}
+	return ps
+}
+
+// Release frees l's buffers and parameters.
+func (l *LSTM) Release() {
+	for _, b := range []*layerBuf{&l.xtm, &l.pre, &l.act, &l.c, &l.h, &l.out, &l.dh, &l.dc, &l.dpre, &l.dxtm, &l.dx} {
+		b.release(l.be)
+	}
+	l.be.Free(l.values)
+	l.be.Free(l.grads)
+	l.values, l.grads = nil, nil
+	l.finalOut = [2]*host.F32{}
+}

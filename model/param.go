@@ -1,0 +1,121 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/emotionlab/emotion/host"
+)
+
+// Param is a named trainable tensor, named and shaped as in PyTorch's
+// state_dict (see the package documentation for the mapping). Value and Grad
+// are backend buffers of Len() elements, row-major in Shape. Grad is
+// accumulated by the layers' Backward and zeroed by the optimiser.
+type Param struct {
+	Name  string
+	Shape []int
+	Value *host.F32
+	Grad  *host.F32
+}
+
+// Len is the number of elements of p: the product of its Shape.
+func (p *Param) Len() int {
+	n := 1
+	for _, d := range p.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Module is anything with trainable parameters. Params returns them in a
+// fixed order, the order of the PyTorch module's state_dict.
+type Module interface {
+	Params() []*Param
+}
+
+// ZeroGrads sets the gradients of every parameter of m to zero.
+func ZeroGrads(be host.Backend, m Module) {
+	for _, p := range m.Params() {
+		be.Fill(p.Grad, 0)
+	}
+}
+
+// NumParams is the total number of trainable elements of m.
+func NumParams(m Module) int {
+	n := 0
+	for _, p := range m.Params() {
+		n += p.Len()
+	}
+	return n
+}
+
+// newParam allocates a zeroed parameter and its zeroed gradient.
+func newParam(be host.Backend, name string, shape ...int) *Param {
+	p := &Param{Name: name, Shape: shape}
+	p.Value = be.Alloc(p.Len())
+	p.Grad = be.Alloc(p.Len())
+	return p
+}
+
+// freeParams returns the buffers of ps to the backend's pool. Views of a
+// larger allocation are not freed (Free ignores views); the owner frees the
+// allocation.
+func freeParams(be host.Backend, ps ...*Param) {
+	for _, p := range ps {
+		if p == nil {
+			continue
+		}
+		be.Free(p.Value)
+		be.Free(p.Grad)
+		p.Value, p.Grad = nil, nil
+	}
+}
+
+// paramName joins a module prefix and a parameter name as PyTorch does:
+// "lstm" and "weight_ih_l0" give "lstm.weight_ih_l0"; an empty prefix gives
+// the name alone.
+func paramName(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}
+
+// checkPositive returns an error naming the layer and the size when v is not
+// positive. Combine several with errors.Join.
+func checkPositive(layer, name string, v int) error {
+	if v <= 0 {
+		return fmt.Errorf("model: %s: %s = %d, must be positive", layer, name, v)
+	}
+	return nil
+}
+
+// layerBuf is a device buffer owned by a layer (an output, a saved
+// activation, an input gradient). It grows only when a bigger size is
+// asked for, so that a training step with the shapes of an earlier one
+// allocates nothing. Its contents are not cleared when it is reused.
+type layerBuf struct {
+	all  *host.F32 // the allocation
+	view *host.F32 // the last view handed out
+}
+
+// get returns a view of exactly n elements, reallocating (zeroed) only when
+// the allocation is smaller than n.
+func (b *layerBuf) get(be host.Backend, n int) *host.F32 {
+	if b.view != nil && b.view.Len() == n {
+		return b.view
+	}
+	if b.all.Len() < n {
+		be.Free(b.all)
+		b.all = be.Alloc(n)
+	}
+	b.view = b.all.Slice(0, n)
+	return b.view
+}
+
+// release returns the allocation to the backend's pool.
+func (b *layerBuf) release(be host.Backend) {
+	if b.all != nil {
+		be.Free(b.all)
+	}
+	b.all, b.view = nil, nil
+}
