@@ -25,12 +25,25 @@ using dptr = T*;
 // holds the offending value and status[2] its index.
 #define STATUS_LABEL_RANGE 1
 #define STATUS_TOKEN_RANGE 2
+#define STATUS_LENGTH_RANGE 3
+
 
 __device__ __forceinline__ void report_status(dptr<int> status, int code, int value, int index) {
   if (atomicCAS(&status[0], 0, code) == 0) {
     status[1] = value;
     status[2] = index;
   }
+}
+
+// checked_length returns lengths[i] clamped to [0, limit], reporting a length
+// outside that range in status (the host turns it into an error).
+__device__ __forceinline__ int checked_length(dptr<const int> lengths, int i, int limit, dptr<int> status) {
+  int n = lengths[i];
+  if (n < 0 || n > limit) {
+    report_status(status, STATUS_LENGTH_RANGE, n, i);
+    n = n < 0 ? 0 : limit;
+  }
+  return n;
 }
 
 __device__ __forceinline__ float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }

@@ -7,11 +7,45 @@
 
 #include "emu_launch.h"
 
+#include "adam.cu"
+#include "cross_entropy.cu"
+#include "elementwise.cu"
+#include "embedding.cu"
+#include "lstm.cu"
+#include "pool.cu"
+#include "reduce.cu"
 #include "selftest.cu"
+#include "sequence.cu"
+#include "softmax.cu"
 
 namespace emu {
 
 const Kernel kernels[] = {
+    EMU_KERNEL(adam_step),
+    EMU_KERNEL(cross_entropy),
+    EMU_KERNEL(fill_f32),
+    EMU_KERNEL(copy2d_f32),
+    EMU_KERNEL(axpy_f32),
+    EMU_KERNEL(scale_f32),
+    EMU_KERNEL(add_bias_f32),
+    EMU_KERNEL(relu_fwd),
+    EMU_KERNEL(relu_bwd),
+    EMU_KERNEL(tanh_fwd),
+    EMU_KERNEL(tanh_bwd),
+    EMU_KERNEL(dropout_f32),
+    EMU_KERNEL(embedding_fwd),
+    EMU_KERNEL(embedding_bwd),
+    EMU_KERNEL(lstm_fwd_step),
+    EMU_KERNEL(lstm_bwd_step),
+    EMU_KERNEL(mean_pool_fwd),
+    EMU_KERNEL(mean_pool_bwd),
+    EMU_KERNEL(reduce_partial_f32),
+    EMU_KERNEL(reduce_final_f32),
+    EMU_KERNEL(bias_grad_f32),
+    EMU_KERNEL(seq_to_time_major),
+    EMU_KERNEL(seq_from_time_major),
+    EMU_KERNEL(softmax_fwd),
+    EMU_KERNEL(softmax_bwd),
     EMU_KERNEL(selftest_iota),
     EMU_KERNEL(selftest_warp_softmax),
     EMU_KERNEL(selftest_block_sum),

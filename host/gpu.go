@@ -1,0 +1,1135 @@
+//go:build cuda || cudaemu
+
+package host
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"sync"
+	"unsafe"
+
+	"github.com/emotionlab/emotion/cuda"
+)
+
+// GPU is the Backend on a CUDA device (the cuda build) or on the emulated
+// device (the cudaemu build): each op is a kernel launch of package kernels
+// or a cuBLAS GEMM, issued on the device's compute stream.
+//
+// Memory comes from a pool of power-of-two size classes, so a training step
+// after the first allocates nothing on the device. Uploads are staged
+// through a ring of page-locked host memory and copied on the copy stream,
+// ordered against the compute stream with events; Download, DownloadI32 and
+// Sync are the only ops that wait for the device, once each. Kernels report
+// bad inputs they find on the device (a label or token id out of range, a
+// sequence length outside [0, steps]) in a status word that the next Sync or
+// Download reads back and turns into the backend's error.
+//
+// A GPU is meant for one goroutine at a time, like the CPU backend.
+type GPU struct {
+	dev     *cuda.Device
+	ordinal int
+	name    string
+
+	mu  sync.Mutex
+	err error // first error, sticky
+
+	free    map[int][]cuda.DevicePtr // pooled allocations by size class (bytes)
+	live    map[cuda.DevicePtr]int   // allocations handed out, by size class
+	mallocs int                      // device allocations made (tests: none in steady state)
+
+	status     cuda.DevicePtr // int32[4]: code, value, index, unused
+	partials   cuda.DevicePtr // reduction scratch: reducePartials floats
+	statusHost []byte         // pinned readback of status
+
+	ring    []byte        // pinned upload staging ring
+	ringPos int           // next free byte of ring
+	pending []stagedCopy  // uploads whose staging bytes may still be read
+	events  []*cuda.Event // spare events
+	down    []byte        // pinned download staging
+}
+
+// stagedCopy is an upload in flight: ring bytes [lo, hi) are read by the
+// copy that done marks.
+type stagedCopy struct {
+	lo, hi int
+	done   *cuda.Event
+}
+
+const (
+	gpuBlock       = 256           // threads per block of 1-D kernels
+	gpuMaxGrid     = 4096          // blocks of a grid-stride kernel
+	reducePartials = 1024          // blocks of the first pass of Sum
+	minClass       = 256           // smallest pool size class, bytes (cudaMalloc's alignment)
+	ringInitial    = 4 << 20       // upload ring, bytes
+	statusWords    = 4             // status buffer, int32s
+	softmaxWarps   = 4             // rows per block of softmax kernels (softmax.cu)
+	maxGridY       = 65535         // grid y and z limit
+	maxGridX       = math.MaxInt32 // grid x limit
+)
+
+var _ Backend = (*GPU)(nil)
+
+// NewGPU opens CUDA device ordinal (0 under emulation) and returns a backend
+// on it. Close releases it.
+func NewGPU(ordinal int) (*GPU, error) {
+	dev, err := cuda.Open(ordinal)
+	if err != nil {
+		return nil, fmt.Errorf("host: new GPU backend: %w", err)
+	}
+	g := &GPU{
+		dev:     dev,
+		ordinal: ordinal,
+		name:    fmt.Sprintf("cuda:%d (%s)", ordinal, dev.Name()),
+		free:    make(map[int][]cuda.DevicePtr),
+		live:    make(map[cuda.DevicePtr]int),
+	}
+	if err := g.init(); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("host: new GPU backend on %s: %w", g.name, err)
+	}
+	return g, nil
+}
+
+func (g *GPU) init() error {
+	var err error
+	if g.status, err = g.dev.Malloc(4 * statusWords); err != nil {
+		return err
+	}
+	if err = g.dev.MemsetD32(g.status, 0, statusWords, cuda.Compute); err != nil {
+		return err
+	}
+	if g.partials, err = g.dev.Malloc(4 * reducePartials); err != nil {
+		return err
+	}
+	if g.statusHost, err = g.dev.MallocHost(4 * statusWords); err != nil {
+		return err
+	}
+	if g.ring, err = g.dev.MallocHost(ringInitial); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Close waits for the device, frees every allocation (pooled or not) and
+// closes the device. The backend must not be used afterwards.
+func (g *GPU) Close() error {
+	errs := []error{g.dev.Synchronize()}
+	for _, ps := range g.free {
+		for _, p := range ps {
+			errs = append(errs, g.dev.Free(p))
+		}
+	}
+	for p := range g.live {
+		errs = append(errs, g.dev.Free(p))
+	}
+	g.free, g.live = map[int][]cuda.DevicePtr{}, map[cuda.DevicePtr]int{}
+	for _, p := range []cuda.DevicePtr{g.status, g.partials} {
+		if p != 0 {
+			errs = append(errs, g.dev.Free(p))
+		}
+	}
+	g.status, g.partials = 0, 0
+	for _, b := range [][]byte{g.statusHost, g.ring, g.down} {
+		if b != nil {
+			errs = append(errs, g.dev.FreeHost(b))
+		}
+	}
+	g.statusHost, g.ring, g.down = nil, nil, nil
+	for _, s := range g.pending {
+		errs = append(errs, g.dev.DestroyEvent(s.done))
+	}
+	for _, e := range g.events {
+		errs = append(errs, g.dev.DestroyEvent(e))
+	}
+	g.pending, g.events = nil, nil
+	errs = append(errs, g.dev.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("host: close %s: %w", g.name, err)
+	}
+	return nil
+}
+
+// Name returns "cuda:N (device name)".
+func (g *GPU) Name() string { return g.name }
+
+// Device returns the device the backend runs on.
+func (g *GPU) Device() *cuda.Device { return g.dev }
+
+// Err returns the first error recorded by any op, or nil.
+func (g *GPU) Err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
+func (g *GPU) failed() bool { return g.Err() != nil }
+
+func (g *GPU) fail(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.err == nil {
+		g.err = err
+	}
+}
+
+func (g *GPU) failf(op, format string, args ...any) {
+	g.fail(fmt.Errorf("host: %s: %s", op, fmt.Sprintf(format, args...)))
+}
+
+// check records err (from the device) for op, and reports whether it was nil.
+func (g *GPU) check(op string, err error) bool {
+	if err != nil {
+		g.fail(fmt.Errorf("host: %s: %w", op, err))
+		return false
+	}
+	return true
+}
+
+// ---------------------------------------------------------------- checks
+
+func (g *GPU) nonNeg(op string, vals ...int) bool {
+	for _, v := range vals {
+		if v < 0 {
+			g.failf(op, "negative size in %v", vals)
+			return false
+		}
+	}
+	return true
+}
+
+// f32 checks that b is a buffer of this device with at least need elements;
+// a nil b passes when need is 0.
+func (g *GPU) f32(op, name string, b *F32, need int) bool {
+	switch {
+	case b == nil && need == 0:
+		return true
+	case b == nil:
+		g.failf(op, "%s is nil, needs %d elements", name, need)
+		return false
+	case b.n > 0 && b.dev == 0:
+		g.failf(op, "%s is not a GPU buffer", name)
+		return false
+	case b.n < need:
+		g.failf(op, "%s has %d elements, needs %d", name, b.n, need)
+		return false
+	}
+	return true
+}
+
+func (g *GPU) i32(op, name string, b *I32, need int) bool {
+	switch {
+	case b == nil && need == 0:
+		return true
+	case b == nil:
+		g.failf(op, "%s is nil, needs %d elements", name, need)
+		return false
+	case b.n > 0 && b.dev == 0:
+		g.failf(op, "%s is not a GPU buffer", name)
+		return false
+	case b.n < need:
+		g.failf(op, "%s has %d elements, needs %d", name, b.n, need)
+		return false
+	}
+	return true
+}
+
+func (g *GPU) ld(op, name string, ld, cols int) bool {
+	if ld < max(cols, 1) {
+		g.failf(op, "%s=%d is less than the row length %d", name, ld, cols)
+		return false
+	}
+	return true
+}
+
+// fitsInt32 checks sizes that kernels take as int.
+func (g *GPU) fitsInt32(op string, vals ...int) bool {
+	for _, v := range vals {
+		if v > math.MaxInt32 {
+			g.failf(op, "size %d exceeds the kernels' int32 range", v)
+			return false
+		}
+	}
+	return true
+}
+
+func matLen(rows, cols, ld int) int {
+	if rows <= 0 || cols <= 0 {
+		return 0
+	}
+	return (rows-1)*ld + cols
+}
+
+func ptr(b *F32) cuda.DevicePtr {
+	if b == nil {
+		return 0
+	}
+	return cuda.DevicePtr(b.dev)
+}
+
+func iptr(b *I32) cuda.DevicePtr {
+	if b == nil {
+		return 0
+	}
+	return cuda.DevicePtr(b.dev)
+}
+
+// ---------------------------------------------------------------- launches
+
+func (g *GPU) launch(op, kernel string, grid, block [3]int, args ...any) {
+	g.check(op, g.dev.Launch(kernel, grid, block, 0, args...))
+}
+
+// grid1D is the grid of a grid-stride kernel over n elements.
+func grid1D(n int) [3]int {
+	return [3]int{max(1, min((n+gpuBlock-1)/gpuBlock, gpuMaxGrid)), 1, 1}
+}
+
+var block1D = [3]int{gpuBlock, 1, 1}
+
+// ---------------------------------------------------------------- memory
+
+// sizeClass rounds bytes up to the pool's size class: a power of two, at
+// least minClass.
+func sizeClass(bytes int) int {
+	if bytes <= minClass {
+		return minClass
+	}
+	return 1 << bits.Len(uint(bytes-1))
+}
+
+// alloc returns device memory for bytes from the pool, zeroed.
+func (g *GPU) alloc(op string, bytes int) cuda.DevicePtr {
+	class := sizeClass(bytes)
+	var p cuda.DevicePtr
+	if ps := g.free[class]; len(ps) > 0 {
+		p = ps[len(ps)-1]
+		g.free[class] = ps[:len(ps)-1]
+	} else {
+		var err error
+		p, err = g.dev.Malloc(class)
+		if errors.Is(err, cuda.ErrOutOfMemory) {
+			// Give the pool's spare memory back and try once more.
+			if g.check(op, g.trim()) {
+				p, err = g.dev.Malloc(class)
+			}
+		}
+		if !g.check(op, err) {
+			return 0
+		}
+		g.mallocs++
+	}
+	g.live[p] = class
+	if !g.check(op, g.dev.MemsetD32(p, 0, (bytes+3)/4, cuda.Compute)) {
+		return 0
+	}
+	return p
+}
+
+// trim frees the pool's unused allocations.
+func (g *GPU) trim() error {
+	if err := g.dev.Synchronize(); err != nil {
+		return err
+	}
+	var errs []error
+	for class, ps := range g.free {
+		for _, p := range ps {
+			errs = append(errs, g.dev.Free(p))
+		}
+		delete(g.free, class)
+	}
+	return errors.Join(errs...)
+}
+
+func (g *GPU) release(op string, p cuda.DevicePtr) {
+	class, ok := g.live[p]
+	if !ok {
+		g.failf(op, "buffer %#x not allocated by this backend", uintptr(p))
+		return
+	}
+	delete(g.live, p)
+	g.free[class] = append(g.free[class], p)
+}
+
+// Alloc returns a zeroed buffer of n elements from the pool.
+func (g *GPU) Alloc(n int) *F32 {
+	if n < 0 {
+		g.failf("Alloc", "negative size n=%d", n)
+		return nil
+	}
+	if n == 0 {
+		return &F32{}
+	}
+	p := g.alloc("Alloc", 4*n)
+	if p == 0 {
+		return nil
+	}
+	return &F32{n: n, dev: uintptr(p)}
+}
+
+// AllocI32 returns a zeroed int32 buffer of n elements from the pool.
+func (g *GPU) AllocI32(n int) *I32 {
+	if n < 0 {
+		g.failf("AllocI32", "negative size n=%d", n)
+		return nil
+	}
+	if n == 0 {
+		return &I32{}
+	}
+	p := g.alloc("AllocI32", 4*n)
+	if p == 0 {
+		return nil
+	}
+	return &I32{n: n, dev: uintptr(p)}
+}
+
+// Free returns b to the pool; freeing a view or nil does nothing.
+func (g *GPU) Free(b *F32) {
+	if b == nil || b.root != nil || b.dev == 0 {
+		return
+	}
+	g.release("Free", cuda.DevicePtr(b.dev))
+	b.dev, b.n = 0, 0
+}
+
+// FreeI32 returns b to the pool; freeing a view or nil does nothing.
+func (g *GPU) FreeI32(b *I32) {
+	if b == nil || b.root != nil || b.dev == 0 {
+		return
+	}
+	g.release("FreeI32", cuda.DevicePtr(b.dev))
+	b.dev, b.n = 0, 0
+}
+
+// PoolStats returns the number of device allocations made so far and the
+// bytes the pool holds (in use or spare).
+func (g *GPU) PoolStats() (mallocs int, bytes int64) {
+	for _, c := range g.live {
+		bytes += int64(c)
+	}
+	for c, ps := range g.free {
+		bytes += int64(c) * int64(len(ps))
+	}
+	return g.mallocs, bytes
+}
+
+// ---------------------------------------------------------------- transfers
+
+// spareEvent returns an event to record.
+func (g *GPU) spareEvent() (*cuda.Event, error) {
+	if n := len(g.events); n > 0 {
+		e := g.events[n-1]
+		g.events = g.events[:n-1]
+		return e, nil
+	}
+	return g.dev.NewEvent()
+}
+
+// stage returns bytes of the upload ring to fill, waiting for the copies
+// that still read them; it grows the ring for an upload larger than it.
+func (g *GPU) stage(bytes int) ([]byte, int, error) {
+	if bytes > len(g.ring) {
+		if err := g.drainStaging(); err != nil {
+			return nil, 0, err
+		}
+		if err := g.dev.FreeHost(g.ring); err != nil {
+			return nil, 0, err
+		}
+		g.ring = nil
+		r, err := g.dev.MallocHost(sizeClass(bytes))
+		if err != nil {
+			return nil, 0, err
+		}
+		g.ring, g.ringPos = r, 0
+	}
+	lo := g.ringPos
+	if lo+bytes > len(g.ring) {
+		lo = 0
+	}
+	hi := lo + bytes
+	// Wait for the oldest copies until none still reads [lo, hi).
+	for len(g.pending) > 0 {
+		overlaps := false
+		for _, s := range g.pending {
+			if s.lo < hi && lo < s.hi {
+				overlaps = true
+				break
+			}
+		}
+		if !overlaps {
+			break
+		}
+		s := g.pending[0]
+		if err := g.dev.EventSynchronize(s.done); err != nil {
+			return nil, 0, err
+		}
+		g.events = append(g.events, s.done)
+		g.pending = g.pending[1:]
+	}
+	g.ringPos = hi
+	return g.ring[lo:hi], lo, nil
+}
+
+// drainStaging waits for every upload in flight.
+func (g *GPU) drainStaging() error {
+	for _, s := range g.pending {
+		if err := g.dev.EventSynchronize(s.done); err != nil {
+			return err
+		}
+		g.events = append(g.events, s.done)
+	}
+	g.pending = g.pending[:0]
+	return nil
+}
+
+// upload copies src (bytes of host memory) into device memory dst on the
+// copy stream, after the compute stream's work so far and before its later
+// work.
+func (g *GPU) upload(op string, dst cuda.DevicePtr, src unsafe.Pointer, bytes int) {
+	if bytes == 0 {
+		return
+	}
+	buf, lo, err := g.stage(bytes)
+	if !g.check(op, err) {
+		return
+	}
+	copy(buf, unsafe.Slice((*byte)(src), bytes))
+	before, err := g.spareEvent()
+	if !g.check(op, err) {
+		return
+	}
+	defer func() { g.events = append(g.events, before) }()
+	done, err := g.spareEvent()
+	if !g.check(op, err) {
+		return
+	}
+	ok := g.check(op, g.dev.Record(before, cuda.Compute)) &&
+		g.check(op, g.dev.StreamWait(cuda.Copy, before)) &&
+		g.check(op, g.dev.MemcpyHtoD(dst, unsafe.Pointer(&buf[0]), bytes, cuda.Copy)) &&
+		g.check(op, g.dev.Record(done, cuda.Copy)) &&
+		g.check(op, g.dev.StreamWait(cuda.Compute, done))
+	if !ok {
+		g.events = append(g.events, done)
+		return
+	}
+	g.pending = append(g.pending, stagedCopy{lo: lo, hi: lo + bytes, done: done})
+}
+
+// Upload copies src into dst; len(src) must equal dst.Len().
+func (g *GPU) Upload(dst *F32, src []float32) {
+	const op = "Upload"
+	if g.failed() || !g.f32(op, "dst", dst, len(src)) {
+		return
+	}
+	if dst.n != len(src) {
+		g.failf(op, "dst has %d elements, src %d", dst.n, len(src))
+		return
+	}
+	if len(src) > 0 {
+		g.upload(op, ptr(dst), unsafe.Pointer(&src[0]), 4*len(src))
+	}
+}
+
+// UploadI32 copies src into dst; len(src) must equal dst.Len().
+func (g *GPU) UploadI32(dst *I32, src []int32) {
+	const op = "UploadI32"
+	if g.failed() || !g.i32(op, "dst", dst, len(src)) {
+		return
+	}
+	if dst.n != len(src) {
+		g.failf(op, "dst has %d elements, src %d", dst.n, len(src))
+		return
+	}
+	if len(src) > 0 {
+		g.upload(op, iptr(dst), unsafe.Pointer(&src[0]), 4*len(src))
+	}
+}
+
+// download copies bytes of device memory src to host memory dst after
+// every op issued so far, waiting for the device once.
+func (g *GPU) download(op string, dst unsafe.Pointer, src cuda.DevicePtr, bytes int) {
+	if len(g.down) < bytes {
+		if g.down != nil {
+			if !g.check(op, g.dev.FreeHost(g.down)) {
+				return
+			}
+			g.down = nil
+		}
+		d, err := g.dev.MallocHost(sizeClass(bytes))
+		if !g.check(op, err) {
+			return
+		}
+		g.down = d
+	}
+	if !g.check(op, g.dev.MemcpyDtoH(unsafe.Pointer(&g.down[0]), src, bytes, cuda.Compute)) {
+		return
+	}
+	if g.wait(op) != nil {
+		return
+	}
+	copy(unsafe.Slice((*byte)(dst), bytes), g.down[:bytes])
+}
+
+// Download copies src into dst; len(dst) must equal src.Len(). It waits for
+// every op before it.
+func (g *GPU) Download(dst []float32, src *F32) {
+	const op = "Download"
+	if g.failed() || !g.f32(op, "src", src, len(dst)) {
+		return
+	}
+	if src.n != len(dst) {
+		g.failf(op, "src has %d elements, dst %d", src.n, len(dst))
+		return
+	}
+	if len(dst) > 0 {
+		g.download(op, unsafe.Pointer(&dst[0]), ptr(src), 4*len(dst))
+	}
+}
+
+// DownloadI32 copies src into dst; len(dst) must equal src.Len().
+func (g *GPU) DownloadI32(dst []int32, src *I32) {
+	const op = "DownloadI32"
+	if g.failed() || !g.i32(op, "src", src, len(dst)) {
+		return
+	}
+	if src.n != len(dst) {
+		g.failf(op, "src has %d elements, dst %d", src.n, len(dst))
+		return
+	}
+	if len(dst) > 0 {
+		g.download(op, unsafe.Pointer(&dst[0]), iptr(src), 4*len(dst))
+	}
+}
+
+// Status codes of the kernels (common.cuh).
+const (
+	statusLabelRange  = 1
+	statusTokenRange  = 2
+	statusLengthRange = 3
+)
+
+// wait reads back the status word, waits for the compute stream and turns
+// a status a kernel reported into the backend's error.
+func (g *GPU) wait(op string) error {
+	if !g.check(op, g.dev.MemcpyDtoH(unsafe.Pointer(&g.statusHost[0]), g.status, 4*statusWords, cuda.Compute)) ||
+		!g.check(op, g.dev.StreamSynchronize(cuda.Compute)) {
+		return g.Err()
+	}
+	if err := g.drainStaging(); !g.check(op, err) {
+		return g.Err()
+	}
+	st := unsafe.Slice((*int32)(unsafe.Pointer(&g.statusHost[0])), statusWords)
+	switch st[0] {
+	case 0:
+		return nil
+	case statusLabelRange:
+		g.failf("CrossEntropy", "label %d of row %d is not below the number of classes", st[1], st[2])
+	case statusTokenRange:
+		g.failf("Embedding", "id %d at position %d outside [0, vocab)", st[1], st[2])
+	case statusLengthRange:
+		g.failf("sequence op", "lengths[%d] = %d outside [0, steps]", st[2], st[1])
+	default:
+		g.failf(op, "a kernel reported unknown status %d", st[0])
+	}
+	g.check(op, g.dev.MemsetD32(g.status, 0, statusWords, cuda.Compute))
+	return g.Err()
+}
+
+// Sync waits for every op issued so far and returns Err.
+func (g *GPU) Sync() error {
+	if g.failed() {
+		// Still wait, so that the caller may reuse host memory safely.
+		g.dev.StreamSynchronize(cuda.Compute)
+		return g.Err()
+	}
+	return g.wait("Sync")
+}
+
+// ---------------------------------------------------------------- elementwise
+
+// Fill sets the x.Len() elements of x to v.
+func (g *GPU) Fill(x *F32, v float32) {
+	const op = "Fill"
+	n := x.Len()
+	if g.failed() || !g.f32(op, "x", x, n) || n == 0 || !g.fitsInt32(op, n) {
+		return
+	}
+	g.launch(op, "fill_f32", grid1D(n), block1D, n, v, ptr(x))
+}
+
+// Copy copies src into dst (equal lengths).
+func (g *GPU) Copy(dst, src *F32) {
+	const op = "Copy"
+	n := src.Len()
+	if g.failed() || !g.f32(op, "src", src, n) || !g.f32(op, "dst", dst, n) {
+		return
+	}
+	if dst.Len() != n {
+		g.failf(op, "dst has %d elements, src %d", dst.Len(), n)
+		return
+	}
+	if n > 0 {
+		g.check(op, g.dev.MemcpyDtoD(ptr(dst), ptr(src), 4*n, cuda.Compute))
+	}
+}
+
+// Copy2D copies (or adds) a rows×cols sub-matrix: dst[r*ldDst+c] (+)=
+// src[r*ldSrc+c].
+func (g *GPU) Copy2D(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int, accumulate bool) {
+	const op = "Copy2D"
+	if g.failed() || !g.nonNeg(op, rows, cols, ldSrc, ldDst) || rows == 0 || cols == 0 {
+		return
+	}
+	if !g.ld(op, "ldSrc", ldSrc, cols) || !g.ld(op, "ldDst", ldDst, cols) ||
+		!g.f32(op, "src", src, matLen(rows, cols, ldSrc)) || !g.f32(op, "dst", dst, matLen(rows, cols, ldDst)) ||
+		!g.fitsInt32(op, rows, cols, ldSrc, ldDst) {
+		return
+	}
+	grid := [3]int{min((cols+31)/32, maxGridY), min((rows+7)/8, maxGridY), 1}
+	g.launch(op, "copy2d_f32", grid, [3]int{32, 8, 1}, rows, cols, ptr(src), ldSrc, ptr(dst), ldDst, accumulate)
+}
+
+// Axpy computes y += alpha·x over x.Len() elements.
+func (g *GPU) Axpy(alpha float32, x, y *F32) {
+	const op = "Axpy"
+	n := x.Len()
+	if g.failed() || !g.f32(op, "x", x, n) || !g.f32(op, "y", y, n) || n == 0 || !g.fitsInt32(op, n) {
+		return
+	}
+	g.launch(op, "axpy_f32", grid1D(n), block1D, n, alpha, ptr(x), ptr(y))
+}
+
+// Scale computes x *= alpha.
+func (g *GPU) Scale(alpha float32, x *F32) {
+	const op = "Scale"
+	n := x.Len()
+	if g.failed() || !g.f32(op, "x", x, n) || n == 0 || !g.fitsInt32(op, n) {
+		return
+	}
+	g.launch(op, "scale_f32", grid1D(n), block1D, n, alpha, ptr(x))
+}
+
+// Sum writes the sum of x's elements to out[0].
+func (g *GPU) Sum(x, out *F32) { g.reduce("Sum", x, out, false) }
+
+// SumSquares writes the sum of squares of x's elements to out[0].
+func (g *GPU) SumSquares(x, out *F32) { g.reduce("SumSquares", x, out, true) }
+
+// reduce sums in two passes: up to reducePartials block sums, then one
+// block adds them up (deterministic: no atomics).
+func (g *GPU) reduce(op string, x, out *F32, squares bool) {
+	n := x.Len()
+	if g.failed() || !g.f32(op, "x", x, n) || !g.f32(op, "out", out, 1) || !g.fitsInt32(op, n) {
+		return
+	}
+	blocks := 0
+	if n > 0 {
+		blocks = min((n+gpuBlock-1)/gpuBlock, reducePartials)
+		g.launch(op, "reduce_partial_f32", [3]int{blocks, 1, 1}, block1D, n, ptr(x), squares, g.partials)
+	}
+	g.launch(op, "reduce_final_f32", [3]int{1, 1, 1}, [3]int{1024, 1, 1}, blocks, g.partials, ptr(out))
+}
+
+// AddBias adds bias[c] to x[r*cols+c] for every row r of a rows×cols x.
+func (g *GPU) AddBias(rows, cols int, x, bias *F32) {
+	const op = "AddBias"
+	if g.failed() || !g.nonNeg(op, rows, cols) || !g.f32(op, "x", x, rows*cols) || !g.f32(op, "bias", bias, cols) ||
+		rows*cols == 0 || !g.fitsInt32(op, rows*cols) {
+		return
+	}
+	g.launch(op, "add_bias_f32", grid1D(rows*cols), block1D, rows, cols, ptr(x), ptr(bias))
+}
+
+// BiasGrad accumulates the column sums of the rows×cols dy into dbias.
+func (g *GPU) BiasGrad(rows, cols int, dy, dbias *F32) {
+	const op = "BiasGrad"
+	if g.failed() || !g.nonNeg(op, rows, cols) || !g.f32(op, "dy", dy, rows*cols) || !g.f32(op, "dbias", dbias, cols) ||
+		rows*cols == 0 || !g.fitsInt32(op, rows*cols) {
+		return
+	}
+	g.launch(op, "bias_grad_f32", [3]int{(cols + 31) / 32, 1, 1}, [3]int{32, 8, 1}, rows, cols, ptr(dy), ptr(dbias))
+}
+
+// unary checks and launches an elementwise kernel over in[0].Len() elements.
+func (g *GPU) unary(op, kernel string, names []string, bufs ...*F32) {
+	n := bufs[0].Len()
+	if g.failed() {
+		return
+	}
+	for i, b := range bufs {
+		if !g.f32(op, names[i], b, n) {
+			return
+		}
+	}
+	if n == 0 || !g.fitsInt32(op, n) {
+		return
+	}
+	args := []any{n}
+	for _, b := range bufs {
+		args = append(args, ptr(b))
+	}
+	g.launch(op, kernel, grid1D(n), block1D, args...)
+}
+
+// ReLU computes y = max(x, 0).
+func (g *GPU) ReLU(x, y *F32) { g.unary("ReLU", "relu_fwd", []string{"x", "y"}, x, y) }
+
+// ReLUBackward computes dx = dy where y > 0, else 0.
+func (g *GPU) ReLUBackward(y, dy, dx *F32) {
+	g.unary("ReLUBackward", "relu_bwd", []string{"y", "dy", "dx"}, y, dy, dx)
+}
+
+// Tanh computes y = tanh(x).
+func (g *GPU) Tanh(x, y *F32) { g.unary("Tanh", "tanh_fwd", []string{"x", "y"}, x, y) }
+
+// TanhBackward computes dx = dy·(1 − y²).
+func (g *GPU) TanhBackward(y, dy, dx *F32) {
+	g.unary("TanhBackward", "tanh_bwd", []string{"y", "dy", "dx"}, y, dy, dx)
+}
+
+// Dropout computes y = x·keep/(1−p) with keep drawn as DropoutKeep.
+func (g *GPU) Dropout(p float32, seed, offset uint64, x, y *F32) {
+	g.dropout("Dropout", p, seed, offset, x, y)
+}
+
+// DropoutBackward computes dx = dy·keep/(1−p) with Dropout's mask.
+func (g *GPU) DropoutBackward(p float32, seed, offset uint64, dy, dx *F32) {
+	g.dropout("DropoutBackward", p, seed, offset, dy, dx)
+}
+
+func (g *GPU) dropout(op string, p float32, seed, offset uint64, x, y *F32) {
+	n := x.Len()
+	if g.failed() || !g.f32(op, "x", x, n) || !g.f32(op, "y", y, n) || !g.fitsInt32(op, n) {
+		return
+	}
+	if !(p >= 0 && p <= 1) {
+		g.failf(op, "p=%g outside [0, 1]", p)
+		return
+	}
+	if n == 0 {
+		return
+	}
+	if p == 0 {
+		if x.dev != y.dev {
+			g.check(op, g.dev.MemcpyDtoD(ptr(y), ptr(x), 4*n, cuda.Compute))
+		}
+		return
+	}
+	g.launch(op, "dropout_f32", grid1D(n), block1D, n, p, seed, offset, ptr(x), ptr(y))
+}
+
+// ---------------------------------------------------------------- GEMM
+
+// Gemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices with
+// cuBLAS: a row-major matrix is the transpose of the column-major matrix in
+// the same memory, so C = op(A)·op(B) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ by
+// swapping the operands, without moving data.
+func (g *GPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a *F32, lda int, b *F32, ldb int, beta float32, c *F32, ldc int) {
+	const op = "Gemm"
+	if !g.gemmCheck(op, transA, transB, m, n, k, a, lda, 0, b, ldb, 0, c, ldc, 0, 1) {
+		return
+	}
+	g.check(op, g.dev.Sgemm(transB, transA, n, m, k, alpha, ptr(b), ldb, ptr(a), lda, beta, ptr(c), ldc))
+}
+
+// GemmStridedBatched is Gemm over batch problems at element strides.
+func (g *GPU) GemmStridedBatched(transA, transB bool, m, n, k int, alpha float32, a *F32, lda, strideA int, b *F32, ldb, strideB int, beta float32, c *F32, ldc, strideC int, batch int) {
+	const op = "GemmStridedBatched"
+	if !g.gemmCheck(op, transA, transB, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batch) {
+		return
+	}
+	g.check(op, g.dev.SgemmStridedBatched(transB, transA, n, m, k, alpha, ptr(b), ldb, strideB, ptr(a), lda, strideA, beta, ptr(c), ldc, strideC, batch))
+}
+
+// gemmCheck checks a row-major GEMM's sizes against its buffers; false
+// when there is nothing to do or an error was recorded.
+func (g *GPU) gemmCheck(op string, transA, transB bool, m, n, k int, a *F32, lda, strideA int, b *F32, ldb, strideB int, c *F32, ldc, strideC, batch int) bool {
+	if g.failed() || !g.nonNeg(op, m, n, k, lda, ldb, ldc, strideA, strideB, strideC, batch) {
+		return false
+	}
+	if m == 0 || n == 0 || batch == 0 {
+		return false
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	span := func(rows, cols, ld, stride int) int {
+		if rows == 0 || cols == 0 {
+			return 0
+		}
+		return (batch-1)*stride + matLen(rows, cols, ld)
+	}
+	if !g.ld(op, "lda", lda, ac) || !g.ld(op, "ldb", ldb, bc) || !g.ld(op, "ldc", ldc, n) ||
+		!g.f32(op, "a", a, span(ar, ac, lda, strideA)) || !g.f32(op, "b", b, span(br, bc, ldb, strideB)) ||
+		!g.f32(op, "c", c, span(m, n, ldc, strideC)) ||
+		!g.fitsInt32(op, m, n, k, lda, ldb, ldc, batch) {
+		return false
+	}
+	return true
+}
+
+// ---------------------------------------------------------------- embedding
+
+// EmbeddingForward gathers rows of the vocab×dim table.
+func (g *GPU) EmbeddingForward(ids *I32, dim int, pad int32, table, out *F32) {
+	const op = "EmbeddingForward"
+	n := ids.Len()
+	if g.failed() || !g.nonNeg(op, dim) || !g.i32(op, "ids", ids, n) || !g.f32(op, "out", out, n*dim) ||
+		!g.f32(op, "table", table, 0) {
+		return
+	}
+	if n == 0 || dim == 0 {
+		return
+	}
+	vocab := table.Len() / dim
+	if !g.fitsInt32(op, n, dim, vocab) {
+		return
+	}
+	g.launch(op, "embedding_fwd", [3]int{n, 1, 1}, [3]int{128, 1, 1}, n, dim, vocab, pad, iptr(ids), ptr(table), ptr(out), g.status)
+}
+
+// EmbeddingBackward accumulates dout[i,:] into dtable[ids[i],:].
+func (g *GPU) EmbeddingBackward(ids *I32, dim int, pad int32, dout, dtable *F32) {
+	const op = "EmbeddingBackward"
+	n := ids.Len()
+	if g.failed() || !g.nonNeg(op, dim) || !g.i32(op, "ids", ids, n) || !g.f32(op, "dout", dout, n*dim) ||
+		!g.f32(op, "dtable", dtable, 0) {
+		return
+	}
+	if n == 0 || dim == 0 {
+		return
+	}
+	vocab := dtable.Len() / dim
+	if !g.fitsInt32(op, n, dim, vocab) {
+		return
+	}
+	g.launch(op, "embedding_bwd", [3]int{n, 1, 1}, [3]int{128, 1, 1}, n, dim, vocab, pad, iptr(ids), ptr(dout), ptr(dtable), g.status)
+}
+
+// ---------------------------------------------------------------- sequences
+
+func (g *GPU) seqCheck(op string, batch, steps, feat int, lengths *I32, ldX int, x, y *F32) bool {
+	if g.failed() || !g.nonNeg(op, batch, steps, feat, ldX) || batch*steps == 0 || feat == 0 {
+		return false
+	}
+	return g.ld(op, "ldX", ldX, feat) && g.i32(op, "lengths", lengths, batch) &&
+		g.f32(op, "x", x, matLen(batch*steps, feat, ldX)) && g.f32(op, "y", y, batch*steps*feat) &&
+		g.fitsInt32(op, batch*steps, feat, ldX)
+}
+
+// SequenceToTimeMajor rearranges batch-major x into time-major y (reversing
+// each sequence when reverse); padded steps are zeros.
+func (g *GPU) SequenceToTimeMajor(batch, steps, feat int, x *F32, ldX int, lengths *I32, reverse bool, y *F32) {
+	const op = "SequenceToTimeMajor"
+	if !g.seqCheck(op, batch, steps, feat, lengths, ldX, x, y) {
+		return
+	}
+	g.launch(op, "seq_to_time_major", [3]int{steps * batch, 1, 1}, [3]int{128, 1, 1},
+		batch, steps, feat, ptr(x), ldX, iptr(lengths), reverse, ptr(y), g.status)
+}
+
+// SequenceFromTimeMajor writes time-major y back into batch-major x (the
+// adjoint of SequenceToTimeMajor).
+func (g *GPU) SequenceFromTimeMajor(batch, steps, feat int, y *F32, lengths *I32, reverse bool, x *F32, ldX int, accumulate bool) {
+	const op = "SequenceFromTimeMajor"
+	if !g.seqCheck(op, batch, steps, feat, lengths, ldX, x, y) {
+		return
+	}
+	g.launch(op, "seq_from_time_major", [3]int{batch * steps, 1, 1}, [3]int{128, 1, 1},
+		batch, steps, feat, ptr(y), iptr(lengths), reverse, ptr(x), ldX, accumulate, g.status)
+}
+
+// ---------------------------------------------------------------- LSTM
+
+func (g *GPU) lstmCheck(op string, dirs, steps, batch, hidden, s int, lengths *I32, gates4 []*F32, gates4Names []string, state []*F32, stateNames []string) bool {
+	if g.failed() || !g.nonNeg(op, dirs, steps, batch, hidden, s) {
+		return false
+	}
+	if s >= steps {
+		g.failf(op, "step s=%d outside [0, %d)", s, steps)
+		return false
+	}
+	if !g.i32(op, "lengths", lengths, batch) {
+		return false
+	}
+	n := dirs * steps * batch * hidden
+	for i, b := range gates4 {
+		if !g.f32(op, gates4Names[i], b, 4*n) {
+			return false
+		}
+	}
+	for i, b := range state {
+		if !g.f32(op, stateNames[i], b, n) {
+			return false
+		}
+	}
+	return dirs*batch*hidden > 0 && g.fitsInt32(op, 4*n)
+}
+
+// LSTMGatesForward is one fused time step s of dirs LSTM directions: one
+// launch for all directions.
+func (g *GPU) LSTMGatesForward(dirs, steps, batch, hidden, s int, lengths *I32, pre, act, c, h *F32) {
+	const op = "LSTMGatesForward"
+	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{pre, act}, []string{"pre", "act"}, []*F32{c, h}, []string{"c", "h"}) {
+		return
+	}
+	threads := dirs * batch * hidden
+	g.launch(op, "lstm_fwd_step", [3]int{(threads + gpuBlock - 1) / gpuBlock, 1, 1}, block1D,
+		dirs, steps, batch, hidden, s, iptr(lengths), ptr(pre), ptr(act), ptr(c), ptr(h), g.status)
+}
+
+// LSTMGatesBackward is step s of backpropagation through time.
+func (g *GPU) LSTMGatesBackward(dirs, steps, batch, hidden, s int, lengths *I32, act, c, dh, dc, dpre *F32) {
+	const op = "LSTMGatesBackward"
+	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{act, dpre}, []string{"act", "dpre"}, []*F32{c, dh, dc}, []string{"c", "dh", "dc"}) {
+		return
+	}
+	threads := dirs * batch * hidden
+	g.launch(op, "lstm_bwd_step", [3]int{(threads + gpuBlock - 1) / gpuBlock, 1, 1}, block1D,
+		dirs, steps, batch, hidden, s, iptr(lengths), ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
+}
+
+// ---------------------------------------------------------------- softmax
+
+func (g *GPU) softmaxCheck(op string, rows, cols int, lengths *I32, rowsPerLength int, bufs []*F32, names []string) bool {
+	if g.failed() || !g.nonNeg(op, rows, cols) || rows*cols == 0 {
+		return false
+	}
+	if lengths != nil {
+		if rowsPerLength <= 0 {
+			g.failf(op, "rowsPerLength=%d must be positive", rowsPerLength)
+			return false
+		}
+		if !g.i32(op, "lengths", lengths, (rows+rowsPerLength-1)/rowsPerLength) {
+			return false
+		}
+	}
+	for i, b := range bufs {
+		if !g.f32(op, names[i], b, rows*cols) {
+			return false
+		}
+	}
+	return g.fitsInt32(op, rows*cols)
+}
+
+// SoftmaxForward computes y = softmax(scale·x) row by row over each row's
+// first lengths[r/rowsPerLength] columns.
+func (g *GPU) SoftmaxForward(rows, cols int, scale float32, lengths *I32, rowsPerLength int, x, y *F32) {
+	const op = "SoftmaxForward"
+	if !g.softmaxCheck(op, rows, cols, lengths, rowsPerLength, []*F32{x, y}, []string{"x", "y"}) {
+		return
+	}
+	g.launch(op, "softmax_fwd", [3]int{(rows + softmaxWarps - 1) / softmaxWarps, 1, 1}, [3]int{32 * softmaxWarps, 1, 1},
+		rows, cols, scale, iptr(lengths), max(rowsPerLength, 1), ptr(x), ptr(y), g.status)
+}
+
+// SoftmaxBackward computes dx = scale·y·(dy − Σ y·dy) row by row.
+func (g *GPU) SoftmaxBackward(rows, cols int, scale float32, lengths *I32, rowsPerLength int, y, dy, dx *F32) {
+	const op = "SoftmaxBackward"
+	if !g.softmaxCheck(op, rows, cols, lengths, rowsPerLength, []*F32{y, dy, dx}, []string{"y", "dy", "dx"}) {
+		return
+	}
+	g.launch(op, "softmax_bwd", [3]int{(rows + softmaxWarps - 1) / softmaxWarps, 1, 1}, [3]int{32 * softmaxWarps, 1, 1},
+		rows, cols, scale, iptr(lengths), max(rowsPerLength, 1), ptr(y), ptr(dy), ptr(dx), g.status)
+}
+
+// ---------------------------------------------------------------- loss
+
+// CrossEntropy is class-weighted softmax cross-entropy, loss and gradient
+// in one kernel (see Backend).
+func (g *GPU) CrossEntropy(n, classes int, logits *F32, labels *I32, weights, loss, dlogits, probs *F32) {
+	const op = "CrossEntropy"
+	if g.failed() || !g.nonNeg(op, n, classes) {
+		return
+	}
+	if classes == 0 {
+		g.failf(op, "classes must be positive")
+		return
+	}
+	if !g.f32(op, "logits", logits, n*classes) || !g.i32(op, "labels", labels, n) || !g.f32(op, "loss", loss, 1) {
+		return
+	}
+	if weights != nil && !g.f32(op, "weights", weights, classes) {
+		return
+	}
+	if dlogits != nil && !g.f32(op, "dlogits", dlogits, n*classes) {
+		return
+	}
+	if probs != nil && !g.f32(op, "probs", probs, n*classes) {
+		return
+	}
+	if !g.fitsInt32(op, n*classes) {
+		return
+	}
+	g.launch(op, "cross_entropy", [3]int{1, 1, 1}, block1D,
+		n, classes, ptr(logits), iptr(labels), ptr(weights), ptr(loss), ptr(dlogits), ptr(probs), g.status)
+}
+
+// ---------------------------------------------------------------- pooling
+
+// MeanPool averages x [batch, steps, feat] over each sequence's length into
+// y (row stride ldY).
+func (g *GPU) MeanPool(batch, steps, feat int, lengths *I32, x, y *F32, ldY int) {
+	const op = "MeanPool"
+	if g.failed() || !g.nonNeg(op, batch, steps, feat, ldY) || batch == 0 || feat == 0 {
+		return
+	}
+	if !g.ld(op, "ldY", ldY, feat) || !g.i32(op, "lengths", lengths, batch) ||
+		!g.f32(op, "x", x, batch*steps*feat) || !g.f32(op, "y", y, matLen(batch, feat, ldY)) ||
+		!g.fitsInt32(op, batch*steps*feat, ldY) {
+		return
+	}
+	if batch > maxGridY {
+		g.failf(op, "batch=%d exceeds %d", batch, maxGridY)
+		return
+	}
+	g.launch(op, "mean_pool_fwd", [3]int{(feat + 127) / 128, batch, 1}, [3]int{128, 1, 1},
+		batch, steps, feat, iptr(lengths), ptr(x), ptr(y), ldY, g.status)
+}
+
+// MeanPoolBackward writes dx from dy (row stride ldDY).
+func (g *GPU) MeanPoolBackward(batch, steps, feat int, lengths *I32, dy *F32, ldDY int, dx *F32) {
+	const op = "MeanPoolBackward"
+	if g.failed() || !g.nonNeg(op, batch, steps, feat, ldDY) || batch*steps*feat == 0 {
+		return
+	}
+	if !g.ld(op, "ldDY", ldDY, feat) || !g.i32(op, "lengths", lengths, batch) ||
+		!g.f32(op, "dy", dy, matLen(batch, feat, ldDY)) || !g.f32(op, "dx", dx, batch*steps*feat) ||
+		!g.fitsInt32(op, batch*steps*feat, ldDY) {
+		return
+	}
+	total := batch * steps * feat
+	g.launch(op, "mean_pool_bwd", grid1D(total), block1D, batch, steps, feat, iptr(lengths), ptr(dy), ldDY, ptr(dx), g.status)
+}
+
+// ---------------------------------------------------------------- optimiser
+
+// AdamStep updates one parameter in place, fused over its elements.
+func (g *GPU) AdamStep(p AdamParams, param, grad, m, v *F32) {
+	const op = "AdamStep"
+	n := param.Len()
+	if g.failed() || !g.f32(op, "param", param, n) || !g.f32(op, "grad", grad, n) || !g.f32(op, "m", m, n) ||
+		!g.f32(op, "v", v, n) || n == 0 || !g.fitsInt32(op, n) {
+		return
+	}
+	if p.Step < 1 {
+		g.failf(op, "step %d must be 1-based", p.Step)
+		return
+	}
+	// The constants as the CPU backend (and torch.optim.Adam) computes them.
+	t := float64(p.Step)
+	bc1 := 1 - math.Pow(float64(p.Beta1), t)
+	bc2 := 1 - math.Pow(float64(p.Beta2), t)
+	wd, decay := p.WeightDecay, float32(1)
+	if p.Decoupled {
+		wd, decay = 0, 1-p.LR*p.WeightDecay
+	}
+	g.launch(op, "adam_step", grid1D(n), block1D, n, p.Beta1, p.Beta2, p.Eps, wd, decay,
+		float32(float64(p.LR)/bc1), float32(math.Sqrt(bc2)), ptr(param), ptr(grad), ptr(m), ptr(v))
+}

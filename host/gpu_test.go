@@ -1,0 +1,593 @@
+//go:build cuda || cudaemu
+
+package host
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// Parity of every op of the GPU backend (real or emulated) with the CPU
+// backend, on random inputs at awkward sizes: not multiples of 32, ragged
+// lengths with empty and full sequences, a batch of one.
+
+const (
+	tolElem   = 1e-5 // elementwise ops
+	tolReduce = 1e-4 // reductions, GEMMs, ops with sums inside
+)
+
+type parity struct {
+	t   *testing.T
+	cpu *CPU
+	gpu *GPU
+	rng *rand.Rand
+}
+
+func newParity(t *testing.T) *parity {
+	t.Helper()
+	g, err := NewGPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := g.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return &parity{t: t, cpu: NewCPU(2), gpu: g, rng: rand.New(rand.NewPCG(1, 2))}
+}
+
+// pair is one buffer on both backends.
+type pair struct{ c, g *F32 }
+
+func (p *parity) randn(n int, scale float64) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(p.rng.NormFloat64() * scale)
+	}
+	return x
+}
+
+// buf uploads x to both backends.
+func (p *parity) buf(x []float32) pair {
+	c, g := p.cpu.Alloc(len(x)), p.gpu.Alloc(len(x))
+	p.cpu.Upload(c, x)
+	p.gpu.Upload(g, x)
+	return pair{c, g}
+}
+
+func (p *parity) rand(n int) pair { return p.buf(p.randn(n, 1)) }
+
+func (p *parity) ints(x []int32) (*I32, *I32) {
+	c, g := p.cpu.AllocI32(len(x)), p.gpu.AllocI32(len(x))
+	p.cpu.UploadI32(c, x)
+	p.gpu.UploadI32(g, x)
+	return c, g
+}
+
+// check compares the two sides of b elementwise: |g − c| ≤ tol·max(|c|, 1).
+func (p *parity) check(name string, b pair, tol float64) {
+	p.t.Helper()
+	if err := p.cpu.Err(); err != nil {
+		p.t.Fatalf("%s: cpu: %v", name, err)
+	}
+	if err := p.gpu.Sync(); err != nil {
+		p.t.Fatalf("%s: gpu: %v", name, err)
+	}
+	n := b.c.Len()
+	c, g := make([]float32, n), make([]float32, n)
+	p.cpu.Download(c, b.c)
+	p.gpu.Download(g, b.g)
+	if err := p.gpu.Err(); err != nil {
+		p.t.Fatalf("%s: gpu download: %v", name, err)
+	}
+	bad := 0
+	for i := range c {
+		cv, gv := float64(c[i]), float64(g[i])
+		if math.IsNaN(cv) && math.IsNaN(gv) {
+			continue
+		}
+		if !(math.Abs(gv-cv) <= tol*math.Max(math.Abs(cv), 1)) {
+			if bad < 5 {
+				p.t.Errorf("%s[%d]: gpu %v, cpu %v", name, i, gv, cv)
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		p.t.Errorf("%s: %d of %d elements differ", name, bad, n)
+	}
+}
+
+func TestGPUParityElementwise(t *testing.T) {
+	p := newParity(t)
+	for _, n := range []int{1, 33, 1000, 70001} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			p.t = t
+			x, y := p.rand(n), p.rand(n)
+			p.cpu.Fill(y.c, 2.5)
+			p.gpu.Fill(y.g, 2.5)
+			p.check("Fill", y, tolElem)
+
+			p.cpu.Axpy(-0.75, x.c, y.c)
+			p.gpu.Axpy(-0.75, x.g, y.g)
+			p.check("Axpy", y, tolElem)
+
+			p.cpu.Scale(1.5, y.c)
+			p.gpu.Scale(1.5, y.g)
+			p.check("Scale", y, tolElem)
+
+			z := p.rand(n)
+			p.cpu.Copy(z.c, x.c)
+			p.gpu.Copy(z.g, x.g)
+			p.check("Copy", z, tolElem)
+
+			r, dr := p.rand(n), p.rand(n)
+			p.cpu.ReLU(x.c, r.c)
+			p.gpu.ReLU(x.g, r.g)
+			p.check("ReLU", r, tolElem)
+			p.cpu.ReLUBackward(r.c, y.c, dr.c)
+			p.gpu.ReLUBackward(r.g, y.g, dr.g)
+			p.check("ReLUBackward", dr, tolElem)
+
+			th, dt := p.rand(n), p.rand(n)
+			p.cpu.Tanh(x.c, th.c)
+			p.gpu.Tanh(x.g, th.g)
+			p.check("Tanh", th, tolElem)
+			p.cpu.TanhBackward(th.c, y.c, dt.c)
+			p.gpu.TanhBackward(th.g, y.g, dt.g)
+			p.check("TanhBackward", dt, tolElem)
+
+			// In place, as the doc allows.
+			p.cpu.Tanh(z.c, z.c)
+			p.gpu.Tanh(z.g, z.g)
+			p.check("Tanh in place", z, tolElem)
+
+			s, ss := p.rand(1), p.rand(1)
+			p.cpu.Sum(x.c, s.c)
+			p.gpu.Sum(x.g, s.g)
+			p.check("Sum", s, tolReduce)
+			p.cpu.SumSquares(x.c, ss.c)
+			p.gpu.SumSquares(x.g, ss.g)
+			p.check("SumSquares", ss, tolReduce)
+		})
+	}
+}
+
+func TestGPUParityDropout(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct {
+		n      int
+		prob   float32
+		seed   uint64
+		offset uint64
+	}{{1, 0.5, 1, 0}, {999, 0.3, 42, 7}, {4097, 0.9, 1 << 40, 1<<33 + 5}, {100, 0, 3, 0}, {100, 1, 3, 0}} {
+		x, y, dx := p.rand(tc.n), p.rand(tc.n), p.rand(tc.n)
+		p.cpu.Dropout(tc.prob, tc.seed, tc.offset, x.c, y.c)
+		p.gpu.Dropout(tc.prob, tc.seed, tc.offset, x.g, y.g)
+		p.check(fmt.Sprintf("Dropout%+v", tc), y, tolElem)
+		p.cpu.DropoutBackward(tc.prob, tc.seed, tc.offset, x.c, dx.c)
+		p.gpu.DropoutBackward(tc.prob, tc.seed, tc.offset, x.g, dx.g)
+		p.check(fmt.Sprintf("DropoutBackward%+v", tc), dx, tolElem)
+	}
+	// The GPU draws DropoutKeep's mask exactly.
+	n := 5000
+	ones := make([]float32, n)
+	for i := range ones {
+		ones[i] = 1
+	}
+	x, y := p.gpu.Alloc(n), p.gpu.Alloc(n)
+	p.gpu.Upload(x, ones)
+	p.gpu.Dropout(0.4, 99, 12345, x, y)
+	got := make([]float32, n)
+	p.gpu.Download(got, y)
+	if err := p.gpu.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if (v != 0) != DropoutKeep(0.4, 99, 12345, i) {
+			t.Fatalf("element %d: gpu %v, DropoutKeep %v", i, v, DropoutKeep(0.4, 99, 12345, i))
+		}
+	}
+}
+
+func TestGPUParityCopy2DBias(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct{ rows, cols, ldSrc, ldDst int }{{1, 1, 1, 1}, {7, 33, 40, 35}, {300, 5, 5, 9}, {37, 70, 70, 70}} {
+		name := fmt.Sprintf("%+v", tc)
+		src, dst := p.rand(matLen(tc.rows, tc.cols, tc.ldSrc)), p.rand(matLen(tc.rows, tc.cols, tc.ldDst))
+		p.cpu.Copy2D(tc.rows, tc.cols, src.c, tc.ldSrc, dst.c, tc.ldDst, false)
+		p.gpu.Copy2D(tc.rows, tc.cols, src.g, tc.ldSrc, dst.g, tc.ldDst, false)
+		p.check("Copy2D"+name, dst, tolElem)
+		p.cpu.Copy2D(tc.rows, tc.cols, src.c, tc.ldSrc, dst.c, tc.ldDst, true)
+		p.gpu.Copy2D(tc.rows, tc.cols, src.g, tc.ldSrc, dst.g, tc.ldDst, true)
+		p.check("Copy2D accumulate"+name, dst, tolElem)
+
+		x, bias, db := p.rand(tc.rows*tc.cols), p.rand(tc.cols), p.rand(tc.cols)
+		p.cpu.AddBias(tc.rows, tc.cols, x.c, bias.c)
+		p.gpu.AddBias(tc.rows, tc.cols, x.g, bias.g)
+		p.check("AddBias"+name, x, tolElem)
+		p.cpu.BiasGrad(tc.rows, tc.cols, x.c, db.c)
+		p.gpu.BiasGrad(tc.rows, tc.cols, x.g, db.g)
+		p.check("BiasGrad"+name, db, tolReduce)
+	}
+}
+
+func TestGPUParityGemm(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct {
+		ta, tb      bool
+		m, n, k     int
+		pad         int
+		alpha, beta float32
+		batch       int
+	}{
+		{false, false, 5, 37, 33, 0, 1, 0, 1},
+		{true, false, 33, 7, 65, 3, 0.5, 1, 1},
+		{false, true, 1, 100, 17, 1, -1, 0.25, 1},
+		{true, true, 40, 41, 1, 2, 2, 0, 1},
+		{false, false, 9, 13, 11, 0, 1, 0, 4},
+		{false, true, 17, 17, 33, 5, 0.125, 0.5, 3},
+		{true, false, 6, 50, 37, 0, 1, 0, 2},
+	} {
+		name := fmt.Sprintf("Gemm%+v", tc)
+		ar, ac := tc.m, tc.k
+		if tc.ta {
+			ar, ac = tc.k, tc.m
+		}
+		br, bc := tc.k, tc.n
+		if tc.tb {
+			br, bc = tc.n, tc.k
+		}
+		lda, ldb, ldc := ac+tc.pad, bc+tc.pad, tc.n+tc.pad
+		sa, sb, sc := matLen(ar, ac, lda)+tc.pad, matLen(br, bc, ldb), matLen(tc.m, tc.n, ldc)+1
+		a, b := p.rand(sa*tc.batch), p.rand(sb*tc.batch)
+		cInit := p.randn(sc*tc.batch, 1)
+		if tc.beta == 0 {
+			for i := range cInit {
+				cInit[i] = float32(math.NaN()) // beta = 0 must not read C
+			}
+		}
+		c := p.buf(cInit)
+		if tc.batch == 1 {
+			p.cpu.Gemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.c, lda, b.c, ldb, tc.beta, c.c, ldc)
+			p.gpu.Gemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.g, lda, b.g, ldb, tc.beta, c.g, ldc)
+		} else {
+			p.cpu.GemmStridedBatched(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.c, lda, sa, b.c, ldb, sb, tc.beta, c.c, ldc, sc, tc.batch)
+			p.gpu.GemmStridedBatched(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.g, lda, sa, b.g, ldb, sb, tc.beta, c.g, ldc, sc, tc.batch)
+		}
+		p.check(name, c, tolReduce)
+	}
+}
+
+// lengthsFor returns ragged lengths in [0, steps] with an empty and a full
+// sequence when batch allows.
+func (p *parity) lengthsFor(batch, steps int) []int32 {
+	l := make([]int32, batch)
+	for i := range l {
+		l[i] = int32(p.rng.IntN(steps + 1))
+	}
+	l[0] = int32(steps)
+	if batch > 2 {
+		l[2] = 0
+	}
+	return l
+}
+
+func TestGPUParitySequence(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct{ batch, steps, feat, ldX int }{{1, 1, 1, 1}, {5, 9, 33, 40}, {3, 17, 7, 7}, {33, 4, 130, 131}} {
+		for _, reverse := range []bool{false, true} {
+			name := fmt.Sprintf("%+v reverse=%v", tc, reverse)
+			lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
+			x, y := p.rand(matLen(tc.batch*tc.steps, tc.feat, tc.ldX)), p.rand(tc.batch*tc.steps*tc.feat)
+			p.cpu.SequenceToTimeMajor(tc.batch, tc.steps, tc.feat, x.c, tc.ldX, lc, reverse, y.c)
+			p.gpu.SequenceToTimeMajor(tc.batch, tc.steps, tc.feat, x.g, tc.ldX, lg, reverse, y.g)
+			p.check("SequenceToTimeMajor"+name, y, tolElem)
+			for _, acc := range []bool{false, true} {
+				y2 := p.rand(tc.batch * tc.steps * tc.feat)
+				p.cpu.SequenceFromTimeMajor(tc.batch, tc.steps, tc.feat, y2.c, lc, reverse, x.c, tc.ldX, acc)
+				p.gpu.SequenceFromTimeMajor(tc.batch, tc.steps, tc.feat, y2.g, lg, reverse, x.g, tc.ldX, acc)
+				p.check(fmt.Sprintf("SequenceFromTimeMajor%s acc=%v", name, acc), x, tolElem)
+			}
+		}
+	}
+}
+
+func TestGPUParityLSTM(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 7, 5, 33}, {1, 4, 3, 70}, {2, 3, 1, 17}} {
+		name := fmt.Sprintf("%+v", tc)
+		n := tc.dirs * tc.steps * tc.batch * tc.hidden
+		lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
+		pre := p.buf(p.randn(4*n, 2))
+		act, c, h := p.rand(4*n), p.rand(n), p.rand(n)
+		for s := range tc.steps {
+			p.cpu.LSTMGatesForward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lc, pre.c, act.c, c.c, h.c)
+			p.gpu.LSTMGatesForward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lg, pre.g, act.g, c.g, h.g)
+		}
+		p.check("LSTMGatesForward act"+name, act, tolElem)
+		p.check("LSTMGatesForward c"+name, c, tolElem)
+		p.check("LSTMGatesForward h"+name, h, tolElem)
+
+		dh, dpre := p.rand(n), p.rand(4*n)
+		dc := p.buf(make([]float32, n))
+		for s := tc.steps - 1; s >= 0; s-- {
+			p.cpu.LSTMGatesBackward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lc, act.c, c.c, dh.c, dc.c, dpre.c)
+			p.gpu.LSTMGatesBackward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lg, act.g, c.g, dh.g, dc.g, dpre.g)
+		}
+		p.check("LSTMGatesBackward dpre"+name, dpre, tolElem)
+		p.check("LSTMGatesBackward dc"+name, dc, tolElem)
+		p.check("LSTMGatesBackward dh"+name, dh, tolElem)
+	}
+}
+
+func TestGPUParitySoftmax(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct {
+		rows, cols, rowsPerLength int
+		masked                    bool
+		scale                     float32
+	}{{1, 1, 1, false, 1}, {37, 45, 3, true, 0.125}, {10, 300, 1, true, 1}, {9, 33, 9, false, 0.5}, {64, 7, 8, true, 2}} {
+		name := fmt.Sprintf("%+v", tc)
+		var lc, lg *I32
+		if tc.masked {
+			lc, lg = p.ints(p.lengthsFor((tc.rows+tc.rowsPerLength-1)/tc.rowsPerLength, tc.cols))
+		}
+		x, y := p.buf(p.randn(tc.rows*tc.cols, 3)), p.rand(tc.rows*tc.cols)
+		p.cpu.SoftmaxForward(tc.rows, tc.cols, tc.scale, lc, tc.rowsPerLength, x.c, y.c)
+		p.gpu.SoftmaxForward(tc.rows, tc.cols, tc.scale, lg, tc.rowsPerLength, x.g, y.g)
+		p.check("SoftmaxForward"+name, y, tolReduce)
+		dy, dx := p.rand(tc.rows*tc.cols), p.rand(tc.rows*tc.cols)
+		p.cpu.SoftmaxBackward(tc.rows, tc.cols, tc.scale, lc, tc.rowsPerLength, y.c, dy.c, dx.c)
+		p.gpu.SoftmaxBackward(tc.rows, tc.cols, tc.scale, lg, tc.rowsPerLength, y.g, dy.g, dx.g)
+		p.check("SoftmaxBackward"+name, dx, tolReduce)
+	}
+}
+
+func TestGPUParityCrossEntropy(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct {
+		n, classes int
+		weighted   bool
+		ignore     bool
+	}{{1, 4, false, false}, {37, 4, true, true}, {300, 4, true, false}, {5, 45, false, true}, {70, 3, true, true}} {
+		name := fmt.Sprintf("%+v", tc)
+		labels := make([]int32, tc.n)
+		for i := range labels {
+			labels[i] = int32(p.rng.IntN(tc.classes))
+			if tc.ignore && i%4 == 1 {
+				labels[i] = -1
+			}
+		}
+		lc, lg := p.ints(labels)
+		var w pair
+		if tc.weighted {
+			ws := make([]float32, tc.classes)
+			for i := range ws {
+				ws[i] = 0.5 + p.rng.Float32()
+			}
+			w = p.buf(ws)
+		}
+		x := p.buf(p.randn(tc.n*tc.classes, 2))
+		loss, dl, probs := p.rand(1), p.rand(tc.n*tc.classes), p.rand(tc.n*tc.classes)
+		p.cpu.CrossEntropy(tc.n, tc.classes, x.c, lc, w.c, loss.c, dl.c, probs.c)
+		p.gpu.CrossEntropy(tc.n, tc.classes, x.g, lg, w.g, loss.g, dl.g, probs.g)
+		p.check("CrossEntropy loss"+name, loss, tolReduce)
+		p.check("CrossEntropy dlogits"+name, dl, tolReduce)
+		p.check("CrossEntropy probs"+name, probs, tolReduce)
+		// Evaluation: no gradient, no probabilities.
+		loss2 := p.rand(1)
+		p.cpu.CrossEntropy(tc.n, tc.classes, x.c, lc, w.c, loss2.c, nil, nil)
+		p.gpu.CrossEntropy(tc.n, tc.classes, x.g, lg, w.g, loss2.g, nil, nil)
+		p.check("CrossEntropy eval loss"+name, loss2, tolReduce)
+	}
+	// Every label ignored: NaN loss, zero gradient, as in PyTorch.
+	lc, lg := p.ints([]int32{-1, -1, -1})
+	x, loss, dl := p.rand(12), p.rand(1), p.rand(12)
+	p.cpu.CrossEntropy(3, 4, x.c, lc, nil, loss.c, dl.c, nil)
+	p.gpu.CrossEntropy(3, 4, x.g, lg, nil, loss.g, dl.g, nil)
+	p.check("CrossEntropy all ignored loss", loss, tolReduce)
+	p.check("CrossEntropy all ignored dlogits", dl, tolReduce)
+}
+
+func TestGPUParityEmbedding(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct {
+		n, vocab, dim int
+		pad           int32
+	}{{1, 1, 1, -1}, {37, 11, 33, 0}, {200, 50, 130, 3}, {5, 3, 7, -1}} {
+		name := fmt.Sprintf("%+v", tc)
+		ids := make([]int32, tc.n)
+		for i := range ids {
+			ids[i] = int32(p.rng.IntN(tc.vocab)) // repeats: the scatter-add must add them all
+		}
+		ic, ig := p.ints(ids)
+		table, out := p.rand(tc.vocab*tc.dim), p.rand(tc.n*tc.dim)
+		p.cpu.EmbeddingForward(ic, tc.dim, tc.pad, table.c, out.c)
+		p.gpu.EmbeddingForward(ig, tc.dim, tc.pad, table.g, out.g)
+		p.check("EmbeddingForward"+name, out, tolElem)
+		dout, dtable := p.rand(tc.n*tc.dim), p.rand(tc.vocab*tc.dim)
+		p.cpu.EmbeddingBackward(ic, tc.dim, tc.pad, dout.c, dtable.c)
+		p.gpu.EmbeddingBackward(ig, tc.dim, tc.pad, dout.g, dtable.g)
+		p.check("EmbeddingBackward"+name, dtable, tolReduce)
+	}
+}
+
+func TestGPUParityMeanPool(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct{ batch, steps, feat, ld int }{{1, 1, 1, 1}, {5, 9, 33, 40}, {33, 4, 130, 130}, {3, 17, 7, 20}} {
+		name := fmt.Sprintf("%+v", tc)
+		lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
+		x, y := p.rand(tc.batch*tc.steps*tc.feat), p.rand(matLen(tc.batch, tc.feat, tc.ld))
+		p.cpu.MeanPool(tc.batch, tc.steps, tc.feat, lc, x.c, y.c, tc.ld)
+		p.gpu.MeanPool(tc.batch, tc.steps, tc.feat, lg, x.g, y.g, tc.ld)
+		p.check("MeanPool"+name, y, tolReduce)
+		dx := p.rand(tc.batch * tc.steps * tc.feat)
+		p.cpu.MeanPoolBackward(tc.batch, tc.steps, tc.feat, lc, y.c, tc.ld, dx.c)
+		p.gpu.MeanPoolBackward(tc.batch, tc.steps, tc.feat, lg, y.g, tc.ld, dx.g)
+		p.check("MeanPoolBackward"+name, dx, tolElem)
+	}
+}
+
+func TestGPUParityAdam(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct {
+		n  int
+		ap AdamParams
+	}{
+		{1, AdamParams{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: 1}},
+		{1000, AdamParams{LR: 1e-2, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.01, Step: 3}},
+		{333, AdamParams{LR: 5e-4, Beta1: 0.8, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.1, Decoupled: true, Step: 7}},
+	} {
+		name := fmt.Sprintf("%+v", tc)
+		param, m := p.rand(tc.n), p.buf(p.randn(tc.n, 0.1))
+		vs := p.randn(tc.n, 0.1)
+		for i := range vs {
+			vs[i] *= vs[i]
+		}
+		v := p.buf(vs)
+		for range 3 {
+			grad := p.rand(tc.n)
+			p.cpu.AdamStep(tc.ap, param.c, grad.c, m.c, v.c)
+			p.gpu.AdamStep(tc.ap, param.g, grad.g, m.g, v.g)
+			tc.ap.Step++
+		}
+		p.check("AdamStep param"+name, param, tolElem)
+		p.check("AdamStep m"+name, m, tolElem)
+		p.check("AdamStep v"+name, v, tolElem)
+	}
+}
+
+// TestGPUDeviceErrors checks that bad inputs found on the device become the
+// backend's error at the next Sync, naming the op.
+func TestGPUDeviceErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(g *GPU)
+		want string
+	}{
+		{"label out of range", func(g *GPU) {
+			x, l, loss := g.Alloc(8), g.AllocI32(2), g.Alloc(1)
+			g.UploadI32(l, []int32{1, 4})
+			g.CrossEntropy(2, 4, x, l, nil, loss, nil, nil)
+		}, "CrossEntropy: label 4 of row 1"},
+		{"token out of range", func(g *GPU) {
+			ids, table, out := g.AllocI32(3), g.Alloc(10), g.Alloc(6)
+			g.UploadI32(ids, []int32{0, 7, 1})
+			g.EmbeddingForward(ids, 2, -1, table, out)
+		}, "Embedding: id 7 at position 1"},
+		{"length out of range", func(g *GPU) {
+			l, x, y := g.AllocI32(2), g.Alloc(12), g.Alloc(6)
+			g.UploadI32(l, []int32{3, 4})
+			g.MeanPool(2, 3, 2, l, x, y, 2)
+		}, "lengths[1] = 4 outside [0, steps]"},
+		{"buffer too small", func(g *GPU) {
+			g.Axpy(1, g.Alloc(10), g.Alloc(9))
+		}, "Axpy: y has 9 elements, needs 10"},
+		{"CPU buffer", func(g *GPU) {
+			g.Fill(NewCPU(1).Alloc(3), 1)
+		}, "not a GPU buffer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := NewGPU(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			tc.run(g)
+			err = g.Sync()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Sync: %v, want an error containing %q", err, tc.want)
+			}
+			// Sticky: later ops are skipped and the error stays.
+			g.Fill(g.Alloc(4), 1)
+			if err2 := g.Sync(); err2 == nil || err2.Error() != err.Error() {
+				t.Errorf("error changed to %v", err2)
+			}
+		})
+	}
+}
+
+// TestGPUPoolSteadyState checks that a repeated step allocates nothing on
+// the device after the first.
+func TestGPUPoolSteadyState(t *testing.T) {
+	g, err := NewGPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	step := func() {
+		a, b := g.Alloc(1000), g.Alloc(37)
+		l := g.AllocI32(5)
+		g.UploadI32(l, []int32{1, 2, 3, 4, 5})
+		g.Fill(a, 1)
+		g.Sum(a, b.Slice(3, 1))
+		out := make([]float32, 1)
+		g.Download(out, b.Slice(3, 1))
+		if out[0] != 1000 {
+			t.Fatalf("sum %v", out[0])
+		}
+		g.Free(a)
+		g.Free(b)
+		g.FreeI32(l)
+	}
+	step()
+	m0, _ := g.PoolStats()
+	for range 5 {
+		step()
+	}
+	if m, _ := g.PoolStats(); m != m0 {
+		t.Errorf("device allocations grew from %d to %d in steady state", m0, m)
+	}
+	if err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// Fresh buffers from the pool are zeroed.
+	x := g.Alloc(1000)
+	got := make([]float32, 1000)
+	g.Download(got, x)
+	for i, v := range got {
+		if v != 0 {
+			t.Fatalf("recycled buffer element %d = %v", i, v)
+		}
+	}
+}
+
+// TestGPUUploadRing pushes more uploads through the staging ring than it
+// holds, and one larger than it, checking every value arrives.
+func TestGPUUploadRing(t *testing.T) {
+	g, err := NewGPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	sizes := []int{ringInitial/4/3 + 7, ringInitial/4/3 + 7, ringInitial/4/3 + 7, ringInitial/4/3 + 7, ringInitial/4 + 100, 5}
+	var bufs []*F32
+	var want [][]float32
+	for i, n := range sizes {
+		x := make([]float32, n)
+		for j := range x {
+			x[j] = float32(i*1000 + j%1000)
+		}
+		b := g.Alloc(n)
+		g.Upload(b, x)
+		bufs = append(bufs, b)
+		want = append(want, x)
+	}
+	for i, b := range bufs {
+		got := make([]float32, b.Len())
+		g.Download(got, b)
+		for j := range got {
+			if got[j] != want[i][j] {
+				t.Fatalf("upload %d element %d: %v, want %v", i, j, got[j], want[i][j])
+			}
+		}
+	}
+	if err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}

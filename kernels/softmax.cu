@@ -1,0 +1,47 @@
+// softmax.cu: batched masked softmax for attention, forward and backward.
+//
+// One warp per row: block 128 threads (4 rows), grid ceil(rows/4). A lane
+// handles columns lane, lane+32, … so rows of any length work; for the few
+// hundred columns of attention a row is at most a dozen loads per lane. Row r
+// uses its first n = lengths[r / rowsPerLength] columns (all cols when
+// lengths is null); masked columns and empty rows are written as zeros.
+#include "common.cuh"
+
+#define SOFTMAX_WARPS 4
+
+// softmax_fwd: y = softmax(scale·x) over each row's first n columns. Reads x
+// twice (the second time from cache) and writes y: 8 B per element of DRAM
+// traffic.
+KERNEL void softmax_fwd(int rows, int cols, float scale, dptr<const int> lengths, int rowsPerLength,
+                        dptr<const float> x, dptr<float> y, dptr<int> status) {
+  int row = blockIdx.x * SOFTMAX_WARPS + (threadIdx.x >> 5);
+  int lane = threadIdx.x & 31;
+  if (row >= rows) return;  // the whole warp leaves together
+  int n = lengths ? checked_length(lengths, row / rowsPerLength, cols, status) : cols;
+  auto xr = x + (long long)row * cols;
+  auto yr = y + (long long)row * cols;
+  float m = -INFINITY;
+  for (int c = lane; c < n; c += 32) m = fmaxf(m, scale * xr[c]);
+  m = warp_max(m);
+  float s = 0.0f;
+  for (int c = lane; c < n; c += 32) s += expf(scale * xr[c] - m);
+  s = warp_sum(s);
+  float inv = n > 0 ? 1.0f / s : 0.0f;
+  for (int c = lane; c < cols; c += 32) yr[c] = c < n ? expf(scale * xr[c] - m) * inv : 0.0f;
+}
+
+// softmax_bwd: dx = scale·y·(dy − Σ y·dy) over each row's first n columns,
+// zeros elsewhere. Reads y and dy twice (once from cache), writes dx: 12 B
+// per element.
+KERNEL void softmax_bwd(int rows, int cols, float scale, dptr<const int> lengths, int rowsPerLength,
+                        dptr<const float> y, dptr<const float> dy, dptr<float> dx, dptr<int> status) {
+  int row = blockIdx.x * SOFTMAX_WARPS + (threadIdx.x >> 5);
+  int lane = threadIdx.x & 31;
+  if (row >= rows) return;
+  int n = lengths ? checked_length(lengths, row / rowsPerLength, cols, status) : cols;
+  long long base = (long long)row * cols;
+  float dot = 0.0f;
+  for (int c = lane; c < n; c += 32) dot += y[base + c] * dy[base + c];
+  dot = warp_sum(dot);
+  for (int c = lane; c < cols; c += 32) dx[base + c] = c < n ? scale * y[base + c] * (dy[base + c] - dot) : 0.0f;
+}
