@@ -1,0 +1,267 @@
+package host
+
+import (
+	"fmt"
+	"math"
+	"testing"
+)
+
+// cpuSizes1D are element counts for elementwise ops: awkward small sizes and
+// one large enough to run on several workers.
+var cpuSizes1D = []int{1, 7, 33, 65, 70001}
+
+func TestCPUFillCopyAxpyScale(t *testing.T) {
+	for _, n := range cpuSizes1D {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			h := newCPUHarness(t, 2)
+			xv, yv := h.rand(n), h.rand(n)
+			x, y := h.up(xv), h.up(yv)
+
+			f := h.c.Alloc(n)
+			h.c.Fill(f, -2.5)
+			want := make([]float64, n)
+			for i := range want {
+				want[i] = -2.5
+			}
+			cpuCheckClose(t, "Fill", h.down(f), want, 0, 0)
+
+			h.c.Copy(f, x)
+			cpuCheckClose(t, "Copy", h.down(f), cpuF64(xv), 0, 0)
+
+			h.c.Axpy(-0.75, x, y)
+			for i := range want {
+				want[i] = float64(yv[i]) + -0.75*float64(xv[i])
+			}
+			cpuCheckClose(t, "Axpy", h.down(y), want, 1e-5, 1e-7)
+
+			h.c.Scale(3, x)
+			for i := range want {
+				want[i] = 3 * float64(xv[i])
+			}
+			cpuCheckClose(t, "Scale", h.down(x), want, 1e-5, 0)
+		})
+	}
+}
+
+func TestCPUCopy2D(t *testing.T) {
+	tests := []struct{ rows, cols, ldSrc, ldDst int }{
+		{1, 1, 1, 1}, {7, 3, 5, 3}, {33, 65, 70, 65}, {300, 260, 300, 270},
+	}
+	for _, tt := range tests {
+		for _, acc := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/acc=%v", tt, acc), func(t *testing.T) {
+				h := newCPUHarness(t, 3)
+				sv := h.rand((tt.rows-1)*tt.ldSrc + tt.cols)
+				dv := h.rand(tt.rows * tt.ldDst)
+				src, dst := h.up(sv), h.up(dv)
+				h.c.Copy2D(tt.rows, tt.cols, src, tt.ldSrc, dst, tt.ldDst, acc)
+				want := cpuF64(dv)
+				for r := range tt.rows {
+					for c := range tt.cols {
+						v := float64(sv[r*tt.ldSrc+c])
+						if acc {
+							v += float64(dv[r*tt.ldDst+c])
+						}
+						want[r*tt.ldDst+c] = v
+					}
+				}
+				cpuCheckClose(t, "Copy2D", h.down(dst), want, 1e-6, 0)
+			})
+		}
+	}
+}
+
+func TestCPUSum(t *testing.T) {
+	for _, n := range append([]int{0}, append(cpuSizes1D, 3*cpuSumBlock+5)...) {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			h := newCPUHarness(t, 2)
+			xv := h.rand(n)
+			x, out := h.up(xv), h.c.Alloc(1)
+			var s, sa, s2 float64
+			for _, v := range xv {
+				s += float64(v)
+				sa += math.Abs(float64(v))
+				s2 += float64(v) * float64(v)
+			}
+			h.c.Sum(x, out)
+			if got := float64(h.down(out)[0]); math.Abs(got-s) > 1e-4*sa+1e-30 {
+				t.Fatalf("Sum = %g, want %g", got, s)
+			}
+			h.c.SumSquares(x, out)
+			if got := float64(h.down(out)[0]); math.Abs(got-s2) > 1e-4*s2+1e-30 {
+				t.Fatalf("SumSquares = %g, want %g", got, s2)
+			}
+		})
+	}
+}
+
+func TestCPUAddBiasBiasGrad(t *testing.T) {
+	tests := []struct{ rows, cols int }{{1, 1}, {7, 3}, {33, 65}, {65, 7}, {600, 130}, {1000, 4}}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt), func(t *testing.T) {
+			h := newCPUHarness(t, 2)
+			xv, bv := h.rand(tt.rows*tt.cols), h.rand(tt.cols)
+			x, bias := h.up(xv), h.up(bv)
+			h.c.AddBias(tt.rows, tt.cols, x, bias)
+			want := make([]float64, len(xv))
+			for i := range want {
+				want[i] = float64(xv[i]) + float64(bv[i%tt.cols])
+			}
+			cpuCheckClose(t, "AddBias", h.down(x), want, 1e-5, 1e-7)
+
+			// BiasGrad is the gradient of L = Σ r·(x + bias) with respect to
+			// bias, accumulated into what dbias holds.
+			r, d0 := h.rand(tt.rows*tt.cols), h.rand(tt.cols)
+			db := h.up(d0)
+			h.c.BiasGrad(tt.rows, tt.cols, h.up(r), db)
+			bias64, x64, r64 := cpuF64(bv), cpuF64(xv), cpuF64(r)
+			got := h.down(db)
+			for j := range got {
+				got[j] -= d0[j]
+			}
+			if tt.rows*tt.cols < 10000 {
+				cpuCheckGrad(t, "BiasGrad", got, cpuNumGrad(bias64, func() float64 {
+					y := make([]float64, len(x64))
+					for i := range y {
+						y[i] = x64[i] + bias64[i%tt.cols]
+					}
+					return cpuDot(r64, y)
+				}))
+			}
+			// The column sums, exactly, with the bound Σ|r| of a float32 sum.
+			sums, abs := make([]float64, tt.cols), make([]float64, tt.cols)
+			for i, v := range r64 {
+				sums[i%tt.cols] += v
+				abs[i%tt.cols] += math.Abs(v)
+			}
+			for j := range sums {
+				if e := math.Abs(float64(got[j]) - sums[j]); e > 1e-5*(abs[j]+math.Abs(float64(d0[j]))) {
+					t.Fatalf("BiasGrad[%d] = %g, want %g", j, got[j], sums[j])
+				}
+			}
+		})
+	}
+}
+
+func TestCPUReLUTanh(t *testing.T) {
+	for _, n := range cpuSizes1D {
+		for _, inPlace := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d/inplace=%v", n, inPlace), func(t *testing.T) {
+				h := newCPUHarness(t, 2)
+				xv := h.rand(n)
+				for i := range xv {
+					xv[i] *= 4
+				}
+				want := make([]float64, n)
+
+				x := h.up(xv)
+				y := x
+				if !inPlace {
+					y = h.c.Alloc(n)
+				}
+				h.c.ReLU(x, y)
+				for i, v := range xv {
+					want[i] = math.Max(float64(v), 0)
+				}
+				cpuCheckClose(t, "ReLU", h.down(y), want, 0, 0)
+
+				x = h.up(xv)
+				y = x
+				if !inPlace {
+					y = h.c.Alloc(n)
+				}
+				h.c.Tanh(x, y)
+				for i, v := range xv {
+					want[i] = math.Tanh(float64(v))
+				}
+				cpuCheckClose(t, "Tanh", h.down(y), want, 1e-6, 1e-9)
+			})
+		}
+	}
+	if got := NewCPU(1); true {
+		x := got.Alloc(1)
+		got.Upload(x, []float32{float32(math.NaN())})
+		got.ReLU(x, x)
+		v := []float32{0}
+		got.Download(v, x)
+		if !math.IsNaN(float64(v[0])) {
+			t.Fatalf("ReLU(NaN) = %g, want NaN as in PyTorch", v[0])
+		}
+	}
+}
+
+// TestCPUActivationBackward checks ReLUBackward, TanhBackward and
+// DropoutBackward against central differences of float64 forwards.
+func TestCPUActivationBackward(t *testing.T) {
+	for _, n := range []int{1, 7, 33, 65} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			h := newCPUHarness(t, 2)
+			xv, r := h.rand(n), h.rand(n)
+			for i := range xv { // keep ReLU's inputs away from its kink
+				if math.Abs(float64(xv[i])) < 0.01 {
+					xv[i] = 0.5
+				}
+			}
+			x64, r64 := cpuF64(xv), cpuF64(r)
+			dy := h.up(r)
+
+			x, y, dx := h.up(xv), h.c.Alloc(n), h.c.Alloc(n)
+			h.c.ReLU(x, y)
+			h.c.ReLUBackward(y, dy, dx)
+			cpuCheckGrad(t, "ReLUBackward", h.down(dx), cpuNumGrad(x64, func() float64 {
+				s := 0.0
+				for i, v := range x64 {
+					s += r64[i] * math.Max(v, 0)
+				}
+				return s
+			}))
+
+			h.c.Tanh(x, y)
+			h.c.TanhBackward(y, dy, dx)
+			cpuCheckGrad(t, "TanhBackward", h.down(dx), cpuNumGrad(x64, func() float64 {
+				s := 0.0
+				for i, v := range x64 {
+					s += r64[i] * math.Tanh(v)
+				}
+				return s
+			}))
+
+			const p, seed, offset = 0.3, 99, 12345
+			h.c.DropoutBackward(p, seed, offset, dy, dx)
+			cpuCheckGrad(t, "DropoutBackward", h.down(dx), cpuNumGrad(x64, func() float64 {
+				s := 0.0
+				for i, v := range x64 {
+					if DropoutKeep(p, seed, offset, i) {
+						s += r64[i] * v / (1 - p)
+					}
+				}
+				return s
+			}))
+		})
+	}
+}
+
+func TestCPUDropout(t *testing.T) {
+	for _, n := range cpuSizes1D {
+		for _, p := range []float32{0, 0.1, 0.5, 1} {
+			t.Run(fmt.Sprintf("%d/p=%g", n, p), func(t *testing.T) {
+				h := newCPUHarness(t, 3)
+				xv := h.rand(n)
+				x, y := h.up(xv), h.c.Alloc(n)
+				const seed, offset = 7, 1 << 33
+				h.c.Dropout(p, seed, offset, x, y)
+				got := h.down(y)
+				want := make([]float64, n)
+				for i, v := range xv {
+					if DropoutKeep(p, seed, offset, i) {
+						want[i] = float64(v) / (1 - float64(p))
+					}
+				}
+				cpuCheckClose(t, "Dropout", got, want, 1e-6, 0)
+				if p == 0 {
+					cpuCheckClose(t, "Dropout p=0", got, cpuF64(xv), 0, 0)
+				}
+			})
+		}
+	}
+}

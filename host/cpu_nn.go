@@ -1,0 +1,627 @@
+package host
+
+import "math"
+
+// softmaxArgs checks the sizes of a Softmax op and returns the lengths (nil
+// for none).
+func (c *CPU) softmaxArgs(op string, rows, cols int, lengths *I32, rowsPerLength int, bufs []*F32, bufNames []string) ([]int32, bool) {
+	const names = "rows cols rowsPerLength"
+	if c.failed() || !c.nonNeg(op, names, rows, cols, rowsPerLength) {
+		return nil, false
+	}
+	for i, b := range bufs {
+		if !c.f32(op, bufNames[i], b, rows*cols, names, rows, cols, rowsPerLength) {
+			return nil, false
+		}
+	}
+	if lengths == nil {
+		return nil, true
+	}
+	if rowsPerLength < 1 {
+		c.failf(op, "rowsPerLength=%d with lengths, must be ≥ 1", rowsPerLength)
+		return nil, false
+	}
+	need := (rows + rowsPerLength - 1) / rowsPerLength
+	if !c.i32(op, "lengths", lengths, need, names, rows, cols, rowsPerLength) {
+		return nil, false
+	}
+	ls := lengths.cpu[:need]
+	return ls, c.lengthsIn(op, ls, cols)
+}
+
+// SoftmaxForward computes y = softmax(scale·x) over the first n columns of
+// each row (n = lengths[r/rowsPerLength], or cols when lengths is nil) and
+// zeros elsewhere. Per row, in float32: v_j = scale·x_j, m = max v_j,
+// e_j = exp(v_j − m) (float64 exp rounded to float32), s = Σ e_j in order,
+// y_j = e_j / s.
+func (c *CPU) SoftmaxForward(rows, cols int, scale float32, lengths *I32, rowsPerLength int, x, y *F32) {
+	ls, ok := c.softmaxArgs("SoftmaxForward", rows, cols, lengths, rowsPerLength, []*F32{x, y}, []string{"x", "y"})
+	if !ok || rows*cols == 0 {
+		return
+	}
+	sm := softmaxRows{cols: cols, scale: scale, lengths: ls, rowsPerLength: rowsPerLength}
+	xs, ys := x.cpu, y.cpu
+	if k := c.chunks(rows*cols, cpuGrainMath); k > 1 {
+		c.parallelRange(rows, min(k, rows), func(lo, hi int) { sm.forward(lo, hi, xs, ys) })
+	} else {
+		sm.forward(0, rows, xs, ys)
+	}
+}
+
+// SoftmaxBackward computes dx = scale·y·(dy − Σ y·dy) over the unmasked
+// columns of each row (the sum in float32, in order) and zeros elsewhere.
+func (c *CPU) SoftmaxBackward(rows, cols int, scale float32, lengths *I32, rowsPerLength int, y, dy, dx *F32) {
+	ls, ok := c.softmaxArgs("SoftmaxBackward", rows, cols, lengths, rowsPerLength, []*F32{y, dy, dx}, []string{"y", "dy", "dx"})
+	if !ok || rows*cols == 0 {
+		return
+	}
+	sm := softmaxRows{cols: cols, scale: scale, lengths: ls, rowsPerLength: rowsPerLength}
+	ys, dys, dxs := y.cpu, dy.cpu, dx.cpu
+	if k := c.chunks(rows*cols, cpuGrainCheap/4); k > 1 {
+		c.parallelRange(rows, min(k, rows), func(lo, hi int) { sm.backward(lo, hi, ys, dys, dxs) })
+	} else {
+		sm.backward(0, rows, ys, dys, dxs)
+	}
+}
+
+type softmaxRows struct {
+	cols          int
+	scale         float32
+	lengths       []int32
+	rowsPerLength int
+}
+
+func (sm *softmaxRows) n(r int) int {
+	if sm.lengths == nil {
+		return sm.cols
+	}
+	return int(sm.lengths[r/sm.rowsPerLength])
+}
+
+func (sm *softmaxRows) forward(lo, hi int, x, y []float32) {
+	C := sm.cols
+	for r := lo; r < hi; r++ {
+		n := sm.n(r)
+		yr := y[r*C : (r+1)*C]
+		clear(yr[n:])
+		if n == 0 {
+			continue
+		}
+		cpuSoftmax(sm.scale, x[r*C:r*C+n], yr[:n])
+	}
+}
+
+// cpuSoftmax writes softmax(scale·x) to y.
+func cpuSoftmax(scale float32, x, y []float32) {
+	y = y[:len(x)]
+	m := float32(math.Inf(-1))
+	for _, v := range x {
+		m = max(m, scale*v)
+	}
+	var s float32
+	for j, v := range x {
+		e := exp32(scale*v - m)
+		y[j] = e
+		s += e
+	}
+	for j := range y {
+		y[j] /= s
+	}
+}
+
+func (sm *softmaxRows) backward(lo, hi int, y, dy, dx []float32) {
+	C := sm.cols
+	for r := lo; r < hi; r++ {
+		n := sm.n(r)
+		dxr := dx[r*C : (r+1)*C]
+		clear(dxr[n:])
+		yr, dyr := y[r*C:r*C+n], dy[r*C:r*C+n]
+		var dot float32
+		for j, v := range yr {
+			dot += v * dyr[j]
+		}
+		for j, v := range yr {
+			dxr[j] = sm.scale * v * (dyr[j] - dot)
+		}
+	}
+}
+
+// CrossEntropy is class-weighted softmax cross-entropy with PyTorch's
+// CrossEntropyLoss(weight=w, reduction="mean") semantics (see Backend). Per
+// row, in float32: m = max x, s = Σ exp(x_j − m), p_j = exp(x_j − m)/s,
+// nll = m + log(s) − x_y; then loss[0] = Σ w_i·nll_i / Σ w_i (both sums in
+// row order) and dlogits[i,:] = (p − onehot(y_i))·(w_i / Σ w). As in PyTorch,
+// when no row counts (every label ignored) the loss is NaN (0/0); the
+// gradient is then zero, as is every ignored or zero-weight row's.
+func (c *CPU) CrossEntropy(n, classes int, logits *F32, labels *I32, weights, loss, dlogits, probs *F32) {
+	const op, names = "CrossEntropy", "n classes"
+	if c.failed() || !c.nonNeg(op, names, n, classes) {
+		return
+	}
+	if n > 0 && classes == 0 {
+		c.failf(op, "no classes %s", cpuSizes(names, []int{n, classes}))
+		return
+	}
+	nc := n * classes
+	if !c.f32(op, "logits", logits, nc, names, n, classes) ||
+		!c.i32(op, "labels", labels, n, names, n, classes) ||
+		!c.f32(op, "loss", loss, 1, names, n, classes) ||
+		(weights != nil && !c.f32(op, "weights", weights, classes, names, n, classes)) ||
+		(dlogits != nil && !c.f32(op, "dlogits", dlogits, nc, names, n, classes)) ||
+		(probs != nil && !c.f32(op, "probs", probs, nc, names, n, classes)) {
+		return
+	}
+	ys := labels.cpu[:n]
+	for i, y := range ys {
+		if int(y) >= classes {
+			c.failf(op, "labels[%d] = %d, not below classes=%d", i, y, classes)
+			return
+		}
+	}
+	ce := crossEntropyRows{classes: classes, x: logits.cpu, labels: ys}
+	if weights != nil {
+		ce.w = weights.cpu[:classes]
+	}
+	if dlogits != nil {
+		ce.dx = dlogits.cpu
+	}
+	if probs != nil {
+		ce.p = probs.cpu
+	}
+	part := c.scratch(2 * n)
+	ce.nll, ce.rowW = part[:n], part[n:]
+	k := c.chunks(nc, cpuGrainMath)
+	k = min(k, n)
+	if k > 1 {
+		c.parallelRange(n, k, ce.forward)
+	} else {
+		ce.forward(0, n)
+	}
+	var sumW, sumL float32
+	for i := range n {
+		sumW += ce.rowW[i]
+		sumL += ce.nll[i]
+	}
+	loss.cpu[0] = sumL / sumW
+	if dlogits == nil {
+		return
+	}
+	ce.sumW = sumW
+	if k > 1 {
+		c.parallelRange(n, k, ce.gradient)
+	} else {
+		ce.gradient(0, n)
+	}
+}
+
+type crossEntropyRows struct {
+	classes   int
+	x         []float32
+	labels    []int32
+	w         []float32 // nil: ones
+	dx, p     []float32 // nil: not wanted
+	nll, rowW []float32 // per row: w_i·nll_i and w_i
+	sumW      float32
+}
+
+// forward computes rows [lo, hi): their weighted nll and weight, their
+// probabilities into p and, as the first step of the gradient, into dx.
+func (ce *crossEntropyRows) forward(lo, hi int) {
+	C := ce.classes
+	for i := lo; i < hi; i++ {
+		x := ce.x[i*C : (i+1)*C]
+		m := float32(math.Inf(-1))
+		for _, v := range x {
+			m = max(m, v)
+		}
+		var s float32
+		for _, v := range x {
+			s += exp32(v - m)
+		}
+		if ce.p != nil || ce.dx != nil {
+			for j, v := range x {
+				p := exp32(v-m) / s
+				if ce.p != nil {
+					ce.p[i*C+j] = p
+				}
+				if ce.dx != nil {
+					ce.dx[i*C+j] = p
+				}
+			}
+		}
+		y := ce.labels[i]
+		if y < 0 {
+			ce.nll[i], ce.rowW[i] = 0, 0
+			continue
+		}
+		w := float32(1)
+		if ce.w != nil {
+			w = ce.w[y]
+		}
+		lse := m + float32(math.Log(float64(s)))
+		ce.nll[i], ce.rowW[i] = w*(lse-x[y]), w
+	}
+}
+
+// gradient turns the probabilities forward left in dx into the gradient.
+func (ce *crossEntropyRows) gradient(lo, hi int) {
+	C := ce.classes
+	for i := lo; i < hi; i++ {
+		dx := ce.dx[i*C : (i+1)*C]
+		w := ce.rowW[i]
+		if w == 0 {
+			clear(dx)
+			continue
+		}
+		g := w / ce.sumW
+		y := int(ce.labels[i])
+		for j := range dx {
+			if j == y {
+				dx[j] = (dx[j] - 1) * g
+			} else {
+				dx[j] *= g
+			}
+		}
+	}
+}
+
+// embeddingArgs checks the sizes of an Embedding op and returns the ids.
+func (c *CPU) embeddingArgs(op string, ids *I32, dim int, pad int32, table *F32, tableName string, rows *F32, rowsName string) ([]int32, bool) {
+	n := ids.Len()
+	const names = "n dim"
+	if c.failed() || !c.nonNeg(op, names, n, dim) || !c.i32(op, "ids", ids, n, names, n, dim) {
+		return nil, false
+	}
+	if n == 0 {
+		return nil, true
+	}
+	if dim == 0 {
+		c.failf(op, "dim=0 with %d ids", n)
+		return nil, false
+	}
+	if !c.f32(op, tableName, table, dim, names, n, dim) || !c.f32(op, rowsName, rows, n*dim, names, n, dim) {
+		return nil, false
+	}
+	vocab := table.Len() / dim
+	for i, id := range ids.cpu {
+		if id != pad && (id < 0 || int(id) >= vocab) {
+			c.failf(op, "ids[%d] = %d outside [0, %d) (dim=%d, %s has %d elements)", i, id, vocab, dim, tableName, table.Len())
+			return nil, false
+		}
+	}
+	return ids.cpu, true
+}
+
+// EmbeddingForward gathers rows of the vocab×dim table, vocab =
+// table.Len()/dim: out[i,:] = table[ids[i],:], zeros for ids equal to pad.
+func (c *CPU) EmbeddingForward(ids *I32, dim int, pad int32, table, out *F32) {
+	is, ok := c.embeddingArgs("EmbeddingForward", ids, dim, pad, table, "table", out, "out")
+	if !ok || len(is) == 0 {
+		return
+	}
+	t, o := table.cpu, out.cpu
+	body := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dst := o[i*dim : (i+1)*dim]
+			if id := int(is[i]); is[i] != pad {
+				copy(dst, t[id*dim:(id+1)*dim])
+			} else {
+				clear(dst)
+			}
+		}
+	}
+	if k := c.chunks(len(is)*dim, cpuGrainCheap); k > 1 {
+		c.parallelRange(len(is), min(k, len(is)), body)
+	} else {
+		body(0, len(is))
+	}
+}
+
+// cpuEmbedCols is the width of the column strips EmbeddingBackward's tasks
+// scatter-add: a strip takes every id in order, so the sums are
+// deterministic.
+const cpuEmbedCols = 32
+
+// EmbeddingBackward accumulates dout[i,:] into dtable[ids[i],:], skipping
+// ids equal to pad; rows of repeated ids are added in the order of ids.
+func (c *CPU) EmbeddingBackward(ids *I32, dim int, pad int32, dout, dtable *F32) {
+	is, ok := c.embeddingArgs("EmbeddingBackward", ids, dim, pad, dtable, "dtable", dout, "dout")
+	if !ok || len(is) == 0 {
+		return
+	}
+	d, t := dout.cpu, dtable.cpu
+	strips := (dim + cpuEmbedCols - 1) / cpuEmbedCols
+	if strips > 1 && c.chunks(len(is)*dim, cpuGrainCheap) > 1 {
+		c.work.run(strips, func(_, s int) {
+			cpuEmbedScatter(is, pad, dim, s*cpuEmbedCols, min((s+1)*cpuEmbedCols, dim), d, t)
+		})
+	} else {
+		cpuEmbedScatter(is, pad, dim, 0, dim, d, t)
+	}
+}
+
+// cpuEmbedScatter adds columns [j0, j1) of the rows of dout into dtable.
+func cpuEmbedScatter(ids []int32, pad int32, dim, j0, j1 int, dout, dtable []float32) {
+	for i, id := range ids {
+		if id == pad {
+			continue
+		}
+		src := dout[i*dim+j0 : i*dim+j1]
+		dst := dtable[int(id)*dim+j0 : int(id)*dim+j1]
+		for j, v := range src {
+			dst[j] += v
+		}
+	}
+}
+
+// seqArgs checks the sizes of a Sequence op and returns the lengths.
+func (c *CPU) seqArgs(op string, batch, steps, feat int, x *F32, ldX int, lengths *I32, y *F32) ([]int32, bool) {
+	const names = "batch steps feat ldX"
+	if c.failed() || !c.nonNeg(op, names, batch, steps, feat, ldX) ||
+		!c.i32(op, "lengths", lengths, batch, names, batch, steps, feat, ldX) {
+		return nil, false
+	}
+	if batch*steps*feat == 0 {
+		return nil, true
+	}
+	if !c.ld(op, "ldX", ldX, feat, names, batch, steps, feat, ldX) ||
+		!c.f32(op, "x", x, cpuMatLen(batch*steps, feat, ldX), names, batch, steps, feat, ldX) ||
+		!c.f32(op, "y", y, steps*batch*feat, names, batch, steps, feat, ldX) {
+		return nil, false
+	}
+	ls := lengths.cpu[:batch]
+	return ls, c.lengthsIn(op, ls, steps)
+}
+
+// SequenceToTimeMajor rearranges the batch-major x into the dense
+// time-major y, reversing each sequence's real steps when reverse is set,
+// and zeros padded steps (see Backend).
+func (c *CPU) SequenceToTimeMajor(batch, steps, feat int, x *F32, ldX int, lengths *I32, reverse bool, y *F32) {
+	ls, ok := c.seqArgs("SequenceToTimeMajor", batch, steps, feat, x, ldX, lengths, y)
+	if !ok || batch*steps*feat == 0 {
+		return
+	}
+	sq := seqMap{batch: batch, steps: steps, feat: feat, ldX: ldX, lengths: ls, reverse: reverse}
+	xs, ys := x.cpu, y.cpu
+	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
+		c.parallelRange(steps*batch, min(k, steps*batch), func(lo, hi int) { sq.toTimeMajor(lo, hi, xs, ys) })
+	} else {
+		sq.toTimeMajor(0, steps*batch, xs, ys)
+	}
+}
+
+// SequenceFromTimeMajor writes the time-major y back into the batch-major x
+// with the index maps of SequenceToTimeMajor (its adjoint); padded positions
+// of x are zeroed, or left as they are with accumulate, which adds instead.
+func (c *CPU) SequenceFromTimeMajor(batch, steps, feat int, y *F32, lengths *I32, reverse bool, x *F32, ldX int, accumulate bool) {
+	ls, ok := c.seqArgs("SequenceFromTimeMajor", batch, steps, feat, x, ldX, lengths, y)
+	if !ok || batch*steps*feat == 0 {
+		return
+	}
+	sq := seqMap{batch: batch, steps: steps, feat: feat, ldX: ldX, lengths: ls, reverse: reverse}
+	xs, ys := x.cpu, y.cpu
+	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
+		c.parallelRange(batch*steps, min(k, batch*steps), func(lo, hi int) { sq.fromTimeMajor(lo, hi, ys, xs, accumulate) })
+	} else {
+		sq.fromTimeMajor(0, batch*steps, ys, xs, accumulate)
+	}
+}
+
+type seqMap struct {
+	batch, steps, feat, ldX int
+	lengths                 []int32
+	reverse                 bool
+}
+
+// pos returns the position of sequence b that time step t reads, or −1 for
+// a padded step.
+func (sq *seqMap) pos(b, t int) int {
+	l := int(sq.lengths[b])
+	switch {
+	case t >= l:
+		return -1
+	case sq.reverse:
+		return l - 1 - t
+	}
+	return t
+}
+
+// toTimeMajor fills rows [lo, hi) of y, row t·batch + b.
+func (sq *seqMap) toTimeMajor(lo, hi int, x, y []float32) {
+	F := sq.feat
+	for r := lo; r < hi; r++ {
+		t, b := r/sq.batch, r%sq.batch
+		dst := y[r*F : (r+1)*F]
+		if p := sq.pos(b, t); p >= 0 {
+			o := (b*sq.steps + p) * sq.ldX
+			copy(dst, x[o:o+F])
+		} else {
+			clear(dst)
+		}
+	}
+}
+
+// fromTimeMajor fills rows [lo, hi) of x, row b·steps + p.
+func (sq *seqMap) fromTimeMajor(lo, hi int, y, x []float32, accumulate bool) {
+	F := sq.feat
+	for r := lo; r < hi; r++ {
+		b, p := r/sq.steps, r%sq.steps
+		dst := x[r*sq.ldX : r*sq.ldX+F]
+		l := int(sq.lengths[b])
+		if p >= l {
+			if !accumulate {
+				clear(dst)
+			}
+			continue
+		}
+		t := p
+		if sq.reverse {
+			t = l - 1 - p
+		}
+		src := y[(t*sq.batch+b)*F : (t*sq.batch+b+1)*F]
+		if accumulate {
+			for j, v := range src {
+				dst[j] += v
+			}
+		} else {
+			copy(dst, src)
+		}
+	}
+}
+
+// poolArgs checks the sizes of a MeanPool op and returns the lengths.
+func (c *CPU) poolArgs(op string, batch, steps, feat int, lengths *I32, seq *F32, seqName string, pooled *F32, pooledName string, ld int, ldName string) ([]int32, bool) {
+	names := "batch steps feat " + ldName
+	if c.failed() || !c.nonNeg(op, names, batch, steps, feat, ld) ||
+		!c.i32(op, "lengths", lengths, batch, names, batch, steps, feat, ld) {
+		return nil, false
+	}
+	if batch*feat == 0 {
+		return nil, true
+	}
+	if !c.ld(op, ldName, ld, feat, names, batch, steps, feat, ld) ||
+		!c.f32(op, seqName, seq, batch*steps*feat, names, batch, steps, feat, ld) ||
+		!c.f32(op, pooledName, pooled, cpuMatLen(batch, feat, ld), names, batch, steps, feat, ld) {
+		return nil, false
+	}
+	ls := lengths.cpu[:batch]
+	return ls, c.lengthsIn(op, ls, steps)
+}
+
+// MeanPool averages each sequence of the batch-major [batch, steps, feat] x
+// over its first lengths[b] steps into y[b*ldY+f]: the float32 sum in step
+// order divided by the length; an empty sequence gives zeros.
+func (c *CPU) MeanPool(batch, steps, feat int, lengths *I32, x, y *F32, ldY int) {
+	ls, ok := c.poolArgs("MeanPool", batch, steps, feat, lengths, x, "x", y, "y", ldY, "ldY")
+	if !ok || batch*feat == 0 {
+		return
+	}
+	xs, ys := x.cpu, y.cpu
+	body := func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			yr := ys[b*ldY : b*ldY+feat]
+			clear(yr)
+			l := int(ls[b])
+			if l == 0 {
+				continue
+			}
+			for t := range l {
+				xr := xs[(b*steps+t)*feat : (b*steps+t+1)*feat]
+				for j, v := range xr {
+					yr[j] += v
+				}
+			}
+			for j := range yr {
+				yr[j] /= float32(l)
+			}
+		}
+	}
+	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
+		c.parallelRange(batch, min(k, batch), body)
+	} else {
+		body(0, batch)
+	}
+}
+
+// MeanPoolBackward writes dx[b,t,:] = dy[b,:]/lengths[b] for t < lengths[b]
+// and zeros at padded steps.
+func (c *CPU) MeanPoolBackward(batch, steps, feat int, lengths *I32, dy *F32, ldDY int, dx *F32) {
+	ls, ok := c.poolArgs("MeanPoolBackward", batch, steps, feat, lengths, dx, "dx", dy, "dy", ldDY, "ldDY")
+	if !ok || batch*feat == 0 {
+		return
+	}
+	dys, dxs := dy.cpu, dx.cpu
+	body := func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			l := int(ls[b])
+			dyr := dys[b*ldDY : b*ldDY+feat]
+			for t := range steps {
+				dxr := dxs[(b*steps+t)*feat : (b*steps+t+1)*feat]
+				if t >= l {
+					clear(dxr)
+					continue
+				}
+				for j, v := range dyr {
+					dxr[j] = v / float32(l)
+				}
+			}
+		}
+	}
+	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
+		c.parallelRange(batch, min(k, batch), body)
+	} else {
+		body(0, batch)
+	}
+}
+
+// AdamStep updates one parameter in place as torch.optim.Adam (AdamW when
+// p.Decoupled) does for a single tensor. With bc1 = 1−β1ᵗ and bc2 = 1−β2ᵗ in
+// float64, stepSize = float32(lr/bc1) and root = float32(√bc2), per element
+// in float32:
+//
+//	g = grad (+ wd·param for Adam);  param *= 1 − lr·wd (AdamW)
+//	m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g·g
+//	param −= stepSize · m / (√v/root + eps)
+//
+// All four buffers hold param.Len() elements or more.
+func (c *CPU) AdamStep(p AdamParams, param, grad, m, v *F32) {
+	const op = "AdamStep"
+	n := param.Len()
+	if c.failed() || !c.f32(op, "param", param, n, "n", n) || !c.f32(op, "grad", grad, n, "n", n) ||
+		!c.f32(op, "m", m, n, "n", n) || !c.f32(op, "v", v, n, "n", n) {
+		return
+	}
+	if p.Step < 1 {
+		c.failf(op, "Step=%d, must be ≥ 1", p.Step)
+		return
+	}
+	if n == 0 {
+		return
+	}
+	a := adamConsts(p)
+	ps, gs, ms, vs := param.cpu, grad.cpu[:n], m.cpu[:n], v.cpu[:n]
+	if k := c.chunks(n, cpuGrainCheap/4); k > 1 {
+		c.parallelRange(n, k, func(lo, hi int) { a.update(ps[lo:hi], gs[lo:hi], ms[lo:hi], vs[lo:hi]) })
+	} else {
+		a.update(ps, gs, ms, vs)
+	}
+}
+
+type adamStep struct {
+	b1, b2, c1, c2, eps, stepSize, root, wd, decay float32
+}
+
+func adamConsts(p AdamParams) adamStep {
+	t := float64(p.Step)
+	bc1 := 1 - math.Pow(float64(p.Beta1), t)
+	bc2 := 1 - math.Pow(float64(p.Beta2), t)
+	a := adamStep{
+		b1: p.Beta1, b2: p.Beta2, c1: 1 - p.Beta1, c2: 1 - p.Beta2, eps: p.Eps,
+		stepSize: float32(float64(p.LR) / bc1),
+		root:     float32(math.Sqrt(bc2)),
+		decay:    1,
+	}
+	if p.Decoupled {
+		a.decay = 1 - p.LR*p.WeightDecay
+	} else {
+		a.wd = p.WeightDecay
+	}
+	return a
+}
+
+func (a *adamStep) update(p, g, m, v []float32) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	for i, w := range p {
+		gi := g[i]
+		if a.wd != 0 {
+			gi += a.wd * w
+		}
+		if a.decay != 1 {
+			w *= a.decay
+		}
+		mi := a.b1*m[i] + a.c1*gi
+		vi := a.b2*v[i] + a.c2*gi*gi
+		m[i], v[i] = mi, vi
+		p[i] = w - a.stepSize*mi/(float32(math.Sqrt(float64(vi)))/a.root+a.eps)
+	}
+}

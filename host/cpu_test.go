@@ -1,0 +1,308 @@
+package host
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// cpuHarness wraps a CPU backend for tests: uploads, downloads and checks
+// that fail the test at once.
+type cpuHarness struct {
+	t   testing.TB
+	c   *CPU
+	rng *rand.Rand
+}
+
+func newCPUHarness(t testing.TB, threads int) *cpuHarness {
+	return &cpuHarness{t: t, c: NewCPU(threads), rng: rand.New(rand.NewPCG(1, 2))}
+}
+
+// up uploads vals into a new buffer.
+func (h *cpuHarness) up(vals []float32) *F32 {
+	b := h.c.Alloc(len(vals))
+	h.c.Upload(b, vals)
+	return b
+}
+
+// upI uploads vals into a new int32 buffer.
+func (h *cpuHarness) upI(vals []int32) *I32 {
+	b := h.c.AllocI32(len(vals))
+	h.c.UploadI32(b, vals)
+	return b
+}
+
+// down downloads b, failing the test on a backend error.
+func (h *cpuHarness) down(b *F32) []float32 {
+	h.t.Helper()
+	out := make([]float32, b.Len())
+	h.c.Download(out, b)
+	h.ok()
+	return out
+}
+
+// ok fails the test if the backend recorded an error.
+func (h *cpuHarness) ok() {
+	h.t.Helper()
+	if err := h.c.Err(); err != nil {
+		h.t.Fatalf("backend error: %v", err)
+	}
+}
+
+// rand returns n uniform values in [-1, 1).
+func (h *cpuHarness) rand(n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(2*h.rng.Float64() - 1)
+	}
+	return v
+}
+
+// lengths returns batch random lengths in [0, steps] that include 0 and
+// steps when batch allows.
+func (h *cpuHarness) lengths(batch, steps int) []int32 {
+	l := make([]int32, batch)
+	for i := range l {
+		l[i] = int32(h.rng.IntN(steps + 1))
+	}
+	if batch > 0 {
+		l[0] = int32(steps)
+	}
+	if batch > 2 {
+		l[batch-1] = 0
+	}
+	return l
+}
+
+// cpuF64 converts to float64.
+func cpuF64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// cpuCheckClose fails unless |got−want| ≤ tol·|want| + abs for every element.
+func cpuCheckClose(t testing.TB, what string, got []float32, want []float64, tol, abs float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		g, w := float64(got[i]), want[i]
+		if math.IsNaN(w) != math.IsNaN(g) || math.Abs(g-w) > tol*math.Abs(w)+abs {
+			t.Fatalf("%s[%d] = %.9g, want %.9g (tolerance %g relative + %g)", what, i, g, w, tol, abs)
+		}
+	}
+}
+
+// cpuGradErr is the worst relative error of an analytic gradient against a
+// numeric one: max |a−n| / (|n| + 1e-3·max|n|), with a floor of 1e-6 on the
+// denominator.
+func cpuGradErr(analytic []float32, numeric []float64) float64 {
+	var scale float64
+	for _, v := range numeric {
+		scale = max(scale, math.Abs(v))
+	}
+	var worst float64
+	for i, n := range numeric {
+		d := math.Abs(n) + 1e-3*scale + 1e-6
+		worst = max(worst, math.Abs(float64(analytic[i])-n)/d)
+	}
+	return worst
+}
+
+// cpuNumGrad is the central-difference gradient of f at x (x is restored).
+func cpuNumGrad(x []float64, f func() float64) []float64 {
+	const h = 1e-6
+	g := make([]float64, len(x))
+	for i := range x {
+		v := x[i]
+		x[i] = v + h
+		fp := f()
+		x[i] = v - h
+		fm := f()
+		x[i] = v
+		g[i] = (fp - fm) / (2 * h)
+	}
+	return g
+}
+
+// cpuDot is Σ r_i·y_i in float64.
+func cpuDot(r, y []float64) float64 {
+	var s float64
+	for i := range r {
+		s += r[i] * y[i]
+	}
+	return s
+}
+
+// cpuCheckGrad compares an analytic gradient with a numeric one and logs the
+// worst relative error, failing above 1e-3.
+func cpuCheckGrad(t *testing.T, what string, analytic []float32, numeric []float64) {
+	t.Helper()
+	e := cpuGradErr(analytic, numeric)
+	t.Logf("%s: worst relative error against finite differences %.2e", what, e)
+	if e > 1e-3 {
+		for i := range numeric {
+			t.Logf("  [%d] analytic %.8g numeric %.8g", i, analytic[i], numeric[i])
+		}
+		t.Fatalf("%s: gradient error %.2e > 1e-3", what, e)
+	}
+}
+
+func TestCPUName(t *testing.T) {
+	c := NewCPU(0)
+	if c.Threads() < 1 || !strings.HasPrefix(c.Name(), "cpu") {
+		t.Fatalf("NewCPU(0): threads %d, name %q", c.Threads(), c.Name())
+	}
+	if c := NewCPU(3); c.Threads() != 3 {
+		t.Fatalf("NewCPU(3).Threads() = %d", c.Threads())
+	}
+}
+
+// TestCPUStickyErrors checks that a bad call records an error naming the op
+// and its sizes, without panicking, and that later ops are skipped.
+func TestCPUStickyErrors(t *testing.T) {
+	gpuLike := &F32{n: 4, dev: 0x1000}
+	tests := []struct {
+		name string
+		call func(c *CPU, b func(n int) *F32, bi func(v ...int32) *I32)
+		want string
+	}{
+		{"gemm C short", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.Gemm(false, false, 3, 4, 2, 1, b(6), 2, b(8), 4, 0, b(10), 4)
+		}, "host: Gemm: C has 10 elements, needs 12 (m=3 n=4 ldc=4)"},
+		{"gemm A short", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.Gemm(true, false, 3, 4, 2, 1, b(5), 3, b(8), 4, 0, b(12), 4)
+		}, "host: Gemm: A has 5 elements, needs 6"},
+		{"gemm lda", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.Gemm(false, true, 3, 4, 2, 1, b(6), 1, b(8), 2, 0, b(12), 4)
+		}, "host: Gemm: lda=1 is less than the row length 2"},
+		{"gemm nil B", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.Gemm(false, false, 3, 4, 2, 1, b(6), 2, nil, 4, 0, b(12), 4)
+		}, "host: Gemm: B is nil"},
+		{"gemm negative", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.Gemm(false, false, -1, 4, 2, 1, b(6), 2, b(8), 4, 0, b(12), 4)
+		}, "host: Gemm: negative size (m=-1"},
+		{"batched C short", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.GemmStridedBatched(false, false, 2, 2, 2, 1, b(8), 2, 4, b(8), 2, 4, 0, b(7), 2, 4, 2)
+		}, "host: GemmStridedBatched: C has 7 elements, needs 8"},
+		{"gpu buffer", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.Copy(b(4), gpuLike)
+		}, "host: Copy: src is not a CPU buffer"},
+		{"copy lengths", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.Copy(b(5), b(4))
+		}, "host: Copy: dst has 5 elements, src 4"},
+		{"upload length", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.Upload(b(5), make([]float32, 4))
+		}, "host: Upload: dst has 5 elements, src 4"},
+		{"label out of range", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.CrossEntropy(2, 3, b(6), bi(0, 3), nil, b(1), b(6), nil)
+		}, "host: CrossEntropy: labels[1] = 3, not below classes=3"},
+		{"id outside table", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.EmbeddingForward(bi(1, 5, 2), 2, -1, b(10), b(6))
+		}, "host: EmbeddingForward: ids[1] = 5 outside [0, 5)"},
+		{"negative id", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.EmbeddingBackward(bi(-2), 2, -1, b(2), b(10))
+		}, "host: EmbeddingBackward: ids[0] = -2 outside [0, 5)"},
+		{"length too long", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.SequenceToTimeMajor(2, 3, 1, b(6), 1, bi(3, 4), true, b(6))
+		}, "host: SequenceToTimeMajor: lengths[1] = 4 outside [0, 3]"},
+		{"lstm step", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.LSTMGatesForward(1, 2, 1, 1, 2, bi(2), b(8), b(8), b(2), b(2))
+		}, "host: LSTMGatesForward: step s=2 outside [0, 2)"},
+		{"lstm nil lengths", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.LSTMGatesBackward(1, 2, 1, 1, 0, nil, b(8), b(2), b(2), b(2), b(8))
+		}, "host: LSTMGatesBackward: lengths is nil, needs 1 elements (batch=1)"},
+		{"softmax lengths", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.SoftmaxForward(4, 3, 1, bi(3), 2, b(12), b(12))
+		}, "host: SoftmaxForward: lengths has 1 elements, needs 2"},
+		{"dropout p", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.Dropout(1.5, 1, 0, b(3), b(3))
+		}, "host: Dropout: p=1.5 outside [0, 1]"},
+		{"adam step", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.AdamStep(AdamParams{LR: 1}, b(3), b(3), b(3), b(3))
+		}, "host: AdamStep: Step=0, must be ≥ 1"},
+		{"meanpool y", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.MeanPool(2, 3, 4, bi(1, 2), b(24), b(7), 4)
+		}, "host: MeanPool: y has 7 elements, needs 8"},
+		{"copy2d ld", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.Copy2D(2, 3, b(6), 3, b(6), 2, false)
+		}, "host: Copy2D: ldDst=2 is less than the row length 3"},
+		{"double free", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			x := c.Alloc(3)
+			c.Free(x)
+			c.Free(x)
+		}, "host: Free: buffer freed twice"},
+		{"foreign free", func(c *CPU, _ func(int) *F32, _ func(...int32) *I32) {
+			c.Free(&F32{n: 2, cpu: make([]float32, 2)})
+		}, "host: Free: buffer not allocated by this backend"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewCPU(2)
+			b := func(n int) *F32 { return c.Alloc(n) }
+			bi := func(v ...int32) *I32 {
+				x := c.AllocI32(len(v))
+				c.UploadI32(x, v)
+				return x
+			}
+			if err := c.Err(); err != nil {
+				t.Fatal(err)
+			}
+			tt.call(c, b, bi)
+			err := c.Err()
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("error %v, want prefix %q", err, tt.want)
+			}
+			if !errors.Is(c.Sync(), err) {
+				t.Fatalf("Sync() = %v, want %v", c.Sync(), err)
+			}
+			// Later ops are skipped and the first error stays.
+			y := c.Alloc(2)
+			c.Fill(y, 7)
+			c.Gemm(false, false, 9, 9, 9, 1, nil, 9, nil, 9, 0, nil, 9)
+			got := []float32{-1, -1}
+			c.Download(got, y)
+			if got[0] != -1 || c.Err() != err {
+				t.Fatalf("ops after an error ran: %v, error %v", got, c.Err())
+			}
+		})
+	}
+	if !errors.Is(func() error {
+		c := NewCPU(1)
+		c.Free(&F32{n: 1, cpu: make([]float32, 1)})
+		return c.Err()
+	}(), errCPUForeign) {
+		t.Fatal("a foreign free does not wrap errCPUForeign")
+	}
+}
+
+// TestCPUFreeView checks that freeing a view or nil does nothing.
+func TestCPUFreeView(t *testing.T) {
+	c := NewCPU(1)
+	x := c.Alloc(10)
+	c.Free(x.Slice(2, 3))
+	c.Free(nil)
+	c.FreeI32(nil)
+	xi := c.AllocI32(4)
+	c.FreeI32(xi.Slice(1, 1))
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if x.Len() != 10 || xi.Len() != 4 {
+		t.Fatal("freeing a view freed its allocation")
+	}
+	c.Free(x)
+	c.FreeI32(xi)
+	if err := c.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if x.Len() != 0 {
+		t.Fatalf("a freed buffer has length %d", x.Len())
+	}
+}
