@@ -20,6 +20,8 @@ import (
 //
 // As in PyTorch, padded query steps are not masked: they attend to the
 // real keys, and their outputs are finite values that later layers mask.
+// Unlike PyTorch (NaN), an empty sequence, with every key masked, gets zero
+// attention weights, so its outputs are out_proj.bias.
 // Parameters (under the prefix): in_proj_weight [3E, E], in_proj_bias [3E],
 // out_proj.weight [E, E], out_proj.bias [E].
 type MultiheadAttention struct {

@@ -62,6 +62,7 @@ func TestMultiheadAttentionGradients(t *testing.T) {
 		{2, 4, 6, 3, []int{2, 4}},
 		{2, 3, 5, 1, []int{3, 1}},
 		{1, 4, 4, 2, []int{4}},
+		{3, 3, 4, 2, []int{3, 0, 2}}, // an empty sequence: every key masked
 	}
 	worst := 0.0
 	for _, tc := range tests {

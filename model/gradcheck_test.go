@@ -170,6 +170,7 @@ func checkForward(t *testing.T, what string, got []float32, want []float64) floa
 	if e > forwardTol || math.IsNaN(e) {
 		t.Errorf("%s: relative error %.3g > %g\n got %v\nwant %v", what, e, forwardTol, got, want)
 	}
+	t.Logf("%s: forward relative error %.3g", what, e)
 	return e
 }
 

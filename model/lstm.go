@@ -107,10 +107,11 @@ func NewLSTM(be host.Backend, rng *RNG, cfg LSTMConfig) (*LSTM, error) {
 }
 
 // Forward runs the layer over x [batch, steps, in] (batch-major, dense),
-// sequence b over its first lengths[b] steps (1 ≤ lengths[b] ≤ steps), and
+// sequence b over its first lengths[b] steps (0 ≤ lengths[b] ≤ steps), and
 // returns the output [batch, steps, dirs·H]: at each real step the forward
 // hidden state, then (bidirectional) the reverse one, zeros at padded
-// steps, as PyTorch's pad_packed_sequence gives. The result and the final
+// steps, as PyTorch's pad_packed_sequence gives. An empty sequence has zero
+// outputs and final states. The result and the final
 // states (Final) are owned by l and valid until the next Forward; x need not
 // stay unchanged, but lengths must until Backward.
 func (l *LSTM) Forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F32 {

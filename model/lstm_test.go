@@ -75,6 +75,7 @@ func TestLSTMGradients(t *testing.T) {
 		{"bi/final only", 3, 5, 7, 5, true, []int{5, 4, 1}, false, true},
 		{"bi/batch of one", 1, 4, 3, 2, true, []int{4}, true, true},
 		{"bi/all full", 2, 3, 5, 3, true, []int{3, 3}, true, true},
+		{"bi/empty row", 3, 4, 3, 2, true, []int{0, 4, 2}, true, true},
 	}
 	worst := 0.0
 	for _, tc := range tests {

@@ -26,6 +26,7 @@ func TestMeanPoolGradients(t *testing.T) {
 	}{
 		{3, 5, 7, []int{5, 1, 3}},
 		{1, 4, 3, []int{2}},
+		{2, 3, 2, []int{0, 3}},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.lengths), func(t *testing.T) {
@@ -83,6 +84,7 @@ func TestAttentionPoolGradients(t *testing.T) {
 		{3, 5, 7, 5, []int{5, 1, 3}},
 		{2, 6, 3, 9, []int{2, 6}},
 		{1, 3, 4, 2, []int{3}},
+		{3, 4, 3, 2, []int{0, 4, 1}},
 	}
 	worst := 0.0
 	for _, tc := range tests {
