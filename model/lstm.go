@@ -172,7 +172,8 @@ func (l *LSTM) Final(dir int) *host.F32 { return l.finalOut[dir] }
 // Backward backpropagates through the last Forward. dOut [batch, steps,
 // dirs·H] is the gradient of the output, or nil for none; dFinal holds, per
 // direction, the gradient of Final(dir) [batch, H], each nil or absent for
-// none. Gradients at padded steps of dOut are ignored. It accumulates the
+// none (more gradients than directions is a programming error and panics).
+// Gradients at padded steps of dOut are ignored. It accumulates the
 // parameter gradients and returns the gradient of x [batch, steps, in] (zeros
 // at padded steps), owned by l.
 func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
