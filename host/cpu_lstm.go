@@ -53,6 +53,7 @@ func (c *CPU) LSTMGatesForward(dirs, steps, batch, hidden, s int, lengths *I32, 
 	rows := dirs * batch
 	p, a, cc, h := pre.cpu, act.cpu, cs.cpu, hs.cpu
 	if k := c.chunks(rows*hidden, cpuGrainMath/4); k > 1 {
+		l := l // the workers' copy; the serial path allocates nothing
 		c.parallelRange(rows, min(k, rows), func(lo, hi int) { l.forward(lo, hi, p, a, cc, h) })
 	} else {
 		l.forward(0, rows, p, a, cc, h)
@@ -81,6 +82,7 @@ func (c *CPU) LSTMGatesBackward(dirs, steps, batch, hidden, s int, lengths *I32,
 	rows := dirs * batch
 	a, cc, dhs, dcs, dp := act.cpu, cs.cpu, dh.cpu, dc.cpu, dpre.cpu
 	if k := c.chunks(rows*hidden, cpuGrainMath/2); k > 1 {
+		l := l
 		c.parallelRange(rows, min(k, rows), func(lo, hi int) { l.backward(lo, hi, a, cc, dhs, dcs, dp) })
 	} else {
 		l.backward(0, rows, a, cc, dhs, dcs, dp)

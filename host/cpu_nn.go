@@ -42,6 +42,7 @@ func (c *CPU) SoftmaxForward(rows, cols int, scale float32, lengths *I32, rowsPe
 	sm := softmaxRows{cols: cols, scale: scale, lengths: ls, rowsPerLength: rowsPerLength}
 	xs, ys := x.cpu, y.cpu
 	if k := c.chunks(rows*cols, cpuGrainMath); k > 1 {
+		sm := sm // the workers' copy; the serial path allocates nothing
 		c.parallelRange(rows, min(k, rows), func(lo, hi int) { sm.forward(lo, hi, xs, ys) })
 	} else {
 		sm.forward(0, rows, xs, ys)
@@ -58,6 +59,7 @@ func (c *CPU) SoftmaxBackward(rows, cols int, scale float32, lengths *I32, rowsP
 	sm := softmaxRows{cols: cols, scale: scale, lengths: ls, rowsPerLength: rowsPerLength}
 	ys, dys, dxs := y.cpu, dy.cpu, dx.cpu
 	if k := c.chunks(rows*cols, cpuGrainCheap/4); k > 1 {
+		sm := sm
 		c.parallelRange(rows, min(k, rows), func(lo, hi int) { sm.backward(lo, hi, ys, dys, dxs) })
 	} else {
 		sm.backward(0, rows, ys, dys, dxs)
@@ -170,27 +172,19 @@ func (c *CPU) CrossEntropy(n, classes int, logits *F32, labels *I32, weights, lo
 	}
 	part := c.scratch(2 * n)
 	ce.nll, ce.rowW = part[:n], part[n:]
-	k := c.chunks(nc, cpuGrainMath)
-	k = min(k, n)
-	if k > 1 {
-		c.parallelRange(n, k, ce.forward)
+	if k := min(c.chunks(nc, cpuGrainMath), n); k > 1 {
+		pce := ce // the workers' copy; the serial path allocates nothing
+		c.parallelRange(n, k, pce.forward)
+		loss.cpu[0] = pce.loss()
+		if dlogits != nil {
+			c.parallelRange(n, k, pce.gradient)
+		}
 	} else {
 		ce.forward(0, n)
-	}
-	var sumW, sumL float32
-	for i := range n {
-		sumW += ce.rowW[i]
-		sumL += ce.nll[i]
-	}
-	loss.cpu[0] = sumL / sumW
-	if dlogits == nil {
-		return
-	}
-	ce.sumW = sumW
-	if k > 1 {
-		c.parallelRange(n, k, ce.gradient)
-	} else {
-		ce.gradient(0, n)
+		loss.cpu[0] = ce.loss()
+		if dlogits != nil {
+			ce.gradient(0, n)
+		}
 	}
 }
 
@@ -241,6 +235,18 @@ func (ce *crossEntropyRows) forward(lo, hi int) {
 		lse := m + float32(math.Log(float64(s)))
 		ce.nll[i], ce.rowW[i] = w*(lse-x[y]), w
 	}
+}
+
+// loss sums the rows' weights and weighted losses in order, keeps the
+// weight sum for gradient and returns the mean.
+func (ce *crossEntropyRows) loss() float32 {
+	var sumW, sumL float32
+	for i := range ce.nll {
+		sumW += ce.rowW[i]
+		sumL += ce.nll[i]
+	}
+	ce.sumW = sumW
+	return sumL / sumW
 }
 
 // gradient turns the probabilities forward left in dx into the gradient.
@@ -300,20 +306,22 @@ func (c *CPU) EmbeddingForward(ids *I32, dim int, pad int32, table, out *F32) {
 		return
 	}
 	t, o := table.cpu, out.cpu
-	body := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			dst := o[i*dim : (i+1)*dim]
-			if id := int(is[i]); is[i] != pad {
-				copy(dst, t[id*dim:(id+1)*dim])
-			} else {
-				clear(dst)
-			}
-		}
-	}
 	if k := c.chunks(len(is)*dim, cpuGrainCheap); k > 1 {
-		c.parallelRange(len(is), min(k, len(is)), body)
+		c.parallelRange(len(is), min(k, len(is)), func(lo, hi int) { cpuEmbedGather(is[lo:hi], pad, dim, t, o[lo*dim:hi*dim]) })
 	} else {
-		body(0, len(is))
+		cpuEmbedGather(is, pad, dim, t, o)
+	}
+}
+
+// cpuEmbedGather copies the table rows of ids into out, zeros for pad.
+func cpuEmbedGather(ids []int32, pad int32, dim int, table, out []float32) {
+	for i, id := range ids {
+		dst := out[i*dim : (i+1)*dim]
+		if id != pad {
+			copy(dst, table[int(id)*dim:(int(id)+1)*dim])
+		} else {
+			clear(dst)
+		}
 	}
 }
 
@@ -384,6 +392,7 @@ func (c *CPU) SequenceToTimeMajor(batch, steps, feat int, x *F32, ldX int, lengt
 	sq := seqMap{batch: batch, steps: steps, feat: feat, ldX: ldX, lengths: ls, reverse: reverse}
 	xs, ys := x.cpu, y.cpu
 	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
+		sq := sq // the workers' copy; the serial path allocates nothing
 		c.parallelRange(steps*batch, min(k, steps*batch), func(lo, hi int) { sq.toTimeMajor(lo, hi, xs, ys) })
 	} else {
 		sq.toTimeMajor(0, steps*batch, xs, ys)
@@ -401,6 +410,7 @@ func (c *CPU) SequenceFromTimeMajor(batch, steps, feat int, y *F32, lengths *I32
 	sq := seqMap{batch: batch, steps: steps, feat: feat, ldX: ldX, lengths: ls, reverse: reverse}
 	xs, ys := x.cpu, y.cpu
 	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
+		sq := sq
 		c.parallelRange(batch*steps, min(k, batch*steps), func(lo, hi int) { sq.fromTimeMajor(lo, hi, ys, xs, accumulate) })
 	} else {
 		sq.fromTimeMajor(0, batch*steps, ys, xs, accumulate)
@@ -470,8 +480,7 @@ func (sq *seqMap) fromTimeMajor(lo, hi int, y, x []float32, accumulate bool) {
 }
 
 // poolArgs checks the sizes of a MeanPool op and returns the lengths.
-func (c *CPU) poolArgs(op string, batch, steps, feat int, lengths *I32, seq *F32, seqName string, pooled *F32, pooledName string, ld int, ldName string) ([]int32, bool) {
-	names := "batch steps feat " + ldName
+func (c *CPU) poolArgs(op string, batch, steps, feat int, lengths *I32, seq *F32, seqName string, pooled *F32, pooledName string, ld int, ldName, names string) ([]int32, bool) {
 	if c.failed() || !c.nonNeg(op, names, batch, steps, feat, ld) ||
 		!c.i32(op, "lengths", lengths, batch, names, batch, steps, feat, ld) {
 		return nil, false
@@ -492,65 +501,69 @@ func (c *CPU) poolArgs(op string, batch, steps, feat int, lengths *I32, seq *F32
 // over its first lengths[b] steps into y[b*ldY+f]: the float32 sum in step
 // order divided by the length; an empty sequence gives zeros.
 func (c *CPU) MeanPool(batch, steps, feat int, lengths *I32, x, y *F32, ldY int) {
-	ls, ok := c.poolArgs("MeanPool", batch, steps, feat, lengths, x, "x", y, "y", ldY, "ldY")
+	ls, ok := c.poolArgs("MeanPool", batch, steps, feat, lengths, x, "x", y, "y", ldY, "ldY", "batch steps feat ldY")
 	if !ok || batch*feat == 0 {
 		return
 	}
 	xs, ys := x.cpu, y.cpu
-	body := func(lo, hi int) {
-		for b := lo; b < hi; b++ {
-			yr := ys[b*ldY : b*ldY+feat]
-			clear(yr)
-			l := int(ls[b])
-			if l == 0 {
-				continue
-			}
-			for t := range l {
-				xr := xs[(b*steps+t)*feat : (b*steps+t+1)*feat]
-				for j, v := range xr {
-					yr[j] += v
-				}
-			}
-			for j := range yr {
-				yr[j] /= float32(l)
+	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
+		c.parallelRange(batch, min(k, batch), func(lo, hi int) { cpuMeanPool(lo, hi, steps, feat, ls, xs, ys, ldY) })
+	} else {
+		cpuMeanPool(0, batch, steps, feat, ls, xs, ys, ldY)
+	}
+}
+
+// cpuMeanPool pools sequences [lo, hi).
+func cpuMeanPool(lo, hi, steps, feat int, lengths []int32, x, y []float32, ldY int) {
+	for b := lo; b < hi; b++ {
+		yr := y[b*ldY : b*ldY+feat]
+		clear(yr)
+		l := int(lengths[b])
+		if l == 0 {
+			continue
+		}
+		for t := range l {
+			xr := x[(b*steps+t)*feat : (b*steps+t+1)*feat]
+			for j, v := range xr {
+				yr[j] += v
 			}
 		}
-	}
-	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
-		c.parallelRange(batch, min(k, batch), body)
-	} else {
-		body(0, batch)
+		for j := range yr {
+			yr[j] /= float32(l)
+		}
 	}
 }
 
 // MeanPoolBackward writes dx[b,t,:] = dy[b,:]/lengths[b] for t < lengths[b]
 // and zeros at padded steps.
 func (c *CPU) MeanPoolBackward(batch, steps, feat int, lengths *I32, dy *F32, ldDY int, dx *F32) {
-	ls, ok := c.poolArgs("MeanPoolBackward", batch, steps, feat, lengths, dx, "dx", dy, "dy", ldDY, "ldDY")
+	ls, ok := c.poolArgs("MeanPoolBackward", batch, steps, feat, lengths, dx, "dx", dy, "dy", ldDY, "ldDY", "batch steps feat ldDY")
 	if !ok || batch*feat == 0 {
 		return
 	}
 	dys, dxs := dy.cpu, dx.cpu
-	body := func(lo, hi int) {
-		for b := lo; b < hi; b++ {
-			l := int(ls[b])
-			dyr := dys[b*ldDY : b*ldDY+feat]
-			for t := range steps {
-				dxr := dxs[(b*steps+t)*feat : (b*steps+t+1)*feat]
-				if t >= l {
-					clear(dxr)
-					continue
-				}
-				for j, v := range dyr {
-					dxr[j] = v / float32(l)
-				}
+	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
+		c.parallelRange(batch, min(k, batch), func(lo, hi int) { cpuMeanPoolBackward(lo, hi, steps, feat, ls, dys, ldDY, dxs) })
+	} else {
+		cpuMeanPoolBackward(0, batch, steps, feat, ls, dys, ldDY, dxs)
+	}
+}
+
+// cpuMeanPoolBackward spreads the gradients of sequences [lo, hi).
+func cpuMeanPoolBackward(lo, hi, steps, feat int, lengths []int32, dy []float32, ldDY int, dx []float32) {
+	for b := lo; b < hi; b++ {
+		l := int(lengths[b])
+		dyr := dy[b*ldDY : b*ldDY+feat]
+		for t := range steps {
+			dxr := dx[(b*steps+t)*feat : (b*steps+t+1)*feat]
+			if t >= l {
+				clear(dxr)
+				continue
+			}
+			for j, v := range dyr {
+				dxr[j] = v / float32(l)
 			}
 		}
-	}
-	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
-		c.parallelRange(batch, min(k, batch), body)
-	} else {
-		body(0, batch)
 	}
 }
 
@@ -581,6 +594,7 @@ func (c *CPU) AdamStep(p AdamParams, param, grad, m, v *F32) {
 	a := adamConsts(p)
 	ps, gs, ms, vs := param.cpu, grad.cpu[:n], m.cpu[:n], v.cpu[:n]
 	if k := c.chunks(n, cpuGrainCheap/4); k > 1 {
+		a := a // the workers' copy; the serial path allocates nothing
 		c.parallelRange(n, k, func(lo, hi int) { a.update(ps[lo:hi], gs[lo:hi], ms[lo:hi], vs[lo:hi]) })
 	} else {
 		a.update(ps, gs, ms, vs)

@@ -12,9 +12,10 @@ import (
 // worker runs a task never changes what the task computes, so results do not
 // depend on the number of threads.
 type cpuWorkers struct {
-	n    int // workers, the caller included
-	wake chan *cpuJob
-	job  cpuJob
+	n          int // workers, the caller included
+	wake       chan *cpuJob
+	job        cpuJob
+	dispatches int // runs that woke helpers (tests check ops go parallel)
 }
 
 // cpuJob is the op being run: tasks 0…tasks−1 of fn.
@@ -57,6 +58,7 @@ func (w *cpuWorkers) run(tasks int, fn func(worker, task int)) {
 		}
 		return
 	}
+	w.dispatches++
 	j := &w.job
 	j.fn = fn
 	j.tasks = int64(tasks)

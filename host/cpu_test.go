@@ -306,3 +306,172 @@ func TestCPUFreeView(t *testing.T) {
 		t.Fatalf("a freed buffer has length %d", x.Len())
 	}
 }
+
+// cpuRunAllOps runs every op at sizes large enough to split across workers
+// and returns every output, for comparisons between thread counts.
+func cpuRunAllOps(h *cpuHarness) map[string][]float32 {
+	c := h.c
+	out := map[string][]float32{}
+	last := c.work.dispatches
+	keep := func(name string, b *F32) {
+		h.t.Helper()
+		out[name] = h.down(b)
+		// Each op here is large enough to run on several workers.
+		if d := c.work.dispatches; d == last && c.threads > 1 && !strings.Contains(name, " ") {
+			h.t.Fatalf("%s ran on one thread only", name)
+		}
+		last = c.work.dispatches
+	}
+
+	const n = 90001
+	xv := h.rand(n)
+	x, y := h.up(xv), h.up(h.rand(n))
+	s := c.Alloc(1)
+	c.Sum(x, s)
+	keep("Sum", s)
+	c.SumSquares(x, s)
+	keep("SumSquares", s)
+	c.Axpy(0.3, x, y)
+	keep("Axpy", y)
+	c.Tanh(x, y)
+	keep("Tanh", y)
+	c.TanhBackward(y, x, y)
+	keep("TanhBackward", y)
+	c.Dropout(0.2, 5, 77, x, y)
+	keep("Dropout", y)
+
+	const rows, cols = 600, 130
+	m := h.up(h.rand(rows * cols))
+	bias := h.up(h.rand(cols))
+	c.AddBias(rows, cols, m, bias)
+	keep("AddBias", m)
+	c.BiasGrad(rows, cols, m, bias)
+	keep("BiasGrad", bias)
+	sm := c.Alloc(rows * cols)
+	lens := h.upI(h.lengths(rows/5, cols))
+	c.SoftmaxForward(rows, cols, 0.7, lens, 5, m, sm)
+	keep("SoftmaxForward", sm)
+	c.SoftmaxBackward(rows, cols, 0.7, lens, 5, sm, m, y.Slice(0, rows*cols))
+	keep("SoftmaxBackward", y)
+
+	labels := make([]int32, 3000)
+	for i := range labels {
+		labels[i] = int32(h.rng.IntN(5)) - 1
+	}
+	dl, pr := c.Alloc(3000*4), c.Alloc(3000*4)
+	c.CrossEntropy(3000, 4, x.Slice(0, 12000), h.upI(labels), h.up([]float32{1, 2, 0.5, 3}), s, dl, pr)
+	keep("CrossEntropy", s)
+	keep("CrossEntropy dlogits", dl)
+
+	ids := make([]int32, 700)
+	for i := range ids {
+		ids[i] = int32(h.rng.IntN(50))
+	}
+	table, emb := h.up(h.rand(50*100)), c.Alloc(700*100)
+	c.EmbeddingForward(h.upI(ids), 100, 3, table, emb)
+	keep("EmbeddingForward", emb)
+	c.EmbeddingBackward(h.upI(ids), 100, 3, x.Slice(0, 70000), table)
+	keep("EmbeddingBackward", table)
+
+	const batch, steps, feat = 33, 40, 65
+	sl := h.upI(h.lengths(batch, steps))
+	tm := c.Alloc(batch * steps * feat)
+	c.SequenceToTimeMajor(batch, steps, feat, x, feat, sl, true, tm)
+	keep("SequenceToTimeMajor", tm)
+	c.SequenceFromTimeMajor(batch, steps, feat, tm, sl, false, y, feat+1, true)
+	keep("SequenceFromTimeMajor", y)
+	pool := c.Alloc(batch * feat)
+	c.MeanPool(batch, steps, feat, sl, x.Slice(0, batch*steps*feat), pool, feat)
+	keep("MeanPool", pool)
+	c.MeanPoolBackward(batch, steps, feat, sl, pool, feat, tm)
+	keep("MeanPoolBackward", tm)
+
+	const dirs, hidden = 2, 65
+	ln := dirs * steps * batch * hidden
+	pre, act := h.up(h.rand(4*ln)), c.Alloc(4*ln)
+	cs, hs, dh, dc, dpre := c.Alloc(ln), c.Alloc(ln), h.up(h.rand(ln)), c.Alloc(ln), c.Alloc(4*ln)
+	for t := range steps {
+		c.LSTMGatesForward(dirs, steps, batch, hidden, t, sl, pre, act, cs, hs)
+	}
+	for t := steps - 1; t >= 0; t-- {
+		c.LSTMGatesBackward(dirs, steps, batch, hidden, t, sl, act, cs, dh, dc, dpre)
+	}
+	keep("LSTMGates", hs)
+	keep("LSTMGates dpre", dpre)
+	keep("LSTMGates dh", dh)
+
+	pm, pv := c.Alloc(n), c.Alloc(n)
+	p := h.up(xv)
+	for t := 1; t <= 3; t++ {
+		c.AdamStep(AdamParams{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, Decoupled: t%2 == 0, Step: t}, p, y, pm, pv)
+	}
+	keep("AdamStep", p)
+	return out
+}
+
+// TestCPUThreadDeterminism checks that every op gives bit-identical results
+// on 1, 2 and 4 threads.
+func TestCPUThreadDeterminism(t *testing.T) {
+	ref := cpuRunAllOps(newCPUHarness(t, 1))
+	for _, threads := range []int{2, 4} {
+		got := cpuRunAllOps(newCPUHarness(t, threads))
+		for name, want := range ref {
+			g := got[name]
+			for i := range want {
+				if math.Float32bits(g[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s on %d threads differs from 1 thread at %d: %g, %g", name, threads, i, g[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestCPUSmallOpsAllocateNothing checks that ops small enough to run on the
+// calling goroutine allocate nothing, so that a CPU training step of small
+// shapes does not churn the garbage collector.
+func TestCPUSmallOpsAllocateNothing(t *testing.T) {
+	h := newCPUHarness(t, 2)
+	c := h.c
+	x, y, z, s := h.up(h.rand(64)), h.up(h.rand(64)), h.up(h.rand(64)), c.Alloc(1)
+	st, w := h.up(h.rand(16)), c.Alloc(64)
+	lens, lens2 := h.upI([]int32{4, 2}), h.upI([]int32{2, 1})
+	ids := h.upI([]int32{1, 2, 3, 0})
+	tab := h.up(h.rand(5 * 4))
+	tests := []struct {
+		name string
+		op   func()
+	}{
+		{"Fill", func() { c.Fill(x, 1) }},
+		{"Copy", func() { c.Copy(y, x) }},
+		{"Copy2D", func() { c.Copy2D(4, 4, x, 8, y, 8, true) }},
+		{"Axpy", func() { c.Axpy(2, x, y) }},
+		{"Scale", func() { c.Scale(0.5, x) }},
+		{"Sum", func() { c.Sum(x, s) }},
+		{"AddBias", func() { c.AddBias(8, 8, x, y) }},
+		{"BiasGrad", func() { c.BiasGrad(8, 8, x, y) }},
+		{"ReLU", func() { c.ReLU(x, y) }},
+		{"Tanh", func() { c.Tanh(x, y) }},
+		{"Dropout", func() { c.Dropout(0.5, 1, 2, x, y) }},
+		{"Gemm", func() { c.Gemm(false, true, 4, 4, 4, 1, x, 4, y, 4, 0, z, 4) }},
+		{"GemmStridedBatched", func() { c.GemmStridedBatched(true, false, 2, 2, 2, 1, x, 2, 4, y, 2, 4, 1, z, 2, 4, 4) }},
+		{"SoftmaxForward", func() { c.SoftmaxForward(8, 8, 1, lens, 4, x, y) }},
+		{"SoftmaxBackward", func() { c.SoftmaxBackward(8, 8, 1, lens, 4, x, y, z) }},
+		{"CrossEntropy", func() { c.CrossEntropy(4, 4, x, ids, nil, s, y, z) }},
+		{"EmbeddingForward", func() { c.EmbeddingForward(ids, 4, -1, tab, y) }},
+		{"EmbeddingBackward", func() { c.EmbeddingBackward(ids, 4, -1, y, tab) }},
+		{"SequenceToTimeMajor", func() { c.SequenceToTimeMajor(2, 4, 4, x, 4, lens, true, y) }},
+		{"SequenceFromTimeMajor", func() { c.SequenceFromTimeMajor(2, 4, 4, x, lens, true, y, 4, false) }},
+		{"MeanPool", func() { c.MeanPool(2, 4, 4, lens, x, y, 4) }},
+		{"MeanPoolBackward", func() { c.MeanPoolBackward(2, 4, 4, lens, x, 4, y) }},
+		{"LSTMGatesForward", func() { c.LSTMGatesForward(1, 2, 2, 4, 1, lens2, x, y, st, z) }},
+		{"LSTMGatesBackward", func() { c.LSTMGatesBackward(1, 2, 2, 4, 1, lens2, x, st, y, z, x) }},
+		{"AdamStep", func() { c.AdamStep(AdamParams{LR: 1e-3, Beta1: .9, Beta2: .99, Eps: 1e-8, Step: 3}, x, y, z, w) }},
+	}
+	for _, tt := range tests {
+		tt.op()
+		h.ok()
+		if n := testing.AllocsPerRun(10, tt.op); n != 0 {
+			t.Errorf("%s allocates %v times per call", tt.name, n)
+		}
+	}
+}
