@@ -58,15 +58,14 @@ type stagedCopy struct {
 }
 
 const (
-	gpuBlock       = 256           // threads per block of 1-D kernels
-	gpuMaxGrid     = 4096          // blocks of a grid-stride kernel
-	reducePartials = 1024          // blocks of the first pass of Sum
-	minClass       = 256           // smallest pool size class, bytes (cudaMalloc's alignment)
-	ringInitial    = 4 << 20       // upload ring, bytes
-	statusWords    = 4             // status buffer, int32s
-	softmaxWarps   = 4             // rows per block of softmax kernels (softmax.cu)
-	maxGridY       = 65535         // grid y and z limit
-	maxGridX       = math.MaxInt32 // grid x limit
+	gpuBlock       = 256     // threads per block of 1-D kernels
+	gpuMaxGrid     = 4096    // blocks of a grid-stride kernel
+	reducePartials = 1024    // blocks of the first pass of Sum
+	minClass       = 256     // smallest pool size class, bytes (cudaMalloc's alignment)
+	ringInitial    = 4 << 20 // upload ring, bytes
+	statusWords    = 4       // status buffer, int32s
+	softmaxWarps   = 4       // rows per block of softmax kernels (softmax.cu)
+	maxGridY       = 65535   // grid y and z limit
 )
 
 var _ Backend = (*GPU)(nil)

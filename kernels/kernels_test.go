@@ -1,0 +1,41 @@
+package kernels
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestSources checks the kernel families and that every kernel carries the
+// comment the project asks for: launch shape, what it reads and writes, and
+// its memory traffic (in its own comment or its file's header).
+func TestSources(t *testing.T) {
+	want := []string{"adam_step", "add_bias_f32", "axpy_f32", "bias_grad_f32", "copy2d_f32", "cross_entropy",
+		"dropout_f32", "embedding_bwd", "embedding_fwd", "fill_f32", "lstm_bwd_step", "lstm_fwd_step",
+		"mean_pool_bwd", "mean_pool_fwd", "reduce_final_f32", "reduce_partial_f32", "relu_bwd", "relu_fwd",
+		"scale_f32", "seq_from_time_major", "seq_to_time_major", "softmax_bwd", "softmax_fwd", "tanh_bwd", "tanh_fwd"}
+	if got := Names(false); !slices.Equal(got, want) {
+		t.Errorf("kernels %v\nwant %v", got, want)
+	}
+	if got := Names(true); len(got) <= len(want) {
+		t.Errorf("Names(true) has no self-test kernels: %v", got)
+	}
+	bytesRe := regexp.MustCompile(`(\d|dim|m)\s*b\b`) // "4 B", "24 B per thread", "4·dim B"
+	decl := regexp.MustCompile(`((?://[^\n]*\n)+)KERNEL\s+void\s+(\w+)`)
+	for _, file := range []string{"adam.cu", "cross_entropy.cu", "elementwise.cu", "embedding.cu", "lstm.cu", "pool.cu", "reduce.cu", "sequence.cu", "softmax.cu"} {
+		src, err := Sources.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		header, _, _ := strings.Cut(string(src), "#include")
+		for _, m := range decl.FindAllStringSubmatch(string(src), -1) {
+			doc := strings.ToLower(m[1] + header)
+			hasShape := strings.Contains(doc, "block") || strings.Contains(doc, "launch")
+			hasTraffic := bytesRe.MatchString(doc) || strings.Contains(doc, "traffic")
+			if !hasShape || !hasTraffic {
+				t.Errorf("%s: kernel %s lacks a launch-shape or memory-traffic comment", file, m[2])
+			}
+		}
+	}
+}
