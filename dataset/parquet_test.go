@@ -1,0 +1,613 @@
+package dataset
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/emotionlab/emotion/dataset/hub"
+)
+
+// hfMeta is the `huggingface` schema metadata of Zahra99/IEMOCAP_Text.
+const hfMeta = `{"info": {"features": {"text": {"dtype": "string", "_type": "Value"}, "label": {"names": ["ang", "hap", "neu", "sad"], "_type": "ClassLabel"}}}}`
+
+// hfRow is a row of the Zahra99/IEMOCAP_Text layout, its text column
+// dictionary-encoded.
+type hfRow struct {
+	Text  string `parquet:"text,dict"`
+	Label int64  `parquet:"label"`
+}
+
+// arrowRow has the optional columns that Arrow writers produce.
+type arrowRow struct {
+	Text  *string `parquet:"text,optional"`
+	Label *int64  `parquet:"label,optional"`
+}
+
+var fixtureRows = []hfRow{
+	{"I'm so angry right now!", 0},
+	{"That's wonderful news.", 1},
+	{"Okay.", 2},
+	{"I miss her.", 3},
+	{"Okay.", 2}, // repeated: the dictionary has fewer entries than rows
+	{"Get out!", 0},
+	{"We did it!", 1},
+}
+
+// writeParquet writes rows to dir/name with the given options and returns
+// its path.
+func writeParquet[T any](t testing.TB, dir, name string, rows []T, opts ...parquet.WriterOption) string {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := parquet.NewGenericWriter[T](f, opts...)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// hfOptions are the writer options of a hub-like file with codec c.
+func hfOptions(c compress.Codec, extra ...parquet.WriterOption) []parquet.WriterOption {
+	return append([]parquet.WriterOption{parquet.Compression(c), parquet.KeyValueMetadata("huggingface", hfMeta)}, extra...)
+}
+
+func wantUtterances(rows []hfRow, session int) []Utterance {
+	names := []string{"ang", "hap", "neu", "sad"}
+	var us []Utterance
+	for i, r := range rows {
+		us = append(us, Utterance{Session: session, Turn: i, Text: r.Text, Label: Label(r.Label), RawLabel: names[r.Label]})
+	}
+	return us
+}
+
+func TestReadParquetCodecs(t *testing.T) {
+	tests := []struct {
+		name  string
+		codec compress.Codec
+		want  format.CompressionCodec
+	}{
+		{"snappy", &parquet.Snappy, format.Snappy},
+		{"zstd", &parquet.Zstd, format.Zstd},
+		{"gzip", &parquet.Gzip, format.Gzip},
+		{"uncompressed", &parquet.Uncompressed, format.Uncompressed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Three rows per row group: several groups, and pages per group.
+			p := writeParquet(t, t.TempDir(), "session2-00000-of-00001.parquet", fixtureRows,
+				hfOptions(tt.codec, parquet.MaxRowsPerRowGroup(3))...)
+			checkFixtureFile(t, p, tt.want)
+			got, err := ReadParquet(p, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := wantUtterances(fixtureRows, 2); !reflect.DeepEqual(got, want) {
+				t.Errorf("ReadParquet\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// checkFixtureFile checks that the fixture really has the codec, a
+// dictionary-encoded text column, and the metadata, so that the test
+// exercises what it claims to.
+func checkFixtureFile(t *testing.T, p string, codec format.CompressionCodec) {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := pf.Metadata()
+	if len(md.RowGroups) < 2 {
+		t.Errorf("fixture has %d row groups, want several", len(md.RowGroups))
+	}
+	for _, rg := range md.RowGroups {
+		for _, cc := range rg.Columns {
+			if cc.MetaData.Codec != codec {
+				t.Errorf("column %v has codec %v, want %v", cc.MetaData.PathInSchema, cc.MetaData.Codec, codec)
+			}
+		}
+		text := rg.Columns[0].MetaData
+		dict := false
+		for _, e := range text.Encoding {
+			dict = dict || e == format.RLEDictionary || e == format.PlainDictionary
+		}
+		if !dict || text.DictionaryPageOffset == 0 {
+			t.Errorf("text column encodings %v, dictionary page at %d: not dictionary-encoded", text.Encoding, text.DictionaryPageOffset)
+		}
+	}
+	if v, ok := pf.Lookup("huggingface"); !ok || v != hfMeta {
+		t.Errorf("huggingface metadata = %q, %v", v, ok)
+	}
+}
+
+func TestReadParquetLabels(t *testing.T) {
+	rows := []hfRow{{"a", 0}, {"b", 1}, {"c", 2}, {"d", 3}}
+	meta := func(names string) parquet.WriterOption {
+		return parquet.KeyValueMetadata("huggingface",
+			`{"info": {"features": {"text": {"dtype": "string", "_type": "Value"}, "label": {"names": `+names+`, "_type": "ClassLabel"}}}}`)
+	}
+	tests := []struct {
+		name   string
+		opts   []parquet.WriterOption
+		labels []Label
+		raw    []string
+	}{
+		{"no metadata: ang hap neu sad", nil, []Label{Angry, Happy, Neutral, Sad}, []string{"ang", "hap", "neu", "sad"}},
+		{"other order, long names", []parquet.WriterOption{meta(`["sad", "neutral", "Angry", "happy"]`)},
+			[]Label{Sad, Neutral, Angry, Happy}, []string{"sad", "neutral", "Angry", "happy"}},
+		{"excited is happy", []parquet.WriterOption{meta(`["exc", "ang", "neu", "sad"]`)},
+			[]Label{Happy, Angry, Neutral, Sad}, []string{"exc", "ang", "neu", "sad"}},
+		{"label not a ClassLabel", []parquet.WriterOption{parquet.KeyValueMetadata("huggingface", `{"info": {"features": {"label": {"dtype": "int64", "_type": "Value"}}}}`)},
+			[]Label{Angry, Happy, Neutral, Sad}, []string{"ang", "hap", "neu", "sad"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeParquet(t, t.TempDir(), "x.parquet", rows, tt.opts...)
+			got, err := ReadParquet(p, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, u := range got {
+				if u.Label != tt.labels[i] || u.RawLabel != tt.raw[i] {
+					t.Errorf("row %d: label %v (%q), want %v (%q)", i, u.Label, u.RawLabel, tt.labels[i], tt.raw[i])
+				}
+			}
+		})
+	}
+}
+
+func TestReadParquetArrowLayout(t *testing.T) {
+	// Optional columns and an int32 label, as other writers produce.
+	s := func(v string) *string { return &v }
+	n := func(v int64) *int64 { return &v }
+	p := writeParquet(t, t.TempDir(), "x.parquet", []arrowRow{{s("hi"), n(3)}, {s("yo"), n(1)}}, hfOptions(&parquet.Snappy)...)
+	got, err := ReadParquet(p, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Utterance{{Session: 4, Turn: 0, Text: "hi", Label: Sad, RawLabel: "sad"}, {Session: 4, Turn: 1, Text: "yo", Label: Happy, RawLabel: "hap"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	type int32Row struct {
+		Text  string `parquet:"text"`
+		Label int32  `parquet:"label"`
+	}
+	p = writeParquet(t, t.TempDir(), "y.parquet", []int32Row{{"x", 2}})
+	if got, err := ReadParquet(p, 1); err != nil || len(got) != 1 || got[0].Label != Neutral {
+		t.Errorf("int32 label: %+v, %v", got, err)
+	}
+}
+
+func TestReadParquetErrors(t *testing.T) {
+	dir := t.TempDir()
+	good := writeParquet(t, dir, "good.parquet", fixtureRows, hfOptions(&parquet.Snappy)...)
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := filepath.Join(dir, "half.parquet")
+	os.WriteFile(half, b[:len(b)/2], 0o644)
+	notParquet := filepath.Join(dir, "text.parquet")
+	os.WriteFile(notParquet, []byte("text,label\nhello,0\n"), 0o644)
+	empty := filepath.Join(dir, "empty.parquet")
+	os.WriteFile(empty, nil, 0o644)
+	// The footer is intact but the column data is garbage.
+	corrupt := append([]byte(nil), b...)
+	for i := 4; i < len(corrupt)/3; i++ {
+		corrupt[i] ^= 0x5a
+	}
+	corruptPath := filepath.Join(dir, "corrupt.parquet")
+	os.WriteFile(corruptPath, corrupt, 0o644)
+
+	type textOnly struct {
+		Text string `parquet:"text"`
+	}
+	type labelOnly struct {
+		Label int64 `parquet:"label"`
+	}
+	type intText struct {
+		Text  int64 `parquet:"text"`
+		Label int64 `parquet:"label"`
+	}
+	type stringLabel struct {
+		Text  string `parquet:"text"`
+		Label string `parquet:"label"`
+	}
+	type floatLabel struct {
+		Text  string  `parquet:"text"`
+		Label float64 `parquet:"label"`
+	}
+	type jsonText struct {
+		Text  string `parquet:"text,json"`
+		Label int64  `parquet:"label"`
+	}
+	s := func(v string) *string { return &v }
+	n := func(v int64) *int64 { return &v }
+	badMeta := parquet.KeyValueMetadata("huggingface", "{not json")
+	fruMeta := parquet.KeyValueMetadata("huggingface", `{"info": {"features": {"label": {"names": ["ang", "hap", "neu", "sad", "fru"], "_type": "ClassLabel"}}}}`)
+
+	tests := []struct {
+		name string
+		path string
+		says []string
+	}{
+		{"missing file", filepath.Join(dir, "nope.parquet"), []string{"nope.parquet", "no such file"}},
+		{"directory", dir, []string{dir, "directory"}},
+		{"not parquet", notParquet, []string{"text.parquet", "not a readable parquet file"}},
+		{"empty file", empty, []string{"empty.parquet", "not a readable parquet file"}},
+		{"truncated", half, []string{"half.parquet", "not a readable parquet file"}},
+		{"corrupt pages", corruptPath, []string{"corrupt.parquet"}},
+		{"no text column", writeParquet(t, dir, "a.parquet", []labelOnly{{1}}), []string{"a.parquet", `no "text" column`, "label"}},
+		{"no label column", writeParquet(t, dir, "b.parquet", []textOnly{{"x"}}), []string{"b.parquet", `no "label" column`}},
+		{"text not a string", writeParquet(t, dir, "c.parquet", []intText{{1, 1}}), []string{"c.parquet", `column "text" has type INT64`}},
+		{"text is JSON", writeParquet(t, dir, "c2.parquet", []jsonText{{`{}`, 1}}), []string{"c2.parquet", `column "text" has logical type`}},
+		{"label a string", writeParquet(t, dir, "d.parquet", []stringLabel{{"x", "ang"}}), []string{"d.parquet", `column "label" has type`}},
+		{"label a float", writeParquet(t, dir, "d2.parquet", []floatLabel{{"x", 1}}), []string{"d2.parquet", `column "label" has type DOUBLE`}},
+		{"label beyond names", writeParquet(t, dir, "e.parquet", []hfRow{{"a", 0}, {"b", 4}}, hfOptions(&parquet.Snappy)...),
+			[]string{"e.parquet", "row 1", "label 4 is outside the ClassLabel names [ang hap neu sad]"}},
+		{"negative label", writeParquet(t, dir, "f.parquet", []hfRow{{"a", -1}}), []string{"f.parquet", "row 0", "label -1"}},
+		{"label not of the 4 classes", writeParquet(t, dir, "g.parquet", []hfRow{{"a", 1}, {"b", 2}, {"c", 4}}, fruMeta),
+			[]string{"g.parquet", "row 2", "label 4 (fru) is not one of the 4 classes"}},
+		{"empty text", writeParquet(t, dir, "h.parquet", []hfRow{{"a", 1}, {"", 2}}), []string{"h.parquet", "row 1", "text is empty"}},
+		{"blank text", writeParquet(t, dir, "i.parquet", []hfRow{{" \t\n", 2}}), []string{"i.parquet", "row 0", "text is empty"}},
+		{"null text", writeParquet(t, dir, "j.parquet", []arrowRow{{s("a"), n(1)}, {nil, n(1)}}), []string{"j.parquet", "row 1", "text is null"}},
+		{"null label", writeParquet(t, dir, "k.parquet", []arrowRow{{s("a"), nil}}), []string{"k.parquet", "row 0", "label is null"}},
+		{"bad metadata", writeParquet(t, dir, "l.parquet", fixtureRows, badMeta), []string{"l.parquet", "invalid huggingface metadata"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReadParquet(tt.path, 1)
+			if err == nil {
+				t.Fatalf("ReadParquet(%s) = %d utterances, want an error", tt.path, len(got))
+
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestSessionOfPath(t *testing.T) {
+	tests := []struct {
+		path string
+		want int // 0: an error
+	}{
+		{"data/session1-00000-of-00001.parquet", 1},
+		{"/a/b/Session5.parquet", 5},
+		{"session_3.parquet", 3},
+		{"x/session4/0000.parquet", 4},
+		{"default/session2/train-0001.parquet", 2},
+		{"session2/session3-x.parquet", 3},
+		{"data/train.parquet", 0},
+		{"session6-00000.parquet", 0},
+		{"session0.parquet", 0},
+		{"mysession3.parquet", 0},
+		{"session12.parquet", 0},
+	}
+	for _, tt := range tests {
+		got, err := sessionOfPath(tt.path)
+		if tt.want == 0 {
+			if err == nil {
+				t.Errorf("sessionOfPath(%q) = %d, want an error", tt.path, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("sessionOfPath(%q) = %d, %v; want %d", tt.path, got, err, tt.want)
+		}
+	}
+}
+
+// sessionRows makes n distinct rows for session s.
+func sessionRows(s, n int) []hfRow {
+	rows := make([]hfRow, n)
+	for i := range rows {
+		rows[i] = hfRow{Text: fmt.Sprintf("session %d row %d", s, i), Label: int64((s + i) % 4)}
+	}
+	return rows
+}
+
+func TestLoadParquet(t *testing.T) {
+	dir := t.TempDir()
+	writeParquet(t, dir, "data/session2-00000-of-00001.parquet", sessionRows(2, 3), hfOptions(&parquet.Zstd)...)
+	writeParquet(t, dir, "data/session1-00000-of-00001.parquet", sessionRows(1, 2), hfOptions(&parquet.Snappy)...)
+	writeParquet(t, dir, "more/session3/0000.parquet", sessionRows(3, 2)[:1], hfOptions(&parquet.Gzip)...)
+	writeParquet(t, dir, "more/session3/0001.parquet", sessionRows(3, 2)[1:], hfOptions(&parquet.Gzip)...)
+	os.WriteFile(filepath.Join(dir, "README.md"), []byte("not parquet"), 0o644)
+
+	c, err := LoadParquet([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		session, turn int
+		text          string
+	}
+	var got []key
+	for _, u := range c.Utterances {
+		got = append(got, key{u.Session, u.Turn, u.Text})
+		if u.ID != "" || u.Dialog != "" || u.Speaker != "" || u.Gender != 0 {
+			t.Errorf("utterance %+v has fields the source does not give", u)
+		}
+		if l, ok := ClassOfName(u.RawLabel); !ok || l != u.Label {
+			t.Errorf("utterance %+v: label does not match its raw label", u)
+		}
+	}
+	want := []key{
+		{1, 0, "session 1 row 0"}, {1, 1, "session 1 row 1"},
+		{2, 0, "session 2 row 0"}, {2, 1, "session 2 row 1"}, {2, 2, "session 2 row 2"},
+		{3, 0, "session 3 row 0"}, {3, 1, "session 3 row 1"}, // Turn goes on across a session's shards
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("utterances\n got %v\nwant %v", got, want)
+	}
+	if c.HasSpeakers || c.HasDialogs {
+		t.Error("HasSpeakers or HasDialogs set for a source without utterance IDs")
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "no utterance IDs") {
+		t.Errorf("Warnings = %q, want one about missing utterance IDs", c.Warnings)
+	}
+	if !strings.Contains(c.Source, dir) {
+		t.Errorf("Source = %q does not name %s", c.Source, dir)
+	}
+
+	// The same files, listed one by one and twice: the same corpus.
+	files := []string{
+		filepath.Join(dir, "more/session3/0001.parquet"), filepath.Join(dir, "data/session1-00000-of-00001.parquet"),
+		filepath.Join(dir, "data/session2-00000-of-00001.parquet"), filepath.Join(dir, "more/session3/0000.parquet"),
+		filepath.Join(dir, "data"),
+	}
+	c2, err := LoadParquet(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c2.Utterances, c.Utterances) {
+		t.Errorf("loading the files one by one gives another corpus")
+	}
+}
+
+func TestLoadParquetErrors(t *testing.T) {
+	dir := t.TempDir()
+	noSession := writeParquet(t, dir, "x/train.parquet", fixtureRows)
+	badSession := writeParquet(t, dir, "y/session7.parquet", fixtureRows)
+	bad := filepath.Join(dir, "z", "session1.parquet")
+	os.MkdirAll(filepath.Dir(bad), 0o755)
+	os.WriteFile(bad, []byte("nope"), 0o644)
+	emptyDir := filepath.Join(dir, "empty")
+	os.MkdirAll(emptyDir, 0o755)
+	tests := []struct {
+		name  string
+		paths []string
+		says  []string
+	}{
+		{"nothing", nil, []string{"no path"}},
+		{"missing", []string{filepath.Join(dir, "missing")}, []string{"missing", "no such file"}},
+		{"no parquet files", []string{emptyDir}, []string{emptyDir, "no .parquet files"}},
+		{"no session", []string{noSession}, []string{"train.parquet", "cannot tell the session"}},
+		{"session out of range", []string{badSession}, []string{"session7.parquet", "session 7"}},
+		{"bad file", []string{bad}, []string{bad, "not a readable parquet file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadParquet(tt.paths)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestClassOfName(t *testing.T) {
+	tests := []struct {
+		name string
+		want Label
+		ok   bool
+	}{
+		{"ang", Angry, true}, {"Angry", Angry, true}, {"hap", Happy, true}, {"happy", Happy, true},
+		{"exc", Happy, true}, {"neu", Neutral, true}, {"NEUTRAL", Neutral, true}, {"sad", Sad, true},
+		{" sad ", Sad, true}, {"fru", NoLabel, false}, {"xxx", NoLabel, false}, {"", NoLabel, false},
+	}
+	for _, tt := range tests {
+		if got, ok := ClassOfName(tt.name); got != tt.want || ok != tt.ok {
+			t.Errorf("ClassOfName(%q) = %v, %v; want %v, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// fakeHubRepo serves a dataset repository's listing and files as the hub
+// does (see package hub), with the git blob id of each file as its ETag.
+func fakeHubRepo(t *testing.T, repo string, files map[string][]byte) *httptest.Server {
+	const commit = "89abcdef0123456789abcdef0123456789abcdef"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/datasets/"+repo+"/revision/main" {
+			var sib []map[string]string
+			for name := range files {
+				sib = append(sib, map[string]string{"rfilename": name})
+			}
+			json.NewEncoder(w).Encode(map[string]any{"id": repo, "sha": commit, "siblings": sib})
+			return
+		}
+		name, ok := strings.CutPrefix(r.URL.Path, "/datasets/"+repo+"/resolve/main/")
+		data, found := files[name]
+		if !ok || !found {
+			w.Header().Set("X-Error-Code", "EntryNotFound")
+			http.NotFound(w, r)
+			return
+		}
+		h := sha1.New()
+		fmt.Fprintf(h, "blob %d\x00", len(data))
+		h.Write(data)
+		w.Header().Set("X-Repo-Commit", commit)
+		w.Header().Set("ETag", `"`+hex.EncodeToString(h.Sum(nil))+`"`)
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		if r.Method == http.MethodGet {
+			w.Write(data)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestLoadHub(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string][]byte{"README.md": []byte("# IEMOCAP text\n"), "data/extra.parquet": []byte("not a session")}
+	for s := 1; s <= 2; s++ {
+		name := fmt.Sprintf("data/session%d-00000-of-00001.parquet", s)
+		b, err := os.ReadFile(writeParquet(t, dir, name, sessionRows(s, 3), hfOptions(&parquet.Snappy)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = b
+	}
+	srv := fakeHubRepo(t, "someone/iemocap", files)
+	cache := t.TempDir()
+	c := &hub.Client{Endpoint: srv.URL, CacheDir: cache, HTTP: srv.Client()}
+	got, err := LoadHub(context.Background(), c, "someone/iemocap", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := LoadParquet([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Utterances, want.Utterances) {
+		t.Errorf("LoadHub utterances differ from the local files'")
+	}
+	if got.Source != "hf://datasets/someone/iemocap" || len(got.Warnings) != 1 {
+		t.Errorf("Source %q, Warnings %q", got.Source, got.Warnings)
+	}
+
+	// A second run needs no network: the hub is gone, offline.
+	srv.Close()
+	off := &hub.Client{Endpoint: "http://offline.invalid", CacheDir: cache, Offline: true}
+	again, err := LoadHub(context.Background(), off, "someone/iemocap", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again.Utterances, want.Utterances) || again.Source != "hf://datasets/someone/iemocap@main" {
+		t.Errorf("offline LoadHub differs: %d utterances, source %q", len(again.Utterances), again.Source)
+	}
+	if _, err := LoadHub(context.Background(), off, "someone/other", ""); err == nil || !strings.Contains(err.Error(), "--data") {
+		t.Errorf("offline LoadHub of an uncached repo: err = %v, want a hint about --data", err)
+	}
+}
+
+func TestLoadHubNoSessionFiles(t *testing.T) {
+	srv := fakeHubRepo(t, "someone/plain", map[string][]byte{"data/train-00000.parquet": []byte("x"), "README.md": []byte("x")})
+	c := &hub.Client{Endpoint: srv.URL, CacheDir: t.TempDir(), HTTP: srv.Client()}
+	_, err := LoadHub(context.Background(), c, "someone/plain", "")
+	if err == nil || !strings.Contains(err.Error(), "no session parquet files") || !strings.Contains(err.Error(), "someone/plain") {
+		t.Errorf("err = %v, want one saying the repository has no session files", err)
+	}
+}
+
+// TestZahra99 loads the real Zahra99/IEMOCAP_Text files in ../../shared/data
+// when they are there, and checks the counts of ../shared/data/README.md.
+func TestZahra99(t *testing.T) {
+	dir := filepath.Join("..", "..", "shared", "data", "zahra99")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("real data not present: %v", err)
+	}
+	c, err := LoadParquet([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// session → ang, hap, neu, sad
+	want := map[int][NumClasses]int{
+		1: {229, 278, 384, 194},
+		2: {137, 327, 362, 197},
+		3: {240, 286, 320, 305},
+		4: {327, 303, 258, 143},
+		5: {170, 442, 384, 245},
+	}
+	got := map[int][NumClasses]int{}
+	for _, u := range c.Utterances {
+		counts := got[u.Session]
+		counts[u.Label]++
+		got[u.Session] = counts
+	}
+	if len(c.Utterances) != 5531 {
+		t.Errorf("%d utterances, want 5531", len(c.Utterances))
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("per-session class counts\n got %v\nwant %v", got, want)
+	}
+}
+
+// FuzzReadParquet checks that no input makes ReadParquet panic, and that
+// whatever it accepts is well formed.
+func FuzzReadParquet(f *testing.F) {
+	dir := f.TempDir()
+	for i, c := range []compress.Codec{&parquet.Snappy, &parquet.Zstd, &parquet.Gzip} {
+		b, err := os.ReadFile(writeParquet(f, dir, fmt.Sprintf("seed%d.parquet", i), fixtureRows, hfOptions(c)...))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		f.Add(b[:len(b)-9])
+		f.Add(b[len(b)/3:])
+	}
+	f.Add([]byte("PAR1PAR1"))
+	f.Add([]byte("PAR1\x00\x00\x00\x00PAR1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "session1.parquet")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		utts, err := ReadParquet(p, 1)
+		if err != nil {
+			if !strings.Contains(err.Error(), p) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			return
+		}
+		for i, u := range utts {
+			if u.Turn != i || u.Session != 1 || !u.Labelled() || strings.TrimSpace(u.Text) == "" {
+				t.Errorf("utterance %d is malformed: %+v", i, u)
+			}
+		}
+	})
+}
