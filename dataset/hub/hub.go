@@ -409,9 +409,10 @@ func sameHost(a, b *url.URL) bool {
 // "main"), as slash-separated paths in lexical order. It records the commit
 // the revision names in the cache's refs/.
 //
-// Offline, or when the hub cannot be reached, it lists instead the files of
-// the revision's snapshot in the cache, which are the files downloaded
-// before (an error wrapping ErrNotCached when there are none).
+// Offline, or when the hub cannot be reached or has a server error, it
+// lists instead the files of the revision's snapshot in the cache, which
+// are the files downloaded before (offline, an error wrapping ErrNotCached
+// when there are none).
 func (c *Client) ListFiles(ctx context.Context, repo, revision string) ([]string, error) {
 	if revision == "" {
 		revision = DefaultRevision
@@ -432,8 +433,7 @@ func (c *Client) ListFiles(ctx context.Context, repo, revision string) ([]string
 	u := c.endpoint() + "/api/datasets/" + escapeRepo(repo) + "/revision/" + url.PathEscape(revision)
 	files, err := c.listRemote(ctx, u, repo, revision)
 	if err != nil {
-		var se *StatusError
-		if !errors.As(err, &se) && ctx.Err() == nil {
+		if canUseCache(ctx, err) {
 			if cached, cerr := c.cachedFiles(repo, revision); cerr == nil {
 				return cached, nil
 			}
@@ -474,6 +474,18 @@ func (c *Client) listRemote(ctx context.Context, u, repo, revision string) ([]st
 		}
 	}
 	return files, nil
+}
+
+// canUseCache reports whether a failed request may be answered from the
+// cache instead, as huggingface_hub does: when the hub could not be reached
+// or had a server error, but not when it said no (401, 403, 404) or the
+// caller cancelled.
+func canUseCache(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var se *StatusError
+	return !errors.As(err, &se) || errors.Is(err, ErrServer)
 }
 
 // commitOf returns the commit that revision names in the cache: revision
@@ -658,8 +670,8 @@ func checkETag(e string) error {
 // not cached.
 //
 // Online, a HEAD request resolves the revision to a commit; when the hub
-// cannot be reached (a network error, not an HTTP error status), the cached
-// file of the revision is used if there is one. Offline, only the cache is
+// cannot be reached or answers with a server error (5xx), the cached file of
+// the revision is used if there is one. Offline, only the cache is
 // read, and a missing file is an error wrapping ErrNotCached that says how to
 // get it. HTTP errors are *StatusError values.
 func (c *Client) Download(ctx context.Context, repo, revision, filename string) (string, error) {
@@ -691,8 +703,7 @@ func (c *Client) Download(ctx context.Context, repo, revision, filename string) 
 	u := c.ResolveURL(repo, revision, filename)
 	meta, err := c.head(ctx, u)
 	if err != nil {
-		var se *StatusError
-		if !errors.As(err, &se) && ctx.Err() == nil {
+		if canUseCache(ctx, err) {
 			if p, cerr := c.cachedPath(repo, revision, filename); cerr == nil {
 				return p, nil
 			}

@@ -521,6 +521,20 @@ func TestCacheWithoutNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Online, the hub has a server error: the cache answers.
+	f.status = http.StatusBadGateway
+	if got, err := c.Download(context.Background(), testRepo, "", name); err != nil || got != p {
+		t.Errorf("Download with a 502 = %s, %v; want %s", got, err, p)
+	}
+	if files, err := c.ListFiles(context.Background(), testRepo, ""); err != nil || !reflect.DeepEqual(files, []string{name}) {
+		t.Errorf("ListFiles with a 502 = %q, %v; want the cached file", files, err)
+	}
+	// But a refusal is not hidden by the cache.
+	f.status = http.StatusUnauthorized
+	if _, err := c.Download(context.Background(), testRepo, "", name); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("Download with a 401: err = %v, want ErrUnauthorized", err)
+	}
+	f.status = 0
 	f.close()
 
 	// Online, but the hub is gone: the cache answers.
