@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/emotionlab/emotion/host"
+)
+
+// newGPUBackend opens the GPU backend; it is set by device_gpu.go in the
+// cuda and cudaemu builds and nil in the default build.
+var newGPUBackend func() (host.Backend, error)
+
+// newBackend returns the backend --device names: cpu, cuda, or auto (the
+// GPU when this binary was built with it, else the CPU).
+func newBackend(device string) (host.Backend, error) {
+	switch device {
+	case "cpu":
+		return host.NewCPU(0), nil
+	case "cuda", "gpu":
+		if newGPUBackend == nil {
+			return nil, fmt.Errorf("--device %s: this binary was built without CUDA; rebuild with 'go build -tags cuda ./cmd/emotion' (see README) or use --device cpu", device)
+		}
+		return newGPUBackend()
+	case "auto", "":
+		if newGPUBackend != nil {
+			if be, err := newGPUBackend(); err == nil {
+				return be, nil
+			}
+		}
+		return host.NewCPU(0), nil
+	}
+	return nil, usagef("unknown --device %q (want cpu, cuda or auto)", device)
+}

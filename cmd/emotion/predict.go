@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/emotionlab/emotion/dataset"
+	"github.com/emotionlab/emotion/host"
+	"github.com/emotionlab/emotion/model"
+)
+
+func init() {
+	register(&command{
+		name:    "predict",
+		summary: "Predict the emotion of utterances or of each turn of a dialog",
+		usage:   "--checkpoint FILE [flags] [TEXT ...]",
+		help: `Prints the predicted label and the four probabilities.
+
+With the sentence model each TEXT argument is one utterance. With the dialog
+model the arguments are the turns of one dialog, in order, and each turn is
+predicted from its window of earlier turns. --speaker gives the speaker (F or
+M) of every argument.
+
+Without arguments, JSON lines are read from standard input:
+  {"text": "I can't believe it!", "speaker": "F"}            one utterance
+  {"turns": [{"text": "...", "speaker": "M"}, {"text": "..."}]}  one dialog
+--explain (dialog model) prints the attention pooling weights over each
+prediction's context turns. --json prints JSON lines instead of text.`,
+		examples: `emotion predict --checkpoint runs/sentence-session5/model.safetensors "I am so happy for you!"
+emotion predict --checkpoint runs/dialog-session5/model.safetensors --explain "Where were you?" "Out." "Out where?!"
+echo '{"turns":[{"text":"Hi.","speaker":"F"},{"text":"Get out.","speaker":"M"}]}' | emotion predict --checkpoint model.safetensors --json`,
+		run: runPredict,
+	})
+}
+
+// predictInput is one line of standard input.
+type predictInput struct {
+	Text    string         `json:"text"`
+	Speaker string         `json:"speaker"`
+	Turns   []predictInput `json:"turns"`
+}
+
+// predictOutput is one predicted turn (--json).
+type predictOutput struct {
+	Turn    int                `json:"turn"`
+	Text    string             `json:"text"`
+	Label   string             `json:"label"`
+	Probs   map[string]float64 `json:"probs"`
+	Context []float64          `json:"attention,omitempty"` // --explain: pooling weight of each window turn
+}
+
+func runPredict(args []string) error {
+	fs := newFlagSet("predict")
+	ckpt := fs.String("checkpoint", "", "model checkpoint (model.safetensors[.zst])")
+	speaker := fs.String("speaker", "", "speaker of every TEXT argument: F or M")
+	explain := fs.Bool("explain", false, "dialog model: print the attention pooling weights over the context turns")
+	asJSON := fs.Bool("json", false, "print JSON lines")
+	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
+	if err := parseFlags(fs, args, true); err != nil {
+		return err
+	}
+	if *ckpt == "" {
+		return usagef("--checkpoint is required")
+	}
+	spk, err := parseSpeaker(*speaker)
+	if err != nil {
+		return usageError{err}
+	}
+	be, err := newBackend(*device)
+	if err != nil {
+		return err
+	}
+	net, meta, err := model.LoadModel(*ckpt, be)
+	if err != nil {
+		return err
+	}
+	defer net.Release()
+	rec, err := decodeRunRecord(*ckpt, meta.Run)
+	if err != nil {
+		return err
+	}
+	vocab, err := dataset.NewVocab(meta.Vocab)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", *ckpt, err)
+	}
+	p := &predictor{be: be, net: net, vocab: vocab, opts: rec.Data, explain: *explain, json: *asJSON, w: stdout}
+	if fs.NArg() > 0 {
+		turns := make([]dataset.RawTurn, fs.NArg())
+		for i, a := range fs.Args() {
+			turns[i] = dataset.RawTurn{Text: a, Speaker: spk}
+		}
+		return p.predict(turns)
+	}
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		var in predictInput
+		if err := json.Unmarshal([]byte(text), &in); err != nil {
+			return fmt.Errorf("standard input line %d: %w", line, err)
+		}
+		if len(in.Turns) == 0 {
+			in.Turns = []predictInput{{Text: in.Text, Speaker: in.Speaker}}
+		}
+		turns := make([]dataset.RawTurn, len(in.Turns))
+		for i, t := range in.Turns {
+			s, err := parseSpeaker(t.Speaker)
+			if err != nil {
+				return fmt.Errorf("standard input line %d, turn %d: %w", line, i+1, err)
+			}
+			if strings.TrimSpace(t.Text) == "" {
+				return fmt.Errorf("standard input line %d, turn %d: empty text", line, i+1)
+			}
+			turns[i] = dataset.RawTurn{Text: t.Text, Speaker: s}
+		}
+		if err := p.predict(turns); err != nil {
+			return fmt.Errorf("standard input line %d: %w", line, err)
+		}
+	}
+	return sc.Err()
+}
+
+func parseSpeaker(s string) (byte, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "":
+		return 0, nil
+	case "F":
+		return 'F', nil
+	case "M":
+		return 'M', nil
+	}
+	return 0, fmt.Errorf("speaker %q: want F or M", s)
+}
+
+// predictor predicts batches of raw turns with one network.
+type predictor struct {
+	be            host.Backend
+	net           model.Network
+	vocab         *dataset.Vocab
+	opts          dataset.Options
+	explain, json bool
+	w             io.Writer
+}
+
+func (p *predictor) predict(turns []dataset.RawTurn) error {
+	var in model.Inputs
+	if p.net.Config().Kind == model.KindDialog {
+		b, err := dataset.PredictDialog(p.vocab, p.opts, turns)
+		if err != nil {
+			return err
+		}
+		in = model.DialogInputs(b)
+	} else {
+		b, err := dataset.PredictSentences(p.vocab, p.opts, turns)
+		if err != nil {
+			return err
+		}
+		in = model.SentenceInputs(b)
+	}
+	ev, err := model.Evaluate(p.be, p.net, []model.Inputs{in}, nil)
+	if err != nil {
+		return err
+	}
+	var weights []float32
+	if d, ok := p.net.(*model.Dialog); ok && p.explain {
+		// Evaluate ran exactly this one batch: its pooling weights are there.
+		weights = make([]float32, in.Size*in.Turns)
+		p.be.Download(weights, d.PoolingWeights())
+		if err := p.be.Sync(); err != nil {
+			return err
+		}
+	}
+	for i := range in.Size {
+		out := predictOutput{Turn: i + 1, Text: turns[i].Text, Label: dataset.LabelNames[ev.Preds[i]], Probs: map[string]float64{}}
+		for k, v := range ev.Probs[i] {
+			out.Probs[dataset.LabelNames[k]] = round4(float64(v))
+		}
+		if weights != nil {
+			n := int(in.TurnCounts[i])
+			for t := range n {
+				out.Context = append(out.Context, round4(float64(weights[i*in.Turns+t])))
+			}
+		}
+		if err := p.print(out, turns, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *predictor) print(out predictOutput, turns []dataset.RawTurn, i int) error {
+	if p.json {
+		b, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(p.w, "%s\n", b)
+		return err
+	}
+	var probs []string
+	for _, name := range dataset.LabelNames {
+		probs = append(probs, fmt.Sprintf("%s %.3f", name, out.Probs[name]))
+	}
+	fmt.Fprintf(p.w, "%-7s  %s  %s\n", out.Label, strings.Join(probs, "  "), out.Text)
+	if out.Context != nil {
+		first := i + 1 - len(out.Context)
+		for t, w := range out.Context {
+			bar := strings.Repeat("█", int(w*40+0.5))
+			fmt.Fprintf(p.w, "    %5.3f %-40s turn %d: %s\n", w, bar, first+t+1, turns[first+t].Text)
+		}
+	}
+	return nil
+}
+
+// stdin is the predict command's input; tests replace it.
+var stdin io.Reader = os.Stdin

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"runtime/pprof"
+
+	"github.com/emotionlab/emotion/dataset"
+	"github.com/emotionlab/emotion/model"
+	"github.com/spf13/pflag"
+)
+
+// runRecord is what a checkpoint remembers of the command that trained it,
+// so that eval and --resume rebuild the same splits and batches.
+type runRecord struct {
+	Data      dataset.Options `json:"data"`
+	Model     string          `json:"model"`
+	Fold      int             `json:"fold"` // 0-based index into the protocol's folds
+	BatchSize int             `json:"batch_size"`
+	Bucket    bool            `json:"bucket"`
+	Seed      int64           `json:"seed"`
+	Out       string          `json:"out"`
+	Compress  bool            `json:"compress"`
+	Device    string          `json:"device"`
+}
+
+func (r runRecord) encode() string {
+	b, _ := json.Marshal(r) // plain data: cannot fail
+	return string(b)
+}
+
+func decodeRunRecord(path, s string) (runRecord, error) {
+	var r runRecord
+	if s == "" {
+		return r, fmt.Errorf("checkpoint %s has no run record (emotion.run metadata)", path)
+	}
+	if err := json.Unmarshal([]byte(s), &r); err != nil {
+		return r, fmt.Errorf("checkpoint %s: run record: %w", path, err)
+	}
+	return r, nil
+}
+
+// modelFlags adds the architecture flags (0 = the model kind's default).
+type modelFlags struct {
+	kind                                            string
+	embed, hidden, dense, dialogHid, heads, attnDim int
+	dropout                                         float32
+}
+
+func addModelFlags(fs *pflag.FlagSet) *modelFlags {
+	m := &modelFlags{}
+	fs.StringVar(&m.kind, "model", model.KindSentence, "model: sentence or dialog")
+	fs.IntVar(&m.embed, "embed", 0, "embedding size (default 128 sentence, 100 dialog)")
+	fs.IntVar(&m.hidden, "hidden", 0, "utterance BiLSTM size per direction (default 64)")
+	fs.IntVar(&m.dense, "dense", 0, "sentence model: hidden dense size (default 64)")
+	fs.IntVar(&m.dialogHid, "dialog-hidden", 0, "dialog model: dialog BiLSTM size per direction (default 128)")
+	fs.IntVar(&m.heads, "heads", 0, "dialog model: attention heads (default 4)")
+	fs.IntVar(&m.attnDim, "attn-dim", 0, "dialog model: attention pooling size (default 256)")
+	fs.Float32Var(&m.dropout, "dropout", 0.5, "dropout probability")
+	return m
+}
+
+func (m *modelFlags) config(vocab int, o dataset.Options) (model.Config, error) {
+	if m.kind != model.KindSentence && m.kind != model.KindDialog {
+		return model.Config{}, usagef("unknown --model %q (want sentence or dialog)", m.kind)
+	}
+	c := model.DefaultConfig(m.kind, vocab, dataset.SpeakerDim)
+	set := func(dst *int, v int) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	set(&c.Embed, m.embed)
+	set(&c.Hidden, m.hidden)
+	set(&c.Dense, m.dense)
+	set(&c.DialogHid, m.dialogHid)
+	set(&c.Heads, m.heads)
+	set(&c.AttnDim, m.attnDim)
+	c.Dropout = m.dropout
+	c.MaxLen = o.MaxLen
+	if m.kind == model.KindDialog {
+		c.Window = o.Window
+	}
+	return c, c.Validate()
+}
+
+// foldData serves one fold's batches to a trainer.
+type foldData struct {
+	kind      string
+	enc       *dataset.Encoded
+	fold      dataset.Fold
+	window    int
+	batchSize int
+	bucket    bool
+	seed      int64
+	// maxBatches, when positive, cuts every epoch to its first batches.
+	maxBatches int
+	val        []model.Inputs
+}
+
+func (d *foldData) Train(epoch int) []model.Inputs {
+	ins, _ := model.Batches(d.kind, d.enc, d.fold.Train, d.window, d.batchSize, true, d.bucket, d.seed, epoch)
+	if d.maxBatches > 0 && len(ins) > d.maxBatches {
+		ins = ins[:d.maxBatches]
+	}
+	return ins
+}
+
+// startCPUProfile writes a CPU profile to path until the returned stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+func (d *foldData) Val() []model.Inputs {
+	if d.val == nil {
+		d.val, _ = model.Batches(d.kind, d.enc, d.fold.Val, d.window, 128, false, false, d.seed, 0)
+	}
+	return d.val
+}
+
+// classWeights returns the balanced weights of the training split as a
+// slice, or nil when weighting is off.
+func classWeights(c *dataset.Corpus, train []int, on bool) []float32 {
+	if !on {
+		return nil
+	}
+	w := dataset.ClassWeights(c, train)
+	return w[:]
+}
+
+// seedOf turns the command's seed into the model's init seed.
+func seedOf(seed int64, fold int) uint64 {
+	return uint64(seed)*0x9e3779b97f4a7c15 + uint64(fold) + 1
+}
+
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }

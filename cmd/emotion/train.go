@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/emotionlab/emotion/dataset"
+	"github.com/emotionlab/emotion/host"
+	"github.com/emotionlab/emotion/model"
+	"github.com/emotionlab/emotion/model/metrics"
+	"github.com/schollz/progressbar/v3"
+)
+
+func init() {
+	register(&command{
+		name:    "train",
+		summary: "Train and evaluate a sentence or dialog model",
+		usage:   "[flags]",
+		help: `Trains a model on the training split of --protocol, validates after every
+epoch, keeps the epoch with the best validation accuracy (early stopping after
+--patience epochs without one), then evaluates it on the test split.
+
+A run lands in --out: config.json, log.jsonl (one JSON line per epoch),
+metrics.json, confusion.png, curves.png, model.safetensors (the best epoch:
+PyTorch state_dict names, config and vocabulary in its metadata) and
+state.safetensors (everything --resume needs). With --protocol loso each fold
+has its own folder fold1 … fold5 and metrics.json holds mean ± std.
+
+Ctrl-C stops after the current batch and saves state.safetensors; --resume
+continues to the same result as an uninterrupted run.`,
+		examples: `emotion train
+emotion train --data ../shared/data/iemocap --model dialog --out runs/dialog
+emotion train --data ../shared/data/iemocap --protocol loso --quiet
+emotion train --resume runs/dialog/state.safetensors`,
+		run: runTrain,
+	})
+}
+
+// trainOptions are the train command's own flags.
+type trainOptions struct {
+	epochs, batchSize, patience int
+	maxBatches                  int
+	lr, weightDecay, clip       float32
+	noClassWeights, bucket      bool
+	device, out, resume         string
+	quiet, compress, jsonOut    bool
+}
+
+func runTrain(args []string) error {
+	fs := newFlagSet("train")
+	o := dataFlags(fs)
+	mf := addModelFlags(fs)
+	var t trainOptions
+	fs.IntVar(&t.epochs, "epochs", 30, "maximum training epochs")
+	fs.IntVar(&t.maxBatches, "max-batches", 0, "stop each epoch after this many batches (0: all; for quick checks and profiles)")
+	fs.IntVar(&t.batchSize, "batch-size", 32, "utterances (or windows) per batch")
+	fs.Float32Var(&t.lr, "lr", 1e-3, "Adam learning rate")
+	fs.Float32Var(&t.weightDecay, "weight-decay", 0, "L2 weight decay (Adam's)")
+	fs.Float32Var(&t.clip, "clip", 0, "clip the global gradient norm to this (0: off)")
+	fs.IntVar(&t.patience, "patience", 5, "stop after this many epochs without a better validation accuracy (0: never)")
+	fs.BoolVar(&t.noClassWeights, "no-class-weights", false, "train with an unweighted loss instead of balanced class weights")
+	fs.BoolVar(&t.bucket, "bucket", true, "batch utterances of similar length together (less padding)")
+	fs.StringVar(&t.device, "device", "auto", "compute device: cpu, cuda or auto")
+	fs.StringVar(&t.out, "out", "", "run folder (default runs/<model>-<protocol>)")
+	fs.StringVar(&t.resume, "resume", "", "continue the run saved in this state.safetensors")
+	fs.BoolVar(&t.quiet, "quiet", false, "no progress bar, no report: only errors (the files are written)")
+	fs.BoolVar(&t.jsonOut, "json", false, "print each epoch's log line as JSON on stdout")
+	fs.BoolVar(&t.compress, "compress", false, "write zstd-compressed checkpoints")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the run to this file")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	if t.resume != "" {
+		return resumeTrain(ctx, t)
+	}
+	if err := o.Validate(); err != nil {
+		return usageError{err}
+	}
+	if t.epochs < 1 || t.batchSize < 1 || !(t.lr > 0) {
+		return usagef("--epochs, --batch-size and --lr must be positive")
+	}
+	o.Dialog = mf.kind == model.KindDialog
+	if t.out == "" {
+		t.out = filepath.Join("runs", mf.kind+"-"+o.Protocol)
+	}
+	be, err := newBackend(t.device)
+	if err != nil {
+		return err
+	}
+	corpus, err := dataset.Load(ctx, o.Data)
+	if err != nil {
+		return err
+	}
+	if !t.quiet {
+		for _, w := range corpus.Warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+	}
+	folds, err := dataset.Folds(corpus, *o)
+	if err != nil {
+		return err
+	}
+	rec := runRecord{Data: *o, Model: mf.kind, BatchSize: t.batchSize, Bucket: t.bucket, Seed: o.Seed,
+		Out: t.out, Compress: t.compress, Device: t.device}
+	return trainFolds(ctx, be, corpus, folds, rec, t, mf, nil, nil)
+}
+
+// trainFolds trains the folds from rec.Fold on; first, when not nil, is a
+// resumed trainer for fold rec.Fold with its checkpoint's meta.
+func trainFolds(ctx context.Context, be host.Backend, corpus *dataset.Corpus, folds []dataset.Fold, rec runRecord, t trainOptions, mf *modelFlags, first *model.Trainer, firstMeta *model.Meta) error {
+	start := rec.Fold
+	var reports []metrics.Report
+	for k := start; k < len(folds); k++ {
+		rec.Fold = k
+		dir := rec.Out
+		if len(folds) > 1 {
+			dir = filepath.Join(rec.Out, fmt.Sprintf("fold%d", k+1))
+		}
+		var tr *model.Trainer
+		var meta *model.Meta
+		if k == start {
+			tr, meta = first, firstMeta
+		}
+		rep, err := trainFold(ctx, be, corpus, folds[k], dir, rec, t, mf, tr, meta)
+		if err != nil {
+			return err
+		}
+		reports = append(reports, rep)
+	}
+	if len(folds) > 1 && start == 0 {
+		s := metrics.Summarize(reports)
+		if err := metrics.WriteJSON(filepath.Join(rec.Out, "metrics.json"), map[string]any{
+			"protocol": rec.Data.Protocol, "model": rec.Model, "folds": reports, "summary": s}); err != nil {
+			return err
+		}
+		if !t.quiet {
+			fmt.Fprintf(stdout, "\n%s over %d folds\n%s\n", rec.Data.Protocol, len(folds), s.String())
+		}
+	}
+	return nil
+}
+
+// trainFold trains one fold (or continues tr) and evaluates its best epoch
+// on the fold's test split, writing the run folder dir.
+func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fold dataset.Fold, dir string, rec runRecord, t trainOptions, mf *modelFlags, tr *model.Trainer, meta *model.Meta) (metrics.Report, error) {
+	var none metrics.Report
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return none, err
+	}
+	o := rec.Data
+	var enc *dataset.Encoded
+	if tr == nil {
+		enc = dataset.Encode(corpus, fold.Train, o)
+		cfg, err := mf.config(enc.Vocab.Len(), o)
+		if err != nil {
+			return none, err
+		}
+		cfg.Seed = seedOf(rec.Seed, rec.Fold)
+		net, err := model.New(be, cfg)
+		if err != nil {
+			return none, err
+		}
+		tc := model.TrainConfig{Epochs: t.epochs, LR: t.lr, WeightDecay: t.weightDecay, ClipNorm: t.clip,
+			Patience: t.patience, ClassWeights: classWeights(corpus, fold.Train, !t.noClassWeights)}
+		if tr, err = model.NewTrainer(be, net, tc); err != nil {
+			net.Release()
+			return none, err
+		}
+		if err := metrics.WriteJSON(filepath.Join(dir, "config.json"), map[string]any{
+			"run": rec, "model": cfg, "train": tc, "fold": fold.Name, "backend": be.Name(),
+			"train_size": len(fold.Train), "val_size": len(fold.Val), "test_size": len(fold.Test),
+			"vocab_size": enc.Vocab.Len(), "truncated_utterances": enc.Truncated}); err != nil {
+			return none, err
+		}
+		meta = &model.Meta{Vocab: enc.Vocab.Tokens(), Labels: dataset.LabelNames[:]}
+	} else {
+		v, err := dataset.NewVocab(meta.Vocab)
+		if err != nil {
+			return none, err
+		}
+		enc = dataset.EncodeWithVocab(corpus, v, o)
+	}
+	defer tr.Net.Release()
+	defer tr.Release()
+	meta.Run = rec.encode()
+
+	data := &foldData{kind: rec.Model, enc: enc, fold: fold, window: o.Window, batchSize: rec.BatchSize,
+		bucket: rec.Bucket, seed: rec.Seed, maxBatches: t.maxBatches}
+	logFile, err := os.OpenFile(filepath.Join(dir, "log.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return none, err
+	}
+	defer logFile.Close()
+	statePath := filepath.Join(dir, "state.safetensors")
+	modelPath := filepath.Join(dir, "model.safetensors")
+	if rec.Compress {
+		statePath += ".zst"
+		modelPath += ".zst"
+	}
+
+	var bar *progressbar.ProgressBar
+	if !t.quiet {
+		fmt.Fprintf(stderr, "%s: %s model, fold %s: %d train, %d val, %d test; vocabulary %d; %d parameters on %s\n",
+			dir, rec.Model, fold.Name, len(fold.Train), len(fold.Val), len(fold.Test), enc.Vocab.Len(), model.NumParams(tr.Net), be.Name())
+	}
+	epochStart := time.Now()
+	tr.OnBatch = func(done, total, seen int, loss, acc float64) {
+		if t.quiet {
+			return
+		}
+		if bar == nil {
+			bar = newBar(stderr, total, tr.State.Epoch+1, tr.Cfg.Epochs)
+			epochStart = time.Now()
+		}
+		rate := float64(seen) / time.Since(epochStart).Seconds()
+		bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f acc %.3f %5.0f utt/s", tr.State.Epoch+1, tr.Cfg.Epochs, loss, acc, rate))
+		_ = bar.Set(done)
+	}
+	tr.OnEpoch = func(l model.EpochLog) error {
+		if bar != nil {
+			_ = bar.Finish()
+			bar = nil
+		}
+		line, _ := json.Marshal(l)
+		if _, err := fmt.Fprintf(logFile, "%s\n", line); err != nil {
+			return err
+		}
+		if t.jsonOut {
+			fmt.Fprintf(stdout, "%s\n", line)
+		} else if !t.quiet {
+			mark := ""
+			if l.Best {
+				mark = " *"
+			}
+			fmt.Fprintf(stderr, "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f UA %.4f | %.1fs %.0f utt/s%s\n",
+				l.Epoch, l.TrainLoss, l.TrainAcc, l.ValLoss, l.ValAcc, l.ValUA, l.Seconds, l.UttPerSec, mark)
+		}
+		if l.Best {
+			if err := model.SaveModel(modelPath, be, tr.Net, tr.Best, *meta, rec.Compress); err != nil {
+				return err
+			}
+		}
+		return model.SaveTraining(statePath, be, tr, *meta, rec.Compress)
+	}
+	if err := tr.Run(ctx, data); err != nil {
+		if errors.Is(err, model.ErrInterrupted) {
+			if bar != nil {
+				_ = bar.Exit()
+			}
+			if serr := model.SaveTraining(statePath, be, tr, *meta, rec.Compress); serr != nil {
+				return none, fmt.Errorf("interrupted, and saving failed: %w", serr)
+			}
+			return none, fmt.Errorf("interrupted at epoch %d batch %d; state saved: continue with 'emotion train --resume %s'",
+				tr.State.Epoch+1, tr.State.Batch, statePath)
+		}
+		return none, err
+	}
+	if err := tr.RestoreBest(); err != nil {
+		return none, err
+	}
+	if err := model.SaveModel(modelPath, be, tr.Net, nil, *meta, rec.Compress); err != nil {
+		return none, err
+	}
+	test, _ := model.Batches(rec.Model, enc, fold.Test, o.Window, 128, false, false, rec.Seed, 0)
+	ev, err := model.Evaluate(be, tr.Net, test, nil)
+	if err != nil {
+		return none, fmt.Errorf("test: %w", err)
+	}
+	rep := reportOf(ev)
+	curve := metrics.Curve{}
+	for _, l := range tr.State.History {
+		curve.Epoch = append(curve.Epoch, l.Epoch)
+		curve.TrainLoss = append(curve.TrainLoss, l.TrainLoss)
+		curve.ValLoss = append(curve.ValLoss, l.ValLoss)
+		curve.TrainAcc = append(curve.TrainAcc, l.TrainAcc)
+		curve.ValAcc = append(curve.ValAcc, l.ValAcc)
+	}
+	title := fmt.Sprintf("%s model, %s, fold %s", rec.Model, o.Protocol, fold.Name)
+	if err := metrics.PlotConfusion(filepath.Join(dir, "confusion.png"), rep, title); err != nil {
+		return none, err
+	}
+	if err := metrics.PlotCurves(filepath.Join(dir, "curves.png"), curve, title); err != nil {
+		return none, err
+	}
+	if err := metrics.WriteJSON(filepath.Join(dir, "metrics.json"), map[string]any{
+		"protocol": o.Protocol, "model": rec.Model, "fold": fold.Name, "split": "test",
+		"best_epoch": tr.State.BestEpoch, "best_val_acc": tr.State.BestValAcc, "epochs": tr.State.Epoch,
+		"report": rep}); err != nil {
+		return none, err
+	}
+	if !t.quiet {
+		fmt.Fprintf(stdout, "\n%s — test (best epoch %d, validation accuracy %.4f)\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
+			title, tr.State.BestEpoch, tr.State.BestValAcc, rep.ClassificationReport(4), rep.ConfusionTable(),
+			rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1)
+	}
+	return rep, nil
+}
+
+func newBar(w io.Writer, total, epoch, epochs int) *progressbar.ProgressBar {
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, epochs)),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(24),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+// reportOf turns an evaluation into the metrics report.
+func reportOf(ev *model.Eval) metrics.Report {
+	c := metrics.NewConfusion(dataset.LabelNames[:])
+	for i, y := range ev.Labels {
+		if y >= 0 {
+			c.Add(y, ev.Preds[i])
+		}
+	}
+	return c.Report()
+}
+
+// resumeTrain continues the run saved in t.resume.
+func resumeTrain(ctx context.Context, t trainOptions) error {
+	be, err := newBackend(t.device)
+	if err != nil {
+		return err
+	}
+	tr, meta, err := model.LoadTraining(t.resume, be)
+	if err != nil {
+		return err
+	}
+	rec, err := decodeRunRecord(t.resume, meta.Run)
+	if err != nil {
+		return err
+	}
+	corpus, err := dataset.Load(ctx, rec.Data.Data)
+	if err != nil {
+		return err
+	}
+	folds, err := dataset.Folds(corpus, rec.Data)
+	if err != nil {
+		return err
+	}
+	if rec.Fold >= len(folds) {
+		return fmt.Errorf("%s: fold %d of %d", t.resume, rec.Fold+1, len(folds))
+	}
+	cfg := tr.Net.Config()
+	mf := &modelFlags{kind: cfg.Kind, embed: cfg.Embed, hidden: cfg.Hidden, dense: cfg.Dense,
+		dialogHid: cfg.DialogHid, heads: cfg.Heads, attnDim: cfg.AttnDim, dropout: cfg.Dropout}
+	t.epochs, t.patience = tr.Cfg.Epochs, tr.Cfg.Patience
+	t.lr, t.weightDecay, t.clip = tr.Cfg.LR, tr.Cfg.WeightDecay, tr.Cfg.ClipNorm
+	t.noClassWeights = tr.Cfg.ClassWeights == nil
+	return trainFolds(ctx, be, corpus, folds, rec, t, mf, tr, meta)
+}

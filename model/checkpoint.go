@@ -1,0 +1,304 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/emotionlab/emotion/host"
+	"github.com/emotionlab/emotion/model/safetensors"
+)
+
+// Metadata keys of a checkpoint's __metadata__ (all values are strings, as
+// the safetensors format requires; ours hold JSON).
+const (
+	metaFormat     = "format"             // "pt", so that safetensors.torch loads it
+	metaConfig     = "emotion.config"     // Config
+	metaVocab      = "emotion.vocab"      // []string, index = token id
+	metaLabels     = "emotion.labels"     // []string, index = class
+	metaTrainState = "emotion.train"      // TrainState (training checkpoints)
+	metaTrainCfg   = "emotion.train_cfg"  // TrainConfig (training checkpoints)
+	metaRun        = "emotion.run"        // the command's own options, opaque here
+	prefixExpAvg   = "optimizer.exp_avg." // Adam's first moments
+	prefixExpAvgSq = "optimizer.exp_avg_sq."
+	prefixBest     = "best."
+)
+
+// Meta is what a checkpoint says besides its tensors.
+type Meta struct {
+	Config Config
+	Vocab  []string
+	Labels []string
+	// Run is the command's own record (data options and the like), stored
+	// and returned as is.
+	Run string
+}
+
+func (m *Meta) encode() (map[string]string, error) {
+	cfg, err := json.Marshal(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	vocab, err := json.Marshal(m.Vocab)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := json.Marshal(m.Labels)
+	if err != nil {
+		return nil, err
+	}
+	md := map[string]string{metaFormat: "pt", metaConfig: string(cfg), metaVocab: string(vocab), metaLabels: string(labels)}
+	if m.Run != "" {
+		md[metaRun] = m.Run
+	}
+	return md, nil
+}
+
+func decodeMeta(path string, md map[string]string) (*Meta, error) {
+	m := &Meta{Run: md[metaRun]}
+	for _, f := range []struct {
+		key string
+		dst any
+	}{{metaConfig, &m.Config}, {metaVocab, &m.Vocab}, {metaLabels, &m.Labels}} {
+		raw, ok := md[f.key]
+		if !ok {
+			return nil, fmt.Errorf("checkpoint %s: metadata has no %q: not an emotion checkpoint", path, f.key)
+		}
+		if err := json.Unmarshal([]byte(raw), f.dst); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: metadata %q: %w", path, f.key, err)
+		}
+	}
+	if err := m.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if len(m.Vocab) != m.Config.Vocab {
+		return nil, fmt.Errorf("checkpoint %s: vocabulary has %d tokens, config says %d", path, len(m.Vocab), m.Config.Vocab)
+	}
+	if len(m.Labels) != m.Config.Classes {
+		return nil, fmt.Errorf("checkpoint %s: %d label names for %d classes", path, len(m.Labels), m.Config.Classes)
+	}
+	return m, nil
+}
+
+// paramTensors downloads params (or the host copies in values, when not
+// nil) as safetensors tensors named prefix + the state_dict name.
+func paramTensors(be host.Backend, params []*Param, values [][]float32, prefix string) ([]safetensors.Tensor, error) {
+	out := make([]safetensors.Tensor, 0, len(params))
+	for i, p := range params {
+		var v []float32
+		if values != nil {
+			v = values[i]
+		} else {
+			v = make([]float32, p.Len())
+			be.Download(v, p.Value)
+		}
+		t, err := safetensors.FromFloat32(prefix+p.Name, p.Shape, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, be.Sync()
+}
+
+// SaveModel writes net's parameters (or, when values is not nil, those host
+// copies in Params order, e.g. Trainer.Best) with meta to path as one
+// safetensors file whose tensors are named and laid out as the PyTorch
+// state_dict; compress writes it zstd-compressed. The file is written to a
+// temporary name and renamed into place.
+func SaveModel(path string, be host.Backend, net Network, values [][]float32, meta Meta, compress bool) error {
+	meta.Config = net.Config()
+	md, err := meta.encode()
+	if err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	ts, err := paramTensors(be, net.Params(), values, "")
+	if err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	if err := safetensors.Save(path, ts, md, compress); err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadModel reads a checkpoint written by SaveModel (or SaveTraining) and
+// builds its network on be. Missing, extra or misshapen tensors are errors.
+func LoadModel(path string, be host.Backend) (Network, *Meta, error) {
+	ts, md, err := safetensors.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	meta, err := decodeMeta(path, md)
+	if err != nil {
+		return nil, nil, err
+	}
+	net, err := New(be, meta.Config)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	byName := indexTensors(ts)
+	if err := uploadParams(be, path, net.Params(), byName, ""); err != nil {
+		net.Release()
+		return nil, nil, err
+	}
+	return net, meta, nil
+}
+
+func indexTensors(ts []safetensors.Tensor) map[string]safetensors.Tensor {
+	m := make(map[string]safetensors.Tensor, len(ts))
+	for _, t := range ts {
+		m[t.Name] = t
+	}
+	return m
+}
+
+// readTensor returns the float32 elements of tensor name, checked against
+// shape.
+func readTensor(path string, byName map[string]safetensors.Tensor, name string, shape []int) ([]float32, error) {
+	t, ok := byName[name]
+	if !ok {
+		return nil, fmt.Errorf("checkpoint %s: no tensor %q", path, name)
+	}
+	if fmt.Sprint(t.Shape) != fmt.Sprint(shape) {
+		return nil, fmt.Errorf("checkpoint %s: tensor %q has shape %v, the model needs %v", path, name, t.Shape, shape)
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: tensor %q: %w", path, name, err)
+	}
+	return v, nil
+}
+
+func uploadParams(be host.Backend, path string, params []*Param, byName map[string]safetensors.Tensor, prefix string) error {
+	for _, p := range params {
+		v, err := readTensor(path, byName, prefix+p.Name, p.Shape)
+		if err != nil {
+			return err
+		}
+		be.Upload(p.Value, v)
+	}
+	return be.Sync()
+}
+
+// SaveTraining writes everything needed to resume t: the current
+// parameters, Adam's moments, the best epoch's parameters, the train state
+// and config, and meta.
+func SaveTraining(path string, be host.Backend, t *Trainer, meta Meta, compress bool) error {
+	meta.Config = t.Net.Config()
+	md, err := meta.encode()
+	if err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	t.State.AdamStep = t.Opt.Step
+	st, err := json.Marshal(t.State)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	tc, err := json.Marshal(t.Cfg)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	md[metaTrainState], md[metaTrainCfg] = string(st), string(tc)
+	params := t.Net.Params()
+	ts, err := paramTensors(be, params, nil, "")
+	if err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	for i, p := range params {
+		m, v := t.Opt.Moments(i)
+		for _, mom := range []struct {
+			prefix string
+			buf    *host.F32
+		}{{prefixExpAvg, m}, {prefixExpAvgSq, v}} {
+			x := make([]float32, p.Len())
+			be.Download(x, mom.buf)
+			tt, err := safetensors.FromFloat32(mom.prefix+p.Name, p.Shape, x)
+			if err != nil {
+				return fmt.Errorf("save %s: %w", path, err)
+			}
+			ts = append(ts, tt)
+		}
+	}
+	if t.Best != nil {
+		best, err := paramTensors(be, params, t.Best, prefixBest)
+		if err != nil {
+			return fmt.Errorf("save %s: %w", path, err)
+		}
+		ts = append(ts, best...)
+	}
+	if err := be.Sync(); err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	if err := safetensors.Save(path, ts, md, compress); err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadTraining reads a checkpoint written by SaveTraining: it builds the
+// network and a trainer with the saved config, state, moments and best
+// parameters, ready to Run on.
+func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
+	ts, md, err := safetensors.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	meta, err := decodeMeta(path, md)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cfg TrainConfig
+	var st TrainState
+	if err := json.Unmarshal([]byte(md[metaTrainCfg]), &cfg); err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: not a training checkpoint (metadata %q: %v)", path, metaTrainCfg, err)
+	}
+	if err := json.Unmarshal([]byte(md[metaTrainState]), &st); err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: not a training checkpoint (metadata %q: %v)", path, metaTrainState, err)
+	}
+	net, err := New(be, meta.Config)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	t, err := NewTrainer(be, net, cfg)
+	if err != nil {
+		net.Release()
+		return nil, nil, err
+	}
+	fail := func(err error) (*Trainer, *Meta, error) {
+		t.Release()
+		net.Release()
+		return nil, nil, err
+	}
+	byName := indexTensors(ts)
+	params := net.Params()
+	if err := uploadParams(be, path, params, byName, ""); err != nil {
+		return fail(err)
+	}
+	for i, p := range params {
+		m, err := readTensor(path, byName, prefixExpAvg+p.Name, p.Shape)
+		if err != nil {
+			return fail(err)
+		}
+		v, err := readTensor(path, byName, prefixExpAvgSq+p.Name, p.Shape)
+		if err != nil {
+			return fail(err)
+		}
+		if err := t.Opt.SetMoments(i, m, v); err != nil {
+			return fail(fmt.Errorf("checkpoint %s: %w", path, err))
+		}
+	}
+	if _, ok := byName[prefixBest+params[0].Name]; ok {
+		t.Best = make([][]float32, len(params))
+		for i, p := range params {
+			if t.Best[i], err = readTensor(path, byName, prefixBest+p.Name, p.Shape); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	t.State = st
+	t.Opt.Step = st.AdamStep
+	if err := be.Sync(); err != nil {
+		return fail(fmt.Errorf("checkpoint %s: %w", path, err))
+	}
+	return t, meta, nil
+}

@@ -1,0 +1,162 @@
+package model
+
+import "github.com/emotionlab/emotion/host"
+
+// Dialog is the dialog model. Each utterance of a window goes through
+// Embedding(V, E) → BiLSTM(H) → masked mean pooling; its speaker features
+// are appended; the window's turns go through a dialog BiLSTM(DialogHid) →
+// masked multi-head self-attention → masked attention pooling → Dropout →
+// Linear(classes), which classifies the window's last (target) turn.
+// Padding never enters a pooling, an attention or a recurrence as data:
+// sequences are packed by length and keys are masked.
+//
+// Its state_dict names are embedding.weight, utterance_lstm.*,
+// dialog_lstm.*, attention.in_proj_weight/in_proj_bias/out_proj.*,
+// attention_pool.proj.*/context.weight and out.*.
+type Dialog struct {
+	cfg  Config
+	be   host.Backend
+	emb  *Embedding
+	utt  *LSTM
+	mean *MeanPool
+	dlg  *LSTM
+	attn *MultiheadAttention
+	pool *AttentionPool
+	drop *Dropout
+	out  *Linear
+	in   deviceInputs
+	din  layerBuf // [B·W, 2H + speakerDim]
+	dp   layerBuf // [B·W, 2H]
+	lbl  *host.I32
+
+	batch, turns, maxLen int
+}
+
+func newDialog(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Dialog, err error) {
+	m := &Dialog{cfg: c, be: be, mean: NewMeanPool(be)}
+	defer func() {
+		if err != nil {
+			m.Release()
+		}
+	}()
+	if m.emb, err = NewEmbedding(be, rng, "embedding", c.Vocab, c.Embed, 0); err != nil {
+		return nil, err
+	}
+	if m.utt, err = NewLSTM(be, rng, LSTMConfig{Prefix: "utterance_lstm", In: c.Embed, Hidden: c.Hidden, Bidirectional: true}); err != nil {
+		return nil, err
+	}
+	if m.dlg, err = NewLSTM(be, rng, LSTMConfig{Prefix: "dialog_lstm", In: 2*c.Hidden + c.SpeakerDim, Hidden: c.DialogHid, Bidirectional: true}); err != nil {
+		return nil, err
+	}
+	if m.attn, err = NewMultiheadAttention(be, rng, "attention", 2*c.DialogHid, c.Heads); err != nil {
+		return nil, err
+	}
+	if m.pool, err = NewAttentionPool(be, rng, "attention_pool", 2*c.DialogHid, c.AttnDim); err != nil {
+		return nil, err
+	}
+	if m.drop, err = NewDropout(be, c.Dropout, seed^0xd1a1_06d5); err != nil {
+		return nil, err
+	}
+	if m.out, err = NewLinear(be, rng, "out", 2*c.DialogHid, c.Classes, true); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Config returns the architecture.
+func (m *Dialog) Config() Config { return m.cfg }
+
+// SetTraining switches dropout.
+func (m *Dialog) SetTraining(on bool) { m.drop.SetTraining(on) }
+
+// Dropouts returns the dropout layer.
+func (m *Dialog) Dropouts() []*Dropout { return []*Dropout{m.drop} }
+
+// Labels returns the device labels of the last Forward.
+func (m *Dialog) Labels() *host.I32 { return m.lbl }
+
+// Params returns the parameters in state_dict order.
+func (m *Dialog) Params() []*Param {
+	var ps []*Param
+	for _, mod := range []Module{m.emb, m.utt, m.dlg, m.attn, m.pool, m.out} {
+		ps = append(ps, mod.Params()...)
+	}
+	return ps
+}
+
+// Forward classifies the target turn of each window of in.
+func (m *Dialog) Forward(in *Inputs) (*host.F32, error) {
+	if err := checkInputs(in, m.cfg.SpeakerDim); err != nil {
+		return nil, err
+	}
+	be, c := m.be, m.cfg
+	B, W, L := in.Size, in.Turns, in.MaxLen
+	N, H2, S := B*W, 2*c.Hidden, c.SpeakerDim
+	m.batch, m.turns, m.maxLen = B, W, L
+	tokens, lengths, turns, labels, speaker := m.in.upload(be, in)
+	m.lbl = labels
+
+	x := m.emb.Forward(tokens)
+	u := m.utt.Forward(N, L, x, lengths)
+	p := m.mean.Forward(N, L, H2, u, lengths)
+	din := m.din.get(be, N*(H2+S))
+	be.Copy2D(N, H2, p, H2, din, H2+S, false)
+	if S > 0 {
+		be.Copy2D(N, S, speaker, S, din.Slice(H2, din.Len()-H2), H2+S, false)
+	}
+	d := m.dlg.Forward(B, W, din, turns)
+	a := m.attn.Forward(B, W, d, turns)
+	z := m.pool.Forward(B, W, a, turns)
+	z = m.drop.Forward(z)
+	return m.out.Forward(B, z), nil
+}
+
+// Backward backpropagates dlogits [B, classes] through the last Forward.
+func (m *Dialog) Backward(dlogits *host.F32) {
+	be, c := m.be, m.cfg
+	N, H2, S := m.batch*m.turns, 2*c.Hidden, c.SpeakerDim
+	dz := m.out.Backward(dlogits)
+	dz = m.drop.Backward(dz)
+	da := m.pool.Backward(dz)
+	dd := m.attn.Backward(da)
+	ddin := m.dlg.Backward(dd)
+	dp := m.dp.get(be, N*H2)
+	be.Copy2D(N, H2, ddin, H2+S, dp, H2, false)
+	du := m.mean.Backward(dp)
+	dx := m.utt.Backward(du)
+	m.emb.Backward(dx)
+}
+
+// PoolingWeights returns the attention pooling weights of the last Forward
+// [batch, turns] (zeros at padded turns): how much each context turn
+// counted for the prediction.
+func (m *Dialog) PoolingWeights() *host.F32 { return m.pool.Weights() }
+
+// Release frees every buffer and parameter.
+func (m *Dialog) Release() {
+	if m.emb != nil {
+		m.emb.Release()
+	}
+	if m.utt != nil {
+		m.utt.Release()
+	}
+	m.mean.Release()
+	if m.dlg != nil {
+		m.dlg.Release()
+	}
+	if m.attn != nil {
+		m.attn.Release()
+	}
+	if m.pool != nil {
+		m.pool.Release()
+	}
+	if m.drop != nil {
+		m.drop.Release()
+	}
+	if m.out != nil {
+		m.out.Release()
+	}
+	m.in.release(m.be)
+	m.din.release(m.be)
+	m.dp.release(m.be)
+}

@@ -1,0 +1,205 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/emotionlab/emotion/host"
+)
+
+// Model kinds.
+const (
+	KindSentence = "sentence"
+	KindDialog   = "dialog"
+)
+
+// Config is the architecture of a model: everything needed to build it
+// again from a checkpoint. Sizes default as in DefaultConfig.
+type Config struct {
+	Kind       string  `json:"kind"`        // "sentence" or "dialog"
+	Vocab      int     `json:"vocab"`       // vocabulary size, PAD and UNK included
+	Classes    int     `json:"classes"`     // 4
+	SpeakerDim int     `json:"speaker_dim"` // speaker features per utterance
+	Embed      int     `json:"embed"`       // embedding size
+	Hidden     int     `json:"hidden"`      // utterance BiLSTM size per direction
+	Dense      int     `json:"dense"`       // sentence model: hidden Linear size
+	DialogHid  int     `json:"dialog_hidden"`
+	Heads      int     `json:"heads"`    // dialog model: attention heads
+	AttnDim    int     `json:"attn_dim"` // dialog model: attention pooling size
+	Dropout    float32 `json:"dropout"`
+	Window     int     `json:"window"`  // dialog model: turns per window
+	MaxLen     int     `json:"max_len"` // tokens per utterance
+	// Seed draws the initial parameters and keys the dropout masks.
+	Seed uint64 `json:"seed"`
+}
+
+// DefaultConfig returns the default architecture of a model kind, with
+// vocab and speakerDim given by the data.
+func DefaultConfig(kind string, vocab, speakerDim int) Config {
+	c := Config{Kind: kind, Vocab: vocab, Classes: 4, SpeakerDim: speakerDim, Dropout: 0.5, MaxLen: 100}
+	switch kind {
+	case KindSentence:
+		c.Embed, c.Hidden, c.Dense = 128, 64, 64
+	case KindDialog:
+		c.Embed, c.Hidden, c.DialogHid, c.Heads, c.AttnDim, c.Window = 100, 64, 128, 4, 256, 10
+	}
+	return c
+}
+
+// Validate reports the first size that cannot build a model.
+func (c Config) Validate() error {
+	var errs []error
+	pos := func(name string, v int) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s = %d, must be positive", name, v))
+		}
+	}
+	pos("vocab", c.Vocab)
+	pos("classes", c.Classes)
+	pos("embed", c.Embed)
+	pos("hidden", c.Hidden)
+	if c.SpeakerDim < 0 {
+		errs = append(errs, fmt.Errorf("speaker_dim = %d, must not be negative", c.SpeakerDim))
+	}
+	if !(c.Dropout >= 0 && c.Dropout < 1) {
+		errs = append(errs, fmt.Errorf("dropout = %g, must be in [0, 1)", c.Dropout))
+	}
+	switch c.Kind {
+	case KindSentence:
+		pos("dense", c.Dense)
+	case KindDialog:
+		pos("dialog_hidden", c.DialogHid)
+		pos("heads", c.Heads)
+		pos("attn_dim", c.AttnDim)
+		pos("window", c.Window)
+		if c.Heads > 0 && (2*c.DialogHid)%c.Heads != 0 {
+			errs = append(errs, fmt.Errorf("heads = %d does not divide the attention size 2·dialog_hidden = %d", c.Heads, 2*c.DialogHid))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown model kind %q (want sentence or dialog)", c.Kind))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("model config: %w", err)
+	}
+	return nil
+}
+
+// Inputs is one batch in the form both models take: windows of Turns
+// utterances of MaxLen tokens (Turns = 1 for the sentence model).
+type Inputs struct {
+	Size, Turns, MaxLen int
+	Tokens              []int32   // [Size, Turns, MaxLen], PAD-padded
+	Lengths             []int32   // [Size·Turns] tokens per utterance (0 for padded turns)
+	TurnCounts          []int32   // [Size] real turns per window (the target is the last)
+	Speaker             []float32 // [Size, Turns, SpeakerDim]
+	Labels              []int32   // [Size], −1 when unknown
+}
+
+// Network is a classifier of the target utterance of each window.
+type Network interface {
+	Module
+	// Config is the architecture the network was built with.
+	Config() Config
+	// SetTraining switches dropout on (training) or off (evaluation).
+	SetTraining(on bool)
+	// Forward uploads in and returns the logits [in.Size, Classes], owned by
+	// the network and valid until the next Forward. Inputs whose slices do
+	// not match their sizes are an error; backend errors surface at Sync.
+	Forward(in *Inputs) (*host.F32, error)
+	// Backward backpropagates the logit gradient of the last Forward,
+	// accumulating the parameter gradients.
+	Backward(dlogits *host.F32)
+	// Labels is the device copy of the last Forward's labels.
+	Labels() *host.I32
+	// Dropouts lists the dropout layers, whose counters a checkpoint saves.
+	Dropouts() []*Dropout
+	// Release frees the network's buffers.
+	Release()
+}
+
+// New builds a freshly initialised network of config c on be, its
+// parameters drawn from c.Seed.
+func New(be host.Backend, c Config) (Network, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	rng := NewRNG(c.Seed)
+	switch c.Kind {
+	case KindSentence:
+		return newSentence(be, rng, c, c.Seed)
+	default:
+		return newDialog(be, rng, c, c.Seed)
+	}
+}
+
+// deviceInputs holds a batch's inputs on the device, grown as needed.
+type deviceInputs struct {
+	tokens, lengths, turns, labels i32Buf
+	speaker                        layerBuf
+}
+
+func (d *deviceInputs) upload(be host.Backend, in *Inputs) (tokens, lengths, turns, labels *host.I32, speaker *host.F32) {
+	tokens = d.tokens.put(be, in.Tokens)
+	lengths = d.lengths.put(be, in.Lengths)
+	turns = d.turns.put(be, in.TurnCounts)
+	labels = d.labels.put(be, in.Labels)
+	speaker = d.speaker.get(be, len(in.Speaker))
+	if len(in.Speaker) > 0 {
+		be.Upload(speaker, in.Speaker)
+	}
+	return
+}
+
+func (d *deviceInputs) release(be host.Backend) {
+	d.tokens.release(be)
+	d.lengths.release(be)
+	d.turns.release(be)
+	d.labels.release(be)
+	d.speaker.release(be)
+}
+
+// i32Buf is layerBuf for int32 buffers.
+type i32Buf struct {
+	all, view *host.I32
+}
+
+// put uploads src into a view of exactly len(src) elements.
+func (b *i32Buf) put(be host.Backend, src []int32) *host.I32 {
+	n := len(src)
+	if b.view == nil || b.view.Len() != n {
+		if b.all.Len() < n || b.all == nil {
+			be.FreeI32(b.all)
+			b.all = be.AllocI32(max(n, 1))
+		}
+		b.view = b.all.Slice(0, n)
+	}
+	if n > 0 {
+		be.UploadI32(b.view, src)
+	}
+	return b.view
+}
+
+func (b *i32Buf) release(be host.Backend) {
+	be.FreeI32(b.all)
+	b.all, b.view = nil, nil
+}
+
+// checkInputs reports inputs whose slices do not match their sizes.
+func checkInputs(in *Inputs, speakerDim int) error {
+	n := in.Size * in.Turns
+	switch {
+	case in.Size <= 0 || in.Turns <= 0 || in.MaxLen <= 0:
+		return fmt.Errorf("model: inputs of size %d×%d×%d", in.Size, in.Turns, in.MaxLen)
+	case len(in.Tokens) != n*in.MaxLen:
+		return fmt.Errorf("model: %d tokens for %d×%d×%d inputs", len(in.Tokens), in.Size, in.Turns, in.MaxLen)
+	case len(in.Lengths) != n:
+		return fmt.Errorf("model: %d lengths for %d utterances", len(in.Lengths), n)
+	case len(in.TurnCounts) != in.Size:
+		return fmt.Errorf("model: %d turn counts for %d windows", len(in.TurnCounts), in.Size)
+	case len(in.Speaker) != n*speakerDim:
+		return fmt.Errorf("model: %d speaker features for %d utterances of %d", len(in.Speaker), n, speakerDim)
+	case len(in.Labels) != in.Size:
+		return fmt.Errorf("model: %d labels for %d windows", len(in.Labels), in.Size)
+	}
+	return nil
+}

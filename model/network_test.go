@@ -1,0 +1,393 @@
+package model
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/emotionlab/emotion/host"
+)
+
+// toyInputs makes a batch whose target label is written in its tokens: the
+// target utterance contains token 2+label, so a model can learn it.
+func toyInputs(r *rand.Rand, size, turns, maxLen, vocab, speakerDim int) Inputs {
+	in := Inputs{Size: size, Turns: turns, MaxLen: maxLen}
+	in.Tokens = make([]int32, size*turns*maxLen)
+	in.Lengths = make([]int32, size*turns)
+	in.TurnCounts = make([]int32, size)
+	in.Speaker = make([]float32, size*turns*speakerDim)
+	in.Labels = make([]int32, size)
+	for b := range size {
+		tc := 1 + r.IntN(turns)
+		in.TurnCounts[b] = int32(tc)
+		in.Labels[b] = int32(r.IntN(4))
+		for t := range tc {
+			n := 1 + r.IntN(maxLen)
+			in.Lengths[b*turns+t] = int32(n)
+			for k := range n {
+				in.Tokens[(b*turns+t)*maxLen+k] = int32(6 + r.IntN(vocab-6))
+			}
+			if t == tc-1 {
+				in.Tokens[(b*turns+t)*maxLen+r.IntN(n)] = 2 + in.Labels[b]
+			}
+			for s := range speakerDim {
+				in.Speaker[(b*turns+t)*speakerDim+s] = float32(r.IntN(2))
+			}
+		}
+	}
+	return in
+}
+
+func smallConfig(kind string) Config {
+	c := DefaultConfig(kind, 23, 3)
+	c.Embed, c.Hidden, c.Dense, c.DialogHid, c.Heads, c.AttnDim, c.Window = 7, 5, 6, 6, 3, 5, 4
+	return c
+}
+
+// lossOf runs a forward pass in evaluation mode and returns the loss.
+func lossOf(t *testing.T, be host.Backend, net Network, loss *CrossEntropyLoss, in *Inputs) float64 {
+	t.Helper()
+	logits, err := net.Forward(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := make([]float32, 1)
+	be.Download(v, loss.Forward(in.Size, logits, net.Labels()))
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return float64(v[0])
+}
+
+// TestModelGradients checks each model's whole backward pass against a
+// central finite difference of its loss along random directions (the
+// layers are checked one by one against float64 references elsewhere; this
+// checks how the models wire them together).
+func TestModelGradients(t *testing.T) {
+	for _, kind := range []string{KindSentence, KindDialog} {
+		t.Run(kind, func(t *testing.T) {
+			be := host.NewCPU(1)
+			cfg := smallConfig(kind)
+			cfg.Dropout = 0
+			net, err := New(be, withSeed(cfg, 3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Release()
+			net.SetTraining(false)
+			r := rand.New(rand.NewPCG(1, 2))
+			turns := 1
+			if kind == KindDialog {
+				turns = 4
+			}
+			in := toyInputs(r, 5, turns, 6, cfg.Vocab, cfg.SpeakerDim)
+			loss, err := NewCrossEntropyLoss(be, 4, []float32{0.5, 1, 1.5, 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer loss.Release()
+			lossOf(t, be, net, loss, &in)
+			net.Backward(loss.Grad())
+			params := net.Params()
+			grads := make([][]float32, len(params))
+			vals := make([][]float32, len(params))
+			for i, p := range params {
+				grads[i] = make([]float32, p.Len())
+				vals[i] = make([]float32, p.Len())
+				be.Download(grads[i], p.Grad)
+				be.Download(vals[i], p.Value)
+			}
+			worst := 0.0
+			for trial := range 6 {
+				// A random direction over all parameters (the embedding's
+				// padding row stays fixed: it gets no gradient).
+				dir := make([][]float32, len(params))
+				var analytic float64
+				for i := range params {
+					dir[i] = make([]float32, len(vals[i]))
+					for j := range dir[i] {
+						dir[i][j] = float32(r.NormFloat64())
+						analytic += float64(dir[i][j]) * float64(grads[i][j])
+					}
+				}
+				const eps = 3e-3
+				shifted := func(s float64) float64 {
+					for i, p := range params {
+						x := make([]float32, len(vals[i]))
+						for j := range x {
+							x[j] = vals[i][j] + float32(s)*dir[i][j]
+						}
+						be.Upload(p.Value, x)
+					}
+					return lossOf(t, be, net, loss, &in)
+				}
+				numeric := (shifted(eps) - shifted(-eps)) / (2 * eps)
+				rel := math.Abs(numeric-analytic) / math.Max(math.Abs(analytic), 1e-3)
+				worst = max(worst, rel)
+				if rel > 5e-3 {
+					t.Errorf("direction %d: analytic %.6g, finite difference %.6g (relative error %.2g)", trial, analytic, numeric, rel)
+				}
+			}
+			t.Logf("%s model: worst relative error of directional derivatives %.2g", kind, worst)
+		})
+	}
+}
+
+// TestDialogPaddingInvariance checks that padding a batch with more turns
+// and longer utterances does not change any prediction.
+func TestDialogPaddingInvariance(t *testing.T) {
+	be := host.NewCPU(2)
+	cfg := smallConfig(KindDialog)
+	net, err := New(be, withSeed(cfg, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Release()
+	net.SetTraining(false)
+	r := rand.New(rand.NewPCG(3, 4))
+	in := toyInputs(r, 4, 3, 5, cfg.Vocab, cfg.SpeakerDim)
+	// The same windows with 2 more padded turns and 3 more padded tokens.
+	wide := Inputs{Size: in.Size, Turns: in.Turns + 2, MaxLen: in.MaxLen + 3, TurnCounts: in.TurnCounts, Labels: in.Labels}
+	wide.Tokens = make([]int32, wide.Size*wide.Turns*wide.MaxLen)
+	wide.Lengths = make([]int32, wide.Size*wide.Turns)
+	wide.Speaker = make([]float32, wide.Size*wide.Turns*cfg.SpeakerDim)
+	for b := range in.Size {
+		for tt := range in.Turns {
+			src, dst := b*in.Turns+tt, b*wide.Turns+tt
+			wide.Lengths[dst] = in.Lengths[src]
+			copy(wide.Tokens[dst*wide.MaxLen:], in.Tokens[src*in.MaxLen:(src+1)*in.MaxLen])
+			copy(wide.Speaker[dst*cfg.SpeakerDim:], in.Speaker[src*cfg.SpeakerDim:(src+1)*cfg.SpeakerDim])
+		}
+	}
+	get := func(in *Inputs) []float32 {
+		logits, err := net.Forward(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]float32, logits.Len())
+		be.Download(out, logits)
+		if err := be.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a, b := get(&in), get(&wide)
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > 1e-5*math.Max(1, math.Abs(float64(a[i]))) {
+			t.Fatalf("logit %d: %g unpadded, %g padded", i, a[i], b[i])
+		}
+	}
+}
+
+// toyData serves fixed toy batches to a trainer, shuffled per epoch.
+type toyData struct {
+	train []Inputs
+	val   []Inputs
+}
+
+func (d *toyData) Train(epoch int) []Inputs {
+	out := append([]Inputs(nil), d.train...)
+	r := rand.New(rand.NewPCG(uint64(epoch), 9))
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+func (d *toyData) Val() []Inputs { return d.val }
+
+func newToyData(kind string, cfg Config) *toyData {
+	r := rand.New(rand.NewPCG(11, 12))
+	turns := 1
+	if kind == KindDialog {
+		turns = 3
+	}
+	d := &toyData{}
+	for range 8 {
+		d.train = append(d.train, toyInputs(r, 8, turns, 6, cfg.Vocab, cfg.SpeakerDim))
+	}
+	for range 2 {
+		d.val = append(d.val, toyInputs(r, 16, turns, 6, cfg.Vocab, cfg.SpeakerDim))
+	}
+	return d
+}
+
+func newToyTrainer(t *testing.T, be host.Backend, kind string, epochs int) *Trainer {
+	t.Helper()
+	cfg := smallConfig(kind)
+	cfg.Dropout = 0.1
+	net, err := New(be, withSeed(cfg, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(be, net, TrainConfig{Epochs: epochs, LR: 0.02, ClassWeights: []float32{1, 1.2, 0.8, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// TestTrainingLearns checks that both models learn the toy task (the label
+// is a token of the target utterance) far above chance.
+func TestTrainingLearns(t *testing.T) {
+	for _, kind := range []string{KindSentence, KindDialog} {
+		t.Run(kind, func(t *testing.T) {
+			be := host.NewCPU(0)
+			tr := newToyTrainer(t, be, kind, 25)
+			defer tr.Net.Release()
+			defer tr.Release()
+			data := newToyData(kind, tr.Net.Config())
+			if err := tr.Run(context.Background(), data); err != nil {
+				t.Fatal(err)
+			}
+			h := tr.State.History
+			first, last := h[0], h[len(h)-1]
+			t.Logf("%s: train loss %.3f → %.3f, best val acc %.3f (epoch %d)", kind, first.TrainLoss, last.TrainLoss, tr.State.BestValAcc, tr.State.BestEpoch)
+			if !(last.TrainLoss < 0.5*first.TrainLoss) {
+				t.Errorf("train loss went from %.4f to %.4f: not learning", first.TrainLoss, last.TrainLoss)
+			}
+			if tr.State.BestValAcc < 0.8 {
+				t.Errorf("best validation accuracy %.3f, want ≥ 0.8 on the toy task", tr.State.BestValAcc)
+			}
+		})
+	}
+}
+
+// TestResumeMatchesUninterrupted stops a run in the middle of an epoch,
+// saves it, loads it into a fresh trainer and finishes: the history and the
+// parameters must equal those of an uninterrupted run exactly.
+func TestResumeMatchesUninterrupted(t *testing.T) {
+	for _, kind := range []string{KindSentence, KindDialog} {
+		t.Run(kind, func(t *testing.T) {
+			be := host.NewCPU(2)
+			full := newToyTrainer(t, be, kind, 3)
+			data := newToyData(kind, full.Net.Config())
+			if err := full.Run(context.Background(), data); err != nil {
+				t.Fatal(err)
+			}
+
+			part := newToyTrainer(t, be, kind, 3)
+			ctx, cancel := context.WithCancel(context.Background())
+			steps := 0
+			part.OnBatch = func(done, total, seen int, loss, acc float64) {
+				steps++
+				if steps == 13 { // epoch 2, batch 5
+					cancel()
+				}
+			}
+			if err := part.Run(ctx, data); err != ErrInterrupted {
+				t.Fatalf("Run = %v, want ErrInterrupted", err)
+			}
+			path := filepath.Join(t.TempDir(), "state.safetensors")
+			meta := Meta{Vocab: make([]string, part.Net.Config().Vocab), Labels: []string{"a", "b", "c", "d"}}
+			if err := SaveTraining(path, be, part, meta, true); err != nil {
+				t.Fatal(err)
+			}
+			part.Net.Release()
+			part.Release()
+
+			resumed, _, err := LoadTraining(path, be)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := resumed.Run(context.Background(), data); err != nil {
+				t.Fatal(err)
+			}
+			if len(resumed.State.History) != len(full.State.History) {
+				t.Fatalf("%d epochs resumed, %d uninterrupted", len(resumed.State.History), len(full.State.History))
+			}
+			for i, h := range full.State.History {
+				g := resumed.State.History[i]
+				if g.TrainLoss != h.TrainLoss || g.ValLoss != h.ValLoss || g.ValAcc != h.ValAcc {
+					t.Errorf("epoch %d: resumed %+v, uninterrupted %+v", i+1, g, h)
+				}
+			}
+			fp, rp := full.Net.Params(), resumed.Net.Params()
+			for i := range fp {
+				a, b := make([]float32, fp[i].Len()), make([]float32, rp[i].Len())
+				be.Download(a, fp[i].Value)
+				be.Download(b, rp[i].Value)
+				for j := range a {
+					if a[j] != b[j] {
+						t.Fatalf("%s[%d]: resumed %g, uninterrupted %g", fp[i].Name, j, b[j], a[j])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestCheckpointRoundTrip saves a model and loads it back: the same logits
+// come out, and a truncated file is refused.
+func TestCheckpointRoundTrip(t *testing.T) {
+	be := host.NewCPU(2)
+	cfg := smallConfig(KindDialog)
+	net, err := New(be, withSeed(cfg, 21))
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.SetTraining(false)
+	r := rand.New(rand.NewPCG(5, 6))
+	in := toyInputs(r, 3, 4, 5, cfg.Vocab, cfg.SpeakerDim)
+	logits := func(n Network) []float32 {
+		l, err := n.Forward(&in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]float32, l.Len())
+		be.Download(out, l)
+		return out
+	}
+	want := logits(net)
+	vocab := make([]string, cfg.Vocab)
+	for i := range vocab {
+		vocab[i] = string(rune('a' + i))
+	}
+	path := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := SaveModel(path, be, net, nil, Meta{Vocab: vocab, Labels: []string{"angry", "happy", "neutral", "sad"}, Run: "{}"}, false); err != nil {
+		t.Fatal(err)
+	}
+	back, meta, err := LoadModel(path, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back.SetTraining(false)
+	if meta.Config != withSeed(cfg, 21) || meta.Run != "{}" || meta.Vocab[3] != "d" {
+		t.Errorf("meta = %+v", meta)
+	}
+	got := logits(back)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("logit %d: %g after loading, %g before", i, got[i], want[i])
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.safetensors")
+	if err := os.WriteFile(cut, data[:len(data)-100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadModel(cut, be); err == nil {
+		t.Error("a truncated checkpoint loaded without error")
+	} else {
+		t.Logf("truncated checkpoint: %v", err)
+	}
+	names := map[string]bool{}
+	for _, p := range back.Params() {
+		names[p.Name] = true
+	}
+	for _, n := range []string{"embedding.weight", "utterance_lstm.weight_ih_l0", "dialog_lstm.weight_hh_l0_reverse",
+		"attention.in_proj_weight", "attention.out_proj.bias", "attention_pool.context.weight", "out.weight"} {
+		if !names[n] {
+			t.Errorf("no parameter %q", n)
+		}
+	}
+}
+
+func withSeed(c Config, seed uint64) Config {
+	c.Seed = seed
+	return c
+}

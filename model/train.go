@@ -1,0 +1,382 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/emotionlab/emotion/host"
+)
+
+// ErrInterrupted is returned by Trainer.Run when its context is cancelled
+// (Ctrl-C): the state is consistent after the last finished batch, so it can
+// be saved and resumed.
+var ErrInterrupted = errors.New("training interrupted")
+
+// TrainConfig sets up a training run.
+type TrainConfig struct {
+	Epochs      int     `json:"epochs"`
+	LR          float32 `json:"lr"`
+	WeightDecay float32 `json:"weight_decay"`
+	ClipNorm    float32 `json:"clip_norm"` // 0: no clipping
+	// Patience stops training after this many epochs without a better
+	// validation accuracy (0: never stop early).
+	Patience int `json:"patience"`
+	// ClassWeights are the loss weights per class; nil trains unweighted.
+	ClassWeights []float32 `json:"class_weights"`
+}
+
+// EpochLog is one line of the training log.
+type EpochLog struct {
+	Epoch      int     `json:"epoch"`
+	TrainLoss  float64 `json:"train_loss"`
+	TrainAcc   float64 `json:"train_acc"`
+	ValLoss    float64 `json:"val_loss"`
+	ValAcc     float64 `json:"val_acc"`
+	ValUA      float64 `json:"val_ua"`
+	Seconds    float64 `json:"seconds"`     // training time of the epoch (validation excluded)
+	UttPerSec  float64 `json:"utt_per_sec"` // training throughput
+	Best       bool    `json:"best"`        // best validation accuracy so far
+	BatchCount int     `json:"batches"`
+}
+
+// TrainState is everything a run needs to continue exactly where it
+// stopped: saved with a checkpoint for --resume.
+type TrainState struct {
+	Epoch      int        `json:"epoch"` // epochs finished
+	Batch      int        `json:"batch"` // batches of epoch Epoch+1 finished
+	LossSum    float64    `json:"loss_sum"`
+	Correct    int        `json:"correct"`
+	Seen       int        `json:"seen"`
+	Seconds    float64    `json:"seconds"`
+	BestValAcc float64    `json:"best_val_acc"`
+	BestEpoch  int        `json:"best_epoch"`
+	BadEpochs  int        `json:"bad_epochs"`
+	Stopped    bool       `json:"stopped"` // early stopping fired or all epochs done
+	AdamStep   int        `json:"adam_step"`
+	Dropout    []uint64   `json:"dropout_counters"`
+	History    []EpochLog `json:"history"`
+}
+
+// Data gives a Trainer its batches: the training batches of an epoch
+// (1-based), deterministic for the run's seed, and the validation batches.
+type Data interface {
+	Train(epoch int) []Inputs
+	Val() []Inputs
+}
+
+// Trainer trains a Network with Adam on class-weighted cross-entropy,
+// validating after every epoch and keeping the best epoch's parameters.
+type Trainer struct {
+	Net   Network
+	Opt   *Adam
+	Cfg   TrainConfig
+	State TrainState
+	// Best holds the parameters of the best validation epoch (host copies,
+	// in Params order), nil before the first validation.
+	Best [][]float32
+	// OnBatch, when set, is called after every training batch with the
+	// batches done and in all, and the running loss and accuracy.
+	OnBatch func(done, total, utterances int, loss, acc float64)
+	// OnEpoch, when set, is called after every epoch's validation (to log
+	// and checkpoint); an error stops training.
+	OnEpoch func(EpochLog) error
+
+	be     host.Backend
+	loss   *CrossEntropyLoss
+	logits []float32
+	labels []int32
+	lossV  []float32
+}
+
+// NewTrainer prepares training of net with cfg on be.
+func NewTrainer(be host.Backend, net Network, cfg TrainConfig) (*Trainer, error) {
+	loss, err := NewCrossEntropyLoss(be, net.Config().Classes, cfg.ClassWeights)
+	if err != nil {
+		return nil, err
+	}
+	opt := NewAdam(be, net.Params(), cfg.LR)
+	opt.WeightDecay = cfg.WeightDecay
+	opt.ClipNorm = cfg.ClipNorm
+	return &Trainer{Net: net, Opt: opt, Cfg: cfg, be: be, loss: loss, lossV: make([]float32, 1)}, nil
+}
+
+// Release frees the trainer's buffers (not the network's).
+func (t *Trainer) Release() {
+	t.loss.Release()
+	t.Opt.Release()
+}
+
+// Run trains until cfg.Epochs epochs are done or early stopping fires,
+// continuing from t.State (a resumed run). It returns ErrInterrupted when
+// ctx is cancelled, with t.State describing the last finished batch.
+func (t *Trainer) Run(ctx context.Context, data Data) error {
+	st := &t.State
+	t.Opt.Step = st.AdamStep
+	for i, d := range t.Net.Dropouts() {
+		if i < len(st.Dropout) {
+			d.SetCounter(st.Dropout[i])
+		}
+	}
+	for !st.Stopped && st.Epoch < t.Cfg.Epochs {
+		epoch := st.Epoch + 1
+		batches := data.Train(epoch)
+		t.Net.SetTraining(true)
+		for st.Batch < len(batches) {
+			if ctx.Err() != nil {
+				t.snapshotCounters()
+				return ErrInterrupted
+			}
+			start := time.Now()
+			in := &batches[st.Batch]
+			loss, correct, err := t.step(in)
+			if err != nil {
+				return fmt.Errorf("epoch %d batch %d: %w", epoch, st.Batch+1, err)
+			}
+			st.Seconds += time.Since(start).Seconds()
+			st.LossSum += loss * float64(in.Size)
+			st.Correct += correct
+			st.Seen += in.Size
+			st.Batch++
+			st.AdamStep = t.Opt.Step
+			if t.OnBatch != nil {
+				t.OnBatch(st.Batch, len(batches), st.Seen, st.LossSum/float64(st.Seen), float64(st.Correct)/float64(st.Seen))
+			}
+		}
+		t.snapshotCounters()
+		log := EpochLog{Epoch: epoch, Seconds: st.Seconds, BatchCount: len(batches)}
+		if st.Seen > 0 {
+			log.TrainLoss = st.LossSum / float64(st.Seen)
+			log.TrainAcc = float64(st.Correct) / float64(st.Seen)
+		}
+		if st.Seconds > 0 {
+			log.UttPerSec = float64(st.Seen) / st.Seconds
+		}
+		ev, err := Evaluate(t.be, t.Net, data.Val(), t.loss)
+		if err != nil {
+			return fmt.Errorf("epoch %d: validation: %w", epoch, err)
+		}
+		log.ValLoss, log.ValAcc, log.ValUA = ev.Loss, ev.Accuracy(), ev.UA()
+		if epoch == 1 || log.ValAcc > st.BestValAcc {
+			log.Best = true
+			st.BestValAcc, st.BestEpoch, st.BadEpochs = log.ValAcc, epoch, 0
+			if err := t.keepBest(); err != nil {
+				return err
+			}
+		} else {
+			st.BadEpochs++
+		}
+		st.Epoch, st.Batch, st.LossSum, st.Correct, st.Seen, st.Seconds = epoch, 0, 0, 0, 0, 0
+		st.History = append(st.History, log)
+		if t.Cfg.Patience > 0 && st.BadEpochs >= t.Cfg.Patience || st.Epoch >= t.Cfg.Epochs {
+			st.Stopped = true
+		}
+		if t.OnEpoch != nil {
+			if err := t.OnEpoch(log); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t *Trainer) snapshotCounters() {
+	t.State.Dropout = t.State.Dropout[:0]
+	for _, d := range t.Net.Dropouts() {
+		t.State.Dropout = append(t.State.Dropout, d.Counter())
+	}
+}
+
+// step trains on one batch and returns its loss and correct count.
+func (t *Trainer) step(in *Inputs) (float64, int, error) {
+	be := t.be
+	logits, err := t.Net.Forward(in)
+	if err != nil {
+		return 0, 0, err
+	}
+	t.loss.Forward(in.Size, logits, t.Net.Labels())
+	t.Net.Backward(t.loss.Grad())
+	t.Opt.Update()
+	classes := t.Net.Config().Classes
+	t.logits = grow(t.logits, in.Size*classes)
+	be.Download(t.logits, logits)
+	be.Download(t.lossV, t.loss.loss)
+	if err := be.Sync(); err != nil {
+		return 0, 0, err
+	}
+	loss := float64(t.lossV[0])
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return 0, 0, fmt.Errorf("loss is %g", loss)
+	}
+	correct := 0
+	for i := range in.Size {
+		if argmax(t.logits[i*classes:(i+1)*classes]) == int(in.Labels[i]) {
+			correct++
+		}
+	}
+	return loss, correct, nil
+}
+
+// keepBest copies the parameters to host memory as the best so far.
+func (t *Trainer) keepBest() error {
+	ps := t.Net.Params()
+	if t.Best == nil {
+		t.Best = make([][]float32, len(ps))
+	}
+	for i, p := range ps {
+		t.Best[i] = grow(t.Best[i], p.Len())
+		t.be.Download(t.Best[i], p.Value)
+	}
+	return t.be.Sync()
+}
+
+// RestoreBest uploads the best epoch's parameters into the network.
+func (t *Trainer) RestoreBest() error {
+	if t.Best == nil {
+		return errors.New("no best epoch to restore: no epoch was validated")
+	}
+	for i, p := range t.Net.Params() {
+		t.be.Upload(p.Value, t.Best[i])
+	}
+	return t.be.Sync()
+}
+
+// Eval is the outcome of evaluating a network on labelled batches.
+type Eval struct {
+	Loss   float64     // weighted mean loss
+	Probs  [][]float32 // per row, the class probabilities
+	Preds  []int       // per row, the predicted class
+	Labels []int       // per row, the true class (−1 unknown)
+}
+
+// Accuracy is the fraction of labelled rows predicted right.
+func (e *Eval) Accuracy() float64 {
+	right, n := 0, 0
+	for i, y := range e.Labels {
+		if y >= 0 {
+			n++
+			if e.Preds[i] == y {
+				right++
+			}
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(right) / float64(n)
+}
+
+// UA is the unweighted accuracy: the mean recall over classes present.
+func (e *Eval) UA() float64 {
+	var hit, tot [64]int
+	for i, y := range e.Labels {
+		if y >= 0 && y < len(tot) {
+			tot[y]++
+			if e.Preds[i] == y {
+				hit[y]++
+			}
+		}
+	}
+	var sum float64
+	k := 0
+	for c := range tot {
+		if tot[c] > 0 {
+			sum += float64(hit[c]) / float64(tot[c])
+			k++
+		}
+	}
+	if k == 0 {
+		return 0
+	}
+	return sum / float64(k)
+}
+
+// Evaluate runs net in evaluation mode over batches and collects its
+// predictions; loss (may be nil) gives the weighted mean loss, computed
+// over the labelled rows.
+func Evaluate(be host.Backend, net Network, batches []Inputs, loss *CrossEntropyLoss) (*Eval, error) {
+	net.SetTraining(false)
+	defer net.SetTraining(true)
+	classes := net.Config().Classes
+	ev := &Eval{}
+	var buf []float32
+	lv := make([]float32, 1)
+	var lossSum, weightSum float64
+	for bi := range batches {
+		in := &batches[bi]
+		logits, err := net.Forward(in)
+		if err != nil {
+			return nil, fmt.Errorf("batch %d: %w", bi+1, err)
+		}
+		buf = grow(buf, in.Size*classes)
+		labelled := 0
+		for _, y := range in.Labels {
+			if y >= 0 {
+				labelled++
+			}
+		}
+		if loss != nil && labelled > 0 {
+			loss.Forward(in.Size, logits, net.Labels())
+			be.Download(buf, loss.Probs())
+			be.Download(lv, loss.loss)
+			// The loss is a weighted mean within the batch; weigh batches
+			// by their labelled rows.
+			lossSum += float64(lv[0]) * float64(labelled)
+			weightSum += float64(labelled)
+		} else {
+			be.Download(buf, logits)
+			softmaxRows(buf, classes)
+		}
+		if err := be.Sync(); err != nil {
+			return nil, fmt.Errorf("batch %d: %w", bi+1, err)
+		}
+		for i := range in.Size {
+			p := append([]float32(nil), buf[i*classes:(i+1)*classes]...)
+			ev.Probs = append(ev.Probs, p)
+			ev.Preds = append(ev.Preds, argmax(p))
+			ev.Labels = append(ev.Labels, int(in.Labels[i]))
+		}
+	}
+	if weightSum > 0 {
+		ev.Loss = lossSum / weightSum
+	}
+	return ev, nil
+}
+
+func softmaxRows(x []float32, classes int) {
+	for r := 0; r+classes <= len(x); r += classes {
+		row := x[r : r+classes]
+		m := row[0]
+		for _, v := range row {
+			m = max(m, v)
+		}
+		var s float64
+		for i, v := range row {
+			e := math.Exp(float64(v - m))
+			row[i] = float32(e)
+			s += e
+		}
+		for i := range row {
+			row[i] = float32(float64(row[i]) / s)
+		}
+	}
+}
+
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
