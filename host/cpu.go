@@ -93,7 +93,7 @@ func (c *CPU) failf(op, format string, args ...any) {
 }
 
 // cpuSizes formats the op's sizes for messages: names is a space-separated list
-// matching vals, as in cpuSizes("m n ldc", 3, 4, 4) = "(m=3 n=4 ldc=4)".
+// matching vals: cpuSizes("m n ldc", []int{3, 4, 4}) is "(m=3 n=4 ldc=4)".
 func cpuSizes(names string, vals []int) string {
 	var sb strings.Builder
 	sb.WriteByte('(')

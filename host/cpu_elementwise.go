@@ -424,7 +424,9 @@ func sigmoid32(x float32) float32 {
 	return float32(1 / (1 + math.Exp(-float64(x))))
 }
 
-// tanh32 is tanh computed in float64 and rounded to float32.
+// tanh32 is tanh computed in float64 and rounded to float32. (math.Tanh
+// measured as fast as or faster than tanh through math.Exp: 4.7 ns below
+// |x| = 0.625, where it evaluates a rational function, 12 ns above.)
 func tanh32(x float32) float32 {
 	return float32(math.Tanh(float64(x)))
 }

@@ -265,3 +265,44 @@ func TestCPUDropout(t *testing.T) {
 		}
 	}
 }
+
+// TestCPUMath32 sweeps the float32 transcendental helpers against math's
+// float64 functions: within one float32 ulp, and rarely off the correctly
+// rounded value.
+func TestCPUMath32(t *testing.T) {
+	tests := []struct {
+		name string
+		f    func(float32) float32
+		ref  func(float64) float64
+	}{
+		{"tanh32", tanh32, math.Tanh},
+		{"sigmoid32", sigmoid32, func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }},
+		{"exp32", exp32, math.Exp},
+	}
+	for _, tt := range tests {
+		n, off := 0, 0
+		for x := float32(-40); x < 40; x = math.Nextafter32(x, 100) + 3e-5*float32(math.Abs(float64(x))+1e-5) {
+			n++
+			got, want := tt.f(x), float32(tt.ref(float64(x)))
+			if got == want {
+				continue
+			}
+			off++
+			if ulps := math.Float32bits(got) - math.Float32bits(want); ulps != 1 && ulps != ^uint32(0) {
+				t.Fatalf("%s(%g) = %g, want %g", tt.name, x, got, want)
+			}
+		}
+		if off > n/100000 {
+			t.Errorf("%s: %d of %d values off by one ulp", tt.name, off, n)
+		}
+		t.Logf("%s: %d of %d values off by one ulp", tt.name, off, n)
+	}
+	for _, x := range []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		if got, want := tanh32(x), float32(math.Tanh(float64(x))); got != want || math.Signbit(float64(got)) != math.Signbit(float64(want)) {
+			t.Errorf("tanh32(%g) = %g, want %g", x, got, want)
+		}
+	}
+	if !math.IsNaN(float64(tanh32(float32(math.NaN())))) {
+		t.Error("tanh32(NaN) is not NaN")
+	}
+}
