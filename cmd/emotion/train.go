@@ -50,6 +50,7 @@ type trainOptions struct {
 	noClassWeights, bucket      bool
 	device, out, resume         string
 	quiet, compress, jsonOut    bool
+	epochsSet                   bool // --epochs given with --resume: train up to that many
 }
 
 func runTrain(args []string) error {
@@ -68,7 +69,7 @@ func runTrain(args []string) error {
 	fs.BoolVar(&t.bucket, "bucket", true, "batch utterances of similar length together (less padding)")
 	fs.StringVar(&t.device, "device", "auto", "compute device: cpu, cuda or auto")
 	fs.StringVar(&t.out, "out", "", "run folder (default runs/<model>-<protocol>)")
-	fs.StringVar(&t.resume, "resume", "", "continue the run saved in this state.safetensors")
+	fs.StringVar(&t.resume, "resume", "", "continue the run saved in this state.safetensors (with --epochs: up to that many epochs)")
 	fs.BoolVar(&t.quiet, "quiet", false, "no progress bar, no report: only errors (the files are written)")
 	fs.BoolVar(&t.jsonOut, "json", false, "print each epoch's log line as JSON on stdout")
 	fs.BoolVar(&t.compress, "compress", false, "write zstd-compressed checkpoints")
@@ -86,9 +87,13 @@ func runTrain(args []string) error {
 	ctx, cancel := signalContext()
 	defer cancel()
 	if t.resume != "" {
+		t.epochsSet = fs.Changed("epochs")
 		return resumeTrain(ctx, t)
 	}
 	if err := o.Validate(); err != nil {
+		return usageError{err}
+	}
+	if _, err := mf.config(1, *o); err != nil {
 		return usageError{err}
 	}
 	if t.epochs < 1 || t.batchSize < 1 || !(t.lr > 0) {
@@ -218,16 +223,14 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 		fmt.Fprintf(stderr, "%s: %s model, fold %s: %d train, %d val, %d test; vocabulary %d; %d parameters on %s\n",
 			dir, rec.Model, fold.Name, len(fold.Train), len(fold.Val), len(fold.Test), enc.Vocab.Len(), model.NumParams(tr.Net), be.Name())
 	}
-	epochStart := time.Now()
 	tr.OnBatch = func(done, total, seen int, loss, acc float64) {
 		if t.quiet {
 			return
 		}
 		if bar == nil {
 			bar = newBar(stderr, total, tr.State.Epoch+1, tr.Cfg.Epochs)
-			epochStart = time.Now()
 		}
-		rate := float64(seen) / time.Since(epochStart).Seconds()
+		rate := float64(seen) / max(tr.State.Seconds, 1e-9)
 		bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f acc %.3f %5.0f utt/s", tr.State.Epoch+1, tr.Cfg.Epochs, loss, acc, rate))
 		_ = bar.Set(done)
 	}
@@ -361,6 +364,14 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	cfg := tr.Net.Config()
 	mf := &modelFlags{kind: cfg.Kind, embed: cfg.Embed, hidden: cfg.Hidden, dense: cfg.Dense,
 		dialogHid: cfg.DialogHid, heads: cfg.Heads, attnDim: cfg.AttnDim, dropout: cfg.Dropout}
+	if t.epochsSet && t.epochs != tr.Cfg.Epochs {
+		// Continue a finished run for more epochs, unless early stopping
+		// ended it.
+		tr.Cfg.Epochs = t.epochs
+		if tr.State.Epoch < t.epochs && (tr.Cfg.Patience == 0 || tr.State.BadEpochs < tr.Cfg.Patience) {
+			tr.State.Stopped = false
+		}
+	}
 	t.epochs, t.patience = tr.Cfg.Epochs, tr.Cfg.Patience
 	t.lr, t.weightDecay, t.clip = tr.Cfg.LR, tr.Cfg.WeightDecay, tr.Cfg.ClipNorm
 	t.noClassWeights = tr.Cfg.ClassWeights == nil

@@ -1,0 +1,333 @@
+// Package tests holds the end-to-end tests of the emotion command: it is
+// built once, then driven as a user would, on a small synthetic IEMOCAP-like
+// corpus that the test writes itself.
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "emotion-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "emotion")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/emotion")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build emotion:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// words that give each emotion away, and neutral filler.
+var (
+	cue = map[string][]string{
+		"ang": {"furious", "hate", "stop", "idiot"},
+		"hap": {"great", "love", "wonderful", "yes"},
+		"exc": {"amazing", "wow", "great"},
+		"neu": {"okay", "maybe", "tuesday", "table"},
+		"sad": {"miss", "sorry", "cry", "alone"},
+		"fru": {"ugh", "whatever"},
+	}
+	filler = []string{"i", "you", "the", "it", "we", "was", "that", "there", "and", "so", "know", "really"}
+	emos   = []string{"ang", "hap", "exc", "neu", "sad", "fru"}
+)
+
+// writeCorpus writes a SILICONE-layout CSV corpus: 5 sessions of 8 dialogs
+// of 14 turns, split over train.csv and test.csv.
+func writeCorpus(t *testing.T, dir string) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(1, 1))
+	files := map[string]*csv.Writer{}
+	for _, name := range []string{"train.csv", "test.csv"} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		w := csv.NewWriter(f)
+		w.Write([]string{"Dialogue_ID", "Utterance_Id", "Utterance", "Emotion", "Valence", "Activation", "Dominance"})
+		files[name] = w
+	}
+	for s := 1; s <= 5; s++ {
+		for d := range 8 {
+			lead := "FM"[d%2]
+			dialog := fmt.Sprintf("Ses%02d%c_impro%02d", s, lead, d+1)
+			w := files["train.csv"]
+			if d%4 == 3 {
+				w = files["test.csv"]
+			}
+			mood := emos[r.IntN(len(emos))]
+			for turn := range 14 {
+				g := "FM"[turn%2]
+				if r.IntN(3) == 0 {
+					mood = emos[r.IntN(len(emos))]
+				}
+				var words []string
+				for range 3 + r.IntN(8) {
+					words = append(words, filler[r.IntN(len(filler))])
+				}
+				c := cue[mood]
+				words = append(words, c[r.IntN(len(c))])
+				r.Shuffle(len(words), func(i, j int) { words[i], words[j] = words[j], words[i] })
+				text := strings.ToUpper(words[0][:1]) + strings.Join(words, " ")[1:] + "."
+				id := fmt.Sprintf("%s_%c%03d", dialog, g, turn/2)
+				w.Write([]string{dialog, id, text, mood, "3.0", "3.0", "3.0"})
+			}
+		}
+	}
+	for _, w := range files {
+		w.Flush()
+		if err := w.Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin = strings.NewReader(stdin)
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func mustRun(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	r := run(t, stdin, args...)
+	if r.code != 0 {
+		t.Fatalf("emotion %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+var small = []string{"--embed", "12", "--hidden", "8", "--dense", "16", "--dropout", "0.1", "--dialog-hidden", "8", "--heads", "2", "--attn-dim", "8", "--min-count", "1"}
+
+func TestTrainEvalPredict(t *testing.T) {
+	data := t.TempDir()
+	writeCorpus(t, data)
+	out := mustRun(t, "", "data", "--data", data)
+	for _, want := range []string{"speakers", "known: 10 speakers", "40 dialogs"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("emotion data output lacks %q:\n%s", want, out)
+		}
+	}
+
+	for _, kind := range []string{"sentence", "dialog"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "run")
+			args := append([]string{"train", "--data", data, "--model", kind, "--epochs", "15", "--patience", "0", "--lr", "0.02",
+				"--out", dir, "--quiet", "--device", "cpu"}, small...)
+			mustRun(t, "", args...)
+			for _, f := range []string{"config.json", "log.jsonl", "metrics.json", "confusion.png", "curves.png", "model.safetensors", "state.safetensors"} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+					t.Errorf("run folder lacks %s: %v", f, err)
+				}
+			}
+			var m struct {
+				BestEpoch int `json:"best_epoch"`
+				Report    struct {
+					Accuracy  float64 `json:"accuracy"`
+					Support   int     `json:"support"`
+					Confusion [][]int `json:"confusion"`
+				} `json:"report"`
+			}
+			readJSON(t, filepath.Join(dir, "metrics.json"), &m)
+			t.Logf("%s: test accuracy %.3f on %d (best epoch %d)", kind, m.Report.Accuracy, m.Report.Support, m.BestEpoch)
+			if m.Report.Support == 0 || len(m.Report.Confusion) != 4 {
+				t.Fatalf("metrics.json: %+v", m)
+			}
+			// The cue words make the task easy: far above chance (0.25).
+			if m.Report.Accuracy < 0.6 {
+				t.Errorf("test accuracy %.3f: the model did not learn the cue words", m.Report.Accuracy)
+			}
+
+			ckpt := filepath.Join(dir, "model.safetensors")
+			preds := filepath.Join(t.TempDir(), "preds.jsonl")
+			out := mustRun(t, "", "eval", "--checkpoint", ckpt, "--predictions", preds, "--device", "cpu")
+			if !strings.Contains(out, "precision    recall  f1-score   support") || !strings.Contains(out, fmt.Sprintf("%.4f", m.Report.Accuracy)) {
+				t.Errorf("eval output does not repeat the test accuracy %.4f:\n%s", m.Report.Accuracy, out)
+			}
+			f, err := os.Open(preds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			n := 0
+			for sc := bufio.NewScanner(f); sc.Scan(); n++ {
+				var p struct {
+					ID, Text, True, Pred string
+					Probs                map[string]float64
+				}
+				if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+					t.Fatal(err)
+				}
+				sum := 0.0
+				for _, v := range p.Probs {
+					sum += v
+				}
+				if p.ID == "" || p.Text == "" || p.True == "" || p.Pred == "" || len(p.Probs) != 4 || sum < 0.99 || sum > 1.01 {
+					t.Fatalf("prediction line %d: %+v", n+1, p)
+				}
+			}
+			if n != m.Report.Support {
+				t.Errorf("%d prediction lines for %d test utterances", n, m.Report.Support)
+			}
+
+			out = mustRun(t, "", "predict", "--checkpoint", ckpt, "--speaker", "F", "--device", "cpu", "I hate you idiot.", "I love this, wonderful.")
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if kind == "sentence" && len(lines) != 2 {
+				t.Fatalf("predict printed %d lines for 2 texts:\n%s", len(lines), out)
+			}
+			t.Logf("predict:\n%s", out)
+			in := `{"turns":[{"text":"Okay, maybe tuesday.","speaker":"F"},{"text":"I miss you, sorry.","speaker":"M"},{"text":"Wow, amazing, great!","speaker":"F"}]}` + "\n"
+			args = []string{"predict", "--checkpoint", ckpt, "--json", "--device", "cpu"}
+			if kind == "dialog" {
+				args = append(args, "--explain")
+			}
+			out = mustRun(t, in, args...)
+			lines = strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 3 {
+				t.Fatalf("predict --json printed %d lines for a dialog of 3 turns:\n%s", len(lines), out)
+			}
+			var last struct {
+				Label     string
+				Probs     map[string]float64
+				Attention []float64
+			}
+			if err := json.Unmarshal([]byte(lines[2]), &last); err != nil {
+				t.Fatal(err)
+			}
+			if kind == "dialog" {
+				sum := 0.0
+				for _, w := range last.Attention {
+					sum += w
+				}
+				if len(last.Attention) != 3 || sum < 0.99 || sum > 1.01 {
+					t.Errorf("--explain weights of the third turn: %v (want 3 weights summing to 1)", last.Attention)
+				}
+			}
+		})
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing data", []string{"train", "--data", filepath.Join(dir, "nope"), "--quiet"}, 1, "nope"},
+		{"unknown model", []string{"train", "--data", dir, "--model", "transformer"}, 2, "transformer"},
+		{"unknown flag", []string{"train", "--epochz", "3"}, 2, "epochz"},
+		{"no checkpoint", []string{"eval"}, 2, "--checkpoint"},
+		{"missing checkpoint", []string{"eval", "--checkpoint", filepath.Join(dir, "none.safetensors")}, 1, "none.safetensors"},
+		{"cuda in a cpu build", []string{"predict", "--checkpoint", "x", "--device", "cuda", "hi"}, 1, "CUDA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, "", tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d (want %d), stderr %q (want it to mention %q)", r.code, tc.code, r.stderr, tc.want)
+			}
+		})
+	}
+	bad := filepath.Join(dir, "bad.safetensors")
+	os.WriteFile(bad, []byte("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":"), 0o644)
+	r := run(t, "", "predict", "--checkpoint", bad, "--device", "cpu", "hello")
+	if r.code != 1 || !strings.Contains(r.stderr, "bad.safetensors") {
+		t.Errorf("a corrupt checkpoint: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestInterruptAndResume stops a training run with SIGINT (Ctrl-C) and
+// resumes it: the resumed run finishes with the same metrics as an
+// uninterrupted one.
+func TestInterruptAndResume(t *testing.T) {
+	data := t.TempDir()
+	writeCorpus(t, data)
+	base := append([]string{"train", "--data", data, "--model", "dialog", "--epochs", "4", "--patience", "0", "--quiet", "--device", "cpu", "--compress"}, small...)
+
+	full := filepath.Join(t.TempDir(), "full")
+	mustRun(t, "", append(base, "--out", full)...)
+
+	part := filepath.Join(t.TempDir(), "part")
+	cmd := exec.Command(binary, append(base, "--out", part)...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the first epoch is logged.
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(filepath.Join(part, "log.jsonl")); len(b) > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	state := filepath.Join(part, "state.safetensors.zst")
+	if err == nil {
+		t.Skip("the run finished before the interrupt arrived")
+	}
+	if !strings.Contains(errb.String(), "--resume "+state) {
+		t.Fatalf("interrupted run says %q; want it to say how to resume", errb.String())
+	}
+	mustRun(t, "", "train", "--resume", state, "--quiet", "--device", "cpu")
+
+	var a, b map[string]any
+	readJSON(t, filepath.Join(full, "metrics.json"), &a)
+	readJSON(t, filepath.Join(part, "metrics.json"), &b)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if !bytes.Equal(ja, jb) {
+		t.Errorf("resumed run's metrics differ from the uninterrupted run's:\n%s\n%s", jb, ja)
+	}
+}
