@@ -29,6 +29,13 @@ type Dialog struct {
 	dp   layerBuf // [B·W, 2H]
 	lbl  *host.I32
 
+	// The encoder reads the B·W utterances sorted longest first (see
+	// sortByLength), so that it computes no padding; pw holds the pooled
+	// utterances back in window order, and dps the gradient in sorted order.
+	sorted sortedRows
+	pw     layerBuf // [B·W, 2H] window order
+	dps    layerBuf // [B·W, 2H] sorted order
+
 	batch, turns, maxLen int
 }
 
@@ -93,12 +100,16 @@ func (m *Dialog) Forward(in *Inputs) (*host.F32, error) {
 	B, W, L := in.Size, in.Turns, in.MaxLen
 	N, H2, S := B*W, 2*c.Hidden, c.SpeakerDim
 	m.batch, m.turns, m.maxLen = B, W, L
-	tokens, lengths, turns, labels, speaker := m.in.upload(be, in)
+	sin := m.sorted.sort(in)
+	tokens, lengths, turns, labels, speaker := m.in.upload(be, sin)
+	inv := m.sorted.upload(be)
 	m.lbl = labels
 
 	x := m.emb.Forward(tokens)
-	u := m.utt.Forward(N, L, x, lengths)
-	p := m.mean.Forward(N, L, H2, u, lengths)
+	u := m.utt.ForwardSorted(N, L, x, lengths, sin.Lengths)
+	ps := m.mean.Forward(N, L, H2, u, lengths)
+	p := m.pw.get(be, N*H2)
+	be.EmbeddingForward(inv, H2, -1, ps, p) // back to window order
 	din := m.din.get(be, N*(H2+S))
 	be.Copy2D(N, H2, p, H2, din, H2+S, false)
 	if S > 0 {
@@ -122,7 +133,10 @@ func (m *Dialog) Backward(dlogits *host.F32) {
 	ddin := m.dlg.Backward(dd)
 	dp := m.dp.get(be, N*H2)
 	be.Copy2D(N, H2, ddin, H2+S, dp, H2, false)
-	du := m.mean.Backward(dp)
+	dps := m.dps.get(be, N*H2)
+	be.Fill(dps, 0)
+	be.EmbeddingBackward(m.sorted.inv.view, H2, -1, dp, dps) // to sorted order
+	du := m.mean.Backward(dps)
 	dx := m.utt.Backward(du)
 	m.emb.Backward(dx)
 }
@@ -159,4 +173,7 @@ func (m *Dialog) Release() {
 	m.in.release(m.be)
 	m.din.release(m.be)
 	m.dp.release(m.be)
+	m.pw.release(m.be)
+	m.dps.release(m.be)
+	m.sorted.inv.release(m.be)
 }

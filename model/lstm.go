@@ -1,8 +1,10 @@
 package model
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/emotionlab/emotion/host"
 )
@@ -48,6 +50,9 @@ type LSTM struct {
 	dxtm     layerBuf // [dirs, steps, batch, in]
 	dx       layerBuf // [batch, steps, in]
 	finalOut [2]*host.F32
+	// active[s] is how many rows step s computes: all of them, or (with
+	// ForwardSorted) only those whose sequence is still running.
+	active []int
 }
 
 // LSTMConfig describes one LSTM layer.
@@ -115,6 +120,35 @@ func NewLSTM(be host.Backend, rng *RNG, cfg LSTMConfig) (*LSTM, error) {
 // states (Final) are owned by l and valid until the next Forward; x need not
 // stay unchanged, but lengths must until Backward.
 func (l *LSTM) Forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F32 {
+	l.active = l.active[:0]
+	for range steps {
+		l.active = append(l.active, batch)
+	}
+	return l.forward(batch, steps, x, lengths)
+}
+
+// ForwardSorted is Forward for a batch whose rows are sorted by length,
+// longest first, given on the host as hostLengths (the same values as
+// lengths): then the rows still running at step s are a prefix of the
+// batch, and every GEMM of step s, forward and backward, computes only
+// those, as PyTorch's packed sequences do, so that padding costs nothing.
+// Rows that are not sorted fall back to Forward.
+func (l *LSTM) ForwardSorted(batch, steps int, x *host.F32, lengths *host.I32, hostLengths []int32) *host.F32 {
+	if len(hostLengths) != batch || !slices.IsSortedFunc(hostLengths, func(a, b int32) int { return cmp.Compare(b, a) }) {
+		return l.Forward(batch, steps, x, lengths)
+	}
+	l.active = l.active[:0]
+	n := batch
+	for s := range steps {
+		for n > 0 && int(hostLengths[n-1]) <= s {
+			n--
+		}
+		l.active = append(l.active, n)
+	}
+	return l.forward(batch, steps, x, lengths)
+}
+
+func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F32 {
 	be := l.be
 	l.batch, l.steps, l.lengths = batch, steps, lengths
 	D, H, in := l.Dirs, l.Hidden, l.In
@@ -127,10 +161,26 @@ func (l *LSTM) Forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 	}
 	// pre[d] = xtm[d]·W_ih[d]ᵀ + b_ih[d] + b_hh[d] for every step at once.
 	pre := l.pre.get(be, D*sb*G)
-	be.GemmStridedBatched(false, true, sb, G, in, 1,
-		xtm, in, sb*in,
-		l.values.Slice(l.offIH(), l.values.Len()-l.offIH()), in, l.perDir,
-		0, pre, G, sb*G, D)
+	wih := l.values.Slice(l.offIH(), l.values.Len()-l.offIH())
+	l.eachRun(func(s0, s1, n int) {
+		// Steps s0..s1−1 run the same n rows: one GEMM when n is the
+		// whole batch (their rows are contiguous), else one per step.
+		if n == batch {
+			off := s0 * batch
+			be.GemmStridedBatched(false, true, (s1-s0)*batch, G, in, 1,
+				xtm.Slice(off*in, xtm.Len()-off*in), in, sb*in,
+				wih, in, l.perDir,
+				0, pre.Slice(off*G, pre.Len()-off*G), G, sb*G, D)
+			return
+		}
+		for st := s0; st < s1; st++ {
+			off := st * batch
+			be.GemmStridedBatched(false, true, n, G, in, 1,
+				xtm.Slice(off*in, xtm.Len()-off*in), in, sb*in,
+				wih, in, l.perDir,
+				0, pre.Slice(off*G, pre.Len()-off*G), G, sb*G, D)
+		}
+	})
 	for d := range D {
 		pd := pre.Slice(d*sb*G, sb*G)
 		be.AddBias(sb, G, pd, l.BiasIH[d].Value)
@@ -146,10 +196,12 @@ func (l *LSTM) Forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 			// pre[d, s] += h[d, s−1]·W_hh[d]ᵀ, both directions in one call.
 			hPrev := h.Slice((s-1)*batch*H, h.Len()-(s-1)*batch*H)
 			preS := pre.Slice(s*batch*G, pre.Len()-s*batch*G)
-			be.GemmStridedBatched(false, true, batch, G, H, 1,
-				hPrev, H, sb*H,
-				whh, H, l.perDir,
-				1, preS, G, sb*G, D)
+			if n := l.active[s]; n > 0 {
+				be.GemmStridedBatched(false, true, n, G, H, 1,
+					hPrev, H, sb*H,
+					whh, H, l.perDir,
+					1, preS, G, sb*G, D)
+			}
 		}
 		be.LSTMGatesForward(D, steps, batch, H, s, lengths, pre, act, c, h)
 	}
@@ -210,48 +262,80 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
 	for s := steps - 1; s >= 0; s-- {
 		be.LSTMGatesBackward(D, steps, batch, H, s, lengths, act, c, dh, dc, dpre)
-		if s > 0 {
-			// dh[d, s−1] += dpre[d, s]·W_hh[d].
+		// dh[d, s−1] += dpre[d, s]·W_hh[d] (zero for rows that had ended).
+		if n := l.active[s]; s > 0 && n > 0 {
 			dpreS := dpre.Slice(s*batch*G, dpre.Len()-s*batch*G)
 			dhPrev := dh.Slice((s-1)*batch*H, dh.Len()-(s-1)*batch*H)
-			be.GemmStridedBatched(false, false, batch, H, G, 1,
+			be.GemmStridedBatched(false, false, n, H, G, 1,
 				dpreS, G, sb*G,
 				whh, H, l.perDir,
 				1, dhPrev, H, sb*H, D)
 		}
 	}
 
-	// dW_hh[d] += Σ_{s≥1} dpre[d, s]ᵀ·h[d, s−1], one GEMM over all steps.
-	if steps > 1 {
-		k := (steps - 1) * batch
-		be.GemmStridedBatched(true, false, G, H, k, 1,
-			dpre.Slice(batch*G, dpre.Len()-batch*G), G, sb*G,
-			h, H, sb*H,
-			1, l.grads.Slice(l.offHH(), l.grads.Len()-l.offHH()), H, l.perDir, D)
-	}
-	// dW_ih[d] += dpre[d]ᵀ·xtm[d]; both biases get Σ dpre[d].
+	// dW_hh[d] += Σ_{s≥1} dpre[d, s]ᵀ·h[d, s−1]; dW_ih[d] += dpre[d]ᵀ·xtm[d];
+	// dxtm[d] = dpre[d]·W_ih[d]: one GEMM over a run of steps when they
+	// compute the whole batch, else one per step over its running rows.
 	xtm := l.xtm.view
-	be.GemmStridedBatched(true, false, G, in, sb, 1,
-		dpre, G, sb*G,
-		xtm, in, sb*in,
-		1, l.grads.Slice(l.offIH(), l.grads.Len()-l.offIH()), in, l.perDir, D)
+	dxtm := l.dxtm.get(be, D*sb*in)
+	gih := l.grads.Slice(l.offIH(), l.grads.Len()-l.offIH())
+	ghh := l.grads.Slice(l.offHH(), l.grads.Len()-l.offHH())
+	wih := l.values.Slice(l.offIH(), l.values.Len()-l.offIH())
+	l.eachRun(func(s0, s1, n int) {
+		rows, per := n, 1 // rows per GEMM and GEMMs over the run
+		if n == batch {
+			rows, per = (s1-s0)*batch, s1-s0
+		}
+		for st := s0; st < s1; st += per {
+			off := st * batch
+			dp := dpre.Slice(off*G, dpre.Len()-off*G)
+			be.GemmStridedBatched(true, false, G, in, rows, 1,
+				dp, G, sb*G,
+				xtm.Slice(off*in, xtm.Len()-off*in), in, sb*in,
+				1, gih, in, l.perDir, D)
+			be.GemmStridedBatched(false, false, rows, in, G, 1,
+				dp, G, sb*G,
+				wih, in, l.perDir,
+				0, dxtm.Slice(off*in, dxtm.Len()-off*in), in, sb*in, D)
+			// The recurrent weight's gradient pairs step s with h at s−1.
+			first := st
+			if first == 0 {
+				first = 1
+			}
+			if k := (st + per - first) * rows / per; k > 0 && first < st+per {
+				o := first * batch
+				be.GemmStridedBatched(true, false, G, H, k, 1,
+					dpre.Slice(o*G, dpre.Len()-o*G), G, sb*G,
+					h.Slice((first-1)*batch*H, h.Len()-(first-1)*batch*H), H, sb*H,
+					1, ghh, H, l.perDir, D)
+			}
+		}
+	})
 	for d := range D {
 		dpd := dpre.Slice(d*sb*G, sb*G)
 		be.BiasGrad(sb, G, dpd, l.BiasIH[d].Grad)
 		be.BiasGrad(sb, G, dpd, l.BiasHH[d].Grad)
 	}
-	// dxtm[d] = dpre[d]·W_ih[d], then back to batch-major, summing the
-	// directions.
-	dxtm := l.dxtm.get(be, D*sb*in)
-	be.GemmStridedBatched(false, false, sb, in, G, 1,
-		dpre, G, sb*G,
-		l.values.Slice(l.offIH(), l.values.Len()-l.offIH()), in, l.perDir,
-		0, dxtm, in, sb*in, D)
 	dx := l.dx.get(be, batch*steps*in)
 	for d := range D {
 		be.SequenceFromTimeMajor(batch, steps, in, dxtm.Slice(d*sb*in, sb*in), lengths, d == 1, dx, in, d > 0)
 	}
 	return dx
+}
+
+// eachRun calls f for each maximal run of steps [s0, s1) that compute the
+// same number n of rows.
+func (l *LSTM) eachRun(f func(s0, s1, n int)) {
+	for s0 := 0; s0 < len(l.active); {
+		s1 := s0 + 1
+		for s1 < len(l.active) && l.active[s1] == l.active[s0] {
+			s1++
+		}
+		if n := l.active[s0]; n > 0 {
+			f(s0, s1, n)
+		}
+		s0 = s1
+	}
 }
 
 // Params returns, per direction, weight_ih, weight_hh, bias_ih and bias_hh,

@@ -1,8 +1,10 @@
 package model
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/emotionlab/emotion/host"
 )
@@ -202,4 +204,44 @@ func checkInputs(in *Inputs, speakerDim int) error {
 		return fmt.Errorf("model: %d labels for %d windows", len(in.Labels), in.Size)
 	}
 	return nil
+}
+
+// sortedRows sorts the utterances of a batch by length, longest first
+// (stably), so that an LSTM over them computes only running rows
+// (LSTM.ForwardSorted). It keeps its buffers from batch to batch.
+type sortedRows struct {
+	in      Inputs  // the inputs with Tokens and Lengths in sorted order
+	tokens  []int32 // backing of in.Tokens
+	lengths []int32 // backing of in.Lengths
+	perm    []int   // perm[k] is the row of the k-th longest utterance
+	invHost []int32 // invHost[i] is the sorted position of row i
+	inv     i32Buf  // invHost on the device
+}
+
+// sort returns in with its utterances (Tokens and Lengths) sorted longest
+// first; its other fields are in's.
+func (s *sortedRows) sort(in *Inputs) *Inputs {
+	n, L := len(in.Lengths), in.MaxLen
+	s.perm = s.perm[:0]
+	for i := range n {
+		s.perm = append(s.perm, i)
+	}
+	slices.SortStableFunc(s.perm, func(a, b int) int { return cmp.Compare(in.Lengths[b], in.Lengths[a]) })
+	s.tokens = slices.Grow(s.tokens[:0], n*L)[:n*L]
+	s.lengths = slices.Grow(s.lengths[:0], n)[:n]
+	s.invHost = slices.Grow(s.invHost[:0], n)[:n]
+	for k, i := range s.perm {
+		copy(s.tokens[k*L:(k+1)*L], in.Tokens[i*L:(i+1)*L])
+		s.lengths[k] = in.Lengths[i]
+		s.invHost[i] = int32(k)
+	}
+	s.in = *in
+	s.in.Tokens, s.in.Lengths = s.tokens, s.lengths
+	return &s.in
+}
+
+// upload puts the inverse permutation of the last sort on the device: row
+// i of a sorted buffer goes back to row i with EmbeddingForward(inv, …).
+func (s *sortedRows) upload(be host.Backend) *host.I32 {
+	return s.inv.put(be, s.invHost)
 }

@@ -1,0 +1,75 @@
+package model
+
+import (
+	"testing"
+
+	"github.com/emotionlab/emotion/host"
+)
+
+// TestLSTMForwardSorted checks that computing only the running rows of each
+// step (ForwardSorted, rows sorted longest first) gives what Forward gives:
+// outputs, final states, the input gradient and every parameter gradient.
+func TestLSTMForwardSorted(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		lengths []int
+	}{
+		{"ragged with empty rows", []int{6, 6, 4, 3, 3, 1, 0, 0}},
+		{"all full", []int{5, 5, 5}},
+		{"one long row", []int{7, 1, 1, 1}},
+		{"unsorted falls back", []int{2, 6, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			B, T, E, H := len(tc.lengths), 0, 5, 3
+			for _, n := range tc.lengths {
+				T = max(T, n)
+			}
+			host32 := make([]int32, B)
+			for i, n := range tc.lengths {
+				host32[i] = int32(n)
+			}
+			rng := testRand(9)
+			x := randVals(rng, B*T*E, 1)
+			dOut := randVals(rng, B*T*2*H, 1)
+			dFin := [2][]float64{randVals(rng, B*H, 1), randVals(rng, B*H, 1)}
+			type result struct {
+				out, fin0, fin1, dx []float32
+				grads               [][]float32
+			}
+			runOnce := func(sorted bool) result {
+				be := newBackend(t)
+				l, err := NewLSTM(be, NewRNG(3), LSTMConfig{In: E, Hidden: H, Bidirectional: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Release()
+				xs, lens := upload(be, x), uploadInts(be, tc.lengths)
+				var out = l.Forward
+				if sorted {
+					out = func(b, s int, x_ *host.F32, l_ *host.I32) *host.F32 { return l.ForwardSorted(b, s, x_, l_, host32) }
+				}
+				var r result
+				r.out = download(t, be, out(B, T, xs, lens))
+				r.fin0, r.fin1 = download(t, be, l.Final(0)), download(t, be, l.Final(1))
+				r.dx = download(t, be, l.Backward(upload(be, dOut), upload(be, dFin[0]), upload(be, dFin[1])))
+				for _, p := range l.Params() {
+					r.grads = append(r.grads, download(t, be, p.Grad))
+				}
+				return r
+			}
+			want, got := runOnce(false), runOnce(true)
+			check := func(what string, g, w []float32) {
+				if e := relErr(g, to64(w)); e > 1e-6 {
+					t.Errorf("%s: relative error %.2g between ForwardSorted and Forward", what, e)
+				}
+			}
+			check("output", got.out, want.out)
+			check("final 0", got.fin0, want.fin0)
+			check("final 1", got.fin1, want.fin1)
+			check("dx", got.dx, want.dx)
+			for i := range want.grads {
+				check("grad "+string(rune('0'+i)), got.grads[i], want.grads[i])
+			}
+		})
+	}
+}
