@@ -30,7 +30,7 @@ type Dialog struct {
 	lbl  *host.I32
 
 	// The encoder reads the B·W utterances sorted longest first (see
-	// sortByLength), so that it computes no padding; pw holds the pooled
+	// sortedRows), so that it computes no padding; pw holds the pooled
 	// utterances back in window order, and dps the gradient in sorted order.
 	sorted sortedRows
 	pw     layerBuf // [B·W, 2H] window order

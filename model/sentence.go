@@ -7,20 +7,26 @@ import "github.com/emotionlab/emotion/host"
 // Linear(Dense) → ReLU → Dropout → Linear(classes). Its state_dict names are
 // embedding.weight, lstm.*_l0[_reverse], fc1.*, fc2.*.
 type Sentence struct {
-	cfg   Config
-	be    host.Backend
-	emb   *Embedding
-	lstm  *LSTM
-	fc1   *Linear
-	relu  *ReLU
-	drop  *Dropout
-	fc2   *Linear
-	in    deviceInputs
-	z     layerBuf // [B, 2H + speakerDim]
-	df    [2]layerBuf
-	batch int
-	steps int
-	lbl   *host.I32
+	cfg  Config
+	be   host.Backend
+	emb  *Embedding
+	lstm *LSTM
+	fc1  *Linear
+	relu *ReLU
+	drop *Dropout
+	fc2  *Linear
+	in   deviceInputs
+	z    layerBuf // [B, 2H + speakerDim]
+	df   [2]layerBuf
+	// The BiLSTM reads the batch sorted longest first (see sortedRows);
+	// fw holds its final states back in batch order, dfs their gradients
+	// in sorted order.
+	sorted sortedRows
+	fw     [2]layerBuf
+	dfs    [2]layerBuf
+	batch  int
+	steps  int
+	lbl    *host.I32
 }
 
 func newSentence(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Sentence, err error) {
@@ -82,14 +88,19 @@ func (m *Sentence) Forward(in *Inputs) (*host.F32, error) {
 	be, c := m.be, m.cfg
 	B, T, H := in.Size, in.MaxLen, c.Hidden
 	m.batch, m.steps = B, T
-	tokens, lengths, _, labels, speaker := m.in.upload(be, in)
+	sin := m.sorted.sort(in)
+	tokens, lengths, _, labels, speaker := m.in.upload(be, sin)
+	inv := m.sorted.upload(be)
 	m.lbl = labels
 	x := m.emb.Forward(tokens)
-	m.lstm.Forward(B, T, x, lengths)
+	m.lstm.ForwardSorted(B, T, x, lengths, sin.Lengths)
 	w := 2*H + c.SpeakerDim
 	z := m.z.get(be, B*w)
-	be.Copy2D(B, H, m.lstm.Final(0), H, z, w, false)
-	be.Copy2D(B, H, m.lstm.Final(1), H, z.Slice(H, z.Len()-H), w, false)
+	for d := range 2 {
+		f := m.fw[d].get(be, B*H)
+		be.EmbeddingForward(inv, H, -1, m.lstm.Final(d), f) // back to batch order
+		be.Copy2D(B, H, f, H, z.Slice(d*H, z.Len()-d*H), w, false)
+	}
 	if c.SpeakerDim > 0 {
 		be.Copy2D(B, c.SpeakerDim, speaker, c.SpeakerDim, z.Slice(2*H, z.Len()-2*H), w, false)
 	}
@@ -108,12 +119,15 @@ func (m *Sentence) Backward(dlogits *host.F32) {
 	dy = m.drop.Backward(dy)
 	dy = m.relu.Backward(dy)
 	dz := m.fc1.Backward(dy)
-	var df [2]*host.F32
+	var dfs [2]*host.F32
 	for d := range 2 {
-		df[d] = m.df[d].get(be, B*H)
-		be.Copy2D(B, H, dz.Slice(d*H, dz.Len()-d*H), w, df[d], H, false)
+		df := m.df[d].get(be, B*H)
+		be.Copy2D(B, H, dz.Slice(d*H, dz.Len()-d*H), w, df, H, false)
+		dfs[d] = m.dfs[d].get(be, B*H)
+		be.Fill(dfs[d], 0)
+		be.EmbeddingBackward(m.sorted.inv.view, H, -1, df, dfs[d]) // to sorted order
 	}
-	dx := m.lstm.Backward(nil, df[0], df[1])
+	dx := m.lstm.Backward(nil, dfs[0], dfs[1])
 	m.emb.Backward(dx)
 }
 
@@ -137,8 +151,12 @@ func (m *Sentence) Release() {
 	}
 	m.in.release(m.be)
 	m.z.release(m.be)
-	m.df[0].release(m.be)
-	m.df[1].release(m.be)
+	for d := range 2 {
+		m.df[d].release(m.be)
+		m.fw[d].release(m.be)
+		m.dfs[d].release(m.be)
+	}
+	m.sorted.inv.release(m.be)
 }
 
 // targetTurns keeps only the last real turn of each window of in: the
