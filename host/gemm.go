@@ -5,15 +5,23 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 )
 
-// GEMMs are cut into tiles of C of at most gemmTileM×gemmTileN elements;
-// a tile (of one problem of a batch) is one task for the workers. Every tile
-// sums over the whole of k in the same order whichever worker computes it
-// and however many there are, so results do not depend on the thread count.
-// A 64×64 tile also keeps gonum's Sgemm, when it computes the tile, on its
-// serial path (gonum goes parallel from four 64×64 blocks).
+// GEMMs are cut into tiles of C; a tile (of one problem of a batch) is one
+// task for the workers. Every tile sums over the whole of k in the same
+// order whichever worker computes it and however many there are, and the
+// tile size depends on the shape alone, so results do not depend on the
+// thread count.
+//
+// The packed kernel takes 64×64 tiles. Tiles for gonum's Sgemm stay below
+// four 64×64 blocks, which keeps gonum on its serial path (it would start
+// goroutines of its own); 128 columns measured up to 1.6 times faster than
+// 64 (longer level-1 calls), and Aᵀ·B, whose loop streams every row of the
+// tile for each k, up to 2.6 times faster with 16-row tiles than 64-row ones
+// (a 64-row tile with a power-of-two ldc thrashes the L1 cache).
 const (
-	gemmTileM = 64
-	gemmTileN = 64
+	gemmTileM        = 64
+	gemmTileN        = 64
+	gemmGonumTileN   = 128
+	gemmGonumTNTileM = 16
 )
 
 // gemmArgs is one (batched) GEMM call, with the buffers' elements.
@@ -24,7 +32,8 @@ type gemmArgs struct {
 	a, b, c                   []float32
 	lda, ldb, ldc             int
 	strideA, strideB, strideC int
-	tilesM, tilesN            int
+	tileM, tileN              int // tile size
+	tilesM, tilesN            int // tiles per problem
 	gonum                     bool
 }
 
@@ -98,11 +107,18 @@ func (c *CPU) gemmOp(op string, transA, transB bool, m, n, k int, alpha float32,
 		c:   cm.cpu,
 		lda: lda, ldb: ldb, ldc: ldc,
 		strideA: strideA, strideB: strideB, strideC: strideC,
-		tilesM: (m + gemmTileM - 1) / gemmTileM,
-		tilesN: (n + gemmTileN - 1) / gemmTileN,
-		gonum:  gemmUseGonum(transA, transB),
+		gonum: gemmUseGonum(transA, transB),
 	}
 	g := &c.gemmJob
+	g.tileM, g.tileN = gemmTileM, gemmTileN
+	if g.gonum {
+		g.tileN = gemmGonumTileN
+		if transA {
+			g.tileM = gemmGonumTNTileM
+		}
+	}
+	g.tilesM = (m + g.tileM - 1) / g.tileM
+	g.tilesN = (n + g.tileN - 1) / g.tileN
 	if readAB {
 		g.a, g.b = a.cpu, b.cpu
 	}
@@ -125,8 +141,8 @@ const gemmParallelFlops = 1 << 17
 func (g *gemmArgs) tile(s *gemmScratch, t int) {
 	perProblem := g.tilesM * g.tilesN
 	p, t := t/perProblem, t%perProblem
-	i0, j0 := t/g.tilesN*gemmTileM, t%g.tilesN*gemmTileN
-	mt, nt := min(gemmTileM, g.m-i0), min(gemmTileN, g.n-j0)
+	i0, j0 := t/g.tilesN*g.tileM, t%g.tilesN*g.tileN
+	mt, nt := min(g.tileM, g.m-i0), min(g.tileN, g.n-j0)
 	c := g.c[p*g.strideC+i0*g.ldc+j0:]
 	if g.a == nil { // k = 0 or alpha = 0: C = beta·C
 		for r := range mt {
@@ -167,16 +183,16 @@ func (g *gemmArgs) tile(s *gemmScratch, t int) {
 	gemmPacked(s, g.transA, g.transB, mt, nt, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
 }
 
-// gemmUseGonum reports whether gonum's Sgemm computes the tiles of a GEMM of
-// this shape rather than the packed kernel. BenchmarkGemm on the 2-core AMD
-// EPYC (Zen 4) this was tuned on, both threads, under load from other
-// processes: gonum's 4-wide SSE level-1 kernels beat the scalar packed
-// kernel 1.2–6× on every NN, NT and TN shape of the models (input
-// projection 3200×512×128 NT: 28 against 11 GFLOP/s; recurrent 32×256×64
-// NT: 12 against 6.3; batched attention 100×100×64: 9.3 against 3.0; the
-// classifier 32×4×256: 12 against 2.0), while its Aᵀ·Bᵀ path uses strided
-// axpys and loses (200³ TT: 3.4 against 3.9). The choice depends on the
-// shape alone, so results stay deterministic.
+// gemmUseGonum reports whether gonum's Sgemm computes the tiles of a GEMM
+// rather than the packed kernel. BenchmarkGemm, both threads of the 2-core
+// AMD EPYC (Zen 4, 2.6 GHz) this was tuned on, GFLOP/s of gonum against
+// packed: input projection 3200×512×128 NT 30–36 against 15; its weight
+// gradient 512×128×3200 TN 13–25 against 7–12; recurrent 32×256×64 NT 12
+// against 6.5; batched attention 32×(100×100×64) NT 16–28 against 7–11; the
+// classifier 32×4×256 NT 19 against 2–5. gonum's 4-wide SSE level-1 kernels
+// beat the scalar micro-kernel on every NN, NT and TN shape; its Aᵀ·Bᵀ path
+// uses strided axpys and loses (200³ TT: 3.3–5 against 7.5–11.5). The choice
+// depends on the transposes alone, so results stay deterministic.
 func gemmUseGonum(transA, transB bool) bool {
 	switch gemmForce {
 	case gemmForcePacked:
