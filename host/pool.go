@@ -3,6 +3,7 @@ package host
 import (
 	"math/bits"
 	"sync"
+	"unsafe"
 )
 
 // poolClass returns the size class of an n-element request: its index and
@@ -51,7 +52,7 @@ func (p *cpuPool) allocF32(n int) *F32 {
 		}
 	}
 	if b == nil {
-		b = &F32{cpu: make([]float32, 0, size)}
+		b = &F32{cpu: alignedF32(size)}
 		p.bytes += 4 * int64(size)
 	} else {
 		clear(b.cpu[:n])
@@ -100,7 +101,7 @@ func (p *cpuPool) allocI32(n int) *I32 {
 		}
 	}
 	if b == nil {
-		b = &I32{cpu: make([]int32, 0, size)}
+		b = &I32{cpu: alignedI32(size)}
 		p.bytes += 4 * int64(size)
 	} else {
 		clear(b.cpu[:n])
@@ -135,4 +136,33 @@ func (p *cpuPool) heldBytes() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.bytes
+}
+
+// cpuAlign is the byte alignment of every CPU allocation. Vector kernels
+// (gonum's among them) handle a misaligned head apart from the rest, so the
+// order in which they add up a row would otherwise depend on where the
+// allocator placed it, and results would differ in their last bits from run
+// to run. Aligned roots make every view's alignment a function of its
+// offset alone: results are reproducible.
+const cpuAlign = 64
+
+// alignedF32 returns an empty slice of capacity n whose first element is
+// cpuAlign-aligned.
+func alignedF32(n int) []float32 {
+	raw := make([]float32, n+cpuAlign/4)
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(raw))) % cpuAlign / 4)
+	if off != 0 {
+		off = cpuAlign/4 - off
+	}
+	return raw[off : off : off+n]
+}
+
+// alignedI32 is alignedF32 for int32.
+func alignedI32(n int) []int32 {
+	raw := make([]int32, n+cpuAlign/4)
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(raw))) % cpuAlign / 4)
+	if off != 0 {
+		off = cpuAlign/4 - off
+	}
+	return raw[off : off : off+n]
 }

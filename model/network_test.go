@@ -391,3 +391,34 @@ func withSeed(c Config, seed uint64) Config {
 	c.Seed = seed
 	return c
 }
+
+// TestTrainingDeterministic trains the same toy run twice: every parameter
+// must come out bit for bit the same (the CPU backend is deterministic for
+// a seed, whatever its thread count and wherever its buffers land).
+func TestTrainingDeterministic(t *testing.T) {
+	for _, kind := range []string{KindSentence, KindDialog} {
+		var ref [][]float32
+		for run := range 3 {
+			be := host.NewCPU(1 + run%2)
+			tr := newToyTrainer(t, be, kind, 2)
+			if err := tr.Run(context.Background(), newToyData(kind, tr.Net.Config())); err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range tr.Net.Params() {
+				v := make([]float32, p.Len())
+				be.Download(v, p.Value)
+				if run == 0 {
+					ref = append(ref, v)
+					continue
+				}
+				for j := range v {
+					if v[j] != ref[i][j] {
+						t.Fatalf("%s run %d: %s[%d] = %g, first run %g", kind, run+1, p.Name, j, v[j], ref[i][j])
+					}
+				}
+			}
+			tr.Net.Release()
+			tr.Release()
+		}
+	}
+}
