@@ -43,3 +43,12 @@ func BenchmarkLSTMGates(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCPUDispatch measures the cost of running an empty op on two
+// workers: the overhead that the parallel thresholds must amortise.
+func BenchmarkCPUDispatch(b *testing.B) {
+	c := NewCPU(2)
+	for range b.N {
+		c.parallelRange(2, 2, func(lo, hi int) {})
+	}
+}

@@ -178,15 +178,11 @@ func TestCPUReLUTanh(t *testing.T) {
 			})
 		}
 	}
-	if got := NewCPU(1); true {
-		x := got.Alloc(1)
-		got.Upload(x, []float32{float32(math.NaN())})
-		got.ReLU(x, x)
-		v := []float32{0}
-		got.Download(v, x)
-		if !math.IsNaN(float64(v[0])) {
-			t.Fatalf("ReLU(NaN) = %g, want NaN as in PyTorch", v[0])
-		}
+	h := newCPUHarness(t, 1)
+	x := h.up([]float32{float32(math.NaN())})
+	h.c.ReLU(x, x)
+	if v := h.down(x)[0]; !math.IsNaN(float64(v)) {
+		t.Fatalf("ReLU(NaN) = %g, want NaN as in PyTorch", v)
 	}
 }
 

@@ -82,13 +82,16 @@ func (j *cpuJob) work(worker int) {
 	}
 }
 
-// Work sizes below which an op runs on the calling goroutine alone: waking
-// the helpers costs a few microseconds, which pays from about this much work.
-// The sizes count elements for cheap elementwise ops and transcendental
-// elements for exp/tanh-bound ops.
+// Minimum work per task; an op runs on the calling goroutine alone below
+// twice as much. A dispatch to warm helpers costs 0.4 µs (BenchmarkCPUDispatch)
+// and waking parked ones a few µs more, so a task should hold some 10–20 µs
+// of work: 32768 elements of a cheap elementwise op (an Axpy of 16384
+// elements takes 7 µs on one core), 8192 of an exp/tanh-bound one (a Tanh of
+// 4096 takes 9 µs). The LSTM cell, five transcendental functions per unit,
+// takes a quarter of that in units.
 const (
 	cpuGrainCheap = 1 << 15
-	cpuGrainMath  = 1 << 12
+	cpuGrainMath  = 1 << 13
 )
 
 // chunks returns how many tasks n units of work are cut into when each task

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // cpuHarness wraps a CPU backend for tests: uploads, downloads and checks
@@ -354,12 +356,12 @@ func cpuRunAllOps(h *cpuHarness) map[string][]float32 {
 	c.SoftmaxBackward(rows, cols, 0.7, lens, 5, sm, m, y.Slice(0, rows*cols))
 	keep("SoftmaxBackward", y)
 
-	labels := make([]int32, 3000)
+	labels := make([]int32, 6000)
 	for i := range labels {
 		labels[i] = int32(h.rng.IntN(5)) - 1
 	}
-	dl, pr := c.Alloc(3000*4), c.Alloc(3000*4)
-	c.CrossEntropy(3000, 4, x.Slice(0, 12000), h.upI(labels), h.up([]float32{1, 2, 0.5, 3}), s, dl, pr)
+	dl, pr := c.Alloc(6000*4), c.Alloc(6000*4)
+	c.CrossEntropy(6000, 4, x.Slice(0, 24000), h.upI(labels), h.up([]float32{1, 2, 0.5, 3}), s, dl, pr)
 	keep("CrossEntropy", s)
 	keep("CrossEntropy dlogits", dl)
 
@@ -474,4 +476,26 @@ func TestCPUSmallOpsAllocateNothing(t *testing.T) {
 			t.Errorf("%s allocates %v times per call", tt.name, n)
 		}
 	}
+}
+
+// TestCPUWorkersStop checks that a CPU's helper goroutines stop once the
+// CPU is garbage collected.
+func TestCPUWorkersStop(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		c := NewCPU(8)
+		x := c.Alloc(1 << 18)
+		c.Fill(x, 1) // wake the helpers once
+		if runtime.NumGoroutine() < before+7 {
+			t.Fatalf("%d goroutines after NewCPU(8), had %d", runtime.NumGoroutine(), before)
+		}
+	}()
+	for range 100 {
+		runtime.GC()
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d goroutines remain after the CPU was collected, had %d", runtime.NumGoroutine(), before)
 }
