@@ -331,3 +331,37 @@ func TestInterruptAndResume(t *testing.T) {
 		t.Errorf("resumed run's metrics differ from the uninterrupted run's:\n%s\n%s", jb, ja)
 	}
 }
+
+// TestLOSO trains the five leave-one-session-out folds and checks the
+// summary: one report per fold and the mean of their accuracies.
+func TestLOSO(t *testing.T) {
+	data := t.TempDir()
+	writeCorpus(t, data)
+	dir := filepath.Join(t.TempDir(), "loso")
+	out := mustRun(t, "", append([]string{"train", "--data", data, "--protocol", "loso", "--epochs", "2", "--out", dir, "--device", "cpu"}, small...)...)
+	var m struct {
+		Protocol string
+		Folds    []struct{ Accuracy float64 }
+		Summary  struct {
+			Folds    int
+			Accuracy struct{ Mean, Std float64 }
+		}
+	}
+	readJSON(t, filepath.Join(dir, "metrics.json"), &m)
+	if len(m.Folds) != 5 || m.Summary.Folds != 5 {
+		t.Fatalf("metrics.json: %d folds, summary of %d", len(m.Folds), m.Summary.Folds)
+	}
+	mean := 0.0
+	for i, f := range m.Folds {
+		mean += f.Accuracy / 5
+		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("fold%d", i+1), "model.safetensors")); err != nil {
+			t.Errorf("fold %d: %v", i+1, err)
+		}
+	}
+	if d := mean - m.Summary.Accuracy.Mean; d > 1e-9 || d < -1e-9 {
+		t.Errorf("summary mean accuracy %g, folds average %g", m.Summary.Accuracy.Mean, mean)
+	}
+	if !strings.Contains(out, "loso over 5 folds") {
+		t.Errorf("train output lacks the summary:\n%s", out)
+	}
+}
