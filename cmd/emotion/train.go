@@ -56,6 +56,8 @@ type trainOptions struct {
 func runTrain(args []string) error {
 	fs := newFlagSet("train")
 	o := dataFlags(fs)
+	_ = fs.MarkHidden("dialog") // --model decides the seed protocol's split sizes
+	fs.Lookup("seed").Usage = "seed of the splits, the initial parameters, dropout and shuffling"
 	mf := addModelFlags(fs)
 	var t trainOptions
 	fs.IntVar(&t.epochs, "epochs", 30, "maximum training epochs")
