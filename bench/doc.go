@@ -1,0 +1,99 @@
+// Package bench measures emotion's compute: every host.Backend op at the
+// shapes the two models use (RunKernels), and whole training steps of the
+// sentence and dialog models (RunTrain), on synthetic batches of IEMOCAP's
+// shape (Synthetic) or on real data (RealBatches). The emotion command's
+// "bench kernels" and "bench train" print its reports; the batches of a
+// training benchmark can be written to a file (WriteBatches) that
+// tests/pytorch_bench.py reads, so that PyTorch trains on the very same
+// batches.
+//
+// It imports only host, model and dataset.
+//
+// # Kernel benchmarks
+//
+// RunKernels first measures two ceilings of the device on the same backend:
+// the copy bandwidth (Copy of one large buffer into another, counted as
+// 8 bytes per element) and the SGEMM rate (a square Gemm, 2n³ FLOPs). Then,
+// for every op and shape, it
+//
+//  1. builds the op's inputs from a seeded generator, runs the op once on
+//     the backend under test and once on a reference CPU backend, and
+//     compares every output (see Tolerances); a mismatch is reported and the
+//     op is not timed;
+//  2. makes enough copies of the inputs and outputs that together they are
+//     larger than the rotation budget (larger than the caches: the L2 of a
+//     GPU, the L3 of a CPU), so that consecutive calls read cold memory as a
+//     training step does;
+//  3. runs every copy once (warm-up), then times groups of calls, each
+//     group long enough (about a millisecond) that the clock and the
+//     synchronisation around it do not count, and reports the median time
+//     per call over the groups.
+//
+// A backend that implements OpTimer times a group itself (CUDA events);
+// otherwise a group is timed with the wall clock between two Syncs.
+//
+// # Counting bytes and FLOPs
+//
+// Bytes are the compulsory traffic of one call: every input element read
+// once, every output element written once, an element that is read and
+// written (accumulation, in-place update) counted twice; 4 bytes per float32
+// or int32. Traffic that a good kernel keeps in caches or registers (a row
+// of a GEMM operand reused, a bias vector) is counted once. FLOPs count
+// float arithmetic per element, a transcendental function (exp, tanh,
+// sigmoid, sqrt) counting as one and a comparison as one; integer work
+// (indices, Philox draws) is not counted. Per op, with n elements, a
+// rows×cols matrix, B×T×F sequences with L = Σ lengths real positions, n
+// token ids of which r are not PAD (a PAD row is written, not read), and H
+// the LSTM hidden size:
+//
+//	op                      bytes                         FLOPs
+//	Fill                    4n                            0
+//	Copy                    8n                            0
+//	Copy2D                  8·rows·cols                   0
+//	Axpy                    12n                           2n
+//	Scale                   8n                            n
+//	Sum                     4n                            n
+//	SumSquares              4n                            2n
+//	Gemm (beta 0)           4(mk + kn + mn)               2mnk
+//	Gemm (beta ≠ 0)         4(mk + kn + 2mn)              2mnk + 2mn
+//	GemmStridedBatched      batch × Gemm's
+//	AddBias                 8·rows·cols + 4·cols          rows·cols
+//	BiasGrad                4·rows·cols + 8·cols          rows·cols
+//	ReLU                    8n                            n
+//	ReLUBackward            12n                           n
+//	Tanh                    8n                            n
+//	TanhBackward            12n                           3n
+//	Dropout(Backward)       8n                            n
+//	EmbeddingForward        4n + 4·(r + n)·dim            0
+//	EmbeddingBackward       4n + 12·r·dim                 r·dim
+//	SequenceToTimeMajor     4B + 4·L·F + 4·B·T·F          0
+//	SequenceFromTimeMajor   4B + 4·L·F + 4·B·T·F          0
+//	LSTMGatesForward        4B + 4·dirs·B·12H             dirs·B·H·9
+//	LSTMGatesBackward       4B + 4·dirs·B·13H             dirs·B·H·23
+//	SoftmaxForward          8·rows·cols + 4·rows/rpl      6·rows·cols
+//	SoftmaxBackward         12·rows·cols + 4·rows/rpl     5·rows·cols
+//	CrossEntropy            12·n·c + 4n + 4c + 4          9·n·c
+//	MeanPool                4B + 4·L·F + 4·B·F            L·F + B·F
+//	MeanPoolBackward        4B + 4·B·F + 4·B·T·F          L·F
+//	AdamStep                28n                           14n
+//	Upload, Download        4n (over the host link)       0
+//
+// An LSTM step reads the 4H pre-activations and writes the 4H activated
+// gates, reads c and h of the step before and writes c and h (12H per row
+// and direction); its FLOPs are three sigmoids, two tanh and the four
+// multiply-adds of c and h. Its backward reads the gates, c at s and s−1, dh
+// and dc, and writes dpre and dc at s−1 (13H); 23 FLOPs per unit. Softmax
+// takes max, scale-and-subtract, exp, sum and a multiply by the reciprocal;
+// its backward a dot product and three multiply-adds. Adam's update is 14
+// FLOPs per element (two moment updates, two bias corrections, sqrt, eps,
+// divide, learning rate, subtract).
+//
+// # Tolerances
+//
+// An output passes when max |got − want| / (|want| + rms(want)) is at most
+// 1e-5 for elementwise ops and copies, and 1e-4 for reductions, GEMMs and
+// ops with exponentials or accumulation in another order (softmax, cross-
+// entropy, LSTM gates, Adam, scatter-adds), as DESIGN.md sets them. rms is
+// the root mean square of the reference output, so that elements near zero
+// are judged on the scale of the whole output.
+package bench

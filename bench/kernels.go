@@ -1,0 +1,366 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/emotionlab/emotion/host"
+)
+
+// OpTimer is implemented by a backend that times ops on its device itself,
+// as CUDA events do. TimeOps calls f n times (f issues ops without waiting
+// for them) and returns the device time between the start of the first
+// op and the end of the last.
+type OpTimer interface {
+	TimeOps(n int, f func()) (time.Duration, error)
+}
+
+// timeGroup times n calls of f on be: with be's OpTimer when it has one,
+// else with the wall clock between two Syncs.
+func timeGroup(be host.Backend, n int, f func()) (time.Duration, error) {
+	if t, ok := be.(OpTimer); ok {
+		return t.TimeOps(n, f)
+	}
+	if err := be.Sync(); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for range n {
+		f()
+	}
+	if err := be.Sync(); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// groupTarget is how long a timed group of calls should last, so that the
+// clock and the synchronisation around it are noise.
+const groupTarget = time.Millisecond
+
+// measure times call (which runs the op once) and returns the median time
+// per call over groups of calls and the number of calls timed. It spends
+// about budget, at least three groups and at most 31.
+func measure(be host.Backend, call func(), budget time.Duration) (time.Duration, int, error) {
+	one, err := timeGroup(be, 1, call)
+	if err != nil {
+		return 0, 0, err
+	}
+	one = max(one, time.Nanosecond)
+	per := max(1, int(groupTarget/one))
+	groups := min(max(int(budget/(time.Duration(per)*one)), 3), 31)
+	var times []time.Duration
+	for range groups {
+		d, err := timeGroup(be, per, call)
+		if err != nil {
+			return 0, 0, err
+		}
+		times = append(times, d/time.Duration(per))
+	}
+	slices.Sort(times)
+	return times[len(times)/2], groups * per, nil
+}
+
+// KernelOptions configure RunKernels.
+type KernelOptions struct {
+	Shapes Shapes
+	// Ops, when not nil, keeps the cases whose "Op (variant)" name it
+	// matches.
+	Ops *regexp.Regexp
+	// Budget is the time spent timing one case (about).
+	Budget time.Duration
+	// RotateBytes: inputs are copied until the copies hold at least this
+	// much memory, and calls cycle through the copies (at most 512).
+	RotateBytes int64
+	// CopyBytes is the size of each of the two buffers of the copy
+	// bandwidth ceiling; GemmN the size of the square SGEMM ceiling.
+	CopyBytes int64
+	GemmN     int
+	// NoValidate skips the comparison with the reference backend.
+	NoValidate bool
+}
+
+// Ceilings are the device's measured limits that results are compared
+// with.
+type Ceilings struct {
+	CopyGBps    float64 `json:"copy_gb_per_s"`
+	CopyBytes   int64   `json:"copy_bytes"` // per buffer
+	SgemmGFlops float64 `json:"sgemm_gflop_per_s"`
+	SgemmN      int     `json:"sgemm_n"`
+}
+
+// KernelResult is one op at one shape.
+type KernelResult struct {
+	Op       string         `json:"op"`
+	Variant  string         `json:"variant"`
+	Shape    string         `json:"shape"` // "B=32 T=50 H=64"
+	Dims     map[string]int `json:"dims"`
+	Bytes    int64          `json:"bytes"`
+	Flops    int64          `json:"flops"`
+	MedianNS float64        `json:"median_ns"`
+	Calls    int            `json:"calls"`  // calls timed
+	Copies   int            `json:"copies"` // input sets rotated through
+	GBps     float64        `json:"gb_per_s"`
+	GFlops   float64        `json:"gflop_per_s"`
+	PctCopy  float64        `json:"pct_copy"`  // of the copy bandwidth ceiling
+	PctSgemm float64        `json:"pct_sgemm"` // of the SGEMM ceiling
+	// Validated is true when the outputs matched the reference backend's;
+	// MaxErr is the largest relative error found (see the package
+	// documentation).
+	Validated bool    `json:"validated"`
+	MaxErr    float64 `json:"max_rel_err"`
+	Tolerance float64 `json:"tolerance"`
+	// Error says why the case was not timed (a mismatch).
+	Error string `json:"error,omitempty"`
+}
+
+// Name is "Op (variant)".
+func (r KernelResult) Name() string {
+	if r.Variant == "" {
+		return r.Op
+	}
+	return r.Op + " (" + r.Variant + ")"
+}
+
+// KernelReport is the outcome of RunKernels.
+type KernelReport struct {
+	Date      string         `json:"date"`    // start, UTC, RFC 3339
+	Threads   int            `json:"threads"` // GOMAXPROCS
+	Backend   string         `json:"backend"`
+	Reference string         `json:"reference"`
+	Shapes    Shapes         `json:"shapes"`
+	Ceilings  Ceilings       `json:"ceilings"`
+	Results   []KernelResult `json:"results"`
+	Failed    int            `json:"failed"` // cases whose validation failed
+}
+
+// ErrMismatch is wrapped by the error of a case whose outputs differ from
+// the reference backend's.
+var ErrMismatch = errors.New("outputs differ from the reference")
+
+// CaseNames lists the "Op (variant)" names of the cases of s, once each, in
+// order.
+func CaseNames(s Shapes) []string {
+	var names []string
+	for _, c := range cases(s) {
+		if n := c.name(); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// RunKernels validates every case of o.Shapes on be against ref (none
+// when ref is nil or o.NoValidate) and times it, calling each (when not
+// nil) with every result as it comes; rates are compared with ceil (see
+// MeasureCeilings). A validation failure is a result with Error set and
+// counts in Failed; the returned error is for a backend that failed (its
+// error is sticky, so nothing after it could run).
+func RunKernels(be, ref host.Backend, o KernelOptions, ceil Ceilings, each func(KernelResult)) (*KernelReport, error) {
+	if o.Budget <= 0 {
+		o.Budget = 100 * time.Millisecond
+	}
+	rep := &KernelReport{Date: time.Now().UTC().Format(time.RFC3339), Threads: runtime.GOMAXPROCS(0),
+		Backend: be.Name(), Shapes: o.Shapes, Ceilings: ceil}
+	if o.NoValidate {
+		ref = nil
+	}
+	if ref != nil {
+		rep.Reference = ref.Name()
+	}
+	for _, c := range cases(o.Shapes) {
+		if o.Ops != nil && !o.Ops.MatchString(c.name()) {
+			continue
+		}
+		res, err := runCase(be, ref, c, o, ceil)
+		if err != nil {
+			return rep, fmt.Errorf("%s %s: %w", c.name(), formatDims(c.dims), err)
+		}
+		if res.Error != "" {
+			rep.Failed++
+		}
+		rep.Results = append(rep.Results, res)
+		if each != nil {
+			each(res)
+		}
+	}
+	return rep, nil
+}
+
+// MeasureCeilings times a Copy between two buffers of o.CopyBytes (64 MiB
+// when 0) and a square Gemm of o.GemmN (1024 when 0) on be, for the
+// percentages of RunKernels.
+func MeasureCeilings(be host.Backend, o KernelOptions) (Ceilings, error) {
+	if o.Budget <= 0 {
+		o.Budget = 100 * time.Millisecond
+	}
+	c := Ceilings{CopyBytes: o.CopyBytes, SgemmN: o.GemmN}
+	if c.CopyBytes <= 0 {
+		c.CopyBytes = 64 << 20
+	}
+	if c.SgemmN <= 0 {
+		c.SgemmN = 1024
+	}
+	n := int(c.CopyBytes / 4)
+	src, dst := be.Alloc(n), be.Alloc(n)
+	be.Fill(src, 1)
+	d, _, err := measure(be, func() { be.Copy(dst, src) }, o.Budget)
+	be.Free(src)
+	be.Free(dst)
+	if err != nil {
+		return c, fmt.Errorf("copy ceiling: %w", err)
+	}
+	c.CopyGBps = 8 * float64(n) / d.Seconds() / 1e9
+
+	g := c.SgemmN
+	a, b, m := be.Alloc(g*g), be.Alloc(g*g), be.Alloc(g*g)
+	be.Fill(a, 0.5)
+	be.Fill(b, 0.25)
+	d, _, err = measure(be, func() { be.Gemm(false, false, g, g, g, 1, a, g, b, g, 0, m, g) }, o.Budget)
+	be.Free(a)
+	be.Free(b)
+	be.Free(m)
+	if err != nil {
+		return c, fmt.Errorf("SGEMM ceiling: %w", err)
+	}
+	c.SgemmGFlops = 2 * float64(g) * float64(g) * float64(g) / d.Seconds() / 1e9
+	return c, nil
+}
+
+// runCase validates c against ref and times it on be.
+func runCase(be, ref host.Backend, c *kernelCase, o KernelOptions, ceil Ceilings) (KernelResult, error) {
+	res := KernelResult{Op: c.op, Variant: c.variant, Shape: formatDims(c.dims), Dims: map[string]int{},
+		Bytes: c.bytes, Flops: c.flops, Tolerance: c.tol}
+	for _, d := range c.dims {
+		res.Dims[d.Name] = d.Value
+	}
+	data := c.data()
+	if ref != nil {
+		maxErr, err := validate(be, ref, c, data)
+		if err != nil && !errors.Is(err, ErrMismatch) {
+			return res, err
+		}
+		res.MaxErr = maxErr
+		if err != nil {
+			res.Error = err.Error()
+			return res, nil
+		}
+		res.Validated = true
+	}
+
+	copies := 1
+	if fp := c.footprint(); fp > 0 && o.RotateBytes > fp {
+		copies = int(min((o.RotateBytes+fp-1)/fp, 512))
+	}
+	insts := make([]*instance, copies)
+	for k := range insts {
+		insts[k] = c.build(be, data)
+	}
+	defer func() {
+		for _, x := range insts {
+			x.release(be)
+		}
+	}()
+	for _, x := range insts { // warm-up: every copy once
+		c.run(be, x)
+	}
+	if err := be.Sync(); err != nil {
+		return res, err
+	}
+	next := 0
+	d, calls, err := measure(be, func() {
+		c.run(be, insts[next])
+		if next++; next == len(insts) {
+			next = 0
+		}
+	}, o.Budget)
+	if err != nil {
+		return res, err
+	}
+	res.Copies, res.Calls = copies, calls
+	res.MedianNS = float64(d.Nanoseconds())
+	sec := max(d.Seconds(), 1e-12)
+	res.GBps = float64(c.bytes) / sec / 1e9
+	res.GFlops = float64(c.flops) / sec / 1e9
+	if ceil.CopyGBps > 0 {
+		res.PctCopy = 100 * res.GBps / ceil.CopyGBps
+	}
+	if ceil.SgemmGFlops > 0 {
+		res.PctSgemm = 100 * res.GFlops / ceil.SgemmGFlops
+	}
+	return res, nil
+}
+
+// validate runs c once on be and on ref from the same inputs and compares
+// the outputs; a difference beyond c.tol is an error wrapping ErrMismatch.
+// It returns the largest relative error.
+func validate(be, ref host.Backend, c *kernelCase, data *caseData) (float64, error) {
+	x, y := c.build(be, data), c.build(ref, data)
+	defer x.release(be)
+	defer y.release(ref)
+	c.run(be, x)
+	c.run(ref, y)
+	got, want := c.outputs(be, x), c.outputs(ref, y)
+	if err := be.Sync(); err != nil {
+		return 0, err
+	}
+	if err := ref.Sync(); err != nil {
+		return 0, fmt.Errorf("reference: %w", err)
+	}
+	worst := 0.0
+	var bad error
+	for k := range want {
+		e, at := relErr(got[k], want[k])
+		if e > worst || math.IsNaN(e) {
+			worst = e
+		}
+		if !(e <= c.tol) && bad == nil {
+			bad = fmt.Errorf("%w: output %d element %d is %g, want %g (relative error %.3g > %.0e)",
+				ErrMismatch, k, at, got[k][at], want[k][at], e, c.tol)
+		}
+	}
+	return worst, bad
+}
+
+// relErr returns max |got−want| / (|want| + rms(want)) and where it is; NaN
+// when a value is NaN where the reference's is not.
+func relErr(got, want []float32) (float64, int) {
+	if len(got) != len(want) {
+		return math.Inf(1), 0
+	}
+	var ss float64
+	for _, w := range want {
+		ss += float64(w) * float64(w)
+	}
+	rms := math.Sqrt(ss / float64(max(len(want), 1)))
+	worst, at := 0.0, 0
+	for i := range want {
+		g, w := float64(got[i]), float64(want[i])
+		d := math.Abs(g - w)
+		if g == w { // equal infinities too
+			continue
+		}
+		den := math.Abs(w) + rms
+		var e float64
+		switch {
+		case math.IsNaN(d):
+			e = math.NaN()
+		case den == 0:
+			e = math.Inf(1)
+		default:
+			e = d / den
+		}
+		if math.IsNaN(e) {
+			return e, i
+		}
+		if e > worst {
+			worst, at = e, i
+		}
+	}
+	return worst, at
+}

@@ -1,0 +1,359 @@
+package bench
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emotionlab/emotion/host"
+)
+
+func TestShapesNamed(t *testing.T) {
+	tests := []struct {
+		name    string
+		batches []int
+		hiddens []int
+		seqs    []int
+		rows    []int
+		wantErr bool
+	}{
+		{name: "full", batches: []int{32, 128, 512}, hiddens: []int{64, 128, 256, 512}, seqs: []int{10, 50, 100}, rows: []int{10, 100}},
+		{name: "quick", batches: []int{32}, hiddens: []int{64, 128}, seqs: []int{10, 50}, rows: []int{10, 100}},
+		{name: "tiny", batches: []int{3}, hiddens: []int{8}, seqs: []int{5}, rows: []int{3}},
+		{name: "huge", wantErr: true},
+	}
+	for _, tc := range tests {
+		s, err := ShapesNamed(tc.name)
+		if tc.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "tiny, quick, full") {
+				t.Errorf("%s: error %v, want the list of names", tc.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !slices.Equal(s.Batches, tc.batches) || !slices.Equal(s.Hiddens, tc.hiddens) || !slices.Equal(s.Seqs, tc.seqs) || !slices.Equal(s.Rows, tc.rows) {
+			t.Errorf("%s: %+v", tc.name, s)
+		}
+		s.Batches[0] = -1 // a copy: the set itself must not change
+		if again, _ := ShapesNamed(tc.name); again.Batches[0] != tc.batches[0] {
+			t.Errorf("%s: ShapesNamed returned the shared slices", tc.name)
+		}
+	}
+}
+
+// TestCasesCoverEveryOp checks that every compute op of host.Backend has a
+// benchmark case (the catalogue must grow with the interface).
+func TestCasesCoverEveryOp(t *testing.T) {
+	notOps := map[string]bool{"Name": true, "Alloc": true, "AllocI32": true, "Free": true, "FreeI32": true,
+		"Sync": true, "Err": true, "UploadI32": true, "DownloadI32": true}
+	s, _ := ShapesNamed("tiny")
+	have := map[string]bool{}
+	for _, c := range cases(s) {
+		have[c.op] = true
+	}
+	typ := reflect.TypeFor[host.Backend]()
+	for i := range typ.NumMethod() {
+		m := typ.Method(i).Name
+		if !notOps[m] && !have[m] {
+			t.Errorf("no benchmark case for host.Backend.%s", m)
+		}
+	}
+}
+
+// TestCaseCosts checks the counted bytes and FLOPs of cases against
+// numbers worked out by hand from the formulas of the package
+// documentation.
+func TestCaseCosts(t *testing.T) {
+	s := Shapes{Batches: []int{3}, Seqs: []int{5}, Hiddens: []int{8}, Rows: []int{4}, Heads: 4, Vocab: 50}
+	n := 3 * 5 * 16 // B·T·2H
+	tests := []struct {
+		name         string // "Op (variant)"
+		bytes, flops int64
+	}{
+		{"Fill ([B,T,2H])", 4 * 240, 0},
+		{"Copy ([B,T,2H])", 8 * 240, 0},
+		{"Axpy ([B,T,2H])", 12 * 240, 2 * 240},
+		{"TanhBackward ([B,T,2H])", 12 * 240, 3 * 240},
+		{"Copy2D ([B·T,2H] into [B·T,2H+3])", 8 * 15 * 16, 0},
+		{"AddBias ([B·T,4H])", 8*15*32 + 4*32, 15 * 32},
+		{"BiasGrad ([B·T,4H])", 4*15*32 + 8*32, 15 * 32},
+		{"LSTMGatesForward (2 directions)", 4*3 + 4*2*3*12*8, 2 * 3 * 8 * 9},
+		{"LSTMGatesBackward (2 directions)", 4*3 + 4*2*3*13*8, 2 * 3 * 8 * 23},
+		{"CrossEntropy (4 classes, weighted)", 12*3*4 + 4*3 + 4*4 + 4, 9 * 3 * 4},
+		{"AdamStep ([V,2H])", 28 * 50 * 16, 14 * 50 * 16},
+		// 2 directions of (T·B)×4H×2H: A 15·16, B 32·16, C 15·32.
+		{"GemmStridedBatched (LSTM input projection x·W_ihᵀ)", 4 * 2 * (15*16 + 32*16 + 15*32), 2 * 2 * 15 * 32 * 16},
+		// 2 directions of B×4H×H, C read and written (beta 1).
+		{"GemmStridedBatched (LSTM recurrent step pre += h·W_hhᵀ)", 4 * 2 * (3*8 + 32*8 + 2*3*32), 2*2*3*32*8 + 2*2*3*32},
+		// B·R rows × 3E × E, E = 2H = 16.
+		{"Gemm (attention in-projection x·W_inᵀ)", 4 * (12*16 + 48*16 + 12*48), 2 * 12 * 48 * 16},
+		// per window: R×R×d, d = E/heads = 4.
+		{"GemmStridedBatched (attention scores Q·Kᵀ, one head)", 4 * 3 * (4*4 + 4*4 + 4*4), 2 * 3 * 4 * 4 * 4},
+		// rows = B·heads·R = 48 of R = 4.
+		{"SoftmaxForward (attention)", 8*48*4 + 4*3, 6 * 48 * 4},
+	}
+	byName := map[string]*kernelCase{}
+	for _, c := range cases(s) {
+		byName[c.name()] = c
+	}
+	if n != 240 {
+		t.Fatal("bad test arithmetic")
+	}
+	for _, tc := range tests {
+		c := byName[tc.name]
+		if c == nil {
+			t.Errorf("no case %q", tc.name)
+			continue
+		}
+		if c.bytes != tc.bytes || c.flops != tc.flops {
+			t.Errorf("%s: %d bytes, %d FLOPs; want %d, %d", tc.name, c.bytes, c.flops, tc.bytes, tc.flops)
+		}
+	}
+	// Sequence ops count the real positions of their lengths.
+	for _, name := range []string{"SequenceToTimeMajor (reverse, F=2H)", "MeanPool (F=2H)"} {
+		c := byName[name]
+		lens := seqLengths(c.seed(), 3, 5)
+		if lens[2] != 5 || slices.Min(lens) < 3 {
+			t.Errorf("%s: lengths %v, want in [3, 5] with the last 5", name, lens)
+		}
+		L := sum32(lens)
+		want := 4*3 + 4*L*16 + 4*3*5*16
+		if name == "MeanPool (F=2H)" {
+			want = 4*3 + 4*L*16 + 4*3*16
+		}
+		if c.bytes != want {
+			t.Errorf("%s: %d bytes, want %d (L = %d)", name, c.bytes, want, L)
+		}
+	}
+}
+
+func TestRelErr(t *testing.T) {
+	nan := float32(math.NaN())
+	tests := []struct {
+		got, want []float32
+		err       float64 // NaN: want NaN
+		at        int
+	}{
+		{[]float32{1, 2, 3}, []float32{1, 2, 3}, 0, 0},
+		{[]float32{1, 2, 3.003}, []float32{1, 2, 3}, 0.003 / (3 + math.Sqrt(14.0/3)), 2},
+		{[]float32{0, 1e-3}, []float32{0, 0}, math.Inf(1), 1}, // all-zero reference: any difference fails
+		{[]float32{1, nan}, []float32{1, 2}, math.NaN(), 1},
+		{[]float32{nan}, []float32{nan}, math.NaN(), 0},
+		{[]float32{1}, []float32{1, 2}, math.Inf(1), 0},
+	}
+	for i, tc := range tests {
+		e, at := relErr(tc.got, tc.want)
+		switch {
+		case math.IsNaN(tc.err):
+			if !math.IsNaN(e) || at != tc.at {
+				t.Errorf("%d: %g at %d, want NaN at %d", i, e, at, tc.at)
+			}
+		case math.Abs(e-tc.err) > 1e-6*max(1, tc.err) && !(math.IsInf(e, 1) && math.IsInf(tc.err, 1)):
+			t.Errorf("%d: %g, want %g", i, e, tc.err)
+		case at != tc.at:
+			t.Errorf("%d: at %d, want %d", i, at, tc.at)
+		}
+	}
+}
+
+// fixedTimer is a backend whose OpTimer reports 10 µs per call.
+type fixedTimer struct {
+	host.Backend
+	calls int
+}
+
+func (f *fixedTimer) TimeOps(n int, fn func()) (time.Duration, error) {
+	for range n {
+		fn()
+	}
+	f.calls += n
+	return time.Duration(n) * 10 * time.Microsecond, nil
+}
+
+func TestMeasureUsesOpTimer(t *testing.T) {
+	be := &fixedTimer{Backend: host.NewCPU(1)}
+	ran := 0
+	d, calls, err := measure(be, func() { ran++ }, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d != 10*time.Microsecond {
+		t.Errorf("median %v, want the timer's 10µs", d)
+	}
+	// 1 ms groups of 100 calls; 20 ms → 20 groups, plus the estimate.
+	if calls != 2000 || ran != calls+1 || be.calls != ran {
+		t.Errorf("%d calls timed, %d run, %d through the timer; want 2000, 2001, 2001", calls, ran, be.calls)
+	}
+}
+
+// tinyOptions are options for fast runs.
+func tinyOptions(ops string) KernelOptions {
+	s, _ := ShapesNamed("tiny")
+	o := KernelOptions{Shapes: s, Budget: time.Millisecond, RotateBytes: 64 << 10, CopyBytes: 1 << 20, GemmN: 32}
+	if ops != "" {
+		o.Ops = regexp.MustCompile(ops)
+	}
+	return o
+}
+
+func TestRunKernelsCPU(t *testing.T) {
+	be := host.NewCPU(2)
+	o := tinyOptions("")
+	ceil, err := MeasureCeilings(be, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(ceil.CopyGBps > 0) || !(ceil.SgemmGFlops > 0) || ceil.SgemmN != 32 || ceil.CopyBytes != 1<<20 {
+		t.Fatalf("ceilings %+v", ceil)
+	}
+	var seen []KernelResult
+	rep, err := RunKernels(be, host.NewCPU(1), o, ceil, func(r KernelResult) { seen = append(seen, r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != 0 || len(rep.Results) != len(cases(o.Shapes)) || !reflect.DeepEqual(seen, rep.Results) {
+		t.Fatalf("%d failed, %d results (%d cases), %d reported", rep.Failed, len(rep.Results), len(cases(o.Shapes)), len(seen))
+	}
+	if rep.Reference != "cpu (1 threads)" || rep.Backend != "cpu (2 threads)" || rep.Date == "" {
+		t.Errorf("report header %q %q %q", rep.Backend, rep.Reference, rep.Date)
+	}
+	for _, r := range rep.Results {
+		if !r.Validated || r.MaxErr > r.Tolerance || r.Error != "" {
+			t.Errorf("%s %s: validated %v, error %g, %q", r.Name(), r.Shape, r.Validated, r.MaxErr, r.Error)
+		}
+		if !(r.MedianNS > 0) || r.Calls < 3 || r.Copies < 1 || r.Copies > 512 {
+			t.Errorf("%s %s: median %g ns over %d calls, %d copies", r.Name(), r.Shape, r.MedianNS, r.Calls, r.Copies)
+		}
+		sec := r.MedianNS / 1e9
+		if d := r.GBps - float64(r.Bytes)/sec/1e9; math.Abs(d) > 1e-9*r.GBps {
+			t.Errorf("%s: %g GB/s from %d bytes in %g ns", r.Name(), r.GBps, r.Bytes, r.MedianNS)
+		}
+		if d := r.PctCopy - 100*r.GBps/ceil.CopyGBps; math.Abs(d) > 1e-9*r.PctCopy {
+			t.Errorf("%s: %g%% of copy", r.Name(), r.PctCopy)
+		}
+		if d := r.PctSgemm - 100*r.GFlops/ceil.SgemmGFlops; math.Abs(d) > 1e-9*max(r.PctSgemm, 1) {
+			t.Errorf("%s: %g%% of SGEMM", r.Name(), r.PctSgemm)
+		}
+		if len(r.Dims) == 0 || r.Shape == "" {
+			t.Errorf("%s: no shape", r.Name())
+		}
+	}
+}
+
+func TestRunKernelsFilterAndNoValidate(t *testing.T) {
+	o := tinyOptions(`^Softmax`)
+	o.NoValidate = true
+	rep, err := RunKernels(host.NewCPU(1), host.NewCPU(1), o, Ceilings{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range rep.Results {
+		names = append(names, r.Name())
+		if r.Validated || r.PctCopy != 0 {
+			t.Errorf("%s: validated %v, %g%% of no ceiling", r.Name(), r.Validated, r.PctCopy)
+		}
+	}
+	if want := []string{"SoftmaxForward (attention)", "SoftmaxBackward (attention)"}; !slices.Equal(names, want) || rep.Reference != "" {
+		t.Errorf("cases %q (reference %q), want %q", names, rep.Reference, want)
+	}
+}
+
+// broken wraps a backend and spoils one op's output.
+type broken struct {
+	host.Backend
+	op    string
+	delta float32 // added to every output element
+	nan   bool    // or make the first element NaN
+}
+
+func (b *broken) spoil(op string, y *host.F32) {
+	if op != b.op {
+		return
+	}
+	v := make([]float32, y.Len())
+	b.Download(v, y)
+	for i := range v {
+		v[i] += b.delta
+	}
+	if b.nan {
+		v[0] = float32(math.NaN())
+	}
+	b.Upload(y, v)
+}
+
+func (b *broken) Tanh(x, y *host.F32) { b.Backend.Tanh(x, y); b.spoil("Tanh", y) }
+func (b *broken) SoftmaxForward(rows, cols int, scale float32, lengths *host.I32, rpl int, x, y *host.F32) {
+	b.Backend.SoftmaxForward(rows, cols, scale, lengths, rpl, x, y)
+	b.spoil("SoftmaxForward", y)
+}
+func (b *broken) Gemm(transA, transB bool, m, n, k int, alpha float32, a *host.F32, lda int, bb *host.F32, ldb int, beta float32, c *host.F32, ldc int) {
+	b.Backend.Gemm(transA, transB, m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc)
+	b.spoil("Gemm", c)
+}
+
+// TestRunKernelsReportsBrokenOp checks the validation path: an op whose
+// outputs are off beyond its tolerance (or NaN) is reported and not timed,
+// the other ops pass, and an error within tolerance passes.
+func TestRunKernelsReportsBrokenOp(t *testing.T) {
+	tests := []struct {
+		op, ops string
+		delta   float32
+		nan     bool
+		fail    bool
+	}{
+		{op: "Tanh", ops: `^(Tanh|Axpy) `, delta: 1e-3, fail: true},
+		{op: "Tanh", ops: `^(Tanh|Axpy) `, delta: 1e-8},
+		{op: "Tanh", ops: `^(Tanh|Axpy) `, nan: true, fail: true},
+		{op: "SoftmaxForward", ops: `^Softmax`, delta: 1e-2, fail: true},
+		{op: "Gemm", ops: `^(Gemm|Axpy) `, delta: 1e-6},
+		{op: "Gemm", ops: `^(Gemm|Axpy) `, delta: 0.1, fail: true},
+	}
+	for _, tc := range tests {
+		be := &broken{Backend: host.NewCPU(1), op: tc.op, delta: tc.delta, nan: tc.nan}
+		rep, err := RunKernels(be, host.NewCPU(1), tinyOptions(tc.ops), Ceilings{}, nil)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc, err)
+		}
+		failed := 0
+		for _, r := range rep.Results {
+			bad := r.Op == tc.op && tc.fail
+			switch {
+			case bad && (r.Error == "" || r.Validated || r.MedianNS != 0):
+				t.Errorf("%+v: %s passed (error %q, %g ns)", tc, r.Name(), r.Error, r.MedianNS)
+			case bad && !strings.Contains(r.Error, ErrMismatch.Error()):
+				t.Errorf("%+v: %s: error %q", tc, r.Name(), r.Error)
+			case !bad && (r.Error != "" || !r.Validated):
+				t.Errorf("%+v: %s failed: %s", tc, r.Name(), r.Error)
+			}
+			if bad {
+				failed++
+			}
+		}
+		if rep.Failed != failed || (tc.fail && failed == 0) || len(rep.Results) < 2 {
+			t.Errorf("%+v: Failed = %d of %d, want %d", tc, rep.Failed, len(rep.Results), failed)
+		}
+	}
+}
+
+// erring is a backend whose Sync fails: RunKernels must stop with it.
+type erring struct{ host.Backend }
+
+func (erring) Sync() error { return errors.New("device lost") }
+
+func TestRunKernelsBackendError(t *testing.T) {
+	if _, err := MeasureCeilings(erring{host.NewCPU(1)}, tinyOptions("")); err == nil || !strings.Contains(err.Error(), "device lost") {
+		t.Errorf("ceilings: %v", err)
+	}
+	_, err := RunKernels(erring{host.NewCPU(1)}, nil, tinyOptions("^Copy "), Ceilings{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "device lost") || !strings.Contains(err.Error(), "Copy ([B,T,2H]) B=3 T=5 H=8") {
+		t.Errorf("cases: %v", err)
+	}
+}

@@ -1,0 +1,416 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emotionlab/emotion/bench"
+	"github.com/emotionlab/emotion/dataset"
+	"github.com/emotionlab/emotion/host"
+	"github.com/emotionlab/emotion/model"
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	register(&command{
+		name:    "bench",
+		summary: "Benchmark the backend's ops (kernels) and the models' training steps (train)",
+		usage:   "kernels|train [flags]",
+		help: `emotion bench kernels times every op of the compute backend at the shapes the
+two models use, after checking its outputs against the CPU backend, and prints
+per op and shape the median time, the bytes moved and FLOPs (counted as the
+bench package documents), the rate reached, and that rate as a percentage of
+the device's copy bandwidth and SGEMM rate, measured first by the same run.
+A mismatch is reported and makes the command fail. Shapes: quick (batch 32;
+the default on the CPU), full (batch 32/128/512, hidden 64-512, sequence
+10/50/100, attention rows 10/100; the default on a GPU), tiny.
+
+emotion bench train trains a model for --steps steps on synthetic batches of
+IEMOCAP's shape (or on the session5 training split of --data) and prints
+utterances/s, time per step split into forward, backward and optimizer, and
+peak memory (host, Go heap, the backend's pool). --dump-batches writes the
+batches and the architecture to a file that tests/pytorch_bench.py trains
+PyTorch on, for a side-by-side comparison.
+
+Run 'emotion bench kernels --help' or 'emotion bench train --help' for the
+flags.`,
+		examples: `emotion bench kernels
+emotion bench kernels --ops 'LSTM|Softmax' --json
+emotion bench kernels --device cuda --shapes full
+emotion bench train --model dialog --threads 2
+emotion bench train --model sentence --data ../shared/data/iemocap --device cuda
+emotion bench train --model dialog --dump-batches /tmp/dialog.batches --json`,
+		run: runBench,
+	})
+}
+
+// benchWrap, when set (tests), wraps the backend under test.
+var benchWrap func(host.Backend) host.Backend
+
+func runBench(args []string) error {
+	if len(args) == 0 {
+		return usagef("bench: name what to benchmark: kernels or train")
+	}
+	switch args[0] {
+	case "kernels":
+		return runBenchKernels(args[1:])
+	case "train":
+		return runBenchTrain(args[1:])
+	case "-h", "--help", "-help", "help":
+		printCommandHelp(stdout, commands["bench"], nil)
+		return pflag.ErrHelp
+	}
+	return usagef("bench: unknown benchmark %q (want kernels or train)", args[0])
+}
+
+// benchFlagSet is the flag set of "emotion bench sub", whose --help prints
+// help and the flags.
+func benchFlagSet(sub, help string) *pflag.FlagSet {
+	fs := newFlagSet("bench")
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "Usage: emotion bench %s [flags]\n\n%s\n\nFlags:\n%s", sub, strings.TrimSpace(help), fs.FlagUsages())
+	}
+	return fs
+}
+
+// benchBackend opens the backend of --device with threads CPU threads (0:
+// all) and returns it with a function that closes it.
+func benchBackend(device string, threads int) (host.Backend, func(), error) {
+	if threads < 0 {
+		return nil, nil, usagef("--threads must not be negative")
+	}
+	if threads > 0 {
+		runtime.GOMAXPROCS(threads)
+	}
+	be, err := newBackend(device)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeBE := func() {}
+	if c, ok := be.(interface{ Close() error }); ok {
+		closeBE = func() { c.Close() }
+	}
+	if benchWrap != nil {
+		be = benchWrap(be)
+	}
+	return be, closeBE, nil
+}
+
+// isCPU reports whether be is the CPU backend (or a wrapper of it).
+func isCPU(be host.Backend) bool { return strings.HasPrefix(be.Name(), "cpu") }
+
+const benchKernelsHelp = `Times every op of the backend at the shapes the two models use. First the
+device's ceilings: the copy bandwidth (Copy of two buffers of --copy-mib) and
+the SGEMM rate (a square Gemm of --gemm-n). Then each op and shape: its outputs
+are compared with the CPU backend's (one thread when the device is the CPU),
+copies of its inputs are made until they fill --rotate-mib (more than the
+caches), and groups of calls cycling through them are timed, the median time
+per call reported with the bytes and FLOPs of one call and the rate reached,
+also as a percentage of each ceiling. A case whose outputs differ is reported
+and not timed, and the command then fails.`
+
+func runBenchKernels(args []string) error {
+	fs := benchFlagSet("kernels", benchKernelsHelp)
+	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
+	shapes := fs.String("shapes", "", "shape set: quick, full or tiny (default quick on the CPU, full on a GPU)")
+	quick := fs.Bool("quick", false, "the quick shape set (same as --shapes quick)")
+	ops := fs.String("ops", "", "only the cases whose 'Op (variant)' name matches this regular expression")
+	list := fs.Bool("list", false, "list the cases' names and exit")
+	budget := fs.Duration("budget", 100*time.Millisecond, "time spent timing each case (about)")
+	rotate := fs.Int("rotate-mib", -1, "rotate through copies of the inputs filling this much memory, 0 for none (default 64 on the CPU, 256 on a GPU)")
+	copyMiB := fs.Int("copy-mib", 0, "size of each buffer of the copy-bandwidth ceiling (default 64 on the CPU, 512 on a GPU)")
+	gemmN := fs.Int("gemm-n", 0, "size of the square SGEMM of the ceiling (default 1024 on the CPU, 4096 on a GPU)")
+	threads := fs.Int("threads", 0, "CPU threads (GOMAXPROCS; 0: all)")
+	noValidate := fs.Bool("no-validate", false, "skip the comparison with the CPU backend")
+	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if *quick {
+		if *shapes != "" && *shapes != "quick" {
+			return usagef("--quick and --shapes %s", *shapes)
+		}
+		*shapes = "quick"
+	}
+	var re *regexp.Regexp
+	if *ops != "" {
+		var err error
+		if re, err = regexp.Compile(*ops); err != nil {
+			return usagef("--ops: %v", err)
+		}
+	}
+	if *rotate < -1 || *copyMiB < 0 || *gemmN < 0 || *budget <= 0 {
+		return usagef("--rotate-mib, --copy-mib and --gemm-n must not be negative, --budget must be positive")
+	}
+	if *list {
+		name := *shapes
+		if name == "" {
+			name = "quick"
+		}
+		s, err := bench.ShapesNamed(name)
+		if err != nil {
+			return usageError{err}
+		}
+		for _, n := range bench.CaseNames(s) {
+			if re == nil || re.MatchString(n) {
+				fmt.Fprintln(stdout, n)
+			}
+		}
+		return nil
+	}
+
+	be, closeBE, err := benchBackend(*device, *threads)
+	if err != nil {
+		return err
+	}
+	defer closeBE()
+	cpu := isCPU(be)
+	// auto returns v, or when v is unset the default for the device.
+	auto := func(v, unset, onCPU, onGPU int) int {
+		switch {
+		case v != unset:
+			return v
+		case cpu:
+			return onCPU
+		}
+		return onGPU
+	}
+	if *shapes == "" {
+		*shapes = "full"
+		if cpu {
+			*shapes = "quick"
+		}
+	}
+	s, err := bench.ShapesNamed(*shapes)
+	if err != nil {
+		return usageError{err}
+	}
+	o := bench.KernelOptions{Shapes: s, Ops: re, Budget: *budget,
+		RotateBytes: int64(auto(*rotate, -1, 64, 256)) << 20,
+		CopyBytes:   int64(auto(*copyMiB, 0, 64, 512)) << 20,
+		GemmN:       auto(*gemmN, 0, 1024, 4096),
+		NoValidate:  *noValidate}
+	ref := host.Backend(host.NewCPU(0))
+	if cpu {
+		ref = host.NewCPU(1)
+	}
+
+	ceil, err := bench.MeasureCeilings(be, o)
+	if err != nil {
+		return err
+	}
+	each := func(bench.KernelResult) {}
+	if !*jsonOut {
+		fmt.Fprintf(stdout, "emotion bench kernels on %s, shapes %s", be.Name(), s.Name)
+		if !o.NoValidate {
+			fmt.Fprintf(stdout, ", checked against %s", ref.Name())
+		}
+		fmt.Fprintf(stdout, "\nceilings: copy %.2f GB/s (2 buffers of %d MiB), SGEMM %.2f GFLOP/s (n = %d)\n\n",
+			ceil.CopyGBps, ceil.CopyBytes>>20, ceil.SgemmGFlops, ceil.SgemmN)
+		each = kernelPrinter(stdout)
+	}
+	rep, err := bench.RunKernels(be, ref, o, ceil, each)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		if err := writeJSON(stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "\n%d cases, %d failed validation\n", len(rep.Results), rep.Failed)
+	}
+	if rep.Failed > 0 {
+		return fmt.Errorf("bench kernels: %d of %d cases differ from the reference backend", rep.Failed, len(rep.Results))
+	}
+	return nil
+}
+
+// kernelPrinter returns a function that prints each result as a row of a
+// table (a header every 40 rows), as it comes, so that a long run shows
+// its progress.
+func kernelPrinter(w io.Writer) func(bench.KernelResult) {
+	rows := 0
+	return func(r bench.KernelResult) {
+		if rows%40 == 0 {
+			fmt.Fprintf(w, "%s  %s  %10s  %9s  %9s  %8s  %8s  %6s  %6s  %s\n", pad("op", 58), pad("shape", 20),
+				"median", "bytes", "FLOPs", "GB/s", "GFLOP/s", "%copy", "%sgemm", "copies")
+		}
+		rows++
+		if r.Error != "" {
+			fmt.Fprintf(w, "%s  %s  MISMATCH: %s\n", pad(r.Name(), 58), pad(r.Shape, 20), r.Error)
+			return
+		}
+		fmt.Fprintf(w, "%s  %s  %10s  %9s  %9s  %8.2f  %8.2f  %6.1f  %6.1f  %d\n", pad(r.Name(), 58), pad(r.Shape, 20),
+			fmtDuration(r.MedianNS), fmtSI(float64(r.Bytes), "B"), fmtSI(float64(r.Flops), ""),
+			r.GBps, r.GFlops, r.PctCopy, r.PctSgemm, r.Copies)
+	}
+}
+
+// pad pads s with spaces to width runes.
+func pad(s string, width int) string {
+	if n := utf8.RuneCountInString(s); n < width {
+		return s + strings.Repeat(" ", width-n)
+	}
+	return s
+}
+
+// fmtDuration writes nanoseconds as "12.3 µs", "4.56 ms", "1.23 s".
+func fmtDuration(ns float64) string {
+	switch {
+	case ns < 1e3:
+		return fmt.Sprintf("%.0f ns", ns)
+	case ns < 1e6:
+		return fmt.Sprintf("%.1f µs", ns/1e3)
+	case ns < 1e9:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	}
+	return fmt.Sprintf("%.2f s", ns/1e9)
+}
+
+// fmtSI writes v with an SI prefix: "1.23 M", "456 kB".
+func fmtSI(v float64, unit string) string {
+	prefixes := []string{"", "k", "M", "G", "T", "P"}
+	i := 0
+	for v >= 999.5 && i < len(prefixes)-1 {
+		v /= 1000
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f %s", v, unit)
+	}
+	return fmt.Sprintf("%.3g %s%s", v, prefixes[i], unit)
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+const benchTrainHelp = `Trains a model for --steps steps and measures it. The batches are synthetic,
+of IEMOCAP's shape (utterance lengths, labels, speakers and dialog windows
+drawn as the bench package documents, batched and bucketed as emotion train
+does), or with --data the session5 training split of a source. The first
+--warmup batches warm up; then a split pass synchronises the device after the
+forward (with the loss), the backward and the optimizer of each step; then the
+headline pass times the same steps whole (each reading its loss back).
+Printed: utterances/s and ms per step (headline), the split, and memory: the
+peak resident set, the Go heap, bytes allocated per step, the backend's pool
+(device memory on a GPU).
+
+--dump-batches writes the batches and the architecture for
+tests/pytorch_bench.py, which trains PyTorch on the same batches and prints
+the same figures (with --steps 0 only the file is written).`
+
+func runBenchTrain(args []string) error {
+	fs := benchFlagSet("train", benchTrainHelp)
+	mf := addModelFlags(fs)
+	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
+	steps := fs.Int("steps", 30, "timed steps of each pass, one batch each")
+	warmup := fs.Int("warmup", 3, "warm-up steps before timing")
+	batchSize := fs.Int("batch-size", 32, "utterances (or dialog windows) per batch")
+	data := fs.String("data", "", "train on the session5 training split of this source instead of synthetic batches")
+	vocab := fs.Int("vocab", bench.DefaultVocab, "vocabulary size of the synthetic batches")
+	bucket := fs.Bool("bucket", true, "batch utterances of similar length together (as emotion train)")
+	seed := fs.Int64("seed", 1, "seed of the batches and the model")
+	threads := fs.Int("threads", 0, "CPU threads (GOMAXPROCS; 0: all)")
+	dump := fs.String("dump-batches", "", "write the batches and the architecture to this file (for tests/pytorch_bench.py)")
+	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if *steps < 0 || *warmup < 0 || *batchSize < 1 || *vocab < 3 {
+		return usagef("--steps and --warmup must not be negative, --batch-size must be positive, --vocab at least 3")
+	}
+	if *steps == 0 && *dump == "" {
+		return usagef("--steps 0 only writes --dump-batches")
+	}
+	opts := dataset.DefaultOptions()
+	count := *warmup + max(*steps, 1)
+	var b *bench.Batches
+	var err error
+	if *data != "" {
+		ctx, cancel := signalContext()
+		defer cancel()
+		b, err = bench.RealBatches(ctx, *data, mf.kind, count, *warmup, *batchSize, *bucket, *seed)
+	} else {
+		if mf.kind != model.KindSentence && mf.kind != model.KindDialog {
+			return usagef("unknown --model %q (want sentence or dialog)", mf.kind)
+		}
+		b, err = bench.Synthetic(mf.kind, count, *warmup, *batchSize,
+			bench.SynthOptions{Vocab: *vocab, Window: opts.Window, MaxLen: opts.MaxLen, Bucket: *bucket, Seed: uint64(*seed)})
+	}
+	if err != nil {
+		return err
+	}
+	cfg, err := mf.config(b.Vocab, opts)
+	if err != nil {
+		return err
+	}
+	cfg.Seed = seedOf(*seed, 0)
+	if *dump != "" {
+		if err := dumpBatches(*dump, b, cfg); err != nil {
+			return err
+		}
+	}
+	if *steps == 0 {
+		return nil
+	}
+	be, closeBE, err := benchBackend(*device, *threads)
+	if err != nil {
+		return err
+	}
+	defer closeBE()
+	rep, err := bench.RunTrain(be, b, cfg, *steps)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return writeJSON(stdout, rep)
+	}
+	printTrainReport(stdout, rep)
+	return nil
+}
+
+func dumpBatches(path string, b *bench.Batches, cfg model.Config) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := bench.WriteBatches(f, b, cfg); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func printTrainReport(w io.Writer, r *bench.TrainReport) {
+	mb := func(b int64) string { return fmtSI(float64(b), "B") }
+	fmt.Fprintf(w, "emotion bench train: %s model (%d parameters) on %s, %s batches of %d; %d warm-up, %d timed steps per pass\n",
+		r.Model, r.Params, r.Backend, r.Source, r.BatchSize, r.Warmup, r.Steps)
+	fmt.Fprintf(w, "  per step     %.0f utterances, %.0f tokens (%.0f with padding)\n", r.RowsPerStep, r.TokensPerStep, r.PaddedPerStep)
+	fmt.Fprintf(w, "  throughput   %.1f utt/s, %.2f ms/step (%.2f s)\n", r.UttPerSec, r.MsPerStep, r.Seconds)
+	fmt.Fprintf(w, "  split        forward %.2f ms, backward %.2f ms, optimizer %.2f ms per step (synchronised between phases)\n",
+		r.ForwardMs, r.BackwardMs, r.OptimizerMs)
+	fmt.Fprintf(w, "  memory       peak RSS %s, Go heap peak %s (%s from the OS), %s allocated per step, pool %s",
+		mb(r.PeakRSSBytes), mb(r.HeapPeakBytes), mb(r.HeapSysBytes), mb(int64(r.AllocBytesPerStep)), mb(r.PoolBytes))
+	if r.DeviceMallocs > 0 {
+		fmt.Fprintf(w, " on the device in %d allocations", r.DeviceMallocs)
+	}
+	fmt.Fprintf(w, "\n  final loss   %.4f\n", r.FinalLoss)
+}

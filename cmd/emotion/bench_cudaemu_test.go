@@ -1,0 +1,50 @@
+//go:build cudaemu
+
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/emotionlab/emotion/bench"
+)
+
+// TestBenchOnEmulatedGPU runs both benchmarks with --device cuda on the
+// emulated device: every kernel is validated against the CPU backend, and
+// a training step reports the device pool.
+func TestBenchOnEmulatedGPU(t *testing.T) {
+	args := []string{"bench", "kernels", "--device", "cuda", "--shapes", "tiny", "--budget", "1ms",
+		"--copy-mib", "1", "--gemm-n", "32", "--rotate-mib", "0", "--json"}
+	code, out, errOut := runEmotion(t, args...)
+	if code != 0 {
+		t.Fatalf("kernels: exit %d: %s\n%s", code, errOut, out)
+	}
+	var rep bench.KernelReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := bench.ShapesNamed("tiny")
+	if !strings.HasPrefix(rep.Backend, "cuda:0") || rep.Reference == "" || rep.Failed != 0 || len(rep.Results) < len(bench.CaseNames(s)) {
+		t.Fatalf("kernels on %q against %q: %d results, %d failed", rep.Backend, rep.Reference, len(rep.Results), rep.Failed)
+	}
+	for _, r := range rep.Results {
+		if !r.Validated || !(r.MedianNS > 0) {
+			t.Errorf("%s: %+v", r.Name(), r)
+		}
+	}
+
+	// The sentence model, one step: the emulated LSTM is slow.
+	code, out, errOut = runEmotion(t, append([]string{"bench", "train", "--model", "sentence", "--json"},
+		append(tinyTrain, "--device", "cuda", "--steps", "1", "--warmup", "0")...)...)
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, errOut)
+	}
+	var tr bench.TrainReport
+	if err := json.Unmarshal([]byte(out), &tr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tr.Backend, "cuda:0") || tr.PoolBytes <= 0 || tr.DeviceMallocs <= 0 || !(tr.UttPerSec > 0) {
+		t.Errorf("train on the emulated GPU: %+v", tr)
+	}
+}

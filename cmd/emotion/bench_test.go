@@ -1,0 +1,289 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/emotionlab/emotion/bench"
+	"github.com/emotionlab/emotion/host"
+	"github.com/emotionlab/emotion/model"
+)
+
+// tinyKernels are the flags of a fast kernel benchmark.
+var tinyKernels = []string{"bench", "kernels", "--device", "cpu", "--shapes", "tiny", "--budget", "1ms",
+	"--copy-mib", "1", "--gemm-n", "32", "--rotate-mib", "1"}
+
+// tinyTrain are the flags of a fast training benchmark.
+var tinyTrain = []string{"--device", "cpu", "--steps", "2", "--warmup", "1", "--batch-size", "4", "--vocab", "40",
+	"--embed", "8", "--hidden", "4", "--dense", "4", "--dialog-hidden", "4", "--heads", "2", "--attn-dim", "8"}
+
+func TestBenchCommandLine(t *testing.T) {
+	tests := []struct {
+		args     []string
+		code     int
+		out, err []string
+	}{
+		{[]string{"bench"}, 2, nil, []string{"name what to benchmark: kernels or train"}},
+		{[]string{"bench", "nope"}, 2, nil, []string{`unknown benchmark "nope"`}},
+		{[]string{"bench", "--help"}, 0, []string{"Usage: emotion bench kernels|train [flags]", "emotion bench kernels times", "Examples:"}, nil},
+		{[]string{"help", "bench"}, 0, []string{"Usage: emotion bench kernels|train", "--dump-batches"}, nil},
+		{[]string{"bench", "kernels", "--help"}, 0, []string{"Usage: emotion bench kernels [flags]", "--shapes", "--ops", "--rotate-mib"}, nil},
+		{[]string{"bench", "train", "--help"}, 0, []string{"Usage: emotion bench train [flags]", "--steps", "--dump-batches", "--model"}, nil},
+		{[]string{"bench", "kernels", "--shapes", "huge"}, 2, nil, []string{`unknown shape set "huge"`}},
+		{[]string{"bench", "kernels", "--ops", "("}, 2, nil, []string{"--ops: error parsing regexp"}},
+		{[]string{"bench", "kernels", "--quick", "--shapes", "full"}, 2, nil, []string{"--quick and --shapes full"}},
+		{[]string{"bench", "kernels", "--device", "tpu"}, 2, nil, []string{`unknown --device "tpu"`}},
+		{[]string{"bench", "train", "--model", "poem"}, 2, nil, []string{`unknown --model "poem"`}},
+		{[]string{"bench", "train", "--steps", "0"}, 2, nil, []string{"--steps 0 only writes --dump-batches"}},
+		{[]string{"bench", "train", "--batch-size", "0"}, 2, nil, []string{"--batch-size must be positive"}},
+		{[]string{"bench", "kernels", "--list", "--ops", "^LSTMGates"}, 0, []string{"LSTMGatesForward (2 directions)\nLSTMGatesBackward (2 directions)\n"}, nil},
+	}
+	for _, tc := range tests {
+		code, out, errOut := runEmotion(t, tc.args...)
+		if code != tc.code {
+			t.Errorf("%q: exit %d, want %d (stderr %q)", tc.args, code, tc.code, errOut)
+		}
+		for _, w := range tc.out {
+			if !strings.Contains(out, w) {
+				t.Errorf("%q: stdout lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+		for _, w := range tc.err {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%q: stderr lacks %q:\n%s", tc.args, w, errOut)
+			}
+		}
+	}
+}
+
+func TestBenchKernelsText(t *testing.T) {
+	code, out, errOut := runEmotion(t, append(tinyKernels, "--ops", `^(Axpy|Softmax)`)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, w := range []string{
+		"emotion bench kernels on cpu (",
+		"shapes tiny, checked against cpu (1 threads)",
+		"ceilings: copy ",
+		"GB/s (2 buffers of 1 MiB), SGEMM ",
+		"GFLOP/s (n = 32)",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	var rows []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "Axpy") || strings.HasPrefix(l, "Softmax") {
+			rows = append(rows, l)
+		}
+	}
+	// Header: op, shape, median, bytes, FLOPs, GB/s, GFLOP/s, %copy, %sgemm, copies.
+	if len(rows) != 3 || !strings.Contains(out, "median") || !strings.Contains(out, "%sgemm") {
+		t.Fatalf("want 3 rows and a header:\n%s", out)
+	}
+	// Axpy over B·T·2H = 240 elements: 2.88 kB and 480 FLOPs.
+	if f := strings.Fields(rows[0]); len(f) < 10 || f[0] != "Axpy" || f[2] != "B=3" || !strings.Contains(rows[0], "2.88 kB") || !strings.Contains(rows[0], " 480 ") {
+		t.Errorf("Axpy row %q", rows[0])
+	}
+	if last := lines[len(lines)-1]; last != "3 cases, 0 failed validation" {
+		t.Errorf("last line %q", last)
+	}
+}
+
+func TestBenchKernelsJSON(t *testing.T) {
+	code, out, errOut := runEmotion(t, append(tinyKernels, "--ops", `LSTM|Embedding`, "--json")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep bench.KernelReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	s, _ := bench.ShapesNamed("tiny")
+	want := 0
+	for _, n := range bench.CaseNames(s) {
+		if strings.Contains(n, "LSTM") || strings.Contains(n, "Embedding") {
+			want++ // one shape each in the tiny set
+		}
+	}
+	if len(rep.Results) != want || rep.Failed != 0 || rep.Shapes.Name != "tiny" || rep.Ceilings.SgemmN != 32 || !(rep.Ceilings.CopyGBps > 0) {
+		t.Fatalf("%d results (want %d), %d failed, shapes %q, ceilings %+v", len(rep.Results), want, rep.Failed, rep.Shapes.Name, rep.Ceilings)
+	}
+	for _, r := range rep.Results {
+		if !r.Validated || !(r.MedianNS > 0) || r.Bytes <= 0 || len(r.Dims) == 0 {
+			t.Errorf("%s: %+v", r.Name(), r)
+		}
+	}
+	// The raw JSON carries the documented field names.
+	for _, k := range []string{`"median_ns"`, `"gb_per_s"`, `"gflop_per_s"`, `"pct_copy"`, `"pct_sgemm"`, `"copy_gb_per_s"`, `"sgemm_gflop_per_s"`, `"max_rel_err"`} {
+		if !strings.Contains(out, k) {
+			t.Errorf("JSON lacks %s", k)
+		}
+	}
+}
+
+// brokenTanh spoils Tanh's output, as a kernel with a bug would.
+type brokenTanh struct{ host.Backend }
+
+func (b brokenTanh) Tanh(x, y *host.F32) {
+	b.Backend.Tanh(x, y)
+	b.Scale(1.01, y)
+}
+
+func TestBenchKernelsReportsMismatch(t *testing.T) {
+	benchWrap = func(be host.Backend) host.Backend { return brokenTanh{be} }
+	defer func() { benchWrap = nil }()
+	code, out, errOut := runEmotion(t, append(tinyKernels, "--ops", `^Tanh`)...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s", code, errOut)
+	}
+	if !strings.Contains(out, "Tanh ([B,T,2H])") || !strings.Contains(out, "MISMATCH: outputs differ from the reference") ||
+		!strings.Contains(out, "TanhBackward") || !strings.Contains(out, "2 cases, 1 failed validation") {
+		t.Errorf("output:\n%s", out)
+	}
+	if !strings.Contains(errOut, "emotion: bench kernels: 1 of 2 cases differ from the reference backend") {
+		t.Errorf("stderr %q", errOut)
+	}
+}
+
+func TestBenchTrain(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	dir := t.TempDir()
+	for _, kind := range []string{model.KindSentence, model.KindDialog} {
+		dump := filepath.Join(dir, kind+".batches")
+		args := append([]string{"bench", "train", "--model", kind, "--threads", "1", "--dump-batches", dump, "--json"}, tinyTrain...)
+		code, out, errOut := runEmotion(t, args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", kind, code, errOut)
+		}
+		var rep bench.TrainReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%s: %v:\n%s", kind, err, out)
+		}
+		if rep.Model != kind || rep.Steps != 2 || rep.Warmup != 1 || rep.BatchSize != 4 || rep.Threads != 1 ||
+			rep.Backend != "cpu (1 threads)" || !(rep.UttPerSec > 0) || !(rep.ForwardMs > 0) || rep.Source != "synthetic" {
+			t.Errorf("%s: report %+v", kind, rep)
+		}
+		f, err := os.Open(dump)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, cfg, err := bench.ReadBatches(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		if b.Kind != kind || len(b.Inputs) != 3 || b.Warmup != 1 || b.Vocab != 40 || cfg.Kind != kind || cfg.Hidden != 4 || cfg.Vocab != 40 || cfg.Dropout != 0.5 {
+			t.Errorf("%s: dumped %d batches, warm-up %d, vocab %d, config %+v", kind, len(b.Inputs), b.Warmup, b.Vocab, cfg)
+		}
+		if rep.Params == 0 {
+			t.Errorf("%s: no parameters", kind)
+		}
+	}
+}
+
+func TestBenchTrainText(t *testing.T) {
+	code, out, errOut := runEmotion(t, append([]string{"bench", "train", "--model", "dialog"}, tinyTrain...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, w := range []string{
+		"emotion bench train: dialog model (",
+		"synthetic batches of 4; 1 warm-up, 2 timed steps per pass",
+		"per step     4 utterances",
+		"utt/s",
+		"split        forward ",
+		"memory       peak RSS ",
+		"final loss   1.",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+func TestBenchTrainDumpOnlyAndData(t *testing.T) {
+	dir := t.TempDir()
+	dump := filepath.Join(dir, "only.batches")
+	code, out, errOut := runEmotion(t, append([]string{"bench", "train", "--model", "sentence", "--dump-batches", dump}, append(tinyTrain, "--steps", "0")...)...)
+	if code != 0 || out != "" {
+		t.Fatalf("--steps 0: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	if st, err := os.Stat(dump); err != nil || st.Size() < 100 {
+		t.Fatalf("dump: %v", err)
+	}
+
+	data, _ := writeFixture(t)
+	code, out, errOut = runEmotion(t, append([]string{"bench", "train", "--model", "dialog", "--data", data, "--json"}, tinyTrain...)...)
+	if code != 0 {
+		t.Fatalf("--data: exit %d: %s", code, errOut)
+	}
+	var rep bench.TrainReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Source != data || rep.Steps != 2 || rep.RowsPerStep != 4 {
+		t.Errorf("--data report %+v", rep)
+	}
+	code, _, errOut = runEmotion(t, "bench", "train", "--data", filepath.Join(dir, "missing"), "--steps", "1")
+	if code != 1 || !strings.Contains(errOut, "missing") {
+		t.Errorf("missing data: exit %d, %s", code, errOut)
+	}
+}
+
+// TestPyTorchBenchReadsBatches runs tests/pytorch_bench.py on a dumped
+// file when PyTorch is installed.
+func TestPyTorchBenchReadsBatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import torch, numpy").Run(); err != nil {
+		t.Skip("no PyTorch: ", err)
+	}
+	dir := t.TempDir()
+	for _, kind := range []string{model.KindSentence, model.KindDialog} {
+		dump := filepath.Join(dir, kind+".batches")
+		ours := filepath.Join(dir, kind+".json")
+		code, out, errOut := runEmotion(t, append([]string{"bench", "train", "--model", kind, "--dump-batches", dump, "--json"}, tinyTrain...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		if err := os.WriteFile(ours, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(py, "../../tests/pytorch_bench.py", "--batches", dump, "--ours", ours, "--threads", "1", "--json")
+		res, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		var got struct {
+			PyTorch map[string]any `json:"pytorch"`
+			Emotion map[string]any `json:"emotion"`
+			Ratio   float64        `json:"ratio_utt_per_sec"`
+		}
+		if err := json.Unmarshal(res, &got); err != nil {
+			t.Fatalf("%s: %v:\n%s", kind, err, res)
+		}
+		p := got.PyTorch
+		var rep bench.TrainReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		// The same architecture: PyTorch counts as many parameters.
+		if p["params"] != float64(rep.Params) || p["model"] != kind || p["steps"] != 2.0 || p["warmup"] != 1.0 || p["threads"] != 1.0 ||
+			p["rows_per_step"] != rep.RowsPerStep || p["tokens_per_step"] != rep.TokensPerStep || p["padded_tokens_per_step"] != rep.PaddedPerStep {
+			t.Errorf("%s: PyTorch %v\nemotion %+v", kind, p, rep)
+		}
+		if !(got.Ratio > 0) || got.Emotion["framework"] != "emotion" {
+			t.Errorf("%s: ratio %g", kind, got.Ratio)
+		}
+	}
+}
