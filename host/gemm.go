@@ -5,11 +5,11 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 )
 
-// GEMMs are cut into tiles of C; a tile (of one problem of a batch) is one
-// task for the workers. Every tile sums over the whole of k in the same
-// order whichever worker computes it and however many there are, and the
-// tile size depends on the shape alone, so results do not depend on the
-// thread count.
+// On the portable path (no AVX2+FMA, or the purego build), GEMMs are cut
+// into tiles of C; a tile (of one problem of a batch) is one task for the
+// workers. Every tile sums over the whole of k in the same order whichever
+// worker computes it and however many there are, and the tile size depends
+// on the shape alone, so results do not depend on the thread count.
 //
 // The packed kernel takes 64×64 tiles. Tiles for gonum's Sgemm stay below
 // four 64×64 blocks, which keeps gonum on its serial path (it would start
@@ -32,21 +32,40 @@ type gemmArgs struct {
 	a, b, c                   []float32
 	lda, ldb, ldc             int
 	strideA, strideB, strideC int
+	kind                      int // gemmKind*
 	tileM, tileN              int // tile size
-	tilesM, tilesN            int // tiles per problem
-	gonum                     bool
+	tilesM, tilesN            int // tiles per problem (of the chunk, for the blocked GEMM)
+
+	// The blocked GEMM's current chunk: problems [q0, q0+nq), columns
+	// [jc, jc+nc), whose op(B) is packed in bp (see sgemmChunk).
+	q0, nq, jc, nc int
+	ncPad          int // nc rounded up to sgemmNR
+	packA          bool
+	packGroup      int // B slivers per packing task
+	bp             []float32
 }
+
+// The ways a GEMM's tiles are computed.
+const (
+	gemmKindSIMD   = iota // the blocked GEMM with the 6×16 micro-kernel (sgemm*)
+	gemmKindPacked        // the portable packed GEMM with the 4×2 Go micro-kernel
+	gemmKindGonum         // gonum's Sgemm
+)
 
 // Gemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, where
 // op(A) is m×k (A is k×m when transA) and op(B) is k×n (B is n×k when
 // transB); lda, ldb, ldc are row strides. With beta = 0, C is not read; with
 // k = 0 or alpha = 0, A and B are not read.
 //
-// Each tile of C is computed either by the packed, register-blocked GEMM of
-// this package or by gonum's Sgemm (assembly level-1 kernels), whichever
-// measured faster for the shape (see gemmUseGonum); the choice depends on the
-// shape alone. On gonum's path a product whose A factor is exactly zero is
-// skipped, so a NaN or Inf in B facing a zero in A does not propagate.
+// On a CPU with AVX2 and FMA (amd64, not the purego build) it runs a blocked
+// GEMM with an assembly micro-kernel (see sgemmChunk); otherwise each tile
+// of C is computed by the portable packed GEMM of this package or by gonum's
+// Sgemm, whichever measured faster for the shape (see gemmKindFor). Every
+// path sums each element's products in an order fixed by k alone, so results
+// do not depend on the number of threads, on timing or on alignment. On
+// gonum's path a product whose A factor is exactly zero is skipped, so a NaN
+// or Inf in B facing a zero in A does not propagate; the other paths follow
+// IEEE arithmetic (0·Inf = NaN).
 func (c *CPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a *F32, lda int, b *F32, ldb int, beta float32, cm *F32, ldc int) {
 	c.gemmOp("Gemm", transA, transB, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, cm, ldc, 0, 1)
 }
@@ -107,11 +126,19 @@ func (c *CPU) gemmOp(op string, transA, transB bool, m, n, k int, alpha float32,
 		c:   cm.cpu,
 		lda: lda, ldb: ldb, ldc: ldc,
 		strideA: strideA, strideB: strideB, strideC: strideC,
-		gonum: gemmUseGonum(transA, transB),
+		kind: gemmKindFor(transA, transB),
 	}
 	g := &c.gemmJob
+	if readAB {
+		g.a, g.b = a.cpu, b.cpu
+	}
+	if readAB && g.kind == gemmKindSIMD {
+		c.sgemm(g, batch)
+		*g = gemmArgs{}
+		return
+	}
 	g.tileM, g.tileN = gemmTileM, gemmTileN
-	if g.gonum {
+	if g.kind == gemmKindGonum {
 		g.tileN = gemmGonumTileN
 		if transA {
 			g.tileM = gemmGonumTNTileM
@@ -119,9 +146,6 @@ func (c *CPU) gemmOp(op string, transA, transB bool, m, n, k int, alpha float32,
 	}
 	g.tilesM = (m + g.tileM - 1) / g.tileM
 	g.tilesN = (n + g.tileN - 1) / g.tileN
-	if readAB {
-		g.a, g.b = a.cpu, b.cpu
-	}
 	tasks := batch * g.tilesM * g.tilesN
 	flops := 2 * batch * m * n * max(k, 1)
 	if tasks == 1 || c.threads == 1 || flops < gemmParallelFlops {
@@ -169,7 +193,7 @@ func (g *gemmArgs) tile(s *gemmScratch, t int) {
 	} else {
 		b = b[j0:]
 	}
-	if g.gonum {
+	if g.kind == gemmKindGonum {
 		tA, tB := blas.NoTrans, blas.NoTrans
 		if g.transA {
 			tA = blas.Trans
@@ -183,31 +207,317 @@ func (g *gemmArgs) tile(s *gemmScratch, t int) {
 	gemmPacked(s, g.transA, g.transB, mt, nt, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
 }
 
-// gemmUseGonum reports whether gonum's Sgemm computes the tiles of a GEMM
-// rather than the packed kernel. BenchmarkGemm, both threads of the 2-core
-// AMD EPYC (Zen 4, 2.6 GHz) this was tuned on, GFLOP/s of gonum against
-// packed: input projection 3200×512×128 NT 30–36 against 15; its weight
-// gradient 512×128×3200 TN 13–25 against 7–12; recurrent 32×256×64 NT 12
-// against 6.5; batched attention 32×(100×100×64) NT 16–28 against 7–11; the
-// classifier 32×4×256 NT 19 against 2–5. gonum's 4-wide SSE level-1 kernels
-// beat the scalar micro-kernel on every NN, NT and TN shape; its Aᵀ·Bᵀ path
-// uses strided axpys and loses (200³ TT: 3.3–5 against 7.5–11.5). The choice
-// depends on the transposes alone, so results stay deterministic.
-func gemmUseGonum(transA, transB bool) bool {
+// gemmKindFor chooses how a GEMM is computed: the blocked GEMM with the
+// assembly micro-kernel wherever the CPU has AVX2 and FMA, since it won at
+// every shape measured (see BenchmarkGemm), else gonum's Sgemm or the
+// portable packed kernel by the transposes. On the portable path,
+// BenchmarkGemm, both threads of the 2-core AMD EPYC (Zen 4, 2.6 GHz) this
+// was tuned on, GFLOP/s of gonum against packed: input projection
+// 3200×512×128 NT 30–36 against 15; its weight gradient 512×128×3200 TN
+// 13–25 against 7–12; recurrent 32×256×64 NT 12 against 6.5; batched
+// attention 32×(100×100×64) NT 16–28 against 7–11; the classifier 32×4×256
+// NT 19 against 2–5. gonum's 4-wide SSE level-1 kernels beat the scalar
+// micro-kernel on every NN, NT and TN shape; its Aᵀ·Bᵀ path uses strided
+// axpys and loses (200³ TT: 3.3–5 against 7.5–11.5). The choice depends on
+// the machine and the transposes alone, so results stay deterministic.
+func gemmKindFor(transA, transB bool) int {
 	switch gemmForce {
 	case gemmForcePacked:
-		return false
+		return gemmKindPacked
 	case gemmForceGonum:
-		return true
+		return gemmKindGonum
+	case gemmForceSIMD:
+		return gemmKindSIMD
 	}
-	return !(transA && transB)
+	switch {
+	case gemmHasSIMD:
+		return gemmKindSIMD
+	case transA && transB:
+		return gemmKindPacked
+	}
+	return gemmKindGonum
 }
 
-// gemmForce overrides gemmUseGonum in tests and benchmarks.
+// gemmForce overrides gemmKindFor in tests and benchmarks. gemmForceSIMD
+// runs the blocked GEMM even where the CPU lacks AVX2 or FMA, with the Go
+// micro-kernel.
 var gemmForce int
 
 const (
 	gemmForceNone = iota
 	gemmForcePacked
 	gemmForceGonum
+	gemmForceSIMD
 )
+
+// The blocked GEMM (gemmKindSIMD), after BLIS and OpenBLAS. op(B) is packed
+// once per call into slivers of sgemmNR columns, k-major, cut in slices of
+// sgemmKC rows; tasks then compute tiles of C: for each slice of k, a task
+// packs its rows of op(A) into slivers of sgemmMR rows (or reads them in
+// place) and runs the 6×16 micro-kernel over its tile, one B sliver (16 KiB,
+// in L1) against every A sliver of the tile (in L2) in turn.
+//
+// Every element of C is one lane of the micro-kernel: it sums the products
+// of one slice of k in order with FMA, starting from zero, and adds the
+// slice's sum to C (alpha·sum + beta·C for the first slice, alpha·sum + C
+// for the others), whatever the tile, the task, the thread or the padding
+// around it. The slices are fixed by k alone, so results depend on the
+// shape alone; tile sizes, packing and the split into tasks only change
+// the speed.
+const (
+	sgemmMR = 6   // rows of a micro-tile
+	sgemmNR = 16  // columns of a micro-tile: two 8-float vectors
+	sgemmKC = 256 // depth of a slice of k: a B sliver is 16 KiB
+	sgemmMC = 96  // largest task tile height: an A tile is 96 KiB
+	sgemmNC = 512 // largest task tile width
+
+	// sgemmPackGrain is the least work of a B packing task, in floats.
+	sgemmPackGrain = 1 << 14
+)
+
+// sgemmPackCap bounds the packed op(B) of one chunk, in floats (4 MiB):
+// larger calls are computed in chunks of columns or of problems. (A
+// variable for the tests.)
+var sgemmPackCap = 1 << 20
+
+// sgemm computes the batched GEMM g of batch problems with k ≥ 1 by the
+// blocked algorithm, chunk by chunk.
+func (c *CPU) sgemm(g *gemmArgs, batch int) {
+	nPad := roundUp(g.n, sgemmNR)
+	nc, nq := g.n, 1
+	if g.k*nPad > sgemmPackCap {
+		nc = max(sgemmNR, sgemmPackCap/g.k/sgemmNR*sgemmNR)
+	} else {
+		nq = max(1, min(batch, sgemmPackCap/(g.k*nPad)))
+	}
+	// Packing A costs as much as 6·sgemmNR/… of the tile's products; it
+	// pays when A is read in place badly: transposed (each step of k a new
+	// row) or when the tile is reused over many B slivers.
+	g.packA = g.transA
+	for q0 := 0; q0 < batch; q0 += nq {
+		for jc := 0; jc < g.n; jc += nc {
+			g.q0, g.nq, g.jc, g.nc = q0, min(nq, batch-q0), jc, min(nc, g.n-jc)
+			c.sgemmChunk(g)
+		}
+	}
+}
+
+// sgemmChunk packs op(B) of the chunk's problems and columns and computes
+// their tiles of C.
+func (c *CPU) sgemmChunk(g *gemmArgs) {
+	g.ncPad = roundUp(g.nc, sgemmNR)
+	need := g.nq * g.k * g.ncPad
+	s0 := &c.gemmScratch[0]
+	if cap(s0.pb) < need {
+		s0.pb = alignedF32(need)
+	}
+	g.bp = s0.pb[:need]
+	parallel := c.threads > 1 && 2*g.nq*g.m*g.nc*g.k >= gemmParallelFlops
+
+	slivers := g.ncPad / sgemmNR
+	g.packGroup = max(1, min(slivers, sgemmPackGrain/(g.k*sgemmNR)))
+	groups := (slivers + g.packGroup - 1) / g.packGroup
+	if tasks := g.nq * groups; parallel && tasks > 1 && need >= 2*sgemmPackGrain {
+		c.work.run(tasks, func(_, t int) { c.gemmJob.sgemmPackB(t) })
+	} else {
+		for t := range tasks {
+			g.sgemmPackB(t)
+		}
+	}
+
+	// Tiles: at most sgemmMC×sgemmNC, even in height, and, when the chunk
+	// is parallel, narrower until there are four tasks per worker.
+	tilesM := (g.m + sgemmMC - 1) / sgemmMC
+	g.tileM = roundUp((g.m+tilesM-1)/tilesM, sgemmMR)
+	g.tilesM = (g.m + g.tileM - 1) / g.tileM
+	tilesN := (g.nc + sgemmNC - 1) / sgemmNC
+	if want := 4 * c.threads; parallel && g.nq*g.tilesM*tilesN < want {
+		tilesN = min((want+g.nq*g.tilesM-1)/(g.nq*g.tilesM), slivers)
+	}
+	g.tileN = roundUp((g.nc+tilesN-1)/tilesN, sgemmNR)
+	g.tilesN = (g.nc + g.tileN - 1) / g.tileN
+	tasks := g.nq * g.tilesM * g.tilesN
+	if parallel && tasks > 1 {
+		c.work.run(tasks, func(w, t int) { c.gemmJob.sgemmTile(&c.gemmScratch[w], t) })
+	} else {
+		for t := range tasks {
+			g.sgemmTile(s0, t)
+		}
+	}
+}
+
+// roundUp rounds n ≥ 0 up to a multiple of m.
+func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// sgemmPackB packs packing task t of the chunk: packGroup slivers of one
+// problem's op(B), all of k. The chunk's packed B holds, per problem, per
+// slice of k (at row pc), its slivers one after the other: sliver s of the
+// slice starting at pc·ncPad + s·kc·sgemmNR, element (p, j) at p·sgemmNR + j.
+func (g *gemmArgs) sgemmPackB(t int) {
+	groups := (g.ncPad/sgemmNR + g.packGroup - 1) / g.packGroup
+	q, t := t/groups, t%groups
+	s0 := t * g.packGroup
+	s1 := min(s0+g.packGroup, g.ncPad/sgemmNR)
+	b := g.b[(g.q0+q)*g.strideB:]
+	bq := g.bp[q*g.k*g.ncPad:]
+	for pc := 0; pc < g.k; pc += sgemmKC {
+		kc := min(sgemmKC, g.k-pc)
+		for s := s0; s < s1; s++ {
+			j := s * sgemmNR
+			dst := bq[pc*g.ncPad+s*kc*sgemmNR:][:kc*sgemmNR]
+			sgemmPackBSliver(dst, g.transB, b, g.ldb, pc, kc, g.jc+j, min(sgemmNR, g.nc-j))
+		}
+	}
+}
+
+// sgemmPackBSliver packs rows [pc, pc+kc) and columns [j, j+cols) of op(B)
+// into dst: dst[p·sgemmNR + jj] = op(B)[pc+p, j+jj], zero for jj ≥ cols.
+func sgemmPackBSliver(dst []float32, transB bool, b []float32, ldb, pc, kc, j, cols int) {
+	if !transB {
+		for p := range kc {
+			d := dst[p*sgemmNR : (p+1)*sgemmNR]
+			copy(d, b[(pc+p)*ldb+j:][:cols])
+			clear(d[cols:])
+		}
+		return
+	}
+	// op(B)[p, j] = B[j, p]: B's rows are contiguous in p.
+	if cols == sgemmNR {
+		sgemmPackT16(dst, b[j*ldb+pc:], ldb, kc)
+		return
+	}
+	for jj := range cols {
+		src := b[(j+jj)*ldb+pc:][:kc]
+		d := dst[jj:]
+		for p, v := range src {
+			d[p*sgemmNR] = v
+		}
+	}
+	if cols < sgemmNR {
+		for p := range kc {
+			clear(dst[p*sgemmNR+cols : (p+1)*sgemmNR])
+		}
+	}
+}
+
+// sgemmTile computes task t of the chunk: one tile of C of one problem.
+func (g *gemmArgs) sgemmTile(s *gemmScratch, t int) {
+	per := g.tilesM * g.tilesN
+	q, t := t/per, t%per
+	i0, j0 := t/g.tilesN*g.tileM, t%g.tilesN*g.tileN
+	mt, nt := min(g.tileM, g.m-i0), min(g.tileN, g.nc-j0)
+	p := g.q0 + q
+	a := g.a[p*g.strideA:]
+	c := g.c[p*g.strideC+i0*g.ldc+g.jc+j0:]
+	bq := g.bp[q*g.k*g.ncPad:]
+	full := mt / sgemmMR * sgemmMR // rows in full A slivers
+	for pc := 0; pc < g.k; pc += sgemmKC {
+		kc := min(sgemmKC, g.k-pc)
+		beta, load := g.beta, g.beta != 0
+		if pc > 0 {
+			beta, load = 1, true
+		}
+		// The A operand: sliver i of the tile at ap[i·step:], element (r, p)
+		// at r·rsA + p·csA.
+		var ap []float32
+		var rsA, csA, step int
+		switch {
+		case g.packA:
+			ap = s.sgemmPackA(g.transA, a, g.lda, i0, mt, pc, kc)
+			rsA, csA, step = 1, sgemmMR, sgemmMR*kc
+		case g.transA: // A is k×m: op(A)[i, p] = A[p, i]
+			ap = a[pc*g.lda+i0:]
+			rsA, csA, step = 1, g.lda, sgemmMR
+		default:
+			ap = a[i0*g.lda+pc:]
+			rsA, csA, step = g.lda, 1, sgemmMR*g.lda
+		}
+		var edgeA []float32 // the packed last, partial sliver when A is read in place
+		if !g.packA && full < mt {
+			edgeA = s.sgemmPackA(g.transA, a, g.lda, i0+full, mt-full, pc, kc)
+		}
+		panel := bq[pc*g.ncPad:]
+		for jr := 0; jr < nt; jr += sgemmNR {
+			cols := min(sgemmNR, nt-jr)
+			bs := panel[(j0+jr)*kc:][:kc*sgemmNR]
+			for ir := 0; ir < mt; ir += sgemmMR {
+				as, rs, cs := ap[ir/sgemmMR*step:], rsA, csA
+				if ir >= full && edgeA != nil {
+					as, rs, cs = edgeA, 1, sgemmMR
+				}
+				ct := c[ir*g.ldc+jr:]
+				if rows := min(sgemmMR, mt-ir); rows < sgemmMR || cols < sgemmNR {
+					sgemmEdge(kc, as, rs, cs, bs, ct, g.ldc, rows, cols, g.alpha, beta, load)
+				} else {
+					sgemmKernel(kc, as, rs, cs, bs, ct, g.ldc, g.alpha, beta, load)
+				}
+			}
+		}
+	}
+}
+
+// sgemmEdge is sgemmKernel for a micro-tile of C cut to rows×cols: the
+// kernel computes a full 6×16 block in a buffer, through the same
+// instructions, and only the tile's part is copied to and from C.
+func sgemmEdge(kc int, a []float32, rsA, csA int, b, c []float32, ldc, rows, cols int, alpha, beta float32, load bool) {
+	var buf [sgemmMR * sgemmNR]float32
+	if load {
+		for r := range rows {
+			copy(buf[r*sgemmNR:r*sgemmNR+cols], c[r*ldc:r*ldc+cols])
+		}
+	}
+	sgemmKernel(kc, a, rsA, csA, b, buf[:], sgemmNR, alpha, beta, load)
+	for r := range rows {
+		copy(c[r*ldc:r*ldc+cols], buf[r*sgemmNR:r*sgemmNR+cols])
+	}
+}
+
+// sgemmPackA packs rows [i0, i0+mt) and columns [pc, pc+kc) of op(A) into
+// the worker's scratch as slivers of sgemmMR rows, zero past row mt: sliver
+// i, element (r, p) at i·sgemmMR·kc + p·sgemmMR + r.
+func (s *gemmScratch) sgemmPackA(transA bool, a []float32, lda, i0, mt, pc, kc int) []float32 {
+	mp := roundUp(mt, sgemmMR)
+	if cap(s.pa) < mp*kc {
+		s.pa = alignedF32(max(mp, sgemmMC) * sgemmKC)
+	}
+	dst := s.pa[:mp*kc]
+	if !transA {
+		for i := 0; i < mt; i += sgemmMR {
+			d := dst[i*kc : (i+sgemmMR)*kc]
+			rows := min(sgemmMR, mt-i)
+			if rows == sgemmMR {
+				r0 := a[(i0+i)*lda+pc:][:kc]
+				r1 := a[(i0+i+1)*lda+pc:][:kc]
+				r2 := a[(i0+i+2)*lda+pc:][:kc]
+				r3 := a[(i0+i+3)*lda+pc:][:kc]
+				r4 := a[(i0+i+4)*lda+pc:][:kc]
+				r5 := a[(i0+i+5)*lda+pc:][:kc]
+				for p := range kc {
+					dp := d[p*sgemmMR : p*sgemmMR+sgemmMR]
+					dp[0], dp[1], dp[2], dp[3], dp[4], dp[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+				}
+				continue
+			}
+			clear(d)
+			for r := range rows {
+				for p, v := range a[(i0+i+r)*lda+pc:][:kc] {
+					d[p*sgemmMR+r] = v
+				}
+			}
+		}
+		return dst
+	}
+	// op(A)[i, p] = A[p, i]: A's rows are contiguous in i.
+	full := mt / sgemmMR * sgemmMR
+	for p := range kc {
+		src := a[(pc+p)*lda+i0:][:mt]
+		for i := 0; i < full; i += sgemmMR {
+			copy(dst[i*kc+p*sgemmMR:][:sgemmMR], src[i:i+sgemmMR])
+		}
+		if full < mt {
+			d := dst[full*kc+p*sgemmMR:][:sgemmMR]
+			clear(d[copy(d, src[full:]):])
+		}
+	}
+	return dst
+}

@@ -31,48 +31,57 @@ var gemmBenchShapes = []struct {
 	{"tt_200x200x200_TT", true, true, 200, 200, 200, 1},
 }
 
-// BenchmarkGemm measures both kernels at the models' shapes, on as many
-// threads as GOMAXPROCS, in GFLOP/s. The machine this was tuned on is a
-// 2-core AMD EPYC (Zen 4, 2.6 GHz, AVX-512) whose float32 peak with AVX2 FMA
-// is 2 cores × 2.6 GHz × 32 FLOP/cycle = 166 GFLOP/s; Go compiles the packed
-// kernel to scalar SSE (mulss+addss, at best 4 FLOP/cycle: 21 GFLOP/s on two
-// cores), gonum's Sgemm uses 4-wide SSE level-1 assembly kernels. Measured
-// at the largest shapes: the packed GEMM 15 GFLOP/s (9% of peak, 72% of the
-// scalar ceiling; BenchmarkGemmKernel4x2 alone 8.3–9.1 on one core), gonum's
-// on the same tiles 28–36 (17–21% of peak). See gemmUseGonum for the
-// figures per shape.
+// BenchmarkGemm measures the three kernels at the models' shapes, on one
+// thread and on as many as GOMAXPROCS, in GFLOP/s. The machine this was
+// tuned on is a 2-core AMD EPYC (Zen 4, 2.6 GHz, AVX-512) whose float32
+// peak with AVX2 FMA is 2.6 GHz × 32 FLOP/cycle = 83 GFLOP/s a core. The
+// portable packed kernel compiles to scalar SSE (at best 4 FLOP/cycle: 10
+// GFLOP/s a core), gonum's Sgemm uses 4-wide SSE level-1 assembly kernels
+// (28–36 GFLOP/s on two cores at the largest shapes), the blocked GEMM an
+// AVX2+FMA micro-kernel (see sgemmChunk and the figures in gemmKindFor).
 func BenchmarkGemm(b *testing.B) {
 	for _, s := range gemmBenchShapes {
 		for _, kern := range []struct {
 			name string
 			v    int
-		}{{"packed", gemmForcePacked}, {"gonum", gemmForceGonum}, {"auto", gemmForceNone}} {
-			b.Run(fmt.Sprintf("%s/%s", s.name, kern.name), func(b *testing.B) {
-				defer func(v int) { gemmForce = v }(gemmForce)
-				gemmForce = kern.v
-				c := NewCPU(0)
-				lda, ldb := s.k, s.n
-				if s.transA {
-					lda = s.m
+		}{{"simd", gemmForceSIMD}, {"gonum", gemmForceGonum}, {"packed", gemmForcePacked}} {
+			for _, threads := range []int{1, 0} {
+				name := fmt.Sprintf("%s/%s/t%d", s.name, kern.name, threads)
+				if threads == 0 {
+					name = fmt.Sprintf("%s/%s/tmax", s.name, kern.name)
 				}
-				if s.transB {
-					ldb = s.k
-				}
-				x, y, z := c.Alloc(s.m*s.k*s.batch), c.Alloc(s.k*s.n*s.batch), c.Alloc(s.m*s.n*s.batch)
-				c.Fill(x, 0.5)
-				c.Fill(y, 0.25)
-				b.ResetTimer()
-				for range b.N {
-					c.GemmStridedBatched(s.transA, s.transB, s.m, s.n, s.k, 1, x, lda, s.m*s.k, y, ldb, s.k*s.n, 0, z, s.n, s.m*s.n, s.batch)
-				}
-				b.StopTimer()
-				if err := c.Err(); err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(2*float64(s.m*s.n*s.k*s.batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
+				b.Run(name, func(b *testing.B) {
+					defer func(v int) { gemmForce = v }(gemmForce)
+					gemmForce = kern.v
+					benchGemm(b, NewCPU(threads), s.transA, s.transB, s.m, s.n, s.k, s.batch)
+				})
+			}
 		}
 	}
+}
+
+// benchGemm times GemmStridedBatched on c at one shape, inputs 0.5 and
+// 0.25, beta = 0, and reports GFLOP/s.
+func benchGemm(b *testing.B, c *CPU, transA, transB bool, m, n, k, batch int) {
+	lda, ldb := k, n
+	if transA {
+		lda = m
+	}
+	if transB {
+		ldb = k
+	}
+	x, y, z := c.Alloc(m*k*batch), c.Alloc(k*n*batch), c.Alloc(m*n*batch)
+	c.Fill(x, 0.5)
+	c.Fill(y, 0.25)
+	b.ResetTimer()
+	for range b.N {
+		c.GemmStridedBatched(transA, transB, m, n, k, 1, x, lda, m*k, y, ldb, k*n, 0, z, n, m*n, batch)
+	}
+	b.StopTimer()
+	if err := c.Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(2*float64(m*n*k*batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 // BenchmarkGemmKernel4x2 measures the packed micro-kernel alone on one

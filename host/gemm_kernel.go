@@ -1,5 +1,7 @@
 package host
 
+import "math"
+
 // The packed GEMM: for each KC-deep slice of the inner dimension, a tile of
 // op(A) is packed into slivers of gemmMR rows and a tile of op(B) into
 // slivers of gemmNR columns, both stored k-major so that the micro-kernel
@@ -18,9 +20,12 @@ const (
 	gemmKC = 256 // depth of a packed slice
 )
 
-// gemmScratch is one worker's packing memory.
+// gemmScratch is one worker's packing memory: a and b for the portable
+// packed GEMM, pa for the blocked GEMM's A tiles. Worker 0's pb holds the
+// blocked GEMM's packed B, which all workers read.
 type gemmScratch struct {
-	a, b []float32
+	a, b   []float32
+	pa, pb []float32
 }
 
 // buffers returns packing buffers for an mt×kc tile of A and a kc×nt tile of
@@ -185,6 +190,82 @@ func gemmStore(acc *[gemmMR * gemmNR]float32, c []float32, ldc, rows, cols int, 
 			for j, v := range ar {
 				cr[j] = alpha*v + beta*cr[j]
 			}
+		}
+	}
+}
+
+// sgemmKernelCheck panics unless the operands of a sgemmKernel call lie
+// within their slices: the assembly kernel does no bounds checks.
+func sgemmKernelCheck(kc int, a []float32, rsA, csA int, b, c []float32, ldc int) {
+	if kc < 1 || rsA < 0 || csA < 0 || ldc < sgemmNR ||
+		len(a) <= (sgemmMR-1)*rsA+(kc-1)*csA || len(b) < sgemmNR*kc || len(c) < (sgemmMR-1)*ldc+sgemmNR {
+		panic("host: sgemmKernel operands out of range")
+	}
+}
+
+// sgemmKernelGo is the micro-kernel in Go: the same values as the assembly
+// kernel, bit for bit (fma32 rounds once, as the FMA instruction does). It
+// is the kernel of builds without assembly and the tests' reference.
+func sgemmKernelGo(kc int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32, load bool) {
+	var acc [sgemmMR][sgemmNR]float32
+	for p := range kc {
+		bp := b[p*sgemmNR : (p+1)*sgemmNR]
+		for r := range sgemmMR {
+			av := a[r*rsA+p*csA]
+			for j, bv := range bp {
+				acc[r][j] = fma32(av, bv, acc[r][j])
+			}
+		}
+	}
+	for r := range sgemmMR {
+		cr := c[r*ldc : r*ldc+sgemmNR]
+		for j := range cr {
+			v := alpha * acc[r][j]
+			if load {
+				v = fma32(beta, cr[j], v)
+			}
+			cr[j] = v
+		}
+	}
+}
+
+// fma32 returns x·y + z rounded once to float32 (to nearest, ties to even),
+// as a float32 fused multiply-add does. The product is exact in float64;
+// the sum is rounded to float64 first, which can only mislead the rounding
+// to float32 when it lands exactly halfway between two float32 values; the
+// sum's rounding error (Knuth's TwoSum) then says which way the exact value
+// lies.
+func fma32(x, y, z float32) float32 {
+	p := float64(x) * float64(y)
+	s := p + float64(z)
+	r := float32(s)
+	if math.IsNaN(s) || math.IsInf(s, 0) || float64(r) == s {
+		return r
+	}
+	bv := s - p
+	e := (p - (s - bv)) + (float64(z) - bv)
+	if e == 0 {
+		return r
+	}
+	other := math.Nextafter32(r, float32(math.Inf(1)))
+	if float64(r) > s {
+		other = math.Nextafter32(r, float32(math.Inf(-1)))
+	}
+	if (float64(r)+float64(other))/2 != s { // not a tie: r is right
+		return r
+	}
+	if (e > 0) == (other > r) {
+		return other
+	}
+	return r
+}
+
+// sgemmPackT16Go sets dst[16p + j] = src[j·ld + p] for p in [p0, kc), j < 16.
+func sgemmPackT16Go(dst, src []float32, ld, p0, kc int) {
+	for j := range sgemmNR {
+		d := dst[j:]
+		for p, v := range src[j*ld+p0 : j*ld+kc] {
+			d[(p0+p)*sgemmNR] = v
 		}
 	}
 }

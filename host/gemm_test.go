@@ -125,13 +125,14 @@ func runGemmCase(t *testing.T, h *cpuHarness, g gemmCase) []float32 {
 }
 
 // TestGemm checks every transpose combination, strides, alpha and beta at
-// awkward sizes, on each kernel, against float64 loops, and that results are
-// bit-identical for 1 and 4 threads.
+// awkward sizes, on each kernel (the blocked one with the Go micro-kernel
+// where the CPU lacks AVX2+FMA), against float64 loops, and that results
+// are bit-identical for 1 and 4 threads.
 func TestGemm(t *testing.T) {
 	for _, force := range []struct {
 		name string
 		v    int
-	}{{"auto", gemmForceNone}, {"packed", gemmForcePacked}, {"gonum", gemmForceGonum}} {
+	}{{"auto", gemmForceNone}, {"simd", gemmForceSIMD}, {"packed", gemmForcePacked}, {"gonum", gemmForceGonum}} {
 		t.Run(force.name, func(t *testing.T) {
 			defer func(v int) { gemmForce = v }(gemmForce)
 			gemmForce = force.v
@@ -149,16 +150,20 @@ func TestGemm(t *testing.T) {
 	}
 }
 
+// stridedCase is a GemmStridedBatched test case.
+type stridedCase struct {
+	name           string
+	transA, transB bool
+	m, n, k, batch int
+	interleave     bool // C_i is columns [i·n, (i+1)·n) of an m×(batch·n) matrix
+	alpha, beta    float32
+}
+
 // TestGemmStridedBatched checks batches whose C matrices are separate and
-// batches that interleave them as the heads of a wider matrix.
+// batches that interleave them as the heads of a wider matrix, on each
+// kernel.
 func TestGemmStridedBatched(t *testing.T) {
-	tests := []struct {
-		name           string
-		transA, transB bool
-		m, n, k, batch int
-		interleave     bool
-		alpha, beta    float32
-	}{
+	tests := []stridedCase{
 		{"nn", false, false, 7, 9, 5, 3, false, 1, 0},
 		{"nt heads", false, true, 33, 33, 8, 4, true, 0.125, 0},
 		{"tn beta", true, false, 8, 65, 33, 2, false, 1, 0.5},
@@ -166,37 +171,49 @@ func TestGemmStridedBatched(t *testing.T) {
 		{"big batch", false, true, 20, 20, 16, 40, true, 1, 0},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for _, threads := range []int{1, 3} {
-				h := newCPUHarness(t, threads)
-				g := gemmCase{tt.transA, tt.transB, tt.m, tt.n, tt.k, 1, tt.alpha, tt.beta}
-				lda, ldb, ldc, na, nb, nc := g.dims()
-				strideA, strideB, strideC := na+5, nb+2, nc+3
-				if tt.interleave { // C_i is columns [i·n, (i+1)·n) of an m×(batch·n) matrix
-					ldc = tt.n * tt.batch
-					strideC = tt.n
+		for _, force := range []struct {
+			name string
+			v    int
+		}{{"simd", gemmForceSIMD}, {"packed", gemmForcePacked}, {"gonum", gemmForceGonum}} {
+			t.Run(tt.name+"/"+force.name, func(t *testing.T) {
+				defer func(v int) { gemmForce = v }(gemmForce)
+				gemmForce = force.v
+				for _, threads := range []int{1, 3} {
+					runStridedCase(t, newCPUHarness(t, threads), tt)
 				}
-				av, bv := h.rand(strideA*tt.batch), h.rand(strideB*tt.batch)
-				cSize := (tt.batch-1)*strideC + (tt.m-1)*ldc + tt.n
-				cv := h.rand(cSize + 4)
-				a, b, c := h.up(av), h.up(bv), h.up(cv)
-				h.c.GemmStridedBatched(tt.transA, tt.transB, tt.m, tt.n, tt.k, tt.alpha, a, lda, strideA, b, ldb, strideB, tt.beta, c, ldc, strideC, tt.batch)
-				got := h.down(c)
-				want, bound := cpuF64(cv), make([]float64, len(cv))
-				for i := range tt.batch {
-					w, bd := refGemm(tt.transA, tt.transB, tt.m, tt.n, tt.k, float64(tt.alpha),
-						cpuF64(av[i*strideA:]), lda, cpuF64(bv[i*strideB:]), ldb, float64(tt.beta), cpuF64(cv[i*strideC:]), ldc)
-					for r := range tt.m {
-						for j := range tt.n {
-							o := i*strideC + r*ldc + j
-							want[o], bound[o] = w[r*ldc+j], bd[r*ldc+j]
-						}
-					}
-				}
-				cpuCheckBound(t, fmt.Sprintf("%s threads=%d", tt.name, threads), got, want, bound, 1e-4)
-			}
-		})
+			})
+		}
 	}
+}
+
+// runStridedCase runs one case and compares it with refGemm per problem.
+func runStridedCase(t *testing.T, h *cpuHarness, tt stridedCase) {
+	t.Helper()
+	g := gemmCase{tt.transA, tt.transB, tt.m, tt.n, tt.k, 1, tt.alpha, tt.beta}
+	lda, ldb, ldc, na, nb, nc := g.dims()
+	strideA, strideB, strideC := na+5, nb+2, nc+3
+	if tt.interleave {
+		ldc = tt.n * tt.batch
+		strideC = tt.n
+	}
+	av, bv := h.rand(strideA*tt.batch), h.rand(strideB*tt.batch)
+	cSize := (tt.batch-1)*strideC + (tt.m-1)*ldc + tt.n
+	cv := h.rand(cSize + 4)
+	a, b, c := h.up(av), h.up(bv), h.up(cv)
+	h.c.GemmStridedBatched(tt.transA, tt.transB, tt.m, tt.n, tt.k, tt.alpha, a, lda, strideA, b, ldb, strideB, tt.beta, c, ldc, strideC, tt.batch)
+	got := h.down(c)
+	want, bound := cpuF64(cv), make([]float64, len(cv))
+	for i := range tt.batch {
+		w, bd := refGemm(tt.transA, tt.transB, tt.m, tt.n, tt.k, float64(tt.alpha),
+			cpuF64(av[i*strideA:]), lda, cpuF64(bv[i*strideB:]), ldb, float64(tt.beta), cpuF64(cv[i*strideC:]), ldc)
+		for r := range tt.m {
+			for j := range tt.n {
+				o := i*strideC + r*ldc + j
+				want[o], bound[o] = w[r*ldc+j], bd[r*ldc+j]
+			}
+		}
+	}
+	cpuCheckBound(t, fmt.Sprintf("threads=%d", h.c.Threads()), got, want, bound, 1e-4)
 }
 
 // TestGemmKernel4x2 checks the micro-kernel alone, odd and even depths.

@@ -1,0 +1,60 @@
+//go:build amd64 && !purego
+
+package host
+
+import "golang.org/x/sys/cpu"
+
+// gemmHasSIMD reports whether this CPU (and its operating system) supports
+// AVX2 and FMA, which the assembly micro-kernel needs. Without them Gemm
+// takes the portable path (see gemmUseSIMD).
+var gemmHasSIMD = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// sgemmKernelAVX2 is the AVX2+FMA micro-kernel (gemm_amd64.s) behind
+// sgemmKernel, with strides in elements and no bounds checks.
+//
+//go:noescape
+func sgemmKernelAVX2(kc int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32, load bool)
+
+// sgemmKernel computes a 6×16 block of C (row stride ldc) from kc columns of
+// A and kc rows of a packed B sliver:
+//
+//	acc[r][j] = Σ_{p<kc} A[r·rsA + p·csA]·b[16p + j]   (FMA, p in order)
+//	C[r][j]   = alpha·acc[r][j] + beta·C[r][j]   (load)
+//	C[r][j]   = alpha·acc[r][j]                  (!load: C not read)
+//
+// where beta·C[r][j] + alpha·acc[r][j] is one fused multiply-add. A is read
+// in place, with any row and column strides (a packed sliver has rsA = 1,
+// csA = 6). It runs the assembly kernel when the CPU has AVX2 and FMA and
+// sgemmKernelGo, which computes the same values, otherwise.
+func sgemmKernel(kc int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32, load bool) {
+	sgemmKernelCheck(kc, a, rsA, csA, b, c, ldc)
+	if !gemmHasSIMD {
+		sgemmKernelGo(kc, a, rsA, csA, b, c, ldc, alpha, beta, load)
+		return
+	}
+	sgemmKernelAVX2(kc, &a[0], rsA, csA, &b[0], &c[0], ldc, alpha, beta, load)
+}
+
+// sgemmPackT16AVX2 transposes 16 rows of src (row stride ld) into kc8
+// blocks of 8×16 floats at dst: dst[16p + j] = src[j·ld + p] for
+// p < 8·kc8, j < 16. kc8 ≥ 1, no bounds checks.
+//
+//go:noescape
+func sgemmPackT16AVX2(dst, src *float32, ld, kc8 int)
+
+// sgemmPackT16 sets dst[16p + j] = src[j·ld + p] for p < kc, j < 16: a
+// full sliver of a transposed op(B).
+func sgemmPackT16(dst, src []float32, ld, kc int) {
+	if len(dst) < sgemmNR*kc || len(src) < (sgemmNR-1)*ld+kc {
+		panic("host: sgemmPackT16 operands out of range")
+	}
+	k8 := 0
+	if gemmHasSIMD {
+		if k8 = kc / 8 * 8; k8 > 0 {
+			sgemmPackT16AVX2(&dst[0], &src[0], ld, k8/8)
+		}
+	}
+	if k8 < kc {
+		sgemmPackT16Go(dst, src, ld, k8, kc)
+	}
+}

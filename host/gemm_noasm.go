@@ -1,0 +1,22 @@
+//go:build !amd64 || purego
+
+package host
+
+// gemmHasSIMD is false: this build has no assembly micro-kernel, and Gemm
+// takes the portable path (see gemmUseSIMD).
+var gemmHasSIMD = false
+
+// sgemmKernel computes a 6×16 block of C from kc columns of A and kc rows of
+// a packed B sliver (see the amd64 version for the contract). Without
+// assembly it is sgemmKernelGo; the blocked driver reaches it only when a
+// test forces that driver.
+func sgemmKernel(kc int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32, load bool) {
+	sgemmKernelCheck(kc, a, rsA, csA, b, c, ldc)
+	sgemmKernelGo(kc, a, rsA, csA, b, c, ldc, alpha, beta, load)
+}
+
+// sgemmPackT16 sets dst[16p + j] = src[j·ld + p] for p < kc, j < 16: a
+// full sliver of a transposed op(B).
+func sgemmPackT16(dst, src []float32, ld, kc int) {
+	sgemmPackT16Go(dst, src, ld, 0, kc)
+}
