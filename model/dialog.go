@@ -14,20 +14,21 @@ import "github.com/emotionlab/emotion/host"
 // dialog_lstm.*, attention.in_proj_weight/in_proj_bias/out_proj.*,
 // attention_pool.proj.*/context.weight and out.*.
 type Dialog struct {
-	cfg  Config
-	be   host.Backend
-	emb  *Embedding
-	utt  *LSTM
-	mean *MeanPool
-	dlg  *LSTM
-	attn *MultiheadAttention
-	pool *AttentionPool
-	drop *Dropout
-	out  *Linear
-	in   deviceInputs
-	din  layerBuf // [B·W, 2H + speakerDim]
-	dp   layerBuf // [B·W, 2H]
-	lbl  *host.I32
+	cfg   Config
+	be    host.Backend
+	emb   *Embedding
+	utt   *LSTM
+	mean  *MeanPool
+	dlg   *LSTM
+	attn  *MultiheadAttention
+	pool  *AttentionPool
+	drop  *Dropout
+	words *wordDropout
+	out   *Linear
+	in    deviceInputs
+	din   layerBuf // [B·W, 2H + speakerDim]
+	dp    layerBuf // [B·W, 2H]
+	lbl   *host.I32
 
 	// The encoder reads the B·W utterances sorted longest first (see
 	// sortedRows), so that it computes no padding; pw holds the pooled
@@ -64,6 +65,9 @@ func newDialog(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Dialog, err
 	if m.drop, err = NewDropout(be, c.Dropout, seed^0xd1a1_06d5); err != nil {
 		return nil, err
 	}
+	if m.words, err = newWordDropout(be, c.WordDropout, seed^0x3070_d5ee_d000); err != nil {
+		return nil, err
+	}
 	if m.out, err = NewLinear(be, rng, "out", 2*c.DialogHid, c.Classes, true); err != nil {
 		return nil, err
 	}
@@ -74,10 +78,13 @@ func newDialog(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Dialog, err
 func (m *Dialog) Config() Config { return m.cfg }
 
 // SetTraining switches dropout.
-func (m *Dialog) SetTraining(on bool) { m.drop.SetTraining(on) }
+func (m *Dialog) SetTraining(on bool) {
+	m.drop.SetTraining(on)
+	m.words.SetTraining(on)
+}
 
 // Dropouts returns the dropout layer.
-func (m *Dialog) Dropouts() []*Dropout { return []*Dropout{m.drop} }
+func (m *Dialog) Dropouts() []*Dropout { return []*Dropout{m.drop, m.words.Dropout} }
 
 // Labels returns the device labels of the last Forward.
 func (m *Dialog) Labels() *host.I32 { return m.lbl }
@@ -100,7 +107,7 @@ func (m *Dialog) Forward(in *Inputs) (*host.F32, error) {
 	B, W, L := in.Size, in.Turns, in.MaxLen
 	N, H2, S := B*W, 2*c.Hidden, c.SpeakerDim
 	m.batch, m.turns, m.maxLen = B, W, L
-	sin := m.sorted.sort(in)
+	sin := m.sorted.sort(m.words.apply(in))
 	tokens, lengths, turns, labels, speaker := m.in.upload(be, sin)
 	inv := m.sorted.upload(be)
 	m.lbl = labels
@@ -166,6 +173,9 @@ func (m *Dialog) Release() {
 	}
 	if m.drop != nil {
 		m.drop.Release()
+	}
+	if m.words != nil {
+		m.words.Release()
 	}
 	if m.out != nil {
 		m.out.Release()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/host"
 )
 
@@ -29,8 +30,12 @@ type Config struct {
 	Heads      int     `json:"heads"`    // dialog model: attention heads
 	AttnDim    int     `json:"attn_dim"` // dialog model: attention pooling size
 	Dropout    float32 `json:"dropout"`
-	Window     int     `json:"window"`  // dialog model: turns per window
-	MaxLen     int     `json:"max_len"` // tokens per utterance
+	// WordDropout replaces each token by <unk> with this probability while
+	// training (0: off), so that the model learns to do without words it
+	// has not seen, as it must on new speakers.
+	WordDropout float32 `json:"word_dropout,omitempty"`
+	Window      int     `json:"window"`  // dialog model: turns per window
+	MaxLen      int     `json:"max_len"` // tokens per utterance
 	// Seed draws the initial parameters and keys the dropout masks.
 	Seed uint64 `json:"seed"`
 }
@@ -65,6 +70,9 @@ func (c Config) Validate() error {
 	}
 	if !(c.Dropout >= 0 && c.Dropout < 1) {
 		errs = append(errs, fmt.Errorf("dropout = %g, must be in [0, 1)", c.Dropout))
+	}
+	if !(c.WordDropout >= 0 && c.WordDropout < 1) {
+		errs = append(errs, fmt.Errorf("word_dropout = %g, must be in [0, 1)", c.WordDropout))
 	}
 	switch c.Kind {
 	case KindSentence:
@@ -244,4 +252,42 @@ func (s *sortedRows) sort(in *Inputs) *Inputs {
 // i of a sorted buffer goes back to row i with EmbeddingForward(inv, …).
 func (s *sortedRows) upload(be host.Backend) *host.I32 {
 	return s.inv.put(be, s.invHost)
+}
+
+// wordDropout replaces tokens of a batch by <unk> with probability P in
+// training mode, drawing from the same counter-based generator as Dropout
+// (host.DropoutKeep, keyed by its own seed), so that a run is reproducible
+// and a checkpoint resumes it: its Dropout holds the seed, the counter and
+// the mode, and is listed among the network's Dropouts.
+type wordDropout struct {
+	*Dropout
+	in     Inputs
+	tokens []int32
+}
+
+func newWordDropout(be host.Backend, p float32, seed uint64) (*wordDropout, error) {
+	d, err := NewDropout(be, p, seed)
+	if err != nil {
+		return nil, fmt.Errorf("word dropout: %w", err)
+	}
+	return &wordDropout{Dropout: d}, nil
+}
+
+// apply returns in, or in training a copy whose tokens other than padding
+// and <unk> are each replaced by <unk> with probability P.
+func (w *wordDropout) apply(in *Inputs) *Inputs {
+	if !w.Training() || w.P == 0 {
+		return in
+	}
+	w.tokens = append(w.tokens[:0], in.Tokens...)
+	off := w.Counter()
+	for i, t := range w.tokens {
+		if t > dataset.UnkID && !host.DropoutKeep(w.P, w.Seed, off, i) {
+			w.tokens[i] = dataset.UnkID
+		}
+	}
+	w.SetCounter(off + uint64(len(w.tokens)))
+	w.in = *in
+	w.in.Tokens = w.tokens
+	return &w.in
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/emotionlab/emotion/host"
@@ -216,7 +217,7 @@ func newToyData(kind string, cfg Config) *toyData {
 func newToyTrainer(t *testing.T, be host.Backend, kind string, epochs int) *Trainer {
 	t.Helper()
 	cfg := smallConfig(kind)
-	cfg.Dropout = 0.1
+	cfg.Dropout, cfg.WordDropout = 0.1, 0.05
 	net, err := New(be, withSeed(cfg, 7))
 	if err != nil {
 		t.Fatal(err)
@@ -420,5 +421,48 @@ func TestTrainingDeterministic(t *testing.T) {
 			tr.Net.Release()
 			tr.Release()
 		}
+	}
+}
+
+func TestWordDropout(t *testing.T) {
+	be := host.NewCPU(1)
+	w, err := newWordDropout(be, 0.25, 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Inputs{Tokens: make([]int32, 20000)}
+	for i := range in.Tokens {
+		in.Tokens[i] = int32(i % 7) // 0 (pad) and 1 (unk) among them
+	}
+	out := w.apply(&in)
+	dropped, eligible := 0, 0
+	for i, tok := range out.Tokens {
+		orig := in.Tokens[i]
+		switch {
+		case orig <= 1 && tok != orig:
+			t.Fatalf("token %d: padding or <unk> %d became %d", i, orig, tok)
+		case orig > 1:
+			eligible++
+			if tok == 1 {
+				dropped++
+			} else if tok != orig {
+				t.Fatalf("token %d: %d became %d", i, orig, tok)
+			}
+		}
+	}
+	if rate := float64(dropped) / float64(eligible); rate < 0.23 || rate > 0.27 {
+		t.Errorf("dropped %.3f of the tokens, want about 0.25", rate)
+	}
+	again := append([]int32(nil), out.Tokens...)
+	if second := w.apply(&in); slices.Equal(second.Tokens, again) {
+		t.Error("two batches drew the same mask")
+	}
+	w.SetCounter(0)
+	if third := w.apply(&in); !slices.Equal(third.Tokens, again) {
+		t.Error("the same counter drew another mask")
+	}
+	w.SetTraining(false)
+	if w.apply(&in) != &in {
+		t.Error("word dropout changed tokens in evaluation mode")
 	}
 }

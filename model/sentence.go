@@ -7,17 +7,18 @@ import "github.com/emotionlab/emotion/host"
 // Linear(Dense) → ReLU → Dropout → Linear(classes). Its state_dict names are
 // embedding.weight, lstm.*_l0[_reverse], fc1.*, fc2.*.
 type Sentence struct {
-	cfg  Config
-	be   host.Backend
-	emb  *Embedding
-	lstm *LSTM
-	fc1  *Linear
-	relu *ReLU
-	drop *Dropout
-	fc2  *Linear
-	in   deviceInputs
-	z    layerBuf // [B, 2H + speakerDim]
-	df   [2]layerBuf
+	cfg   Config
+	be    host.Backend
+	emb   *Embedding
+	lstm  *LSTM
+	fc1   *Linear
+	relu  *ReLU
+	drop  *Dropout
+	words *wordDropout
+	fc2   *Linear
+	in    deviceInputs
+	z     layerBuf // [B, 2H + speakerDim]
+	df    [2]layerBuf
 	// The BiLSTM reads the batch sorted longest first (see sortedRows);
 	// fw holds its final states back in batch order, dfs their gradients
 	// in sorted order.
@@ -48,6 +49,9 @@ func newSentence(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Sentence,
 	if m.drop, err = NewDropout(be, c.Dropout, seed^0x5eed_d50f); err != nil {
 		return nil, err
 	}
+	if m.words, err = newWordDropout(be, c.WordDropout, seed^0x3070_d5ee_d000); err != nil {
+		return nil, err
+	}
 	if m.fc2, err = NewLinear(be, rng, "fc2", c.Dense, c.Classes, true); err != nil {
 		return nil, err
 	}
@@ -58,10 +62,13 @@ func newSentence(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Sentence,
 func (m *Sentence) Config() Config { return m.cfg }
 
 // SetTraining switches dropout.
-func (m *Sentence) SetTraining(on bool) { m.drop.SetTraining(on) }
+func (m *Sentence) SetTraining(on bool) {
+	m.drop.SetTraining(on)
+	m.words.SetTraining(on)
+}
 
 // Dropouts returns the dropout layer.
-func (m *Sentence) Dropouts() []*Dropout { return []*Dropout{m.drop} }
+func (m *Sentence) Dropouts() []*Dropout { return []*Dropout{m.drop, m.words.Dropout} }
 
 // Labels returns the device labels of the last Forward.
 func (m *Sentence) Labels() *host.I32 { return m.lbl }
@@ -88,7 +95,7 @@ func (m *Sentence) Forward(in *Inputs) (*host.F32, error) {
 	be, c := m.be, m.cfg
 	B, T, H := in.Size, in.MaxLen, c.Hidden
 	m.batch, m.steps = B, T
-	sin := m.sorted.sort(in)
+	sin := m.sorted.sort(m.words.apply(in))
 	tokens, lengths, _, labels, speaker := m.in.upload(be, sin)
 	inv := m.sorted.upload(be)
 	m.lbl = labels
@@ -145,6 +152,9 @@ func (m *Sentence) Release() {
 	m.relu.Release()
 	if m.drop != nil {
 		m.drop.Release()
+	}
+	if m.words != nil {
+		m.words.Release()
 	}
 	if m.fc2 != nil {
 		m.fc2.Release()
