@@ -40,6 +40,7 @@ type gemmArgs struct {
 	// [jc, jc+nc), whose op(B) is packed in bp (see sgemmChunk).
 	q0, nq, jc, nc int
 	ncPad          int // nc rounded up to sgemmNR
+	kc             int // depth of the slices of k (the last one may be shorter)
 	packA          bool
 	packGroup      int // B slivers per packing task
 	bp             []float32
@@ -252,7 +253,7 @@ const (
 
 // The blocked GEMM (gemmKindSIMD), after BLIS and OpenBLAS. op(B) is packed
 // once per call into slivers of sgemmNR columns, k-major, cut in slices of
-// sgemmKC rows; tasks then compute tiles of C: for each slice of k, a task
+// at most sgemmKC rows; tasks then compute tiles of C: for each slice of k, a task
 // packs its rows of op(A) into slivers of sgemmMR rows (or reads them in
 // place) and runs the 6×16 micro-kernel over its tile, one B sliver (16 KiB,
 // in L1) against every A sliver of the tile (in L2) in turn.
@@ -267,7 +268,7 @@ const (
 const (
 	sgemmMR = 6   // rows of a micro-tile
 	sgemmNR = 16  // columns of a micro-tile: two 8-float vectors
-	sgemmKC = 256 // depth of a slice of k: a B sliver is 16 KiB
+	sgemmKC = 256 // greatest depth of a slice of k: a B sliver is 16 KiB
 	sgemmMC = 96  // largest task tile height: an A tile is 96 KiB
 	sgemmNC = 512 // largest task tile width
 
@@ -290,6 +291,11 @@ func (c *CPU) sgemm(g *gemmArgs, batch int) {
 	} else {
 		nq = max(1, min(batch, sgemmPackCap/(g.k*nPad)))
 	}
+	// k is cut into equal slices (the last one shorter), as few as fit
+	// sgemmKC: k = 320 is two slices of 160, not 256 and 64, whose
+	// micro-kernel calls would be short.
+	slices := (g.k + sgemmKC - 1) / sgemmKC
+	g.kc = (g.k + slices - 1) / slices
 	// Packing A costs as much as 6·sgemmNR/… of the tile's products; it
 	// pays when A is read in place badly: transposed (each step of k a new
 	// row) or when the tile is reused over many B slivers.
@@ -325,15 +331,20 @@ func (c *CPU) sgemmChunk(g *gemmArgs) {
 		}
 	}
 
-	// Tiles: at most sgemmMC×sgemmNC, even in height, and, when the chunk
-	// is parallel, narrower until there are four tasks per worker.
+	// Tiles: at most sgemmMC×sgemmNC, of even sizes. When the chunk is
+	// parallel and that makes fewer than four tasks per worker, lower
+	// first (down to four A slivers: narrower tiles would pack A again,
+	// when it is packed) and then narrower.
 	tilesM := (g.m + sgemmMC - 1) / sgemmMC
+	tilesN := (g.nc + sgemmNC - 1) / sgemmNC
+	if want := 4 * c.threads; parallel && g.nq*tilesM*tilesN < want {
+		tilesM = max(tilesM, min((g.m+4*sgemmMR-1)/(4*sgemmMR), (want+g.nq*tilesN-1)/(g.nq*tilesN)))
+		if g.nq*tilesM*tilesN < want {
+			tilesN = min((want+g.nq*tilesM-1)/(g.nq*tilesM), slivers)
+		}
+	}
 	g.tileM = roundUp((g.m+tilesM-1)/tilesM, sgemmMR)
 	g.tilesM = (g.m + g.tileM - 1) / g.tileM
-	tilesN := (g.nc + sgemmNC - 1) / sgemmNC
-	if want := 4 * c.threads; parallel && g.nq*g.tilesM*tilesN < want {
-		tilesN = min((want+g.nq*g.tilesM-1)/(g.nq*g.tilesM), slivers)
-	}
 	g.tileN = roundUp((g.nc+tilesN-1)/tilesN, sgemmNR)
 	g.tilesN = (g.nc + g.tileN - 1) / g.tileN
 	tasks := g.nq * g.tilesM * g.tilesN
@@ -360,8 +371,8 @@ func (g *gemmArgs) sgemmPackB(t int) {
 	s1 := min(s0+g.packGroup, g.ncPad/sgemmNR)
 	b := g.b[(g.q0+q)*g.strideB:]
 	bq := g.bp[q*g.k*g.ncPad:]
-	for pc := 0; pc < g.k; pc += sgemmKC {
-		kc := min(sgemmKC, g.k-pc)
+	for pc := 0; pc < g.k; pc += g.kc {
+		kc := min(g.kc, g.k-pc)
 		for s := s0; s < s1; s++ {
 			j := s * sgemmNR
 			dst := bq[pc*g.ncPad+s*kc*sgemmNR:][:kc*sgemmNR]
@@ -374,6 +385,10 @@ func (g *gemmArgs) sgemmPackB(t int) {
 // into dst: dst[p·sgemmNR + jj] = op(B)[pc+p, j+jj], zero for jj ≥ cols.
 func sgemmPackBSliver(dst []float32, transB bool, b []float32, ldb, pc, kc, j, cols int) {
 	if !transB {
+		if cols == sgemmNR {
+			sgemmCopy16(dst, b[pc*ldb+j:], ldb, kc)
+			return
+		}
 		for p := range kc {
 			d := dst[p*sgemmNR : (p+1)*sgemmNR]
 			copy(d, b[(pc+p)*ldb+j:][:cols])
@@ -411,8 +426,8 @@ func (g *gemmArgs) sgemmTile(s *gemmScratch, t int) {
 	c := g.c[p*g.strideC+i0*g.ldc+g.jc+j0:]
 	bq := g.bp[q*g.k*g.ncPad:]
 	full := mt / sgemmMR * sgemmMR // rows in full A slivers
-	for pc := 0; pc < g.k; pc += sgemmKC {
-		kc := min(sgemmKC, g.k-pc)
+	for pc := 0; pc < g.k; pc += g.kc {
+		kc := min(g.kc, g.k-pc)
 		beta, load := g.beta, g.beta != 0
 		if pc > 0 {
 			beta, load = 1, true
@@ -457,8 +472,9 @@ func (g *gemmArgs) sgemmTile(s *gemmScratch, t int) {
 }
 
 // sgemmEdge is sgemmKernel for a micro-tile of C cut to rows×cols: the
-// kernel computes a full 6×16 block in a buffer, through the same
-// instructions, and only the tile's part is copied to and from C.
+// kernel computes a full 6×16 block (or its left half, when cols ≤ 8) in a
+// buffer, through the same instructions, and only the tile's part is
+// copied to and from C.
 func sgemmEdge(kc int, a []float32, rsA, csA int, b, c []float32, ldc, rows, cols int, alpha, beta float32, load bool) {
 	var buf [sgemmMR * sgemmNR]float32
 	if load {
@@ -466,7 +482,11 @@ func sgemmEdge(kc int, a []float32, rsA, csA int, b, c []float32, ldc, rows, col
 			copy(buf[r*sgemmNR:r*sgemmNR+cols], c[r*ldc:r*ldc+cols])
 		}
 	}
-	sgemmKernel(kc, a, rsA, csA, b, buf[:], sgemmNR, alpha, beta, load)
+	if cols <= sgemmNR/2 {
+		sgemmKernel8(kc, a, rsA, csA, b, buf[:], sgemmNR, alpha, beta, load)
+	} else {
+		sgemmKernel(kc, a, rsA, csA, b, buf[:], sgemmNR, alpha, beta, load)
+	}
 	for r := range rows {
 		copy(c[r*ldc:r*ldc+cols], buf[r*sgemmNR:r*sgemmNR+cols])
 	}
@@ -509,14 +529,14 @@ func (s *gemmScratch) sgemmPackA(transA bool, a []float32, lda, i0, mt, pc, kc i
 	}
 	// op(A)[i, p] = A[p, i]: A's rows are contiguous in i.
 	full := mt / sgemmMR * sgemmMR
-	for p := range kc {
-		src := a[(pc+p)*lda+i0:][:mt]
-		for i := 0; i < full; i += sgemmMR {
-			copy(dst[i*kc+p*sgemmMR:][:sgemmMR], src[i:i+sgemmMR])
-		}
-		if full < mt {
-			d := dst[full*kc+p*sgemmMR:][:sgemmMR]
-			clear(d[copy(d, src[full:]):])
+	for i := 0; i < full; i += sgemmMR {
+		sgemmCopyMR(dst[i*kc:], a[pc*lda+i0+i:], lda, kc)
+	}
+	if full < mt {
+		d := dst[full*kc:]
+		for p := range kc {
+			dp := d[p*sgemmMR : (p+1)*sgemmMR]
+			clear(dp[copy(dp, a[(pc+p)*lda+i0+full:][:mt-full]):])
 		}
 	}
 	return dst

@@ -15,6 +15,11 @@ var gemmHasSIMD = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //go:noescape
 func sgemmKernelAVX2(kc int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32, load bool)
 
+// sgemmKernel8AVX2 is sgemmKernelAVX2 for the left 8 columns of the block.
+//
+//go:noescape
+func sgemmKernel8AVX2(kc int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32, load bool)
+
 // sgemmKernel computes a 6×16 block of C (row stride ldc) from kc columns of
 // A and kc rows of a packed B sliver:
 //
@@ -57,4 +62,45 @@ func sgemmPackT16(dst, src []float32, ld, kc int) {
 	if k8 < kc {
 		sgemmPackT16Go(dst, src, ld, k8, kc)
 	}
+}
+
+// sgemmCopy16AVX2 and sgemmCopy6 copy rows ≥ 1 rows of 16 and 6 floats
+// from src (row stride ld) to dst, packed; no bounds checks.
+//
+//go:noescape
+func sgemmCopy16AVX2(dst, src *float32, ld, rows int)
+
+//go:noescape
+func sgemmCopy6(dst, src *float32, ld, rows int)
+
+// sgemmCopy16 sets dst[16r + j] = src[r·ld + j] for r < rows, j < 16.
+func sgemmCopy16(dst, src []float32, ld, rows int) {
+	if rows < 1 || len(dst) < sgemmNR*rows || len(src) < (rows-1)*ld+sgemmNR {
+		panic("host: sgemmCopy16 operands out of range")
+	}
+	if !gemmHasSIMD {
+		sgemmCopyGo(dst, src, ld, rows, sgemmNR)
+		return
+	}
+	sgemmCopy16AVX2(&dst[0], &src[0], ld, rows)
+}
+
+// sgemmCopyMR sets dst[6r + j] = src[r·ld + j] for r < rows, j < 6.
+func sgemmCopyMR(dst, src []float32, ld, rows int) {
+	if rows < 1 || len(dst) < sgemmMR*rows || len(src) < (rows-1)*ld+sgemmMR {
+		panic("host: sgemmCopyMR operands out of range")
+	}
+	sgemmCopy6(&dst[0], &src[0], ld, rows)
+}
+
+// sgemmKernel8 is sgemmKernel for the left 6×8 half of the block (b is
+// still a 16-column sliver): it computes the same values for those columns,
+// with half the work, and does not touch the right half of C.
+func sgemmKernel8(kc int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32, load bool) {
+	sgemmKernelCheck(kc, a, rsA, csA, b, c, ldc)
+	if !gemmHasSIMD {
+		sgemmKernelGo8(kc, a, rsA, csA, b, c, ldc, alpha, beta, load)
+		return
+	}
+	sgemmKernel8AVX2(kc, &a[0], rsA, csA, &b[0], &c[0], ldc, alpha, beta, load)
 }

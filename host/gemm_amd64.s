@@ -221,3 +221,129 @@ ploop:
 	JNE  ploop
 	VZEROUPPER
 	RET
+
+// func sgemmCopy16AVX2(dst, src *float32, ld, rows int)
+TEXT ·sgemmCopy16AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+24(FP), CX
+
+copy16:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    R8, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNE     copy16
+	VZEROUPPER
+	RET
+
+// func sgemmCopy6(dst, src *float32, ld, rows int)
+TEXT ·sgemmCopy6(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+24(FP), CX
+
+copy6:
+	MOVUPS (SI), X0
+	MOVQ   16(SI), X1
+	MOVUPS X0, (DI)
+	MOVQ   X1, 16(DI)
+	ADDQ   R8, SI
+	ADDQ   $24, DI
+	DECQ   CX
+	JNE    copy6
+	RET
+
+// SGEMM_STEP8 is SGEMM_STEP for the left 8 columns: one vector of B, six
+// accumulators Y0…Y5.
+#define SGEMM_STEP8(boff) \
+	VMOVUPS      boff(DI), Y12;    \
+	VBROADCASTSS (SI), Y14;        \
+	VFMADD231PS  Y12, Y14, Y0;     \
+	VBROADCASTSS (SI)(R8*1), Y15;  \
+	VFMADD231PS  Y12, Y15, Y1;     \
+	VBROADCASTSS (SI)(R8*2), Y14;  \
+	VFMADD231PS  Y12, Y14, Y2;     \
+	VBROADCASTSS (R10), Y15;       \
+	VFMADD231PS  Y12, Y15, Y3;     \
+	VBROADCASTSS (R10)(R8*1), Y14; \
+	VFMADD231PS  Y12, Y14, Y4;     \
+	VBROADCASTSS (R10)(R8*2), Y15; \
+	VFMADD231PS  Y12, Y15, Y5;     \
+	ADDQ         R9, SI;           \
+	ADDQ         R9, R10
+
+// SGEMM_LOADSTORE8 finishes accumulator acc into row DX: alpha·acc (alpha
+// in Y12) plus beta·C (beta in Y13) when AX ≠ 0, and moves DX on a row.
+#define SGEMM_FINISH8(acc) \
+	VMULPS      Y12, acc, acc; \
+	TESTQ       AX, AX;        \
+	JEQ         2(PC);         \
+	VFMADD231PS (DX), Y13, acc; \
+	VMOVUPS     acc, (DX);     \
+	ADDQ        R11, DX
+
+// func sgemmKernel8AVX2(kc int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32, load bool)
+TEXT ·sgemmKernel8AVX2(SB), NOSPLIT, $0-65
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rsA+16(FP), R8
+	SHLQ $2, R8
+	MOVQ csA+24(FP), R9
+	SHLQ $2, R9
+	MOVQ b+32(FP), DI
+	LEAQ (SI)(R8*2), R10
+	ADDQ R8, R10
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+
+	CMPQ CX, $4
+	JLT  tail8
+
+loop8x4:
+	SGEMM_STEP8(0)
+	SGEMM_STEP8(64)
+	SGEMM_STEP8(128)
+	SGEMM_STEP8(192)
+	ADDQ $256, DI
+	SUBQ $4, CX
+	CMPQ CX, $4
+	JGE  loop8x4
+
+tail8:
+	TESTQ CX, CX
+	JEQ   store8
+
+loop8x1:
+	SGEMM_STEP8(0)
+	ADDQ $64, DI
+	DECQ CX
+	JNE  loop8x1
+
+store8:
+	MOVQ         c+40(FP), DX
+	MOVQ         ldc+48(FP), R11
+	SHLQ         $2, R11
+	VBROADCASTSS alpha+56(FP), Y12
+	VBROADCASTSS beta+60(FP), Y13
+	MOVBQZX      load+64(FP), AX
+	SGEMM_FINISH8(Y0)
+	SGEMM_FINISH8(Y1)
+	SGEMM_FINISH8(Y2)
+	SGEMM_FINISH8(Y3)
+	SGEMM_FINISH8(Y4)
+	SGEMM_FINISH8(Y5)
+	VZEROUPPER
+	RET

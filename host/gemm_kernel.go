@@ -229,6 +229,19 @@ func sgemmKernelGo(kc int, a []float32, rsA, csA int, b, c []float32, ldc int, a
 	}
 }
 
+// sgemmKernelGo8 is sgemmKernelGo for the left 8 columns of the block: it
+// leaves the right 8 of C as they are.
+func sgemmKernelGo8(kc int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32, load bool) {
+	var right [sgemmMR][sgemmNR / 2]float32
+	for r := range sgemmMR {
+		copy(right[r][:], c[r*ldc+sgemmNR/2:r*ldc+sgemmNR])
+	}
+	sgemmKernelGo(kc, a, rsA, csA, b, c, ldc, alpha, beta, load)
+	for r := range sgemmMR {
+		copy(c[r*ldc+sgemmNR/2:r*ldc+sgemmNR], right[r][:])
+	}
+}
+
 // fma32 returns x·y + z rounded once to float32 (to nearest, ties to even),
 // as a float32 fused multiply-add does. The product is exact in float64;
 // the sum is rounded to float64 first, which can only mislead the rounding
@@ -266,6 +279,16 @@ func sgemmPackT16Go(dst, src []float32, ld, p0, kc int) {
 		d := dst[j:]
 		for p, v := range src[j*ld+p0 : j*ld+kc] {
 			d[(p0+p)*sgemmNR] = v
+		}
+	}
+}
+
+// sgemmCopyGo sets dst[w·r + j] = src[r·ld + j] for r < rows, j < w.
+func sgemmCopyGo(dst, src []float32, ld, rows, w int) {
+	for r := range rows {
+		d, s := dst[r*w:(r+1)*w], src[r*ld:r*ld+w]
+		for j, v := range s {
+			d[j] = v
 		}
 	}
 }

@@ -126,6 +126,19 @@ func TestSgemmKernel(t *testing.T) {
 						t.Fatalf("%s: c[%d] = %g, Go kernel %g", name, i, got[i], want[i])
 					}
 				}
+				// The 8-column kernel: the left half of the same values, the
+				// right half untouched.
+				half := append([]float32(nil), c0...)
+				sgemmKernel8(kc, a, layout.rs, layout.cs, b, half, ldc, ab.alpha, ab.beta, ab.load)
+				for i := range half {
+					w := want[i]
+					if i%ldc >= sgemmNR/2 {
+						w = c0[i]
+					}
+					if math.Float32bits(half[i]) != math.Float32bits(w) {
+						t.Fatalf("%s: 8 columns: c[%d] = %g, want %g", name, i, half[i], w)
+					}
+				}
 				// The Go kernel against float64 sums.
 				for r := range sgemmMR {
 					for j := range sgemmNR {
