@@ -129,25 +129,28 @@ func (l *lstmLayout) forward(lo, hi int, pre, act, c, h []float32) {
 }
 
 // lstmForwardRow computes one active row: pre and act hold the 4·H gates,
-// cPrev is nil at s = 0.
+// cPrev is nil at s = 0. The activations are computed a gate at a time by
+// the vector sigmoid and tanh (see vecmath.go), then c and h.
 func lstmForwardRow(pre, act, cPrev, c, h []float32) {
 	H := len(c)
-	pi, pf, pg, po := pre[:H], pre[H:2*H], pre[2*H:3*H], pre[3*H:4*H]
+	vecSigmoid32(act[:2*H], pre[:2*H]) // i, f
+	vecTanh32(act[2*H:3*H], pre[2*H:3*H])
+	vecSigmoid32(act[3*H:4*H], pre[3*H:4*H])
 	ai, af, ag, ao := act[:H], act[H:2*H], act[2*H:3*H], act[3*H:4*H]
 	h = h[:H]
 	if cPrev != nil {
 		cPrev = cPrev[:H]
 	}
 	for j := range c {
-		i, f, g, o := sigmoid32(pi[j]), sigmoid32(pf[j]), tanh32(pg[j]), sigmoid32(po[j])
-		ai[j], af[j], ag[j], ao[j] = i, f, g, o
 		var cp float32
 		if cPrev != nil {
 			cp = cPrev[j]
 		}
-		cn := f*cp + i*g
-		c[j] = cn
-		h[j] = o * tanh32(cn)
+		c[j] = af[j]*cp + ai[j]*ag[j]
+	}
+	vecTanh32(h, c)
+	for j, o := range ao {
+		h[j] *= o
 	}
 }
 
@@ -176,27 +179,43 @@ func (l *lstmLayout) backward(lo, hi int, act, c, dh, dc, dpre []float32) {
 	}
 }
 
+// lstmBlock is the number of units whose tanh(c) lstmBackwardRow computes
+// at once, in a buffer on the stack.
+const lstmBlock = 256
+
 // lstmBackwardRow computes one active row; cPrev and dcPrev are nil at s = 0.
 func lstmBackwardRow(act, c, cPrev, dh, dc, dpre, dcPrev []float32) {
 	H := len(c)
-	ai, af, ag, ao := act[:H], act[H:2*H], act[2*H:3*H], act[3*H:4*H]
-	di, df, dg, do := dpre[:H], dpre[H:2*H], dpre[2*H:3*H], dpre[3*H:4*H]
-	dh, dc = dh[:H], dc[:H]
-	for j, cn := range c {
-		i, f, g, o := ai[j], af[j], ag[j], ao[j]
-		tc := tanh32(cn)
-		dhj := dh[j]
-		dct := dc[j] + dhj*o*(1-tc*tc)
-		var cp float32
+	var buf [lstmBlock]float32
+	for j0 := 0; j0 < H; j0 += lstmBlock {
+		j1 := min(j0+lstmBlock, H)
+		tcs := buf[:j1-j0]
+		vecTanh32(tcs, c[j0:j1])
+		ai, af, ag, ao := act[j0:j1], act[H+j0:H+j1], act[2*H+j0:2*H+j1], act[3*H+j0:3*H+j1]
+		di, df, dg, do := dpre[j0:j1], dpre[H+j0:H+j1], dpre[2*H+j0:2*H+j1], dpre[3*H+j0:3*H+j1]
+		dhs, dcs := dh[j0:j1], dc[j0:j1]
+		var cps, dcps []float32
 		if cPrev != nil {
-			cp = cPrev[j]
+			cps = cPrev[j0:j1]
 		}
-		di[j] = dct * g * i * (1 - i)
-		df[j] = dct * cp * f * (1 - f)
-		dg[j] = dct * i * (1 - g*g)
-		do[j] = dhj * tc * o * (1 - o)
 		if dcPrev != nil {
-			dcPrev[j] = dct * f
+			dcps = dcPrev[j0:j1]
+		}
+		for j, tc := range tcs {
+			i, f, g, o := ai[j], af[j], ag[j], ao[j]
+			dhj := dhs[j]
+			dct := dcs[j] + dhj*o*(1-tc*tc)
+			var cp float32
+			if cps != nil {
+				cp = cps[j]
+			}
+			di[j] = dct * g * i * (1 - i)
+			df[j] = dct * cp * f * (1 - f)
+			dg[j] = dct * i * (1 - g*g)
+			do[j] = dhj * tc * o * (1 - o)
+			if dcps != nil {
+				dcps[j] = dct * f
+			}
 		}
 	}
 }

@@ -231,7 +231,7 @@ func gemmKindFor(transA, transB bool) int {
 		return gemmKindSIMD
 	}
 	switch {
-	case gemmHasSIMD:
+	case hasAVX2FMA:
 		return gemmKindSIMD
 	case transA && transB:
 		return gemmKindPacked

@@ -4,10 +4,11 @@ package host
 
 import "golang.org/x/sys/cpu"
 
-// gemmHasSIMD reports whether this CPU (and its operating system) supports
-// AVX2 and FMA, which the assembly micro-kernel needs. Without them Gemm
-// takes the portable path (see gemmUseSIMD).
-var gemmHasSIMD = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// hasAVX2FMA reports whether this CPU (and its operating system) supports
+// AVX2 and FMA, which the assembly kernels (GEMM, sigmoid and tanh) need.
+// Without them Gemm takes the portable path (see gemmKindFor) and the
+// vector math its Go loops. Tests clear it to run the Go kernels.
+var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // sgemmKernelAVX2 is the AVX2+FMA micro-kernel (gemm_amd64.s) behind
 // sgemmKernel, with strides in elements and no bounds checks.
@@ -33,7 +34,7 @@ func sgemmKernel8AVX2(kc int, a *float32, rsA, csA int, b, c *float32, ldc int, 
 // sgemmKernelGo, which computes the same values, otherwise.
 func sgemmKernel(kc int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32, load bool) {
 	sgemmKernelCheck(kc, a, rsA, csA, b, c, ldc)
-	if !gemmHasSIMD {
+	if !hasAVX2FMA {
 		sgemmKernelGo(kc, a, rsA, csA, b, c, ldc, alpha, beta, load)
 		return
 	}
@@ -54,7 +55,7 @@ func sgemmPackT16(dst, src []float32, ld, kc int) {
 		panic("host: sgemmPackT16 operands out of range")
 	}
 	k8 := 0
-	if gemmHasSIMD {
+	if hasAVX2FMA {
 		if k8 = kc / 8 * 8; k8 > 0 {
 			sgemmPackT16AVX2(&dst[0], &src[0], ld, k8/8)
 		}
@@ -78,7 +79,7 @@ func sgemmCopy16(dst, src []float32, ld, rows int) {
 	if rows < 1 || len(dst) < sgemmNR*rows || len(src) < (rows-1)*ld+sgemmNR {
 		panic("host: sgemmCopy16 operands out of range")
 	}
-	if !gemmHasSIMD {
+	if !hasAVX2FMA {
 		sgemmCopyGo(dst, src, ld, rows, sgemmNR)
 		return
 	}
@@ -98,7 +99,7 @@ func sgemmCopyMR(dst, src []float32, ld, rows int) {
 // with half the work, and does not touch the right half of C.
 func sgemmKernel8(kc int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32, load bool) {
 	sgemmKernelCheck(kc, a, rsA, csA, b, c, ldc)
-	if !gemmHasSIMD {
+	if !hasAVX2FMA {
 		sgemmKernelGo8(kc, a, rsA, csA, b, c, ldc, alpha, beta, load)
 		return
 	}

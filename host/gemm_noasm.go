@@ -2,9 +2,9 @@
 
 package host
 
-// gemmHasSIMD is false: this build has no assembly micro-kernel, and Gemm
-// takes the portable path (see gemmUseSIMD).
-var gemmHasSIMD = false
+// hasAVX2FMA is false: this build has no assembly kernels; Gemm takes the
+// portable path (see gemmKindFor).
+var hasAVX2FMA = false
 
 // sgemmKernel computes a 6×16 block of C from kc columns of A and kc rows of
 // a packed B sliver (see the amd64 version for the contract). Without

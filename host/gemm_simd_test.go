@@ -79,7 +79,7 @@ func TestFma32(t *testing.T) {
 // layout, depths around the unrolling, alpha and beta, and that without
 // load it neither reads C (NaN there) nor writes outside the 6×16 block.
 func TestSgemmKernel(t *testing.T) {
-	if !gemmHasSIMD {
+	if !hasAVX2FMA {
 		t.Log("no AVX2+FMA: sgemmKernel is the Go kernel")
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -216,11 +216,11 @@ func sgemmSweep() []gemmCase {
 	return cases
 }
 
-// withGemm runs f with gemmForce, gemmHasSIMD and sgemmPackCap set, and
+// withGemm runs f with gemmForce, hasAVX2FMA and sgemmPackCap set, and
 // restores them.
 func withGemm(force int, simd bool, packCap int, f func()) {
-	defer func(f int, s bool, p int) { gemmForce, gemmHasSIMD, sgemmPackCap = f, s, p }(gemmForce, gemmHasSIMD, sgemmPackCap)
-	gemmForce, gemmHasSIMD, sgemmPackCap = force, simd, packCap
+	defer func(f int, s bool, p int) { gemmForce, hasAVX2FMA, sgemmPackCap = f, s, p }(gemmForce, hasAVX2FMA, sgemmPackCap)
+	gemmForce, hasAVX2FMA, sgemmPackCap = force, simd, packCap
 	f()
 }
 
@@ -229,7 +229,7 @@ func withGemm(force int, simd bool, packCap int, f func()) {
 // the Go micro-kernel instead of the assembly one, and when op(B) is packed
 // in small chunks.
 func TestGemmSIMD(t *testing.T) {
-	asm := gemmHasSIMD
+	asm := hasAVX2FMA
 	for _, g := range sgemmSweep() {
 		var ref []float32
 		same := func(what string, got []float32) {
@@ -275,7 +275,7 @@ func TestGemmSIMDAlignment(t *testing.T) {
 				return b.Slice(off, len(v))
 			}
 			a, b, c := up(av), up(bv), up(cv)
-			withGemm(gemmForceSIMD, gemmHasSIMD, sgemmPackCap, func() {
+			withGemm(gemmForceSIMD, hasAVX2FMA, sgemmPackCap, func() {
 				h.c.Gemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, c, ldc)
 			})
 			got := h.down(c)

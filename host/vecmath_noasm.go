@@ -1,0 +1,10 @@
+//go:build !amd64 || purego
+
+package host
+
+// vecSigmoid32 sets dst[i] = sigmoid32v(src[i]) for i < len(src). dst may
+// be src.
+func vecSigmoid32(dst, src []float32) { vecSigmoid32Go(dst, src) }
+
+// vecTanh32 sets dst[i] = tanh32v(src[i]) for i < len(src). dst may be src.
+func vecTanh32(dst, src []float32) { vecTanh32Go(dst, src) }
