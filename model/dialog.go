@@ -47,7 +47,7 @@ func newDialog(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Dialog, err
 			m.Release()
 		}
 	}()
-	if m.emb, err = NewEmbedding(be, rng, "embedding", c.Vocab, c.Embed, 0); err != nil {
+	if m.emb, err = NewEmbeddingStd(be, rng, "embedding", c.Vocab, c.Embed, 0, c.embedStd()); err != nil {
 		return nil, err
 	}
 	if m.utt, err = NewLSTM(be, rng, LSTMConfig{Prefix: "utterance_lstm", In: c.Embed, Hidden: c.Hidden, Bidirectional: true}); err != nil {

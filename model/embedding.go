@@ -24,6 +24,14 @@ type Embedding struct {
 // with the padding row zero. padIdx < 0 means no padding row. The parameter
 // is named prefix + ".weight".
 func NewEmbedding(be host.Backend, rng *RNG, prefix string, vocab, dim, padIdx int) (*Embedding, error) {
+	return NewEmbeddingStd(be, rng, prefix, vocab, dim, padIdx, 1)
+}
+
+// NewEmbeddingStd is NewEmbedding with the table drawn from N(0, std²).
+func NewEmbeddingStd(be host.Backend, rng *RNG, prefix string, vocab, dim, padIdx int, std float64) (*Embedding, error) {
+	if !(std > 0) {
+		return nil, fmt.Errorf("model: Embedding: initial standard deviation %g is not positive", std)
+	}
 	if err := errors.Join(checkPositive("Embedding", "vocab", vocab), checkPositive("Embedding", "dim", dim)); err != nil {
 		return nil, err
 	}
@@ -37,7 +45,7 @@ func NewEmbedding(be host.Backend, rng *RNG, prefix string, vocab, dim, padIdx i
 	e.Weight = newParam(be, paramName(prefix, "weight"), vocab, dim)
 	w := make([]float32, vocab*dim)
 	for i := range w {
-		w[i] = float32(rng.NormFloat64())
+		w[i] = float32(std * rng.NormFloat64())
 	}
 	if padIdx >= 0 {
 		clear(w[padIdx*dim : (padIdx+1)*dim])

@@ -19,17 +19,20 @@ const (
 // Config is the architecture of a model: everything needed to build it
 // again from a checkpoint. Sizes default as in DefaultConfig.
 type Config struct {
-	Kind       string  `json:"kind"`        // "sentence" or "dialog"
-	Vocab      int     `json:"vocab"`       // vocabulary size, PAD and UNK included
-	Classes    int     `json:"classes"`     // 4
-	SpeakerDim int     `json:"speaker_dim"` // speaker features per utterance
-	Embed      int     `json:"embed"`       // embedding size
-	Hidden     int     `json:"hidden"`      // utterance BiLSTM size per direction
-	Dense      int     `json:"dense"`       // sentence model: hidden Linear size
-	DialogHid  int     `json:"dialog_hidden"`
-	Heads      int     `json:"heads"`    // dialog model: attention heads
-	AttnDim    int     `json:"attn_dim"` // dialog model: attention pooling size
-	Dropout    float32 `json:"dropout"`
+	Kind       string `json:"kind"`        // "sentence" or "dialog"
+	Vocab      int    `json:"vocab"`       // vocabulary size, PAD and UNK included
+	Classes    int    `json:"classes"`     // 4
+	SpeakerDim int    `json:"speaker_dim"` // speaker features per utterance
+	Embed      int    `json:"embed"`       // embedding size
+	// EmbedStd is the standard deviation of the embeddings' initial
+	// N(0, σ²) (PyTorch's default is 1; 0 reads as 1, for older configs).
+	EmbedStd  float32 `json:"embed_init_std,omitempty"`
+	Hidden    int     `json:"hidden"` // utterance BiLSTM size per direction
+	Dense     int     `json:"dense"`  // sentence model: hidden Linear size
+	DialogHid int     `json:"dialog_hidden"`
+	Heads     int     `json:"heads"`    // dialog model: attention heads
+	AttnDim   int     `json:"attn_dim"` // dialog model: attention pooling size
+	Dropout   float32 `json:"dropout"`
 	// WordDropout replaces each token by <unk> with this probability while
 	// training (0: off), so that the model learns to do without words it
 	// has not seen, as it must on new speakers.
@@ -43,7 +46,7 @@ type Config struct {
 // DefaultConfig returns the default architecture of a model kind, with
 // vocab and speakerDim given by the data.
 func DefaultConfig(kind string, vocab, speakerDim int) Config {
-	c := Config{Kind: kind, Vocab: vocab, Classes: 4, SpeakerDim: speakerDim, Dropout: 0.5, MaxLen: 100}
+	c := Config{Kind: kind, Vocab: vocab, Classes: 4, SpeakerDim: speakerDim, Dropout: 0.5, MaxLen: 100, EmbedStd: 0.1}
 	switch kind {
 	case KindSentence:
 		c.Embed, c.Hidden, c.Dense = 128, 64, 64
@@ -70,6 +73,9 @@ func (c Config) Validate() error {
 	}
 	if !(c.Dropout >= 0 && c.Dropout < 1) {
 		errs = append(errs, fmt.Errorf("dropout = %g, must be in [0, 1)", c.Dropout))
+	}
+	if c.EmbedStd < 0 {
+		errs = append(errs, fmt.Errorf("embed_init_std = %g, must not be negative", c.EmbedStd))
 	}
 	if !(c.WordDropout >= 0 && c.WordDropout < 1) {
 		errs = append(errs, fmt.Errorf("word_dropout = %g, must be in [0, 1)", c.WordDropout))
@@ -290,4 +296,12 @@ func (w *wordDropout) apply(in *Inputs) *Inputs {
 	w.in = *in
 	w.in.Tokens = w.tokens
 	return &w.in
+}
+
+// embedStd is the initial standard deviation of the embeddings.
+func (c Config) embedStd() float64 {
+	if c.EmbedStd == 0 {
+		return 1
+	}
+	return float64(c.EmbedStd)
 }

@@ -108,9 +108,19 @@ func TestModelGradients(t *testing.T) {
 				dir := make([][]float32, len(params))
 				var analytic float64
 				for i := range params {
+					// Each parameter moves in proportion to its own scale,
+					// so that small tensors (the embeddings) are not swamped.
+					var rms float64
+					for _, v := range vals[i] {
+						rms += float64(v) * float64(v)
+					}
+					rms = math.Sqrt(rms / float64(len(vals[i])))
+					if rms == 0 {
+						rms = 1
+					}
 					dir[i] = make([]float32, len(vals[i]))
 					for j := range dir[i] {
-						dir[i][j] = float32(r.NormFloat64())
+						dir[i][j] = float32(rms * r.NormFloat64())
 						analytic += float64(dir[i][j]) * float64(grads[i][j])
 					}
 				}

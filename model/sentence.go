@@ -37,7 +37,7 @@ func newSentence(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Sentence,
 			m.Release()
 		}
 	}()
-	if m.emb, err = NewEmbedding(be, rng, "embedding", c.Vocab, c.Embed, 0); err != nil {
+	if m.emb, err = NewEmbeddingStd(be, rng, "embedding", c.Vocab, c.Embed, 0, c.embedStd()); err != nil {
 		return nil, err
 	}
 	if m.lstm, err = NewLSTM(be, rng, LSTMConfig{Prefix: "lstm", In: c.Embed, Hidden: c.Hidden, Bidirectional: true}); err != nil {

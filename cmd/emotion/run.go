@@ -46,7 +46,7 @@ func decodeRunRecord(path, s string) (runRecord, error) {
 type modelFlags struct {
 	kind                                            string
 	embed, hidden, dense, dialogHid, heads, attnDim int
-	dropout, wordDropout                            float32
+	dropout, wordDropout, embedStd                  float32
 }
 
 func addModelFlags(fs *pflag.FlagSet) *modelFlags {
@@ -60,6 +60,7 @@ func addModelFlags(fs *pflag.FlagSet) *modelFlags {
 	fs.IntVar(&m.attnDim, "attn-dim", 0, "dialog model: attention pooling size (default 256)")
 	fs.Float32Var(&m.dropout, "dropout", 0.5, "dropout probability")
 	fs.Float32Var(&m.wordDropout, "word-dropout", 0, "probability of replacing each training token by <unk>")
+	fs.Float32Var(&m.embedStd, "embed-init-std", 0.1, "standard deviation of the embeddings' initial normal distribution (PyTorch's default: 1)")
 	return m
 }
 
@@ -79,7 +80,7 @@ func (m *modelFlags) config(vocab int, o dataset.Options) (model.Config, error) 
 	set(&c.DialogHid, m.dialogHid)
 	set(&c.Heads, m.heads)
 	set(&c.AttnDim, m.attnDim)
-	c.Dropout, c.WordDropout = m.dropout, m.wordDropout
+	c.Dropout, c.WordDropout, c.EmbedStd = m.dropout, m.wordDropout, m.embedStd
 	c.MaxLen = o.MaxLen
 	if m.kind == model.KindDialog {
 		c.Window = o.Window

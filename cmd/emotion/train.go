@@ -365,7 +365,7 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	}
 	cfg := tr.Net.Config()
 	mf := &modelFlags{kind: cfg.Kind, embed: cfg.Embed, hidden: cfg.Hidden, dense: cfg.Dense,
-		dialogHid: cfg.DialogHid, heads: cfg.Heads, attnDim: cfg.AttnDim, dropout: cfg.Dropout, wordDropout: cfg.WordDropout}
+		dialogHid: cfg.DialogHid, heads: cfg.Heads, attnDim: cfg.AttnDim, dropout: cfg.Dropout, wordDropout: cfg.WordDropout, embedStd: cfg.EmbedStd}
 	if t.epochsSet && t.epochs != tr.Cfg.Epochs {
 		// Continue a finished run for more epochs, unless early stopping
 		// ended it.
