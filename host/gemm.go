@@ -154,9 +154,26 @@ func (c *CPU) gemmOp(op string, transA, transB bool, m, n, k int, alpha float32,
 			g.tile(&c.gemmScratch[0], t)
 		}
 	} else {
-		c.work.run(tasks, func(w, t int) { c.gemmJob.tile(&c.gemmScratch[w], t) })
+		c.work.run(tasks, c.gemmTasks().tile)
 	}
 	*g = gemmArgs{} // drop the references to the buffers
+}
+
+// gemmTaskFuncs are the task functions of c's GEMMs for its workers, made
+// once so that a parallel GEMM allocates nothing.
+type gemmTaskFuncs struct {
+	tile, packB, sgemmTile func(worker, task int)
+}
+
+// gemmTasks returns c's task functions, making them on first use.
+func (c *CPU) gemmTasks() *gemmTaskFuncs {
+	f := &c.gemmScratch[0].tasks
+	if f.tile == nil {
+		f.tile = func(w, t int) { c.gemmJob.tile(&c.gemmScratch[w], t) }
+		f.packB = func(_, t int) { c.gemmJob.sgemmPackB(t) }
+		f.sgemmTile = func(w, t int) { c.gemmJob.sgemmTile(&c.gemmScratch[w], t) }
+	}
+	return f
 }
 
 // gemmParallelFlops is the work below which a GEMM runs on one goroutine.
@@ -324,7 +341,7 @@ func (c *CPU) sgemmChunk(g *gemmArgs) {
 	g.packGroup = max(1, min(slivers, sgemmPackGrain/(g.k*sgemmNR)))
 	groups := (slivers + g.packGroup - 1) / g.packGroup
 	if tasks := g.nq * groups; parallel && tasks > 1 && need >= 2*sgemmPackGrain {
-		c.work.run(tasks, func(_, t int) { c.gemmJob.sgemmPackB(t) })
+		c.work.run(tasks, c.gemmTasks().packB)
 	} else {
 		for t := range tasks {
 			g.sgemmPackB(t)
@@ -349,7 +366,7 @@ func (c *CPU) sgemmChunk(g *gemmArgs) {
 	g.tilesN = (g.nc + g.tileN - 1) / g.tileN
 	tasks := g.nq * g.tilesM * g.tilesN
 	if parallel && tasks > 1 {
-		c.work.run(tasks, func(w, t int) { c.gemmJob.sgemmTile(&c.gemmScratch[w], t) })
+		c.work.run(tasks, c.gemmTasks().sgemmTile)
 	} else {
 		for t := range tasks {
 			g.sgemmTile(s0, t)

@@ -22,10 +22,12 @@ const (
 
 // gemmScratch is one worker's packing memory: a and b for the portable
 // packed GEMM, pa for the blocked GEMM's A tiles. Worker 0's pb holds the
-// blocked GEMM's packed B, which all workers read.
+// blocked GEMM's packed B, which all workers read, and its tasks the CPU's
+// task functions (see gemmTasks).
 type gemmScratch struct {
 	a, b   []float32
 	pa, pb []float32
+	tasks  gemmTaskFuncs
 }
 
 // buffers returns packing buffers for an mt×kc tile of A and a kc×nt tile of

@@ -5,7 +5,9 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // fma32Exact is x·y + z rounded once to float32, by exact arithmetic.
@@ -290,4 +292,62 @@ func TestGemmSIMDAlignment(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestGemmAllocs checks that GEMMs allocate nothing once their scratch
+// memory has grown, serial or parallel, on each path.
+func TestGemmAllocs(t *testing.T) {
+	for _, force := range []int{gemmForceSIMD, gemmForcePacked, gemmForceGonum} {
+		withGemm(force, hasAVX2FMA, sgemmPackCap, func() {
+			c := NewCPU(2)
+			a, b, cm := c.Alloc(200*300), c.Alloc(300*100), c.Alloc(200*100)
+			for _, g := range []struct {
+				transA, transB bool
+				m, n, k        int
+			}{{false, true, 200, 100, 300}, {true, false, 200, 100, 300}, {false, false, 4, 4, 4}} {
+				lda, ldb := g.k, g.n
+				if g.transA {
+					lda = g.m
+				}
+				if g.transB {
+					ldb = g.k
+				}
+				op := func() { c.Gemm(g.transA, g.transB, g.m, g.n, g.k, 1, a, lda, b, ldb, 0, cm, g.n) }
+				op()
+				if n := testing.AllocsPerRun(10, op); n != 0 {
+					t.Errorf("force=%d %+v: %v allocations per call", force, g, n)
+				}
+			}
+			if err := c.Err(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestGemmCPUCollected checks that a CPU that ran parallel GEMMs (whose
+// task functions refer back to it) is still garbage collected, helpers and
+// all.
+func TestGemmCPUCollected(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		c := NewCPU(8)
+		a, b, cm := c.Alloc(200*300), c.Alloc(300*100), c.Alloc(200*100)
+		for _, force := range []int{gemmForceSIMD, gemmForceGonum} {
+			withGemm(force, hasAVX2FMA, sgemmPackCap, func() {
+				c.Gemm(false, true, 200, 100, 300, 1, a, 300, b, 300, 0, cm, 100)
+			})
+		}
+		if c.work.dispatches == 0 {
+			t.Fatal("the GEMMs ran serially")
+		}
+	}()
+	for range 100 {
+		runtime.GC()
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d goroutines remain after the CPU was collected, had %d", runtime.NumGoroutine(), before)
 }
