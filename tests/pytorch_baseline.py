@@ -68,12 +68,12 @@ def stratified_holdout(items, labels, frac, rng):
 
 
 class Sentence(nn.Module):
-    def __init__(self, vocab, emb=128, hidden=64, spk=3, dense=64):
+    def __init__(self, vocab, emb=128, hidden=64, spk=3, dense=64, dropout=0.5):
         super().__init__()
         self.embedding = nn.Embedding(vocab, emb, padding_idx=0)
         self.lstm = nn.LSTM(emb, hidden, batch_first=True, bidirectional=True)
         self.fc1 = nn.Linear(2 * hidden + spk, dense)
-        self.drop = nn.Dropout(0.5)
+        self.drop = nn.Dropout(dropout)
         self.fc2 = nn.Linear(dense, 4)
 
     def forward(self, tokens, lengths, spk):
@@ -84,16 +84,29 @@ class Sentence(nn.Module):
         return self.fc2(self.drop(torch.relu(self.fc1(z))))
 
 
+class AttentionPool(nn.Module):
+    """score_t = v·tanh(W·x_t + b), masked softmax over time, weighted sum."""
+
+    def __init__(self, dim, attn_dim):
+        super().__init__()
+        self.proj = nn.Linear(dim, attn_dim)
+        self.context = nn.Linear(attn_dim, 1, bias=False)
+
+    def forward(self, x, mask):
+        s = self.context(torch.tanh(self.proj(x))).squeeze(2).masked_fill(mask, float("-inf"))
+        p = torch.softmax(s, dim=1)
+        return (p.unsqueeze(2) * x).sum(1), p
+
+
 class Dialog(nn.Module):
-    def __init__(self, vocab, emb=100, hidden=64, spk=3, dhidden=128, heads=4):
+    def __init__(self, vocab, emb=100, hidden=64, spk=3, dhidden=128, heads=4, attn_dim=256, dropout=0.5):
         super().__init__()
         self.embedding = nn.Embedding(vocab, emb, padding_idx=0)
-        self.utt = nn.LSTM(emb, hidden, batch_first=True, bidirectional=True)
-        self.dlg = nn.LSTM(2 * hidden + spk, dhidden, batch_first=True, bidirectional=True)
-        self.attn = nn.MultiheadAttention(2 * dhidden, heads, batch_first=True)
-        self.proj = nn.Linear(2 * dhidden, 2 * dhidden)
-        self.context = nn.Linear(2 * dhidden, 1, bias=False)
-        self.drop = nn.Dropout(0.5)
+        self.utterance_lstm = nn.LSTM(emb, hidden, batch_first=True, bidirectional=True)
+        self.dialog_lstm = nn.LSTM(2 * hidden + spk, dhidden, batch_first=True, bidirectional=True)
+        self.attention = nn.MultiheadAttention(2 * dhidden, heads, batch_first=True)
+        self.attention_pool = AttentionPool(2 * dhidden, attn_dim)
+        self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(2 * dhidden, 4)
 
     def forward(self, tokens, lengths, turns, spk):
@@ -101,18 +114,16 @@ class Dialog(nn.Module):
         x = self.embedding(tokens.view(b * w, t))
         lens = lengths.view(-1)
         packed = nn.utils.rnn.pack_padded_sequence(x, lens.clamp(min=1), batch_first=True, enforce_sorted=False)
-        out, _ = self.utt(packed)
+        out, _ = self.utterance_lstm(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=t)
         u = out.sum(1) / lens.clamp(min=1).unsqueeze(1)
         u = torch.cat([u.view(b, w, -1), spk], dim=2)
         packed = nn.utils.rnn.pack_padded_sequence(u, turns, batch_first=True, enforce_sorted=False)
-        d, _ = self.dlg(packed)
+        d, _ = self.dialog_lstm(packed)
         d, _ = nn.utils.rnn.pad_packed_sequence(d, batch_first=True, total_length=w)
         mask = torch.arange(w)[None, :] >= turns[:, None]
-        a, _ = self.attn(d, d, d, key_padding_mask=mask, need_weights=False)
-        s = self.context(torch.tanh(self.proj(a))).squeeze(2).masked_fill(mask, float("-inf"))
-        p = torch.softmax(s, dim=1)
-        z = (p.unsqueeze(2) * a).sum(1)
+        a, _ = self.attention(d, d, d, key_padding_mask=mask, need_weights=False)
+        z, _ = self.attention_pool(a, mask)
         return self.out(self.drop(z))
 
 
