@@ -41,7 +41,6 @@ type gemmArgs struct {
 	q0, nq, jc, nc int
 	ncPad          int // nc rounded up to sgemmNR
 	kc             int // depth of the slices of k (the last one may be shorter)
-	packA          bool
 	packGroup      int // B slivers per packing task
 	bp             []float32
 }
@@ -270,10 +269,10 @@ const (
 
 // The blocked GEMM (gemmKindSIMD), after BLIS and OpenBLAS. op(B) is packed
 // once per call into slivers of sgemmNR columns, k-major, cut in slices of
-// at most sgemmKC rows; tasks then compute tiles of C: for each slice of k, a task
-// packs its rows of op(A) into slivers of sgemmMR rows (or reads them in
-// place) and runs the 6×16 micro-kernel over its tile, one B sliver (16 KiB,
-// in L1) against every A sliver of the tile (in L2) in turn.
+// at most sgemmKC rows; tasks then compute tiles of C: for each slice of k,
+// a task runs the 6×16 micro-kernel over its tile, one B sliver (16 KiB, in
+// L1) against each sliver of sgemmMR rows of op(A), read in place (in L2),
+// in turn.
 //
 // Every element of C is one lane of the micro-kernel: it sums the products
 // of one slice of k in order with FMA, starting from zero, and adds the
@@ -286,7 +285,7 @@ const (
 	sgemmMR = 6   // rows of a micro-tile
 	sgemmNR = 16  // columns of a micro-tile: two 8-float vectors
 	sgemmKC = 256 // greatest depth of a slice of k: a B sliver is 16 KiB
-	sgemmMC = 96  // largest task tile height: an A tile is 96 KiB
+	sgemmMC = 96  // largest task tile height: A's part is at most 96 KiB
 	sgemmNC = 512 // largest task tile width
 
 	// sgemmPackGrain is the least work of a B packing task, in floats.
@@ -313,10 +312,6 @@ func (c *CPU) sgemm(g *gemmArgs, batch int) {
 	// micro-kernel calls would be short.
 	slices := (g.k + sgemmKC - 1) / sgemmKC
 	g.kc = (g.k + slices - 1) / slices
-	// Packing A costs as much as 6·sgemmNR/… of the tile's products; it
-	// pays when A is read in place badly: transposed (each step of k a new
-	// row) or when the tile is reused over many B slivers.
-	g.packA = g.transA
 	for q0 := 0; q0 < batch; q0 += nq {
 		for jc := 0; jc < g.n; jc += nc {
 			g.q0, g.nq, g.jc, g.nc = q0, min(nq, batch-q0), jc, min(nc, g.n-jc)
@@ -406,10 +401,12 @@ func sgemmPackBSliver(dst []float32, transB bool, b []float32, ldb, pc, kc, j, c
 			sgemmCopy16(dst, b[pc*ldb+j:], ldb, kc)
 			return
 		}
+		clear(dst[:kc*sgemmNR])
 		for p := range kc {
-			d := dst[p*sgemmNR : (p+1)*sgemmNR]
-			copy(d, b[(pc+p)*ldb+j:][:cols])
-			clear(d[cols:])
+			d := dst[p*sgemmNR : p*sgemmNR+cols]
+			for jj, v := range b[(pc+p)*ldb+j:][:cols] {
+				d[jj] = v
+			}
 		}
 		return
 	}
@@ -418,16 +415,12 @@ func sgemmPackBSliver(dst []float32, transB bool, b []float32, ldb, pc, kc, j, c
 		sgemmPackT16(dst, b[j*ldb+pc:], ldb, kc)
 		return
 	}
+	clear(dst[:kc*sgemmNR])
 	for jj := range cols {
 		src := b[(j+jj)*ldb+pc:][:kc]
 		d := dst[jj:]
 		for p, v := range src {
 			d[p*sgemmNR] = v
-		}
-	}
-	if cols < sgemmNR {
-		for p := range kc {
-			clear(dst[p*sgemmNR+cols : (p+1)*sgemmNR])
 		}
 	}
 }
@@ -449,33 +442,30 @@ func (g *gemmArgs) sgemmTile(s *gemmScratch, t int) {
 		if pc > 0 {
 			beta, load = 1, true
 		}
-		// The A operand: sliver i of the tile at ap[i·step:], element (r, p)
-		// at r·rsA + p·csA.
+		// A is read in place: sliver i of the tile at ap[i·step:], element
+		// (r, p) at r·rsA + p·csA. (Packing it into slivers measured slower
+		// at every shape of BenchmarkGemm, by 0–20%: the micro-kernel's six
+		// broadcast streams are as fast from A's rows or columns.) The last,
+		// partial sliver is packed with zero rows, which the kernel reads.
 		var ap []float32
 		var rsA, csA, step int
-		switch {
-		case g.packA:
-			ap = s.sgemmPackA(g.transA, a, g.lda, i0, mt, pc, kc)
-			rsA, csA, step = 1, sgemmMR, sgemmMR*kc
-		case g.transA: // A is k×m: op(A)[i, p] = A[p, i]
-			ap = a[pc*g.lda+i0:]
-			rsA, csA, step = 1, g.lda, sgemmMR
-		default:
-			ap = a[i0*g.lda+pc:]
-			rsA, csA, step = g.lda, 1, sgemmMR*g.lda
+		if g.transA { // A is k×m: op(A)[i, p] = A[p, i]
+			ap, rsA, csA, step = a[pc*g.lda+i0:], 1, g.lda, sgemmMR
+		} else {
+			ap, rsA, csA, step = a[i0*g.lda+pc:], g.lda, 1, sgemmMR*g.lda
 		}
-		var edgeA []float32 // the packed last, partial sliver when A is read in place
-		if !g.packA && full < mt {
-			edgeA = s.sgemmPackA(g.transA, a, g.lda, i0+full, mt-full, pc, kc)
+		var edgeA []float32
+		if full < mt {
+			edgeA = s.sgemmPackEdgeA(g.transA, a, g.lda, i0+full, mt-full, pc, kc)
 		}
 		panel := bq[pc*g.ncPad:]
 		for jr := 0; jr < nt; jr += sgemmNR {
 			cols := min(sgemmNR, nt-jr)
 			bs := panel[(j0+jr)*kc:][:kc*sgemmNR]
 			for ir := 0; ir < mt; ir += sgemmMR {
-				as, rs, cs := ap[ir/sgemmMR*step:], rsA, csA
-				if ir >= full && edgeA != nil {
-					as, rs, cs = edgeA, 1, sgemmMR
+				as, rs, cs := edgeA, 1, sgemmMR
+				if ir < full {
+					as, rs, cs = ap[ir/sgemmMR*step:], rsA, csA
 				}
 				ct := c[ir*g.ldc+jr:]
 				if rows := min(sgemmMR, mt-ir); rows < sgemmMR || cols < sgemmNR {
@@ -509,52 +499,25 @@ func sgemmEdge(kc int, a []float32, rsA, csA int, b, c []float32, ldc, rows, col
 	}
 }
 
-// sgemmPackA packs rows [i0, i0+mt) and columns [pc, pc+kc) of op(A) into
-// the worker's scratch as slivers of sgemmMR rows, zero past row mt: sliver
-// i, element (r, p) at i·sgemmMR·kc + p·sgemmMR + r.
-func (s *gemmScratch) sgemmPackA(transA bool, a []float32, lda, i0, mt, pc, kc int) []float32 {
-	mp := roundUp(mt, sgemmMR)
-	if cap(s.pa) < mp*kc {
-		s.pa = alignedF32(max(mp, sgemmMC) * sgemmKC)
+// sgemmPackEdgeA packs rows [i0, i0+rows), rows < sgemmMR, and columns
+// [pc, pc+kc) of op(A) into a sliver in the worker's scratch, zero past
+// row rows: element (r, p) at p·sgemmMR + r.
+func (s *gemmScratch) sgemmPackEdgeA(transA bool, a []float32, lda, i0, rows, pc, kc int) []float32 {
+	if cap(s.pa) < sgemmMR*kc {
+		s.pa = alignedF32(sgemmMR * sgemmKC)
 	}
-	dst := s.pa[:mp*kc]
-	if !transA {
-		for i := 0; i < mt; i += sgemmMR {
-			d := dst[i*kc : (i+sgemmMR)*kc]
-			rows := min(sgemmMR, mt-i)
-			if rows == sgemmMR {
-				r0 := a[(i0+i)*lda+pc:][:kc]
-				r1 := a[(i0+i+1)*lda+pc:][:kc]
-				r2 := a[(i0+i+2)*lda+pc:][:kc]
-				r3 := a[(i0+i+3)*lda+pc:][:kc]
-				r4 := a[(i0+i+4)*lda+pc:][:kc]
-				r5 := a[(i0+i+5)*lda+pc:][:kc]
-				for p := range kc {
-					dp := d[p*sgemmMR : p*sgemmMR+sgemmMR]
-					dp[0], dp[1], dp[2], dp[3], dp[4], dp[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
-				}
-				continue
+	d := s.pa[:sgemmMR*kc]
+	clear(d)
+	for r := range rows {
+		if transA { // A is k×m: op(A)[i, p] = A[p, i]
+			for p := range kc {
+				d[p*sgemmMR+r] = a[(pc+p)*lda+i0+r]
 			}
-			clear(d)
-			for r := range rows {
-				for p, v := range a[(i0+i+r)*lda+pc:][:kc] {
-					d[p*sgemmMR+r] = v
-				}
-			}
+			continue
 		}
-		return dst
-	}
-	// op(A)[i, p] = A[p, i]: A's rows are contiguous in i.
-	full := mt / sgemmMR * sgemmMR
-	for i := 0; i < full; i += sgemmMR {
-		sgemmCopyMR(dst[i*kc:], a[pc*lda+i0+i:], lda, kc)
-	}
-	if full < mt {
-		d := dst[full*kc:]
-		for p := range kc {
-			dp := d[p*sgemmMR : (p+1)*sgemmMR]
-			clear(dp[copy(dp, a[(pc+p)*lda+i0+full:][:mt-full]):])
+		for p, v := range a[(i0+r)*lda+pc:][:kc] {
+			d[p*sgemmMR+r] = v
 		}
 	}
-	return dst
+	return d
 }

@@ -65,14 +65,11 @@ func sgemmPackT16(dst, src []float32, ld, kc int) {
 	}
 }
 
-// sgemmCopy16AVX2 and sgemmCopy6 copy rows ≥ 1 rows of 16 and 6 floats
-// from src (row stride ld) to dst, packed; no bounds checks.
+// sgemmCopy16AVX2 copies rows ≥ 1 rows of 16 floats from src (row stride
+// ld) to dst, packed; no bounds checks.
 //
 //go:noescape
 func sgemmCopy16AVX2(dst, src *float32, ld, rows int)
-
-//go:noescape
-func sgemmCopy6(dst, src *float32, ld, rows int)
 
 // sgemmCopy16 sets dst[16r + j] = src[r·ld + j] for r < rows, j < 16.
 func sgemmCopy16(dst, src []float32, ld, rows int) {
@@ -84,14 +81,6 @@ func sgemmCopy16(dst, src []float32, ld, rows int) {
 		return
 	}
 	sgemmCopy16AVX2(&dst[0], &src[0], ld, rows)
-}
-
-// sgemmCopyMR sets dst[6r + j] = src[r·ld + j] for r < rows, j < 6.
-func sgemmCopyMR(dst, src []float32, ld, rows int) {
-	if rows < 1 || len(dst) < sgemmMR*rows || len(src) < (rows-1)*ld+sgemmMR {
-		panic("host: sgemmCopyMR operands out of range")
-	}
-	sgemmCopy6(&dst[0], &src[0], ld, rows)
 }
 
 // sgemmKernel8 is sgemmKernel for the left 6×8 half of the block (b is

@@ -242,25 +242,6 @@ copy16:
 	VZEROUPPER
 	RET
 
-// func sgemmCopy6(dst, src *float32, ld, rows int)
-TEXT ·sgemmCopy6(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ ld+16(FP), R8
-	SHLQ $2, R8
-	MOVQ rows+24(FP), CX
-
-copy6:
-	MOVUPS (SI), X0
-	MOVQ   16(SI), X1
-	MOVUPS X0, (DI)
-	MOVQ   X1, 16(DI)
-	ADDQ   R8, SI
-	ADDQ   $24, DI
-	DECQ   CX
-	JNE    copy6
-	RET
-
 // SGEMM_STEP8 is SGEMM_STEP for the left 8 columns: one vector of B, six
 // accumulators Y0…Y5.
 #define SGEMM_STEP8(boff) \

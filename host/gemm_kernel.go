@@ -21,7 +21,7 @@ const (
 )
 
 // gemmScratch is one worker's packing memory: a and b for the portable
-// packed GEMM, pa for the blocked GEMM's A tiles. Worker 0's pb holds the
+// packed GEMM, pa for the blocked GEMM's partial A slivers. Worker 0's pb holds the
 // blocked GEMM's packed B, which all workers read, and its tasks the CPU's
 // task functions (see gemmTasks).
 type gemmScratch struct {

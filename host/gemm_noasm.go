@@ -24,9 +24,6 @@ func sgemmPackT16(dst, src []float32, ld, kc int) {
 // sgemmCopy16 sets dst[16r + j] = src[r·ld + j] for r < rows, j < 16.
 func sgemmCopy16(dst, src []float32, ld, rows int) { sgemmCopyGo(dst, src, ld, rows, sgemmNR) }
 
-// sgemmCopyMR sets dst[6r + j] = src[r·ld + j] for r < rows, j < 6.
-func sgemmCopyMR(dst, src []float32, ld, rows int) { sgemmCopyGo(dst, src, ld, rows, sgemmMR) }
-
 // sgemmKernel8 is sgemmKernel for the left 6×8 half of the block.
 func sgemmKernel8(kc int, a []float32, rsA, csA int, b, c []float32, ldc int, alpha, beta float32, load bool) {
 	sgemmKernelCheck(kc, a, rsA, csA, b, c, ldc)
