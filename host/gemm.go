@@ -225,18 +225,25 @@ func (g *gemmArgs) tile(s *gemmScratch, t int) {
 }
 
 // gemmKindFor chooses how a GEMM is computed: the blocked GEMM with the
-// assembly micro-kernel wherever the CPU has AVX2 and FMA, since it won at
-// every shape measured (see BenchmarkGemm), else gonum's Sgemm or the
-// portable packed kernel by the transposes. On the portable path,
-// BenchmarkGemm, both threads of the 2-core AMD EPYC (Zen 4, 2.6 GHz) this
-// was tuned on, GFLOP/s of gonum against packed: input projection
-// 3200×512×128 NT 30–36 against 15; its weight gradient 512×128×3200 TN
-// 13–25 against 7–12; recurrent 32×256×64 NT 12 against 6.5; batched
-// attention 32×(100×100×64) NT 16–28 against 7–11; the classifier 32×4×256
-// NT 19 against 2–5. gonum's 4-wide SSE level-1 kernels beat the scalar
+// assembly micro-kernel wherever the CPU has AVX2 and FMA, else gonum's
+// Sgemm, or the portable packed kernel for Aᵀ·Bᵀ. The choice depends on the
+// machine and the transposes alone, so results stay deterministic.
+//
+// BenchmarkGemm on one core of the 2-core AMD EPYC (Zen 4, boosting to
+// about 3.6 GHz) this was tuned on, GFLOP/s of the fastest call (the
+// machine was shared), blocked against gonum against portable packed:
+// input projection 3200×512×128 NT 105 / 19 / 7.8; its weight gradient
+// 512×128×3200 TN 102 / 17 / 6.4; recurrent 32×256×64 NT 87 / 16 / 7.2;
+// batched attention 32×(100×100×64) NT 88 / 15 / 6.9; the classifier
+// 32×4×256 NT 21 / 19 / 5.1; 200³ TT 105 / 5.4 / 7.8. The micro-kernel
+// alone peaks at 117 (BenchmarkSgemmKernel: 32 FLOP a cycle, the AVX2 FMA
+// peak), so the blocked GEMM runs at 75–95% of peak from the LSTM's
+// 32-row steps up. gonum's 4-wide SSE level-1 kernels beat the scalar
 // micro-kernel on every NN, NT and TN shape; its Aᵀ·Bᵀ path uses strided
-// axpys and loses (200³ TT: 3.3–5 against 7.5–11.5). The choice depends on
-// the machine and the transposes alone, so results stay deterministic.
+// axpys and loses.
+//
+// No AVX-512 kernel: Zen 4 runs 512-bit FMAs as two 256-bit halves, so its
+// FMA peak is the AVX2 one, which the micro-kernel reaches.
 func gemmKindFor(transA, transB bool) int {
 	switch gemmForce {
 	case gemmForcePacked:
@@ -344,9 +351,9 @@ func (c *CPU) sgemmChunk(g *gemmArgs) {
 	}
 
 	// Tiles: at most sgemmMC×sgemmNC, of even sizes. When the chunk is
-	// parallel and that makes fewer than four tasks per worker, lower
-	// first (down to four A slivers: narrower tiles would pack A again,
-	// when it is packed) and then narrower.
+	// parallel and that makes fewer than four tasks per worker (for the
+	// dynamic scheduling to balance), lower first, down to four A slivers,
+	// and then narrower.
 	tilesM := (g.m + sgemmMC - 1) / sgemmMC
 	tilesN := (g.nc + sgemmNC - 1) / sgemmNC
 	if want := 4 * c.threads; parallel && g.nq*tilesM*tilesN < want {

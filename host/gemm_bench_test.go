@@ -46,13 +46,12 @@ var gemmBenchShapes = []struct {
 }
 
 // BenchmarkGemm measures the three kernels at the models' shapes, on one
-// thread and on as many as GOMAXPROCS, in GFLOP/s. The machine this was
-// tuned on is a 2-core AMD EPYC (Zen 4, 2.6 GHz, AVX-512) whose float32
-// peak with AVX2 FMA is 2.6 GHz × 32 FLOP/cycle = 83 GFLOP/s a core. The
-// portable packed kernel compiles to scalar SSE (at best 4 FLOP/cycle: 10
-// GFLOP/s a core), gonum's Sgemm uses 4-wide SSE level-1 assembly kernels
-// (28–36 GFLOP/s on two cores at the largest shapes), the blocked GEMM an
-// AVX2+FMA micro-kernel (see sgemmChunk and the figures in gemmKindFor).
+// thread and on as many as GOMAXPROCS, in GFLOP/s. On the 2-core AMD EPYC
+// (Zen 4) this was tuned on, the float32 peak with AVX2 FMA is 32 FLOP a
+// cycle, about 117 GFLOP/s a core at its boost clock. The portable packed
+// kernel compiles to scalar SSE, gonum's Sgemm uses 4-wide SSE level-1
+// assembly kernels, the blocked GEMM an AVX2+FMA micro-kernel (see
+// sgemmChunk, and the figures in gemmKindFor).
 func BenchmarkGemm(b *testing.B) {
 	for _, s := range gemmBenchShapes {
 		for _, kern := range []struct {
