@@ -174,29 +174,41 @@ DATA vmC11<>+16(SB)/8, $0x3E5AE64567F544E4
 DATA vmC11<>+24(SB)/8, $0x3E5AE64567F544E4
 GLOBL vmC11<>(SB), RODATA|NOPTR, $32
 
-// VM_EXP sets Y3 = e^Y0 for Y0 clamped (or NaN), through Y1, Y2 and Y0;
-// Y15 holds vmMagic.
-#define VM_EXP \
-	VMOVAPD      Y15, Y1;                \
-	VFMADD231PD  vmLog2e<>(SB), Y0, Y1;  \
-	VSUBPD       Y15, Y1, Y2;            \
-	VFNMADD231PD vmLn2Hi<>(SB), Y2, Y0;  \
-	VFNMADD231PD vmLn2Lo<>(SB), Y2, Y0;  \
-	VMOVAPD      vmC11<>(SB), Y3;        \
-	VFMADD213PD  vmC10<>(SB), Y0, Y3;    \
-	VFMADD213PD  vmC9<>(SB), Y0, Y3;     \
-	VFMADD213PD  vmC8<>(SB), Y0, Y3;     \
-	VFMADD213PD  vmC7<>(SB), Y0, Y3;     \
-	VFMADD213PD  vmC6<>(SB), Y0, Y3;     \
-	VFMADD213PD  vmC5<>(SB), Y0, Y3;     \
-	VFMADD213PD  vmC4<>(SB), Y0, Y3;     \
-	VFMADD213PD  vmC3<>(SB), Y0, Y3;     \
-	VFMADD213PD  vmC2<>(SB), Y0, Y3;     \
-	VFMADD213PD  vmC1<>(SB), Y0, Y3;     \
-	VFMADD213PD  vmC0<>(SB), Y0, Y3;     \
-	VPADDQ       vmBias<>(SB), Y1, Y1;   \
-	VPSLLQ       $52, Y1, Y1;            \
-	VMULPD       Y1, Y3, Y3
+// VM_EXP sets p = e^y for y clamped (or NaN), through t, n and y; Y15
+// holds vmMagic.
+#define VM_EXP(y, t, n, p) \
+	VMOVAPD      Y15, t;                \
+	VFMADD231PD  vmLog2e<>(SB), y, t;   \
+	VSUBPD       Y15, t, n;             \
+	VFNMADD231PD vmLn2Hi<>(SB), n, y;   \
+	VFNMADD231PD vmLn2Lo<>(SB), n, y;   \
+	VMOVAPD      vmC11<>(SB), p;        \
+	VFMADD213PD  vmC10<>(SB), y, p;     \
+	VFMADD213PD  vmC9<>(SB), y, p;      \
+	VFMADD213PD  vmC8<>(SB), y, p;      \
+	VFMADD213PD  vmC7<>(SB), y, p;      \
+	VFMADD213PD  vmC6<>(SB), y, p;      \
+	VFMADD213PD  vmC5<>(SB), y, p;      \
+	VFMADD213PD  vmC4<>(SB), y, p;      \
+	VFMADD213PD  vmC3<>(SB), y, p;      \
+	VFMADD213PD  vmC2<>(SB), y, p;      \
+	VFMADD213PD  vmC1<>(SB), y, p;      \
+	VFMADD213PD  vmC0<>(SB), y, p;      \
+	VPADDQ       vmBias<>(SB), t, t;    \
+	VPSLLQ       $52, t, t;             \
+	VMULPD       t, p, p
+
+// VM_SIGMOID sets px (p's low half) to the 4 float32 1/(1 + e^−y) for y
+// the 4 floats at off(SI), through y, t, n and p.
+#define VM_SIGMOID(off, y, t, n, p, px) \
+	VCVTPS2PD  off(SI), y;    \
+	VXORPD     Y11, y, y;     \
+	VMINPD     y, Y14, y;     \
+	VMAXPD     y, Y13, y;     \
+	VM_EXP(y, t, n, p);       \
+	VADDPD     Y12, p, p;     \
+	VDIVPD     p, Y12, p;     \
+	VCVTPD2PSY p, px
 
 // func sigmoid32AVX2(dst, src *float32, n int)
 TEXT ·sigmoid32AVX2(SB), NOSPLIT, $0-24
@@ -210,20 +222,27 @@ TEXT ·sigmoid32AVX2(SB), NOSPLIT, $0-24
 	VMOVUPD vmOne<>(SB), Y12
 	VMOVUPD vmSign<>(SB), Y11
 
+	CMPQ CX, $2
+	JLT  sigone
+
 sigloop:
-	VCVTPS2PD  (SI), Y0
-	VXORPD     Y11, Y0, Y0
-	VMINPD     Y0, Y14, Y0
-	VMAXPD     Y0, Y13, Y0
-	VM_EXP
-	VADDPD     Y12, Y3, Y3
-	VDIVPD     Y3, Y12, Y3
-	VCVTPD2PSY Y3, X3
-	VMOVUPS    X3, (DI)
-	ADDQ       $16, SI
-	ADDQ       $16, DI
-	DECQ       CX
-	JNE        sigloop
+	VM_SIGMOID(0, Y0, Y1, Y2, Y3, X3)
+	VM_SIGMOID(16, Y4, Y5, Y6, Y7, X7)
+	VMOVUPS X3, (DI)
+	VMOVUPS X7, 16(DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $2, CX
+	CMPQ    CX, $2
+	JGE     sigloop
+
+sigone:
+	TESTQ CX, CX
+	JEQ   sigdone
+	VM_SIGMOID(0, Y0, Y1, Y2, Y3, X3)
+	VMOVUPS X3, (DI)
+
+sigdone:
 	VZEROUPPER
 	RET
 
@@ -253,7 +272,7 @@ tanhloop:
 	// (1 − e)/(1 + e), e = e^{−2a}
 	VMULPD      vmMinus2<>(SB), Y4, Y0
 	VMAXPD      Y0, Y13, Y0
-	VM_EXP
+	VM_EXP(Y0, Y1, Y2, Y3)
 	VSUBPD      Y3, Y12, Y8
 	VADDPD      Y12, Y3, Y3
 	VDIVPD      Y3, Y8, Y8
