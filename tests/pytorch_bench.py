@@ -82,27 +82,32 @@ def read_batches(path):
 
 
 class Dialog(baseline.Dialog):
-    """The baseline's dialog model, with its lengths and masks on the
-    model's device (the baseline builds them on the CPU)."""
+    """The baseline's dialog model. The baseline builds its length divisor
+    and key mask on the CPU, so on another device the forward is
+    forward_on_device, the same computation with those on the model's
+    device; check_forward verifies that the two agree."""
 
     def forward(self, tokens, lengths, turns, spk):
+        if tokens.device.type == "cpu":
+            return super().forward(tokens, lengths, turns, spk)
+        return self.forward_on_device(tokens, lengths, turns, spk)
+
+    def forward_on_device(self, tokens, lengths, turns, spk):
         b, w, t = tokens.shape
         dev = tokens.device
         x = self.embedding(tokens.view(b * w, t))
-        lens = lengths.view(-1)
+        lens = lengths.view(-1)  # on the CPU, as packing wants
         packed = nn.utils.rnn.pack_padded_sequence(x, lens.clamp(min=1), batch_first=True, enforce_sorted=False)
-        out, _ = self.utt(packed)
+        out, _ = self.utterance_lstm(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=t)
         u = out.sum(1) / lens.clamp(min=1).unsqueeze(1).to(dev, out.dtype)
         u = torch.cat([u.view(b, w, -1), spk], dim=2)
         packed = nn.utils.rnn.pack_padded_sequence(u, turns, batch_first=True, enforce_sorted=False)
-        d, _ = self.dlg(packed)
+        d, _ = self.dialog_lstm(packed)
         d, _ = nn.utils.rnn.pad_packed_sequence(d, batch_first=True, total_length=w)
         mask = torch.arange(w, device=dev)[None, :] >= turns.to(dev)[:, None]
-        a, _ = self.attn(d, d, d, key_padding_mask=mask, need_weights=False)
-        s = self.context(torch.tanh(self.proj(a))).squeeze(2).masked_fill(mask, float("-inf"))
-        p = torch.softmax(s, dim=1)
-        z = (p.unsqueeze(2) * a).sum(1)
+        a, _ = self.attention(d, d, d, key_padding_mask=mask, need_weights=False)
+        z, _ = self.attention_pool(a, mask)
         return self.out(self.drop(z))
 
 
@@ -111,13 +116,25 @@ def build_model(header):
     if cfg["classes"] != 4:
         raise SystemExit(f"the baseline models have 4 classes, the batch file {cfg['classes']}")
     if kind == "sentence":
-        m = baseline.Sentence(vocab, emb=cfg["embed"], hidden=cfg["hidden"], spk=spk, dense=cfg["dense"])
-    else:
-        if cfg["attn_dim"] != 2 * cfg["dialog_hidden"]:
-            raise SystemExit("the baseline dialog model's attention pooling size is 2 x dialog_hidden")
-        m = Dialog(vocab, emb=cfg["embed"], hidden=cfg["hidden"], spk=spk, dhidden=cfg["dialog_hidden"], heads=cfg["heads"])
-    m.drop.p = cfg["dropout"]
-    return m
+        return baseline.Sentence(vocab, emb=cfg["embed"], hidden=cfg["hidden"], spk=spk, dense=cfg["dense"],
+                                 dropout=cfg["dropout"])
+    return Dialog(vocab, emb=cfg["embed"], hidden=cfg["hidden"], spk=spk, dhidden=cfg["dialog_hidden"],
+                  heads=cfg["heads"], attn_dim=cfg["attn_dim"], dropout=cfg["dropout"])
+
+
+def check_forward(header, batch):
+    """On the CPU, the dialog model's forward_on_device must give the
+    baseline's logits."""
+    if header["kind"] != "dialog":
+        return
+    torch.manual_seed(1)
+    m = build_model(header).eval()
+    b = to_tensors("dialog", batch, False)
+    with torch.no_grad():
+        want = m(b["tokens"], b["lengths"], b["turns"], b["spk"])
+        got = m.forward_on_device(b["tokens"], b["lengths"], b["turns"], b["spk"])
+    if not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
+        raise SystemExit("Dialog.forward_on_device differs from tests/pytorch_baseline.py's Dialog.forward: update it")
 
 
 def to_tensors(kind, b, pin):
@@ -276,6 +293,7 @@ def main():
         if tmp is not None:
             os.unlink(tmp.name)
     steps = args.steps or (ours["steps"] if ours else 0)
+    check_forward(header, batches[0])
     theirs = run(header, batches, args.device, steps)
     out = {"pytorch": theirs}
     if ours:
