@@ -49,6 +49,8 @@ type LSTM struct {
 	dpre     layerBuf // [dirs, steps, batch, 4H]
 	dxtm     layerBuf // [dirs, steps, batch, in]
 	dx       layerBuf // [batch, steps, in]
+	bias     layerBuf // [dirs, 4H] b_ih + b_hh
+	dbias    layerBuf // [4H] Σ dpre of one direction
 	finalOut [2]*host.F32
 	// active[s] is how many rows step s computes: all of them, or (with
 	// ForwardSorted) only those whose sequence is still running.
@@ -181,10 +183,15 @@ func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 				0, pre.Slice(off*G, pre.Len()-off*G), G, sb*G, D)
 		}
 	})
+	// Both biases, summed once, go to the rows that run.
+	bias := l.bias.get(be, D*G)
 	for d := range D {
-		pd := pre.Slice(d*sb*G, sb*G)
-		be.AddBias(sb, G, pd, l.BiasIH[d].Value)
-		be.AddBias(sb, G, pd, l.BiasHH[d].Value)
+		bd := bias.Slice(d*G, G)
+		be.Copy(bd, l.BiasIH[d].Value)
+		be.Axpy(1, l.BiasHH[d].Value, bd)
+		l.eachRows(func(off, rows int) {
+			be.AddBias(rows, G, pre.Slice((d*sb+off)*G, rows*G), bd)
+		})
 	}
 
 	act := l.act.get(be, D*sb*G)
@@ -311,10 +318,15 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 			}
 		}
 	})
+	// Both biases get Σ dpre over the rows that ran.
+	dbias := l.dbias.get(be, G)
 	for d := range D {
-		dpd := dpre.Slice(d*sb*G, sb*G)
-		be.BiasGrad(sb, G, dpd, l.BiasIH[d].Grad)
-		be.BiasGrad(sb, G, dpd, l.BiasHH[d].Grad)
+		be.Fill(dbias, 0)
+		l.eachRows(func(off, rows int) {
+			be.BiasGrad(rows, G, dpre.Slice((d*sb+off)*G, rows*G), dbias)
+		})
+		be.Axpy(1, dbias, l.BiasIH[d].Grad)
+		be.Axpy(1, dbias, l.BiasHH[d].Grad)
 	}
 	dx := l.dx.get(be, batch*steps*in)
 	for d := range D {
@@ -338,6 +350,21 @@ func (l *LSTM) eachRun(f func(s0, s1, n int)) {
 	}
 }
 
+// eachRows calls f with the time-major row offset and count of each block
+// of rows that runs: a run of steps that compute the whole batch is one
+// block, any other step its own.
+func (l *LSTM) eachRows(f func(off, rows int)) {
+	l.eachRun(func(s0, s1, n int) {
+		if n == l.batch {
+			f(s0*l.batch, (s1-s0)*l.batch)
+			return
+		}
+		for s := s0; s < s1; s++ {
+			f(s*l.batch, n)
+		}
+	})
+}
+
 // Params returns, per direction, weight_ih, weight_hh, bias_ih and bias_hh,
 // the order of PyTorch's state_dict.
 func (l *LSTM) Params() []*Param {
@@ -350,7 +377,7 @@ func (l *LSTM) Params() []*Param {
 
 // Release frees l's buffers and parameters.
 func (l *LSTM) Release() {
-	for _, b := range []*layerBuf{&l.xtm, &l.pre, &l.act, &l.c, &l.h, &l.out, &l.dh, &l.dc, &l.dpre, &l.dxtm, &l.dx} {
+	for _, b := range []*layerBuf{&l.xtm, &l.pre, &l.act, &l.c, &l.h, &l.out, &l.dh, &l.dc, &l.dpre, &l.dxtm, &l.dx, &l.bias, &l.dbias} {
 		b.release(l.be)
 	}
 	l.be.Free(l.values)
