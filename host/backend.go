@@ -211,8 +211,10 @@ type Backend interface {
 	//        (zero initial state at s = 0)
 	// c_s = σ(f)·c_{s−1} + σ(i)·tanh(g) and h_s = σ(o)·tanh(c_s). A row whose
 	// sequence has ended (s ≥ lengths[b]) carries its state unchanged
-	// (c_s = c_{s−1}, h_s = h_{s−1}) and saves zero gates, so h at the last
-	// step is every sequence's final state.
+	// (c_s = c_{s−1}, h_s = h_{s−1}), so h at the last step is every
+	// sequence's final state; its gates in act are left as they are
+	// (LSTMGatesBackward never reads them: an ended row's gate gradients are
+	// zero).
 	LSTMGatesForward(dirs, steps, batch, hidden, s int, lengths *I32, pre, act, c, h *F32)
 	// LSTMGatesBackward is step s of backpropagation through time:
 	//   dh [dirs, steps, batch, hidden]: at s, the whole gradient of h_s

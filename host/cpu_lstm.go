@@ -42,7 +42,7 @@ func (c *CPU) lstmStep(op string, dirs, steps, batch, hidden, s int, lengths *I3
 //	c_s = f·c_{s−1} + i·g;  h_s = o·tanh(c_s)
 //
 // in float32 (c_{−1} = 0). Rows with s ≥ lengths[b] carry c and h (zero at
-// s = 0) and write zero gates.
+// s = 0) and leave their gates in act untouched.
 func (c *CPU) LSTMGatesForward(dirs, steps, batch, hidden, s int, lengths *I32, pre, act, cs, hs *F32) {
 	ls, ok := c.lstmStep("LSTMGatesForward", dirs, steps, batch, hidden, s, lengths,
 		[]*F32{pre, act}, []string{"pre", "act"}, []*F32{cs, hs}, []string{"c", "h"})
@@ -114,7 +114,6 @@ func (l *lstmLayout) forward(lo, hi int, pre, act, c, h []float32) {
 			cp, hp = c[op*H:(op+1)*H], h[op*H:(op+1)*H]
 		}
 		if l.s >= int(l.lengths[r%l.batch]) {
-			clear(a)
 			if cp == nil {
 				clear(cs)
 				clear(hs)

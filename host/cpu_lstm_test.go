@@ -68,12 +68,26 @@ func TestLSTMGatesForward(t *testing.T) {
 				pv[i] *= 3
 			}
 			pre, lens := h.up(pv), h.upI(tt.lengths)
-			// Garbage in the outputs must be overwritten.
-			act, c, hs := h.up(h.rand(4*n)), h.up(h.rand(n)), h.up(h.rand(n))
+			// Garbage in the outputs must be overwritten, except the gates
+			// of ended rows, which are left as they are.
+			a0 := h.rand(4 * n)
+			act, c, hs := h.up(a0), h.up(h.rand(n)), h.up(h.rand(n))
 			for s := range tt.steps {
 				h.c.LSTMGatesForward(tt.dirs, tt.steps, tt.batch, tt.hidden, s, lens, pre, act, c, hs)
 			}
 			wa, wc, wh := refLSTM(tt.dirs, tt.steps, tt.batch, tt.hidden, tt.lengths, cpuF64(pv))
+			for d := range tt.dirs {
+				for s := range tt.steps {
+					for b := range tt.batch {
+						if s >= int(tt.lengths[b]) {
+							row := (d*tt.steps+s)*tt.batch + b
+							for k := 4 * row * tt.hidden; k < 4*(row+1)*tt.hidden; k++ {
+								wa[k] = float64(a0[k])
+							}
+						}
+					}
+				}
+			}
 			cpuCheckClose(t, "act", h.down(act), wa, 1e-5, 1e-7)
 			cpuCheckClose(t, "c", h.down(c), wc, 1e-5, 1e-7)
 			cpuCheckClose(t, "h", h.down(hs), wh, 1e-5, 1e-7)

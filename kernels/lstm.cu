@@ -29,11 +29,7 @@ KERNEL void lstm_fwd_step(int dirs, int steps, int batch, int hidden, int s, dpt
   long long cs = row * hidden + j, cp = prev * hidden + j;
   float cprev = s > 0 ? c[cp] : 0.0f;
   float hprev = s > 0 ? h[cp] : 0.0f;
-  if (s >= len) {  // the sequence has ended: carry the state, save zero gates
-    act[g4] = 0.0f;
-    act[g4 + hidden] = 0.0f;
-    act[g4 + 2 * hidden] = 0.0f;
-    act[g4 + 3 * hidden] = 0.0f;
+  if (s >= len) {  // the sequence has ended: carry the state (its gates are not needed)
     c[cs] = cprev;
     h[cs] = hprev;
     return;
