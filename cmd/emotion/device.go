@@ -6,6 +6,10 @@ import (
 	"github.com/emotionlab/emotion/host"
 )
 
+// cpuThreads is the CPU backend's thread count (0: every core); train's
+// --threads sets it.
+var cpuThreads int
+
 // newGPUBackend opens the GPU backend; it is set by device_gpu.go in the
 // cuda and cudaemu builds and nil in the default build.
 var newGPUBackend func() (host.Backend, error)
@@ -15,7 +19,7 @@ var newGPUBackend func() (host.Backend, error)
 func newBackend(device string) (host.Backend, error) {
 	switch device {
 	case "cpu":
-		return host.NewCPU(0), nil
+		return host.NewCPU(cpuThreads), nil
 	case "cuda", "gpu":
 		if newGPUBackend == nil {
 			return nil, fmt.Errorf("--device %s: this binary was built without CUDA; rebuild with 'go build -tags cuda ./cmd/emotion' (see README) or use --device cpu", device)
@@ -27,7 +31,7 @@ func newBackend(device string) (host.Backend, error) {
 				return be, nil
 			}
 		}
-		return host.NewCPU(0), nil
+		return host.NewCPU(cpuThreads), nil
 	}
 	return nil, usagef("unknown --device %q (want cpu, cuda or auto)", device)
 }
