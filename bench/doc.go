@@ -13,7 +13,8 @@
 //
 // RunKernels first measures two ceilings of the device on the same backend:
 // the copy bandwidth (Copy of one large buffer into another, counted as
-// 8 bytes per element) and the SGEMM rate (a square Gemm, 2n³ FLOPs). Then,
+// 8 bytes per element) and the SGEMM rate (the faster of the square Gemms
+// C = A·B and C = A·Bᵀ, 2n³ FLOPs). Then,
 // for every op and shape, it
 //
 //  1. builds the op's inputs from a seeded generator, runs the op once on

@@ -108,7 +108,7 @@ func isCPU(be host.Backend) bool { return strings.HasPrefix(be.Name(), "cpu") }
 
 const benchKernelsHelp = `Times every op of the backend at the shapes the two models use. First the
 device's ceilings: the copy bandwidth (Copy of two buffers of --copy-mib) and
-the SGEMM rate (a square Gemm of --gemm-n). Then each op and shape: its outputs
+the SGEMM rate (the faster of A·B and A·Bᵀ, square, of --gemm-n). Then each op and shape: its outputs
 are compared with the CPU backend's (one thread when the device is the CPU),
 copies of its inputs are made until they fill --rotate-mib (more than the
 caches), and groups of calls cycling through them are timed, the median time
@@ -126,7 +126,7 @@ func runBenchKernels(args []string) error {
 	budget := fs.Duration("budget", 100*time.Millisecond, "time spent timing each case (about)")
 	rotate := fs.Int("rotate-mib", -1, "rotate through copies of the inputs filling this much memory, 0 for none (default 64 on the CPU, 256 on a GPU)")
 	copyMiB := fs.Int("copy-mib", 0, "size of each buffer of the copy-bandwidth ceiling (default 64 on the CPU, 512 on a GPU)")
-	gemmN := fs.Int("gemm-n", 0, "size of the square SGEMM of the ceiling (default 1024 on the CPU, 4096 on a GPU)")
+	gemmN := fs.Int("gemm-n", 0, "size of the square SGEMMs of the ceiling (default 1024 on the CPU, 4096 on a GPU)")
 	threads := fs.Int("threads", 0, "CPU threads (GOMAXPROCS; 0: all)")
 	noValidate := fs.Bool("no-validate", false, "skip the comparison with the CPU backend")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
