@@ -147,13 +147,14 @@ func heapAllocs() uint64 {
 }
 
 // RunTrain builds a network of cfg on be and trains it with Adam
-// (lr 1e-3) on b's class-weighted cross-entropy: one step on each warm-up
-// batch; then the split pass, steps steps over the timed batches in turn
-// with be synchronised after the forward (and loss), the backward and the
-// optimiser; then the headline pass, the same steps timed as a whole, each
-// step reading only its loss back (as a training loop that logs its loss
-// does). The split pass comes first so that the headline pass finds every
-// buffer grown to the largest batch.
+// (lr 1e-3) on b's class-weighted cross-entropy in three passes after one
+// step on each warm-up batch: a warm-up pass, steps untimed steps over the
+// timed batches in turn (so that every buffer has grown to the largest
+// batch and the timed passes run in steady state); the split pass, the
+// same steps with be synchronised after the forward (and loss), the
+// backward and the optimiser; the headline pass, the same steps timed as a
+// whole, each step reading only its loss back (as a training loop that
+// logs its loss does).
 func RunTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainReport, error) {
 	timed := b.Timed()
 	if len(timed) == 0 || steps < 1 {
@@ -182,6 +183,11 @@ func RunTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainR
 	for i := range b.Warmup {
 		if _, err := t.step(&b.Inputs[i]); err != nil {
 			return nil, fmt.Errorf("warm-up step %d: %w", i+1, err)
+		}
+	}
+	for i := range steps {
+		if _, err := t.step(&timed[i%len(timed)]); err != nil {
+			return nil, fmt.Errorf("warm-up pass, step %d: %w", i+1, err)
 		}
 	}
 

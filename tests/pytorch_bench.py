@@ -16,11 +16,12 @@ Or in two steps:
 
 The batch file (format in bench/batchfile.go) holds the architecture, the
 class weights and the batches: the first `warmup` are run once each, then
-`steps` steps cycle through the others twice, as emotion does: a split pass
-that synchronises the device after the forward (with the loss and the upload
-of the batch), the backward, and the optimizer (Adam, lr 1e-3, then
-zero_grad(set_to_none=True) and loss.item()); then the headline pass, the
-same steps timed whole, each reading its loss back with loss.item().
+`steps` steps cycle through the others three times, as emotion does: an
+untimed warm-up pass; a split pass that synchronises the device after the
+forward (with the loss and the upload of the batch), the backward, and the
+optimizer (Adam, lr 1e-3, then zero_grad(set_to_none=True) and loss.item());
+then the headline pass, the same steps timed whole, each reading its loss
+back with loss.item().
 
 On the CPU, --threads sets torch.set_num_threads (and emotion's --threads);
 compare at equal threads. On CUDA, nn.LSTM runs on cuDNN.
@@ -191,6 +192,8 @@ def run(header, batches, device, steps):
 
     for b in warm:
         step(b)
+    for i in range(steps):
+        step(timed[i % len(timed)])
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     fwd = bwd = upd = 0.0

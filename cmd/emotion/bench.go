@@ -303,9 +303,10 @@ const benchTrainHelp = `Trains a model for --steps steps and measures it. The ba
 of IEMOCAP's shape (utterance lengths, labels, speakers and dialog windows
 drawn as the bench package documents, batched and bucketed as emotion train
 does), or with --data the session5 training split of a source. The first
---warmup batches warm up; then a split pass synchronises the device after the
-forward (with the loss), the backward and the optimizer of each step; then the
-headline pass times the same steps whole (each reading its loss back).
+--warmup batches warm up, then an untimed pass of --steps steps over the other
+batches; then a split pass synchronises the device after the forward (with
+the loss), the backward and the optimizer of each step; then the headline pass
+times the same steps whole (each reading its loss back).
 Printed: utterances/s and ms per step (headline), the split, and memory: the
 peak resident set, the Go heap, bytes allocated per step, the backend's pool
 (device memory on a GPU).
