@@ -183,7 +183,7 @@ type i32Buf struct {
 func (b *i32Buf) put(be host.Backend, src []int32) *host.I32 {
 	n := len(src)
 	if b.view == nil || b.view.Len() != n {
-		if b.all.Len() < n || b.all == nil {
+		if b.all == nil || b.all.Len() < n {
 			be.FreeI32(b.all)
 			b.all = be.AllocI32(max(n, 1))
 		}
