@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -345,6 +346,34 @@ func (d *Device) NewEvent() (*Event, error) {
 		return nil, fmt.Errorf("cuda: cuEventCreate: %w", err)
 	}
 	return e, nil
+}
+
+// NewTimingEvent creates an event that records when the stream reached
+// it, for Elapsed.
+func (d *Device) NewTimingEvent() (*Event, error) {
+	e := &Event{}
+	if err := d.do(func() error {
+		var err error
+		e.ev, err = cu.MakeEvent(cu.DefaultEvent)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("cuda: cuEventCreate(timing): %w", err)
+	}
+	return e, nil
+}
+
+// Elapsed is the device time between two recorded, completed timing
+// events (about half a microsecond of resolution).
+func (d *Device) Elapsed(start, end *Event) (time.Duration, error) {
+	var ms float64
+	if err := d.do(func() error {
+		var err error
+		ms, err = start.ev.Elapsed(end.ev)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("cuda: cuEventElapsedTime: %w", err)
+	}
+	return time.Duration(ms * float64(time.Millisecond)), nil
 }
 
 // DestroyEvent destroys e.

@@ -210,3 +210,48 @@ func TestDeviceSgemm(t *testing.T) {
 		}
 	}
 }
+
+// TestTimingEvents times a device-to-device copy with two timing events:
+// the elapsed time must be positive, and the copy of 32 MiB must not beat
+// 100 TB/s (which would mean the events did not bracket the work).
+func TestTimingEvents(t *testing.T) {
+	d := openDevice(t)
+	const n = 8 << 20
+	p, q := mustMalloc(t, d, n), mustMalloc(t, d, n)
+	start, err := d.NewTimingEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.DestroyEvent(start)
+	end, err := d.NewTimingEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.DestroyEvent(end)
+	if _, err := d.Elapsed(start, end); err == nil {
+		t.Error("Elapsed of events never recorded: no error")
+	}
+	if err := d.Record(start, Compute); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if err := d.MemcpyDtoD(q, p, 4*n, Compute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Record(end, Compute); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.EventSynchronize(end); err != nil {
+		t.Fatal(err)
+	}
+	el, err := d.Elapsed(start, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bytes := 4 * 2 * 4 * float64(n)
+	if el <= 0 || bytes/el.Seconds() > 100e12 {
+		t.Fatalf("4 copies of 32 MiB took %v", el)
+	}
+	t.Logf("device-to-device copy: %.1f GB/s (read+write)", bytes/el.Seconds()/1e9)
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/emotionlab/emotion/kernels"
@@ -21,7 +22,12 @@ type Device struct {
 }
 
 // Event marks a point in a stream's work.
-type Event struct{ recorded bool }
+// Emulated work runs synchronously, so the wall clock at Record is when
+// the stream reached the event.
+type Event struct {
+	recorded bool
+	at       time.Time
+}
 
 // Emulated reports whether this build's Device is the CPU emulation.
 const Emulated = true
@@ -212,12 +218,25 @@ func (d *Device) SgemmStridedBatched(transA, transB bool, m, n, k int, alpha flo
 // NewEvent creates an event.
 func (d *Device) NewEvent() (*Event, error) { return &Event{}, nil }
 
+// NewTimingEvent creates an event that records when the stream reached
+// it, for Elapsed.
+func (d *Device) NewTimingEvent() (*Event, error) { return &Event{}, nil }
+
+// Elapsed is the time between two recorded events.
+func (d *Device) Elapsed(start, end *Event) (time.Duration, error) {
+	if !start.recorded || !end.recorded {
+		return 0, errors.New("cuda: elapsed time of an event that was never recorded")
+	}
+	return end.at.Sub(start.at), nil
+}
+
 // DestroyEvent destroys e.
 func (d *Device) DestroyEvent(e *Event) error { return nil }
 
 // Record marks e at the current end of stream s's work.
 func (d *Device) Record(e *Event, s Stream) error {
 	e.recorded = true
+	e.at = time.Now()
 	return nil
 }
 

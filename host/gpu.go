@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/emotionlab/emotion/cuda"
@@ -643,6 +644,43 @@ func (g *GPU) Sync() error {
 		return g.Err()
 	}
 	return g.wait("Sync")
+}
+
+// TimeOps calls f n times, where f issues ops without waiting for them, and
+// returns the device time between the start of the first op and the end of
+// the last, measured with CUDA events on the compute stream (so the host's
+// launch overhead counts only where the device waits for it). It
+// implements bench.OpTimer.
+func (g *GPU) TimeOps(n int, f func()) (time.Duration, error) {
+	if err := g.Sync(); err != nil {
+		return 0, err
+	}
+	start, err := g.dev.NewTimingEvent()
+	if err != nil {
+		return 0, err
+	}
+	defer g.dev.DestroyEvent(start)
+	end, err := g.dev.NewTimingEvent()
+	if err != nil {
+		return 0, err
+	}
+	defer g.dev.DestroyEvent(end)
+	if err := g.dev.Record(start, cuda.Compute); err != nil {
+		return 0, err
+	}
+	for range n {
+		f()
+	}
+	if err := g.dev.Record(end, cuda.Compute); err != nil {
+		return 0, err
+	}
+	if err := g.dev.EventSynchronize(end); err != nil {
+		return 0, err
+	}
+	if err := g.wait("TimeOps"); err != nil {
+		return 0, err
+	}
+	return g.dev.Elapsed(start, end)
 }
 
 // ---------------------------------------------------------------- elementwise

@@ -591,3 +591,38 @@ func TestGPUUploadRing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestGPUTimeOps checks that TimeOps runs f n times, waits for the ops and
+// returns their device time, and that an op's failure inside is its error.
+func TestGPUTimeOps(t *testing.T) {
+	g, err := NewGPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	x := g.Alloc(1 << 20)
+	g.Fill(x, 1)
+	calls := 0
+	d, err := g.TimeOps(5, func() {
+		calls++
+		g.Scale(2, x)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 5 || d <= 0 {
+		t.Fatalf("TimeOps: %d calls, %v", calls, d)
+	}
+	got := make([]float32, 1<<20)
+	g.Download(got, x)
+	if got[0] != 32 || got[len(got)-1] != 32 {
+		t.Fatalf("after 5 doublings: %v %v, want 32", got[0], got[len(got)-1])
+	}
+	bad := g.AllocI32(1)
+	g.UploadI32(bad, []int32{7})
+	table, out := g.Alloc(3*4), g.Alloc(4)
+	g.Fill(table, 1)
+	if _, err := g.TimeOps(1, func() { g.EmbeddingForward(bad, 4, -1, table, out) }); err == nil {
+		t.Error("TimeOps around an embedding of id 7 of 3: no error")
+	}
+}

@@ -27,12 +27,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "emotion")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/emotion")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build emotion:", err)
-		os.Exit(1)
+	// EMOTION_BINARY names a prebuilt emotion (a CPU build), for running
+	// the compiled tests where there is no Go toolchain, as on a GPU
+	// machine.
+	if binary = os.Getenv("EMOTION_BINARY"); binary == "" {
+		binary = filepath.Join(dir, "emotion")
+		build := exec.Command("go", "build", "-o", binary, "../cmd/emotion")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build emotion:", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
