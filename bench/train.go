@@ -57,6 +57,15 @@ type TrainReport struct {
 	AllocBytesPerStep float64 `json:"alloc_bytes_per_step"`
 	PoolBytes         int64   `json:"pool_bytes"`
 	DeviceMallocs     int     `json:"device_mallocs"`
+
+	// LaunchesPerStep is the kernel launches and GEMMs per step of the
+	// headline pass, on a GPU (each costs the host a few microseconds).
+	LaunchesPerStep float64 `json:"launches_per_step,omitempty"`
+}
+
+// launchCounter is the GPU backend's count of launches.
+type launchCounter interface {
+	Launches() int64
 }
 
 // poolStats is the GPU backend's pool report.
@@ -224,6 +233,11 @@ func RunTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainR
 
 	// Headline pass.
 	allocs := heapAllocs()
+	var launches0 int64
+	lc, counts := be.(launchCounter)
+	if counts {
+		launches0 = lc.Launches()
+	}
 	start := time.Now()
 	for i := range steps {
 		if rep.FinalLoss, err = t.step(&timed[i%len(timed)]); err != nil {
@@ -232,6 +246,9 @@ func RunTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainR
 	}
 	elapsed := time.Since(start)
 	rep.AllocBytesPerStep = float64(heapAllocs()-allocs) / float64(steps)
+	if counts {
+		rep.LaunchesPerStep = float64(lc.Launches()-launches0) / float64(steps)
+	}
 	rep.Seconds = elapsed.Seconds()
 	rep.MsPerStep = perStep(elapsed)
 	rep.UttPerSec = float64(stats.Rows) / elapsed.Seconds()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -19,6 +20,8 @@ type Device struct {
 	mu     sync.Mutex
 	closed bool
 	allocs map[DevicePtr]int
+
+	launches atomic.Int64 // kernels and GEMMs issued
 }
 
 // Event marks a point in a stream's work.
@@ -179,6 +182,7 @@ func (d *Device) MemsetD32(p DevicePtr, v uint32, n int, s Stream) error {
 // threads with shared bytes of dynamic shared memory. args are int, int32,
 // uint32, bool, uint64, float32 or DevicePtr, in the kernel's order.
 func (d *Device) Launch(kernel string, grid, block [3]int, shared int, args ...any) error {
+	d.launches.Add(1)
 	if err := checkShape(grid, block, shared); err != nil {
 		return launchError(kernel, grid, block, shared, args, err)
 	}
@@ -200,6 +204,7 @@ func (d *Device) Launch(kernel string, grid, block [3]int, shared int, args ...a
 // alpha·op(A)·op(B) + beta·C, op(A) m×k, op(B) k×n; C is not read when beta
 // is 0.
 func (d *Device) Sgemm(transA, transB bool, m, n, k int, alpha float32, a DevicePtr, lda int, b DevicePtr, ldb int, beta float32, c DevicePtr, ldc int) error {
+	d.launches.Add(1)
 	if err := kernels.EmuSgemm(transA, transB, m, n, k, alpha, uintptr(a), lda, 0, uintptr(b), ldb, 0, beta, uintptr(c), ldc, 0, 1); err != nil {
 		return fmt.Errorf("cuda: sgemm %s: %w", gemmShape(transA, transB, m, n, k, lda, ldb, ldc), err)
 	}
@@ -209,6 +214,7 @@ func (d *Device) Sgemm(transA, transB bool, m, n, k int, alpha float32, a Device
 // SgemmStridedBatched is cublasSgemmStridedBatched on the compute stream:
 // Sgemm over batch problems, problem i at element offsets i·stride.
 func (d *Device) SgemmStridedBatched(transA, transB bool, m, n, k int, alpha float32, a DevicePtr, lda, strideA int, b DevicePtr, ldb, strideB int, beta float32, c DevicePtr, ldc, strideC, batch int) error {
+	d.launches.Add(1)
 	if err := kernels.EmuSgemm(transA, transB, m, n, k, alpha, uintptr(a), lda, strideA, uintptr(b), ldb, strideB, beta, uintptr(c), ldc, strideC, batch); err != nil {
 		return fmt.Errorf("cuda: sgemm strided batched %s batch=%d: %w", gemmShape(transA, transB, m, n, k, lda, ldb, ldc), batch, err)
 	}
@@ -251,3 +257,6 @@ func (d *Device) StreamSynchronize(s Stream) error { return nil }
 
 // Synchronize waits for all work on the device.
 func (d *Device) Synchronize() error { return nil }
+
+// Launches is the number of kernel launches and GEMMs issued so far.
+func (d *Device) Launches() int64 { return d.launches.Load() }

@@ -414,6 +414,10 @@ func (g *GPU) PoolStats() (mallocs int, bytes int64) {
 	return g.mallocs, bytes
 }
 
+// Launches is the number of kernel launches and cuBLAS GEMMs the device
+// has issued so far (for benchmarks: launches per training step).
+func (g *GPU) Launches() int64 { return g.dev.Launches() }
+
 // ---------------------------------------------------------------- transfers
 
 // spareEvent returns an event to record.

@@ -14,9 +14,9 @@
 # cuda tag changes (cuda, host, kernels, model, bench, cmd/emotion, tests;
 # the others compile to the same code as in the default build, which CI
 # tests), `emotion bench train` beside PyTorch + cuDNN for both models,
-# `emotion bench kernels --shapes full`, training both models on DATA (an
-# IEMOCAP source, optional), and compute-sanitizer's memcheck over the
-# backend parity tests. Each step has a time limit and the whole run a
+# `emotion bench kernels` (--shapes full, or the argument sets of KERNELS),
+# training both models on DATA (an IEMOCAP source, optional), and
+# compute-sanitizer's memcheck and racecheck over the backend parity tests. Each step has a time limit and the whole run a
 # deadline (GPU_CHECK_SECONDS, default 480), so that it fits a lease; the
 # summary at the end gives each step's status and time.
 set -u
@@ -94,20 +94,28 @@ run() {
 	for m in sentence dialog; do
 		TAIL=6 step "pytorch_bench.$m" 90 . python3 tests/pytorch_bench.py --emotion "$bin/emotion.gpu" --model "$m" --device cuda
 	done
-	TAIL=0 step bench_kernels 150 . "$bin/emotion.gpu" bench kernels --device cuda --shapes full --budget 20ms
+	# KERNELS: ';'-separated argument sets, one bench kernels run each.
+	local sets i=0
+	IFS=';' read -ra sets <<<"${KERNELS:---shapes full --budget 20ms}"
+	for a in "${sets[@]}"; do
+		i=$((i + 1))
+		# shellcheck disable=SC2086 # each set is split into its arguments
+		TAIL=0 step "bench_kernels.$i" 150 . "$bin/emotion.gpu" bench kernels --device cuda $a
+	done
 	if [ -n "$data" ]; then
 		for m in sentence dialog; do
 			TAIL=6 step "train.$m" 90 . "$bin/emotion.gpu" train --data "$data" --model "$m" --device cuda --out "/tmp/runs/$m"
 		done
 	fi
 	if command -v compute-sanitizer >/dev/null; then
-		TAIL=12 step memcheck 60 host compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/host.test" -test.run 'Parity' -test.count=1
+		TAIL=4 step memcheck 60 host compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/host.test" -test.run 'Parity' -test.count=1
+		TAIL=4 step racecheck 60 host compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/host.test" -test.run 'Parity' -test.count=1
 	fi
 	echo "=== summary"
 	printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"
 	tar -C "$out" -czf "$dest/gpu-check.tgz" .
 	cp "$out/summary.txt" "$dest/"
-	[ -f "$out/bench_kernels.log" ] && cp "$out/bench_kernels.log" "$dest/"
+	cp "$out"/bench_kernels.*.log "$dest/" 2>/dev/null
 }
 
 case ${1:-} in

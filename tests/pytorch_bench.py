@@ -247,6 +247,8 @@ def print_row(r):
         mem += f", device peak {mb(r['device_peak_bytes'])} (reserved {mb(r['device_reserved_bytes'])})"
     elif r.get("pool_bytes"):
         mem += f", pool {mb(r['pool_bytes'])}"
+    if r.get("launches_per_step"):
+        mem += f", {r['launches_per_step']:.0f} launches per step"
     print(f"{r['framework']:>16}  {r['backend']:<28} {r['utt_per_sec']:9.1f} utt/s {r['ms_per_step']:9.2f} ms/step   "
           f"forward {r['forward_ms']:.2f}  backward {r['backward_ms']:.2f}  optimizer {r['optimizer_ms']:.2f} ms   {mem}")
 

@@ -413,5 +413,8 @@ func printTrainReport(w io.Writer, r *bench.TrainReport) {
 	if r.DeviceMallocs > 0 {
 		fmt.Fprintf(w, " on the device in %d allocations", r.DeviceMallocs)
 	}
+	if r.LaunchesPerStep > 0 {
+		fmt.Fprintf(w, "\n  launches     %.0f kernels and GEMMs per step", r.LaunchesPerStep)
+	}
 	fmt.Fprintf(w, "\n  final loss   %.4f\n", r.FinalLoss)
 }
