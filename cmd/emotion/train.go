@@ -227,8 +227,8 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			dir, rec.Model, fold.Name, len(fold.Train), len(fold.Val), len(fold.Test), enc.Vocab.Len(), model.NumParams(tr.Net), be.Name())
 	}
 	tr.OnBatch = func(done, total, seen int, loss, acc float64) {
-		if t.quiet {
-			return
+		if t.quiet || !isTerminal(stderr) {
+			return // a bar redrawn into a log file is noise; the epoch lines stay
 		}
 		if bar == nil {
 			bar = newBar(stderr, total, tr.State.Epoch+1, tr.Cfg.Epochs)
@@ -253,7 +253,7 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			if l.Best {
 				mark = " *"
 			}
-			fmt.Fprintf(stderr, "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f UA %.4f | %.1fs %.0f utt/s%s\n",
+			fmt.Fprintf(stderr, "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f UA %.4f | %.2fs %.0f utt/s%s\n",
 				l.Epoch, l.TrainLoss, l.TrainAcc, l.ValLoss, l.ValAcc, l.ValUA, l.Seconds, l.UttPerSec, mark)
 		}
 		if l.Best {
@@ -315,6 +315,17 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1)
 	}
 	return rep, nil
+}
+
+// isTerminal reports whether w is a terminal (a character device), where a
+// progress bar can redraw itself.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func newBar(w io.Writer, total, epoch, epochs int) *progressbar.ProgressBar {
