@@ -40,9 +40,11 @@ type GPU struct {
 	live    map[cuda.DevicePtr]int   // allocations handed out, by size class
 	mallocs int                      // device allocations made (tests: none in steady state)
 
-	status     cuda.DevicePtr // int32[4]: code, value, index, unused
-	partials   cuda.DevicePtr // reduction scratch: reducePartials floats
-	statusHost []byte         // pinned readback of status
+	status       cuda.DevicePtr // int32[4]: code, value, index, unused
+	partials     cuda.DevicePtr // reduction scratch: reducePartials floats
+	scratchBuf   cuda.DevicePtr // see scratch; a pool allocation
+	scratchBytes int
+	statusHost   []byte // pinned readback of status
 
 	ring    []byte        // pinned upload staging ring
 	ringPos int           // next free byte of ring
@@ -62,6 +64,7 @@ const (
 	gpuBlock       = 256     // threads per block of 1-D kernels
 	gpuMaxGrid     = 4096    // blocks of a grid-stride kernel
 	reducePartials = 1024    // blocks of the first pass of Sum
+	biasGradBlocks = 512     // blocks BiasGrad aims for (about 4 per SM of an H100)
 	minClass       = 256     // smallest pool size class, bytes (cudaMalloc's alignment)
 	ringInitial    = 4 << 20 // upload ring, bytes
 	statusWords    = 4       // status buffer, int32s
@@ -125,6 +128,7 @@ func (g *GPU) Close() error {
 		errs = append(errs, g.dev.Free(p))
 	}
 	g.free, g.live = map[int][]cuda.DevicePtr{}, map[cuda.DevicePtr]int{}
+	g.scratchBuf, g.scratchBytes = 0, 0
 	for _, p := range []cuda.DevicePtr{g.status, g.partials} {
 		if p != 0 {
 			errs = append(errs, g.dev.Free(p))
@@ -789,7 +793,46 @@ func (g *GPU) BiasGrad(rows, cols int, dy, dbias *F32) {
 		rows*cols == 0 || !g.fitsInt32(op, rows*cols) {
 		return
 	}
-	g.launch(op, "bias_grad_f32", [3]int{(cols + 31) / 32, 1, 1}, [3]int{32, 8, 1}, rows, cols, ptr(dy), ptr(dbias))
+	colBlocks := (cols + 31) / 32
+	splits, rowsPer := biasGradSplits(rows, colBlocks)
+	if splits == 1 {
+		g.launch(op, "bias_grad_f32", [3]int{colBlocks, 1, 1}, [3]int{32, 8, 1}, rows, cols, rowsPer, ptr(dy), ptr(dbias), 1)
+		return
+	}
+	partials := g.scratch(op, 4*splits*cols)
+	if partials == 0 {
+		return
+	}
+	g.launch(op, "bias_grad_f32", [3]int{colBlocks, splits, 1}, [3]int{32, 8, 1}, rows, cols, rowsPer, ptr(dy), partials, 0)
+	g.launch(op, "bias_grad_final_f32", [3]int{(cols + gpuBlock - 1) / gpuBlock, 1, 1}, block1D, splits, cols, partials, ptr(dbias))
+}
+
+// biasGradSplits chooses the row chunks of BiasGrad: enough chunks that
+// the grid has about biasGradBlocks blocks, each chunk at least 64 rows and
+// a multiple of 8 (the block's row stride). It returns the number of chunks
+// and the rows per chunk.
+func biasGradSplits(rows, colBlocks int) (splits, rowsPer int) {
+	splits = max(1, min((biasGradBlocks+colBlocks-1)/colBlocks, rows/64, maxGridY))
+	rowsPer = (rows + splits - 1) / splits
+	rowsPer = (rowsPer + 7) / 8 * 8
+	return (rows + rowsPer - 1) / rowsPer, rowsPer
+}
+
+// scratch returns device memory of at least bytes, not zeroed, for an op's
+// intermediate results. It stays the backend's and is reused by the next op
+// that asks (ops run in order on the compute stream, so that op's kernels
+// run after this one's).
+func (g *GPU) scratch(op string, bytes int) cuda.DevicePtr {
+	if bytes > g.scratchBytes {
+		if g.scratchBuf != 0 {
+			g.release(op, g.scratchBuf)
+		}
+		g.scratchBuf, g.scratchBytes = g.alloc(op, bytes), sizeClass(bytes)
+		if g.scratchBuf == 0 {
+			g.scratchBytes = 0
+		}
+	}
+	return g.scratchBuf
 }
 
 // unary checks and launches an elementwise kernel over in[0].Len() elements.
@@ -1108,7 +1151,7 @@ func (g *GPU) CrossEntropy(n, classes int, logits *F32, labels *I32, weights, lo
 	if !g.fitsInt32(op, n*classes) {
 		return
 	}
-	g.launch(op, "cross_entropy", [3]int{1, 1, 1}, block1D,
+	g.launch(op, "cross_entropy", [3]int{1, 1, 1}, [3]int{512, 1, 1},
 		n, classes, ptr(logits), iptr(labels), ptr(weights), ptr(loss), ptr(dlogits), ptr(probs), g.status)
 }
 
@@ -1145,8 +1188,12 @@ func (g *GPU) MeanPoolBackward(batch, steps, feat int, lengths *I32, dy *F32, ld
 		!g.fitsInt32(op, batch*steps*feat, ldDY) {
 		return
 	}
-	total := batch * steps * feat
-	g.launch(op, "mean_pool_bwd", grid1D(total), block1D, batch, steps, feat, iptr(lengths), ptr(dy), ldDY, ptr(dx), g.status)
+	if batch > maxGridY || steps > maxGridY {
+		g.failf(op, "batch=%d or steps=%d exceeds %d", batch, steps, maxGridY)
+		return
+	}
+	g.launch(op, "mean_pool_bwd", [3]int{(feat + 127) / 128, steps, batch}, [3]int{128, 1, 1},
+		batch, steps, feat, iptr(lengths), ptr(dy), ldDY, ptr(dx), g.status)
 }
 
 // ---------------------------------------------------------------- optimiser

@@ -196,7 +196,7 @@ func TestGPUParityDropout(t *testing.T) {
 
 func TestGPUParityCopy2DBias(t *testing.T) {
 	p := newParity(t)
-	for _, tc := range []struct{ rows, cols, ldSrc, ldDst int }{{1, 1, 1, 1}, {7, 33, 40, 35}, {300, 5, 5, 9}, {37, 70, 70, 70}} {
+	for _, tc := range []struct{ rows, cols, ldSrc, ldDst int }{{1, 1, 1, 1}, {7, 33, 40, 35}, {300, 5, 5, 9}, {37, 70, 70, 70}, {1601, 257, 257, 260}} {
 		name := fmt.Sprintf("%+v", tc)
 		src, dst := p.rand(matLen(tc.rows, tc.cols, tc.ldSrc)), p.rand(matLen(tc.rows, tc.cols, tc.ldDst))
 		p.cpu.Copy2D(tc.rows, tc.cols, src.c, tc.ldSrc, dst.c, tc.ldDst, false)
@@ -331,7 +331,7 @@ func TestGPUParitySoftmax(t *testing.T) {
 		rows, cols, rowsPerLength int
 		masked                    bool
 		scale                     float32
-	}{{1, 1, 1, false, 1}, {37, 45, 3, true, 0.125}, {10, 300, 1, true, 1}, {9, 33, 9, false, 0.5}, {64, 7, 8, true, 2}} {
+	}{{1, 1, 1, false, 1}, {37, 45, 3, true, 0.125}, {10, 300, 1, true, 1}, {9, 33, 9, false, 0.5}, {64, 7, 8, true, 2}, {6, 256, 2, true, 1}, {5, 257, 1, true, 1}} {
 		name := fmt.Sprintf("%+v", tc)
 		var lc, lg *I32
 		if tc.masked {
@@ -354,7 +354,7 @@ func TestGPUParityCrossEntropy(t *testing.T) {
 		n, classes int
 		weighted   bool
 		ignore     bool
-	}{{1, 4, false, false}, {37, 4, true, true}, {300, 4, true, false}, {5, 45, false, true}, {70, 3, true, true}} {
+	}{{1, 4, false, false}, {37, 4, true, true}, {300, 4, true, false}, {5, 45, false, true}, {70, 3, true, true}, {1500, 4, true, true}} {
 		name := fmt.Sprintf("%+v", tc)
 		labels := make([]int32, tc.n)
 		for i := range labels {

@@ -42,6 +42,7 @@ const Kernel kernels[] = {
     EMU_KERNEL(reduce_partial_f32),
     EMU_KERNEL(reduce_final_f32),
     EMU_KERNEL(bias_grad_f32),
+    EMU_KERNEL(bias_grad_final_f32),
     EMU_KERNEL(seq_to_time_major),
     EMU_KERNEL(seq_from_time_major),
     EMU_KERNEL(softmax_fwd),
