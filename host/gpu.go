@@ -1042,6 +1042,10 @@ func (g *GPU) lstmCheck(op string, dirs, steps, batch, hidden, s int, lengths *I
 	if !g.i32(op, "lengths", lengths, batch) {
 		return false
 	}
+	if batch > maxGridY || dirs > maxGridY {
+		g.failf(op, "batch=%d or dirs=%d exceeds %d", batch, dirs, maxGridY)
+		return false
+	}
 	n := dirs * steps * batch * hidden
 	for i, b := range gates4 {
 		if !g.f32(op, gates4Names[i], b, 4*n) {
@@ -1056,6 +1060,14 @@ func (g *GPU) lstmCheck(op string, dirs, steps, batch, hidden, s int, lengths *I
 	return dirs*batch*hidden > 0 && g.fitsInt32(op, 4*n)
 }
 
+// lstmLaunch is the launch shape of the LSTM step kernels: block x over the
+// hidden units, grid (ceil(hidden/block), batch, dirs). lstmCheck keeps
+// batch and dirs within the grid's limits.
+func lstmLaunch(dirs, batch, hidden int) (grid, block [3]int) {
+	bx := min(128, (hidden+31)/32*32)
+	return [3]int{(hidden + bx - 1) / bx, batch, dirs}, [3]int{bx, 1, 1}
+}
+
 // LSTMGatesForward is one fused time step s of dirs LSTM directions: one
 // launch for all directions.
 func (g *GPU) LSTMGatesForward(dirs, steps, batch, hidden, s int, lengths *I32, pre, act, c, h *F32) {
@@ -1063,8 +1075,8 @@ func (g *GPU) LSTMGatesForward(dirs, steps, batch, hidden, s int, lengths *I32, 
 	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{pre, act}, []string{"pre", "act"}, []*F32{c, h}, []string{"c", "h"}) {
 		return
 	}
-	threads := dirs * batch * hidden
-	g.launch(op, "lstm_fwd_step", [3]int{(threads + gpuBlock - 1) / gpuBlock, 1, 1}, block1D,
+	grid, block := lstmLaunch(dirs, batch, hidden)
+	g.launch(op, "lstm_fwd_step", grid, block,
 		dirs, steps, batch, hidden, s, iptr(lengths), ptr(pre), ptr(act), ptr(c), ptr(h), g.status)
 }
 
@@ -1074,8 +1086,8 @@ func (g *GPU) LSTMGatesBackward(dirs, steps, batch, hidden, s int, lengths *I32,
 	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{act, dpre}, []string{"act", "dpre"}, []*F32{c, dh, dc}, []string{"c", "dh", "dc"}) {
 		return
 	}
-	threads := dirs * batch * hidden
-	g.launch(op, "lstm_bwd_step", [3]int{(threads + gpuBlock - 1) / gpuBlock, 1, 1}, block1D,
+	grid, block := lstmLaunch(dirs, batch, hidden)
+	g.launch(op, "lstm_bwd_step", grid, block,
 		dirs, steps, batch, hidden, s, iptr(lengths), ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
 }
 

@@ -299,7 +299,7 @@ func TestGPUParitySequence(t *testing.T) {
 
 func TestGPUParityLSTM(t *testing.T) {
 	p := newParity(t)
-	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 7, 5, 33}, {1, 4, 3, 70}, {2, 3, 1, 17}} {
+	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 7, 5, 33}, {1, 4, 3, 70}, {2, 3, 1, 17}, {2, 3, 4, 150}} {
 		name := fmt.Sprintf("%+v", tc)
 		n := tc.dirs * tc.steps * tc.batch * tc.hidden
 		lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
