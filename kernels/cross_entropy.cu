@@ -2,6 +2,40 @@
 // gradient in one kernel, with the weighted mean taken on the device.
 #include "common.cuh"
 
+// cross_entropy_row adds row r's weighted loss and weight to lossSum and
+// weightSum (in the lane 0 of the row) and writes its probs and dlogits
+// (unscaled), the row's classes split over `width` lanes: 1 (a thread
+// takes the row) or 32 (a warp does, and reduces with shuffles).
+__device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, int classes, dptr<const float> logits,
+                                                  dptr<const int> labels, dptr<const float> weights,
+                                                  dptr<float> dlogits, dptr<float> probs, dptr<int> status,
+                                                  float& lossSum, float& weightSum) {
+  long long base = (long long)r * classes;
+  auto x = logits + base;
+  int y = labels[r];
+  if (y >= classes) {
+    if (lane == 0) report_status(status, STATUS_LABEL_RANGE, y, r);
+    y = -1;
+  }
+  float m = -INFINITY;
+  for (int c = lane; c < classes; c += width) m = fmaxf(m, x[c]);
+  if (width == 32) m = warp_max(m);
+  float s = 0.0f;
+  for (int c = lane; c < classes; c += width) s += expf(x[c] - m);
+  if (width == 32) s = warp_sum(s);
+  float logZ = m + logf(s);
+  float w = y < 0 ? 0.0f : (weights ? weights[y] : 1.0f);
+  for (int c = lane; c < classes; c += width) {
+    float p = expf(x[c] - logZ);
+    if (probs) probs[base + c] = p;
+    if (dlogits) dlogits[base + c] = w * (p - (c == y ? 1.0f : 0.0f));
+  }
+  if (lane == 0 && y >= 0) {
+    lossSum += w * (logZ - x[y]);
+    weightSum += w;
+  }
+}
+
 // cross_entropy: PyTorch's CrossEntropyLoss(weight=w, reduction="mean") over
 // n rows of `classes` logits:
 //   loss[0]   = Σᵢ w[yᵢ]·(−log softmax(xᵢ)[yᵢ]) / Σᵢ w[yᵢ]
@@ -23,57 +57,12 @@ KERNEL void cross_entropy(int n, int classes, dptr<const float> logits, dptr<con
                           dptr<int> status) {
   float lossSum = 0.0f, weightSum = 0.0f;  // this thread's share
   if (classes <= 32) {
-    for (int r = threadIdx.x; r < n; r += blockDim.x) {
-      long long base = (long long)r * classes;
-      auto x = logits + base;
-      int y = labels[r];
-      if (y >= classes) {
-        report_status(status, STATUS_LABEL_RANGE, y, r);
-        y = -1;
-      }
-      float m = -INFINITY;
-      for (int c = 0; c < classes; c++) m = fmaxf(m, x[c]);
-      float s = 0.0f;
-      for (int c = 0; c < classes; c++) s += expf(x[c] - m);
-      float logZ = m + logf(s);
-      float w = y < 0 ? 0.0f : (weights ? weights[y] : 1.0f);
-      for (int c = 0; c < classes; c++) {
-        float p = expf(x[c] - logZ);
-        if (probs) probs[base + c] = p;
-        if (dlogits) dlogits[base + c] = w * (p - (c == y ? 1.0f : 0.0f));
-      }
-      if (y >= 0) {
-        lossSum += w * (logZ - x[y]);
-        weightSum += w;
-      }
-    }
+    for (int r = threadIdx.x; r < n; r += blockDim.x)
+      cross_entropy_row(r, 0, 1, classes, logits, labels, weights, dlogits, probs, status, lossSum, weightSum);
   } else {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    for (int r = warp; r < n; r += nwarps) {
-      auto x = logits + (long long)r * classes;
-      int y = labels[r];
-      if (y >= classes) {
-        if (lane == 0) report_status(status, STATUS_LABEL_RANGE, y, r);
-        y = -1;
-      }
-      float m = -INFINITY;
-      for (int c = lane; c < classes; c += 32) m = fmaxf(m, x[c]);
-      m = warp_max(m);
-      float s = 0.0f;
-      for (int c = lane; c < classes; c += 32) s += expf(x[c] - m);
-      s = warp_sum(s);
-      float logZ = m + logf(s);
-      float w = y < 0 ? 0.0f : (weights ? weights[y] : 1.0f);
-      for (int c = lane; c < classes; c += 32) {
-        float p = expf(x[c] - logZ);
-        if (probs) probs[(long long)r * classes + c] = p;
-        if (dlogits) dlogits[(long long)r * classes + c] = w * (p - (c == y ? 1.0f : 0.0f));
-      }
-      if (lane == 0 && y >= 0) {
-        lossSum += w * (logZ - x[y]);
-        weightSum += w;
-      }
-    }
+    for (int r = warp; r < n; r += nwarps)
+      cross_entropy_row(r, lane, 32, classes, logits, labels, weights, dlogits, probs, status, lossSum, weightSum);
   }
   lossSum = block_sum(lossSum);
   weightSum = block_sum(weightSum);
