@@ -97,6 +97,20 @@ func (b *I32) Slice(off, n int) *I32 {
 	return v
 }
 
+// LaunchBound is implemented by a backend whose every op costs a fixed
+// launch of several microseconds (a GPU), so that callers should prefer one
+// large op to many small ones that skip work: one GEMM over a sequence's
+// padded rows rather than one per time step over the rows still running.
+type LaunchBound interface {
+	LaunchBound() bool
+}
+
+// IsLaunchBound reports whether be is a LaunchBound backend that says so.
+func IsLaunchBound(be Backend) bool {
+	lb, ok := be.(LaunchBound)
+	return ok && lb.LaunchBound()
+}
+
 // Backend is the set of ops the models compute with. Every op is named after
 // the kernel that implements it on the GPU; the CPU backend is the reference
 // for all of them.

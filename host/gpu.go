@@ -418,6 +418,9 @@ func (g *GPU) PoolStats() (mallocs int, bytes int64) {
 	return g.mallocs, bytes
 }
 
+// LaunchBound reports true: every op is at least one launch (host.LaunchBound).
+func (g *GPU) LaunchBound() bool { return true }
+
 // Launches is the number of kernel launches and cuBLAS GEMMs the device
 // has issued so far (for benchmarks: launches per training step).
 func (g *GPU) Launches() int64 { return g.dev.Launches() }

@@ -55,6 +55,14 @@ type LSTM struct {
 	// active[s] is how many rows step s computes: all of them, or (with
 	// ForwardSorted) only those whose sequence is still running.
 	active []int
+	// wholeSteps makes the input projection, the bias and the weight and
+	// input gradients one op each over every row of every step, padding
+	// included (ended rows have zero gate gradients, so the sums are the
+	// same), instead of one op per step over its running rows. Set on a
+	// launch-bound backend (host.IsLaunchBound), where a launch costs more
+	// than the padded rows' FLOPs; the recurrent GEMMs still compute only
+	// the running rows.
+	wholeSteps bool
 }
 
 // LSTMConfig describes one LSTM layer.
@@ -87,7 +95,7 @@ func NewLSTM(be host.Backend, rng *RNG, cfg LSTMConfig) (*LSTM, error) {
 		dirs = 2
 	}
 	H, in := cfg.Hidden, cfg.In
-	l := &LSTM{In: in, Hidden: H, Dirs: dirs, Layer: cfg.Layer, be: be}
+	l := &LSTM{In: in, Hidden: H, Dirs: dirs, Layer: cfg.Layer, be: be, wholeSteps: host.IsLaunchBound(be)}
 	l.perDir = 4*H*in + 4*H*H + 8*H
 	l.values = be.Alloc(dirs * l.perDir)
 	l.grads = be.Alloc(dirs * l.perDir)
@@ -336,8 +344,14 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 }
 
 // eachRun calls f for each maximal run of steps [s0, s1) that compute the
-// same number n of rows.
+// same number n of rows; with wholeSteps, once for every step and row.
 func (l *LSTM) eachRun(f func(s0, s1, n int)) {
+	if l.wholeSteps {
+		if len(l.active) > 0 && l.batch > 0 {
+			f(0, len(l.active), l.batch)
+		}
+		return
+	}
 	for s0 := 0; s0 < len(l.active); {
 		s1 := s0 + 1
 		for s1 < len(l.active) && l.active[s1] == l.active[s0] {

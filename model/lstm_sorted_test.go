@@ -8,7 +8,9 @@ import (
 
 // TestLSTMForwardSorted checks that computing only the running rows of each
 // step (ForwardSorted, rows sorted longest first) gives what Forward gives:
-// outputs, final states, the input gradient and every parameter gradient.
+// outputs, final states, the input gradient and every parameter gradient;
+// and so does ForwardSorted with wholeSteps (the GPU's choice: the
+// non-recurrent GEMMs over every row, padding included).
 func TestLSTMForwardSorted(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -36,13 +38,14 @@ func TestLSTMForwardSorted(t *testing.T) {
 				out, fin0, fin1, dx []float32
 				grads               [][]float32
 			}
-			runOnce := func(sorted bool) result {
+			runOnce := func(sorted, wholeSteps bool) result {
 				be := newBackend(t)
 				l, err := NewLSTM(be, NewRNG(3), LSTMConfig{In: E, Hidden: H, Bidirectional: true})
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer l.Release()
+				l.wholeSteps = wholeSteps
 				xs, lens := upload(be, x), uploadInts(be, tc.lengths)
 				var out = l.Forward
 				if sorted {
@@ -57,18 +60,21 @@ func TestLSTMForwardSorted(t *testing.T) {
 				}
 				return r
 			}
-			want, got := runOnce(false), runOnce(true)
-			check := func(what string, g, w []float32) {
-				if e := relErr(g, to64(w)); e > 1e-6 {
-					t.Errorf("%s: relative error %.2g between ForwardSorted and Forward", what, e)
+			want := runOnce(false, false)
+			for _, whole := range []bool{false, true} {
+				got := runOnce(true, whole)
+				check := func(what string, g, w []float32) {
+					if e := relErr(g, to64(w)); e > 1e-6 {
+						t.Errorf("%s: relative error %.2g between ForwardSorted (wholeSteps %v) and Forward", what, e, whole)
+					}
 				}
-			}
-			check("output", got.out, want.out)
-			check("final 0", got.fin0, want.fin0)
-			check("final 1", got.fin1, want.fin1)
-			check("dx", got.dx, want.dx)
-			for i := range want.grads {
-				check("grad "+string(rune('0'+i)), got.grads[i], want.grads[i])
+				check("output", got.out, want.out)
+				check("final 0", got.fin0, want.fin0)
+				check("final 1", got.fin1, want.fin1)
+				check("dx", got.dx, want.dx)
+				for i := range want.grads {
+					check("grad "+string(rune('0'+i)), got.grads[i], want.grads[i])
+				}
 			}
 		})
 	}
