@@ -626,3 +626,16 @@ func TestGPUTimeOps(t *testing.T) {
 		t.Error("TimeOps around an embedding of id 7 of 3: no error")
 	}
 }
+
+// TestGPULaunchBound checks that the GPU backend asks for few large ops and
+// the CPU backend does not.
+func TestGPULaunchBound(t *testing.T) {
+	g, err := NewGPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if !IsLaunchBound(g) || IsLaunchBound(NewCPU(1)) {
+		t.Errorf("IsLaunchBound: GPU %v, CPU %v; want true, false", IsLaunchBound(g), IsLaunchBound(NewCPU(1)))
+	}
+}
