@@ -96,11 +96,11 @@ run() {
 	done
 	# KERNELS: ';'-separated argument sets, one bench kernels run each.
 	local sets i=0
-	IFS=';' read -ra sets <<<"${KERNELS:---shapes full --budget 20ms}"
+	IFS=';' read -ra sets <<<"${KERNELS:---shapes full --budget 5ms}"
 	for a in "${sets[@]}"; do
 		i=$((i + 1))
 		# shellcheck disable=SC2086 # each set is split into its arguments
-		TAIL=0 step "bench_kernels.$i" 150 . "$bin/emotion.gpu" bench kernels --device cuda $a
+		TAIL=0 step "bench_kernels.$i" 360 . "$bin/emotion.gpu" bench kernels --device cuda $a
 	done
 	if [ -n "$data" ]; then
 		for m in sentence dialog; do
