@@ -391,6 +391,50 @@ func cases(s Shapes) []*kernelCase {
 		c.fill = func(_ *rand.Rand, d *caseData) { copy(d.i[0], lens) }
 		add(c)
 	})
+	// The whole-step ops: the recurrent product and the gates in one op.
+	s.sweep("BH", func(b, _, h, _ int) {
+		const dirs, steps = 2, 2
+		g, st, w := dirs*steps*b*4*h, dirs*steps*b*h, dirs*4*h*h
+		c := &kernelCase{op: "LSTMStepForward", variant: "2 directions", dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
+			bytes: 4*int64(b) + 4*i64(dirs, b, 16*h) + 4*int64(w), flops: i64(dirs, b, h, 13+8*h),
+			// whhT, pre, act, c, h
+			f32: []int{w, g, g, st, st}, i32: []int{b}, outs: []ref{dev(1), dev(2), dev(3), dev(4)},
+			run: func(be host.Backend, x *instance) {
+				be.LSTMStepForward(dirs, steps, b, h, 1, x.i[0], x.f[0], 4*h*h, x.f[1], x.f[2], x.f[3], x.f[4])
+			}}
+		lens := lstmLengths(c.seed(), b)
+		c.fill = func(r *rand.Rand, d *caseData) {
+			copy(d.i[0], lens)
+			uniform(r, d.f[0], -0.2, 0.2) // weights of PyTorch's scale
+		}
+		add(c)
+	})
+	s.sweep("BH", func(b, _, h, _ int) {
+		const dirs, steps = 2, 2
+		g, st, w := dirs*steps*b*4*h, dirs*steps*b*h, dirs*4*h*h
+		c := &kernelCase{op: "LSTMStepBackward", variant: "2 directions", dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
+			bytes: 4*int64(b) + 4*i64(dirs, b, 18*h) + 4*int64(w), flops: i64(dirs, b, h, 24+8*h),
+			// whh, act, c, dh, dc, dpre
+			f32: []int{w, g, st, st, st, g}, i32: []int{b}, outs: []ref{dev(3), dev(4), dev(5)},
+			run: func(be host.Backend, x *instance) {
+				be.LSTMStepBackward(dirs, steps, b, h, 0, x.i[0], x.f[0], 4*h*h, x.f[1], x.f[2], x.f[3], x.f[4], x.f[5])
+			}}
+		lens := lstmLengths(c.seed(), b)
+		c.fill = func(r *rand.Rand, d *caseData) {
+			copy(d.i[0], lens)
+			uniform(r, d.f[0], -0.2, 0.2)
+			uniform(r, d.f[1], 0, 1)
+		}
+		add(c)
+	})
+	// W_hh [4H, H] of one direction, transposed once per forward for
+	// LSTMStepForward.
+	s.sweep("H", func(_, _, h, _ int) {
+		rows, cols := 4*h, h
+		add(&kernelCase{op: "Transpose", variant: "W_hh [4H,H]", dims: []Dim{{"H", h}}, tol: tolExact,
+			bytes: 8 * i64(rows, cols), f32: []int{rows * cols, rows * cols}, outs: []ref{dev(1)},
+			run: func(be host.Backend, x *instance) { be.Transpose(rows, cols, x.f[0], cols, x.f[1], rows) }})
+	})
 	s.sweep("BH", func(b, _, h, _ int) {
 		const dirs, steps = 2, 2
 		g, st := dirs*steps*b*4*h, dirs*steps*b*h

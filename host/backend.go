@@ -154,6 +154,10 @@ type Backend interface {
 	// (like cudaMemcpy2D). With accumulate it adds instead. Concatenating
 	// features and splitting gradients are both Copy2D.
 	Copy2D(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int, accumulate bool)
+	// Transpose writes the transpose of the rows×cols matrix src (row
+	// stride ldSrc) into the cols×rows matrix dst (row stride ldDst):
+	// dst[c·ldDst + r] = src[r·ldSrc + c].
+	Transpose(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int)
 	// Axpy computes y += alpha·x over x.Len() elements.
 	Axpy(alpha float32, x, y *F32)
 	// Scale computes x *= alpha.
@@ -240,6 +244,17 @@ type Backend interface {
 	// their state), adds dh_s into dh_{s−1}; the caller then adds
 	// dpre_s·W_hh into dh_{s−1} with a GEMM.
 	LSTMGatesBackward(dirs, steps, batch, hidden, s int, lengths *I32, act, c, dh, dc, dpre *F32)
+	// LSTMStepForward is a whole forward time step in one op: for s > 0 it
+	// adds h_{s−1}·W_hhᵀ into pre at step s, every row, then does
+	// LSTMGatesForward(s). whhT holds W_hhᵀ [hidden, 4·hidden] of direction
+	// d at element d·ldDir (Transpose of PyTorch's weight_hh).
+	LSTMStepForward(dirs, steps, batch, hidden, s int, lengths *I32, whhT *F32, ldDir int, pre, act, c, h *F32)
+	// LSTMStepBackward is a whole backward time step in one op: for s+1 <
+	// steps it adds dpre_{s+1}·W_hh into dh at step s, every row (an ended
+	// row's dpre is zero), then does LSTMGatesBackward(s). whh holds W_hh
+	// [4·hidden, hidden] (PyTorch's weight_hh) of direction d at element
+	// d·ldDir.
+	LSTMStepBackward(dirs, steps, batch, hidden, s int, lengths *I32, whh *F32, ldDir int, act, c, dh, dc, dpre *F32)
 
 	// SoftmaxForward computes, for each of the rows×cols rows of x, y =
 	// softmax(scale·x) over its first n columns, where n = lengths[r /

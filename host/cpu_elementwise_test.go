@@ -71,6 +71,23 @@ func TestCPUCopy2D(t *testing.T) {
 	}
 }
 
+func TestCPUTranspose(t *testing.T) {
+	for _, tt := range []struct{ rows, cols, ldSrc, ldDst int }{{1, 1, 1, 1}, {3, 5, 5, 3}, {7, 2, 4, 9}} {
+		h := newCPUHarness(t, 1)
+		sv := h.rand((tt.rows-1)*tt.ldSrc + tt.cols)
+		dv := h.rand((tt.cols-1)*tt.ldDst + tt.rows)
+		src, dst := h.up(sv), h.up(dv)
+		h.c.Transpose(tt.rows, tt.cols, src, tt.ldSrc, dst, tt.ldDst)
+		want := cpuF64(dv)
+		for r := range tt.rows {
+			for c := range tt.cols {
+				want[c*tt.ldDst+r] = float64(sv[r*tt.ldSrc+c])
+			}
+		}
+		cpuCheckClose(t, fmt.Sprintf("Transpose%v", tt), h.down(dst), want, 0, 0)
+	}
+}
+
 func TestCPUSum(t *testing.T) {
 	for _, n := range append([]int{0}, append(cpuSizes1D, 3*cpuSumBlock+5)...) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {

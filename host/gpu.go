@@ -738,6 +738,25 @@ func (g *GPU) Copy2D(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int, a
 	g.launch(op, "copy2d_f32", grid, [3]int{32, 8, 1}, rows, cols, ptr(src), ldSrc, ptr(dst), ldDst, accumulate)
 }
 
+// Transpose writes the transpose of the rows×cols src into the cols×rows
+// dst: one launch of 32×32 tiles.
+func (g *GPU) Transpose(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int) {
+	const op = "Transpose"
+	if g.failed() || !g.nonNeg(op, rows, cols, ldSrc, ldDst) || rows == 0 || cols == 0 {
+		return
+	}
+	if !g.ld(op, "ldSrc", ldSrc, cols) || !g.ld(op, "ldDst", ldDst, rows) ||
+		!g.f32(op, "src", src, matLen(rows, cols, ldSrc)) || !g.f32(op, "dst", dst, matLen(cols, rows, ldDst)) ||
+		!g.fitsInt32(op, rows, cols, ldSrc, ldDst, matLen(rows, cols, ldSrc), matLen(cols, rows, ldDst)) {
+		return
+	}
+	if (rows+31)/32 > maxGridY {
+		g.failf(op, "rows=%d exceeds %d", rows, 32*maxGridY)
+		return
+	}
+	g.launch(op, "transpose_f32", [3]int{(cols + 31) / 32, (rows + 31) / 32, 1}, [3]int{32, 8, 1}, rows, cols, ptr(src), ldSrc, ptr(dst), ldDst)
+}
+
 // Axpy computes y += alpha·x over x.Len() elements.
 func (g *GPU) Axpy(alpha float32, x, y *F32) {
 	const op = "Axpy"
@@ -1092,6 +1111,65 @@ func (g *GPU) LSTMGatesBackward(dirs, steps, batch, hidden, s int, lengths *I32,
 	grid, block := lstmLaunch(dirs, batch, hidden)
 	g.launch(op, "lstm_bwd_step", grid, block,
 		dirs, steps, batch, hidden, s, iptr(lengths), ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
+}
+
+// Limits of the whole-step kernels (lstm.cu).
+const (
+	lstmStepRows      = 8    // LSTM_STEP_ROWS
+	lstmStepFwdShared = 4096 // LSTM_STEP_FWD_SHARED floats
+	lstmStepBwdShared = 8192 // LSTM_STEP_BWD_SHARED floats
+)
+
+// lstmStepLaunch is the launch shape of lstm_step_fwd/bwd, whose blocks
+// stage rows·perRow floats in shared memory: block x over the hidden units,
+// as many rows per block as fit (at most lstmStepRows) while the grid still
+// gives the GPU a few hundred blocks.
+func lstmStepLaunch(dirs, batch, hidden, perRow, shared int) (grid, block [3]int, rows int) {
+	bx := min(128, (hidden+31)/32*32)
+	xBlocks := (hidden + bx - 1) / bx
+	rows = max(1, min(lstmStepRows, shared/perRow, xBlocks*batch*dirs/256))
+	return [3]int{xBlocks, (batch + rows - 1) / rows, dirs}, [3]int{bx, 1, 1}, rows
+}
+
+// lstmStepWeights checks the recurrent weights of a whole-step op and that
+// one row fits the kernel's shared memory.
+func (g *GPU) lstmStepWeights(op, name string, w *F32, ldDir, dirs, hidden, perRow, shared int) bool {
+	per := 4 * hidden * hidden
+	if !g.nonNeg(op, ldDir) || !g.ld(op, "ldDir", ldDir, per) || !g.f32(op, name, w, (dirs-1)*ldDir+per) ||
+		!g.fitsInt32(op, (dirs-1)*ldDir+per) {
+		return false
+	}
+	if perRow > shared {
+		g.failf(op, "hidden=%d is too large for the fused step kernel (at most %d)", hidden, shared/4)
+		return false
+	}
+	return true
+}
+
+// LSTMStepForward is the recurrent product h_{s−1}·W_hhᵀ and the gates of
+// step s in one launch (lstm_step_fwd).
+func (g *GPU) LSTMStepForward(dirs, steps, batch, hidden, s int, lengths *I32, whhT *F32, ldDir int, pre, act, c, h *F32) {
+	const op = "LSTMStepForward"
+	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{pre, act}, []string{"pre", "act"}, []*F32{c, h}, []string{"c", "h"}) ||
+		!g.lstmStepWeights(op, "whhT", whhT, ldDir, dirs, hidden, hidden, lstmStepFwdShared) {
+		return
+	}
+	grid, block, rows := lstmStepLaunch(dirs, batch, hidden, hidden, lstmStepFwdShared)
+	g.launch(op, "lstm_step_fwd", grid, block,
+		dirs, steps, batch, hidden, s, rows, iptr(lengths), ptr(whhT), ldDir, ptr(pre), ptr(act), ptr(c), ptr(h), g.status)
+}
+
+// LSTMStepBackward is the recurrent product dpre_{s+1}·W_hh and the gate
+// backward of step s in one launch (lstm_step_bwd).
+func (g *GPU) LSTMStepBackward(dirs, steps, batch, hidden, s int, lengths *I32, whh *F32, ldDir int, act, c, dh, dc, dpre *F32) {
+	const op = "LSTMStepBackward"
+	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{act, dpre}, []string{"act", "dpre"}, []*F32{c, dh, dc}, []string{"c", "dh", "dc"}) ||
+		!g.lstmStepWeights(op, "whh", whh, ldDir, dirs, hidden, 4*hidden, lstmStepBwdShared) {
+		return
+	}
+	grid, block, rows := lstmStepLaunch(dirs, batch, hidden, 4*hidden, lstmStepBwdShared)
+	g.launch(op, "lstm_step_bwd", grid, block,
+		dirs, steps, batch, hidden, s, rows, iptr(lengths), ptr(whh), ldDir, ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
 }
 
 // ---------------------------------------------------------------- softmax

@@ -639,3 +639,53 @@ func TestGPULaunchBound(t *testing.T) {
 		t.Errorf("IsLaunchBound: GPU %v, CPU %v; want true, false", IsLaunchBound(g), IsLaunchBound(NewCPU(1)))
 	}
 }
+
+func TestGPUParityTranspose(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct{ rows, cols, ldSrc, ldDst int }{{1, 1, 1, 1}, {33, 70, 70, 33}, {256, 64, 70, 260}, {5, 100, 101, 9}} {
+		name := fmt.Sprintf("%+v", tc)
+		src, dst := p.rand(matLen(tc.rows, tc.cols, tc.ldSrc)), p.rand(matLen(tc.cols, tc.rows, tc.ldDst))
+		p.cpu.Transpose(tc.rows, tc.cols, src.c, tc.ldSrc, dst.c, tc.ldDst)
+		p.gpu.Transpose(tc.rows, tc.cols, src.g, tc.ldSrc, dst.g, tc.ldDst)
+		p.check("Transpose"+name, dst, tolElem)
+	}
+}
+
+// TestGPUParityLSTMStep runs whole sequences of fused steps, forward then
+// backward, on both backends: block row counts 1, 2 and 8 with a partial
+// last block, two blocks of units, and directions ldDir apart with a gap.
+func TestGPUParityLSTMStep(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 5, 7, 33}, {2, 3, 301, 9}, {2, 3, 1030, 5}, {1, 4, 3, 150}} {
+		name := fmt.Sprintf("%+v", tc)
+		H, n := tc.hidden, tc.dirs*tc.steps*tc.batch*tc.hidden
+		ldDir := 4*H*H + 7
+		lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
+		whh := p.buf(p.randn(tc.dirs*ldDir, 0.3))
+		whhT := p.rand(tc.dirs * ldDir)
+		for d := range tc.dirs {
+			p.cpu.Transpose(4*H, H, whh.c.Slice(d*ldDir, 4*H*H), H, whhT.c.Slice(d*ldDir, 4*H*H), 4*H)
+			p.gpu.Transpose(4*H, H, whh.g.Slice(d*ldDir, 4*H*H), H, whhT.g.Slice(d*ldDir, 4*H*H), 4*H)
+		}
+		pre := p.buf(p.randn(4*n, 1))
+		act, c, h := p.rand(4*n), p.rand(n), p.rand(n)
+		for s := range tc.steps {
+			p.cpu.LSTMStepForward(tc.dirs, tc.steps, tc.batch, H, s, lc, whhT.c, ldDir, pre.c, act.c, c.c, h.c)
+			p.gpu.LSTMStepForward(tc.dirs, tc.steps, tc.batch, H, s, lg, whhT.g, ldDir, pre.g, act.g, c.g, h.g)
+		}
+		p.check("LSTMStepForward pre"+name, pre, tolReduce)
+		p.check("LSTMStepForward act"+name, act, tolReduce)
+		p.check("LSTMStepForward c"+name, c, tolReduce)
+		p.check("LSTMStepForward h"+name, h, tolReduce)
+
+		dh, dpre := p.rand(n), p.rand(4*n)
+		dc := p.buf(make([]float32, n))
+		for s := tc.steps - 1; s >= 0; s-- {
+			p.cpu.LSTMStepBackward(tc.dirs, tc.steps, tc.batch, H, s, lc, whh.c, ldDir, act.c, c.c, dh.c, dc.c, dpre.c)
+			p.gpu.LSTMStepBackward(tc.dirs, tc.steps, tc.batch, H, s, lg, whh.g, ldDir, act.g, c.g, dh.g, dc.g, dpre.g)
+		}
+		p.check("LSTMStepBackward dpre"+name, dpre, tolReduce)
+		p.check("LSTMStepBackward dc"+name, dc, tolReduce)
+		p.check("LSTMStepBackward dh"+name, dh, tolReduce)
+	}
+}

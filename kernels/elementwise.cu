@@ -30,6 +30,25 @@ KERNEL void copy2d_f32(int rows, int cols, dptr<const float> src, int ldSrc, dpt
   }
 }
 
+// transpose_f32: dst[c·ldDst + r] = src[r·ldSrc + c] for a rows×cols src.
+// Block 32×8 over a 32×32 tile, staged in shared memory (one column of
+// padding against bank conflicts) so that both the reads of src and the
+// writes of dst are coalesced; grid (ceil(cols/32), ceil(rows/32)). Reads 4
+// B, writes 4 B per element.
+KERNEL void transpose_f32(int rows, int cols, dptr<const float> src, int ldSrc, dptr<float> dst, int ldDst) {
+  __shared__ float tile[32][33];
+  int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    int r = r0 + i, c = c0 + threadIdx.x;
+    if (r < rows && c < cols) tile[i][threadIdx.x] = src[(long long)r * ldSrc + c];
+  }
+  __syncthreads();
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    int c = c0 + i, r = r0 + threadIdx.x;
+    if (r < rows && c < cols) dst[(long long)c * ldDst + r] = tile[threadIdx.x][i];
+  }
+}
+
 // axpy_f32: y[i] += alpha·x[i]. Reads 8 B, writes 4 B.
 KERNEL void axpy_f32(int n, float alpha, dptr<const float> x, dptr<float> y) {
   GRID_STRIDE(i, n) y[i] += alpha * x[i];

@@ -50,6 +50,7 @@ type LSTM struct {
 	dxtm     layerBuf // [dirs, steps, batch, in]
 	dx       layerBuf // [batch, steps, in]
 	bias     layerBuf // [dirs, 4H] b_ih + b_hh
+	whhT     layerBuf // [dirs, H, 4H] W_hhᵀ, for LSTMStepForward (wholeSteps)
 	dbias    layerBuf // [4H] Σ dpre of one direction
 	finalOut [2]*host.F32
 	// active[s] is how many rows step s computes: all of them, or (with
@@ -60,8 +61,9 @@ type LSTM struct {
 	// included (ended rows have zero gate gradients, so the sums are the
 	// same), instead of one op per step over its running rows. Set on a
 	// launch-bound backend (host.IsLaunchBound), where a launch costs more
-	// than the padded rows' FLOPs; the recurrent GEMMs still compute only
-	// the running rows.
+	// than the padded rows' FLOPs. Each time step is then one op forward
+	// (LSTMStepForward) and one backward (LSTMStepBackward), the recurrent
+	// product inside, over every row.
 	wholeSteps bool
 }
 
@@ -206,19 +208,31 @@ func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 	c := l.c.get(be, D*sb*H)
 	h := l.h.get(be, D*sb*H)
 	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
-	for s := range steps {
-		if s > 0 {
-			// pre[d, s] += h[d, s−1]·W_hh[d]ᵀ, both directions in one call.
-			hPrev := h.Slice((s-1)*batch*H, h.Len()-(s-1)*batch*H)
-			preS := pre.Slice(s*batch*G, pre.Len()-s*batch*G)
-			if n := l.active[s]; n > 0 {
-				be.GemmStridedBatched(false, true, n, G, H, 1,
-					hPrev, H, sb*H,
-					whh, H, l.perDir,
-					1, preS, G, sb*G, D)
-			}
+	if l.wholeSteps {
+		// One op per step, the recurrent product inside; it reads W_hhᵀ
+		// (coalesced on a GPU), transposed once per Forward.
+		whhT := l.whhT.get(be, D*H*G)
+		for d := range D {
+			be.Transpose(G, H, whh.Slice(d*l.perDir, G*H), H, whhT.Slice(d*H*G, H*G), G)
 		}
-		be.LSTMGatesForward(D, steps, batch, H, s, lengths, pre, act, c, h)
+		for s := range steps {
+			be.LSTMStepForward(D, steps, batch, H, s, lengths, whhT, H*G, pre, act, c, h)
+		}
+	} else {
+		for s := range steps {
+			if s > 0 {
+				// pre[d, s] += h[d, s−1]·W_hh[d]ᵀ, both directions in one call.
+				hPrev := h.Slice((s-1)*batch*H, h.Len()-(s-1)*batch*H)
+				preS := pre.Slice(s*batch*G, pre.Len()-s*batch*G)
+				if n := l.active[s]; n > 0 {
+					be.GemmStridedBatched(false, true, n, G, H, 1,
+						hPrev, H, sb*H,
+						whh, H, l.perDir,
+						1, preS, G, sb*G, D)
+				}
+			}
+			be.LSTMGatesForward(D, steps, batch, H, s, lengths, pre, act, c, h)
+		}
 	}
 
 	out := l.out.get(be, batch*steps*D*H)
@@ -275,16 +289,23 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	dpre := l.dpre.get(be, D*sb*G)
 	act, c, h := l.act.view, l.c.view, l.h.view
 	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
-	for s := steps - 1; s >= 0; s-- {
-		be.LSTMGatesBackward(D, steps, batch, H, s, lengths, act, c, dh, dc, dpre)
-		// dh[d, s−1] += dpre[d, s]·W_hh[d] (zero for rows that had ended).
-		if n := l.active[s]; s > 0 && n > 0 {
-			dpreS := dpre.Slice(s*batch*G, dpre.Len()-s*batch*G)
-			dhPrev := dh.Slice((s-1)*batch*H, dh.Len()-(s-1)*batch*H)
-			be.GemmStridedBatched(false, false, n, H, G, 1,
-				dpreS, G, sb*G,
-				whh, H, l.perDir,
-				1, dhPrev, H, sb*H, D)
+	if l.wholeSteps {
+		// One op per step: dh[d, s] += dpre[d, s+1]·W_hh[d], then the gates.
+		for s := steps - 1; s >= 0; s-- {
+			be.LSTMStepBackward(D, steps, batch, H, s, lengths, whh, l.perDir, act, c, dh, dc, dpre)
+		}
+	} else {
+		for s := steps - 1; s >= 0; s-- {
+			be.LSTMGatesBackward(D, steps, batch, H, s, lengths, act, c, dh, dc, dpre)
+			// dh[d, s−1] += dpre[d, s]·W_hh[d] (zero for rows that had ended).
+			if n := l.active[s]; s > 0 && n > 0 {
+				dpreS := dpre.Slice(s*batch*G, dpre.Len()-s*batch*G)
+				dhPrev := dh.Slice((s-1)*batch*H, dh.Len()-(s-1)*batch*H)
+				be.GemmStridedBatched(false, false, n, H, G, 1,
+					dpreS, G, sb*G,
+					whh, H, l.perDir,
+					1, dhPrev, H, sb*H, D)
+			}
 		}
 	}
 
@@ -391,7 +412,7 @@ func (l *LSTM) Params() []*Param {
 
 // Release frees l's buffers and parameters.
 func (l *LSTM) Release() {
-	for _, b := range []*layerBuf{&l.xtm, &l.pre, &l.act, &l.c, &l.h, &l.out, &l.dh, &l.dc, &l.dpre, &l.dxtm, &l.dx, &l.bias, &l.dbias} {
+	for _, b := range []*layerBuf{&l.xtm, &l.pre, &l.act, &l.c, &l.h, &l.out, &l.dh, &l.dc, &l.dpre, &l.dxtm, &l.dx, &l.bias, &l.dbias, &l.whhT} {
 		b.release(l.be)
 	}
 	l.be.Free(l.values)
