@@ -61,9 +61,9 @@ type LSTM struct {
 	// included (ended rows have zero gate gradients, so the sums are the
 	// same), instead of one op per step over its running rows. Set on a
 	// launch-bound backend (host.IsLaunchBound), where a launch costs more
-	// than the padded rows' FLOPs. Each time step is then one op forward
-	// (LSTMStepForward) and one backward (LSTMStepBackward), the recurrent
-	// product inside, over every row.
+	// than the padded rows' FLOPs. Each time step is then also one op
+	// forward (LSTMStepForward) and one backward (LSTMStepBackward), the
+	// recurrent product inside, over every row (see fusedSteps).
 	wholeSteps bool
 }
 
@@ -208,7 +208,7 @@ func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 	c := l.c.get(be, D*sb*H)
 	h := l.h.get(be, D*sb*H)
 	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
-	if l.wholeSteps {
+	if l.fusedSteps() {
 		// One op per step, the recurrent product inside; it reads W_hhᵀ
 		// (coalesced on a GPU), transposed once per Forward.
 		whhT := l.whhT.get(be, D*H*G)
@@ -289,7 +289,7 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	dpre := l.dpre.get(be, D*sb*G)
 	act, c, h := l.act.view, l.c.view, l.h.view
 	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
-	if l.wholeSteps {
+	if l.fusedSteps() {
 		// One op per step: dh[d, s] += dpre[d, s+1]·W_hh[d], then the gates.
 		for s := steps - 1; s >= 0; s-- {
 			be.LSTMStepBackward(D, steps, batch, H, s, lengths, whh, l.perDir, act, c, dh, dc, dpre)
@@ -363,6 +363,16 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	}
 	return dx
 }
+
+// fusedStepMaxHidden is the largest hidden size whose time steps use the
+// whole-step ops: there the per-step recurrent product is small enough
+// that a GEMM launch is mostly overhead. Larger products go to cuBLAS. It
+// is an estimate from the H200's GEMM timings (kernels/NOTES.md), to be
+// tuned by measurement.
+const fusedStepMaxHidden = 256
+
+// fusedSteps reports whether each time step is one whole-step op.
+func (l *LSTM) fusedSteps() bool { return l.wholeSteps && l.Hidden <= fusedStepMaxHidden }
 
 // eachRun calls f for each maximal run of steps [s0, s1) that compute the
 // same number n of rows; with wholeSteps, once for every step and row.

@@ -15,14 +15,16 @@ func TestLSTMForwardSorted(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		lengths []int
+		hidden  int
 	}{
-		{"ragged with empty rows", []int{6, 6, 4, 3, 3, 1, 0, 0}},
-		{"all full", []int{5, 5, 5}},
-		{"one long row", []int{7, 1, 1, 1}},
-		{"unsorted falls back", []int{2, 6, 4}},
+		{"ragged with empty rows", []int{6, 6, 4, 3, 3, 1, 0, 0}, 3},
+		{"all full", []int{5, 5, 5}, 3},
+		{"one long row", []int{7, 1, 1, 1}, 3},
+		{"unsorted falls back", []int{2, 6, 4}, 3},
+		{"hidden above the fused-step limit", []int{4, 3, 1}, fusedStepMaxHidden + 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			B, T, E, H := len(tc.lengths), 0, 5, 3
+			B, T, E, H := len(tc.lengths), 0, 5, tc.hidden
 			for _, n := range tc.lengths {
 				T = max(T, n)
 			}
