@@ -16,17 +16,16 @@
 // bandwidth.
 #include "common.cuh"
 
-// lstm_fwd_step: step s. Reads 4 pre-activations, c_{s−1} and h_{s−1} (24 B
-// per thread); writes 4 activations, c_s and h_s (24 B).
-KERNEL void lstm_fwd_step(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
-                          dptr<const float> pre, dptr<float> act, dptr<float> c, dptr<float> h, dptr<int> status) {
-  int j = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y, d = blockIdx.z;
-  if (j >= hidden) return;
-  int len = checked_length(lengths, b, steps, status);
-  long long row = ((long long)d * steps + s) * batch + b;     // this step's row
-  long long prev = row - batch;                                // step s−1, same direction
-  long long g4 = row * 4 * hidden + j;                         // gate i of (row, j)
-  long long cs = row * hidden + j, cp = prev * hidden + j;
+// lstm_cell_forward is the gates and state update of unit j of one row
+// (row = (d·steps + s)·batch + b of the [dirs, steps, batch, ·] buffers),
+// from its four pre-activations z (the recurrent product included): it
+// writes the activated gates and c_s, h_s, or, for a row that has ended (s ≥
+// len), carries c and h from s−1.
+__device__ __forceinline__ void lstm_cell_forward(int s, int len, int batch, int hidden, long long row, int j, float zi,
+                                                  float zf, float zg, float zo, dptr<float> act, dptr<float> c,
+                                                  dptr<float> h) {
+  long long g4 = row * 4 * hidden + j;                                  // gate i of (row, j)
+  long long cs = row * hidden + j, cp = (row - batch) * hidden + j;   // step s, step s−1
   float cprev = s > 0 ? c[cp] : 0.0f;
   float hprev = s > 0 ? h[cp] : 0.0f;
   if (s >= len) {  // the sequence has ended: carry the state (its gates are not needed)
@@ -34,10 +33,7 @@ KERNEL void lstm_fwd_step(int dirs, int steps, int batch, int hidden, int s, dpt
     h[cs] = hprev;
     return;
   }
-  float gi = sigmoidf(pre[g4]);
-  float gf = sigmoidf(pre[g4 + hidden]);
-  float gg = tanhf(pre[g4 + 2 * hidden]);
-  float go = sigmoidf(pre[g4 + 3 * hidden]);
+  float gi = sigmoidf(zi), gf = sigmoidf(zf), gg = tanhf(zg), go = sigmoidf(zo);
   float cn = gf * cprev + gi * gg;
   act[g4] = gi;
   act[g4 + hidden] = gf;
@@ -47,22 +43,15 @@ KERNEL void lstm_fwd_step(int dirs, int steps, int batch, int hidden, int s, dpt
   h[cs] = go * tanhf(cn);
 }
 
-// lstm_bwd_step: step s of backpropagation through time. dh at s is the
-// whole gradient of h_s, dc at s the gradient of c_s carried from s+1. Writes
-// dpre at s, dc at s−1 and, for rows that had ended, adds dh_s into dh_{s−1}.
-// Reads 4 activations, c_s, c_{s−1}, dh_s, dc_s (32 B); writes 4 gate
-// gradients and dc_{s−1} (20 B).
-KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
-                          dptr<const float> act, dptr<const float> c, dptr<float> dh, dptr<float> dc,
-                          dptr<float> dpre, dptr<int> status) {
-  int j = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y, d = blockIdx.z;
-  if (j >= hidden) return;
-  int len = checked_length(lengths, b, steps, status);
-  long long row = ((long long)d * steps + s) * batch + b;
-  long long prev = row - batch;
+// lstm_cell_backward is the gate backward of unit j of one row given dh_s
+// (whole): it writes the four gate gradients and dc_{s−1}; for a row that had
+// ended it writes zero gate gradients and carries dc and dh to s−1.
+__device__ __forceinline__ void lstm_cell_backward(int s, int len, int batch, int hidden, long long row, int j, float dhs,
+                                                   dptr<const float> act, dptr<const float> c, dptr<float> dh,
+                                                   dptr<float> dc, dptr<float> dpre) {
   long long g4 = row * 4 * hidden + j;
-  long long cs = row * hidden + j, cp = prev * hidden + j;
-  float dhs = dh[cs], dcs = dc[cs];
+  long long cs = row * hidden + j, cp = (row - batch) * hidden + j;
+  float dcs = dc[cs];
   if (s >= len) {  // the state was carried: so is its gradient
     dpre[g4] = 0.0f;
     dpre[g4 + hidden] = 0.0f;
@@ -83,6 +72,34 @@ KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, dpt
   dpre[g4 + 2 * hidden] = dct * gi * (1.0f - gg * gg);
   dpre[g4 + 3 * hidden] = dhs * tc * go * (1.0f - go);
   if (s > 0) dc[cp] = dct * gf;
+}
+
+// lstm_fwd_step: step s. Reads 4 pre-activations, c_{s−1} and h_{s−1} (24 B
+// per thread); writes 4 activations, c_s and h_s (24 B).
+KERNEL void lstm_fwd_step(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
+                          dptr<const float> pre, dptr<float> act, dptr<float> c, dptr<float> h, dptr<int> status) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y, d = blockIdx.z;
+  if (j >= hidden) return;
+  int len = checked_length(lengths, b, steps, status);
+  long long row = ((long long)d * steps + s) * batch + b;
+  long long g4 = row * 4 * hidden + j;
+  lstm_cell_forward(s, len, batch, hidden, row, j, pre[g4], pre[g4 + hidden], pre[g4 + 2 * hidden], pre[g4 + 3 * hidden],
+                    act, c, h);
+}
+
+// lstm_bwd_step: step s of backpropagation through time. dh at s is the
+// whole gradient of h_s, dc at s the gradient of c_s carried from s+1. Writes
+// dpre at s, dc at s−1 and, for rows that had ended, adds dh_s into dh_{s−1}.
+// Reads 4 activations, c_s, c_{s−1}, dh_s, dc_s (32 B); writes 4 gate
+// gradients and dc_{s−1} (20 B).
+KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
+                          dptr<const float> act, dptr<const float> c, dptr<float> dh, dptr<float> dc,
+                          dptr<float> dpre, dptr<int> status) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y, d = blockIdx.z;
+  if (j >= hidden) return;
+  int len = checked_length(lengths, b, steps, status);
+  long long row = ((long long)d * steps + s) * batch + b;
+  lstm_cell_backward(s, len, batch, hidden, row, j, dh[row * hidden + j], act, c, dh, dc, dpre);
 }
 
 // The whole-step kernels: the recurrent product and the gates of a time step
@@ -141,7 +158,6 @@ KERNEL void lstm_step_fwd(int dirs, int steps, int batch, int hidden, int s, int
     int len = checked_length(lengths, b, steps, status);
     long long row = ((long long)d * steps + s) * batch + b;
     long long g4 = row * 4 * hidden + j;
-    long long cs = row * hidden + j, cp = (row - batch) * hidden + j;
     float zi = pre[g4] + acc[r][0], zf = pre[g4 + hidden] + acc[r][1];
     float zg = pre[g4 + 2 * hidden] + acc[r][2], zo = pre[g4 + 3 * hidden] + acc[r][3];
     if (s > 0) {
@@ -150,21 +166,7 @@ KERNEL void lstm_step_fwd(int dirs, int steps, int batch, int hidden, int s, int
       pre[g4 + 2 * hidden] = zg;
       pre[g4 + 3 * hidden] = zo;
     }
-    float cprev = s > 0 ? c[cp] : 0.0f;
-    float hprev = s > 0 ? h[cp] : 0.0f;
-    if (s >= len) {  // ended: carry the state
-      c[cs] = cprev;
-      h[cs] = hprev;
-      continue;
-    }
-    float gi = sigmoidf(zi), gf = sigmoidf(zf), gg = tanhf(zg), go = sigmoidf(zo);
-    float cn = gf * cprev + gi * gg;
-    act[g4] = gi;
-    act[g4 + hidden] = gf;
-    act[g4 + 2 * hidden] = gg;
-    act[g4 + 3 * hidden] = go;
-    c[cs] = cn;
-    h[cs] = go * tanhf(cn);
+    lstm_cell_forward(s, len, batch, hidden, row, j, zi, zf, zg, zo, act, c, h);
   }
 }
 
@@ -203,29 +205,9 @@ KERNEL void lstm_step_bwd(int dirs, int steps, int batch, int hidden, int s, int
     int b = b0 + r;
     int len = checked_length(lengths, b, steps, status);
     long long row = ((long long)d * steps + s) * batch + b;
-    long long g4 = row * 4 * hidden + j;
-    long long cs = row * hidden + j, cp = (row - batch) * hidden + j;
-    float dhs = dh[cs] + acc[r], dcs = dc[cs];
+    long long cs = row * hidden + j;
+    float dhs = dh[cs] + acc[r];
     if (next) dh[cs] = dhs;
-    if (s >= len) {  // the state was carried: so is its gradient
-      dpre[g4] = 0.0f;
-      dpre[g4 + hidden] = 0.0f;
-      dpre[g4 + 2 * hidden] = 0.0f;
-      dpre[g4 + 3 * hidden] = 0.0f;
-      if (s > 0) {
-        dc[cp] = dcs;
-        dh[cp] += dhs;
-      }
-      continue;
-    }
-    float gi = act[g4], gf = act[g4 + hidden], gg = act[g4 + 2 * hidden], go = act[g4 + 3 * hidden];
-    float cprev = s > 0 ? c[cp] : 0.0f;
-    float tc = tanhf(c[cs]);
-    float dct = dcs + dhs * go * (1.0f - tc * tc);
-    dpre[g4] = dct * gg * gi * (1.0f - gi);
-    dpre[g4 + hidden] = dct * cprev * gf * (1.0f - gf);
-    dpre[g4 + 2 * hidden] = dct * gi * (1.0f - gg * gg);
-    dpre[g4 + 3 * hidden] = dhs * tc * go * (1.0f - go);
-    if (s > 0) dc[cp] = dct * gf;
+    lstm_cell_backward(s, len, batch, hidden, row, j, dhs, act, c, dh, dc, dpre);
   }
 }
