@@ -391,35 +391,36 @@ func cases(s Shapes) []*kernelCase {
 		c.fill = func(_ *rand.Rand, d *caseData) { copy(d.i[0], lens) }
 		add(c)
 	})
-	// The whole-step ops: the recurrent product and the gates in one op.
-	s.sweep("BH", func(b, _, h, _ int) {
-		const dirs, steps = 2, 2
-		g, st, w := dirs*steps*b*4*h, dirs*steps*b*h, dirs*4*h*h
-		c := &kernelCase{op: "LSTMStepForward", variant: "2 directions", dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
-			bytes: 4*int64(b) + 4*i64(dirs, b, 16*h) + 4*int64(w), flops: i64(dirs, b, h, 13+8*h),
+	// The whole-sequence ops: every step's recurrent product and gates in
+	// one op, over B sequences of T steps.
+	s.sweep("BTH", func(b, t, h, _ int) {
+		const dirs = 2
+		g, st, w := dirs*t*b*4*h, dirs*t*b*h, dirs*4*h*h
+		c := &kernelCase{op: "LSTMSequenceForward", variant: "2 directions", dims: bth(b, t, h), tol: tolReduc,
+			bytes: 4*int64(b) + 4*i64(dirs, t, b, 12*h) + 4*int64(w), flops: i64(dirs, t, b, h, 13+8*h),
 			// whhT, pre, act, c, h
-			f32: []int{w, g, g, st, st}, i32: []int{b}, outs: []ref{dev(1), dev(2), dev(3), dev(4)},
+			f32: []int{w, g, g, st, st}, i32: []int{b}, outs: []ref{dev(2), dev(3), dev(4)},
 			run: func(be host.Backend, x *instance) {
-				be.LSTMStepForward(dirs, steps, b, h, 1, x.i[0], x.f[0], 4*h*h, x.f[1], x.f[2], x.f[3], x.f[4])
+				be.LSTMSequenceForward(dirs, t, b, h, x.i[0], x.f[0], 4*h*h, x.f[1], x.f[2], x.f[3], x.f[4])
 			}}
-		lens := lstmLengths(c.seed(), b)
+		lens := seqLengths(c.seed(), b, t)
 		c.fill = func(r *rand.Rand, d *caseData) {
 			copy(d.i[0], lens)
 			uniform(r, d.f[0], -0.2, 0.2) // weights of PyTorch's scale
 		}
 		add(c)
 	})
-	s.sweep("BH", func(b, _, h, _ int) {
-		const dirs, steps = 2, 2
-		g, st, w := dirs*steps*b*4*h, dirs*steps*b*h, dirs*4*h*h
-		c := &kernelCase{op: "LSTMStepBackward", variant: "2 directions", dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
-			bytes: 4*int64(b) + 4*i64(dirs, b, 18*h) + 4*int64(w), flops: i64(dirs, b, h, 24+8*h),
+	s.sweep("BTH", func(b, t, h, _ int) {
+		const dirs = 2
+		g, st, w := dirs*t*b*4*h, dirs*t*b*h, dirs*4*h*h
+		c := &kernelCase{op: "LSTMSequenceBackward", variant: "2 directions", dims: bth(b, t, h), tol: tolReduc,
+			bytes: 4*int64(b) + 4*i64(dirs, t, b, 15*h) + 4*i64(dirs, b, h) + 4*int64(w), flops: i64(dirs, t, b, h, 24+8*h),
 			// whh, act, c, dh, dc, dpre
-			f32: []int{w, g, st, st, st, g}, i32: []int{b}, outs: []ref{dev(3), dev(4), dev(5)},
+			f32: []int{w, g, st, st, st, g}, i32: []int{b}, outs: []ref{dev(5)},
 			run: func(be host.Backend, x *instance) {
-				be.LSTMStepBackward(dirs, steps, b, h, 0, x.i[0], x.f[0], 4*h*h, x.f[1], x.f[2], x.f[3], x.f[4], x.f[5])
+				be.LSTMSequenceBackward(dirs, t, b, h, x.i[0], x.f[0], 4*h*h, x.f[1], x.f[2], x.f[3], x.f[4], x.f[5])
 			}}
-		lens := lstmLengths(c.seed(), b)
+		lens := seqLengths(c.seed(), b, t)
 		c.fill = func(r *rand.Rand, d *caseData) {
 			copy(d.i[0], lens)
 			uniform(r, d.f[0], -0.2, 0.2)
@@ -428,7 +429,7 @@ func cases(s Shapes) []*kernelCase {
 		add(c)
 	})
 	// W_hh [4H, H] of one direction, transposed once per forward for
-	// LSTMStepForward.
+	// LSTMSequenceForward.
 	s.sweep("H", func(_, _, h, _ int) {
 		rows, cols := 4*h, h
 		add(&kernelCase{op: "Transpose", variant: "W_hh [4H,H]", dims: []Dim{{"H", h}}, tol: tolExact,

@@ -71,8 +71,8 @@
 //	SequenceFromTimeMajor   4B + 4·L·F + 4·B·T·F          0
 //	LSTMGatesForward        4B + 4·dirs·B·12H             dirs·B·H·9
 //	LSTMGatesBackward       4B + 4·dirs·B·13H             dirs·B·H·23
-//	LSTMStepForward         4B + 4·dirs·(B·16H + 4H²)     dirs·B·H·(13 + 8H)
-//	LSTMStepBackward        4B + 4·dirs·(B·18H + 4H²)     dirs·B·H·(24 + 8H)
+//	LSTMSequenceForward     4B + 4·dirs·(T·B·12H + 4H²)   dirs·T·B·H·(13 + 8H)
+//	LSTMSequenceBackward    4B + 4·dirs·(T·B·15H + BH + 4H²)  dirs·T·B·H·(24 + 8H)
 //	Transpose               8·rows·cols                   0
 //	SoftmaxForward          8·rows·cols + 4·rows/rpl      6·rows·cols
 //	SoftmaxBackward         12·rows·cols + 4·rows/rpl     5·rows·cols
@@ -87,12 +87,14 @@
 // and direction); its FLOPs are three sigmoids, two tanh and the four
 // multiply-adds of c and h. Its backward reads the gates, c at s and s−1, dh
 // and dc, and writes dpre and dc at s−1 (13H); 23 FLOPs per unit. The
-// whole-step ops add the recurrent product: forward, the weights once (4H²
-// per direction), and per row the pre-activations written back (4H more),
-// 2·4H multiply-adds per unit and the add into pre (4 FLOPs); backward, the
-// weights once, and per row dpre at s+1 read and dh written back (5H more),
-// 2·4H multiply-adds per unit and the add into dh. Softmax
-// takes max, scale-and-subtract, exp, sum and a multiply by the reciprocal;
+// whole-sequence ops run T such steps with the recurrent product inside:
+// the weights once per direction (4H², from cache after the first step); per
+// step, row and unit the gates' traffic (forward 12H per row; backward
+// 15H: the gates, c at s and s−1, dh_s and dpre_{s+1}, and no dh or dc
+// written back, dc living in registers, whose first value is read once), 2·4H
+// multiply-adds per unit and the add of the product (forward 4, backward 1).
+// Softmax takes max, scale-and-subtract, exp, sum and a multiply by the
+// reciprocal;
 // its backward a dot product and three multiply-adds. Adam's update is 14
 // FLOPs per element (two moment updates, two bias corrections, sqrt, eps,
 // divide, learning rate, subtract).

@@ -86,8 +86,9 @@ func TestCaseCosts(t *testing.T) {
 		{"BiasGrad ([B·T,4H])", 4*15*32 + 8*32, 15 * 32},
 		{"LSTMGatesForward (2 directions)", 4*3 + 4*2*3*12*8, 2 * 3 * 8 * 9},
 		{"LSTMGatesBackward (2 directions)", 4*3 + 4*2*3*13*8, 2 * 3 * 8 * 23},
-		{"LSTMStepForward (2 directions)", 4*3 + 4*2*3*16*8 + 4*2*4*8*8, 2 * 3 * 8 * (13 + 64)},
-		{"LSTMStepBackward (2 directions)", 4*3 + 4*2*3*18*8 + 4*2*4*8*8, 2 * 3 * 8 * (24 + 64)},
+		// B = 3, T = 5, H = 8, 2 directions.
+		{"LSTMSequenceForward (2 directions)", 4*3 + 4*2*5*3*12*8 + 4*2*4*8*8, 2 * 5 * 3 * 8 * (13 + 64)},
+		{"LSTMSequenceBackward (2 directions)", 4*3 + 4*2*5*3*15*8 + 4*2*3*8 + 4*2*4*8*8, 2 * 5 * 3 * 8 * (24 + 64)},
 		{"Transpose (W_hh [4H,H])", 8 * 32 * 8, 0},
 		{"CrossEntropy (4 classes, weighted)", 12*3*4 + 4*3 + 4*4 + 4, 9 * 3 * 4},
 		{"AdamStep ([V,2H])", 28 * 50 * 16, 14 * 50 * 16},

@@ -244,17 +244,22 @@ type Backend interface {
 	// their state), adds dh_s into dh_{s−1}; the caller then adds
 	// dpre_s·W_hh into dh_{s−1} with a GEMM.
 	LSTMGatesBackward(dirs, steps, batch, hidden, s int, lengths *I32, act, c, dh, dc, dpre *F32)
-	// LSTMStepForward is a whole forward time step in one op: for s > 0 it
-	// adds h_{s−1}·W_hhᵀ into pre at step s, every row, then does
-	// LSTMGatesForward(s). whhT holds W_hhᵀ [hidden, 4·hidden] of direction
-	// d at element d·ldDir (Transpose of PyTorch's weight_hh).
-	LSTMStepForward(dirs, steps, batch, hidden, s int, lengths *I32, whhT *F32, ldDir int, pre, act, c, h *F32)
-	// LSTMStepBackward is a whole backward time step in one op: for s+1 <
-	// steps it adds dpre_{s+1}·W_hh into dh at step s, every row (an ended
-	// row's dpre is zero), then does LSTMGatesBackward(s). whh holds W_hh
-	// [4·hidden, hidden] (PyTorch's weight_hh) of direction d at element
-	// d·ldDir.
-	LSTMStepBackward(dirs, steps, batch, hidden, s int, lengths *I32, whh *F32, ldDir int, act, c, dh, dc, dpre *F32)
+	// LSTMSequenceForward is every forward time step of an LSTM pass in one
+	// op: for s = 0, 1, …, steps−1, the pre-activations of step s plus
+	// h_{s−1}·W_hhᵀ (every row), then the gates of LSTMGatesForward(s).
+	// whhT holds W_hhᵀ [hidden, 4·hidden] of direction d at element d·ldDir
+	// (Transpose of PyTorch's weight_hh). pre is consumed: its contents on
+	// return are unspecified.
+	LSTMSequenceForward(dirs, steps, batch, hidden int, lengths *I32, whhT *F32, ldDir int, pre, act, c, h *F32)
+	// LSTMSequenceBackward is every backward time step in one op: for s =
+	// steps−1, …, 0, dh_s (the output's gradient on entry) plus
+	// dpre_{s+1}·W_hh (every row; an ended row's dpre is zero) plus what an
+	// ended row carries, then the gate backward of LSTMGatesBackward(s). dc
+	// at the last step is the gradient of the last c on entry (zero when none
+	// flows in). whh holds W_hh [4·hidden, hidden] (PyTorch's weight_hh) of
+	// direction d at element d·ldDir. It writes dpre; dh and dc are consumed:
+	// their contents on return are unspecified.
+	LSTMSequenceBackward(dirs, steps, batch, hidden int, lengths *I32, whh *F32, ldDir int, act, c, dh, dc, dpre *F32)
 
 	// SoftmaxForward computes, for each of the rows×cols rows of x, y =
 	// softmax(scale·x) over its first n columns, where n = lengths[r /

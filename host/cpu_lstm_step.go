@@ -1,6 +1,6 @@
 package host
 
-// The whole-step LSTM ops and Transpose on the CPU: compositions of the
+// The whole-sequence LSTM ops and Transpose on the CPU: compositions of the
 // CPU's GEMM and gate ops, the reference the GPU's fused kernels are checked
 // against. (The CPU models keep calling the GEMM and the gates separately,
 // over the running rows only.)
@@ -26,7 +26,7 @@ func (c *CPU) Transpose(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int
 	}
 }
 
-// lstmWeights checks the recurrent weights of a whole-step op: dirs
+// lstmWeights checks the recurrent weights of a whole-sequence op: dirs
 // matrices of 4·hidden·hidden elements, ldDir apart.
 func (c *CPU) lstmWeights(op, name string, w *F32, ldDir, dirs, hidden int) bool {
 	const names = "ldDir dirs hidden"
@@ -37,42 +37,53 @@ func (c *CPU) lstmWeights(op, name string, w *F32, ldDir, dirs, hidden int) bool
 	return c.f32(op, name, w, (dirs-1)*ldDir+per, names, ldDir, dirs, hidden)
 }
 
-// LSTMStepForward is GemmStridedBatched (pre_s += h_{s−1}·W_hhᵀ, both
-// directions) then LSTMGatesForward (see Backend).
-func (c *CPU) LSTMStepForward(dirs, steps, batch, hidden, s int, lengths *I32, whhT *F32, ldDir int, pre, act, cs, h *F32) {
-	const op = "LSTMStepForward"
-	if _, ok := c.lstmStep(op, dirs, steps, batch, hidden, s, lengths,
-		[]*F32{pre, act}, []string{"pre", "act"}, []*F32{cs, h}, []string{"c", "h"}); !ok || dirs*batch*hidden == 0 {
-		return
+// lstmSequence checks a whole-sequence op's sizes and buffers (those of
+// its first step, which are every step's) and weights; ok is false when
+// there is nothing to do or an error was recorded.
+func (c *CPU) lstmSequence(op string, dirs, steps, batch, hidden int, lengths *I32, w *F32, wName string, ldDir int,
+	gates4 []*F32, gates4Names []string, state []*F32, stateNames []string) bool {
+	if c.failed() || !c.nonNeg(op, "dirs steps batch hidden", dirs, steps, batch, hidden) || steps == 0 {
+		return false
 	}
-	if !c.lstmWeights(op, "whhT", whhT, ldDir, dirs, hidden) {
-		return
+	if _, ok := c.lstmStep(op, dirs, steps, batch, hidden, 0, lengths, gates4, gates4Names, state, stateNames); !ok {
+		return false
 	}
-	if s > 0 {
-		G, sb := 4*hidden, steps*batch
-		hPrev := h.Slice((s-1)*batch*hidden, h.Len()-(s-1)*batch*hidden)
-		preS := pre.Slice(s*batch*G, pre.Len()-s*batch*G)
-		c.GemmStridedBatched(false, false, batch, G, hidden, 1, hPrev, hidden, sb*hidden, whhT, G, ldDir, 1, preS, G, sb*G, dirs)
-	}
-	c.LSTMGatesForward(dirs, steps, batch, hidden, s, lengths, pre, act, cs, h)
+	return dirs*batch*hidden > 0 && c.lstmWeights(op, wName, w, ldDir, dirs, hidden)
 }
 
-// LSTMStepBackward is GemmStridedBatched (dh_s += dpre_{s+1}·W_hh, both
-// directions) then LSTMGatesBackward (see Backend).
-func (c *CPU) LSTMStepBackward(dirs, steps, batch, hidden, s int, lengths *I32, whh *F32, ldDir int, act, cs, dh, dc, dpre *F32) {
-	const op = "LSTMStepBackward"
-	if _, ok := c.lstmStep(op, dirs, steps, batch, hidden, s, lengths,
-		[]*F32{act, dpre}, []string{"act", "dpre"}, []*F32{cs, dh, dc}, []string{"c", "dh", "dc"}); !ok || dirs*batch*hidden == 0 {
+// LSTMSequenceForward is, step by step, GemmStridedBatched (pre_s +=
+// h_{s−1}·W_hhᵀ, both directions) then LSTMGatesForward (see Backend).
+func (c *CPU) LSTMSequenceForward(dirs, steps, batch, hidden int, lengths *I32, whhT *F32, ldDir int, pre, act, cs, h *F32) {
+	if !c.lstmSequence("LSTMSequenceForward", dirs, steps, batch, hidden, lengths, whhT, "whhT", ldDir,
+		[]*F32{pre, act}, []string{"pre", "act"}, []*F32{cs, h}, []string{"c", "h"}) {
 		return
 	}
-	if !c.lstmWeights(op, "whh", whh, ldDir, dirs, hidden) {
+	G, sb := 4*hidden, steps*batch
+	for s := range steps {
+		if s > 0 {
+			hPrev := h.Slice((s-1)*batch*hidden, h.Len()-(s-1)*batch*hidden)
+			preS := pre.Slice(s*batch*G, pre.Len()-s*batch*G)
+			c.GemmStridedBatched(false, false, batch, G, hidden, 1, hPrev, hidden, sb*hidden, whhT, G, ldDir, 1, preS, G, sb*G, dirs)
+		}
+		c.LSTMGatesForward(dirs, steps, batch, hidden, s, lengths, pre, act, cs, h)
+	}
+}
+
+// LSTMSequenceBackward is, step by step from the last, GemmStridedBatched
+// (dh_s += dpre_{s+1}·W_hh, both directions) then LSTMGatesBackward (see
+// Backend).
+func (c *CPU) LSTMSequenceBackward(dirs, steps, batch, hidden int, lengths *I32, whh *F32, ldDir int, act, cs, dh, dc, dpre *F32) {
+	if !c.lstmSequence("LSTMSequenceBackward", dirs, steps, batch, hidden, lengths, whh, "whh", ldDir,
+		[]*F32{act, dpre}, []string{"act", "dpre"}, []*F32{cs, dh, dc}, []string{"c", "dh", "dc"}) {
 		return
 	}
-	if s+1 < steps {
-		G, sb := 4*hidden, steps*batch
-		dpreNext := dpre.Slice((s+1)*batch*G, dpre.Len()-(s+1)*batch*G)
-		dhS := dh.Slice(s*batch*hidden, dh.Len()-s*batch*hidden)
-		c.GemmStridedBatched(false, false, batch, hidden, G, 1, dpreNext, G, sb*G, whh, hidden, ldDir, 1, dhS, hidden, sb*hidden, dirs)
+	G, sb := 4*hidden, steps*batch
+	for s := steps - 1; s >= 0; s-- {
+		if s+1 < steps {
+			dpreNext := dpre.Slice((s+1)*batch*G, dpre.Len()-(s+1)*batch*G)
+			dhS := dh.Slice(s*batch*hidden, dh.Len()-s*batch*hidden)
+			c.GemmStridedBatched(false, false, batch, hidden, G, 1, dpreNext, G, sb*G, whh, hidden, ldDir, 1, dhS, hidden, sb*hidden, dirs)
+		}
+		c.LSTMGatesBackward(dirs, steps, batch, hidden, s, lengths, act, cs, dh, dc, dpre)
 	}
-	c.LSTMGatesBackward(dirs, steps, batch, hidden, s, lengths, act, cs, dh, dc, dpre)
 }

@@ -235,12 +235,12 @@ func TestCPUStickyErrors(t *testing.T) {
 		{"transpose ld", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
 			c.Transpose(2, 3, b(6), 3, b(6), 1)
 		}, "host: Transpose: ldDst=1 is less than the row length 2"},
-		{"lstm step weights", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
-			c.LSTMStepForward(2, 2, 1, 2, 1, bi(2), b(20), 16, b(32), b(32), b(8), b(8))
-		}, "host: LSTMStepForward: whhT has 20 elements, needs 32"},
-		{"lstm step ldDir", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
-			c.LSTMStepBackward(1, 2, 1, 2, 0, bi(2), b(16), 8, b(16), b(4), b(4), b(4), b(16))
-		}, "host: LSTMStepBackward: ldDir=8 is less than the row length 16"},
+		{"lstm sequence weights", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.LSTMSequenceForward(2, 2, 1, 2, bi(2), b(20), 16, b(32), b(32), b(8), b(8))
+		}, "host: LSTMSequenceForward: whhT has 20 elements, needs 32"},
+		{"lstm sequence ldDir", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.LSTMSequenceBackward(1, 2, 1, 2, bi(2), b(16), 8, b(16), b(4), b(4), b(4), b(16))
+		}, "host: LSTMSequenceBackward: ldDir=8 is less than the row length 16"},
 		{"copy2d ld", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
 			c.Copy2D(2, 3, b(6), 3, b(6), 2, false)
 		}, "host: Copy2D: ldDst=2 is less than the row length 3"},

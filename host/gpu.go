@@ -1113,63 +1113,74 @@ func (g *GPU) LSTMGatesBackward(dirs, steps, batch, hidden, s int, lengths *I32,
 		dirs, steps, batch, hidden, s, iptr(lengths), ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
 }
 
-// Limits of the whole-step kernels (lstm.cu).
+// Limits of the whole-sequence kernels (lstm.cu).
 const (
-	lstmStepRows      = 8    // LSTM_STEP_ROWS
-	lstmStepFwdShared = 4096 // LSTM_STEP_FWD_SHARED floats
-	lstmStepBwdShared = 8192 // LSTM_STEP_BWD_SHARED floats
+	lstmSeqRows      = 8    // LSTM_SEQ_ROWS
+	lstmSeqFwdShared = 4096 // LSTM_SEQ_FWD_SHARED floats
+	lstmSeqBwdShared = 8192 // LSTM_SEQ_BWD_SHARED floats
+	lstmSeqBlocks    = 264  // blocks to aim for (two per SM of an H100)
+	// lstmSeqMaxHidden bounds the block (one thread per unit): at ~85
+	// registers per thread (cuobjdump) 512 threads stay within a block's
+	// 64 Ki registers.
+	lstmSeqMaxHidden = 512
 )
 
-// lstmStepLaunch is the launch shape of lstm_step_fwd/bwd, whose blocks
-// stage rows·perRow floats in shared memory: block x over the hidden units,
-// as many rows per block as fit (at most lstmStepRows) while the grid still
-// gives the GPU a few hundred blocks.
-func lstmStepLaunch(dirs, batch, hidden, perRow, shared int) (grid, block [3]int, rows int) {
-	bx := min(128, (hidden+31)/32*32)
-	xBlocks := (hidden + bx - 1) / bx
-	rows = max(1, min(lstmStepRows, shared/perRow, xBlocks*batch*dirs/256))
-	return [3]int{xBlocks, (batch + rows - 1) / rows, dirs}, [3]int{bx, 1, 1}, rows
+// lstmSeqLaunch is the launch shape of lstm_seq_fwd/bwd: a block of hidden
+// rounded up to 32 threads owns all the units of its rows; as many rows per
+// block as fit in shared memory (perRow floats each, at most lstmSeqRows)
+// while the grid keeps about lstmSeqBlocks blocks.
+func lstmSeqLaunch(dirs, batch, hidden, perRow, shared int) (grid, block [3]int, rows int) {
+	rows = max(1, min(lstmSeqRows, shared/perRow, batch*dirs/lstmSeqBlocks))
+	return [3]int{(batch + rows - 1) / rows, dirs, 1}, [3]int{(hidden + 31) / 32 * 32, 1, 1}, rows
 }
 
-// lstmStepWeights checks the recurrent weights of a whole-step op and that
-// one row fits the kernel's shared memory.
-func (g *GPU) lstmStepWeights(op, name string, w *F32, ldDir, dirs, hidden, perRow, shared int) bool {
-	per := 4 * hidden * hidden
-	if !g.nonNeg(op, ldDir) || !g.ld(op, "ldDir", ldDir, per) || !g.f32(op, name, w, (dirs-1)*ldDir+per) ||
-		!g.fitsInt32(op, (dirs-1)*ldDir+per) {
+// lstmSequenceCheck checks a whole-sequence op: the buffers of its steps,
+// the recurrent weights, and that a block can own every unit and one row
+// fits the kernel's shared memory. ok is false when there is nothing to do
+// or an error was recorded.
+func (g *GPU) lstmSequenceCheck(op string, dirs, steps, batch, hidden int, lengths *I32, w *F32, wName string, ldDir int,
+	gates4 []*F32, gates4Names []string, state []*F32, stateNames []string, perRow, shared int) bool {
+	if g.failed() || !g.nonNeg(op, dirs, steps, batch, hidden, ldDir) || steps == 0 {
 		return false
 	}
-	if perRow > shared {
-		g.failf(op, "hidden=%d is too large for the fused step kernel (at most %d)", hidden, shared/4)
+	if !g.lstmCheck(op, dirs, steps, batch, hidden, 0, lengths, gates4, gates4Names, state, stateNames) {
+		return false
+	}
+	per := 4 * hidden * hidden
+	if !g.ld(op, "ldDir", ldDir, per) || !g.f32(op, wName, w, (dirs-1)*ldDir+per) || !g.fitsInt32(op, (dirs-1)*ldDir+per) {
+		return false
+	}
+	if hidden > lstmSeqMaxHidden || perRow > shared {
+		g.failf(op, "hidden=%d is too large for the sequence kernel (a block of one thread per unit, at most %d)", hidden, lstmSeqMaxHidden)
 		return false
 	}
 	return true
 }
 
-// LSTMStepForward is the recurrent product h_{s−1}·W_hhᵀ and the gates of
-// step s in one launch (lstm_step_fwd).
-func (g *GPU) LSTMStepForward(dirs, steps, batch, hidden, s int, lengths *I32, whhT *F32, ldDir int, pre, act, c, h *F32) {
-	const op = "LSTMStepForward"
-	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{pre, act}, []string{"pre", "act"}, []*F32{c, h}, []string{"c", "h"}) ||
-		!g.lstmStepWeights(op, "whhT", whhT, ldDir, dirs, hidden, hidden, lstmStepFwdShared) {
+// LSTMSequenceForward runs every forward step of an LSTM pass in one
+// launch (lstm_seq_fwd).
+func (g *GPU) LSTMSequenceForward(dirs, steps, batch, hidden int, lengths *I32, whhT *F32, ldDir int, pre, act, c, h *F32) {
+	const op = "LSTMSequenceForward"
+	if !g.lstmSequenceCheck(op, dirs, steps, batch, hidden, lengths, whhT, "whhT", ldDir,
+		[]*F32{pre, act}, []string{"pre", "act"}, []*F32{c, h}, []string{"c", "h"}, hidden, lstmSeqFwdShared) {
 		return
 	}
-	grid, block, rows := lstmStepLaunch(dirs, batch, hidden, hidden, lstmStepFwdShared)
-	g.launch(op, "lstm_step_fwd", grid, block,
-		dirs, steps, batch, hidden, s, rows, iptr(lengths), ptr(whhT), ldDir, ptr(pre), ptr(act), ptr(c), ptr(h), g.status)
+	grid, block, rows := lstmSeqLaunch(dirs, batch, hidden, hidden, lstmSeqFwdShared)
+	g.launch(op, "lstm_seq_fwd", grid, block,
+		dirs, steps, batch, hidden, rows, iptr(lengths), ptr(whhT), ldDir, ptr(pre), ptr(act), ptr(c), ptr(h), g.status)
 }
 
-// LSTMStepBackward is the recurrent product dpre_{s+1}·W_hh and the gate
-// backward of step s in one launch (lstm_step_bwd).
-func (g *GPU) LSTMStepBackward(dirs, steps, batch, hidden, s int, lengths *I32, whh *F32, ldDir int, act, c, dh, dc, dpre *F32) {
-	const op = "LSTMStepBackward"
-	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{act, dpre}, []string{"act", "dpre"}, []*F32{c, dh, dc}, []string{"c", "dh", "dc"}) ||
-		!g.lstmStepWeights(op, "whh", whh, ldDir, dirs, hidden, 4*hidden, lstmStepBwdShared) {
+// LSTMSequenceBackward runs every backward step of an LSTM pass in one
+// launch (lstm_seq_bwd).
+func (g *GPU) LSTMSequenceBackward(dirs, steps, batch, hidden int, lengths *I32, whh *F32, ldDir int, act, c, dh, dc, dpre *F32) {
+	const op = "LSTMSequenceBackward"
+	if !g.lstmSequenceCheck(op, dirs, steps, batch, hidden, lengths, whh, "whh", ldDir,
+		[]*F32{act, dpre}, []string{"act", "dpre"}, []*F32{c, dh, dc}, []string{"c", "dh", "dc"}, 4*hidden, lstmSeqBwdShared) {
 		return
 	}
-	grid, block, rows := lstmStepLaunch(dirs, batch, hidden, 4*hidden, lstmStepBwdShared)
-	g.launch(op, "lstm_step_bwd", grid, block,
-		dirs, steps, batch, hidden, s, rows, iptr(lengths), ptr(whh), ldDir, ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
+	grid, block, rows := lstmSeqLaunch(dirs, batch, hidden, 4*hidden, lstmSeqBwdShared)
+	g.launch(op, "lstm_seq_bwd", grid, block,
+		dirs, steps, batch, hidden, rows, iptr(lengths), ptr(whh), ldDir, ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
 }
 
 // ---------------------------------------------------------------- softmax

@@ -651,10 +651,11 @@ func TestGPUParityTranspose(t *testing.T) {
 	}
 }
 
-// TestGPUParityLSTMStep runs whole sequences of fused steps, forward then
-// backward, on both backends: block row counts 1, 2 and 8 with a partial
-// last block, two blocks of units, and directions ldDir apart with a gap.
-func TestGPUParityLSTMStep(t *testing.T) {
+// TestGPUParityLSTMSequence runs whole LSTM passes, forward then backward,
+// on both backends: blocks of 1, 2 and 8 rows with a partial last block,
+// hidden sizes that are not multiples of 32, directions ldDir apart with a
+// gap, and ragged lengths with empty rows.
+func TestGPUParityLSTMSequence(t *testing.T) {
 	p := newParity(t)
 	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 5, 7, 33}, {2, 3, 301, 9}, {2, 3, 1030, 5}, {1, 4, 3, 150}} {
 		name := fmt.Sprintf("%+v", tc)
@@ -669,23 +670,35 @@ func TestGPUParityLSTMStep(t *testing.T) {
 		}
 		pre := p.buf(p.randn(4*n, 1))
 		act, c, h := p.rand(4*n), p.rand(n), p.rand(n)
-		for s := range tc.steps {
-			p.cpu.LSTMStepForward(tc.dirs, tc.steps, tc.batch, H, s, lc, whhT.c, ldDir, pre.c, act.c, c.c, h.c)
-			p.gpu.LSTMStepForward(tc.dirs, tc.steps, tc.batch, H, s, lg, whhT.g, ldDir, pre.g, act.g, c.g, h.g)
-		}
-		p.check("LSTMStepForward pre"+name, pre, tolReduce)
-		p.check("LSTMStepForward act"+name, act, tolReduce)
-		p.check("LSTMStepForward c"+name, c, tolReduce)
-		p.check("LSTMStepForward h"+name, h, tolReduce)
+		p.cpu.LSTMSequenceForward(tc.dirs, tc.steps, tc.batch, H, lc, whhT.c, ldDir, pre.c, act.c, c.c, h.c)
+		p.gpu.LSTMSequenceForward(tc.dirs, tc.steps, tc.batch, H, lg, whhT.g, ldDir, pre.g, act.g, c.g, h.g)
+		p.check("LSTMSequenceForward act"+name, act, tolReduce)
+		p.check("LSTMSequenceForward c"+name, c, tolReduce)
+		p.check("LSTMSequenceForward h"+name, h, tolReduce)
 
-		dh, dpre := p.rand(n), p.rand(4*n)
-		dc := p.buf(make([]float32, n))
-		for s := tc.steps - 1; s >= 0; s-- {
-			p.cpu.LSTMStepBackward(tc.dirs, tc.steps, tc.batch, H, s, lc, whh.c, ldDir, act.c, c.c, dh.c, dc.c, dpre.c)
-			p.gpu.LSTMStepBackward(tc.dirs, tc.steps, tc.batch, H, s, lg, whh.g, ldDir, act.g, c.g, dh.g, dc.g, dpre.g)
-		}
-		p.check("LSTMStepBackward dpre"+name, dpre, tolReduce)
-		p.check("LSTMStepBackward dc"+name, dc, tolReduce)
-		p.check("LSTMStepBackward dh"+name, dh, tolReduce)
+		// dh: the output's gradient at every step; dc: the last step's
+		// gradient of c (the rest is scratch).
+		dh, dc, dpre := p.rand(n), p.rand(n), p.rand(4*n)
+		p.cpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lc, whh.c, ldDir, act.c, c.c, dh.c, dc.c, dpre.c)
+		p.gpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lg, whh.g, ldDir, act.g, c.g, dh.g, dc.g, dpre.g)
+		p.check("LSTMSequenceBackward dpre"+name, dpre, tolReduce)
+	}
+}
+
+// TestGPULSTMSequenceLimits checks that a hidden size the sequence kernel
+// cannot take is the backend's error, naming the op.
+func TestGPULSTMSequenceLimits(t *testing.T) {
+	g, err := NewGPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	const H = lstmSeqMaxHidden + 1
+	lengths := g.AllocI32(1)
+	g.UploadI32(lengths, []int32{1})
+	w, gates, state := g.Alloc(4*H*H), g.Alloc(4*H), g.Alloc(H)
+	g.LSTMSequenceForward(1, 1, 1, H, lengths, w, 4*H*H, gates, gates, state, state)
+	if err := g.Sync(); err == nil || !strings.Contains(err.Error(), "LSTMSequenceForward: hidden=513 is too large") {
+		t.Errorf("hidden %d: %v", H, err)
 	}
 }

@@ -43,26 +43,14 @@ __device__ __forceinline__ void lstm_cell_forward(int s, int len, int batch, int
   h[cs] = go * tanhf(cn);
 }
 
-// lstm_cell_backward is the gate backward of unit j of one row given dh_s
-// (whole): it writes the four gate gradients and dc_{s−1}; for a row that had
-// ended it writes zero gate gradients and carries dc and dh to s−1.
-__device__ __forceinline__ void lstm_cell_backward(int s, int len, int batch, int hidden, long long row, int j, float dhs,
-                                                   dptr<const float> act, dptr<const float> c, dptr<float> dh,
-                                                   dptr<float> dc, dptr<float> dpre) {
+// lstm_cell_gradients is the gate backward of unit j of a running row (s <
+// its length) given the whole gradients dhs of h_s and dcs of c_s: it writes
+// the four gate gradients and returns the gradient of c_{s−1}.
+__device__ __forceinline__ float lstm_cell_gradients(int s, int batch, int hidden, long long row, int j, float dhs,
+                                                     float dcs, dptr<const float> act, dptr<const float> c,
+                                                     dptr<float> dpre) {
   long long g4 = row * 4 * hidden + j;
   long long cs = row * hidden + j, cp = (row - batch) * hidden + j;
-  float dcs = dc[cs];
-  if (s >= len) {  // the state was carried: so is its gradient
-    dpre[g4] = 0.0f;
-    dpre[g4 + hidden] = 0.0f;
-    dpre[g4 + 2 * hidden] = 0.0f;
-    dpre[g4 + 3 * hidden] = 0.0f;
-    if (s > 0) {
-      dc[cp] = dcs;
-      dh[cp] += dhs;
-    }
-    return;
-  }
   float gi = act[g4], gf = act[g4 + hidden], gg = act[g4 + 2 * hidden], go = act[g4 + 3 * hidden];
   float cprev = s > 0 ? c[cp] : 0.0f;
   float tc = tanhf(c[cs]);
@@ -71,7 +59,7 @@ __device__ __forceinline__ void lstm_cell_backward(int s, int len, int batch, in
   dpre[g4 + hidden] = dct * cprev * gf * (1.0f - gf);
   dpre[g4 + 2 * hidden] = dct * gi * (1.0f - gg * gg);
   dpre[g4 + 3 * hidden] = dhs * tc * go * (1.0f - go);
-  if (s > 0) dc[cp] = dct * gf;
+  return dct * gf;
 }
 
 // lstm_fwd_step: step s. Reads 4 pre-activations, c_{s−1} and h_{s−1} (24 B
@@ -99,115 +87,150 @@ KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, dpt
   if (j >= hidden) return;
   int len = checked_length(lengths, b, steps, status);
   long long row = ((long long)d * steps + s) * batch + b;
-  lstm_cell_backward(s, len, batch, hidden, row, j, dh[row * hidden + j], act, c, dh, dc, dpre);
+  long long g4 = row * 4 * hidden + j;
+  long long cs = row * hidden + j, cp = (row - batch) * hidden + j;
+  float dhs = dh[cs], dcs = dc[cs];
+  if (s >= len) {  // the state was carried: so is its gradient
+    dpre[g4] = 0.0f;
+    dpre[g4 + hidden] = 0.0f;
+    dpre[g4 + 2 * hidden] = 0.0f;
+    dpre[g4 + 3 * hidden] = 0.0f;
+    if (s > 0) {
+      dc[cp] = dcs;
+      dh[cp] += dhs;
+    }
+    return;
+  }
+  float dcp = lstm_cell_gradients(s, batch, hidden, row, j, dhs, dcs, act, c, dpre);
+  if (s > 0) dc[cp] = dcp;
 }
 
-// The whole-step kernels: the recurrent product and the gates of a time step
-// in one launch, instead of a cuBLAS GEMM and a gate kernel (on the H200 the
-// GEMM alone took 10.7 µs at B = 32, H = 64 for 2 MFLOP). A block takes up
-// to LSTM_STEP_ROWS rows b of one direction d and blockDim.x units j (the
-// host uses min(128, hidden rounded up to 32)): grid (ceil(hidden/block),
-// ceil(batch/rows), dirs). The block stages the rows' recurrent input in
-// shared memory; each thread walks the weights of its unit once for all the
-// block's rows, reading them coalesced (consecutive j are consecutive
-// addresses), and keeps LSTM_STEP_ROWS·4 accumulators in registers.
-#define LSTM_STEP_ROWS 8
-#define LSTM_STEP_FWD_SHARED 4096  // floats: rows·hidden of h_{s−1}
-#define LSTM_STEP_BWD_SHARED 8192  // floats: rows·4·hidden of dpre_{s+1}
+// The whole-sequence kernels: every time step of an LSTM pass, the
+// recurrent product and the gates, in one launch, instead of a cuBLAS GEMM
+// and a gate kernel per step (on the H200 the GEMM alone took 10.7 µs at B =
+// 32, H = 64 for 2 MFLOP, the gates 4–6 µs). The recurrence of a row needs
+// only that row's own earlier state, so a block that owns every unit of its
+// rows can run all the steps itself, with a barrier between steps: grid
+// (ceil(batch/rows), dirs), block = hidden rounded up to 32 threads (thread
+// j is unit j), up to LSTM_SEQ_ROWS rows per block (the host picks fewer
+// when that leaves the GPU too few blocks). Each step stages the rows'
+// recurrent input in shared memory; each thread walks its unit's weights
+// once for all the block's rows, reading them coalesced (consecutive units
+// are consecutive addresses), with LSTM_SEQ_ROWS·4 accumulators in
+// registers. The weights (16·H² B per direction) come from L2 after the
+// first step.
+#define LSTM_SEQ_ROWS 8
+#define LSTM_SEQ_FWD_SHARED 4096  // floats: rows·hidden of h_{s−1}
+#define LSTM_SEQ_BWD_SHARED 8192  // floats: rows·4·hidden of dpre_{s+1}
 
-// lstm_step_fwd: for s > 0, pre_s[b, g·H+j] += Σ_m h_{s−1}[b, m]·whhT[m,
-// g·H+j] for every row (whhT = W_hhᵀ [H, 4H], direction d at d·ldDir), then
-// the gates of lstm_fwd_step. rows·hidden ≤ LSTM_STEP_FWD_SHARED. Reads h_{s−1}
-// once per block and W_hhᵀ once per block (16·H² B, from L2 after the
-// first), and per row and unit what lstm_fwd_step reads and writes plus the
-// 4 updated pre-activations (16 B).
-KERNEL void lstm_step_fwd(int dirs, int steps, int batch, int hidden, int s, int rows, dptr<const int> lengths,
-                          dptr<const float> whhT, int ldDir, dptr<float> pre, dptr<float> act, dptr<float> c,
-                          dptr<float> h, dptr<int> status) {
-  __shared__ float hs[LSTM_STEP_FWD_SHARED];
-  int j = blockIdx.x * blockDim.x + threadIdx.x, b0 = blockIdx.y * rows, d = blockIdx.z;
+// lstm_seq_fwd: for s = 0, 1, …, steps−1: z = pre_s + h_{s−1}·W_hhᵀ (every
+// row; h_{−1} = 0), then the cell of lstm_fwd_step from z. whhT is W_hhᵀ
+// [H, 4H] of direction d at d·ldDir. pre is read, not written. rows·hidden ≤
+// LSTM_SEQ_FWD_SHARED. Per row, unit and step: reads 4 pre-activations, c and
+// h of the step before (h through shared memory) and writes 4 activations,
+// c and h (48 B), as lstm_fwd_step.
+KERNEL void lstm_seq_fwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
+                         dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
+                         dptr<float> h, dptr<int> status) {
+  __shared__ float hs[LSTM_SEQ_FWD_SHARED];
+  int j = threadIdx.x, b0 = blockIdx.x * rows, d = blockIdx.y;
   int nb = min(rows, batch - b0);
-  if (s > 0) {
-    auto hp = h + (((long long)d * steps + s - 1) * batch + b0) * hidden;  // nb consecutive rows
-    for (int i = threadIdx.x; i < nb * hidden; i += blockDim.x) hs[i] = hp[i];
-  }
-  __syncthreads();
-  if (j >= hidden) return;
-  float acc[LSTM_STEP_ROWS][4];
-  for (int r = 0; r < LSTM_STEP_ROWS; r++)
-    for (int g = 0; g < 4; g++) acc[r][g] = 0.0f;
-  if (s > 0) {
-    auto w = whhT + (long long)d * ldDir + j;
-    for (int m = 0; m < hidden; m++) {
-      auto wm = w + (long long)m * 4 * hidden;
-      float w0 = wm[0], w1 = wm[hidden], w2 = wm[2 * hidden], w3 = wm[3 * hidden];
-      for (int r = 0; r < LSTM_STEP_ROWS; r++) {
-        if (r < nb) {
-          float x = hs[r * hidden + m];
-          acc[r][0] += x * w0;
-          acc[r][1] += x * w1;
-          acc[r][2] += x * w2;
-          acc[r][3] += x * w3;
+  auto w = whhT + (long long)d * ldDir + j;
+  for (int s = 0; s < steps; s++) {
+    if (s > 0) {
+      auto hp = h + (((long long)d * steps + s - 1) * batch + b0) * hidden;  // nb consecutive rows
+      for (int i = threadIdx.x; i < nb * hidden; i += blockDim.x) hs[i] = hp[i];
+    }
+    __syncthreads();  // h_{s−1}, written by this block, is staged
+    if (j < hidden) {
+      float acc[LSTM_SEQ_ROWS][4];
+      for (int r = 0; r < LSTM_SEQ_ROWS; r++)
+        for (int g = 0; g < 4; g++) acc[r][g] = 0.0f;
+      if (s > 0) {
+        for (int m = 0; m < hidden; m++) {
+          auto wm = w + (long long)m * 4 * hidden;
+          float w0 = wm[0], w1 = wm[hidden], w2 = wm[2 * hidden], w3 = wm[3 * hidden];
+          for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+            if (r < nb) {
+              float x = hs[r * hidden + m];
+              acc[r][0] += x * w0;
+              acc[r][1] += x * w1;
+              acc[r][2] += x * w2;
+              acc[r][3] += x * w3;
+            }
+          }
         }
       }
+      for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+        if (r >= nb) break;
+        int len = checked_length(lengths, b0 + r, steps, status);
+        long long row = ((long long)d * steps + s) * batch + b0 + r;
+        long long g4 = row * 4 * hidden + j;
+        lstm_cell_forward(s, len, batch, hidden, row, j, pre[g4] + acc[r][0], pre[g4 + hidden] + acc[r][1],
+                          pre[g4 + 2 * hidden] + acc[r][2], pre[g4 + 3 * hidden] + acc[r][3], act, c, h);
+      }
     }
-  }
-  for (int r = 0; r < LSTM_STEP_ROWS; r++) {
-    if (r >= nb) break;
-    int b = b0 + r;
-    int len = checked_length(lengths, b, steps, status);
-    long long row = ((long long)d * steps + s) * batch + b;
-    long long g4 = row * 4 * hidden + j;
-    float zi = pre[g4] + acc[r][0], zf = pre[g4 + hidden] + acc[r][1];
-    float zg = pre[g4 + 2 * hidden] + acc[r][2], zo = pre[g4 + 3 * hidden] + acc[r][3];
-    if (s > 0) {
-      pre[g4] = zi;
-      pre[g4 + hidden] = zf;
-      pre[g4 + 2 * hidden] = zg;
-      pre[g4 + 3 * hidden] = zo;
-    }
-    lstm_cell_forward(s, len, batch, hidden, row, j, zi, zf, zg, zo, act, c, h);
+    __syncthreads();  // every h_s is written before the next step stages it
   }
 }
 
-// lstm_step_bwd: for s+1 < steps, dh_s[b, j] += Σ_k dpre_{s+1}[b, k]·whh[k,
-// j] for every row (whh = W_hh [4H, H], direction d at d·ldDir), then the
-// gate backward of lstm_bwd_step. rows·4·hidden ≤ LSTM_STEP_BWD_SHARED.
-// Reads dpre_{s+1} once per block and W_hh once per block (16·H² B, from L2
-// after the first), and per row and unit what lstm_bwd_step reads and writes
-// plus the updated dh_s (4 B).
-KERNEL void lstm_step_bwd(int dirs, int steps, int batch, int hidden, int s, int rows, dptr<const int> lengths,
-                          dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
-                          dptr<float> dh, dptr<float> dc, dptr<float> dpre, dptr<int> status) {
-  __shared__ float ds[LSTM_STEP_BWD_SHARED];
-  int j = blockIdx.x * blockDim.x + threadIdx.x, b0 = blockIdx.y * rows, d = blockIdx.z;
+// lstm_seq_bwd: for s = steps−1, …, 0: dh_s = dh_s (the output's gradient)
+// + dpre_{s+1}·W_hh (every row; none at the last step) + what an ended row
+// carries from s+1, then the gate backward of lstm_bwd_step. The gradient
+// of c is carried in registers from dc at the last step (its initial
+// value); dh and dc are not written. whh is W_hh [4H, H] of direction d at
+// d·ldDir. rows·4·hidden ≤ LSTM_SEQ_BWD_SHARED. Per row, unit and step:
+// reads 4 activations, c at s and s−1, dh_s and dpre_{s+1} (through shared
+// memory) and writes 4 gate gradients (44 B).
+KERNEL void lstm_seq_bwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
+                         dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
+                         dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
+  __shared__ float ds[LSTM_SEQ_BWD_SHARED];
+  int j = threadIdx.x, b0 = blockIdx.x * rows, d = blockIdx.y;
   int nb = min(rows, batch - b0);
   int G = 4 * hidden;
-  bool next = s + 1 < steps;
-  if (next) {
-    auto dp = dpre + (((long long)d * steps + s + 1) * batch + b0) * G;  // nb consecutive rows
-    for (int i = threadIdx.x; i < nb * G; i += blockDim.x) ds[i] = dp[i];
+  auto w = whh + (long long)d * ldDir + j;
+  float dcr[LSTM_SEQ_ROWS], carry[LSTM_SEQ_ROWS];  // per row: gradient of c_s, and of h_s carried by an ended row
+  for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+    long long last = ((long long)d * steps + steps - 1) * batch + b0 + r;
+    dcr[r] = r < nb && j < hidden ? dc[last * hidden + j] : 0.0f;
+    carry[r] = 0.0f;
   }
-  __syncthreads();
-  if (j >= hidden) return;
-  float acc[LSTM_STEP_ROWS];
-  for (int r = 0; r < LSTM_STEP_ROWS; r++) acc[r] = 0.0f;
-  if (next) {
-    auto w = whh + (long long)d * ldDir + j;
-    for (int k = 0; k < G; k++) {
-      float wk = w[(long long)k * hidden];
-      for (int r = 0; r < LSTM_STEP_ROWS; r++)
-        if (r < nb) acc[r] += ds[r * G + k] * wk;
+  for (int s = steps - 1; s >= 0; s--) {
+    bool next = s + 1 < steps;
+    if (next) {
+      auto dp = dpre + (((long long)d * steps + s + 1) * batch + b0) * G;  // nb consecutive rows
+      for (int i = threadIdx.x; i < nb * G; i += blockDim.x) ds[i] = dp[i];
     }
-  }
-  for (int r = 0; r < LSTM_STEP_ROWS; r++) {
-    if (r >= nb) break;
-    int b = b0 + r;
-    int len = checked_length(lengths, b, steps, status);
-    long long row = ((long long)d * steps + s) * batch + b;
-    long long cs = row * hidden + j;
-    float dhs = dh[cs] + acc[r];
-    if (next) dh[cs] = dhs;
-    lstm_cell_backward(s, len, batch, hidden, row, j, dhs, act, c, dh, dc, dpre);
+    __syncthreads();  // dpre_{s+1}, written by this block, is staged
+    if (j < hidden) {
+      float acc[LSTM_SEQ_ROWS];
+      for (int r = 0; r < LSTM_SEQ_ROWS; r++) acc[r] = 0.0f;
+      if (next) {
+        for (int k = 0; k < G; k++) {
+          float wk = w[(long long)k * hidden];
+          for (int r = 0; r < LSTM_SEQ_ROWS; r++)
+            if (r < nb) acc[r] += ds[r * G + k] * wk;
+        }
+      }
+      for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+        if (r >= nb) break;
+        int len = checked_length(lengths, b0 + r, steps, status);
+        long long row = ((long long)d * steps + s) * batch + b0 + r;
+        long long g4 = row * 4 * hidden + j;
+        float dhs = dh[row * hidden + j] + carry[r] + acc[r];
+        if (s >= len) {  // the state was carried: so is its gradient
+          dpre[g4] = 0.0f;
+          dpre[g4 + hidden] = 0.0f;
+          dpre[g4 + 2 * hidden] = 0.0f;
+          dpre[g4 + 3 * hidden] = 0.0f;
+          carry[r] = dhs;
+          continue;
+        }
+        dcr[r] = lstm_cell_gradients(s, batch, hidden, row, j, dhs, dcr[r], act, c, dpre);
+        carry[r] = 0.0f;
+      }
+    }
+    __syncthreads();  // every dpre_s is written before the next step stages it
   }
 }

@@ -50,7 +50,7 @@ type LSTM struct {
 	dxtm     layerBuf // [dirs, steps, batch, in]
 	dx       layerBuf // [batch, steps, in]
 	bias     layerBuf // [dirs, 4H] b_ih + b_hh
-	whhT     layerBuf // [dirs, H, 4H] W_hhᵀ, for LSTMStepForward (wholeSteps)
+	whhT     layerBuf // [dirs, H, 4H] W_hhᵀ, for LSTMSequenceForward (wholeSteps)
 	dbias    layerBuf // [4H] Σ dpre of one direction
 	finalOut [2]*host.F32
 	// active[s] is how many rows step s computes: all of them, or (with
@@ -61,9 +61,10 @@ type LSTM struct {
 	// included (ended rows have zero gate gradients, so the sums are the
 	// same), instead of one op per step over its running rows. Set on a
 	// launch-bound backend (host.IsLaunchBound), where a launch costs more
-	// than the padded rows' FLOPs. Each time step is then also one op
-	// forward (LSTMStepForward) and one backward (LSTMStepBackward), the
-	// recurrent product inside, over every row (see fusedSteps).
+	// than the padded rows' FLOPs. The recurrence is then also one op
+	// forward (LSTMSequenceForward) and one backward
+	// (LSTMSequenceBackward), every step's recurrent product inside, over
+	// every row (see fusedSteps).
 	wholeSteps bool
 }
 
@@ -209,15 +210,13 @@ func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 	h := l.h.get(be, D*sb*H)
 	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
 	if l.fusedSteps() {
-		// One op per step, the recurrent product inside; it reads W_hhᵀ
-		// (coalesced on a GPU), transposed once per Forward.
+		// The whole recurrence in one op; it reads W_hhᵀ (coalesced on a
+		// GPU), transposed once per Forward.
 		whhT := l.whhT.get(be, D*H*G)
 		for d := range D {
 			be.Transpose(G, H, whh.Slice(d*l.perDir, G*H), H, whhT.Slice(d*H*G, H*G), G)
 		}
-		for s := range steps {
-			be.LSTMStepForward(D, steps, batch, H, s, lengths, whhT, H*G, pre, act, c, h)
-		}
+		be.LSTMSequenceForward(D, steps, batch, H, lengths, whhT, H*G, pre, act, c, h)
 	} else {
 		for s := range steps {
 			if s > 0 {
@@ -290,10 +289,8 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	act, c, h := l.act.view, l.c.view, l.h.view
 	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
 	if l.fusedSteps() {
-		// One op per step: dh[d, s] += dpre[d, s+1]·W_hh[d], then the gates.
-		for s := steps - 1; s >= 0; s-- {
-			be.LSTMStepBackward(D, steps, batch, H, s, lengths, whh, l.perDir, act, c, dh, dc, dpre)
-		}
+		// The whole backward recurrence in one op (dh and dc are consumed).
+		be.LSTMSequenceBackward(D, steps, batch, H, lengths, whh, l.perDir, act, c, dh, dc, dpre)
 	} else {
 		for s := steps - 1; s >= 0; s-- {
 			be.LSTMGatesBackward(D, steps, batch, H, s, lengths, act, c, dh, dc, dpre)
@@ -364,14 +361,15 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	return dx
 }
 
-// fusedStepMaxHidden is the largest hidden size whose time steps use the
-// whole-step ops: there the per-step recurrent product is small enough
-// that a GEMM launch is mostly overhead. Larger products go to cuBLAS. It
-// is an estimate from the H200's GEMM timings (kernels/NOTES.md), to be
-// tuned by measurement.
+// fusedStepMaxHidden is the largest hidden size whose recurrence uses the
+// whole-sequence ops: there the per-step recurrent product is small enough
+// that a GEMM launch is mostly overhead. Larger products go to cuBLAS, one
+// per step. It is an estimate from the H200's GEMM timings
+// (kernels/NOTES.md), to be tuned by measurement.
 const fusedStepMaxHidden = 256
 
-// fusedSteps reports whether each time step is one whole-step op.
+// fusedSteps reports whether the recurrence is one whole-sequence op each
+// way.
 func (l *LSTM) fusedSteps() bool { return l.wholeSteps && l.Hidden <= fusedStepMaxHidden }
 
 // eachRun calls f for each maximal run of steps [s0, s1) that compute the
