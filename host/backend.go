@@ -27,6 +27,7 @@ type F32 struct {
 	cpu  []float32 // CPU backend: the elements of this view
 	dev  uintptr   // GPU backends: device address of element 0 of this view
 	root *F32      // the allocation this is a view of; nil for an allocation
+	off  int       // element offset of this view in its allocation
 }
 
 // Len is the number of float32 elements in b.
@@ -44,7 +45,7 @@ func (b *F32) Slice(off, n int) *F32 {
 	if off < 0 || n < 0 || off+n > b.n {
 		panic(sliceError("F32", off, n, b.n))
 	}
-	v := &F32{n: n, root: b.rootOf()}
+	v := &F32{n: n, root: b.rootOf(), off: b.off + off}
 	if b.cpu != nil {
 		v.cpu = b.cpu[off : off+n : off+n]
 	}
@@ -59,6 +60,22 @@ func (b *F32) rootOf() *F32 {
 		return b.root
 	}
 	return b
+}
+
+// Adjacent reports whether b directly follows a in one allocation: b's
+// first element is the one after a's last. Ops over a Join of adjacent
+// buffers replace one op per buffer.
+func Adjacent(a, b *F32) bool {
+	return a != nil && b != nil && a.rootOf() == b.rootOf() && a.off+a.n == b.off
+}
+
+// Join returns the view from a's first element to b's last, where b lies at
+// or after a in the same allocation. It panics otherwise, as Slice does.
+func Join(a, b *F32) *F32 {
+	if a.rootOf() != b.rootOf() || b.off < a.off {
+		panic("host: Join of buffers that are not in order in one allocation")
+	}
+	return a.rootOf().Slice(a.off, b.off+b.n-a.off)
 }
 
 // I32 is an int32 buffer owned by a Backend (token ids, labels, lengths).

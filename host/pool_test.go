@@ -85,3 +85,31 @@ func TestPoolSteadyStateAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAdjacentJoin(t *testing.T) {
+	c := NewCPU(1)
+	a, other := c.Alloc(10), c.Alloc(4)
+	x, y, z := a.Slice(0, 3), a.Slice(3, 4), a.Slice(8, 2)
+	if !Adjacent(x, y) || Adjacent(y, x) || Adjacent(y, z) || Adjacent(x, other) || Adjacent(nil, x) {
+		t.Error("Adjacent")
+	}
+	if !Adjacent(y.Slice(0, 2), y.Slice(2, 2)) {
+		t.Error("Adjacent of views of a view")
+	}
+	j := Join(x, y)
+	c.Upload(a, []float32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	got := make([]float32, j.Len())
+	c.Download(got, j)
+	if len(got) != 7 || got[0] != 0 || got[6] != 6 {
+		t.Errorf("Join(x, y) = %v", got)
+	}
+	if j := Join(x, z); j.Len() != 10 {
+		t.Errorf("Join(x, z) has %d elements", j.Len())
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Join of buffers of two allocations did not panic")
+		}
+	}()
+	Join(x, other)
+}

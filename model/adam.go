@@ -8,7 +8,9 @@ import (
 )
 
 // Adam is torch.optim.Adam (AdamW with Decoupled) over a fixed list of
-// parameters, one fused backend op per parameter per step.
+// parameters: one fused backend op per run of parameters that lie one after
+// another in memory (an LSTM's eight, a Linear's weight and bias), and one
+// op zeroing the run's gradients.
 type Adam struct {
 	LR, Beta1, Beta2, Eps, WeightDecay float32
 	Decoupled                          bool
@@ -20,19 +22,41 @@ type Adam struct {
 
 	be     host.Backend
 	params []*Param
-	m, v   []*host.F32
-	sq     *host.F32 // [len(params)] squared norms
+	m, v   []*host.F32 // per parameter: views of its run's moments
+	runs   []adamRun
+	sq     *host.F32 // [len(runs)] squared norms
+}
+
+// adamRun is parameters params[lo:hi] whose values, and whose gradients,
+// are adjacent: value and grad span them, m and v are their moments.
+type adamRun struct {
+	lo, hi            int
+	value, grad, m, v *host.F32
 }
 
 // NewAdam returns Adam with PyTorch's defaults (β = 0.9, 0.999, ε = 1e-8)
 // and learning rate lr over params.
 func NewAdam(be host.Backend, params []*Param, lr float32) *Adam {
 	a := &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, be: be, params: params}
-	for _, p := range params {
-		a.m = append(a.m, be.Alloc(p.Len()))
-		a.v = append(a.v, be.Alloc(p.Len()))
+	for lo := 0; lo < len(params); {
+		hi := lo + 1
+		for hi < len(params) && host.Adjacent(params[hi-1].Value, params[hi].Value) &&
+			host.Adjacent(params[hi-1].Grad, params[hi].Grad) {
+			hi++
+		}
+		r := adamRun{lo: lo, hi: hi, value: host.Join(params[lo].Value, params[hi-1].Value),
+			grad: host.Join(params[lo].Grad, params[hi-1].Grad)}
+		r.m, r.v = be.Alloc(r.value.Len()), be.Alloc(r.value.Len())
+		off := 0
+		for _, p := range params[lo:hi] {
+			a.m = append(a.m, r.m.Slice(off, p.Len()))
+			a.v = append(a.v, r.v.Slice(off, p.Len()))
+			off += p.Len()
+		}
+		a.runs = append(a.runs, r)
+		lo = hi
 	}
-	a.sq = be.Alloc(max(len(params), 1))
+	a.sq = be.Alloc(max(len(a.runs), 1))
 	return a
 }
 
@@ -46,28 +70,28 @@ func (a *Adam) Update() {
 	a.Step++
 	hp := host.AdamParams{LR: a.LR, Beta1: a.Beta1, Beta2: a.Beta2, Eps: a.Eps,
 		WeightDecay: a.WeightDecay, Decoupled: a.Decoupled, Step: a.Step}
-	for i, p := range a.params {
-		be.AdamStep(hp, p.Value, p.Grad, a.m[i], a.v[i])
-		be.Fill(p.Grad, 0)
+	for _, r := range a.runs {
+		be.AdamStep(hp, r.value, r.grad, r.m, r.v)
+		be.Fill(r.grad, 0)
 	}
 }
 
 func (a *Adam) clip() {
 	be := a.be
-	for i, p := range a.params {
-		be.SumSquares(p.Grad, a.sq.Slice(i, 1))
+	for i, r := range a.runs {
+		be.SumSquares(r.grad, a.sq.Slice(i, 1))
 	}
 	sq := make([]float32, a.sq.Len())
 	be.Download(sq, a.sq)
 	var total float64
-	for _, s := range sq[:len(a.params)] {
+	for _, s := range sq[:len(a.runs)] {
 		total += float64(s)
 	}
 	norm := math.Sqrt(total)
 	if norm > float64(a.ClipNorm) {
 		scale := float32(float64(a.ClipNorm) / (norm + 1e-6))
-		for _, p := range a.params {
-			be.Scale(scale, p.Grad)
+		for _, r := range a.runs {
+			be.Scale(scale, r.grad)
 		}
 	}
 }
@@ -91,10 +115,10 @@ func (a *Adam) SetMoments(i int, m, v []float32) error {
 
 // Release frees the optimiser's state.
 func (a *Adam) Release() {
-	for i := range a.m {
-		a.be.Free(a.m[i])
-		a.be.Free(a.v[i])
+	for _, r := range a.runs {
+		a.be.Free(r.m)
+		a.be.Free(r.v)
 	}
 	a.be.Free(a.sq)
-	a.m, a.v = nil, nil
+	a.m, a.v, a.runs = nil, nil, nil
 }
