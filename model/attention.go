@@ -30,18 +30,19 @@ type MultiheadAttention struct {
 	InBias       *Param // in_proj_bias [3E]
 	OutProj      *Linear
 
-	be           host.Backend
-	batch, steps int
-	x            *host.F32
-	lengths      *host.I32
-	qkv          layerBuf // [batch·steps, 3E]
-	scores       layerBuf // [batch, heads, steps, steps]
-	probs        layerBuf // [batch, heads, steps, steps]
-	attn         layerBuf // concatenated heads [batch·steps, E]
-	dprobs       layerBuf // [batch, heads, steps, steps]
-	dscores      layerBuf // [batch, heads, steps, steps]
-	dqkv         layerBuf // [batch·steps, 3E]
-	dx           layerBuf // [batch·steps, E]
+	be                host.Backend
+	inValues, inGrads *host.F32 // the allocations InWeight and InBias are views of
+	batch, steps      int
+	x                 *host.F32
+	lengths           *host.I32
+	qkv               layerBuf // [batch·steps, 3E]
+	scores            layerBuf // [batch, heads, steps, steps]
+	probs             layerBuf // [batch, heads, steps, steps]
+	attn              layerBuf // concatenated heads [batch·steps, E]
+	dprobs            layerBuf // [batch, heads, steps, steps]
+	dscores           layerBuf // [batch, heads, steps, steps]
+	dqkv              layerBuf // [batch·steps, 3E]
+	dx                layerBuf // [batch·steps, E]
 }
 
 // NewMultiheadAttention returns self-attention over embed features split in
@@ -55,9 +56,11 @@ func NewMultiheadAttention(be host.Backend, rng *RNG, prefix string, embed, head
 		return nil, fmt.Errorf("model: MultiheadAttention: embed %d is not a multiple of heads %d", embed, heads)
 	}
 	m := &MultiheadAttention{Embed: embed, Heads: heads, be: be}
-	m.InWeight = newParam(be, paramName(prefix, "in_proj_weight"), 3*embed, embed)
+	ps, values, grads := newAdjacentParams(be,
+		paramSpec{paramName(prefix, "in_proj_weight"), []int{3 * embed, embed}},
+		paramSpec{paramName(prefix, "in_proj_bias"), []int{3 * embed}})
+	m.InWeight, m.InBias, m.inValues, m.inGrads = ps[0], ps[1], values, grads
 	initUniform(be, rng, xavierBound(embed, 3*embed), m.InWeight)
-	m.InBias = newParam(be, paramName(prefix, "in_proj_bias"), 3*embed)
 	out, err := NewLinear(be, rng, paramName(prefix, "out_proj"), embed, embed, true)
 	if err != nil {
 		return nil, err
@@ -168,5 +171,8 @@ func (m *MultiheadAttention) Release() {
 		b.release(m.be)
 	}
 	m.OutProj.Release()
-	freeParams(m.be, m.InWeight, m.InBias)
+	m.be.Free(m.inValues)
+	m.be.Free(m.inGrads)
+	m.inValues, m.inGrads = nil, nil
+	m.InWeight.Value, m.InWeight.Grad, m.InBias.Value, m.InBias.Grad = nil, nil, nil, nil
 }

@@ -12,11 +12,12 @@ type Linear struct {
 	Weight  *Param // weight [out, in]
 	Bias    *Param // bias [out]; nil without bias
 
-	be   host.Backend
-	rows int
-	x    *host.F32 // input of the last Forward
-	y    layerBuf
-	dx   layerBuf
+	be            host.Backend
+	values, grads *host.F32 // the allocations Weight and Bias are views of
+	rows          int
+	x             *host.F32 // input of the last Forward
+	y             layerBuf
+	dx            layerBuf
 }
 
 // NewLinear returns a linear layer initialised as PyTorch's: weight and bias
@@ -27,10 +28,16 @@ func NewLinear(be host.Backend, rng *RNG, prefix string, in, out int, bias bool)
 		return nil, err
 	}
 	l := &Linear{In: in, Out: out, be: be}
-	l.Weight = newParam(be, paramName(prefix, "weight"), out, in)
+	specs := []paramSpec{{paramName(prefix, "weight"), []int{out, in}}}
+	if bias {
+		specs = append(specs, paramSpec{paramName(prefix, "bias"), []int{out}})
+	}
+	var ps []*Param
+	ps, l.values, l.grads = newAdjacentParams(be, specs...)
+	l.Weight = ps[0]
 	initUniform(be, rng, linearBound(in), l.Weight)
 	if bias {
-		l.Bias = newParam(be, paramName(prefix, "bias"), out)
+		l.Bias = ps[1]
 		initUniform(be, rng, linearBound(in), l.Bias)
 	}
 	return l, nil
@@ -74,5 +81,11 @@ func (l *Linear) Params() []*Param {
 func (l *Linear) Release() {
 	l.y.release(l.be)
 	l.dx.release(l.be)
-	freeParams(l.be, l.Weight, l.Bias)
+	l.be.Free(l.values)
+	l.be.Free(l.grads)
+	l.values, l.grads = nil, nil
+	l.Weight.Value, l.Weight.Grad = nil, nil
+	if l.Bias != nil {
+		l.Bias.Value, l.Bias.Grad = nil, nil
+	}
 }

@@ -56,6 +56,30 @@ func newParam(be host.Backend, name string, shape ...int) *Param {
 	return p
 }
 
+// paramSpec names and shapes a parameter of newAdjacentParams.
+type paramSpec struct {
+	name  string
+	shape []int
+}
+
+// newAdjacentParams allocates zeroed parameters one after another in one
+// value allocation and one gradient allocation, which it returns for the
+// owner to free: the optimiser then updates them with one op.
+func newAdjacentParams(be host.Backend, specs ...paramSpec) (ps []*Param, values, grads *host.F32) {
+	n := 0
+	for _, sp := range specs {
+		ps = append(ps, &Param{Name: sp.name, Shape: sp.shape})
+		n += ps[len(ps)-1].Len()
+	}
+	values, grads = be.Alloc(n), be.Alloc(n)
+	off := 0
+	for _, p := range ps {
+		p.Value, p.Grad = values.Slice(off, p.Len()), grads.Slice(off, p.Len())
+		off += p.Len()
+	}
+	return ps, values, grads
+}
+
 // freeParams returns the buffers of ps to the backend's pool. Views of a
 // larger allocation are not freed (Free ignores views); the owner frees the
 // allocation.
