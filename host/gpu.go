@@ -41,7 +41,6 @@ type GPU struct {
 	mallocs int                      // device allocations made (tests: none in steady state)
 
 	status       cuda.DevicePtr // int32[4]: code, value, index, unused
-	partials     cuda.DevicePtr // reduction scratch: reducePartials floats
 	scratchBuf   cuda.DevicePtr // see scratch; a pool allocation
 	scratchBytes int
 	statusHost   []byte // pinned readback of status
@@ -63,7 +62,7 @@ type stagedCopy struct {
 const (
 	gpuBlock       = 256     // threads per block of 1-D kernels
 	gpuMaxGrid     = 4096    // blocks of a grid-stride kernel
-	reducePartials = 1024    // blocks of the first pass of Sum
+	reducePartials = 1024    // most blocks of the first pass of Sum (their sums go to scratch)
 	biasGradBlocks = 512     // blocks BiasGrad aims for (about 4 per SM of an H100)
 	minClass       = 256     // smallest pool size class, bytes (cudaMalloc's alignment)
 	ringInitial    = 4 << 20 // upload ring, bytes
@@ -103,9 +102,6 @@ func (g *GPU) init() error {
 	if err = g.dev.MemsetD32(g.status, 0, statusWords, cuda.Compute); err != nil {
 		return err
 	}
-	if g.partials, err = g.dev.Malloc(4 * reducePartials); err != nil {
-		return err
-	}
 	if g.statusHost, err = g.dev.MallocHost(4 * statusWords); err != nil {
 		return err
 	}
@@ -129,12 +125,10 @@ func (g *GPU) Close() error {
 	}
 	g.free, g.live = map[int][]cuda.DevicePtr{}, map[cuda.DevicePtr]int{}
 	g.scratchBuf, g.scratchBytes = 0, 0
-	for _, p := range []cuda.DevicePtr{g.status, g.partials} {
-		if p != 0 {
-			errs = append(errs, g.dev.Free(p))
-		}
+	if g.status != 0 {
+		errs = append(errs, g.dev.Free(g.status))
 	}
-	g.status, g.partials = 0, 0
+	g.status = 0
 	for _, b := range [][]byte{g.statusHost, g.ring, g.down} {
 		if b != nil {
 			errs = append(errs, g.dev.FreeHost(b))
@@ -790,12 +784,15 @@ func (g *GPU) reduce(op string, x, out *F32, squares bool) {
 	if g.failed() || !g.f32(op, "x", x, n) || !g.f32(op, "out", out, 1) || !g.fitsInt32(op, n) {
 		return
 	}
-	blocks := 0
-	if n > 0 {
-		blocks = min((n+gpuBlock-1)/gpuBlock, reducePartials)
-		g.launch(op, "reduce_partial_f32", [3]int{blocks, 1, 1}, block1D, n, ptr(x), squares, g.partials)
+	blocks := min((n+gpuBlock-1)/gpuBlock, reducePartials)
+	partials := g.scratch(op, 4*max(blocks, 1))
+	if partials == 0 {
+		return
 	}
-	g.launch(op, "reduce_final_f32", [3]int{1, 1, 1}, [3]int{1024, 1, 1}, blocks, g.partials, ptr(out))
+	if n > 0 {
+		g.launch(op, "reduce_partial_f32", [3]int{blocks, 1, 1}, block1D, n, ptr(x), squares, partials)
+	}
+	g.launch(op, "reduce_final_f32", [3]int{1, 1, 1}, [3]int{1024, 1, 1}, blocks, partials, ptr(out))
 }
 
 // AddBias adds bias[c] to x[r*cols+c] for every row r of a rows×cols x.
@@ -841,9 +838,9 @@ func biasGradSplits(rows, colBlocks int) (splits, rowsPer int) {
 }
 
 // scratch returns device memory of at least bytes, not zeroed, for an op's
-// intermediate results. It stays the backend's and is reused by the next op
-// that asks (ops run in order on the compute stream, so that op's kernels
-// run after this one's).
+// intermediate results (Sum's and BiasGrad's partial sums). It stays the
+// backend's and is reused by the next op that asks (ops run in order on the
+// compute stream, so that op's kernels run after this one's).
 func (g *GPU) scratch(op string, bytes int) cuda.DevicePtr {
 	if bytes > g.scratchBytes {
 		if g.scratchBuf != 0 {

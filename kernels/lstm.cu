@@ -43,6 +43,15 @@ __device__ __forceinline__ void lstm_cell_forward(int s, int len, int batch, int
   h[cs] = go * tanhf(cn);
 }
 
+// lstm_zero_gates writes zero gate gradients for unit j of an ended row (g4
+// = row·4·hidden + j): its state was carried, so its gates had no effect.
+__device__ __forceinline__ void lstm_zero_gates(dptr<float> dpre, long long g4, int hidden) {
+  dpre[g4] = 0.0f;
+  dpre[g4 + hidden] = 0.0f;
+  dpre[g4 + 2 * hidden] = 0.0f;
+  dpre[g4 + 3 * hidden] = 0.0f;
+}
+
 // lstm_cell_gradients is the gate backward of unit j of a running row (s <
 // its length) given the whole gradients dhs of h_s and dcs of c_s: it writes
 // the four gate gradients and returns the gradient of c_{s−1}.
@@ -91,10 +100,7 @@ KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, dpt
   long long cs = row * hidden + j, cp = (row - batch) * hidden + j;
   float dhs = dh[cs], dcs = dc[cs];
   if (s >= len) {  // the state was carried: so is its gradient
-    dpre[g4] = 0.0f;
-    dpre[g4 + hidden] = 0.0f;
-    dpre[g4 + 2 * hidden] = 0.0f;
-    dpre[g4 + 3 * hidden] = 0.0f;
+    lstm_zero_gates(dpre, g4, hidden);
     if (s > 0) {
       dc[cp] = dcs;
       dh[cp] += dhs;
@@ -220,10 +226,7 @@ KERNEL void lstm_seq_bwd(int dirs, int steps, int batch, int hidden, int rows, d
         long long g4 = row * 4 * hidden + j;
         float dhs = dh[row * hidden + j] + carry[r] + acc[r];
         if (s >= len) {  // the state was carried: so is its gradient
-          dpre[g4] = 0.0f;
-          dpre[g4 + hidden] = 0.0f;
-          dpre[g4 + 2 * hidden] = 0.0f;
-          dpre[g4 + 3 * hidden] = 0.0f;
+          lstm_zero_gates(dpre, g4, hidden);
           carry[r] = dhs;
           continue;
         }
