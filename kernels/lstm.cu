@@ -27,10 +27,9 @@ __device__ __forceinline__ void lstm_cell_forward(int s, int len, int batch, int
   long long g4 = row * 4 * hidden + j;                                  // gate i of (row, j)
   long long cs = row * hidden + j, cp = (row - batch) * hidden + j;   // step s, step s−1
   float cprev = s > 0 ? c[cp] : 0.0f;
-  float hprev = s > 0 ? h[cp] : 0.0f;
   if (s >= len) {  // the sequence has ended: carry the state (its gates are not needed)
     c[cs] = cprev;
-    h[cs] = hprev;
+    h[cs] = s > 0 ? h[cp] : 0.0f;  // a running row does not read h_{s−1}: the caller's GEMM did
     return;
   }
   float gi = sigmoidf(zi), gf = sigmoidf(zf), gg = tanhf(zg), go = sigmoidf(zo);
