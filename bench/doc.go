@@ -11,11 +11,16 @@
 //
 // # Kernel benchmarks
 //
-// RunKernels first measures two ceilings of the device on the same backend:
-// the copy bandwidth (Copy of one large buffer into another, counted as
-// 8 bytes per element) and the SGEMM rate (the faster of the square Gemms
-// C = A·B and C = A·Bᵀ, 2n³ FLOPs). Then,
-// for every op and shape, it
+// RunKernels first measures three ceilings of the device on the same
+// backend: the copy bandwidth (Copy of one large buffer into another,
+// counted as 8 bytes per element), the SGEMM rate (the faster of the square
+// Gemms C = A·B and C = A·Bᵀ, 2n³ FLOPs) and the launch floor (the time per
+// call of a Fill of one float, back to back). Each result is given as a
+// percentage of each ceiling and of its bound, the longest of its bytes at
+// the copy bandwidth, its FLOPs at the SGEMM rate and the launch floor:
+// a roofline with a floor under it, on which an op too small to be limited
+// by bytes or FLOPs (a loss over a batch of 4 logits a row) is judged by
+// its latency. Then, for every op and shape, it
 //
 //  1. builds the op's inputs from a seeded generator, runs the op once on
 //     the backend under test and once on a reference CPU backend, and

@@ -92,6 +92,25 @@ type Ceilings struct {
 	CopyBytes   int64   `json:"copy_bytes"` // per buffer
 	SgemmGFlops float64 `json:"sgemm_gflop_per_s"`
 	SgemmN      int     `json:"sgemm_n"`
+	// LaunchNS is the launch floor: the median time per call of the
+	// smallest op, a Fill of one float, called back to back (on a GPU, one
+	// kernel launch). No op of one launch is faster.
+	LaunchNS float64 `json:"launch_ns"`
+}
+
+// BoundNS is the least time an op moving bytes and computing flops can
+// take on a device with these ceilings: the longest of its traffic at the
+// copy bandwidth, its FLOPs at the SGEMM rate and the launch floor (the
+// ceilings that were not measured, zero, are left out).
+func (c Ceilings) BoundNS(bytes, flops int64) float64 {
+	b := c.LaunchNS
+	if c.CopyGBps > 0 {
+		b = max(b, float64(bytes)/c.CopyGBps)
+	}
+	if c.SgemmGFlops > 0 {
+		b = max(b, float64(flops)/c.SgemmGFlops)
+	}
+	return b
 }
 
 // KernelResult is one op at one shape.
@@ -109,6 +128,10 @@ type KernelResult struct {
 	GFlops   float64        `json:"gflop_per_s"`
 	PctCopy  float64        `json:"pct_copy"`  // of the copy bandwidth ceiling
 	PctSgemm float64        `json:"pct_sgemm"` // of the SGEMM ceiling
+	// PctBound is 100·BoundNS / MedianNS: how close the op comes to the
+	// least time the ceilings allow it, the launch floor included, so that
+	// an op too small to be bound by bytes or FLOPs is judged on latency.
+	PctBound float64 `json:"pct_bound"`
 	// Validated is true when the outputs matched the reference backend's;
 	// MaxErr is the largest relative error found (see the package
 	// documentation).
@@ -193,8 +216,9 @@ func RunKernels(be, ref host.Backend, o KernelOptions, ceil Ceilings, each func(
 }
 
 // MeasureCeilings times a Copy between two buffers of o.CopyBytes (64 MiB
-// when 0) and square Gemms of o.GemmN (1024 when 0), A·B and A·Bᵀ, the
-// faster counting, on be, for the percentages of RunKernels.
+// when 0), square Gemms of o.GemmN (1024 when 0), A·B and A·Bᵀ, the
+// faster counting, and a Fill of one float (the launch floor) on be, for
+// the percentages of RunKernels.
 func MeasureCeilings(be host.Backend, o KernelOptions) (Ceilings, error) {
 	if o.Budget <= 0 {
 		o.Budget = 100 * time.Millisecond
@@ -220,6 +244,14 @@ func MeasureCeilings(be host.Backend, o KernelOptions) (Ceilings, error) {
 	if c.SgemmGFlops, err = sgemmRate(be, c.SgemmN, o.Budget); err != nil {
 		return c, fmt.Errorf("SGEMM ceiling: %w", err)
 	}
+
+	one := be.Alloc(1)
+	d, _, err = measure(be, func() { be.Fill(one, 1) }, o.Budget)
+	be.Free(one)
+	if err != nil {
+		return c, fmt.Errorf("launch floor: %w", err)
+	}
+	c.LaunchNS = float64(d.Nanoseconds())
 	return c, nil
 }
 
@@ -307,6 +339,7 @@ func runCase(be, ref host.Backend, c *kernelCase, o KernelOptions, ceil Ceilings
 	if ceil.SgemmGFlops > 0 {
 		res.PctSgemm = 100 * res.GFlops / ceil.SgemmGFlops
 	}
+	res.PctBound = 100 * ceil.BoundNS(c.bytes, c.flops) / max(res.MedianNS, 1e-3)
 	return res, nil
 }
 

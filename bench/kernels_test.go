@@ -214,7 +214,7 @@ func TestRunKernelsCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(ceil.CopyGBps > 0) || !(ceil.SgemmGFlops > 0) || ceil.SgemmN != 32 || ceil.CopyBytes != 1<<20 {
+	if !(ceil.CopyGBps > 0) || !(ceil.SgemmGFlops > 0) || !(ceil.LaunchNS > 0) || ceil.SgemmN != 32 || ceil.CopyBytes != 1<<20 {
 		t.Fatalf("ceilings %+v", ceil)
 	}
 	var seen []KernelResult
@@ -244,6 +244,12 @@ func TestRunKernelsCPU(t *testing.T) {
 		}
 		if d := r.PctSgemm - 100*r.GFlops/ceil.SgemmGFlops; math.Abs(d) > 1e-9*max(r.PctSgemm, 1) {
 			t.Errorf("%s: %g%% of SGEMM", r.Name(), r.PctSgemm)
+		}
+		// The bound is the largest of the three limits, so it is at least
+		// each of the other two percentages.
+		if r.PctBound < r.PctCopy*(1-1e-9) || r.PctBound < r.PctSgemm*(1-1e-9) || r.PctBound < 100*ceil.LaunchNS/r.MedianNS*(1-1e-9) {
+			t.Errorf("%s: %g%% of the bound, %g%% of copy, %g%% of SGEMM, floor %g ns in %g ns",
+				r.Name(), r.PctBound, r.PctCopy, r.PctSgemm, ceil.LaunchNS, r.MedianNS)
 		}
 		if len(r.Dims) == 0 || r.Shape == "" {
 			t.Errorf("%s: no shape", r.Name())
@@ -359,5 +365,30 @@ func TestRunKernelsBackendError(t *testing.T) {
 	_, err := RunKernels(erring{host.NewCPU(1)}, nil, tinyOptions("^Copy "), Ceilings{}, nil)
 	if err == nil || !strings.Contains(err.Error(), "device lost") || !strings.Contains(err.Error(), "Copy ([B,T,2H]) B=3 T=5 H=8") {
 		t.Errorf("cases: %v", err)
+	}
+}
+
+func TestCeilingsBoundNS(t *testing.T) {
+	c := Ceilings{CopyGBps: 4000, SgemmGFlops: 50000, LaunchNS: 2500}
+	for _, tc := range []struct {
+		name         string
+		bytes, flops int64
+		want         float64
+	}{
+		{"latency: 26 kB", 26_000, 18_000, 2500},
+		{"bandwidth: 25 MB", 25_000_000, 4_000_000, 6250},
+		{"compute: a large GEMM", 400_000_000, 1e12, 2e7},
+		{"nothing moved", 0, 0, 2500},
+	} {
+		if got := c.BoundNS(tc.bytes, tc.flops); math.Abs(got-tc.want) > 1e-9*tc.want {
+			t.Errorf("%s: bound %g ns, want %g", tc.name, got, tc.want)
+		}
+	}
+	// Ceilings that were not measured drop out.
+	if got := (Ceilings{LaunchNS: 10}).BoundNS(1e9, 1e12); got != 10 {
+		t.Errorf("launch floor alone: %g ns, want 10", got)
+	}
+	if got := (Ceilings{CopyGBps: 1}).BoundNS(1000, 1e12); got != 1000 {
+		t.Errorf("copy alone: %g ns, want 1000", got)
 	}
 }

@@ -212,8 +212,9 @@ func runBenchKernels(args []string) error {
 		if !o.NoValidate {
 			fmt.Fprintf(stdout, ", checked against %s", ref.Name())
 		}
-		fmt.Fprintf(stdout, "\nceilings: copy %.2f GB/s (2 buffers of %d MiB), SGEMM %.2f GFLOP/s (n = %d)\n\n",
-			ceil.CopyGBps, ceil.CopyBytes>>20, ceil.SgemmGFlops, ceil.SgemmN)
+		fmt.Fprintf(stdout, "\nceilings: copy %.2f GB/s (2 buffers of %d MiB), SGEMM %.2f GFLOP/s (n = %d), launch floor %s (Fill of 1 float)\n",
+			ceil.CopyGBps, ceil.CopyBytes>>20, ceil.SgemmGFlops, ceil.SgemmN, fmtDuration(ceil.LaunchNS))
+		fmt.Fprintf(stdout, "%%bound: the least time these allow the op (its bytes at the copy rate, its FLOPs at the SGEMM rate, or the launch floor) over its time\n\n")
 		each = kernelPrinter(stdout)
 	}
 	rep, err := bench.RunKernels(be, ref, o, ceil, each)
@@ -240,17 +241,17 @@ func kernelPrinter(w io.Writer) func(bench.KernelResult) {
 	rows := 0
 	return func(r bench.KernelResult) {
 		if rows%40 == 0 {
-			fmt.Fprintf(w, "%s  %s  %10s  %9s  %9s  %8s  %8s  %6s  %6s  %s\n", pad("op", 58), pad("shape", 20),
-				"median", "bytes", "FLOPs", "GB/s", "GFLOP/s", "%copy", "%sgemm", "copies")
+			fmt.Fprintf(w, "%s  %s  %10s  %9s  %9s  %8s  %8s  %6s  %6s  %6s  %s\n", pad("op", 58), pad("shape", 20),
+				"median", "bytes", "FLOPs", "GB/s", "GFLOP/s", "%copy", "%sgemm", "%bound", "copies")
 		}
 		rows++
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s  %s  MISMATCH: %s\n", pad(r.Name(), 58), pad(r.Shape, 20), r.Error)
 			return
 		}
-		fmt.Fprintf(w, "%s  %s  %10s  %9s  %9s  %8.2f  %8.2f  %6.1f  %6.1f  %d\n", pad(r.Name(), 58), pad(r.Shape, 20),
+		fmt.Fprintf(w, "%s  %s  %10s  %9s  %9s  %8.2f  %8.2f  %6.1f  %6.1f  %6.1f  %d\n", pad(r.Name(), 58), pad(r.Shape, 20),
 			fmtDuration(r.MedianNS), fmtSI(float64(r.Bytes), "B"), fmtSI(float64(r.Flops), ""),
-			r.GBps, r.GFlops, r.PctCopy, r.PctSgemm, r.Copies)
+			r.GBps, r.GFlops, r.PctCopy, r.PctSgemm, r.PctBound, r.Copies)
 	}
 }
 
