@@ -583,6 +583,39 @@ func cases(s Shapes) []*kernelCase {
 		add(c)
 	})
 
+	// The LSTM's biases on a launch-bound backend: GEMMs against a shared
+	// matrix of ones (stride 0), both biases (adjacent in memory) and both
+	// directions in one call; A's ones are counted once.
+	ones := func(r *rand.Rand, d *caseData) {
+		for i := range d.f[0] {
+			d.f[0][i] = 1
+		}
+		uniform(r, d.f[1], -1, 1)
+		uniform(r, d.f[2], -1, 1)
+	}
+	s.sweep("BTH", func(b, t, h, _ int) {
+		m, n, k := t*b, 4*h, 2
+		c := &kernelCase{op: "GemmStridedBatched", variant: "LSTM biases, ones·[b_ih;b_hh]", dims: bth(b, t, h), tol: tolReduc,
+			f32: []int{m * k, 2 * 4 * h * k, 2 * m * n}, outs: []ref{dev(2)}, fill: ones,
+			run: func(be host.Backend, x *instance) {
+				be.GemmStridedBatched(false, false, m, n, k, 1, x.f[0], k, 0, x.f[1], n, 4*h*k, 1, x.f[2], n, m*n, 2)
+			}}
+		c.bytes, c.flops = gemmCost(2, m, n, k, 1)
+		c.bytes -= 4 * i64(m, k)
+		add(c)
+	})
+	s.sweep("BTH", func(b, t, h, _ int) {
+		m, n, k := 2, 4*h, t*b
+		c := &kernelCase{op: "GemmStridedBatched", variant: "LSTM bias grads, onesᵀ·dpre", dims: bth(b, t, h), tol: tolReduc,
+			f32: []int{m * k, 2 * k * n, 2 * m * n}, outs: []ref{dev(2)}, fill: ones,
+			run: func(be host.Backend, x *instance) {
+				be.GemmStridedBatched(false, false, m, n, k, 1, x.f[0], k, 0, x.f[1], n, k*n, 1, x.f[2], n, m*n, 2)
+			}}
+		c.bytes, c.flops = gemmCost(2, m, n, k, 1)
+		c.bytes -= 4 * i64(m, k)
+		add(c)
+	})
+
 	// Multi-head attention over windows of R turns with E = 2H features,
 	// as model.MultiheadAttention issues it: the in-projection, then per
 	// head strided views of qkv [B·R, 3E] (one head is timed).

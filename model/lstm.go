@@ -52,6 +52,7 @@ type LSTM struct {
 	bias     layerBuf // [dirs, 4H] b_ih + b_hh
 	whhT     layerBuf // [dirs, H, 4H] W_hhᵀ, for LSTMSequenceForward (wholeSteps)
 	dbias    layerBuf // [4H] Σ dpre of one direction
+	ones     onesBuf  // [2·steps·batch] ones: the biases as GEMMs (wholeSteps)
 	finalOut [2]*host.F32
 	// active[s] is how many rows step s computes: all of them, or (with
 	// ForwardSorted) only those whose sequence is still running.
@@ -194,15 +195,17 @@ func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 				0, pre.Slice(off*G, pre.Len()-off*G), G, sb*G, D)
 		}
 	})
-	// Both biases, summed once, go to the rows that run.
-	bias := l.bias.get(be, D*G)
-	for d := range D {
-		bd := bias.Slice(d*G, G)
-		be.Copy(bd, l.BiasIH[d].Value)
-		be.Axpy(1, l.BiasHH[d].Value, bd)
-		l.eachRows(func(off, rows int) {
-			be.AddBias(rows, G, pre.Slice((d*sb+off)*G, rows*G), bd)
-		})
+	if l.wholeSteps {
+		// pre[d] += 1·b_ih[d] + 1·b_hh[d] on every row: a GEMM of k = 2,
+		// ones [sb, 2] times the two biases (adjacent, so a [2, 4H]
+		// matrix), both directions in one launch instead of an Axpy and an
+		// AddBias per direction.
+		be.GemmStridedBatched(false, false, sb, G, 2, 1,
+			l.ones.get(be, 2*sb), 2, 0,
+			l.values.Slice(l.offBIH(), l.values.Len()-l.offBIH()), G, l.perDir,
+			1, pre, G, sb*G, D)
+	} else {
+		l.addBiases(pre)
 	}
 
 	act := l.act.get(be, D*sb*G)
@@ -345,20 +348,47 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 		}
 	})
 	// Both biases get Σ dpre over the rows that ran.
-	dbias := l.dbias.get(be, G)
-	for d := range D {
-		be.Fill(dbias, 0)
-		l.eachRows(func(off, rows int) {
-			be.BiasGrad(rows, G, dpre.Slice((d*sb+off)*G, rows*G), dbias)
-		})
-		be.Axpy(1, dbias, l.BiasIH[d].Grad)
-		be.Axpy(1, dbias, l.BiasHH[d].Grad)
+	if l.wholeSteps {
+		// [db_ih[d]; db_hh[d]] += ones [2, sb] · dpre[d]: every row (an
+		// ended row's dpre is zero), both biases and both directions in
+		// one launch instead of a Fill, a BiasGrad and two Axpys per
+		// direction.
+		be.GemmStridedBatched(false, false, 2, G, sb, 1,
+			l.ones.get(be, 2*sb), sb, 0,
+			dpre, G, sb*G,
+			1, l.grads.Slice(l.offBIH(), l.grads.Len()-l.offBIH()), G, l.perDir, D)
+	} else {
+		dbias := l.dbias.get(be, G)
+		for d := range D {
+			be.Fill(dbias, 0)
+			l.eachRows(func(off, rows int) {
+				be.BiasGrad(rows, G, dpre.Slice((d*sb+off)*G, rows*G), dbias)
+			})
+			be.Axpy(1, dbias, l.BiasIH[d].Grad)
+			be.Axpy(1, dbias, l.BiasHH[d].Grad)
+		}
 	}
 	dx := l.dx.get(be, batch*steps*in)
 	for d := range D {
 		be.SequenceFromTimeMajor(batch, steps, in, dxtm.Slice(d*sb*in, sb*in), lengths, d == 1, dx, in, d > 0)
 	}
 	return dx
+}
+
+// addBiases adds b_ih[d] + b_hh[d], summed once per direction, to the rows
+// of pre [dirs, steps, batch, 4H] that run.
+func (l *LSTM) addBiases(pre *host.F32) {
+	be := l.be
+	G, sb := 4*l.Hidden, l.steps*l.batch
+	bias := l.bias.get(be, l.Dirs*G)
+	for d := range l.Dirs {
+		bd := bias.Slice(d*G, G)
+		be.Copy(bd, l.BiasIH[d].Value)
+		be.Axpy(1, l.BiasHH[d].Value, bd)
+		l.eachRows(func(off, rows int) {
+			be.AddBias(rows, G, pre.Slice((d*sb+off)*G, rows*G), bd)
+		})
+	}
 }
 
 // fusedStepMaxHidden is the largest hidden size whose recurrence uses the
@@ -420,7 +450,7 @@ func (l *LSTM) Params() []*Param {
 
 // Release frees l's buffers and parameters.
 func (l *LSTM) Release() {
-	for _, b := range []*layerBuf{&l.xtm, &l.pre, &l.act, &l.c, &l.h, &l.out, &l.dh, &l.dc, &l.dpre, &l.dxtm, &l.dx, &l.bias, &l.dbias, &l.whhT} {
+	for _, b := range []*layerBuf{&l.xtm, &l.pre, &l.act, &l.c, &l.h, &l.out, &l.dh, &l.dc, &l.dpre, &l.dxtm, &l.dx, &l.bias, &l.dbias, &l.whhT, &l.ones.layerBuf} {
 		b.release(l.be)
 	}
 	l.be.Free(l.values)

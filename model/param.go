@@ -143,3 +143,17 @@ func (b *layerBuf) release(be host.Backend) {
 	}
 	b.all, b.view = nil, nil
 }
+
+// onesBuf is a buffer of ones that grows as needed, filled only when it is
+// (re)allocated.
+type onesBuf struct{ layerBuf }
+
+// get returns a view of n ones.
+func (b *onesBuf) get(be host.Backend, n int) *host.F32 {
+	if b.all.Len() < n {
+		be.Free(b.all)
+		b.all = be.Alloc(n)
+		be.Fill(b.all, 1)
+	}
+	return b.all.Slice(0, n)
+}

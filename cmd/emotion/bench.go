@@ -330,6 +330,7 @@ func runBenchTrain(args []string) error {
 	threads := fs.Int("threads", 0, "CPU threads (GOMAXPROCS; 0: all)")
 	dump := fs.String("dump-batches", "", "write the batches and the architecture to this file (for tests/pytorch_bench.py)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the passes to this file (go tool pprof)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -375,6 +376,13 @@ func runBenchTrain(args []string) error {
 		return err
 	}
 	defer closeBE()
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer stop()
+	}
 	rep, err := bench.RunTrain(be, b, cfg, *steps)
 	if err != nil {
 		return err
