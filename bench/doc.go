@@ -84,7 +84,7 @@
 //	CrossEntropy            12·n·c + 4n + 4c + 4          9·n·c
 //	MeanPool                4B + 4·L·F + 4·B·F            L·F + B·F
 //	MeanPoolBackward        4B + 4·B·F + 4·B·T·F          L·F
-//	AdamStep                28n                           14n
+//	AdamStep (ZeroGrad)     32n                           14n
 //	Upload, Download        4n (over the host link)       0
 //
 // An LSTM step reads the 4H pre-activations and writes the 4H activated
@@ -99,10 +99,10 @@
 // written back, dc living in registers, whose first value is read once), 2·4H
 // multiply-adds per unit and the add of the product (forward 4, backward 1).
 // Softmax takes max, scale-and-subtract, exp, sum and a multiply by the
-// reciprocal;
-// its backward a dot product and three multiply-adds. Adam's update is 14
-// FLOPs per element (two moment updates, two bias corrections, sqrt, eps,
-// divide, learning rate, subtract).
+// reciprocal; its backward a dot product and three multiply-adds. Adam's
+// update is 14 FLOPs per element (two moment updates, two bias corrections,
+// sqrt, eps, divide, learning rate, subtract); it reads p, g, m and v and
+// writes p, m, v and the zeroed g.
 //
 // # Tolerances
 //

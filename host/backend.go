@@ -310,7 +310,8 @@ type Backend interface {
 	//   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
 	//   p -= lr·(m/(1−β1ᵗ)) / (sqrt(v/(1−β2ᵗ)) + eps)
 	// weightDecay adds wd·p to g first (Adam) or subtracts lr·wd·p from p
-	// (AdamW, decoupled).
+	// (AdamW, decoupled). With ZeroGrad it then sets grad to zero
+	// (optimizer.zero_grad fused into the step: one pass fewer).
 	AdamStep(p AdamParams, param, grad, m, v *F32)
 }
 
@@ -319,6 +320,8 @@ type AdamParams struct {
 	LR, Beta1, Beta2, Eps, WeightDecay float32
 	Decoupled                          bool // AdamW
 	Step                               int  // 1-based
+	// ZeroGrad sets the gradient to zero once it has been read.
+	ZeroGrad bool
 }
 
 func sliceError(kind string, off, n, length int) string {

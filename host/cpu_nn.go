@@ -595,9 +595,9 @@ func (c *CPU) AdamStep(p AdamParams, param, grad, m, v *F32) {
 	ps, gs, ms, vs := param.cpu, grad.cpu[:n], m.cpu[:n], v.cpu[:n]
 	if k := c.chunks(n, cpuGrainCheap/4); k > 1 {
 		a := a // the workers' copy; the serial path allocates nothing
-		c.parallelRange(n, k, func(lo, hi int) { a.update(ps[lo:hi], gs[lo:hi], ms[lo:hi], vs[lo:hi]) })
+		c.parallelRange(n, k, func(lo, hi int) { a.update(ps[lo:hi], gs[lo:hi], ms[lo:hi], vs[lo:hi], p.ZeroGrad) })
 	} else {
-		a.update(ps, gs, ms, vs)
+		a.update(ps, gs, ms, vs, p.ZeroGrad)
 	}
 }
 
@@ -623,7 +623,9 @@ func adamConsts(p AdamParams) adamStep {
 	return a
 }
 
-func (a *adamStep) update(p, g, m, v []float32) {
+// update steps p, m and v from g, then zeroes g when zeroGrad (while the
+// chunk is in cache).
+func (a *adamStep) update(p, g, m, v []float32, zeroGrad bool) {
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	for i, w := range p {
 		gi := g[i]
@@ -637,5 +639,8 @@ func (a *adamStep) update(p, g, m, v []float32) {
 		vi := a.b2*v[i] + a.c2*gi*gi
 		m[i], v[i] = mi, vi
 		p[i] = w - a.stepSize*mi/(float32(math.Sqrt(float64(vi)))/a.root+a.eps)
+	}
+	if zeroGrad {
+		clear(g)
 	}
 }

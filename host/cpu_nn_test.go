@@ -3,6 +3,7 @@ package host
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -485,6 +486,25 @@ func TestAdamStep(t *testing.T) {
 			// The update moves each parameter by about lr per step: compare
 			// against that scale.
 			cpuCheckClose(t, "param", h.down(param), p64, 1e-6, 1e-5*float64(tt.p.LR))
+
+			// With ZeroGrad the same step, and a zeroed gradient.
+			gv := h.rand(tt.n)
+			tt.p.Step++
+			param2, m2, v2 := h.up(h.down(param)), h.up(h.down(m)), h.up(h.down(v))
+			h.c.Upload(grad, gv)
+			h.c.AdamStep(tt.p, param, grad, m, v)
+			zp := tt.p
+			zp.ZeroGrad = true
+			grad2 := h.up(gv)
+			h.c.AdamStep(zp, param2, grad2, m2, v2)
+			for _, pair := range [][2]*F32{{param, param2}, {m, m2}, {v, v2}, {grad, h.up(gv)}} {
+				if a, b := h.down(pair[0]), h.down(pair[1]); !slices.Equal(a, b) {
+					t.Fatalf("ZeroGrad changed the update")
+				}
+			}
+			if g := h.down(grad2); slices.ContainsFunc(g, func(x float32) bool { return x != 0 }) {
+				t.Errorf("ZeroGrad left a nonzero gradient")
+			}
 		})
 	}
 }

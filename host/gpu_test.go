@@ -450,11 +450,13 @@ func TestGPUParityAdam(t *testing.T) {
 			vs[i] *= vs[i]
 		}
 		v := p.buf(vs)
-		for range 3 {
+		for i := range 3 {
 			grad := p.rand(tc.n)
+			tc.ap.ZeroGrad = i == 1
 			p.cpu.AdamStep(tc.ap, param.c, grad.c, m.c, v.c)
 			p.gpu.AdamStep(tc.ap, param.g, grad.g, m.g, v.g)
 			tc.ap.Step++
+			p.check("AdamStep grad"+name, grad, 0) // read-only, or zeroed on both
 		}
 		p.check("AdamStep param"+name, param, tolElem)
 		p.check("AdamStep m"+name, m, tolElem)

@@ -9,8 +9,8 @@ import (
 
 // Adam is torch.optim.Adam (AdamW with Decoupled) over a fixed list of
 // parameters: one fused backend op per run of parameters that lie one after
-// another in memory (an LSTM's eight, a Linear's weight and bias), and one
-// op zeroing the run's gradients.
+// another in memory (an LSTM's eight, a Linear's weight and bias), which
+// also zeroes the run's gradients.
 type Adam struct {
 	LR, Beta1, Beta2, Eps, WeightDecay float32
 	Decoupled                          bool
@@ -69,10 +69,9 @@ func (a *Adam) Update() {
 	}
 	a.Step++
 	hp := host.AdamParams{LR: a.LR, Beta1: a.Beta1, Beta2: a.Beta2, Eps: a.Eps,
-		WeightDecay: a.WeightDecay, Decoupled: a.Decoupled, Step: a.Step}
+		WeightDecay: a.WeightDecay, Decoupled: a.Decoupled, Step: a.Step, ZeroGrad: true}
 	for _, r := range a.runs {
 		be.AdamStep(hp, r.value, r.grad, r.m, r.v)
-		be.Fill(r.grad, 0)
 	}
 }
 
