@@ -272,8 +272,8 @@ type Backend interface {
 	// steps−1, …, 0, dh_s (the output's gradient on entry) plus
 	// dpre_{s+1}·W_hh (every row; an ended row's dpre is zero) plus what an
 	// ended row carries, then the gate backward of LSTMGatesBackward(s). dc
-	// at the last step is the gradient of the last c on entry (zero when none
-	// flows in). whh holds W_hh [4·hidden, hidden] (PyTorch's weight_hh) of
+	// at the last step is the gradient of the last c on entry; dc nil means
+	// none flows in (zero). whh holds W_hh [4·hidden, hidden] (PyTorch's weight_hh) of
 	// direction d at element d·ldDir. It writes dpre; dh and dc are consumed:
 	// their contents on return are unspecified.
 	LSTMSequenceBackward(dirs, steps, batch, hidden int, lengths *I32, whh *F32, ldDir int, act, c, dh, dc, dpre *F32)

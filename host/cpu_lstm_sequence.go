@@ -73,6 +73,10 @@ func (c *CPU) LSTMSequenceForward(dirs, steps, batch, hidden int, lengths *I32, 
 // (dh_s += dpre_{s+1}·W_hh, both directions) then LSTMGatesBackward (see
 // Backend).
 func (c *CPU) LSTMSequenceBackward(dirs, steps, batch, hidden int, lengths *I32, whh *F32, ldDir int, act, cs, dh, dc, dpre *F32) {
+	if dc == nil { // no gradient flows into the last c: start from zeros
+		dc = c.Alloc(dirs * steps * batch * hidden)
+		defer c.Free(dc)
+	}
 	if !c.lstmSequence("LSTMSequenceBackward", dirs, steps, batch, hidden, lengths, whh, "whh", ldDir,
 		[]*F32{act, dpre}, []string{"act", "dpre"}, []*F32{cs, dh, dc}, []string{"c", "dh", "dc"}) {
 		return

@@ -1171,8 +1171,12 @@ func (g *GPU) LSTMSequenceForward(dirs, steps, batch, hidden int, lengths *I32, 
 // launch (lstm_seq_bwd).
 func (g *GPU) LSTMSequenceBackward(dirs, steps, batch, hidden int, lengths *I32, whh *F32, ldDir int, act, c, dh, dc, dpre *F32) {
 	const op = "LSTMSequenceBackward"
+	state, names := []*F32{c, dh}, []string{"c", "dh"}
+	if dc != nil { // nil: the kernel starts from a zero gradient of c
+		state, names = append(state, dc), append(names, "dc")
+	}
 	if !g.lstmSequenceCheck(op, dirs, steps, batch, hidden, lengths, whh, "whh", ldDir,
-		[]*F32{act, dpre}, []string{"act", "dpre"}, []*F32{c, dh, dc}, []string{"c", "dh", "dc"}, 4*hidden, lstmSeqBwdShared) {
+		[]*F32{act, dpre}, []string{"act", "dpre"}, state, names, 4*hidden, lstmSeqBwdShared) {
 		return
 	}
 	grid, block, rows := lstmSeqLaunch(dirs, batch, hidden, 4*hidden, lstmSeqBwdShared)

@@ -684,6 +684,20 @@ func TestGPUParityLSTMSequence(t *testing.T) {
 		p.cpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lc, whh.c, ldDir, act.c, c.c, dh.c, dc.c, dpre.c)
 		p.gpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lg, whh.g, ldDir, act.g, c.g, dh.g, dc.g, dpre.g)
 		p.check("LSTMSequenceBackward dpre"+name, dpre, tolReduce)
+
+		// dc nil: no gradient into the last c, as a zero dc.
+		for _, nilOnGPU := range []bool{true, false} {
+			dh2, dc0 := p.rand(n), p.buf(make([]float32, n))
+			dcC, dcG := dc0.c, dc0.g
+			if nilOnGPU {
+				dcG = nil
+			} else {
+				dcC = nil
+			}
+			p.cpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lc, whh.c, ldDir, act.c, c.c, dh2.c, dcC, dpre.c)
+			p.gpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lg, whh.g, ldDir, act.g, c.g, dh2.g, dcG, dpre.g)
+			p.check(fmt.Sprintf("LSTMSequenceBackward dpre, dc nil on the GPU %v%s", nilOnGPU, name), dpre, tolReduce)
+		}
 	}
 }
 

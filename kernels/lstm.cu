@@ -198,7 +198,7 @@ KERNEL void lstm_seq_bwd(int dirs, int steps, int batch, int hidden, int rows, d
   float dcr[LSTM_SEQ_ROWS], carry[LSTM_SEQ_ROWS];  // per row: gradient of c_s, and of h_s carried by an ended row
   for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
     long long last = ((long long)d * steps + steps - 1) * batch + b0 + r;
-    dcr[r] = r < nb && j < hidden ? dc[last * hidden + j] : 0.0f;
+    dcr[r] = dc && r < nb && j < hidden ? dc[last * hidden + j] : 0.0f;
     carry[r] = 0.0f;
   }
   for (int s = steps - 1; s >= 0; s--) {

@@ -284,17 +284,18 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 			be.Axpy(1, dFinal[d], dhd.Slice((steps-1)*batch*H, batch*H))
 		}
 	}
-	dc := l.dc.get(be, D*sb*H)
-	for d := range D {
-		be.Fill(dc.Slice((d*steps+steps-1)*batch*H, batch*H), 0)
-	}
 	dpre := l.dpre.get(be, D*sb*G)
 	act, c, h := l.act.view, l.c.view, l.h.view
 	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
 	if l.fusedSteps() {
-		// The whole backward recurrence in one op (dh and dc are consumed).
-		be.LSTMSequenceBackward(D, steps, batch, H, lengths, whh, l.perDir, act, c, dh, dc, dpre)
+		// The whole backward recurrence in one op (dh is consumed); no
+		// gradient flows into the last c (dc nil).
+		be.LSTMSequenceBackward(D, steps, batch, H, lengths, whh, l.perDir, act, c, dh, nil, dpre)
 	} else {
+		dc := l.dc.get(be, D*sb*H)
+		for d := range D {
+			be.Fill(dc.Slice((d*steps+steps-1)*batch*H, batch*H), 0)
+		}
 		for s := steps - 1; s >= 0; s-- {
 			be.LSTMGatesBackward(D, steps, batch, H, s, lengths, act, c, dh, dc, dpre)
 			// dh[d, s−1] += dpre[d, s]·W_hh[d] (zero for rows that had ended).
