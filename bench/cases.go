@@ -486,6 +486,28 @@ func cases(s Shapes) []*kernelCase {
 		add(c)
 	})
 
+	// Multi-head attention's layout change of qkv [B·R, 3E] (E = 2H) into
+	// one matrix per (part, window, head), and back for its gradient.
+	for _, merge := range []bool{false, true} {
+		s.sweep("BRH", func(b, _, h, r int) {
+			e := 2 * h
+			n := b * r * 3 * e
+			op := "SplitHeads"
+			if merge {
+				op = "MergeHeads"
+			}
+			add(&kernelCase{op: op, variant: "qkv", dims: []Dim{{"B", b}, {"R", r}, {"H", h}}, tol: tolExact,
+				bytes: 8 * int64(n), f32: []int{n, n}, outs: []ref{dev(1)},
+				run: func(be host.Backend, x *instance) {
+					if merge {
+						be.MergeHeads(b, r, 3, s.Heads, e/s.Heads, x.f[0], x.f[1])
+					} else {
+						be.SplitHeads(b, r, 3, s.Heads, e/s.Heads, x.f[0], x.f[1])
+					}
+				}})
+		})
+	}
+
 	// The loss of a batch over 4 classes.
 	s.sweep("B", func(b, _, _, _ int) {
 		const classes = 4

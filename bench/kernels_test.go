@@ -102,6 +102,9 @@ func TestCaseCosts(t *testing.T) {
 		{"GemmStridedBatched (attention scores Q·Kᵀ, one head)", 4 * 3 * (4*4 + 4*4 + 4*4), 2 * 3 * 4 * 4 * 4},
 		// rows = B·heads·R = 48 of R = 4.
 		{"SoftmaxForward (attention)", 8*48*4 + 4*3, 6 * 48 * 4},
+		// B·R = 12 rows of 3E = 48 floats, read and written.
+		{"SplitHeads (qkv)", 8 * 12 * 48, 0},
+		{"MergeHeads (qkv)", 8 * 12 * 48, 0},
 	}
 	byName := map[string]*kernelCase{}
 	for _, c := range cases(s) {

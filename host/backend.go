@@ -278,6 +278,18 @@ type Backend interface {
 	// their contents on return are unspecified.
 	LSTMSequenceBackward(dirs, steps, batch, hidden int, lengths *I32, whh *F32, ldDir int, act, c, dh, dc, dpre *F32)
 
+	// SplitHeads rearranges x [batch, steps, parts·heads·dim], the
+	// projections of multi-head attention side by side (part p, head h at
+	// columns (p·heads + h)·dim), into y [parts, batch, heads, steps, dim]:
+	// each (part, sequence, head) becomes a contiguous steps×dim matrix at
+	// ((p·batch + b)·heads + h)·steps·dim, so that one strided-batched GEMM
+	// covers every head of every sequence.
+	SplitHeads(batch, steps, parts, heads, dim int, x, y *F32)
+	// MergeHeads is SplitHeads' inverse (and, a permutation, its adjoint):
+	// y [parts, batch, heads, steps, dim] back into x [batch, steps,
+	// parts·heads·dim].
+	MergeHeads(batch, steps, parts, heads, dim int, y, x *F32)
+
 	// SoftmaxForward computes, for each of the rows×cols rows of x, y =
 	// softmax(scale·x) over its first n columns, where n = lengths[r /
 	// rowsPerLength] (key-padding mask; all cols when lengths is nil); masked

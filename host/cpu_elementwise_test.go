@@ -88,6 +88,36 @@ func TestCPUTranspose(t *testing.T) {
 	}
 }
 
+// TestCPUHeads checks SplitHeads against its index formula and MergeHeads
+// as its inverse.
+func TestCPUHeads(t *testing.T) {
+	for _, tt := range []struct{ batch, steps, parts, heads, dim int }{{1, 1, 1, 1, 1}, {2, 3, 3, 4, 5}, {3, 1, 1, 2, 7}, {1, 4, 3, 1, 2}} {
+		h := newCPUHarness(t, 1)
+		n := tt.batch * tt.steps * tt.parts * tt.heads * tt.dim
+		xv := h.rand(n)
+		x, y, back := h.up(xv), h.up(h.rand(n)), h.up(h.rand(n))
+		h.c.SplitHeads(tt.batch, tt.steps, tt.parts, tt.heads, tt.dim, x, y)
+		want := make([]float64, n)
+		for b := range tt.batch {
+			for s := range tt.steps {
+				for p := range tt.parts {
+					for hd := range tt.heads {
+						for j := range tt.dim {
+							src := ((b*tt.steps+s)*tt.parts*tt.heads+p*tt.heads+hd)*tt.dim + j
+							dst := (((p*tt.batch+b)*tt.heads+hd)*tt.steps+s)*tt.dim + j
+							want[dst] = float64(xv[src])
+						}
+					}
+				}
+			}
+		}
+		cpuCheckClose(t, fmt.Sprintf("SplitHeads%v", tt), h.down(y), want, 0, 0)
+		h.c.MergeHeads(tt.batch, tt.steps, tt.parts, tt.heads, tt.dim, y, back)
+		cpuCheckClose(t, fmt.Sprintf("MergeHeads%v", tt), h.down(back), cpuF64(xv), 0, 0)
+		h.ok()
+	}
+}
+
 func TestCPUSum(t *testing.T) {
 	for _, n := range append([]int{0}, append(cpuSizes1D, 3*cpuSumBlock+5)...) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {

@@ -241,6 +241,12 @@ func TestCPUStickyErrors(t *testing.T) {
 		{"lstm sequence ldDir", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
 			c.LSTMSequenceBackward(1, 2, 1, 2, bi(2), b(16), 8, b(16), b(4), b(4), b(4), b(16))
 		}, "host: LSTMSequenceBackward: ldDir=8 is less than the row length 16"},
+		{"split heads y", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.SplitHeads(2, 3, 3, 2, 4, b(144), b(143))
+		}, "host: SplitHeads: y has 143 elements, needs 144 (batch=2 steps=3 parts=3 heads=2 dim=4)"},
+		{"merge heads negative", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
+			c.MergeHeads(2, -3, 3, 2, 4, b(144), b(144))
+		}, "host: MergeHeads: negative size (batch=2 steps=-3"},
 		{"copy2d ld", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
 			c.Copy2D(2, 3, b(6), 3, b(6), 2, false)
 		}, "host: Copy2D: ldDst=2 is less than the row length 3"},
@@ -476,6 +482,8 @@ func TestCPUSmallOpsAllocateNothing(t *testing.T) {
 		{"MeanPoolBackward", func() { c.MeanPoolBackward(2, 4, 4, lens, x, 4, y) }},
 		{"LSTMGatesForward", func() { c.LSTMGatesForward(1, 2, 2, 4, 1, lens2, x, y, st, z) }},
 		{"LSTMGatesBackward", func() { c.LSTMGatesBackward(1, 2, 2, 4, 1, lens2, x, st, y, z, x) }},
+		{"SplitHeads", func() { c.SplitHeads(2, 2, 2, 2, 4, x, y) }},
+		{"MergeHeads", func() { c.MergeHeads(2, 2, 2, 2, 4, y, x) }},
 		{"AdamStep", func() { c.AdamStep(AdamParams{LR: 1e-3, Beta1: .9, Beta2: .99, Eps: 1e-8, Step: 3}, x, y, z, w) }},
 	}
 	for _, tt := range tests {

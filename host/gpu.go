@@ -1184,6 +1184,35 @@ func (g *GPU) LSTMSequenceBackward(dirs, steps, batch, hidden int, lengths *I32,
 		dirs, steps, batch, hidden, rows, iptr(lengths), ptr(whh), ldDir, ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
 }
 
+// ---------------------------------------------------------------- heads
+
+// SplitHeads rearranges x [batch, steps, parts·heads·dim] into y [parts,
+// batch, heads, steps, dim] (split_heads).
+func (g *GPU) SplitHeads(batch, steps, parts, heads, dim int, x, y *F32) {
+	g.heads("SplitHeads", batch, steps, parts, heads, dim, x, y, false)
+}
+
+// MergeHeads is SplitHeads' inverse: y back into x.
+func (g *GPU) MergeHeads(batch, steps, parts, heads, dim int, y, x *F32) {
+	g.heads("MergeHeads", batch, steps, parts, heads, dim, x, y, true)
+}
+
+// heads launches split_heads: a block per row (b, t) of x.
+func (g *GPU) heads(op string, batch, steps, parts, heads, dim int, x, y *F32, merge bool) {
+	if g.failed() || !g.nonNeg(op, batch, steps, parts, heads, dim) {
+		return
+	}
+	n := batch * steps * parts * heads * dim
+	if !g.f32(op, "x", x, n) || !g.f32(op, "y", y, n) || n == 0 || !g.fitsInt32(op, batch, parts*heads*dim) {
+		return
+	}
+	if steps > maxGridY {
+		g.failf(op, "steps=%d exceeds the grid limit %d", steps, maxGridY)
+		return
+	}
+	g.launch(op, "split_heads", [3]int{batch, steps, 1}, [3]int{128, 1, 1}, batch, steps, parts, heads, dim, ptr(x), ptr(y), merge)
+}
+
 // ---------------------------------------------------------------- softmax
 
 func (g *GPU) softmaxCheck(op string, rows, cols int, lengths *I32, rowsPerLength int, bufs []*F32, names []string) bool {

@@ -653,6 +653,21 @@ func TestGPUParityTranspose(t *testing.T) {
 	}
 }
 
+func TestGPUParityHeads(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct{ batch, steps, parts, heads, dim int }{{1, 1, 1, 1, 1}, {3, 10, 3, 4, 64}, {2, 7, 3, 3, 33}, {5, 2, 1, 8, 17}} {
+		name := fmt.Sprintf("%+v", tc)
+		n := tc.batch * tc.steps * tc.parts * tc.heads * tc.dim
+		x, y, back := p.rand(n), p.rand(n), p.rand(n)
+		p.cpu.SplitHeads(tc.batch, tc.steps, tc.parts, tc.heads, tc.dim, x.c, y.c)
+		p.gpu.SplitHeads(tc.batch, tc.steps, tc.parts, tc.heads, tc.dim, x.g, y.g)
+		p.check("SplitHeads"+name, y, 0)
+		p.cpu.MergeHeads(tc.batch, tc.steps, tc.parts, tc.heads, tc.dim, y.c, back.c)
+		p.gpu.MergeHeads(tc.batch, tc.steps, tc.parts, tc.heads, tc.dim, y.g, back.g)
+		p.check("MergeHeads"+name, back, 0)
+	}
+}
+
 // TestGPUParityLSTMSequence runs whole LSTM passes, forward then backward,
 // on both backends: blocks of 1, 2 and 8 rows with a partial last block,
 // hidden sizes that are not multiples of 32, directions ldDir apart with a

@@ -11,6 +11,7 @@
 #include "cross_entropy.cu"
 #include "elementwise.cu"
 #include "embedding.cu"
+#include "heads.cu"
 #include "lstm.cu"
 #include "pool.cu"
 #include "reduce.cu"
@@ -44,6 +45,7 @@ const Kernel kernels[] = {
     EMU_KERNEL(bias_grad_f32),
     EMU_KERNEL(bias_grad_final_f32),
     EMU_KERNEL(transpose_f32),
+    EMU_KERNEL(split_heads),
     EMU_KERNEL(lstm_seq_fwd),
     EMU_KERNEL(lstm_seq_bwd),
     EMU_KERNEL(seq_to_time_major),

@@ -43,6 +43,17 @@ type MultiheadAttention struct {
 	dscores           layerBuf // [batch, heads, steps, steps]
 	dqkv              layerBuf // [batch·steps, 3E]
 	dx                layerBuf // [batch·steps, E]
+	// batchedHeads computes every head of every sequence with one GEMM per
+	// product, on qkv split into a contiguous steps×d matrix per (part,
+	// sequence, head), instead of one GEMM per head: set on a launch-bound
+	// backend (host.IsLaunchBound) with more than one head, where it
+	// trades 2·heads GEMMs forward and 4·heads backward for 2 + 2 and
+	// 4 + 2 launches.
+	batchedHeads bool
+	qkvh         layerBuf // [3, batch, heads, steps, d]
+	oh           layerBuf // [batch, heads, steps, d]
+	doh          layerBuf // [batch, heads, steps, d]
+	dqkvh        layerBuf // [3, batch, heads, steps, d]
 }
 
 // NewMultiheadAttention returns self-attention over embed features split in
@@ -55,7 +66,7 @@ func NewMultiheadAttention(be host.Backend, rng *RNG, prefix string, embed, head
 	if embed%heads != 0 {
 		return nil, fmt.Errorf("model: MultiheadAttention: embed %d is not a multiple of heads %d", embed, heads)
 	}
-	m := &MultiheadAttention{Embed: embed, Heads: heads, be: be}
+	m := &MultiheadAttention{Embed: embed, Heads: heads, be: be, batchedHeads: host.IsLaunchBound(be) && heads > 1}
 	ps, values, grads := newAdjacentParams(be,
 		paramSpec{paramName(prefix, "in_proj_weight"), []int{3 * embed, embed}},
 		paramSpec{paramName(prefix, "in_proj_bias"), []int{3 * embed}})
@@ -86,20 +97,37 @@ func (m *MultiheadAttention) Forward(batch, steps int, x *host.F32, lengths *hos
 	be.Gemm(false, true, rows, 3*E, E, 1, x, E, m.InWeight.Value, E, 0, qkv, 3*E)
 	be.AddBias(rows, 3*E, qkv, m.InBias.Value)
 
+	scores := m.scores.get(be, batch*H*tt)
+	probs := m.probs.get(be, batch*H*tt)
+	attn := m.attn.get(be, rows*E)
+	scale := float32(1 / math.Sqrt(float64(d)))
+	if m.batchedHeads {
+		// Q, K, V of (b, h) are contiguous T×d matrices at (b·H+h)·T·d
+		// of their part; so are the scores [b, h] at (b·H+h)·T² and the
+		// outputs O [b, h].
+		bh, td := batch*H, T*d
+		qkvh := m.qkvh.get(be, rows*3*E)
+		be.SplitHeads(batch, T, 3, H, d, qkv, qkvh)
+		q, k, v := qkvh.Slice(0, bh*td), qkvh.Slice(bh*td, bh*td), qkvh.Slice(2*bh*td, bh*td)
+		be.GemmStridedBatched(false, true, T, T, d, 1, q, d, td, k, d, td, 0, scores, T, tt, bh)
+		be.SoftmaxForward(batch*H*T, T, scale, lengths, H*T, scores, probs)
+		oh := m.oh.get(be, rows*E)
+		be.GemmStridedBatched(false, false, T, d, T, 1, probs, T, tt, v, d, td, 0, oh, d, td, bh)
+		be.MergeHeads(batch, T, 1, H, d, oh, attn)
+		return m.OutProj.Forward(rows, attn)
+	}
+
 	// For head h and sequence b: Q, K and V are T×d column blocks of qkv
 	// (row stride 3E), at columns h·d, E+h·d and 2E+h·d; each sequence's
 	// block starts T·3E further on. Scores [b, h] start at (b·H+h)·T².
-	scores := m.scores.get(be, batch*H*tt)
 	for h := range H {
 		q := qkv.Slice(h*d, qkv.Len()-h*d)
 		k := qkv.Slice(E+h*d, qkv.Len()-E-h*d)
 		s := scores.Slice(h*tt, scores.Len()-h*tt)
 		be.GemmStridedBatched(false, true, T, T, d, 1, q, 3*E, T*3*E, k, 3*E, T*3*E, 0, s, T, H*tt, batch)
 	}
-	probs := m.probs.get(be, batch*H*tt)
-	be.SoftmaxForward(batch*H*T, T, float32(1/math.Sqrt(float64(d))), lengths, H*T, scores, probs)
+	be.SoftmaxForward(batch*H*T, T, scale, lengths, H*T, scores, probs)
 
-	attn := m.attn.get(be, rows*E)
 	for h := range H {
 		p := probs.Slice(h*tt, probs.Len()-h*tt)
 		v := qkv.Slice(2*E+h*d, qkv.Len()-2*E-h*d)
@@ -127,7 +155,27 @@ func (m *MultiheadAttention) Backward(dy *host.F32) *host.F32 {
 	dattn := m.OutProj.Backward(dy)
 
 	dprobs := m.dprobs.get(be, batch*H*tt)
+	dscores := m.dscores.get(be, batch*H*tt)
 	dqkv := m.dqkv.get(be, rows*3*E)
+	scale := float32(1 / math.Sqrt(float64(d)))
+	if m.batchedHeads {
+		bh, td := batch*H, T*d
+		qkvh := m.qkvh.view
+		q, k, v := qkvh.Slice(0, bh*td), qkvh.Slice(bh*td, bh*td), qkvh.Slice(2*bh*td, bh*td)
+		doh := m.doh.get(be, rows*E)
+		be.SplitHeads(batch, T, 1, H, d, dattn, doh)
+		dqkvh := m.dqkvh.get(be, rows*3*E)
+		dq, dk, dv := dqkvh.Slice(0, bh*td), dqkvh.Slice(bh*td, bh*td), dqkvh.Slice(2*bh*td, bh*td)
+		// dP = dO·Vᵀ and dV = Pᵀ·dO.
+		be.GemmStridedBatched(false, true, T, T, d, 1, doh, d, td, v, d, td, 0, dprobs, T, tt, bh)
+		be.GemmStridedBatched(true, false, T, d, T, 1, probs, T, tt, doh, d, td, 0, dv, d, td, bh)
+		be.SoftmaxBackward(batch*H*T, T, scale, m.lengths, H*T, probs, dprobs, dscores)
+		// dQ = dS·K and dK = dSᵀ·Q (the scale is inside dS).
+		be.GemmStridedBatched(false, false, T, d, T, 1, dscores, T, tt, k, d, td, 0, dq, d, td, bh)
+		be.GemmStridedBatched(true, false, T, d, T, 1, dscores, T, tt, q, d, td, 0, dk, d, td, bh)
+		be.MergeHeads(batch, T, 3, H, d, dqkvh, dqkv)
+		return m.inputBackward(dqkv)
+	}
 	for h := range H {
 		// dP = dO·Vᵀ and dV = Pᵀ·dO.
 		do := dattn.Slice(h*d, dattn.Len()-h*d)
@@ -138,8 +186,7 @@ func (m *MultiheadAttention) Backward(dy *host.F32) *host.F32 {
 		dv := dqkv.Slice(2*E+h*d, dqkv.Len()-2*E-h*d)
 		be.GemmStridedBatched(true, false, T, d, T, 1, p, T, H*tt, do, E, T*E, 0, dv, 3*E, T*3*E, batch)
 	}
-	dscores := m.dscores.get(be, batch*H*tt)
-	be.SoftmaxBackward(batch*H*T, T, float32(1/math.Sqrt(float64(d))), m.lengths, H*T, probs, dprobs, dscores)
+	be.SoftmaxBackward(batch*H*T, T, scale, m.lengths, H*T, probs, dprobs, dscores)
 	for h := range H {
 		// dQ = dS·K and dK = dSᵀ·Q (the scale is inside dS).
 		ds := dscores.Slice(h*tt, dscores.Len()-h*tt)
@@ -151,7 +198,15 @@ func (m *MultiheadAttention) Backward(dy *host.F32) *host.F32 {
 		be.GemmStridedBatched(true, false, T, d, T, 1, ds, T, H*tt, q, 3*E, T*3*E, 0, dk, 3*E, T*3*E, batch)
 	}
 
-	// Through the input projection.
+	return m.inputBackward(dqkv)
+}
+
+// inputBackward backpropagates dqkv [batch·steps, 3E] through the input
+// projection: it accumulates the in_proj gradients and returns dx, owned by
+// m.
+func (m *MultiheadAttention) inputBackward(dqkv *host.F32) *host.F32 {
+	be := m.be
+	E, rows := m.Embed, m.batch*m.steps
 	be.Gemm(true, false, 3*E, E, rows, 1, dqkv, 3*E, m.x, E, 1, m.InWeight.Grad, E)
 	be.BiasGrad(rows, 3*E, dqkv, m.InBias.Grad)
 	dx := m.dx.get(be, rows*E)
@@ -167,7 +222,7 @@ func (m *MultiheadAttention) Params() []*Param {
 
 // Release frees m's buffers and parameters.
 func (m *MultiheadAttention) Release() {
-	for _, b := range []*layerBuf{&m.qkv, &m.scores, &m.probs, &m.attn, &m.dprobs, &m.dscores, &m.dqkv, &m.dx} {
+	for _, b := range []*layerBuf{&m.qkv, &m.scores, &m.probs, &m.attn, &m.dprobs, &m.dscores, &m.dqkv, &m.dx, &m.qkvh, &m.oh, &m.doh, &m.dqkvh} {
 		b.release(m.be)
 	}
 	m.OutProj.Release()

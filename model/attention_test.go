@@ -66,36 +66,39 @@ func TestMultiheadAttentionGradients(t *testing.T) {
 	}
 	worst := 0.0
 	for _, tc := range tests {
-		t.Run(fmt.Sprintf("B%d_T%d_E%d_h%d", tc.batch, tc.steps, tc.embed, tc.heads), func(t *testing.T) {
-			be := newBackend(t)
-			m, err := NewMultiheadAttention(be, NewRNG(3), "attn", tc.embed, tc.heads)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Release()
-			rng := testRand(uint64(tc.embed*10 + tc.heads))
-			B, T, E := tc.batch, tc.steps, tc.embed
-			var vars []gradVar
-			for _, p := range m.Params() {
-				v := randVals(rng, p.Len(), 0.7)
-				setParam(be, p, v)
-				vars = append(vars, gradVar{name: p.Name, vals: v})
-			}
-			win, bin, wout, bout := vars[0].vals, vars[1].vals, vars[2].vals, vars[3].vals
-			x := randVals(rng, B*T*E, 1)
-			y := m.Forward(B, T, upload(be, x), uploadInts(be, tc.lengths))
-			checkForward(t, "output", download(t, be, y), refMHA(B, T, E, tc.heads, x, win, bin, wout, bout, tc.lengths))
+		for _, batched := range []bool{false, true} { // one GEMM per head, or per product (a GPU's choice)
+			t.Run(fmt.Sprintf("B%d_T%d_E%d_h%d_batched%v", tc.batch, tc.steps, tc.embed, tc.heads, batched), func(t *testing.T) {
+				be := newBackend(t)
+				m, err := NewMultiheadAttention(be, NewRNG(3), "attn", tc.embed, tc.heads)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Release()
+				m.batchedHeads = batched
+				rng := testRand(uint64(tc.embed*10 + tc.heads))
+				B, T, E := tc.batch, tc.steps, tc.embed
+				var vars []gradVar
+				for _, p := range m.Params() {
+					v := randVals(rng, p.Len(), 0.7)
+					setParam(be, p, v)
+					vars = append(vars, gradVar{name: p.Name, vals: v})
+				}
+				win, bin, wout, bout := vars[0].vals, vars[1].vals, vars[2].vals, vars[3].vals
+				x := randVals(rng, B*T*E, 1)
+				y := m.Forward(B, T, upload(be, x), uploadInts(be, tc.lengths))
+				checkForward(t, "output", download(t, be, y), refMHA(B, T, E, tc.heads, x, win, bin, wout, bout, tc.lengths))
 
-			r := randVals(rng, B*T*E, 1)
-			dx := m.Backward(upload(be, r))
-			for i, p := range m.Params() {
-				vars[i].got = download(t, be, p.Grad)
-			}
-			vars = append(vars, gradVar{name: "x", vals: x, got: download(t, be, dx)})
-			worst = max(worst, checkGrads(t, vars, func() float64 {
-				return dotLoss(refMHA(B, T, E, tc.heads, x, win, bin, wout, bout, tc.lengths), r)
-			}))
-		})
+				r := randVals(rng, B*T*E, 1)
+				dx := m.Backward(upload(be, r))
+				for i, p := range m.Params() {
+					vars[i].got = download(t, be, p.Grad)
+				}
+				vars = append(vars, gradVar{name: "x", vals: x, got: download(t, be, dx)})
+				worst = max(worst, checkGrads(t, vars, func() float64 {
+					return dotLoss(refMHA(B, T, E, tc.heads, x, win, bin, wout, bout, tc.lengths), r)
+				}))
+			})
+		}
 	}
 	t.Logf("MultiheadAttention: worst gradient relative error %.3g", worst)
 }
