@@ -141,8 +141,7 @@ func (m *Dialog) Backward(dlogits *host.F32) {
 	dp := m.dp.get(be, N*H2)
 	be.Copy2D(N, H2, ddin, H2+S, dp, H2, false)
 	dps := m.dps.get(be, N*H2)
-	be.Fill(dps, 0)
-	be.EmbeddingBackward(m.sorted.inv.view, H2, -1, dp, dps) // to sorted order
+	be.EmbeddingForward(m.sorted.order(), H2, -1, dp, dps) // to sorted order
 	du := m.mean.Backward(dps)
 	dx := m.utt.Backward(du)
 	m.emb.Backward(dx)

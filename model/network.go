@@ -228,7 +228,7 @@ type sortedRows struct {
 	tokens  []int32 // backing of in.Tokens
 	lengths []int32 // backing of in.Lengths
 	perm    []int   // perm[k] is the row of the k-th longest utterance
-	invHost []int32 // invHost[i] is the sorted position of row i
+	invHost []int32 // invHost[i] is the sorted position of row i, then perm
 	inv     i32Buf  // invHost on the device
 }
 
@@ -243,21 +243,33 @@ func (s *sortedRows) sort(in *Inputs) *Inputs {
 	slices.SortStableFunc(s.perm, func(a, b int) int { return cmp.Compare(in.Lengths[b], in.Lengths[a]) })
 	s.tokens = slices.Grow(s.tokens[:0], n*L)[:n*L]
 	s.lengths = slices.Grow(s.lengths[:0], n)[:n]
-	s.invHost = slices.Grow(s.invHost[:0], n)[:n]
+	s.invHost = slices.Grow(s.invHost[:0], 2*n)[:2*n]
 	for k, i := range s.perm {
 		copy(s.tokens[k*L:(k+1)*L], in.Tokens[i*L:(i+1)*L])
 		s.lengths[k] = in.Lengths[i]
 		s.invHost[i] = int32(k)
+		s.invHost[n+k] = int32(i)
 	}
 	s.in = *in
 	s.in.Tokens, s.in.Lengths = s.tokens, s.lengths
 	return &s.in
 }
 
-// upload puts the inverse permutation of the last sort on the device: row
-// i of a sorted buffer goes back to row i with EmbeddingForward(inv, …).
+// upload puts the permutation of the last sort and its inverse on the
+// device (one upload) and returns the inverse: row i of a sorted buffer goes
+// back to row i with EmbeddingForward(inv, …).
 func (s *sortedRows) upload(be host.Backend) *host.I32 {
-	return s.inv.put(be, s.invHost)
+	n := len(s.invHost) / 2
+	return s.inv.put(be, s.invHost).Slice(0, n)
+}
+
+// order returns the permutation of the last upload on the device: row k of
+// a sorted buffer is row order[k] of the original, so EmbeddingForward(order,
+// …) gathers a batch-order buffer into sorted order (a gather: no zeroing,
+// no scatter-add).
+func (s *sortedRows) order() *host.I32 {
+	n := s.inv.view.Len() / 2
+	return s.inv.view.Slice(n, n)
 }
 
 // wordDropout replaces tokens of a batch by <unk> with probability P in

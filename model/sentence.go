@@ -131,8 +131,7 @@ func (m *Sentence) Backward(dlogits *host.F32) {
 		df := m.df[d].get(be, B*H)
 		be.Copy2D(B, H, dz.Slice(d*H, dz.Len()-d*H), w, df, H, false)
 		dfs[d] = m.dfs[d].get(be, B*H)
-		be.Fill(dfs[d], 0)
-		be.EmbeddingBackward(m.sorted.inv.view, H, -1, df, dfs[d]) // to sorted order
+		be.EmbeddingForward(m.sorted.order(), H, -1, df, dfs[d]) // to sorted order
 	}
 	dx := m.lstm.Backward(nil, dfs[0], dfs[1])
 	m.emb.Backward(dx)
