@@ -30,6 +30,10 @@ import (
 type LSTM struct {
 	In, Hidden, Dirs int
 	Layer            int // k of the parameter names
+	// FinalOnly makes Forward compute the final states (Final) and no
+	// output (it returns nil), for a model that reads only h_n; Backward
+	// then takes no output gradient.
+	FinalOnly bool
 
 	WeightIH, WeightHH, BiasIH, BiasHH []*Param // indexed by direction
 
@@ -129,8 +133,8 @@ func NewLSTM(be host.Backend, rng *RNG, cfg LSTMConfig) (*LSTM, error) {
 // sequence b over its first lengths[b] steps (0 ≤ lengths[b] ≤ steps), and
 // returns the output [batch, steps, dirs·H]: at each real step the forward
 // hidden state, then (bidirectional) the reverse one, zeros at padded
-// steps, as PyTorch's pad_packed_sequence gives. An empty sequence has zero
-// outputs and final states. The result and the final
+// steps, as PyTorch's pad_packed_sequence gives (nil with FinalOnly). An
+// empty sequence has zero outputs and final states. The result and the final
 // states (Final) are owned by l and valid until the next Forward; x need not
 // stay unchanged, but lengths must until Backward.
 func (l *LSTM) Forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F32 {
@@ -237,11 +241,16 @@ func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 		}
 	}
 
+	for d := range D {
+		l.finalOut[d] = h.Slice((d*steps+steps-1)*batch*H, batch*H)
+	}
+	if l.FinalOnly {
+		return nil
+	}
 	out := l.out.get(be, batch*steps*D*H)
 	for d := range D {
 		be.SequenceFromTimeMajor(batch, steps, H, h.Slice(d*sb*H, sb*H), lengths, d == 1,
 			out.Slice(d*H, out.Len()-d*H), D*H, false)
-		l.finalOut[d] = h.Slice((d*steps+steps-1)*batch*H, batch*H)
 	}
 	return out
 }
@@ -271,12 +280,13 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	}
 
 	dh := l.dh.get(be, D*sb*H)
+	if dOut == nil {
+		be.Fill(dh, 0) // every direction at once
+	}
 	for d := range D {
 		dhd := dh.Slice(d*sb*H, sb*H)
 		if dOut != nil {
 			be.SequenceToTimeMajor(batch, steps, H, dOut.Slice(d*H, dOut.Len()-d*H), D*H, lengths, d == 1, dhd)
-		} else {
-			be.Fill(dhd, 0)
 		}
 		// Ended rows carry their state to the last step, so the gradient
 		// of h_n enters there and flows back to each row's own last step.

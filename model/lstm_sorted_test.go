@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/emotionlab/emotion/host"
@@ -79,5 +80,43 @@ func TestLSTMForwardSorted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLSTMFinalOnly checks that an LSTM that computes only its final states
+// gives the final states, input gradient and parameter gradients of one that
+// also computes its output, when no output gradient flows back.
+func TestLSTMFinalOnly(t *testing.T) {
+	const B, T, E, H = 4, 5, 3, 4
+	lengths := []int{5, 3, 3, 0}
+	rng := testRand(11)
+	x := randVals(rng, B*T*E, 1)
+	dFin := [2][]float64{randVals(rng, B*H, 1), randVals(rng, B*H, 1)}
+	for _, whole := range []bool{false, true} {
+		run := func(finalOnly bool) [][]float32 {
+			be := newBackend(t)
+			l, err := NewLSTM(be, NewRNG(5), LSTMConfig{In: E, Hidden: H, Bidirectional: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Release()
+			l.wholeSteps, l.FinalOnly = whole, finalOnly
+			out := l.Forward(B, T, upload(be, x), uploadInts(be, lengths))
+			if (out == nil) != finalOnly {
+				t.Fatalf("FinalOnly %v: output %v", finalOnly, out)
+			}
+			r := [][]float32{download(t, be, l.Final(0)), download(t, be, l.Final(1))}
+			r = append(r, download(t, be, l.Backward(nil, upload(be, dFin[0]), upload(be, dFin[1]))))
+			for _, p := range l.Params() {
+				r = append(r, download(t, be, p.Grad))
+			}
+			return r
+		}
+		want, got := run(false), run(true)
+		for i := range want {
+			if !slices.Equal(got[i], want[i]) {
+				t.Errorf("wholeSteps %v: result %d differs with FinalOnly", whole, i)
+			}
+		}
 	}
 }

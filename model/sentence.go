@@ -43,6 +43,7 @@ func newSentence(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Sentence,
 	if m.lstm, err = NewLSTM(be, rng, LSTMConfig{Prefix: "lstm", In: c.Embed, Hidden: c.Hidden, Bidirectional: true}); err != nil {
 		return nil, err
 	}
+	m.lstm.FinalOnly = true // the model reads h_n only
 	if m.fc1, err = NewLinear(be, rng, "fc1", 2*c.Hidden+c.SpeakerDim, c.Dense, true); err != nil {
 		return nil, err
 	}
@@ -100,7 +101,7 @@ func (m *Sentence) Forward(in *Inputs) (*host.F32, error) {
 	inv := m.sorted.upload(be)
 	m.lbl = labels
 	x := m.emb.Forward(tokens)
-	m.lstm.ForwardSorted(B, T, x, lengths, sin.Lengths)
+	m.lstm.ForwardSorted(B, T, x, lengths, sin.Lengths) // FinalOnly: no output
 	w := 2*H + c.SpeakerDim
 	z := m.z.get(be, B*w)
 	for d := range 2 {
