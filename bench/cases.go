@@ -337,29 +337,29 @@ func cases(s Shapes) []*kernelCase {
 		add(c)
 	})
 
-	// The LSTM's layout changes: its input x [B, T, E=2H] to time-major
-	// (reverse direction), and the reverse direction's h back into the
-	// BiLSTM output [B, T, 2H].
+	// The BiLSTM's layout changes, both directions in one op: its input x
+	// [B, T, E=2H] to time-major, and h [2, T, B, H] back into the output
+	// [B, T, 2H].
 	s.sweep("BTH", func(b, t, h, _ int) {
 		f := 2 * h
-		c := &kernelCase{op: "SequenceToTimeMajor", variant: "reverse, F=2H", dims: bth(b, t, h), tol: tolExact,
-			f32: []int{b * t * f, t * b * f}, i32: []int{b}, outs: []ref{dev(1)},
+		c := &kernelCase{op: "SequenceToTimeMajor", variant: "2 directions, F=2H", dims: bth(b, t, h), tol: tolExact,
+			f32: []int{b * t * f, 2 * t * b * f}, i32: []int{b}, outs: []ref{dev(1)},
 			run: func(be host.Backend, x *instance) {
-				be.SequenceToTimeMajor(b, t, f, x.f[0], f, x.i[0], true, x.f[1])
+				be.SequenceToTimeMajor(b, t, f, 2, x.f[0], f, 0, x.i[0], x.f[1])
 			}}
 		lens := seqLengths(c.seed(), b, t)
-		c.bytes = 4*int64(b) + 4*sum32(lens)*int64(f) + 4*i64(b, t, f)
+		c.bytes = 4*int64(b) + 2*(4*sum32(lens)*int64(f)+4*i64(b, t, f))
 		c.fill = func(_ *rand.Rand, d *caseData) { copy(d.i[0], lens) }
 		add(c)
 	})
 	s.sweep("BTH", func(b, t, h, _ int) {
-		c := &kernelCase{op: "SequenceFromTimeMajor", variant: "reverse, F=H into [B,T,2H]", dims: bth(b, t, h), tol: tolExact,
-			f32: []int{t * b * h, b * t * 2 * h}, i32: []int{b}, outs: []ref{dev(1)},
+		c := &kernelCase{op: "SequenceFromTimeMajor", variant: "2 directions, F=H into [B,T,2H]", dims: bth(b, t, h), tol: tolExact,
+			f32: []int{2 * t * b * h, b * t * 2 * h}, i32: []int{b}, outs: []ref{dev(1)},
 			run: func(be host.Backend, x *instance) {
-				be.SequenceFromTimeMajor(b, t, h, x.f[0], x.i[0], true, x.f[1].Slice(h, x.f[1].Len()-h), 2*h, false)
+				be.SequenceFromTimeMajor(b, t, h, 2, x.f[0], x.i[0], x.f[1], 2*h, h, false)
 			}}
 		lens := seqLengths(c.seed(), b, t)
-		c.bytes = 4*int64(b) + 4*sum32(lens)*int64(h) + 4*i64(b, t, h)
+		c.bytes = 4*int64(b) + 2*(4*sum32(lens)*int64(h)+4*i64(b, t, h))
 		c.fill = func(_ *rand.Rand, d *caseData) { copy(d.i[0], lens) }
 		add(c)
 	})

@@ -72,8 +72,8 @@
 //	Dropout(Backward)       8n                            n
 //	EmbeddingForward        4n + 4·(r + n)·dim            0
 //	EmbeddingBackward       4n + 12·r·dim                 r·dim
-//	SequenceToTimeMajor     4B + 4·L·F + 4·B·T·F          0
-//	SequenceFromTimeMajor   4B + 4·L·F + 4·B·T·F          0
+//	SequenceToTimeMajor     4B + dirs·(4·L·F + 4·B·T·F)   0
+//	SequenceFromTimeMajor   4B + dirs·(4·L·F + 4·B·T·F)   0
 //	LSTMGatesForward        4B + 4·dirs·B·12H             dirs·B·H·9
 //	LSTMGatesBackward       4B + 4·dirs·B·13H             dirs·B·H·23
 //	LSTMSequenceForward     4B + 4·dirs·(T·B·12H + 4H²)   dirs·T·B·H·(13 + 8H)

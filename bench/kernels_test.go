@@ -124,14 +124,14 @@ func TestCaseCosts(t *testing.T) {
 		}
 	}
 	// Sequence ops count the real positions of their lengths.
-	for _, name := range []string{"SequenceToTimeMajor (reverse, F=2H)", "MeanPool (F=2H)"} {
+	for _, name := range []string{"SequenceToTimeMajor (2 directions, F=2H)", "MeanPool (F=2H)"} {
 		c := byName[name]
 		lens := seqLengths(c.seed(), 3, 5)
 		if lens[2] != 5 || slices.Min(lens) < 3 {
 			t.Errorf("%s: lengths %v, want in [3, 5] with the last 5", name, lens)
 		}
 		L := sum32(lens)
-		want := 4*3 + 4*L*16 + 4*3*5*16
+		want := 4*3 + 2*(4*L*16+4*3*5*16)
 		if name == "MeanPool (F=2H)" {
 			want = 4*3 + 4*L*16 + 4*3*16
 		}

@@ -223,18 +223,25 @@ type Backend interface {
 	// (scatter-add), skipping ids equal to pad.
 	EmbeddingBackward(ids *I32, dim int, pad int32, dout, dtable *F32)
 
-	// SequenceToTimeMajor rearranges a batch-major sequence x, whose element
-	// (b, t, f) is at x[(b*steps+t)*ldX + f] for f < feat, into the dense
-	// time-major y[(t*batch+b)*feat + f]. With reverse, step t of sequence b
-	// reads x's position lengths[b]-1-t, so that a reverse recurrence starts
-	// at each sequence's own last real token (as PyTorch's packed sequences
-	// do). Positions t ≥ lengths[b] are written as zeros.
-	SequenceToTimeMajor(batch, steps, feat int, x *F32, ldX int, lengths *I32, reverse bool, y *F32)
+	// SequenceToTimeMajor rearranges a batch-major sequence x into the
+	// dense time-major y [dirs, steps, batch, feat] of each of dirs (1 or 2)
+	// directions, all in one op: direction d reads the feat columns at
+	// d·dirCols of x's rows (dirCols 0: every direction reads the same), its
+	// element (b, t, f) at x[(b*steps+t)*ldX + d*dirCols + f], into
+	// y[((d*steps+t)*batch+b)*feat + f]. Direction 1 reverses: its step t of
+	// sequence b reads x's position lengths[b]-1-t, so that a reverse
+	// recurrence starts at each sequence's own last real token (as
+	// PyTorch's packed sequences do). Positions t ≥ lengths[b] are written
+	// as zeros.
+	SequenceToTimeMajor(batch, steps, feat, dirs int, x *F32, ldX, dirCols int, lengths *I32, y *F32)
 	// SequenceFromTimeMajor is the adjoint of SequenceToTimeMajor: it writes
-	// the time-major y back into batch-major x (same index maps), zeroing
-	// x's padded positions; with accumulate it adds into x and leaves padded
-	// positions as they are. It is also SequenceToTimeMajor's backward.
-	SequenceFromTimeMajor(batch, steps, feat int, y *F32, lengths *I32, reverse bool, x *F32, ldX int, accumulate bool)
+	// the time-major y of each direction back into batch-major x (same
+	// index maps), zeroing x's padded positions; with accumulate it adds
+	// into x and leaves padded positions as they are. With dirCols = 0 the
+	// directions' values are summed (direction 0 first); otherwise dirCols
+	// must be at least feat (the directions' columns do not overlap). It is
+	// also SequenceToTimeMajor's backward.
+	SequenceFromTimeMajor(batch, steps, feat, dirs int, y *F32, lengths *I32, x *F32, ldX, dirCols int, accumulate bool)
 
 	// LSTMGatesForward is one fused time step s of `dirs` LSTM directions
 	// over a batch, on time-major, direction-major buffers:

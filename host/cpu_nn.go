@@ -363,18 +363,26 @@ func cpuEmbedScatter(ids []int32, pad int32, dim, j0, j1 int, dout, dtable []flo
 }
 
 // seqArgs checks the sizes of a Sequence op and returns the lengths.
-func (c *CPU) seqArgs(op string, batch, steps, feat int, x *F32, ldX int, lengths *I32, y *F32) ([]int32, bool) {
-	const names = "batch steps feat ldX"
-	if c.failed() || !c.nonNeg(op, names, batch, steps, feat, ldX) ||
-		!c.i32(op, "lengths", lengths, batch, names, batch, steps, feat, ldX) {
+func (c *CPU) seqArgs(op string, batch, steps, feat, dirs int, x *F32, ldX, dirCols int, lengths *I32, y *F32, from bool) ([]int32, bool) {
+	const names = "batch steps feat dirs ldX dirCols"
+	vals := []int{batch, steps, feat, dirs, ldX, dirCols}
+	if c.failed() || !c.nonNeg(op, names, vals...) || !c.i32(op, "lengths", lengths, batch, names, vals...) {
+		return nil, false
+	}
+	if dirs < 1 || dirs > 2 {
+		c.failf(op, "dirs=%d, want 1 or 2 %s", dirs, cpuSizes(names, vals))
+		return nil, false
+	}
+	if from && dirs == 2 && dirCols != 0 && dirCols < feat {
+		c.failf(op, "dirCols=%d overlaps the %d features of the other direction %s", dirCols, feat, cpuSizes(names, vals))
 		return nil, false
 	}
 	if batch*steps*feat == 0 {
 		return nil, true
 	}
-	if !c.ld(op, "ldX", ldX, feat, names, batch, steps, feat, ldX) ||
-		!c.f32(op, "x", x, cpuMatLen(batch*steps, feat, ldX), names, batch, steps, feat, ldX) ||
-		!c.f32(op, "y", y, steps*batch*feat, names, batch, steps, feat, ldX) {
+	if !c.ld(op, "ldX", ldX, (dirs-1)*dirCols+feat, names, vals...) ||
+		!c.f32(op, "x", x, cpuMatLen(batch*steps, (dirs-1)*dirCols+feat, ldX), names, vals...) ||
+		!c.f32(op, "y", y, dirs*steps*batch*feat, names, vals...) {
 		return nil, false
 	}
 	ls := lengths.cpu[:batch]
@@ -382,34 +390,36 @@ func (c *CPU) seqArgs(op string, batch, steps, feat int, x *F32, ldX int, length
 }
 
 // SequenceToTimeMajor rearranges the batch-major x into the dense
-// time-major y, reversing each sequence's real steps when reverse is set,
-// and zeros padded steps (see Backend).
-func (c *CPU) SequenceToTimeMajor(batch, steps, feat int, x *F32, ldX int, lengths *I32, reverse bool, y *F32) {
-	ls, ok := c.seqArgs("SequenceToTimeMajor", batch, steps, feat, x, ldX, lengths, y)
+// time-major y of each direction, the second reversing each sequence's
+// real steps, and zeros padded steps (see Backend).
+func (c *CPU) SequenceToTimeMajor(batch, steps, feat, dirs int, x *F32, ldX, dirCols int, lengths *I32, y *F32) {
+	ls, ok := c.seqArgs("SequenceToTimeMajor", batch, steps, feat, dirs, x, ldX, dirCols, lengths, y, false)
 	if !ok || batch*steps*feat == 0 {
 		return
 	}
-	sq := seqMap{batch: batch, steps: steps, feat: feat, ldX: ldX, lengths: ls, reverse: reverse}
+	sq := seqMap{batch: batch, steps: steps, feat: feat, dirs: dirs, ldX: ldX, dirCols: dirCols, lengths: ls}
 	xs, ys := x.cpu, y.cpu
-	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
+	rows := dirs * steps * batch
+	if k := c.chunks(rows*feat, cpuGrainCheap); k > 1 {
 		sq := sq // the workers' copy; the serial path allocates nothing
-		c.parallelRange(steps*batch, min(k, steps*batch), func(lo, hi int) { sq.toTimeMajor(lo, hi, xs, ys) })
+		c.parallelRange(rows, min(k, rows), func(lo, hi int) { sq.toTimeMajor(lo, hi, xs, ys) })
 	} else {
-		sq.toTimeMajor(0, steps*batch, xs, ys)
+		sq.toTimeMajor(0, rows, xs, ys)
 	}
 }
 
-// SequenceFromTimeMajor writes the time-major y back into the batch-major x
-// with the index maps of SequenceToTimeMajor (its adjoint); padded positions
-// of x are zeroed, or left as they are with accumulate, which adds instead.
-func (c *CPU) SequenceFromTimeMajor(batch, steps, feat int, y *F32, lengths *I32, reverse bool, x *F32, ldX int, accumulate bool) {
-	ls, ok := c.seqArgs("SequenceFromTimeMajor", batch, steps, feat, x, ldX, lengths, y)
+// SequenceFromTimeMajor writes the time-major y of each direction back into
+// the batch-major x with the index maps of SequenceToTimeMajor (its
+// adjoint); padded positions of x are zeroed, or left as they are with
+// accumulate, which adds instead.
+func (c *CPU) SequenceFromTimeMajor(batch, steps, feat, dirs int, y *F32, lengths *I32, x *F32, ldX, dirCols int, accumulate bool) {
+	ls, ok := c.seqArgs("SequenceFromTimeMajor", batch, steps, feat, dirs, x, ldX, dirCols, lengths, y, true)
 	if !ok || batch*steps*feat == 0 {
 		return
 	}
-	sq := seqMap{batch: batch, steps: steps, feat: feat, ldX: ldX, lengths: ls, reverse: reverse}
+	sq := seqMap{batch: batch, steps: steps, feat: feat, dirs: dirs, ldX: ldX, dirCols: dirCols, lengths: ls}
 	xs, ys := x.cpu, y.cpu
-	if k := c.chunks(batch*steps*feat, cpuGrainCheap); k > 1 {
+	if k := c.chunks(dirs*batch*steps*feat, cpuGrainCheap); k > 1 {
 		sq := sq
 		c.parallelRange(batch*steps, min(k, batch*steps), func(lo, hi int) { sq.fromTimeMajor(lo, hi, ys, xs, accumulate) })
 	} else {
@@ -417,33 +427,35 @@ func (c *CPU) SequenceFromTimeMajor(batch, steps, feat int, y *F32, lengths *I32
 	}
 }
 
+// seqMap is the index map of the Sequence ops: direction d of x is the
+// feat columns at d·dirCols of its rows, d = 1 reads each sequence's real
+// steps in reverse.
 type seqMap struct {
-	batch, steps, feat, ldX int
-	lengths                 []int32
-	reverse                 bool
+	batch, steps, feat, dirs, ldX, dirCols int
+	lengths                                []int32
 }
 
-// pos returns the position of sequence b that time step t reads, or −1 for
-// a padded step.
-func (sq *seqMap) pos(b, t int) int {
+// pos returns the position of sequence b that time step t of direction d
+// reads, or −1 for a padded step.
+func (sq *seqMap) pos(d, b, t int) int {
 	l := int(sq.lengths[b])
 	switch {
 	case t >= l:
 		return -1
-	case sq.reverse:
+	case d == 1:
 		return l - 1 - t
 	}
 	return t
 }
 
-// toTimeMajor fills rows [lo, hi) of y, row t·batch + b.
+// toTimeMajor fills rows [lo, hi) of y, row (d·steps + t)·batch + b.
 func (sq *seqMap) toTimeMajor(lo, hi int, x, y []float32) {
 	F := sq.feat
 	for r := lo; r < hi; r++ {
-		t, b := r/sq.batch, r%sq.batch
+		d, t, b := r/(sq.steps*sq.batch), r/sq.batch%sq.steps, r%sq.batch
 		dst := y[r*F : (r+1)*F]
-		if p := sq.pos(b, t); p >= 0 {
-			o := (b*sq.steps + p) * sq.ldX
+		if p := sq.pos(d, b, t); p >= 0 {
+			o := (b*sq.steps+p)*sq.ldX + d*sq.dirCols
 			copy(dst, x[o:o+F])
 		} else {
 			clear(dst)
@@ -451,30 +463,35 @@ func (sq *seqMap) toTimeMajor(lo, hi int, x, y []float32) {
 	}
 }
 
-// fromTimeMajor fills rows [lo, hi) of x, row b·steps + p.
+// fromTimeMajor fills rows [lo, hi) of x, row b·steps + p: each direction's
+// columns, or, with dirCols = 0, their sum (direction 0 first).
 func (sq *seqMap) fromTimeMajor(lo, hi int, y, x []float32, accumulate bool) {
 	F := sq.feat
 	for r := lo; r < hi; r++ {
 		b, p := r/sq.steps, r%sq.steps
-		dst := x[r*sq.ldX : r*sq.ldX+F]
 		l := int(sq.lengths[b])
-		if p >= l {
-			if !accumulate {
-				clear(dst)
+		for d := range sq.dirs {
+			dst := x[r*sq.ldX+d*sq.dirCols : r*sq.ldX+d*sq.dirCols+F]
+			add := accumulate || (d > 0 && sq.dirCols == 0) // the sum of the directions
+			if p >= l {
+				if !add {
+					clear(dst)
+				}
+				continue
 			}
-			continue
-		}
-		t := p
-		if sq.reverse {
-			t = l - 1 - p
-		}
-		src := y[(t*sq.batch+b)*F : (t*sq.batch+b+1)*F]
-		if accumulate {
-			for j, v := range src {
-				dst[j] += v
+			t := p
+			if d == 1 {
+				t = l - 1 - p
 			}
-		} else {
-			copy(dst, src)
+			o := ((d*sq.steps+t)*sq.batch + b) * F
+			src := y[o : o+F]
+			if add {
+				for j, v := range src {
+					dst[j] += v
+				}
+			} else {
+				copy(dst, src)
+			}
 		}
 	}
 }

@@ -246,26 +246,55 @@ func TestEmbedding(t *testing.T) {
 }
 
 // refToTimeMajor is SequenceToTimeMajor in float64.
-func refToTimeMajor(batch, steps, feat int, x []float64, ldX int, lengths []int32, reverse bool) []float64 {
-	y := make([]float64, steps*batch*feat)
-	for t := range steps {
-		for b := range batch {
-			l := int(lengths[b])
-			if t >= l {
-				continue
-			}
-			p := t
-			if reverse {
-				p = l - 1 - t
-			}
-			for f := range feat {
-				y[(t*batch+b)*feat+f] = x[(b*steps+p)*ldX+f]
+// refToTimeMajor is SequenceToTimeMajor in float64: direction d reads the
+// columns at d·dirCols, direction 1 each sequence backwards.
+func refToTimeMajor(batch, steps, feat, dirs int, x []float64, ldX, dirCols int, lengths []int32) []float64 {
+	y := make([]float64, dirs*steps*batch*feat)
+	for d := range dirs {
+		for t := range steps {
+			for b := range batch {
+				l := int(lengths[b])
+				if t >= l {
+					continue
+				}
+				p := t
+				if d == 1 {
+					p = l - 1 - t
+				}
+				for f := range feat {
+					y[((d*steps+t)*batch+b)*feat+f] = x[(b*steps+p)*ldX+d*dirCols+f]
+				}
 			}
 		}
 	}
 	return y
 }
 
+// refFromTimeMajor is the adjoint of refToTimeMajor: every y element added
+// to the x element it came from (so directions sharing columns are summed),
+// zeros elsewhere.
+func refFromTimeMajor(batch, steps, feat, dirs int, y []float64, lengths []int32, ldX, dirCols, xn int) []float64 {
+	x := make([]float64, xn)
+	for d := range dirs {
+		for b := range batch {
+			l := int(lengths[b])
+			for p := range l {
+				t := p
+				if d == 1 {
+					t = l - 1 - p
+				}
+				for f := range feat {
+					x[(b*steps+p)*ldX+d*dirCols+f] += y[((d*steps+t)*batch+b)*feat+f]
+				}
+			}
+		}
+	}
+	return x
+}
+
+// TestSequenceTimeMajor checks both Sequence ops against the float64
+// references, one direction and two (sharing x's columns, or side by side),
+// and that From is To's adjoint, hence its gradient.
 func TestSequenceTimeMajor(t *testing.T) {
 	tests := []struct {
 		batch, steps, feat, ldX int
@@ -274,41 +303,47 @@ func TestSequenceTimeMajor(t *testing.T) {
 		{1, 1, 1, 1, []int32{1}},
 		{1, 4, 3, 5, []int32{0}},
 		{3, 5, 7, 9, []int32{5, 2, 0}},
-		{7, 33, 65, 65, nil},
+		{2, 6, 3, 7, []int32{6, 3}},
+		{7, 33, 65, 130, nil},
 	}
 	for _, tt := range tests {
-		for _, reverse := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%v/reverse=%v", tt, reverse), func(t *testing.T) {
+		for _, dc := range []struct{ dirs, dirCols int }{{1, 0}, {2, 0}, {2, tt.feat}} {
+			if (dc.dirs-1)*dc.dirCols+tt.feat > tt.ldX {
+				continue
+			}
+			t.Run(fmt.Sprintf("%v/dirs=%d,dirCols=%d", tt, dc.dirs, dc.dirCols), func(t *testing.T) {
 				h := newCPUHarness(t, 2)
 				if tt.lengths == nil {
 					tt.lengths = h.lengths(tt.batch, tt.steps)
 				}
-				xn := (tt.batch*tt.steps-1)*tt.ldX + tt.feat
-				yn := tt.steps * tt.batch * tt.feat
+				used := (dc.dirs-1)*dc.dirCols + tt.feat // x's columns the op touches
+				xn := (tt.batch*tt.steps-1)*tt.ldX + used
+				yn := dc.dirs * tt.steps * tt.batch * tt.feat
 				xv, yv := h.rand(xn), h.rand(yn)
 				x, lens, y := h.up(xv), h.upI(tt.lengths), h.up(h.rand(yn))
-				h.c.SequenceToTimeMajor(tt.batch, tt.steps, tt.feat, x, tt.ldX, lens, reverse, y)
+				h.c.SequenceToTimeMajor(tt.batch, tt.steps, tt.feat, dc.dirs, x, tt.ldX, dc.dirCols, lens, y)
 				x64 := cpuF64(xv)
-				cpuCheckClose(t, "SequenceToTimeMajor", h.down(y), refToTimeMajor(tt.batch, tt.steps, tt.feat, x64, tt.ldX, tt.lengths, reverse), 0, 0)
+				to := func() []float64 {
+					return refToTimeMajor(tt.batch, tt.steps, tt.feat, dc.dirs, x64, tt.ldX, dc.dirCols, tt.lengths)
+				}
+				cpuCheckClose(t, "SequenceToTimeMajor", h.down(y), to(), 0, 0)
 
 				// From is the adjoint of To, so it is To's gradient: for
-				// L = Σ y·To(x), dL/dx = From(y), the padding columns of x
-				// (not part of the op) keeping their values.
+				// L = Σ y·To(x), dL/dx = From(y), the columns of x outside
+				// the op keeping their values.
 				y = h.up(yv)
 				back := h.up(xv)
-				h.c.SequenceFromTimeMajor(tt.batch, tt.steps, tt.feat, y, lens, reverse, back, tt.ldX, false)
+				h.c.SequenceFromTimeMajor(tt.batch, tt.steps, tt.feat, dc.dirs, y, lens, back, tt.ldX, dc.dirCols, false)
 				got := h.down(back)
 				y64 := cpuF64(yv)
 				num := make([]float64, xn)
 				if xn <= 300 {
-					num = cpuNumGrad(x64, func() float64 {
-						return cpuDot(y64, refToTimeMajor(tt.batch, tt.steps, tt.feat, x64, tt.ldX, tt.lengths, reverse))
-					})
+					num = cpuNumGrad(x64, func() float64 { return cpuDot(y64, to()) })
 				} else { // the same, exactly: the gradient of each x is the y it lands on
-					num = refFromTimeMajor(tt.batch, tt.steps, tt.feat, y64, tt.lengths, reverse, tt.ldX, xn)
+					num = refFromTimeMajor(tt.batch, tt.steps, tt.feat, dc.dirs, y64, tt.lengths, tt.ldX, dc.dirCols, xn)
 				}
 				for i := range num {
-					if i%tt.ldX >= tt.feat {
+					if i%tt.ldX >= used {
 						num[i] = float64(xv[i])
 					}
 				}
@@ -318,9 +353,9 @@ func TestSequenceTimeMajor(t *testing.T) {
 				cpuCheckClose(t, "SequenceFromTimeMajor", got, num, 1e-5, 1e-9)
 				// ⟨To(x), y⟩ = ⟨x, From(y)⟩ over the op's elements.
 				var lhs, rhs float64
-				lhs = cpuDot(refToTimeMajor(tt.batch, tt.steps, tt.feat, x64, tt.ldX, tt.lengths, reverse), y64)
+				lhs = cpuDot(to(), y64)
 				for i := range x64 {
-					if i%tt.ldX < tt.feat {
+					if i%tt.ldX < used {
 						rhs += x64[i] * float64(got[i])
 					}
 				}
@@ -329,11 +364,11 @@ func TestSequenceTimeMajor(t *testing.T) {
 				}
 
 				// With accumulate it adds and leaves padded positions alone.
-				h.c.SequenceFromTimeMajor(tt.batch, tt.steps, tt.feat, y, lens, reverse, back, tt.ldX, true)
+				h.c.SequenceFromTimeMajor(tt.batch, tt.steps, tt.feat, dc.dirs, y, lens, back, tt.ldX, dc.dirCols, true)
 				acc := h.down(back)
 				for i := range acc {
 					want := float64(got[i])
-					if i%tt.ldX < tt.feat {
+					if i%tt.ldX < used {
 						want += num[i]
 					}
 					if math.Abs(float64(acc[i])-want) > 1e-6*math.Abs(want)+1e-7 {
@@ -343,25 +378,6 @@ func TestSequenceTimeMajor(t *testing.T) {
 			})
 		}
 	}
-}
-
-// refFromTimeMajor writes the time-major y back to batch-major positions by
-// the index map of SequenceToTimeMajor, into an xn-element x of zeros.
-func refFromTimeMajor(batch, steps, feat int, y []float64, lengths []int32, reverse bool, ldX, xn int) []float64 {
-	x := make([]float64, xn)
-	for b := range batch {
-		l := int(lengths[b])
-		for p := range l {
-			t := p
-			if reverse {
-				t = l - 1 - p
-			}
-			for f := range feat {
-				x[(b*steps+p)*ldX+f] = y[(t*batch+b)*feat+f]
-			}
-		}
-	}
-	return x
 }
 
 // refMeanPool is MeanPool in float64.

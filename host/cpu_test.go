@@ -212,8 +212,17 @@ func TestCPUStickyErrors(t *testing.T) {
 			c.EmbeddingBackward(bi(-2), 2, -1, b(2), b(10))
 		}, "host: EmbeddingBackward: ids[0] = -2 outside [0, 5)"},
 		{"length too long", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
-			c.SequenceToTimeMajor(2, 3, 1, b(6), 1, bi(3, 4), true, b(6))
+			c.SequenceToTimeMajor(2, 3, 1, 2, b(6), 1, 0, bi(3, 4), b(12))
 		}, "host: SequenceToTimeMajor: lengths[1] = 4 outside [0, 3]"},
+		{"sequence dirs", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.SequenceToTimeMajor(2, 3, 1, 3, b(6), 1, 0, bi(3, 2), b(18))
+		}, "host: SequenceToTimeMajor: dirs=3, want 1 or 2"},
+		{"sequence overlapping directions", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.SequenceFromTimeMajor(2, 3, 4, 2, b(48), bi(3, 2), b(42), 7, 3, false)
+		}, "host: SequenceFromTimeMajor: dirCols=3 overlaps the 4 features of the other direction"},
+		{"sequence x short for two directions", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
+			c.SequenceFromTimeMajor(2, 3, 4, 2, b(48), bi(3, 2), b(44), 8, 4, false)
+		}, "host: SequenceFromTimeMajor: x has 44 elements, needs 48"},
 		{"lstm step", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
 			c.LSTMGatesForward(1, 2, 1, 1, 2, bi(2), b(8), b(8), b(2), b(2))
 		}, "host: LSTMGatesForward: step s=2 outside [0, 2)"},
@@ -392,11 +401,12 @@ func cpuRunAllOps(h *cpuHarness) map[string][]float32 {
 
 	const batch, steps, feat = 33, 40, 65
 	sl := h.upI(h.lengths(batch, steps))
-	tm := c.Alloc(batch * steps * feat)
-	c.SequenceToTimeMajor(batch, steps, feat, x, feat, sl, true, tm)
+	tm := c.Alloc(2 * batch * steps * feat)
+	c.SequenceToTimeMajor(batch, steps, feat, 2, x, feat, 0, sl, tm)
 	keep("SequenceToTimeMajor", tm)
-	c.SequenceFromTimeMajor(batch, steps, feat, tm, sl, false, y, feat+1, true)
-	keep("SequenceFromTimeMajor", y)
+	seq := h.up(h.rand(batch * steps * (2*feat + 1)))
+	c.SequenceFromTimeMajor(batch, steps, feat, 2, tm, sl, seq, 2*feat+1, feat, true)
+	keep("SequenceFromTimeMajor", seq)
 	pool := c.Alloc(batch * feat)
 	c.MeanPool(batch, steps, feat, sl, x.Slice(0, batch*steps*feat), pool, feat)
 	keep("MeanPool", pool)
@@ -476,8 +486,8 @@ func TestCPUSmallOpsAllocateNothing(t *testing.T) {
 		{"CrossEntropy", func() { c.CrossEntropy(4, 4, x, ids, nil, s, y, z) }},
 		{"EmbeddingForward", func() { c.EmbeddingForward(ids, 4, -1, tab, y) }},
 		{"EmbeddingBackward", func() { c.EmbeddingBackward(ids, 4, -1, y, tab) }},
-		{"SequenceToTimeMajor", func() { c.SequenceToTimeMajor(2, 4, 4, x, 4, lens, true, y) }},
-		{"SequenceFromTimeMajor", func() { c.SequenceFromTimeMajor(2, 4, 4, x, lens, true, y, 4, false) }},
+		{"SequenceToTimeMajor", func() { c.SequenceToTimeMajor(2, 4, 4, 2, x, 4, 0, lens, y) }},
+		{"SequenceFromTimeMajor", func() { c.SequenceFromTimeMajor(2, 4, 4, 2, x, lens, y, 4, 0, false) }},
 		{"MeanPool", func() { c.MeanPool(2, 4, 4, lens, x, y, 4) }},
 		{"MeanPoolBackward", func() { c.MeanPoolBackward(2, 4, 4, lens, x, 4, y) }},
 		{"LSTMGatesForward", func() { c.LSTMGatesForward(1, 2, 2, 4, 1, lens2, x, y, st, z) }},

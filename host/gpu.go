@@ -1017,35 +1017,48 @@ func (g *GPU) EmbeddingBackward(ids *I32, dim int, pad int32, dout, dtable *F32)
 
 // ---------------------------------------------------------------- sequences
 
-func (g *GPU) seqCheck(op string, batch, steps, feat int, lengths *I32, ldX int, x, y *F32) bool {
-	if g.failed() || !g.nonNeg(op, batch, steps, feat, ldX) || batch*steps == 0 || feat == 0 {
+func (g *GPU) seqCheck(op string, batch, steps, feat, dirs int, lengths *I32, ldX, dirCols int, x, y *F32, from bool) bool {
+	if g.failed() || !g.nonNeg(op, batch, steps, feat, dirs, ldX, dirCols) {
 		return false
 	}
-	return g.ld(op, "ldX", ldX, feat) && g.i32(op, "lengths", lengths, batch) &&
-		g.f32(op, "x", x, matLen(batch*steps, feat, ldX)) && g.f32(op, "y", y, batch*steps*feat) &&
+	if dirs < 1 || dirs > 2 {
+		g.failf(op, "dirs=%d, want 1 or 2", dirs)
+		return false
+	}
+	if from && dirs == 2 && dirCols != 0 && dirCols < feat {
+		g.failf(op, "dirCols=%d overlaps the %d features of the other direction", dirCols, feat)
+		return false
+	}
+	if batch*steps == 0 || feat == 0 {
+		return false
+	}
+	cols := (dirs-1)*dirCols + feat
+	return g.ld(op, "ldX", ldX, cols) && g.i32(op, "lengths", lengths, batch) &&
+		g.f32(op, "x", x, matLen(batch*steps, cols, ldX)) && g.f32(op, "y", y, dirs*batch*steps*feat) &&
 		g.fitsInt32(op, batch*steps, feat, ldX)
 }
 
-// SequenceToTimeMajor rearranges batch-major x into time-major y (reversing
-// each sequence when reverse); padded steps are zeros.
-func (g *GPU) SequenceToTimeMajor(batch, steps, feat int, x *F32, ldX int, lengths *I32, reverse bool, y *F32) {
+// SequenceToTimeMajor rearranges batch-major x into the time-major y of
+// each direction (the second reversing each sequence); padded steps are
+// zeros. One launch for every direction.
+func (g *GPU) SequenceToTimeMajor(batch, steps, feat, dirs int, x *F32, ldX, dirCols int, lengths *I32, y *F32) {
 	const op = "SequenceToTimeMajor"
-	if !g.seqCheck(op, batch, steps, feat, lengths, ldX, x, y) {
+	if !g.seqCheck(op, batch, steps, feat, dirs, lengths, ldX, dirCols, x, y, false) {
 		return
 	}
-	g.launch(op, "seq_to_time_major", [3]int{steps * batch, 1, 1}, [3]int{128, 1, 1},
-		batch, steps, feat, ptr(x), ldX, iptr(lengths), reverse, ptr(y), g.status)
+	g.launch(op, "seq_to_time_major", [3]int{steps * batch, dirs, 1}, [3]int{128, 1, 1},
+		batch, steps, feat, ptr(x), ldX, dirCols, iptr(lengths), ptr(y), g.status)
 }
 
-// SequenceFromTimeMajor writes time-major y back into batch-major x (the
-// adjoint of SequenceToTimeMajor).
-func (g *GPU) SequenceFromTimeMajor(batch, steps, feat int, y *F32, lengths *I32, reverse bool, x *F32, ldX int, accumulate bool) {
+// SequenceFromTimeMajor writes the time-major y of each direction back into
+// batch-major x (the adjoint of SequenceToTimeMajor), in one launch.
+func (g *GPU) SequenceFromTimeMajor(batch, steps, feat, dirs int, y *F32, lengths *I32, x *F32, ldX, dirCols int, accumulate bool) {
 	const op = "SequenceFromTimeMajor"
-	if !g.seqCheck(op, batch, steps, feat, lengths, ldX, x, y) {
+	if !g.seqCheck(op, batch, steps, feat, dirs, lengths, ldX, dirCols, x, y, true) {
 		return
 	}
 	g.launch(op, "seq_from_time_major", [3]int{batch * steps, 1, 1}, [3]int{128, 1, 1},
-		batch, steps, feat, ptr(y), iptr(lengths), reverse, ptr(x), ldX, accumulate, g.status)
+		batch, steps, feat, dirs, ptr(y), iptr(lengths), ptr(x), ldX, dirCols, accumulate, g.status)
 }
 
 // ---------------------------------------------------------------- LSTM

@@ -279,18 +279,22 @@ func (p *parity) lengthsFor(batch, steps int) []int32 {
 
 func TestGPUParitySequence(t *testing.T) {
 	p := newParity(t)
-	for _, tc := range []struct{ batch, steps, feat, ldX int }{{1, 1, 1, 1}, {5, 9, 33, 40}, {3, 17, 7, 7}, {33, 4, 130, 131}} {
-		for _, reverse := range []bool{false, true} {
-			name := fmt.Sprintf("%+v reverse=%v", tc, reverse)
+	for _, tc := range []struct{ batch, steps, feat, ldX int }{{1, 1, 1, 1}, {5, 9, 33, 70}, {3, 17, 7, 7}, {33, 4, 130, 261}} {
+		for _, dc := range []struct{ dirs, dirCols int }{{1, 0}, {2, 0}, {2, tc.feat}} {
+			used := (dc.dirs-1)*dc.dirCols + tc.feat
+			if used > tc.ldX {
+				continue
+			}
+			name := fmt.Sprintf("%+v %+v", tc, dc)
 			lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
-			x, y := p.rand(matLen(tc.batch*tc.steps, tc.feat, tc.ldX)), p.rand(tc.batch*tc.steps*tc.feat)
-			p.cpu.SequenceToTimeMajor(tc.batch, tc.steps, tc.feat, x.c, tc.ldX, lc, reverse, y.c)
-			p.gpu.SequenceToTimeMajor(tc.batch, tc.steps, tc.feat, x.g, tc.ldX, lg, reverse, y.g)
+			x, y := p.rand(matLen(tc.batch*tc.steps, used, tc.ldX)), p.rand(dc.dirs*tc.batch*tc.steps*tc.feat)
+			p.cpu.SequenceToTimeMajor(tc.batch, tc.steps, tc.feat, dc.dirs, x.c, tc.ldX, dc.dirCols, lc, y.c)
+			p.gpu.SequenceToTimeMajor(tc.batch, tc.steps, tc.feat, dc.dirs, x.g, tc.ldX, dc.dirCols, lg, y.g)
 			p.check("SequenceToTimeMajor"+name, y, tolElem)
 			for _, acc := range []bool{false, true} {
-				y2 := p.rand(tc.batch * tc.steps * tc.feat)
-				p.cpu.SequenceFromTimeMajor(tc.batch, tc.steps, tc.feat, y2.c, lc, reverse, x.c, tc.ldX, acc)
-				p.gpu.SequenceFromTimeMajor(tc.batch, tc.steps, tc.feat, y2.g, lg, reverse, x.g, tc.ldX, acc)
+				y2 := p.rand(dc.dirs * tc.batch * tc.steps * tc.feat)
+				p.cpu.SequenceFromTimeMajor(tc.batch, tc.steps, tc.feat, dc.dirs, y2.c, lc, x.c, tc.ldX, dc.dirCols, acc)
+				p.gpu.SequenceFromTimeMajor(tc.batch, tc.steps, tc.feat, dc.dirs, y2.g, lg, x.g, tc.ldX, dc.dirCols, acc)
 				p.check(fmt.Sprintf("SequenceFromTimeMajor%s acc=%v", name, acc), x, tolElem)
 			}
 		}

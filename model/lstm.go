@@ -173,10 +173,10 @@ func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 	G := 4 * H
 	sb := steps * batch
 
+	// xtm[d]: x time-major, the reverse direction reading each sequence
+	// backwards; both directions in one op.
 	xtm := l.xtm.get(be, D*sb*in)
-	for d := range D {
-		be.SequenceToTimeMajor(batch, steps, in, x, in, lengths, d == 1, xtm.Slice(d*sb*in, sb*in))
-	}
+	be.SequenceToTimeMajor(batch, steps, in, D, x, in, 0, lengths, xtm)
 	// pre[d] = xtm[d]·W_ih[d]ᵀ + b_ih[d] + b_hh[d] for every step at once.
 	pre := l.pre.get(be, D*sb*G)
 	wih := l.values.Slice(l.offIH(), l.values.Len()-l.offIH())
@@ -247,11 +247,9 @@ func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 	if l.FinalOnly {
 		return nil
 	}
+	// out: direction d's h in columns d·H.
 	out := l.out.get(be, batch*steps*D*H)
-	for d := range D {
-		be.SequenceFromTimeMajor(batch, steps, H, h.Slice(d*sb*H, sb*H), lengths, d == 1,
-			out.Slice(d*H, out.Len()-d*H), D*H, false)
-	}
+	be.SequenceFromTimeMajor(batch, steps, H, D, h, lengths, out, D*H, H, false)
 	return out
 }
 
@@ -282,12 +280,11 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	dh := l.dh.get(be, D*sb*H)
 	if dOut == nil {
 		be.Fill(dh, 0) // every direction at once
+	} else {
+		be.SequenceToTimeMajor(batch, steps, H, D, dOut, D*H, H, lengths, dh)
 	}
 	for d := range D {
 		dhd := dh.Slice(d*sb*H, sb*H)
-		if dOut != nil {
-			be.SequenceToTimeMajor(batch, steps, H, dOut.Slice(d*H, dOut.Len()-d*H), D*H, lengths, d == 1, dhd)
-		}
 		// Ended rows carry their state to the last step, so the gradient
 		// of h_n enters there and flows back to each row's own last step.
 		if d < len(dFinal) && dFinal[d] != nil {
@@ -379,10 +376,9 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 			be.Axpy(1, dbias, l.BiasHH[d].Grad)
 		}
 	}
+	// dx: the sum of the directions' input gradients (dirCols 0).
 	dx := l.dx.get(be, batch*steps*in)
-	for d := range D {
-		be.SequenceFromTimeMajor(batch, steps, in, dxtm.Slice(d*sb*in, sb*in), lengths, d == 1, dx, in, d > 0)
-	}
+	be.SequenceFromTimeMajor(batch, steps, in, D, dxtm, lengths, dx, in, 0, false)
 	return dx
 }
 
