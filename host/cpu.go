@@ -60,6 +60,10 @@ func (c *CPU) Threads() int { return c.threads }
 // PoolBytes returns the memory the buffer pool holds, in use or free.
 func (c *CPU) PoolBytes() int64 { return c.pool.heldBytes() }
 
+// LiveBuffers returns the number of buffers allocated and not yet freed
+// (views not counted), for leak checks.
+func (c *CPU) LiveBuffers() int { return c.pool.liveBuffers() }
+
 // Err returns the first error recorded by any op, or nil.
 func (c *CPU) Err() error {
 	c.mu.Lock()

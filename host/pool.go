@@ -132,6 +132,24 @@ func (p *cpuPool) freeI32Buf(b *I32) (ok, double bool) {
 }
 
 // heldBytes is the memory the pool holds, in use or free.
+// liveBuffers counts the buffers allocated and not freed.
+func (p *cpuPool) liveBuffers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, live := range p.liveF32 {
+		if live {
+			n++
+		}
+	}
+	for _, live := range p.liveI32 {
+		if live {
+			n++
+		}
+	}
+	return n
+}
+
 func (p *cpuPool) heldBytes() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -220,6 +220,17 @@ func (m *MultiheadAttention) Params() []*Param {
 	return append([]*Param{m.InWeight, m.InBias}, m.OutProj.Params()...)
 }
 
+// bindParams frees the allocation in_proj's weight and bias were made in
+// and spans them where they are now, and so does out_proj (see
+// packParams).
+func (m *MultiheadAttention) bindParams() {
+	m.be.Free(m.inValues)
+	m.be.Free(m.inGrads)
+	m.inValues = host.Join(m.InWeight.Value, m.InBias.Value)
+	m.inGrads = host.Join(m.InWeight.Grad, m.InBias.Grad)
+	m.OutProj.bindParams()
+}
+
 // Release frees m's buffers and parameters.
 func (m *MultiheadAttention) Release() {
 	for _, b := range []*layerBuf{&m.qkv, &m.scores, &m.probs, &m.attn, &m.dprobs, &m.dscores, &m.dqkv, &m.dx, &m.qkvh, &m.oh, &m.doh, &m.dqkvh} {

@@ -38,6 +38,8 @@ type Dialog struct {
 	dps    layerBuf // [B·W, 2H] sorted order
 
 	batch, turns, maxLen int
+	// values and grads hold every parameter (packParams).
+	values, grads *host.F32
 }
 
 func newDialog(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Dialog, err error) {
@@ -71,6 +73,7 @@ func newDialog(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Dialog, err
 	if m.out, err = NewLinear(be, rng, "out", 2*c.DialogHid, c.Classes, true); err != nil {
 		return nil, err
 	}
+	m.values, m.grads = packParams(be, m.modules()...)
 	return m, nil
 }
 
@@ -89,10 +92,14 @@ func (m *Dialog) Dropouts() []*Dropout { return []*Dropout{m.drop, m.words.Dropo
 // Labels returns the device labels of the last Forward.
 func (m *Dialog) Labels() *host.I32 { return m.lbl }
 
-// Params returns the parameters in state_dict order.
+// modules returns the layers with parameters, in state_dict order.
+func (m *Dialog) modules() []Module { return []Module{m.emb, m.utt, m.dlg, m.attn, m.pool, m.out} }
+
+// Params returns the parameters in state_dict order, one after another in
+// one allocation.
 func (m *Dialog) Params() []*Param {
 	var ps []*Param
-	for _, mod := range []Module{m.emb, m.utt, m.dlg, m.attn, m.pool, m.out} {
+	for _, mod := range m.modules() {
 		ps = append(ps, mod.Params()...)
 	}
 	return ps
@@ -185,4 +192,7 @@ func (m *Dialog) Release() {
 	m.pw.release(m.be)
 	m.dps.release(m.be)
 	m.sorted.inv.release(m.be)
+	m.be.Free(m.values)
+	m.be.Free(m.grads)
+	m.values, m.grads = nil, nil
 }

@@ -77,6 +77,16 @@ func (l *Linear) Params() []*Param {
 	return []*Param{l.Weight, l.Bias}
 }
 
+// bindParams frees the allocation the weight and bias were made in and
+// spans them where they are now (see packParams).
+func (l *Linear) bindParams() {
+	l.be.Free(l.values)
+	l.be.Free(l.grads)
+	ps := l.Params()
+	l.values = host.Join(ps[0].Value, ps[len(ps)-1].Value)
+	l.grads = host.Join(ps[0].Grad, ps[len(ps)-1].Grad)
+}
+
 // Release frees l's buffers and parameters.
 func (l *Linear) Release() {
 	l.y.release(l.be)

@@ -455,6 +455,16 @@ func (l *LSTM) Params() []*Param {
 	return ps
 }
 
+// bindParams frees the allocation l's parameters were made in and takes
+// its direction-major block from where they are now (see packParams).
+func (l *LSTM) bindParams() {
+	l.be.Free(l.values)
+	l.be.Free(l.grads)
+	first, last := l.WeightIH[0], l.BiasHH[l.Dirs-1]
+	l.values = host.Join(first.Value, last.Value)
+	l.grads = host.Join(first.Grad, last.Grad)
+}
+
 // Release frees l's buffers and parameters.
 func (l *LSTM) Release() {
 	for _, b := range []*layerBuf{&l.xtm, &l.pre, &l.act, &l.c, &l.h, &l.out, &l.dh, &l.dc, &l.dpre, &l.dxtm, &l.dx, &l.bias, &l.dbias, &l.whhT, &l.ones.layerBuf} {

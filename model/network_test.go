@@ -476,3 +476,37 @@ func TestWordDropout(t *testing.T) {
 		t.Error("word dropout changed tokens in evaluation mode")
 	}
 }
+
+// TestNetworkPacksParams checks that a network's parameters lie one after
+// another in one allocation, values and gradients, so that Adam updates
+// them all with one op, and that releasing the network returns every
+// buffer to the pool.
+func TestNetworkPacksParams(t *testing.T) {
+	for _, kind := range []string{KindSentence, KindDialog} {
+		t.Run(kind, func(t *testing.T) {
+			be := host.NewCPU(1)
+			net, err := New(be, smallConfig(kind))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps := net.Params()
+			for i := 1; i < len(ps); i++ {
+				if !host.Adjacent(ps[i-1].Value, ps[i].Value) || !host.Adjacent(ps[i-1].Grad, ps[i].Grad) {
+					t.Errorf("%s does not follow %s", ps[i].Name, ps[i-1].Name)
+				}
+			}
+			opt := NewAdam(be, ps, 1e-3)
+			if len(opt.runs) != 1 {
+				t.Errorf("Adam updates %d runs, want 1", len(opt.runs))
+			}
+			opt.Release()
+			net.Release()
+			if err := be.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if n := be.LiveBuffers(); n != 0 {
+				t.Errorf("%d buffers still allocated after Release", n)
+			}
+		})
+	}
+}

@@ -80,6 +80,49 @@ func newAdjacentParams(be host.Backend, specs ...paramSpec) (ps []*Param, values
 	return ps, values, grads
 }
 
+// paramBinder is a module that keeps views spanning several of its
+// parameters (an LSTM's per-direction block, a Linear's weight and bias).
+type paramBinder interface {
+	// bindParams, called once its parameters have moved, frees the
+	// allocations they were made in and takes its views from where they
+	// are now.
+	bindParams()
+}
+
+// packParams moves the parameters of modules, in order, into one value
+// allocation and one gradient allocation, which it returns (values copied,
+// gradients zero), and frees the ones they were made in. The optimiser then
+// updates and zeroes every parameter with one op (Adam joins adjacent
+// parameters), and a module's parameters stay adjacent as they were.
+func packParams(be host.Backend, modules ...Module) (values, grads *host.F32) {
+	var ps []*Param
+	for _, m := range modules {
+		ps = append(ps, m.Params()...)
+	}
+	values, grads = be.Alloc(NumParams(paramList(ps))), be.Alloc(NumParams(paramList(ps)))
+	off := 0
+	for _, p := range ps {
+		v, g := values.Slice(off, p.Len()), grads.Slice(off, p.Len())
+		be.Copy(v, p.Value)
+		be.Free(p.Value) // a parameter allocated alone; Free ignores views, which their module frees
+		be.Free(p.Grad)
+		p.Value, p.Grad = v, g
+		off += p.Len()
+	}
+	for _, m := range modules {
+		if b, ok := m.(paramBinder); ok {
+			b.bindParams()
+		}
+	}
+	return values, grads
+}
+
+// paramList is a Module of a fixed list of parameters.
+type paramList []*Param
+
+// Params returns the list.
+func (l paramList) Params() []*Param { return l }
+
 // freeParams returns the buffers of ps to the backend's pool. Views of a
 // larger allocation are not freed (Free ignores views); the owner frees the
 // allocation.

@@ -150,6 +150,10 @@ func (a *AttentionPool) Params() []*Param {
 	return append(a.Proj.Params(), a.Context)
 }
 
+// bindParams lets the projection span its moved parameters (see
+// packParams).
+func (a *AttentionPool) bindParams() { a.Proj.bindParams() }
+
 // Release frees a's buffers and parameters.
 func (a *AttentionPool) Release() {
 	for _, b := range []*layerBuf{&a.u, &a.score, &a.alpha, &a.y, &a.dalpha, &a.dscore, &a.du, &a.dz, &a.dx} {

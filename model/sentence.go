@@ -28,6 +28,8 @@ type Sentence struct {
 	batch  int
 	steps  int
 	lbl    *host.I32
+	// values and grads hold every parameter (packParams).
+	values, grads *host.F32
 }
 
 func newSentence(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Sentence, err error) {
@@ -56,6 +58,7 @@ func newSentence(be host.Backend, rng *RNG, c Config, seed uint64) (_ *Sentence,
 	if m.fc2, err = NewLinear(be, rng, "fc2", c.Dense, c.Classes, true); err != nil {
 		return nil, err
 	}
+	m.values, m.grads = packParams(be, m.modules()...)
 	return m, nil
 }
 
@@ -74,10 +77,14 @@ func (m *Sentence) Dropouts() []*Dropout { return []*Dropout{m.drop, m.words.Dro
 // Labels returns the device labels of the last Forward.
 func (m *Sentence) Labels() *host.I32 { return m.lbl }
 
-// Params returns the parameters in state_dict order.
+// modules returns the layers with parameters, in state_dict order.
+func (m *Sentence) modules() []Module { return []Module{m.emb, m.lstm, m.fc1, m.fc2} }
+
+// Params returns the parameters in state_dict order, one after another in
+// one allocation.
 func (m *Sentence) Params() []*Param {
 	var ps []*Param
-	for _, mod := range []Module{m.emb, m.lstm, m.fc1, m.fc2} {
+	for _, mod := range m.modules() {
 		ps = append(ps, mod.Params()...)
 	}
 	return ps
@@ -167,6 +174,9 @@ func (m *Sentence) Release() {
 		m.dfs[d].release(m.be)
 	}
 	m.sorted.inv.release(m.be)
+	m.be.Free(m.values)
+	m.be.Free(m.grads)
+	m.values, m.grads = nil, nil
 }
 
 // targetTurns keeps only the last real turn of each window of in: the
