@@ -2,21 +2,31 @@
 // gradient in one kernel, with the weighted mean taken on the device.
 #include "common.cuh"
 
-// cross_entropy_row adds row r's weighted loss and weight to lossSum and
-// weightSum (in the lane 0 of the row) and writes its probs and dlogits
-// (unscaled), the row's classes split over `width` lanes: 1 (a thread
-// takes the row) or 32 (a warp does, and reduces with shuffles).
-__device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, int classes, dptr<const float> logits,
-                                                  dptr<const int> labels, dptr<const float> weights,
-                                                  dptr<float> dlogits, dptr<float> probs, dptr<int> status,
-                                                  float& lossSum, float& weightSum) {
-  long long base = (long long)r * classes;
-  auto x = logits + base;
+// cross_entropy_weight is the weight of row r's label: w[y], 1 without
+// weights, 0 for an ignored label (< 0) or one out of range (reported in
+// status by the row's lane 0).
+__device__ __forceinline__ float cross_entropy_weight(int r, int lane, int classes, dptr<const int> labels,
+                                                      dptr<const float> weights, dptr<int> status) {
   int y = labels[r];
   if (y >= classes) {
     if (lane == 0) report_status(status, STATUS_LABEL_RANGE, y, r);
-    y = -1;
+    return 0.0f;
   }
+  return y < 0 ? 0.0f : (weights ? weights[y] : 1.0f);
+}
+
+// cross_entropy_row adds row r's weighted loss to lossSum (in the lane 0 of
+// the row) and writes its probs and its dlogits, scaled by inv = 1/Σw, the
+// row's classes split over `width` lanes: 1 (a thread takes the row) or 32
+// (a warp does, and reduces with shuffles).
+__device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, int classes, float inv,
+                                                  dptr<const float> logits, dptr<const int> labels,
+                                                  dptr<const float> weights, dptr<float> dlogits, dptr<float> probs,
+                                                  float& lossSum) {
+  long long base = (long long)r * classes;
+  auto x = logits + base;
+  int y = labels[r];
+  if (y >= classes) y = -1;  // reported by cross_entropy_weight
   float m = -INFINITY;
   for (int c = lane; c < classes; c += width) m = fmaxf(m, x[c]);
   if (width == 32) m = warp_max(m);
@@ -28,12 +38,9 @@ __device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, in
   for (int c = lane; c < classes; c += width) {
     float p = expf(x[c] - logZ);
     if (probs) probs[base + c] = p;
-    if (dlogits) dlogits[base + c] = w * (p - (c == y ? 1.0f : 0.0f));
+    if (dlogits) dlogits[base + c] = w * (p - (c == y ? 1.0f : 0.0f)) * inv;
   }
-  if (lane == 0 && y >= 0) {
-    lossSum += w * (logZ - x[y]);
-    weightSum += w;
-  }
+  if (lane == 0 && y >= 0) lossSum += w * (logZ - x[y]);
 }
 
 // cross_entropy: PyTorch's CrossEntropyLoss(weight=w, reduction="mean") over
@@ -44,34 +51,35 @@ __device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, in
 // dlogits and probs may be null.
 //
 // Launch: one block of up to 1024 threads (the host uses 512), grid 1, so
-// that the weighted sum is reduced in the same kernel that then scales the
-// gradient. With at most 32 classes (this project has 4) each thread takes
-// whole rows, r = thread, thread + blockDim, …: the first version gave each
-// row a warp whose lanes split its 4 classes, and 8 warps took the rows in
-// turn, which cost 60 µs for 512 rows on the H200, linear in the rows. With
-// more classes warp w takes rows w, w + warps, … and its lanes split the
-// classes. Reads the logits once, writes probs and dlogits once (each 4 B
-// per logit), and reads dlogits back once to scale it.
+// that the weighted sums are reduced in the kernel that uses them. The
+// weight sum Σ w[yᵢ] needs only the labels, so it comes first and the
+// gradient is written once, already scaled (the version before wrote it,
+// read it back and scaled it). With at most 32 classes (this project has
+// 4) each thread takes whole rows, r = thread, thread + blockDim, …: the
+// first version gave each row a warp whose lanes split its 4 classes, and 8
+// warps took the rows in turn, which cost 60 µs for 512 rows on the H200,
+// linear in the rows. With more classes warp w takes rows w, w + warps, …
+// and its lanes split the classes. Reads the labels twice and the logits
+// once, writes probs and dlogits once (each 4 B per logit).
 KERNEL void cross_entropy(int n, int classes, dptr<const float> logits, dptr<const int> labels,
                           dptr<const float> weights, dptr<float> loss, dptr<float> dlogits, dptr<float> probs,
                           dptr<int> status) {
-  float lossSum = 0.0f, weightSum = 0.0f;  // this thread's share
+  float weightSum = 0.0f;  // this thread's share
+  for (int r = threadIdx.x; r < n; r += blockDim.x)
+    weightSum += cross_entropy_weight(r, 0, classes, labels, weights, status);
+  weightSum = block_sum(weightSum);
+  // With no row counting (Σw = 0) the loss is NaN as in PyTorch and every
+  // gradient row is zero (each has w = 0).
+  float inv = weightSum != 0.0f ? 1.0f / weightSum : 0.0f;
+  float lossSum = 0.0f;
   if (classes <= 32) {
     for (int r = threadIdx.x; r < n; r += blockDim.x)
-      cross_entropy_row(r, 0, 1, classes, logits, labels, weights, dlogits, probs, status, lossSum, weightSum);
+      cross_entropy_row(r, 0, 1, classes, inv, logits, labels, weights, dlogits, probs, lossSum);
   } else {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
     for (int r = warp; r < n; r += nwarps)
-      cross_entropy_row(r, lane, 32, classes, logits, labels, weights, dlogits, probs, status, lossSum, weightSum);
+      cross_entropy_row(r, lane, 32, classes, inv, logits, labels, weights, dlogits, probs, lossSum);
   }
   lossSum = block_sum(lossSum);
-  weightSum = block_sum(weightSum);
   if (threadIdx.x == 0) loss[0] = lossSum / weightSum;
-  // With no row counting (Σw = 0) the loss is NaN as in PyTorch and every
-  // gradient row is already zero.
-  if (dlogits && weightSum != 0.0f) {
-    float inv = 1.0f / weightSum;
-    long long total = (long long)n * classes;
-    for (long long i = threadIdx.x; i < total; i += blockDim.x) dlogits[i] *= inv;
-  }
 }
