@@ -25,12 +25,13 @@ func TestShapesNamed(t *testing.T) {
 		{name: "full", batches: []int{32, 128, 512}, hiddens: []int{64, 128, 256, 512}, seqs: []int{10, 50, 100}, rows: []int{10, 100}},
 		{name: "quick", batches: []int{32}, hiddens: []int{64, 128}, seqs: []int{10, 50}, rows: []int{10, 100}},
 		{name: "tiny", batches: []int{3}, hiddens: []int{8}, seqs: []int{5}, rows: []int{3}},
+		{name: "large", batches: []int{512}, hiddens: []int{512}, seqs: []int{100}, rows: []int{100}},
 		{name: "huge", wantErr: true},
 	}
 	for _, tc := range tests {
 		s, err := ShapesNamed(tc.name)
 		if tc.wantErr {
-			if err == nil || !strings.Contains(err.Error(), "tiny, quick, full") {
+			if err == nil || !strings.Contains(err.Error(), "tiny, quick, large, full") {
 				t.Errorf("%s: error %v, want the list of names", tc.name, err)
 			}
 			continue

@@ -22,10 +22,12 @@ type Shapes struct {
 // The shape sets. Full is the sweep of the issue (every batch, hidden
 // size, sequence length and attention length of the two models); quick
 // keeps batch 32 and the two smaller hidden sizes, for a CPU run of a
-// couple of minutes; tiny is for tests.
+// couple of minutes; large keeps the largest of each size, where the
+// issue's bandwidth targets apply, for a short GPU run; tiny is for tests.
 var shapeSets = []Shapes{
 	{Name: "tiny", Batches: []int{3}, Seqs: []int{5}, Hiddens: []int{8}, Rows: []int{3}, Heads: 4, Vocab: 50},
 	{Name: "quick", Batches: []int{32}, Seqs: []int{10, 50}, Hiddens: []int{64, 128}, Rows: []int{10, 100}, Heads: 4, Vocab: 1614},
+	{Name: "large", Batches: []int{512}, Seqs: []int{100}, Hiddens: []int{512}, Rows: []int{100}, Heads: 4, Vocab: 1614},
 	{Name: "full", Batches: []int{32, 128, 512}, Seqs: []int{10, 50, 100}, Hiddens: []int{64, 128, 256, 512}, Rows: []int{10, 100}, Heads: 4, Vocab: 1614},
 }
 

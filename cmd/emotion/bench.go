@@ -119,7 +119,7 @@ whose outputs differ is reported and not timed, and the command then fails.`
 func runBenchKernels(args []string) error {
 	fs := benchFlagSet("kernels", benchKernelsHelp)
 	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
-	shapes := fs.String("shapes", "", "shape set: quick, full or tiny (default quick on the CPU, full on a GPU)")
+	shapes := fs.String("shapes", "", "shape set: quick, large, full or tiny (default quick on the CPU, full on a GPU)")
 	quick := fs.Bool("quick", false, "the quick shape set (same as --shapes quick)")
 	ops := fs.String("ops", "", "only the cases whose 'Op (variant)' name matches this regular expression")
 	list := fs.Bool("list", false, "list the cases' names and exit")
