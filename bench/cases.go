@@ -428,13 +428,15 @@ func cases(s Shapes) []*kernelCase {
 		}
 		add(c)
 	})
-	// W_hh [4H, H] of one direction, transposed once per forward for
+	// W_hh [4H, H] of both directions, transposed once per forward for
 	// LSTMSequenceForward.
 	s.sweep("H", func(_, _, h, _ int) {
 		rows, cols := 4*h, h
-		add(&kernelCase{op: "Transpose", variant: "W_hh [4H,H]", dims: []Dim{{"H", h}}, tol: tolExact,
-			bytes: 8 * i64(rows, cols), f32: []int{rows * cols, rows * cols}, outs: []ref{dev(1)},
-			run: func(be host.Backend, x *instance) { be.Transpose(rows, cols, x.f[0], cols, x.f[1], rows) }})
+		add(&kernelCase{op: "Transpose", variant: "W_hh [4H,H], 2 directions", dims: []Dim{{"H", h}}, tol: tolExact,
+			bytes: 8 * i64(2, rows, cols), f32: []int{2 * rows * cols, 2 * rows * cols}, outs: []ref{dev(1)},
+			run: func(be host.Backend, x *instance) {
+				be.Transpose(2, rows, cols, x.f[0], cols, rows*cols, x.f[1], rows, rows*cols)
+			}})
 	})
 	s.sweep("BH", func(b, _, h, _ int) {
 		const dirs, steps = 2, 2

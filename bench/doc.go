@@ -78,7 +78,7 @@
 //	LSTMGatesBackward       4B + 4·dirs·B·13H             dirs·B·H·23
 //	LSTMSequenceForward     4B + 4·dirs·(T·B·12H + 4H²)   dirs·T·B·H·(13 + 8H)
 //	LSTMSequenceBackward    4B + 4·dirs·(T·B·15H + BH + 4H²)  dirs·T·B·H·(24 + 8H)
-//	Transpose               8·rows·cols                   0
+//	Transpose               8·batch·rows·cols             0
 //	SplitHeads, MergeHeads  8n                            0
 //	SoftmaxForward          8·rows·cols + 4·rows/rpl      6·rows·cols
 //	SoftmaxBackward         12·rows·cols + 4·rows/rpl     5·rows·cols

@@ -90,7 +90,7 @@ func TestCaseCosts(t *testing.T) {
 		// B = 3, T = 5, H = 8, 2 directions.
 		{"LSTMSequenceForward (2 directions)", 4*3 + 4*2*5*3*12*8 + 4*2*4*8*8, 2 * 5 * 3 * 8 * (13 + 64)},
 		{"LSTMSequenceBackward (2 directions)", 4*3 + 4*2*5*3*15*8 + 4*2*3*8 + 4*2*4*8*8, 2 * 5 * 3 * 8 * (24 + 64)},
-		{"Transpose (W_hh [4H,H])", 8 * 32 * 8, 0},
+		{"Transpose (W_hh [4H,H], 2 directions)", 8 * 2 * 32 * 8, 0},
 		{"CrossEntropy (4 classes, weighted)", 12*3*4 + 4*3 + 4*4 + 4, 9 * 3 * 4},
 		{"AdamStep ([V,2H])", 32 * 50 * 16, 14 * 50 * 16},
 		// 2 directions of (T·B)×4H×2H: A 15·16, B 32·16, C 15·32.

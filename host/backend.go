@@ -171,10 +171,11 @@ type Backend interface {
 	// (like cudaMemcpy2D). With accumulate it adds instead. Concatenating
 	// features and splitting gradients are both Copy2D.
 	Copy2D(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int, accumulate bool)
-	// Transpose writes the transpose of the rows×cols matrix src (row
-	// stride ldSrc) into the cols×rows matrix dst (row stride ldDst):
-	// dst[c·ldDst + r] = src[r·ldSrc + c].
-	Transpose(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int)
+	// Transpose writes the transposes of batch rows×cols matrices src (row
+	// stride ldSrc, matrix i at element i·strideSrc) into the cols×rows
+	// matrices dst (row stride ldDst, matrix i at i·strideDst):
+	// dst[i·strideDst + c·ldDst + r] = src[i·strideSrc + r·ldSrc + c].
+	Transpose(batch, rows, cols int, src *F32, ldSrc, strideSrc int, dst *F32, ldDst, strideDst int)
 	// Axpy computes y += alpha·x over x.Len() elements.
 	Axpy(alpha float32, x, y *F32)
 	// Scale computes x *= alpha.

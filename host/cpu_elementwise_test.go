@@ -72,16 +72,23 @@ func TestCPUCopy2D(t *testing.T) {
 }
 
 func TestCPUTranspose(t *testing.T) {
-	for _, tt := range []struct{ rows, cols, ldSrc, ldDst int }{{1, 1, 1, 1}, {3, 5, 5, 3}, {7, 2, 4, 9}} {
+	for _, tt := range []struct{ batch, rows, cols, ldSrc, strideSrc, ldDst, strideDst int }{
+		{1, 1, 1, 1, 0, 1, 0}, {1, 3, 5, 5, 0, 3, 0}, {1, 7, 2, 4, 0, 9, 0},
+		{2, 3, 5, 6, 20, 4, 23}, // two matrices with gaps between them
+		{3, 4, 2, 2, 8, 4, 8},   // packed
+	} {
 		h := newCPUHarness(t, 1)
-		sv := h.rand((tt.rows-1)*tt.ldSrc + tt.cols)
-		dv := h.rand((tt.cols-1)*tt.ldDst + tt.rows)
+		sv := h.rand((tt.batch-1)*tt.strideSrc + (tt.rows-1)*tt.ldSrc + tt.cols)
+		dv := h.rand((tt.batch-1)*tt.strideDst + (tt.cols-1)*tt.ldDst + tt.rows)
 		src, dst := h.up(sv), h.up(dv)
-		h.c.Transpose(tt.rows, tt.cols, src, tt.ldSrc, dst, tt.ldDst)
+		h.c.Transpose(tt.batch, tt.rows, tt.cols, src, tt.ldSrc, tt.strideSrc, dst, tt.ldDst, tt.strideDst)
+		h.ok()
 		want := cpuF64(dv)
-		for r := range tt.rows {
-			for c := range tt.cols {
-				want[c*tt.ldDst+r] = float64(sv[r*tt.ldSrc+c])
+		for i := range tt.batch {
+			for r := range tt.rows {
+				for c := range tt.cols {
+					want[i*tt.strideDst+c*tt.ldDst+r] = float64(sv[i*tt.strideSrc+r*tt.ldSrc+c])
+				}
 			}
 		}
 		cpuCheckClose(t, fmt.Sprintf("Transpose%v", tt), h.down(dst), want, 0, 0)

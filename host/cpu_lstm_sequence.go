@@ -5,23 +5,25 @@ package host
 // against. (The CPU models keep calling the GEMM and the gates separately,
 // over the running rows only.)
 
-// Transpose writes the transpose of the rows×cols src into the cols×rows
-// dst (see Backend).
-func (c *CPU) Transpose(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int) {
-	const op, names = "Transpose", "rows cols ldSrc ldDst"
-	if c.failed() || !c.nonNeg(op, names, rows, cols, ldSrc, ldDst) || rows == 0 || cols == 0 {
+// Transpose writes the transposes of batch rows×cols matrices src into the
+// cols×rows matrices dst (see Backend).
+func (c *CPU) Transpose(batch, rows, cols int, src *F32, ldSrc, strideSrc int, dst *F32, ldDst, strideDst int) {
+	const op, names = "Transpose", "batch rows cols ldSrc strideSrc ldDst strideDst"
+	vals := []int{batch, rows, cols, ldSrc, strideSrc, ldDst, strideDst}
+	if c.failed() || !c.nonNeg(op, names, vals...) || batch == 0 || rows == 0 || cols == 0 {
 		return
 	}
-	if !c.ld(op, "ldSrc", ldSrc, cols, names, rows, cols, ldSrc, ldDst) ||
-		!c.ld(op, "ldDst", ldDst, rows, names, rows, cols, ldSrc, ldDst) ||
-		!c.f32(op, "src", src, cpuMatLen(rows, cols, ldSrc), names, rows, cols, ldSrc, ldDst) ||
-		!c.f32(op, "dst", dst, cpuMatLen(cols, rows, ldDst), names, rows, cols, ldSrc, ldDst) {
+	if !c.ld(op, "ldSrc", ldSrc, cols, names, vals...) || !c.ld(op, "ldDst", ldDst, rows, names, vals...) ||
+		!c.f32(op, "src", src, (batch-1)*strideSrc+cpuMatLen(rows, cols, ldSrc), names, vals...) ||
+		!c.f32(op, "dst", dst, (batch-1)*strideDst+cpuMatLen(cols, rows, ldDst), names, vals...) {
 		return
 	}
-	s, d := src.cpu, dst.cpu
-	for r := range rows {
-		for k, v := range s[r*ldSrc : r*ldSrc+cols] {
-			d[k*ldDst+r] = v
+	for i := range batch {
+		s, d := src.cpu[i*strideSrc:], dst.cpu[i*strideDst:]
+		for r := range rows {
+			for k, v := range s[r*ldSrc : r*ldSrc+cols] {
+				d[k*ldDst+r] = v
+			}
 		}
 	}
 }

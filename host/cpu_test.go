@@ -242,7 +242,7 @@ func TestCPUStickyErrors(t *testing.T) {
 			c.MeanPool(2, 3, 4, bi(1, 2), b(24), b(7), 4)
 		}, "host: MeanPool: y has 7 elements, needs 8"},
 		{"transpose ld", func(c *CPU, b func(int) *F32, _ func(...int32) *I32) {
-			c.Transpose(2, 3, b(6), 3, b(6), 1)
+			c.Transpose(1, 2, 3, b(6), 3, 0, b(6), 1, 0)
 		}, "host: Transpose: ldDst=1 is less than the row length 2"},
 		{"lstm sequence weights", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
 			c.LSTMSequenceForward(2, 2, 1, 2, bi(2), b(20), 16, b(32), b(32), b(8), b(8))

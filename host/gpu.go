@@ -732,23 +732,27 @@ func (g *GPU) Copy2D(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int, a
 	g.launch(op, "copy2d_f32", grid, [3]int{32, 8, 1}, rows, cols, ptr(src), ldSrc, ptr(dst), ldDst, accumulate)
 }
 
-// Transpose writes the transpose of the rows×cols src into the cols×rows
-// dst: one launch of 32×32 tiles.
-func (g *GPU) Transpose(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int) {
+// Transpose writes the transposes of batch rows×cols matrices src into the
+// cols×rows matrices dst: one launch of 32×32 tiles, grid z over the
+// matrices.
+func (g *GPU) Transpose(batch, rows, cols int, src *F32, ldSrc, strideSrc int, dst *F32, ldDst, strideDst int) {
 	const op = "Transpose"
-	if g.failed() || !g.nonNeg(op, rows, cols, ldSrc, ldDst) || rows == 0 || cols == 0 {
+	if g.failed() || !g.nonNeg(op, batch, rows, cols, ldSrc, strideSrc, ldDst, strideDst) || batch == 0 || rows == 0 || cols == 0 {
 		return
 	}
+	srcLen := (batch-1)*strideSrc + matLen(rows, cols, ldSrc)
+	dstLen := (batch-1)*strideDst + matLen(cols, rows, ldDst)
 	if !g.ld(op, "ldSrc", ldSrc, cols) || !g.ld(op, "ldDst", ldDst, rows) ||
-		!g.f32(op, "src", src, matLen(rows, cols, ldSrc)) || !g.f32(op, "dst", dst, matLen(cols, rows, ldDst)) ||
-		!g.fitsInt32(op, rows, cols, ldSrc, ldDst, matLen(rows, cols, ldSrc), matLen(cols, rows, ldDst)) {
+		!g.f32(op, "src", src, srcLen) || !g.f32(op, "dst", dst, dstLen) ||
+		!g.fitsInt32(op, rows, cols, ldSrc, ldDst, strideSrc, strideDst, srcLen, dstLen) {
 		return
 	}
-	if (rows+31)/32 > maxGridY {
-		g.failf(op, "rows=%d exceeds %d", rows, 32*maxGridY)
+	if (rows+31)/32 > maxGridY || batch > maxGridY {
+		g.failf(op, "rows=%d or batch=%d exceeds the grid (rows ≤ %d, batch ≤ %d)", rows, batch, 32*maxGridY, maxGridY)
 		return
 	}
-	g.launch(op, "transpose_f32", [3]int{(cols + 31) / 32, (rows + 31) / 32, 1}, [3]int{32, 8, 1}, rows, cols, ptr(src), ldSrc, ptr(dst), ldDst)
+	g.launch(op, "transpose_f32", [3]int{(cols + 31) / 32, (rows + 31) / 32, batch}, [3]int{32, 8, 1},
+		rows, cols, ptr(src), ldSrc, strideSrc, ptr(dst), ldDst, strideDst)
 }
 
 // Axpy computes y += alpha·x over x.Len() elements.

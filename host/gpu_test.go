@@ -648,11 +648,12 @@ func TestGPULaunchBound(t *testing.T) {
 
 func TestGPUParityTranspose(t *testing.T) {
 	p := newParity(t)
-	for _, tc := range []struct{ rows, cols, ldSrc, ldDst int }{{1, 1, 1, 1}, {33, 70, 70, 33}, {256, 64, 70, 260}, {5, 100, 101, 9}} {
+	for _, tc := range []struct{ batch, rows, cols, ldSrc, ldDst int }{{1, 1, 1, 1, 1}, {1, 33, 70, 70, 33}, {2, 256, 64, 70, 260}, {3, 5, 100, 101, 9}} {
 		name := fmt.Sprintf("%+v", tc)
-		src, dst := p.rand(matLen(tc.rows, tc.cols, tc.ldSrc)), p.rand(matLen(tc.cols, tc.rows, tc.ldDst))
-		p.cpu.Transpose(tc.rows, tc.cols, src.c, tc.ldSrc, dst.c, tc.ldDst)
-		p.gpu.Transpose(tc.rows, tc.cols, src.g, tc.ldSrc, dst.g, tc.ldDst)
+		ss, sd := matLen(tc.rows, tc.cols, tc.ldSrc)+3, matLen(tc.cols, tc.rows, tc.ldDst)+5 // matrices with gaps
+		src, dst := p.rand(tc.batch*ss), p.rand(tc.batch*sd)
+		p.cpu.Transpose(tc.batch, tc.rows, tc.cols, src.c, tc.ldSrc, ss, dst.c, tc.ldDst, sd)
+		p.gpu.Transpose(tc.batch, tc.rows, tc.cols, src.g, tc.ldSrc, ss, dst.g, tc.ldDst, sd)
 		p.check("Transpose"+name, dst, tolElem)
 	}
 }
@@ -685,10 +686,8 @@ func TestGPUParityLSTMSequence(t *testing.T) {
 		lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
 		whh := p.buf(p.randn(tc.dirs*ldDir, 0.3))
 		whhT := p.rand(tc.dirs * ldDir)
-		for d := range tc.dirs {
-			p.cpu.Transpose(4*H, H, whh.c.Slice(d*ldDir, 4*H*H), H, whhT.c.Slice(d*ldDir, 4*H*H), 4*H)
-			p.gpu.Transpose(4*H, H, whh.g.Slice(d*ldDir, 4*H*H), H, whhT.g.Slice(d*ldDir, 4*H*H), 4*H)
-		}
+		p.cpu.Transpose(tc.dirs, 4*H, H, whh.c, H, ldDir, whhT.c, 4*H, ldDir)
+		p.gpu.Transpose(tc.dirs, 4*H, H, whh.g, H, ldDir, whhT.g, 4*H, ldDir)
 		pre := p.buf(p.randn(4*n, 1))
 		act, c, h := p.rand(4*n), p.rand(n), p.rand(n)
 		p.cpu.LSTMSequenceForward(tc.dirs, tc.steps, tc.batch, H, lc, whhT.c, ldDir, pre.c, act.c, c.c, h.c)

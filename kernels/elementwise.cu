@@ -30,14 +30,18 @@ KERNEL void copy2d_f32(int rows, int cols, dptr<const float> src, int ldSrc, dpt
   }
 }
 
-// transpose_f32: dst[c·ldDst + r] = src[r·ldSrc + c] for a rows×cols src.
-// Block 32×8 over a 32×32 tile, staged in shared memory (one column of
-// padding against bank conflicts) so that both the reads of src and the
-// writes of dst are coalesced; grid (ceil(cols/32), ceil(rows/32)). Reads 4
-// B, writes 4 B per element.
-KERNEL void transpose_f32(int rows, int cols, dptr<const float> src, int ldSrc, dptr<float> dst, int ldDst) {
+// transpose_f32: dst[z·strideDst + c·ldDst + r] = src[z·strideSrc + r·ldSrc
+// + c] for rows×cols matrices z = 0, 1, …. Block 32×8 over a 32×32 tile,
+// staged in shared memory (one column of padding against bank conflicts)
+// so that both the reads of src and the writes of dst are coalesced; grid
+// (ceil(cols/32), ceil(rows/32), matrices). Reads 4 B, writes 4 B per
+// element.
+KERNEL void transpose_f32(int rows, int cols, dptr<const float> src, int ldSrc, int strideSrc, dptr<float> dst,
+                          int ldDst, int strideDst) {
   __shared__ float tile[32][33];
   int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
+  src = src + (long long)blockIdx.z * strideSrc;
+  dst = dst + (long long)blockIdx.z * strideDst;
   for (int i = threadIdx.y; i < 32; i += blockDim.y) {
     int r = r0 + i, c = c0 + threadIdx.x;
     if (r < rows && c < cols) tile[i][threadIdx.x] = src[(long long)r * ldSrc + c];

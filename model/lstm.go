@@ -220,9 +220,7 @@ func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 		// The whole recurrence in one op; it reads W_hhᵀ (coalesced on a
 		// GPU), transposed once per Forward.
 		whhT := l.whhT.get(be, D*H*G)
-		for d := range D {
-			be.Transpose(G, H, whh.Slice(d*l.perDir, G*H), H, whhT.Slice(d*H*G, H*G), G)
-		}
+		be.Transpose(D, G, H, whh, H, l.perDir, whhT, G, H*G)
 		be.LSTMSequenceForward(D, steps, batch, H, lengths, whhT, H*G, pre, act, c, h)
 	} else {
 		for s := range steps {
