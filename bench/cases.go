@@ -397,7 +397,7 @@ func cases(s Shapes) []*kernelCase {
 		const dirs = 2
 		g, st, w := dirs*t*b*4*h, dirs*t*b*h, dirs*4*h*h
 		c := &kernelCase{op: "LSTMSequenceForward", variant: "2 directions", dims: bth(b, t, h), tol: tolReduc,
-			bytes: 4*int64(b) + 4*i64(dirs, t, b, 12*h) + 4*int64(w), flops: i64(dirs, t, b, h, 13+8*h),
+			bytes: 4*int64(b) + 4*i64(dirs, t, b, 10*h) + 4*int64(w), flops: i64(dirs, t, b, h, 13+8*h),
 			// whhT, pre, act, c, h
 			f32: []int{w, g, g, st, st}, i32: []int{b}, outs: []ref{dev(2), dev(3), dev(4)},
 			run: func(be host.Backend, x *instance) {
@@ -414,7 +414,7 @@ func cases(s Shapes) []*kernelCase {
 		const dirs = 2
 		g, st, w := dirs*t*b*4*h, dirs*t*b*h, dirs*4*h*h
 		c := &kernelCase{op: "LSTMSequenceBackward", variant: "2 directions", dims: bth(b, t, h), tol: tolReduc,
-			bytes: 4*int64(b) + 4*i64(dirs, t, b, 15*h) + 4*i64(dirs, b, h) + 4*int64(w), flops: i64(dirs, t, b, h, 24+8*h),
+			bytes: 4*int64(b) + 4*i64(dirs, t, b, 10*h) + 4*i64(dirs, b, h) + 4*int64(w), flops: i64(dirs, t, b, h, 24+8*h),
 			// whh, act, c, dh, dc, dpre
 			f32: []int{w, g, st, st, st, g}, i32: []int{b}, outs: []ref{dev(5)},
 			run: func(be host.Backend, x *instance) {

@@ -76,8 +76,8 @@
 //	SequenceFromTimeMajor   4B + dirs·(4·L·F + 4·B·T·F)   0
 //	LSTMGatesForward        4B + 4·dirs·B·12H             dirs·B·H·9
 //	LSTMGatesBackward       4B + 4·dirs·B·13H             dirs·B·H·23
-//	LSTMSequenceForward     4B + 4·dirs·(T·B·12H + 4H²)   dirs·T·B·H·(13 + 8H)
-//	LSTMSequenceBackward    4B + 4·dirs·(T·B·15H + BH + 4H²)  dirs·T·B·H·(24 + 8H)
+//	LSTMSequenceForward     4B + 4·dirs·(T·B·10H + 4H²)   dirs·T·B·H·(13 + 8H)
+//	LSTMSequenceBackward    4B + 4·dirs·(T·B·10H + BH + 4H²)  dirs·T·B·H·(24 + 8H)
 //	Transpose               8·batch·rows·cols             0
 //	SplitHeads, MergeHeads  8n                            0
 //	SoftmaxForward          8·rows·cols + 4·rows/rpl      6·rows·cols
@@ -95,10 +95,12 @@
 // and dc, and writes dpre and dc at s−1 (13H); 23 FLOPs per unit. The
 // whole-sequence ops run T such steps with the recurrent product inside:
 // the weights once per direction (4H², from cache after the first step); per
-// step, row and unit the gates' traffic (forward 12H per row; backward
-// 15H: the gates, c at s and s−1, dh_s and dpre_{s+1}, and no dh or dc
-// written back, dc living in registers, whose first value is read once), 2·4H
-// multiply-adds per unit and the add of the product (forward 4, backward 1).
+// step and row what the op must read and write, its own earlier outputs
+// (h_{s−1}, dpre_{s+1}, c) not read back: forward 10H (the pre-activations
+// in; the gates, c and h out); backward 10H (the gates, c and dh_s in, each
+// c once; dpre out), and no dh or dc written back, dc living in registers,
+// whose first value is read once (BH); 2·4H multiply-adds per unit and the
+// add of the product (forward 4, backward 1).
 // Softmax takes max, scale-and-subtract, exp, sum and a multiply by the
 // reciprocal; its backward a dot product and three multiply-adds. Adam's
 // update is 14 FLOPs per element (two moment updates, two bias corrections,

@@ -21,7 +21,7 @@ import (
 //go:embed *.cu *.cuh *.h
 var Sources embed.FS
 
-var kernelDecl = regexp.MustCompile(`KERNEL\s+void\s+(\w+)\s*\(`)
+var kernelDecl = regexp.MustCompile(`KERNEL\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)\s*\(`)
 
 // Names returns the names of the kernels declared in the .cu sources,
 // sorted; with selftest false it leaves out the emulation's self-test

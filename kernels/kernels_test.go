@@ -22,7 +22,7 @@ func TestSources(t *testing.T) {
 		t.Errorf("Names(true) has no self-test kernels: %v", got)
 	}
 	bytesRe := regexp.MustCompile(`(\d|dim|m)\s*b\b`) // "4 B", "24 B per thread", "4·dim B"
-	decl := regexp.MustCompile(`((?://[^\n]*\n)+)KERNEL\s+void\s+(\w+)`)
+	decl := regexp.MustCompile(`((?://[^\n]*\n)+)KERNEL\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)`)
 	for _, file := range []string{"adam.cu", "cross_entropy.cu", "elementwise.cu", "embedding.cu", "heads.cu", "lstm.cu", "pool.cu", "reduce.cu", "sequence.cu", "softmax.cu"} {
 		src, err := Sources.ReadFile(file)
 		if err != nil {
