@@ -325,28 +325,24 @@ func (d *Device) SgemmStridedBatched(transA, transB bool, m, n, k int, alpha flo
 }
 
 // NewEvent creates an event (without timing).
-func (d *Device) NewEvent() (*Event, error) {
-	e := &Event{}
-	if err := d.do(func() error {
-		var err error
-		e.ev, err = cu.MakeEvent(cu.DisableTiming)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("cuda: cuEventCreate: %w", err)
-	}
-	return e, nil
-}
+func (d *Device) NewEvent() (*Event, error) { return d.newEvent(cu.DisableTiming, "cuEventCreate") }
 
 // NewTimingEvent creates an event that records when the stream reached
 // it, for Elapsed.
 func (d *Device) NewTimingEvent() (*Event, error) {
+	return d.newEvent(cu.DefaultEvent, "cuEventCreate(timing)")
+}
+
+// newEvent creates an event with flags; call names the driver call in an
+// error.
+func (d *Device) newEvent(flags cu.EventFlags, call string) (*Event, error) {
 	e := &Event{}
 	if err := d.do(func() error {
 		var err error
-		e.ev, err = cu.MakeEvent(cu.DefaultEvent)
+		e.ev, err = cu.MakeEvent(flags)
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("cuda: cuEventCreate(timing): %w", err)
+		return nil, fmt.Errorf("cuda: %s: %w", call, err)
 	}
 	return e, nil
 }

@@ -99,7 +99,8 @@ func packParams(be host.Backend, modules ...Module) (values, grads *host.F32) {
 	for _, m := range modules {
 		ps = append(ps, m.Params()...)
 	}
-	values, grads = be.Alloc(NumParams(paramList(ps))), be.Alloc(NumParams(paramList(ps)))
+	n := NumParams(paramList(ps))
+	values, grads = be.Alloc(n), be.Alloc(n)
 	off := 0
 	for _, p := range ps {
 		v, g := values.Slice(off, p.Len()), grads.Slice(off, p.Len())
@@ -191,12 +192,16 @@ func (b *layerBuf) release(be host.Backend) {
 // (re)allocated.
 type onesBuf struct{ layerBuf }
 
-// get returns a view of n ones.
+// get returns a view of n ones (the last one again for the same n).
 func (b *onesBuf) get(be host.Backend, n int) *host.F32 {
 	if b.all.Len() < n {
 		be.Free(b.all)
 		b.all = be.Alloc(n)
 		be.Fill(b.all, 1)
+		b.view = nil
 	}
-	return b.all.Slice(0, n)
+	if b.view == nil || b.view.Len() != n {
+		b.view = b.all.Slice(0, n)
+	}
+	return b.view
 }
