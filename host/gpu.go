@@ -61,7 +61,6 @@ type stagedCopy struct {
 
 const (
 	gpuBlock       = 256     // threads per block of 1-D kernels
-	gpuMaxGrid     = 4096    // blocks of a grid-stride kernel
 	reducePartials = 1024    // most blocks of the first pass of Sum (their sums go to scratch)
 	biasGradBlocks = 512     // blocks BiasGrad aims for (about 4 per SM of an H100)
 	minClass       = 256     // smallest pool size class, bytes (cudaMalloc's alignment)
@@ -70,6 +69,13 @@ const (
 	softmaxWarps   = 4       // rows per block of softmax kernels (softmax.cu)
 	maxGridY       = 65535   // grid y and z limit
 )
+
+// gridStrideBlocks is the most blocks of a 1-D grid-stride kernel (31 per
+// SM of an H200 at 256 threads: enough to fill it, few enough that a thread
+// of a large op takes many elements), and of Copy2D's grid over rows. A
+// variable so that the parity tests can shrink it and make every thread
+// loop.
+var gridStrideBlocks = 4096
 
 var _ Backend = (*GPU)(nil)
 
@@ -281,7 +287,17 @@ func (g *GPU) launch(op, kernel string, grid, block [3]int, args ...any) {
 
 // grid1D is the grid of a grid-stride kernel over n elements.
 func grid1D(n int) [3]int {
-	return [3]int{max(1, min((n+gpuBlock-1)/gpuBlock, gpuMaxGrid)), 1, 1}
+	return [3]int{max(1, min((n+gpuBlock-1)/gpuBlock, gridStrideBlocks)), 1, 1}
+}
+
+// mapUnroll is MAP_UNROLL of kernels/elementwise.cu: how many elements a
+// thread of its map_strided kernels takes per round.
+const mapUnroll = 4
+
+// gridMap1D is the grid of a 1-D map_strided kernel over n elements: one
+// round of mapUnroll elements per thread, up to the grid-stride cap.
+func gridMap1D(n int) [3]int {
+	return [3]int{max(1, min((n+gpuBlock*mapUnroll-1)/(gpuBlock*mapUnroll), gridStrideBlocks)), 1, 1}
 }
 
 var block1D = [3]int{gpuBlock, 1, 1}
@@ -728,7 +744,7 @@ func (g *GPU) Copy2D(rows, cols int, src *F32, ldSrc int, dst *F32, ldDst int, a
 		!g.fitsInt32(op, rows, cols, ldSrc, ldDst) {
 		return
 	}
-	grid := [3]int{min((cols+31)/32, maxGridY), min((rows+7)/8, maxGridY), 1}
+	grid := [3]int{min((cols+31)/32, maxGridY), min((rows+8*mapUnroll-1)/(8*mapUnroll), gridStrideBlocks), 1}
 	g.launch(op, "copy2d_f32", grid, [3]int{32, 8, 1}, rows, cols, ptr(src), ldSrc, ptr(dst), ldDst, accumulate)
 }
 
@@ -762,7 +778,7 @@ func (g *GPU) Axpy(alpha float32, x, y *F32) {
 	if g.failed() || !g.f32(op, "x", x, n) || !g.f32(op, "y", y, n) || n == 0 || !g.fitsInt32(op, n) {
 		return
 	}
-	g.launch(op, "axpy_f32", grid1D(n), block1D, n, alpha, ptr(x), ptr(y))
+	g.launch(op, "axpy_f32", gridMap1D(n), block1D, n, alpha, ptr(x), ptr(y))
 }
 
 // Scale computes x *= alpha.
@@ -772,7 +788,7 @@ func (g *GPU) Scale(alpha float32, x *F32) {
 	if g.failed() || !g.f32(op, "x", x, n) || n == 0 || !g.fitsInt32(op, n) {
 		return
 	}
-	g.launch(op, "scale_f32", grid1D(n), block1D, n, alpha, ptr(x))
+	g.launch(op, "scale_f32", gridMap1D(n), block1D, n, alpha, ptr(x))
 }
 
 // Sum writes the sum of x's elements to out[0].
@@ -806,7 +822,7 @@ func (g *GPU) AddBias(rows, cols int, x, bias *F32) {
 		rows*cols == 0 || !g.fitsInt32(op, rows*cols) {
 		return
 	}
-	g.launch(op, "add_bias_f32", grid1D(rows*cols), block1D, rows, cols, ptr(x), ptr(bias))
+	g.launch(op, "add_bias_f32", gridMap1D(rows*cols), block1D, rows, cols, ptr(x), ptr(bias))
 }
 
 // BiasGrad accumulates the column sums of the rows×cols dy into dbias.
@@ -858,7 +874,8 @@ func (g *GPU) scratch(op string, bytes int) cuda.DevicePtr {
 	return g.scratchBuf
 }
 
-// unary checks and launches an elementwise kernel over in[0].Len() elements.
+// unary checks and launches an elementwise (map_strided) kernel over
+// in[0].Len() elements.
 func (g *GPU) unary(op, kernel string, names []string, bufs ...*F32) {
 	n := bufs[0].Len()
 	if g.failed() {
@@ -876,7 +893,7 @@ func (g *GPU) unary(op, kernel string, names []string, bufs ...*F32) {
 	for _, b := range bufs {
 		args = append(args, ptr(b))
 	}
-	g.launch(op, kernel, grid1D(n), block1D, args...)
+	g.launch(op, kernel, gridMap1D(n), block1D, args...)
 }
 
 // ReLU computes y = max(x, 0).
@@ -923,7 +940,7 @@ func (g *GPU) dropout(op string, p float32, seed, offset uint64, x, y *F32) {
 		}
 		return
 	}
-	g.launch(op, "dropout_f32", grid1D(n), block1D, n, p, seed, offset, ptr(x), ptr(y))
+	g.launch(op, "dropout_f32", gridMap1D(n), block1D, n, p, seed, offset, ptr(x), ptr(y))
 }
 
 // ---------------------------------------------------------------- GEMM

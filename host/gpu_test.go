@@ -102,9 +102,28 @@ func (p *parity) check(name string, b pair, tol float64) {
 	}
 }
 
+// eachGridCap runs f under the backend's cap on grid-stride grids and
+// under a cap of 3 blocks, with which every thread of the tests' sizes
+// loops: the unrolled rounds of map_grid_stride (elementwise.cu) and its
+// tail.
+func eachGridCap(t *testing.T, f func(t *testing.T)) {
+	for _, blocks := range []int{gridStrideBlocks, 3} {
+		t.Run(fmt.Sprintf("grid%d", blocks), func(t *testing.T) {
+			old := gridStrideBlocks
+			gridStrideBlocks = blocks
+			defer func() { gridStrideBlocks = old }()
+			f(t)
+		})
+	}
+}
+
 func TestGPUParityElementwise(t *testing.T) {
 	p := newParity(t)
-	for _, n := range []int{1, 33, 1000, 70001} {
+	eachGridCap(t, func(t *testing.T) { testGPUParityElementwise(t, p) })
+}
+
+func testGPUParityElementwise(t *testing.T, p *parity) {
+	for _, n := range []int{1, 33, 1000, 3074, 70001} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			p.t = t
 			x, y := p.rand(n), p.rand(n)
@@ -159,6 +178,10 @@ func TestGPUParityElementwise(t *testing.T) {
 
 func TestGPUParityDropout(t *testing.T) {
 	p := newParity(t)
+	eachGridCap(t, func(t *testing.T) { p.t = t; testGPUParityDropout(t, p) })
+}
+
+func testGPUParityDropout(t *testing.T, p *parity) {
 	for _, tc := range []struct {
 		n      int
 		prob   float32
@@ -196,6 +219,10 @@ func TestGPUParityDropout(t *testing.T) {
 
 func TestGPUParityCopy2DBias(t *testing.T) {
 	p := newParity(t)
+	eachGridCap(t, func(t *testing.T) { p.t = t; testGPUParityCopy2DBias(p) })
+}
+
+func testGPUParityCopy2DBias(p *parity) {
 	for _, tc := range []struct{ rows, cols, ldSrc, ldDst int }{{1, 1, 1, 1}, {7, 33, 40, 35}, {300, 5, 5, 9}, {37, 70, 70, 70}, {1601, 257, 257, 260}} {
 		name := fmt.Sprintf("%+v", tc)
 		src, dst := p.rand(matLen(tc.rows, tc.cols, tc.ldSrc)), p.rand(matLen(tc.rows, tc.cols, tc.ldDst))
