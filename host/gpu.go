@@ -1059,6 +1059,16 @@ func (g *GPU) seqCheck(op string, batch, steps, feat, dirs int, lengths *I32, ld
 		g.fitsInt32(op, batch*steps, feat, ldX)
 }
 
+// seqGrid is the launch shape of the sequence kernels (sequence.cu) over
+// rows of feat features: ceil(feat/mapUnroll) threads a row, rounded up to
+// a warp and at most 128, and as many rows as fill a block of gpuBlock
+// threads.
+func seqGrid(rows, feat int) (grid, block [3]int) {
+	perRow := min(128, (feat+32*mapUnroll-1)/(32*mapUnroll)*32)
+	rowsPer := gpuBlock / perRow
+	return [3]int{(rows + rowsPer - 1) / rowsPer, 1, 1}, [3]int{perRow, rowsPer, 1}
+}
+
 // SequenceToTimeMajor rearranges batch-major x into the time-major y of
 // each direction (the second reversing each sequence); padded steps are
 // zeros. One launch for every direction.
@@ -1067,7 +1077,9 @@ func (g *GPU) SequenceToTimeMajor(batch, steps, feat, dirs int, x *F32, ldX, dir
 	if !g.seqCheck(op, batch, steps, feat, dirs, lengths, ldX, dirCols, x, y, false) {
 		return
 	}
-	g.launch(op, "seq_to_time_major", [3]int{steps * batch, dirs, 1}, [3]int{128, 1, 1},
+	grid, block := seqGrid(batch*steps, feat)
+	grid[1] = dirs
+	g.launch(op, "seq_to_time_major", grid, block,
 		batch, steps, feat, ptr(x), ldX, dirCols, iptr(lengths), ptr(y), g.status)
 }
 
@@ -1078,7 +1090,8 @@ func (g *GPU) SequenceFromTimeMajor(batch, steps, feat, dirs int, y *F32, length
 	if !g.seqCheck(op, batch, steps, feat, dirs, lengths, ldX, dirCols, x, y, true) {
 		return
 	}
-	g.launch(op, "seq_from_time_major", [3]int{batch * steps, 1, 1}, [3]int{128, 1, 1},
+	grid, block := seqGrid(batch*steps, feat)
+	g.launch(op, "seq_from_time_major", grid, block,
 		batch, steps, feat, dirs, ptr(y), iptr(lengths), ptr(x), ldX, dirCols, accumulate, g.status)
 }
 

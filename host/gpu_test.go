@@ -306,7 +306,7 @@ func (p *parity) lengthsFor(batch, steps int) []int32 {
 
 func TestGPUParitySequence(t *testing.T) {
 	p := newParity(t)
-	for _, tc := range []struct{ batch, steps, feat, ldX int }{{1, 1, 1, 1}, {5, 9, 33, 70}, {3, 17, 7, 7}, {33, 4, 130, 261}} {
+	for _, tc := range []struct{ batch, steps, feat, ldX int }{{1, 1, 1, 1}, {5, 9, 33, 70}, {3, 17, 7, 7}, {33, 4, 130, 261}, {2, 5, 600, 1203}} {
 		for _, dc := range []struct{ dirs, dirCols int }{{1, 0}, {2, 0}, {2, tc.feat}} {
 			used := (dc.dirs-1)*dc.dirCols + tc.feat
 			if used > tc.ldX {
