@@ -177,6 +177,31 @@ func seqLengths(seed uint64, n, steps int) []int32 {
 	return l
 }
 
+// stepLengths are the lengths of the LSTM step cases' b rows: 2, or 1 for
+// about one row in ten, which has ended at step 1 and carries its state.
+func stepLengths(seed uint64, b int) []int32 {
+	r := rand.New(rand.NewPCG(seed, 2))
+	l := make([]int32, b)
+	for i := range l {
+		l[i] = 2
+		if r.IntN(10) == 0 {
+			l[i] = 1
+		}
+	}
+	return l
+}
+
+// endedAt counts the sequences of lengths that have ended by step s.
+func endedAt(lengths []int32, s int) int {
+	n := 0
+	for _, l := range lengths {
+		if int(l) <= s {
+			n++
+		}
+	}
+	return n
+}
+
 func sum32(x []int32) int64 {
 	var s int64
 	for _, v := range x {
@@ -366,28 +391,21 @@ func cases(s Shapes) []*kernelCase {
 
 	// One LSTM step of both directions. The cost of a step does not depend
 	// on the sequence length, so the buffers hold two steps and step 1 is
-	// timed; about one row in ten has ended (it carries its state).
-	lstmLengths := func(seed uint64, b int) []int32 {
-		r := rand.New(rand.NewPCG(seed, 2))
-		l := make([]int32, b)
-		for i := range l {
-			l[i] = 2
-			if r.IntN(10) == 0 {
-				l[i] = 1
-			}
-		}
-		return l
-	}
+	// timed (stepLengths).
 	s.sweep("BH", func(b, _, h, _ int) {
 		const dirs, steps = 2, 2
 		g, st := dirs*steps*b*4*h, dirs*steps*b*h
 		c := &kernelCase{op: "LSTMGatesForward", variant: "2 directions", dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
-			bytes: 4*int64(b) + 4*i64(dirs, b, 12*h), flops: i64(dirs, b, h, 9),
-			f32: []int{g, g, st, st}, i32: []int{b}, outs: []ref{dev(1), dev(2), dev(3)},
+			flops: i64(dirs, b, h, 9),
+			f32:   []int{g, g, st, st}, i32: []int{b}, outs: []ref{dev(1), dev(2), dev(3)},
 			run: func(be host.Backend, x *instance) {
 				be.LSTMGatesForward(dirs, steps, b, h, 1, x.i[0], x.f[0], x.f[1], x.f[2], x.f[3])
 			}}
-		lens := lstmLengths(c.seed(), b)
+		lens := stepLengths(c.seed(), b)
+		// A running unit moves 11H (h_{s−1} went into the GEMM), a carried
+		// one 8H.
+		ended := endedAt(lens, 1)
+		c.bytes = 4*int64(b) + 4*i64(dirs, h)*(11*int64(b-ended)+8*int64(ended))
 		c.fill = func(_ *rand.Rand, d *caseData) { copy(d.i[0], lens) }
 		add(c)
 	})
@@ -442,13 +460,17 @@ func cases(s Shapes) []*kernelCase {
 		const dirs, steps = 2, 2
 		g, st := dirs*steps*b*4*h, dirs*steps*b*h
 		c := &kernelCase{op: "LSTMGatesBackward", variant: "2 directions", dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
-			bytes: 4*int64(b) + 4*i64(dirs, b, 13*h), flops: i64(dirs, b, h, 23),
+			flops: i64(dirs, b, h, 23),
 			// act, c, dh, dc, dpre
 			f32: []int{g, st, st, st, g}, i32: []int{b}, outs: []ref{dev(2), dev(3), dev(4)},
 			run: func(be host.Backend, x *instance) {
 				be.LSTMGatesBackward(dirs, steps, b, h, 1, x.i[0], x.f[0], x.f[1], x.f[2], x.f[3], x.f[4])
 			}}
-		lens := lstmLengths(c.seed(), b)
+		lens := stepLengths(c.seed(), b)
+		// A running unit moves 13H, a carried one 15H (it adds dh_s into
+		// dh_{s−1}).
+		ended := endedAt(lens, 1)
+		c.bytes = 4*int64(b) + 4*i64(dirs, h)*(13*int64(b-ended)+15*int64(ended))
 		c.fill = func(r *rand.Rand, d *caseData) {
 			copy(d.i[0], lens)
 			uniform(r, d.f[0], 0, 1) // activated gates: σ in (0, 1), tanh in (−1, 1)

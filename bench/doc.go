@@ -74,8 +74,8 @@
 //	EmbeddingBackward       4n + 12·r·dim                 r·dim
 //	SequenceToTimeMajor     4B + dirs·(4·L·F + 4·B·T·F)   0
 //	SequenceFromTimeMajor   4B + dirs·(4·L·F + 4·B·T·F)   0
-//	LSTMGatesForward        4B + 4·dirs·B·12H             dirs·B·H·9
-//	LSTMGatesBackward       4B + 4·dirs·B·13H             dirs·B·H·23
+//	LSTMGatesForward        4B + 4·dirs·(11·Br + 8·Be)·H  dirs·B·H·9
+//	LSTMGatesBackward       4B + 4·dirs·(13·Br + 15·Be)·H dirs·B·H·23
 //	LSTMSequenceForward     4B + 4·dirs·(T·B·10H + 4H²)   dirs·T·B·H·(13 + 8H)
 //	LSTMSequenceBackward    4B + 4·dirs·(T·B·10H + BH + 4H²)  dirs·T·B·H·(24 + 8H)
 //	Transpose               8·batch·rows·cols             0
@@ -88,11 +88,14 @@
 //	AdamStep (ZeroGrad)     32n                           14n
 //	Upload, Download        4n (over the host link)       0
 //
-// An LSTM step reads the 4H pre-activations and writes the 4H activated
-// gates, reads c and h of the step before and writes c and h (12H per row
-// and direction); its FLOPs are three sigmoids, two tanh and the four
-// multiply-adds of c and h. Its backward reads the gates, c at s and s−1, dh
-// and dc, and writes dpre and dc at s−1 (13H); 23 FLOPs per unit. The
+// An LSTM step of Br running and Be ended rows reads a running row's 4H
+// pre-activations and c of the step before and writes the 4H activated
+// gates, c and h (11H per row and direction: h of the step before went into
+// the caller's GEMM); an ended row carries c and h (its pre-activations,
+// c and h read, c and h written: 8H). Its FLOPs are three sigmoids, two
+// tanh and the four multiply-adds of c and h. Its backward reads the gates,
+// c at s and s−1, dh and dc, and writes dpre and dc at s−1 (13H; an ended
+// row also adds dh_s into dh_{s−1}: 15H); 23 FLOPs per unit. The
 // whole-sequence ops run T such steps with the recurrent product inside:
 // the weights once per direction (4H², from cache after the first step); per
 // step and row what the op must read and write, its own earlier outputs

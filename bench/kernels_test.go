@@ -85,8 +85,6 @@ func TestCaseCosts(t *testing.T) {
 		{"Copy2D ([B·T,2H] into [B·T,2H+3])", 8 * 15 * 16, 0},
 		{"AddBias ([B·T,4H])", 8*15*32 + 4*32, 15 * 32},
 		{"BiasGrad ([B·T,4H])", 4*15*32 + 8*32, 15 * 32},
-		{"LSTMGatesForward (2 directions)", 4*3 + 4*2*3*12*8, 2 * 3 * 8 * 9},
-		{"LSTMGatesBackward (2 directions)", 4*3 + 4*2*3*13*8, 2 * 3 * 8 * 23},
 		// B = 3, T = 5, H = 8, 2 directions.
 		{"LSTMSequenceForward (2 directions)", 4*3 + 4*2*5*3*10*8 + 4*2*4*8*8, 2 * 5 * 3 * 8 * (13 + 64)},
 		{"LSTMSequenceBackward (2 directions)", 4*3 + 4*2*5*3*10*8 + 4*2*3*8 + 4*2*4*8*8, 2 * 5 * 3 * 8 * (24 + 64)},
@@ -122,6 +120,31 @@ func TestCaseCosts(t *testing.T) {
 		}
 		if c.bytes != tc.bytes || c.flops != tc.flops {
 			t.Errorf("%s: %d bytes, %d FLOPs; want %d, %d", tc.name, c.bytes, c.flops, tc.bytes, tc.flops)
+		}
+	}
+	// The LSTM step counts its running and ended rows apart (11H and 8H
+	// forward, 13H and 15H backward); at B = 40 both kinds occur.
+	for _, b := range []int{3, 40} {
+		sb := s
+		sb.Batches = []int{b}
+		for _, c := range cases(sb) {
+			var running, ended, flops int64
+			switch c.op {
+			case "LSTMGatesForward":
+				running, ended, flops = 11, 8, 9
+			case "LSTMGatesBackward":
+				running, ended, flops = 13, 15, 23
+			default:
+				continue
+			}
+			e := endedAt(stepLengths(c.seed(), b), 1)
+			if b == 40 && (e == 0 || e == b) {
+				t.Errorf("%s at B = 40: %d of 40 rows ended, want some of each", c.name(), e)
+			}
+			want := 4*int64(b) + 4*2*8*(running*int64(b-e)+ended*int64(e))
+			if c.bytes != want || c.flops != 2*int64(b)*8*flops {
+				t.Errorf("%s at B = %d (%d ended): %d bytes, %d FLOPs; want %d, %d", c.name(), b, e, c.bytes, c.flops, want, 2*int64(b)*8*flops)
+			}
 		}
 	}
 	// Sequence ops count the real positions of their lengths.
