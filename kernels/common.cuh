@@ -16,6 +16,18 @@ template <class T>
 using dptr = T*;
 #endif
 
+// SHARED_ARRAY declares a __shared__ array of n T's, SHARED_MATRIX a
+// __shared__ rows×cols array; under emulation every access to them is
+// bounds-checked and race-checked (emu::shared_array in cudaemu.h). Kernels
+// declare shared memory only through these.
+#ifdef CUDA_EMU
+#define SHARED_ARRAY(T, name, n) static thread_local emu::shared_array<T, (n)> name(#name)
+#define SHARED_MATRIX(T, name, rows, cols) static thread_local emu::shared_matrix<T, (rows), (cols)> name(#name)
+#else
+#define SHARED_ARRAY(T, name, n) __shared__ T name[n]
+#define SHARED_MATRIX(T, name, rows, cols) __shared__ T name[rows][cols]
+#endif
+
 // KERNEL marks an entry point; extern "C" keeps its name unmangled so the
 // host looks it up by name in the fatbin.
 #define KERNEL extern "C" __global__
@@ -101,7 +113,7 @@ __device__ __forceinline__ float warp_max(float v) {
 // block_sum returns the sum of v over a one-dimensional block whose size is
 // a multiple of 32, in every thread. Every thread of the block must call it.
 __device__ __forceinline__ float block_sum(float v) {
-  __shared__ float part[33];
+  SHARED_ARRAY(float, part, 33);
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   v = warp_sum(v);
   if (lane == 0) part[warp] = v;

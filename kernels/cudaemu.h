@@ -7,9 +7,11 @@
 // exits. The scheduler (emu_runtime.cc) releases a barrier only when every
 // thread that must reach it has; a thread that exits while others wait is an
 // error, as is a shuffle that names a lane that is not there. __shared__
-// variables are static thread_local: one copy per OS thread, so one per block
-// being run. Device pointers are bounds-checked wrappers (emu::dptr) over the
-// allocation they point into.
+// arrays (SHARED_ARRAY, SHARED_MATRIX) are static thread_local: one copy per
+// OS thread, so one per block being run, with every access bounds-checked
+// and checked for races between barriers (emu::shared_array). Device
+// pointers are bounds-checked wrappers (emu::dptr) over the allocation they
+// point into.
 #ifndef EMOTION_CUDAEMU_H
 #define EMOTION_CUDAEMU_H
 
@@ -91,6 +93,132 @@ class dptr {
   T* p_ = nullptr;
   const char* lo_ = nullptr;
   const char* hi_ = nullptr;
+};
+
+// ---------------------------------------------------------------- shared memory
+
+// barrier_interval names the stretch of the current block between two of
+// its __syncthreads() (or its start): a number that changes at every
+// barrier and at every block, never reused on an OS thread.
+uint64_t barrier_interval();
+// thread_linear is the calling fiber's linear thread index in its block.
+int thread_linear();
+
+// SharedShadow is what the race check knows of one element of __shared__
+// memory: the thread that last wrote it and the threads that read it, each
+// with the barrier interval they did it in.
+struct SharedShadow {
+  uint64_t wrote = 0, read = 0;  // barrier intervals of the last write and of the reads
+  int writer = 0, reader = 0;    // linear thread indices; reader kManyReaders for several
+};
+constexpr int kManyReaders = -1;
+
+// shared_array is a __shared__ array of N T's (SHARED_ARRAY in common.cuh)
+// whose every access is bounds-checked and race-checked: two threads
+// touching one element between two __syncthreads(), at least one of them
+// writing, is an error. On a GPU their order is undefined (compute-
+// sanitizer's racecheck reports such hazards there); under emulation the
+// threads run in index order, which would hide the bug.
+template <class T, size_t N>
+class shared_array {
+ public:
+  explicit shared_array(const char* name) : name_(name) {}
+
+  // ref is one element: reading it converts to T, assigning writes it.
+  class ref {
+   public:
+    ref(shared_array* a, ptrdiff_t i) : a_(a), i_(i) {}
+    operator T() const { return a_->load(i_); }
+    ref& operator=(T v) {
+      a_->store(i_, v);
+      return *this;
+    }
+    ref& operator=(const ref& o) { return *this = static_cast<T>(o); }
+    ref& operator+=(T v) { return *this = a_->load(i_) + v; }
+
+   private:
+    shared_array* a_;
+    ptrdiff_t i_;
+  };
+
+  ref operator[](ptrdiff_t i) {
+    if (i < 0 || i >= static_cast<ptrdiff_t>(N))
+      fail("out-of-bounds access: index %td of __shared__ %s[%zu]", i, name_, N);
+    return ref(this, i);
+  }
+
+  T load(ptrdiff_t i) {
+    SharedShadow& s = shadow_[i];
+    uint64_t now = barrier_interval();
+    int t = thread_linear();
+    if (s.wrote == now && s.writer != t)
+      fail("shared memory hazard: reads __shared__ %s[%td], which thread %d wrote since the last __syncthreads()",
+           name_, i, s.writer);
+    if (s.read != now) {
+      s.read = now;
+      s.reader = t;
+    } else if (s.reader != t) {
+      s.reader = kManyReaders;
+    }
+    return data_[i];
+  }
+
+  void store(ptrdiff_t i, T v) {
+    SharedShadow& s = shadow_[i];
+    uint64_t now = barrier_interval();
+    int t = thread_linear();
+    if (s.wrote == now && s.writer != t)
+      fail("shared memory hazard: writes __shared__ %s[%td], which thread %d wrote since the last __syncthreads()",
+           name_, i, s.writer);
+    if (s.read == now && s.reader != t) {
+      if (s.reader == kManyReaders)
+        fail("shared memory hazard: writes __shared__ %s[%td], which other threads read since the last "
+             "__syncthreads()",
+             name_, i);
+      fail("shared memory hazard: writes __shared__ %s[%td], which thread %d read since the last __syncthreads()",
+           name_, i, s.reader);
+    }
+    s.wrote = now;
+    s.writer = t;
+    data_[i] = v;
+  }
+
+ private:
+  const char* name_;
+  T data_[N];
+  SharedShadow shadow_[N];
+};
+
+// shared_matrix is a __shared__ R×C array (SHARED_MATRIX in common.cuh),
+// checked as shared_array; m[r][c] is element r·C + c.
+template <class T, size_t R, size_t C>
+class shared_matrix {
+ public:
+  explicit shared_matrix(const char* name) : name_(name), a_(name) {}
+
+  class row {
+   public:
+    row(shared_matrix* m, ptrdiff_t r) : m_(m), r_(r) {}
+    typename shared_array<T, R * C>::ref operator[](ptrdiff_t c) const {
+      if (c < 0 || c >= static_cast<ptrdiff_t>(C))
+        fail("out-of-bounds access: index [%td][%td] of __shared__ %s[%zu][%zu]", r_, c, m_->name_, R, C);
+      return m_->a_[r_ * static_cast<ptrdiff_t>(C) + c];
+    }
+
+   private:
+    shared_matrix* m_;
+    ptrdiff_t r_;
+  };
+
+  row operator[](ptrdiff_t r) {
+    if (r < 0 || r >= static_cast<ptrdiff_t>(R))
+      fail("out-of-bounds access: row %td of __shared__ %s[%zu][%zu]", r, name_, R, C);
+    return row(this, r);
+  }
+
+ private:
+  const char* name_;
+  shared_array<T, R * C> a_;
 };
 
 template <class T>

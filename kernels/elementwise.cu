@@ -39,7 +39,7 @@ KERNEL void copy2d_f32(int rows, int cols, dptr<const float> src, int ldSrc, dpt
 // element.
 KERNEL void transpose_f32(int rows, int cols, dptr<const float> src, int ldSrc, int strideSrc, dptr<float> dst,
                           int ldDst, int strideDst) {
-  __shared__ float tile[32][33];
+  SHARED_MATRIX(float, tile, 32, 33);
   int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
   src = src + (long long)blockIdx.z * strideSrc;
   dst = dst + (long long)blockIdx.z * strideDst;

@@ -58,6 +58,7 @@ const Kernel kernels[] = {
     EMU_KERNEL(selftest_missing_barrier),
     EMU_KERNEL(selftest_oob),
     EMU_KERNEL(selftest_shfl_exited),
+    EMU_KERNEL(selftest_shared_race),
     EMU_KERNEL(selftest_shfl_down),
 };
 

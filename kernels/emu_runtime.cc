@@ -20,6 +20,14 @@ namespace emu {
 
 thread_local ThreadState ts;
 
+namespace {
+// interval is barrier_interval(): bumped at every block and every released
+// __syncthreads() of the blocks this OS thread runs.
+thread_local uint64_t interval = 0;
+}  // namespace
+
+uint64_t barrier_interval() { return interval; }
+
 // ---------------------------------------------------------------- memory
 
 namespace {
@@ -280,6 +288,7 @@ bool run_block(Block* b) {
                   waiting, b->nthreads, exited->tid.x, exited->tid.y, exited->tid.z);
       return false;
     }
+    interval++;  // every thread is past the barrier
     for (int i = 0; i < b->nthreads; i++) b->fibers[i].state = State::kReady;
   }
 }
@@ -322,6 +331,8 @@ void syncthreads() {
 
 int lane_id() { return cur->linear & 31; }
 
+int thread_linear() { return cur->linear; }
+
 static uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int src) {
   Fiber* f = cur;
   f->op = op;
@@ -363,6 +374,7 @@ bool run_grid(const unsigned grid[3], const unsigned block[3], Body body, char* 
       for (unsigned x = 0; x < grid[0] && ok; x++) {
         ts.bid = uint3{x, y, z};
         for (auto& f : b.fibers) f.state = State::kNew;
+        interval++;  // a new block: the shared memory it inherits was another's
         ok = run_block(&b);
         abandon(&b);
       }

@@ -158,6 +158,10 @@ func TestCaughtBugs(t *testing.T) {
 	}{
 		{"missing barrier", "selftest_missing_barrier", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(40), ptr(p)}, "__syncthreads() reached by 40 of 64 threads"},
 		{"out of bounds", "selftest_oob", [3]int{2, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(64), ptr(p)}, "out-of-bounds access"},
+		{"shared read after another's write", "selftest_shared_race", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(0), i32(64), ptr(p)}, "thread (1,0,0): shared memory hazard: reads __shared__ buf[0], which thread 0 wrote"},
+		{"shared write after another's read", "selftest_shared_race", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(1), i32(64), ptr(p)}, "thread (1,0,0): shared memory hazard: writes __shared__ buf[1], which thread 0 read"},
+		{"shared write after another's write", "selftest_shared_race", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(2), i32(64), ptr(p)}, "writes __shared__ buf[0], which thread 0 wrote"},
+		{"shared out of bounds", "selftest_shared_race", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(3), i32(64), ptr(p)}, "thread (63,0,0): out-of-bounds access: index 1024 of __shared__ buf[1024]"},
 		{"shuffle with exited lanes", "selftest_shfl_exited", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, []EmuArg{ptr(p)}, "exited while lanes"},
 		{"block too large", "selftest_iota", [3]int{1, 1, 1}, [3]int{1025, 1, 1}, 0, []EmuArg{i32(1), ptr(p)}, "exceeds 1024 threads"},
 		{"block too large in 2-D", "selftest_iota", [3]int{1, 1, 1}, [3]int{64, 32, 1}, 0, []EmuArg{i32(1), ptr(p)}, "exceeds 1024 threads"},

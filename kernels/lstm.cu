@@ -163,7 +163,7 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_fwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                  dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
                  dptr<float> h, dptr<int> status) {
-  __shared__ float hs[LSTM_SEQ_FWD_SHARED];  // h_{s−1} of the block's rows
+  SHARED_ARRAY(float, hs, LSTM_SEQ_FWD_SHARED);  // h_{s−1} of the block's rows
   int j = threadIdx.x, b0 = blockIdx.x * rows, d = blockIdx.y;
   int nb = min(rows, batch - b0);
   bool unit = j < hidden;
@@ -233,7 +233,7 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_bwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                  dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
                  dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
-  __shared__ float ds[LSTM_SEQ_BWD_SHARED];  // dpre_{s+1} of the block's rows
+  SHARED_ARRAY(float, ds, LSTM_SEQ_BWD_SHARED);  // dpre_{s+1} of the block's rows
   int j = threadIdx.x, b0 = blockIdx.x * rows, d = blockIdx.y;
   int nb = min(rows, batch - b0);
   int G = 4 * hidden;
@@ -274,7 +274,9 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
         long long g4 = (((long long)d * steps + s) * batch + b0 + r) * G + j;
         float dht = dhs[r] + carry[r] + acc[r];
         LstmGrad g = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-        if (s >= checked_length(lengths, b0 + r, steps, status)) {  // a cached read (registers are short here)  // the state was carried: so is its gradient, and its gates get none
+        // The length is a cached read (registers are short here). An ended
+        // row's state was carried: so is its gradient, and its gates get none.
+        if (s >= checked_length(lengths, b0 + r, steps, status)) {
           carry[r] = dht;
         } else {
           g = lstm_cell_backward(a[r][0], a[r][1], a[r][2], a[r][3], cs[r], cp[r], dht, dcr[r]);
@@ -283,11 +285,10 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
         }
         cs[r] = cp[r];
         lstm_store_gates(dpre, g4, hidden, g.i, g.f, g.g, g.o);
-        float* dsr = &ds[r * G + j];
-        dsr[0] = g.i;
-        dsr[hidden] = g.f;
-        dsr[2 * hidden] = g.g;
-        dsr[3 * hidden] = g.o;
+        ds[r * G + j] = g.i;
+        ds[r * G + hidden + j] = g.f;
+        ds[r * G + 2 * hidden + j] = g.g;
+        ds[r * G + 3 * hidden + j] = g.o;
       }
     }
     __syncthreads();  // dpre_s is in ds for the next step

@@ -42,7 +42,7 @@ KERNEL void reduce_final_f32(int m, dptr<const float> partials, dptr<float> out)
 // (0.5% of its copy bandwidth); splitting the rows gives the chip hundreds
 // of blocks.
 KERNEL void bias_grad_f32(int rows, int cols, int rowsPerSplit, dptr<const float> dy, dptr<float> out, int accumulate) {
-  __shared__ float part[8][33];
+  SHARED_MATRIX(float, part, 8, 33);
   int c = blockIdx.x * 32 + threadIdx.x;
   int r0 = blockIdx.y * rowsPerSplit;
   int r1 = min(rows, r0 + rowsPerSplit);

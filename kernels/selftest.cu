@@ -36,7 +36,7 @@ KERNEL void selftest_block_sum(int n, dptr<const float> x, dptr<float> out) {
 // selftest_missing_barrier: threads past n leave before a barrier the others
 // wait at (a bug).
 KERNEL void selftest_missing_barrier(int n, dptr<float> y) {
-  __shared__ float buf[1024];
+  SHARED_ARRAY(float, buf, 1024);
   if ((int)threadIdx.x >= n) return;
   buf[threadIdx.x] = (float)threadIdx.x;
   __syncthreads();
@@ -61,4 +61,31 @@ KERNEL void selftest_shfl_exited(dptr<float> y) {
 KERNEL void selftest_shfl_down(int d, dptr<const float> x, dptr<float> y) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   y[i] = __shfl_down_sync(FULL_MASK, x[i], d);
+}
+
+// selftest_shared_race: shared memory used across threads with no barrier
+// between the accesses (bugs; block of n ≤ 1024 threads). mode 0: thread i
+// writes buf[i] and reads buf[i−1] (read after another's write); 1: reads
+// buf[i+1], then writes buf[i] (write after another's read); 2: every
+// thread writes buf[0]; 3: thread i reads buf[1025 − n + i], the last one
+// past the array's end.
+KERNEL void selftest_shared_race(int mode, int n, dptr<float> y) {
+  SHARED_ARRAY(float, buf, 1024);
+  int i = threadIdx.x;
+  switch (mode) {
+    case 0:
+      buf[i] = (float)i;
+      y[i] = i > 0 ? buf[i - 1] : 0.0f;
+      break;
+    case 1:
+      y[i] = i + 1 < n ? buf[i + 1] : 0.0f;
+      buf[i] = (float)i;
+      break;
+    case 2:
+      buf[0] = (float)i;
+      break;
+    case 3:
+      y[i] = buf[1025 - n + i];
+      break;
+  }
 }
