@@ -39,3 +39,34 @@ func TestSources(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedDeclarations checks that kernels declare shared memory only
+// with SHARED_ARRAY or SHARED_MATRIX, which the emulation bounds-checks and
+// race-checks: a plain __shared__ array would escape both.
+func TestSharedDeclarations(t *testing.T) {
+	plain := regexp.MustCompile(`(?m)^[^/\n]*__shared__`)
+	entries, err := Sources.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".cu") && !strings.HasSuffix(name, ".cuh") {
+			continue
+		}
+		src, err := Sources.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		for _, line := range plain.FindAllString(string(src), -1) {
+			if !strings.HasPrefix(line, "#define SHARED_") {
+				t.Errorf("%s: %q declares shared memory without SHARED_ARRAY or SHARED_MATRIX", name, line)
+			}
+		}
+	}
+	if checked < 10 {
+		t.Errorf("checked %d kernel sources, want every one", checked)
+	}
+}
