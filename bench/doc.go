@@ -49,8 +49,9 @@
 // sigmoid, sqrt) counting as one and a comparison as one; integer work
 // (indices, Philox draws) is not counted. Per op, with n elements, a
 // rows×cols matrix, B×T×F sequences with L = Σ lengths real positions, n
-// token ids of which r are not PAD (a PAD row is written, not read), and H
-// the LSTM hidden size:
+// token ids of which r are not PAD (a PAD row is written, not read) and u
+// distinct (the backward's plan: u segments of r positions, each segment's
+// row read and written once), and H the LSTM hidden size:
 //
 //	op                      bytes                         FLOPs
 //	Fill                    4n                            0
@@ -71,7 +72,7 @@
 //	TanhBackward            12n                           3n
 //	Dropout(Backward)       8n                            n
 //	EmbeddingForward        4n + 4·(r + n)·dim            0
-//	EmbeddingBackward       4n + 12·r·dim                 r·dim
+//	EmbeddingBackward       4(2u + 1 + r) + 4(r + 2u)·dim r·dim
 //	SequenceToTimeMajor     4B + dirs·(4·L·F + 4·B·T·F)   0
 //	SequenceFromTimeMajor   4B + dirs·(4·L·F + 4·B·T·F)   0
 //	LSTMGatesForward        4B + 4·dirs·(11·Br + 8·Be)·H  dirs·B·H·9

@@ -84,6 +84,9 @@ type I32 struct {
 	cpu  []int32
 	dev  uintptr
 	root *I32
+	// host is, on a GPU backend's allocation, a host copy of what UploadI32
+	// wrote (see GPU.hostI32).
+	host []int32
 }
 
 // Len is the number of int32 elements in b.

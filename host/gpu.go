@@ -50,6 +50,9 @@ type GPU struct {
 	pending []stagedCopy  // uploads whose staging bytes may still be read
 	events  []*cuda.Event // spare events
 	down    []byte        // pinned download staging
+
+	embedCounts []int32 // EmbeddingBackward's plan: per-id counts, then cursors
+	embedPlan   []int32 // EmbeddingBackward's plan, uploaded to scratch
 }
 
 // stagedCopy is an upload in flight: ring bytes [lo, hi) are read by the
@@ -413,7 +416,7 @@ func (g *GPU) FreeI32(b *I32) {
 		return
 	}
 	g.release("FreeI32", cuda.DevicePtr(b.dev))
-	b.dev, b.n = 0, 0
+	b.dev, b.n, b.host = 0, 0, nil
 }
 
 // PoolStats returns the number of device allocations made so far and the
@@ -564,7 +567,33 @@ func (g *GPU) UploadI32(dst *I32, src []int32) {
 	}
 	if len(src) > 0 {
 		g.upload(op, iptr(dst), unsafe.Pointer(&src[0]), 4*len(src))
+		root, off := dst.rootAndOffset()
+		if root.host == nil {
+			root.host = make([]int32, root.n)
+		}
+		copy(root.host[off:], src)
 	}
+}
+
+// rootAndOffset returns b's allocation and b's element offset in it.
+func (b *I32) rootAndOffset() (*I32, int) {
+	if b.root == nil {
+		return b, 0
+	}
+	return b.root, int(b.dev-b.root.dev) / 4
+}
+
+// hostI32 returns the host copy of b's elements: what UploadI32 wrote
+// there. A GPU backend's int32 buffers are written by uploads only (every
+// op takes them as inputs), so the copy is what the device holds, and an op
+// can plan on the host from it without waiting for the device. False if b
+// was never uploaded.
+func hostI32(b *I32) ([]int32, bool) {
+	root, off := b.rootAndOffset()
+	if root.host == nil {
+		return nil, false
+	}
+	return root.host[off : off+b.n], true
 }
 
 // download copies bytes of device memory src to host memory dst after
@@ -858,7 +887,8 @@ func biasGradSplits(rows, colBlocks int) (splits, rowsPer int) {
 }
 
 // scratch returns device memory of at least bytes, not zeroed, for an op's
-// intermediate results (Sum's and BiasGrad's partial sums). It stays the
+// intermediate results (Sum's and BiasGrad's partial sums, EmbeddingBackward's
+// plan). It stays the
 // backend's and is reused by the next op that asks (ops run in order on the
 // compute stream, so that op's kernels run after this one's).
 func (g *GPU) scratch(op string, bytes int) cuda.DevicePtr {
@@ -1033,7 +1063,78 @@ func (g *GPU) EmbeddingBackward(ids *I32, dim int, pad int32, dout, dtable *F32)
 	if !g.fitsInt32(op, n, dim, vocab) {
 		return
 	}
-	g.launch(op, "embedding_bwd", [3]int{n, 1, 1}, [3]int{128, 1, 1}, n, dim, vocab, pad, iptr(ids), ptr(dout), ptr(dtable), g.status)
+	host, ok := hostI32(ids)
+	if !ok {
+		g.failf(op, "ids were never uploaded (the backward plans from their host copy)")
+		return
+	}
+	plan, segments, bad := g.embeddingPlan(host, pad, vocab)
+	if bad >= 0 {
+		g.failf("Embedding", "id %d at position %d outside [0, vocab)", host[bad], bad)
+		return
+	}
+	if segments == 0 {
+		return
+	}
+	p := g.scratch(op, 4*len(plan))
+	if p == 0 {
+		return
+	}
+	g.upload(op, p, unsafe.Pointer(&plan[0]), 4*len(plan))
+	threads := min(128, (dim+31)/32*32)
+	g.launch(op, "embedding_bwd", [3]int{segments, 1, 1}, [3]int{threads, 1, 1}, segments, dim, p, ptr(dout), ptr(dtable))
+}
+
+// embeddingPlan sorts the positions of ids by id (a counting sort, stable),
+// leaving out pad, into the plan of kernel embedding_bwd: [offsets
+// (segments+1) | ids (segments) | positions], one segment per distinct id
+// in increasing id order. bad is the first position of an id outside [0,
+// vocab), or −1.
+func (g *GPU) embeddingPlan(ids []int32, pad int32, vocab int) (plan []int32, segments, bad int) {
+	if cap(g.embedCounts) < vocab {
+		g.embedCounts = make([]int32, vocab)
+	}
+	counts := g.embedCounts[:vocab]
+	clear(counts)
+	positions := 0
+	for i, id := range ids {
+		if id == pad {
+			continue
+		}
+		if id < 0 || int(id) >= vocab {
+			return nil, 0, i
+		}
+		if counts[id] == 0 {
+			segments++
+		}
+		counts[id]++
+		positions++
+	}
+	size := 2*segments + 1 + positions
+	if cap(g.embedPlan) < size {
+		g.embedPlan = make([]int32, size)
+	}
+	plan = g.embedPlan[:size]
+	s, off := 0, int32(0)
+	for id, c := range counts {
+		if c == 0 {
+			continue
+		}
+		plan[s], plan[segments+1+s] = off, int32(id)
+		counts[id] = off // from here on, where the id's next position goes
+		off += c
+		s++
+	}
+	plan[segments] = off
+	pos := plan[2*segments+1:]
+	for i, id := range ids {
+		if id == pad {
+			continue
+		}
+		pos[counts[id]] = int32(i)
+		counts[id]++
+	}
+	return plan, segments, -1
 }
 
 // ---------------------------------------------------------------- sequences

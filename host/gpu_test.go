@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -425,18 +426,52 @@ func TestGPUParityCrossEntropy(t *testing.T) {
 	p.check("CrossEntropy all ignored dlogits", dl, tolReduce)
 }
 
+// TestEmbeddingPlan checks the host-side sort of EmbeddingBackward: one
+// segment per distinct id in increasing order, positions ascending.
+func TestEmbeddingPlan(t *testing.T) {
+	for _, tc := range []struct {
+		ids      []int32
+		pad      int32
+		want     []int32
+		segments int
+		bad      int
+	}{
+		{[]int32{3, 1, 3, 0, 1, 3}, 0, []int32{0, 2, 5, 1, 3, 1, 4, 0, 2, 5}, 2, -1},
+		{[]int32{3, 1, 3, 0, 1, 3}, -1, []int32{0, 1, 3, 6, 0, 1, 3, 3, 1, 4, 0, 2, 5}, 3, -1},
+		{[]int32{2, 2}, 2, []int32{0}, 0, -1},
+		{[]int32{1, 4, 0}, -1, nil, 0, 1},
+	} {
+		var g GPU
+		plan, segments, bad := g.embeddingPlan(tc.ids, tc.pad, 4)
+		if !slices.Equal(plan, tc.want) || segments != tc.segments || bad != tc.bad {
+			t.Errorf("embeddingPlan(%v, pad %d) = %v, %d segments, bad %d; want %v, %d, %d",
+				tc.ids, tc.pad, plan, segments, bad, tc.want, tc.segments, tc.bad)
+		}
+	}
+}
+
 func TestGPUParityEmbedding(t *testing.T) {
 	p := newParity(t)
 	for _, tc := range []struct {
 		n, vocab, dim int
 		pad           int32
-	}{{1, 1, 1, -1}, {37, 11, 33, 0}, {200, 50, 130, 3}, {5, 3, 7, -1}} {
+	}{{1, 1, 1, -1}, {37, 11, 33, 0}, {200, 50, 130, 3}, {5, 3, 7, -1}, {301, 3, 40, 1}, {9, 4, 5, 2}} {
 		name := fmt.Sprintf("%+v", tc)
 		ids := make([]int32, tc.n)
 		for i := range ids {
 			ids[i] = int32(p.rng.IntN(tc.vocab)) // repeats: the scatter-add must add them all
 		}
-		ic, ig := p.ints(ids)
+		if tc.n == 9 {
+			ids = []int32{2, 2, 2, 2, 2, 2, 2, 2, 2} // only pad: nothing to add
+		}
+		// ids lives in the middle of a larger allocation, uploaded in two
+		// parts: the GPU plans from the host copy of exactly this view.
+		whole := p.gpu.AllocI32(tc.n + 5)
+		ig := whole.Slice(2, tc.n)
+		p.gpu.UploadI32(whole.Slice(0, 2), []int32{-7, -7})
+		p.gpu.UploadI32(ig, ids)
+		ic := p.cpu.AllocI32(tc.n)
+		p.cpu.UploadI32(ic, ids)
 		table, out := p.rand(tc.vocab*tc.dim), p.rand(tc.n*tc.dim)
 		p.cpu.EmbeddingForward(ic, tc.dim, tc.pad, table.c, out.c)
 		p.gpu.EmbeddingForward(ig, tc.dim, tc.pad, table.g, out.g)
@@ -444,7 +479,8 @@ func TestGPUParityEmbedding(t *testing.T) {
 		dout, dtable := p.rand(tc.n*tc.dim), p.rand(tc.vocab*tc.dim)
 		p.cpu.EmbeddingBackward(ic, tc.dim, tc.pad, dout.c, dtable.c)
 		p.gpu.EmbeddingBackward(ig, tc.dim, tc.pad, dout.g, dtable.g)
-		p.check("EmbeddingBackward"+name, dtable, tolReduce)
+		// Each id's rows are added in the CPU's order: the same bits.
+		p.check("EmbeddingBackward"+name, dtable, 0)
 	}
 }
 
@@ -513,6 +549,15 @@ func TestGPUDeviceErrors(t *testing.T) {
 			g.UploadI32(ids, []int32{0, 7, 1})
 			g.EmbeddingForward(ids, 2, -1, table, out)
 		}, "Embedding: id 7 at position 1"},
+		{"token out of range, backward", func(g *GPU) {
+			ids, dout, dtable := g.AllocI32(3), g.Alloc(6), g.Alloc(10)
+			g.UploadI32(ids, []int32{0, 1, -2})
+			g.EmbeddingBackward(ids, 2, -1, dout, dtable)
+		}, "Embedding: id -2 at position 2"},
+		{"ids never uploaded", func(g *GPU) {
+			ids, dout, dtable := g.AllocI32(3), g.Alloc(6), g.Alloc(10)
+			g.EmbeddingBackward(ids, 2, -1, dout, dtable)
+		}, "EmbeddingBackward: ids were never uploaded"},
 		{"length out of range", func(g *GPU) {
 			l, x, y := g.AllocI32(2), g.Alloc(12), g.Alloc(6)
 			g.UploadI32(l, []int32{3, 4})

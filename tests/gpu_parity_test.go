@@ -5,6 +5,7 @@ package tests
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/emotionlab/emotion/host"
@@ -20,7 +21,8 @@ import (
 // for gradients that are rounding noise: at initialisation the attention
 // outputs barely differ between turns (the scores are near zero), so the
 // attention pooling's gradients cancel to ~1e-11, and two correct float32
-// computations disagree on them completely.
+// computations disagree on them completely. A second run on the GPU must
+// give the same losses and gradients bit for bit.
 func TestTrainingStepsParity(t *testing.T) {
 	for _, kind := range []string{model.KindSentence, model.KindDialog} {
 		t.Run(kind, func(t *testing.T) {
@@ -88,6 +90,18 @@ func TestTrainingStepsParity(t *testing.T) {
 			}
 			want, wantGrads := losses(host.NewCPU(0))
 			got, gotGrads := losses(gpu)
+			// The GPU is deterministic too: no op sums in an order that
+			// depends on scheduling (the embedding backward sorts its
+			// positions by id instead of adding them with atomics).
+			again, againGrads := losses(gpu)
+			if !slices.Equal(again, got) {
+				t.Errorf("a second GPU run gave losses %v, the first %v", again, got)
+			}
+			for i, p := range gotGrads {
+				if !slices.Equal(againGrads[i].grad, p.grad) {
+					t.Errorf("a second GPU run gave another gradient of %s", p.name)
+				}
+			}
 			var total float64
 			for _, w := range wantGrads {
 				for _, x := range w.grad {
