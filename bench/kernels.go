@@ -160,6 +160,8 @@ type KernelReport struct {
 	Ceilings  Ceilings       `json:"ceilings"`
 	Results   []KernelResult `json:"results"`
 	Failed    int            `json:"failed"` // cases whose validation failed
+	// Targets are the ops of the kernel target at their largest shape run.
+	Targets []Target `json:"targets"`
 }
 
 // ErrMismatch is wrapped by the error of a case whose outputs differ from
@@ -212,6 +214,7 @@ func RunKernels(be, ref host.Backend, o KernelOptions, ceil Ceilings, each func(
 			each(res)
 		}
 	}
+	rep.Targets = Targets(rep)
 	return rep, nil
 }
 

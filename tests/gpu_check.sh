@@ -101,6 +101,10 @@ run() {
 		i=$((i + 1))
 		# shellcheck disable=SC2086 # each set is split into its arguments
 		TAIL=0 step "bench_kernels.$i" 360 . "$bin/emotion.gpu" bench kernels --device cuda $a
+		# The kernel target's verdict goes into the summary.
+		if [ -f "$out/bench_kernels.$i.log" ]; then
+			while IFS= read -r l; do summary+=("  $l"); done < <(sed -n '/^target:/,$p' "$out/bench_kernels.$i.log")
+		fi
 	done
 	if [ -n "$data" ]; then
 		for m in sentence dialog; do

@@ -227,6 +227,7 @@ func runBenchKernels(args []string) error {
 		}
 	} else {
 		fmt.Fprintf(stdout, "\n%d cases, %d failed validation\n", len(rep.Results), rep.Failed)
+		printTargets(stdout, rep.Targets)
 	}
 	if rep.Failed > 0 {
 		return fmt.Errorf("bench kernels: %d of %d cases differ from the reference backend", rep.Failed, len(rep.Results))
@@ -426,4 +427,23 @@ func printTrainReport(w io.Writer, r *bench.TrainReport) {
 		fmt.Fprintf(w, "\n  launches     %.0f kernels and GEMMs per step", r.LaunchesPerStep)
 	}
 	fmt.Fprintf(w, "\n  final loss   %.4f\n", r.FinalLoss)
+}
+
+// printTargets prints the kernel target's ops at their largest shape run.
+func printTargets(w io.Writer, targets []bench.Target) {
+	if len(targets) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\ntarget: ≥ %d%% of the copy bandwidth at the largest shape (%%bound where the bytes take less than a launch)\n", bench.TargetPct)
+	for _, t := range targets {
+		verdict := "not met"
+		if t.Met {
+			verdict = "met"
+		}
+		yard := "of copy"
+		if t.Yardstick == "bound" {
+			yard = "bound"
+		}
+		fmt.Fprintf(w, "  %-18s %-22s %10s  %5.1f%% %-7s %s\n", t.Op, t.Shape, fmtSI(float64(t.Bytes), "B"), t.Pct, yard, verdict)
+	}
 }

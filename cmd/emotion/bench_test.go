@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,8 +93,15 @@ func TestBenchKernelsText(t *testing.T) {
 	if f := strings.Fields(rows[0]); len(f) < 10 || f[0] != "Axpy" || f[2] != "B=3" || !strings.Contains(rows[0], "2.88 kB") || !strings.Contains(rows[0], " 480 ") {
 		t.Errorf("Axpy row %q", rows[0])
 	}
-	if last := lines[len(lines)-1]; last != "3 cases, 0 failed validation" {
-		t.Errorf("last line %q", last)
+	if !slices.Contains(lines, "3 cases, 0 failed validation") {
+		t.Errorf("no line %q:\n%s", "3 cases, 0 failed validation", out)
+	}
+	// Then the kernel target's ops among those run, at their largest shape.
+	tail := lines[len(lines)-3:]
+	if !strings.HasPrefix(tail[0], "target: ≥ 70% of the copy bandwidth") ||
+		!strings.HasPrefix(strings.TrimSpace(tail[1]), "SoftmaxForward ") || !strings.HasPrefix(strings.TrimSpace(tail[2]), "SoftmaxBackward ") ||
+		!strings.Contains(tail[1], "B=3 R=3 H=8") || !strings.HasSuffix(tail[2], "met") {
+		t.Errorf("target lines:\n%s", strings.Join(tail, "\n"))
 	}
 }
 
@@ -121,8 +129,12 @@ func TestBenchKernelsJSON(t *testing.T) {
 			t.Errorf("%s: %+v", r.Name(), r)
 		}
 	}
+	// The LSTM gates are target ops: both directions' step, forward and backward.
+	if len(rep.Targets) != 2 || rep.Targets[0].Op != "LSTMGatesForward" || rep.Targets[1].Op != "LSTMGatesBackward" {
+		t.Errorf("targets %+v", rep.Targets)
+	}
 	// The raw JSON carries the documented field names.
-	for _, k := range []string{`"median_ns"`, `"gb_per_s"`, `"gflop_per_s"`, `"pct_copy"`, `"pct_sgemm"`, `"copy_gb_per_s"`, `"sgemm_gflop_per_s"`, `"max_rel_err"`} {
+	for _, k := range []string{`"targets"`, `"yardstick"`, `"median_ns"`, `"gb_per_s"`, `"gflop_per_s"`, `"pct_copy"`, `"pct_sgemm"`, `"copy_gb_per_s"`, `"sgemm_gflop_per_s"`, `"max_rel_err"`} {
 		if !strings.Contains(out, k) {
 			t.Errorf("JSON lacks %s", k)
 		}

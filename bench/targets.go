@@ -1,0 +1,52 @@
+package bench
+
+// The kernel target of issue 6: the fused LSTM gates, the attention softmax
+// and the cross-entropy at ≥ 70% of the measured copy bandwidth at the
+// larger shapes. Targets reads it off a report, so that one bench run says
+// whether it is met.
+
+// TargetOps are the ops the kernel target names.
+var TargetOps = []string{"LSTMGatesForward", "LSTMGatesBackward", "SoftmaxForward", "SoftmaxBackward", "CrossEntropy"}
+
+// TargetPct is the share of its yardstick a target op must reach.
+const TargetPct = 70
+
+// Target is one target op at the largest shape of a report.
+type Target struct {
+	Op    string `json:"op"`
+	Shape string `json:"shape"`
+	Bytes int64  `json:"bytes"`
+	// Yardstick is "copy" when the op's bytes at the copy bandwidth take
+	// longer than the launch floor, so that bandwidth is what bounds it,
+	// and "bound" when they do not (a 4-class cross-entropy moves 26 kB at
+	// B = 512): then no kernel can approach the bandwidth and the op is
+	// judged by PctBound, its time against the launch floor.
+	Yardstick string  `json:"yardstick"`
+	Pct       float64 `json:"pct"` // PctCopy or PctBound, by Yardstick
+	Met       bool    `json:"met"` // Pct ≥ TargetPct
+}
+
+// Targets returns each target op of rep at its largest validated shape (the
+// most bytes), in TargetOps' order; ops not in rep are left out.
+func Targets(rep *KernelReport) []Target {
+	var out []Target
+	for _, op := range TargetOps {
+		var best *KernelResult
+		for i := range rep.Results {
+			r := &rep.Results[i]
+			if r.Op == op && r.Error == "" && r.MedianNS > 0 && (best == nil || r.Bytes > best.Bytes) {
+				best = r
+			}
+		}
+		if best == nil {
+			continue
+		}
+		t := Target{Op: op, Shape: best.Shape, Bytes: best.Bytes, Yardstick: "copy", Pct: best.PctCopy}
+		if c := rep.Ceilings; c.CopyGBps > 0 && float64(best.Bytes)/c.CopyGBps < c.LaunchNS {
+			t.Yardstick, t.Pct = "bound", best.PctBound
+		}
+		t.Met = t.Pct >= TargetPct
+		out = append(out, t)
+	}
+	return out
+}

@@ -1,0 +1,30 @@
+package bench
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestTargets(t *testing.T) {
+	rep := &KernelReport{
+		Ceilings: Ceilings{CopyGBps: 100, LaunchNS: 5000}, // 100 B/ns: 500 kB in a launch floor
+		Results: []KernelResult{
+			{Op: "LSTMGatesForward", Shape: "B=32", Bytes: 1e6, MedianNS: 2e4, PctCopy: 50},
+			{Op: "LSTMGatesForward", Shape: "B=512", Bytes: 2e7, MedianNS: 3e5, PctCopy: 71},
+			// The largest, but it failed validation: not a measurement.
+			{Op: "LSTMGatesForward", Shape: "B=4096", Bytes: 1e9, MedianNS: 1e7, PctCopy: 99, Error: "mismatch"},
+			{Op: "LSTMGatesBackward", Shape: "B=512", Bytes: 2e7, MedianNS: 4e5, PctCopy: 69.9},
+			// 26 kB move in 260 ns at the copy rate, under the 5 µs floor.
+			{Op: "CrossEntropy", Shape: "B=512", Bytes: 26000, MedianNS: 6000, PctCopy: 4.3, PctBound: 83},
+			{Op: "Gemm", Shape: "B=512", Bytes: 1e8, MedianNS: 1e6, PctCopy: 100},
+		},
+	}
+	want := []Target{
+		{Op: "LSTMGatesForward", Shape: "B=512", Bytes: 2e7, Yardstick: "copy", Pct: 71, Met: true},
+		{Op: "LSTMGatesBackward", Shape: "B=512", Bytes: 2e7, Yardstick: "copy", Pct: 69.9, Met: false},
+		{Op: "CrossEntropy", Shape: "B=512", Bytes: 26000, Yardstick: "bound", Pct: 83, Met: true},
+	}
+	if got := Targets(rep); !reflect.DeepEqual(got, want) {
+		t.Errorf("Targets:\n got %+v\nwant %+v", got, want)
+	}
+}
