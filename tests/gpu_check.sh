@@ -19,6 +19,13 @@
 # compute-sanitizer's memcheck and racecheck over the backend parity tests. Each step has a time limit and the whole run a
 # deadline (GPU_CHECK_SECONDS, default 480), so that it fits a lease; the
 # summary at the end gives each step's status and time.
+#
+# A rehearsal without a GPU: GPU_CHECK_TAGS=cudaemu tests/gpu_check.sh build
+# builds the same binaries on the emulated device, and run then goes
+# through every step here (nvidia-smi, cuBLAS and PyTorch's CUDA are
+# missing, so those steps fail), which checks the script before a lease is
+# spent on it; KERNELS='--shapes tiny --copy-mib 1 --gemm-n 32 --rotate-mib
+# 0' keeps the emulated kernel benchmark short.
 set -u
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,10 +37,11 @@ build() {
 	cmake --build build
 	rm -rf build/gpu && mkdir -p build/gpu
 	local pkgs=(./cuda ./host ./kernels ./model ./bench ./cmd/emotion ./tests)
+	local tags=${GPU_CHECK_TAGS:-cuda}
 	for p in "${pkgs[@]}"; do
-		go test -c -tags cuda -ldflags='-s -w' -o "build/gpu/$(basename "$p").test" "$p"
+		go test -c -tags "$tags" -ldflags='-s -w' -o "build/gpu/$(basename "$p").test" "$p"
 	done
-	go build -tags cuda -ldflags='-s -w' -o build/gpu/emotion.gpu ./cmd/emotion
+	go build -tags "$tags" -ldflags='-s -w' -o build/gpu/emotion.gpu ./cmd/emotion
 	go build -ldflags='-s -w' -o build/gpu/emotion.cpu ./cmd/emotion
 	tar -C build -cf - gpu | xz -T0 -6 >build/gpu.tar.xz
 	ls -l build/gpu.tar.xz
