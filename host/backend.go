@@ -350,3 +350,21 @@ type AdamParams struct {
 func sliceError(kind string, off, n, length int) string {
 	return fmt.Sprintf("host: %s.Slice(%d, %d) out of range for length %d", kind, off, n, length)
 }
+
+// bufProblem says what is wrong with buffer name, or "" when nothing is,
+// for an op that needs need elements of it: absent (a nil buffer; fine
+// when need is 0), not one of this backend's (a kind buffer, "CPU" or
+// "GPU"), or shorter than need.
+func bufProblem(name, kind string, present, mine bool, n, need int) string {
+	switch {
+	case !present && need == 0:
+		return ""
+	case !present:
+		return fmt.Sprintf("%s is nil, needs %d elements", name, need)
+	case !mine:
+		return fmt.Sprintf("%s is not a %s buffer", name, kind)
+	case n < need:
+		return fmt.Sprintf("%s has %d elements, needs %d", name, n, need)
+	}
+	return ""
+}

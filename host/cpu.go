@@ -136,35 +136,24 @@ func (c *CPU) ld(op, ldName string, ld, cols int, names string, vals ...int) boo
 // f32 checks that b is a CPU buffer of at least need elements. A nil b is
 // accepted when need is 0.
 func (c *CPU) f32(op, name string, b *F32, need int, names string, vals ...int) bool {
-	switch {
-	case b == nil && need == 0:
-		return true
-	case b == nil:
-		c.failf(op, "%s is nil, needs %d elements %s", name, need, cpuSizes(names, vals))
-		return false
-	case len(b.cpu) != b.n:
-		c.failf(op, "%s is not a CPU buffer", name)
-		return false
-	case b.n < need:
-		c.failf(op, "%s has %d elements, needs %d %s", name, b.n, need, cpuSizes(names, vals))
-		return false
+	if b == nil {
+		return c.bufOK(op, bufProblem(name, "CPU", false, false, 0, need), names, vals)
 	}
-	return true
+	return c.bufOK(op, bufProblem(name, "CPU", true, len(b.cpu) == b.n, b.n, need), names, vals)
 }
 
 // i32 is f32 for int32 buffers.
 func (c *CPU) i32(op, name string, b *I32, need int, names string, vals ...int) bool {
-	switch {
-	case b == nil && need == 0:
-		return true
-	case b == nil:
-		c.failf(op, "%s is nil, needs %d elements %s", name, need, cpuSizes(names, vals))
-		return false
-	case len(b.cpu) != b.n:
-		c.failf(op, "%s is not a CPU buffer", name)
-		return false
-	case b.n < need:
-		c.failf(op, "%s has %d elements, needs %d %s", name, b.n, need, cpuSizes(names, vals))
+	if b == nil {
+		return c.bufOK(op, bufProblem(name, "CPU", false, false, 0, need), names, vals)
+	}
+	return c.bufOK(op, bufProblem(name, "CPU", true, len(b.cpu) == b.n, b.n, need), names, vals)
+}
+
+// bufOK fails op with problem, followed by the op's sizes, unless it is "".
+func (c *CPU) bufOK(op, problem, names string, vals []int) bool {
+	if problem != "" {
+		c.failf(op, "%s %s", problem, cpuSizes(names, vals))
 		return false
 	}
 	return true

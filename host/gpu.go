@@ -209,34 +209,24 @@ func (g *GPU) nonNeg(op string, vals ...int) bool {
 // f32 checks that b is a buffer of this device with at least need elements;
 // a nil b passes when need is 0.
 func (g *GPU) f32(op, name string, b *F32, need int) bool {
-	switch {
-	case b == nil && need == 0:
-		return true
-	case b == nil:
-		g.failf(op, "%s is nil, needs %d elements", name, need)
-		return false
-	case b.n > 0 && b.dev == 0:
-		g.failf(op, "%s is not a GPU buffer", name)
-		return false
-	case b.n < need:
-		g.failf(op, "%s has %d elements, needs %d", name, b.n, need)
-		return false
+	if b == nil {
+		return g.bufOK(op, bufProblem(name, "GPU", false, false, 0, need))
 	}
-	return true
+	return g.bufOK(op, bufProblem(name, "GPU", true, b.n == 0 || b.dev != 0, b.n, need))
 }
 
+// i32 is f32 for int32 buffers.
 func (g *GPU) i32(op, name string, b *I32, need int) bool {
-	switch {
-	case b == nil && need == 0:
-		return true
-	case b == nil:
-		g.failf(op, "%s is nil, needs %d elements", name, need)
-		return false
-	case b.n > 0 && b.dev == 0:
-		g.failf(op, "%s is not a GPU buffer", name)
-		return false
-	case b.n < need:
-		g.failf(op, "%s has %d elements, needs %d", name, b.n, need)
+	if b == nil {
+		return g.bufOK(op, bufProblem(name, "GPU", false, false, 0, need))
+	}
+	return g.bufOK(op, bufProblem(name, "GPU", true, b.n == 0 || b.dev != 0, b.n, need))
+}
+
+// bufOK fails op with problem unless it is "".
+func (g *GPU) bufOK(op, problem string) bool {
+	if problem != "" {
+		g.failf(op, "%s", problem)
 		return false
 	}
 	return true
