@@ -1217,12 +1217,20 @@ func (g *GPU) lstmCheck(op string, dirs, steps, batch, hidden, s int, lengths *I
 	return dirs*batch*hidden > 0 && g.fitsInt32(op, 4*n)
 }
 
+// lstmStepUnits is LSTM_STEP_UNITS (lstm.cu): the most hidden units a
+// thread of the LSTM step kernels takes.
+const lstmStepUnits = 4
+
 // lstmLaunch is the launch shape of the LSTM step kernels: block x over the
-// hidden units, grid (ceil(hidden/block), batch, dirs). lstmCheck keeps
-// batch and dirs within the grid's limits.
-func lstmLaunch(dirs, batch, hidden int) (grid, block [3]int) {
+// hidden units, each thread taking units of them (one per 128 units of a
+// row, at most lstmStepUnits: fewer threads with more loads in flight each
+// where there are many units), grid (ceil(hidden/(block·units)), batch,
+// dirs). lstmCheck keeps batch and dirs within the grid's limits.
+func lstmLaunch(dirs, batch, hidden int) (grid, block [3]int, units int) {
 	bx := min(128, (hidden+31)/32*32)
-	return [3]int{(hidden + bx - 1) / bx, batch, dirs}, [3]int{bx, 1, 1}
+	units = min(lstmStepUnits, max(1, hidden/128))
+	per := bx * units
+	return [3]int{(hidden + per - 1) / per, batch, dirs}, [3]int{bx, 1, 1}, units
 }
 
 // LSTMGatesForward is one fused time step s of dirs LSTM directions: one
@@ -1232,9 +1240,9 @@ func (g *GPU) LSTMGatesForward(dirs, steps, batch, hidden, s int, lengths *I32, 
 	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{pre, act}, []string{"pre", "act"}, []*F32{c, h}, []string{"c", "h"}) {
 		return
 	}
-	grid, block := lstmLaunch(dirs, batch, hidden)
+	grid, block, units := lstmLaunch(dirs, batch, hidden)
 	g.launch(op, "lstm_fwd_step", grid, block,
-		dirs, steps, batch, hidden, s, iptr(lengths), ptr(pre), ptr(act), ptr(c), ptr(h), g.status)
+		dirs, steps, batch, hidden, s, units, iptr(lengths), ptr(pre), ptr(act), ptr(c), ptr(h), g.status)
 }
 
 // LSTMGatesBackward is step s of backpropagation through time.
@@ -1243,9 +1251,9 @@ func (g *GPU) LSTMGatesBackward(dirs, steps, batch, hidden, s int, lengths *I32,
 	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{act, dpre}, []string{"act", "dpre"}, []*F32{c, dh, dc}, []string{"c", "dh", "dc"}) {
 		return
 	}
-	grid, block := lstmLaunch(dirs, batch, hidden)
+	grid, block, units := lstmLaunch(dirs, batch, hidden)
 	g.launch(op, "lstm_bwd_step", grid, block,
-		dirs, steps, batch, hidden, s, iptr(lengths), ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
+		dirs, steps, batch, hidden, s, units, iptr(lengths), ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
 }
 
 // Limits of the whole-sequence kernels (lstm.cu).

@@ -331,7 +331,7 @@ func TestGPUParitySequence(t *testing.T) {
 
 func TestGPUParityLSTM(t *testing.T) {
 	p := newParity(t)
-	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 7, 5, 33}, {1, 4, 3, 70}, {2, 3, 1, 17}, {2, 3, 4, 150}} {
+	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 7, 5, 33}, {1, 4, 3, 70}, {2, 3, 1, 17}, {2, 3, 4, 150}, {2, 3, 3, 300}, {1, 3, 4, 530}} {
 		name := fmt.Sprintf("%+v", tc)
 		n := tc.dirs * tc.steps * tc.batch * tc.hidden
 		lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))

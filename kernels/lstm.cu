@@ -8,14 +8,15 @@
 // everything elementwise around them: gates, cell and hidden update, length
 // mask and the activations saved for backward.
 //
-// Launch: one thread per (d, b, j): block x over j (the host uses
-// min(128, hidden rounded up to 32) threads), grid (ceil(hidden/block),
-// batch, dirs). The first version was 1-D over dirs·batch·hidden and split
-// its 64-bit thread index with three divisions per thread; at B = 512, H =
-// 512 it ran at 53% (forward) and 63% (backward) of the H200's copy
-// bandwidth. Each thread issues all its loads before it looks at the
-// row's length: the kernels before waited for the length, then for the
-// gradients (backward), then for the gates, one memory latency each.
+// Launch: block x over the hidden units (the host uses min(128, hidden
+// rounded up to 32) threads), each thread taking units of them (up to
+// LSTM_STEP_UNITS), grid (ceil(hidden/(block·units)), batch, dirs). The
+// first version was 1-D over dirs·batch·hidden and split its 64-bit thread
+// index with three divisions per thread; at B = 512, H = 512 it ran at 53%
+// (forward) and 63% (backward) of the H200's copy bandwidth. Each thread
+// issues all its loads before it looks at the row's length: the kernels
+// before waited for the length, then for the gradients (backward), then
+// for the gates, one memory latency each.
 #include "common.cuh"
 
 // LstmCell is one unit's activated gates and new state.
@@ -66,60 +67,89 @@ __device__ __forceinline__ LstmGrad lstm_cell_backward(float gi, float gf, float
   return d;
 }
 
-// lstm_fwd_step: step s. Reads 4 pre-activations and c_{s−1} (and h_{s−1}
-// for a row that has ended, to carry it: a running row's h_{s−1} went into
-// the caller's GEMM); writes 4 activations, c_s and h_s. 44 B per running
-// unit.
-KERNEL void lstm_fwd_step(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
+// LSTM_STEP_UNITS is the most hidden units a thread of the step kernels
+// takes: units j0, j0 + blockDim.x, … (each coalesced across the block),
+// all their loads issued before any is used. At B = 512, H = 512 the host
+// gives each thread 4 (grid (H/512, B, dirs) of 128 threads: 131,072
+// threads, one wave on an H200, where a thread per unit made two), at H ≤
+// 128 one.
+#define LSTM_STEP_UNITS 4
+
+// lstm_fwd_step: step s, units units per thread. Reads 4 pre-activations
+// and c_{s−1} (and h_{s−1} for a row that has ended, to carry it: a running
+// row's h_{s−1} went into the caller's GEMM); writes 4 activations, c_s and
+// h_s. 44 B per running unit.
+KERNEL void lstm_fwd_step(int dirs, int steps, int batch, int hidden, int s, int units, dptr<const int> lengths,
                           dptr<const float> pre, dptr<float> act, dptr<float> c, dptr<float> h, dptr<int> status) {
-  int j = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y, d = blockIdx.z;
-  if (j >= hidden) return;
+  int j0 = blockIdx.x * blockDim.x * units + threadIdx.x, b = blockIdx.y, d = blockIdx.z;
   long long row = ((long long)d * steps + s) * batch + b;
-  long long g4 = row * 4 * hidden + j;
-  long long cs = row * hidden + j, cp = (row - batch) * hidden + j;  // step s, step s−1
-  float zi = pre[g4], zf = pre[g4 + hidden], zg = pre[g4 + 2 * hidden], zo = pre[g4 + 3 * hidden];
-  float cprev = s > 0 ? c[cp] : 0.0f;
-  int len = checked_length(lengths, b, steps, status);
-  if (s >= len) {  // the sequence has ended: carry the state (its gates are not needed)
-    c[cs] = cprev;
-    h[cs] = s > 0 ? h[cp] : 0.0f;
-    return;
+  float z[LSTM_STEP_UNITS][4], cprev[LSTM_STEP_UNITS];
+  for (int u = 0; u < LSTM_STEP_UNITS; u++) {
+    int j = j0 + u * blockDim.x;
+    bool on = u < units && j < hidden;
+    long long g4 = row * 4 * hidden + j;
+    for (int g = 0; g < 4; g++) z[u][g] = on ? pre[g4 + g * hidden] : 0.0f;
+    cprev[u] = on && s > 0 ? c[(row - batch) * hidden + j] : 0.0f;
   }
-  LstmCell u = lstm_cell(zi, zf, zg, zo, cprev);
-  lstm_store_gates(act, g4, hidden, u.i, u.f, u.g, u.o);
-  c[cs] = u.c;
-  h[cs] = u.h;
+  int len = checked_length(lengths, b, steps, status);
+  for (int u = 0; u < LSTM_STEP_UNITS; u++) {  // a constant bound: z, a… stay in registers
+    int j = j0 + u * blockDim.x;
+    if (u >= units || j >= hidden) break;
+    long long cs = row * hidden + j, cp = (row - batch) * hidden + j;  // step s, step s−1
+    if (s >= len) {  // the sequence has ended: carry the state (its gates are not needed)
+      c[cs] = cprev[u];
+      h[cs] = s > 0 ? h[cp] : 0.0f;
+      continue;
+    }
+    LstmCell cell = lstm_cell(z[u][0], z[u][1], z[u][2], z[u][3], cprev[u]);
+    lstm_store_gates(act, row * 4 * hidden + j, hidden, cell.i, cell.f, cell.g, cell.o);
+    c[cs] = cell.c;
+    h[cs] = cell.h;
+  }
 }
 
-// lstm_bwd_step: step s of backpropagation through time. dh at s is the
-// whole gradient of h_s, dc at s the gradient of c_s carried from s+1. Writes
-// dpre at s, dc at s−1 and, for rows that had ended, adds dh_s into dh_{s−1}
-// and zeroes dpre. Reads 4 activations, c_s, c_{s−1}, dh_s, dc_s (32 B, all
-// of them for every row, so that a thread waits for memory once); writes 4
-// gate gradients and dc_{s−1} (20 B).
-KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
+// lstm_bwd_step: step s of backpropagation through time, units units per
+// thread. dh at s is the whole gradient of h_s, dc at s the gradient of c_s
+// carried from s+1. Writes dpre at s, dc at s−1 and, for rows that had
+// ended, adds dh_s into dh_{s−1} and zeroes dpre. Reads 4 activations,
+// c_s, c_{s−1}, dh_s, dc_s (32 B, all of them for every row, so that a
+// thread waits for memory once); writes 4 gate gradients and dc_{s−1} (20
+// B).
+KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, int units, dptr<const int> lengths,
                           dptr<const float> act, dptr<const float> c, dptr<float> dh, dptr<float> dc,
                           dptr<float> dpre, dptr<int> status) {
-  int j = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y, d = blockIdx.z;
-  if (j >= hidden) return;
+  int j0 = blockIdx.x * blockDim.x * units + threadIdx.x, b = blockIdx.y, d = blockIdx.z;
   long long row = ((long long)d * steps + s) * batch + b;
-  long long g4 = row * 4 * hidden + j;
-  long long cs = row * hidden + j, cp = (row - batch) * hidden + j;
-  float dhs = dh[cs], dcs = dc[cs];
-  float gi = act[g4], gf = act[g4 + hidden], gg = act[g4 + 2 * hidden], go = act[g4 + 3 * hidden];
-  float ct = c[cs], cprev = s > 0 ? c[cp] : 0.0f;
-  int len = checked_length(lengths, b, steps, status);
-  if (s >= len) {  // the state was carried: so is its gradient
-    lstm_store_gates(dpre, g4, hidden, 0.0f, 0.0f, 0.0f, 0.0f);
-    if (s > 0) {
-      dc[cp] = dcs;
-      dh[cp] += dhs;
-    }
-    return;
+  float a[LSTM_STEP_UNITS][4], dhs[LSTM_STEP_UNITS], dcs[LSTM_STEP_UNITS], ct[LSTM_STEP_UNITS],
+      cprev[LSTM_STEP_UNITS];
+  for (int u = 0; u < LSTM_STEP_UNITS; u++) {
+    int j = j0 + u * blockDim.x;
+    bool on = u < units && j < hidden;
+    long long g4 = row * 4 * hidden + j, cs = row * hidden + j;
+    for (int g = 0; g < 4; g++) a[u][g] = on ? act[g4 + g * hidden] : 0.0f;
+    dhs[u] = on ? dh[cs] : 0.0f;
+    dcs[u] = on ? dc[cs] : 0.0f;
+    ct[u] = on ? c[cs] : 0.0f;
+    cprev[u] = on && s > 0 ? c[cs - (long long)batch * hidden] : 0.0f;
   }
-  LstmGrad g = lstm_cell_backward(gi, gf, gg, go, ct, cprev, dhs, dcs);
-  lstm_store_gates(dpre, g4, hidden, g.i, g.f, g.g, g.o);
-  if (s > 0) dc[cp] = g.cprev;
+  int len = checked_length(lengths, b, steps, status);
+  for (int u = 0; u < LSTM_STEP_UNITS; u++) {  // a constant bound: z, a… stay in registers
+    int j = j0 + u * blockDim.x;
+    if (u >= units || j >= hidden) break;
+    long long g4 = row * 4 * hidden + j;
+    long long cp = (row - batch) * hidden + j;
+    if (s >= len) {  // the state was carried: so is its gradient
+      lstm_store_gates(dpre, g4, hidden, 0.0f, 0.0f, 0.0f, 0.0f);
+      if (s > 0) {
+        dc[cp] = dcs[u];
+        dh[cp] += dhs[u];
+      }
+      continue;
+    }
+    LstmGrad g = lstm_cell_backward(a[u][0], a[u][1], a[u][2], a[u][3], ct[u], cprev[u], dhs[u], dcs[u]);
+    lstm_store_gates(dpre, g4, hidden, g.i, g.f, g.g, g.o);
+    if (s > 0) dc[cp] = g.cprev;
+  }
 }
 
 // The whole-sequence kernels: every time step of an LSTM pass, the
