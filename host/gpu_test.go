@@ -386,7 +386,8 @@ func TestGPUParityCrossEntropy(t *testing.T) {
 		n, classes int
 		weighted   bool
 		ignore     bool
-	}{{1, 4, false, false}, {37, 4, true, true}, {300, 4, true, false}, {5, 45, false, true}, {70, 3, true, true}, {1500, 4, true, true}} {
+	}{{1, 4, false, false}, {37, 4, true, true}, {300, 4, true, false}, {5, 45, false, true}, {70, 3, true, true}, {1500, 4, true, true},
+		{512, 8, true, true}, {513, 4, true, false}, {20, 9, false, true}, {6, 1, true, false}} {
 		name := fmt.Sprintf("%+v", tc)
 		labels := make([]int32, tc.n)
 		for i := range labels {

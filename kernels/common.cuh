@@ -28,6 +28,15 @@ using dptr = T*;
 #define SHARED_MATRIX(T, name, rows, cols) __shared__ T name[rows][cols]
 #endif
 
+// UNROLL before a loop with a constant trip count asks nvcc to unroll it
+// fully, so that the register arrays it indexes stay in registers (the
+// host compiler of the emulation ignores it).
+#ifdef CUDA_EMU
+#define UNROLL
+#else
+#define UNROLL _Pragma("unroll")
+#endif
+
 // KERNEL marks an entry point; extern "C" keeps its name unmangled so the
 // host looks it up by name in the fatbin.
 #define KERNEL extern "C" __global__
