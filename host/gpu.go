@@ -63,14 +63,14 @@ type stagedCopy struct {
 }
 
 const (
-	gpuBlock       = 256     // threads per block of 1-D kernels
-	reducePartials = 1024    // most blocks of the first pass of Sum (their sums go to scratch)
-	biasGradBlocks = 512     // blocks BiasGrad aims for (about 4 per SM of an H100)
-	minClass       = 256     // smallest pool size class, bytes (cudaMalloc's alignment)
-	ringInitial    = 4 << 20 // upload ring, bytes
-	statusWords    = 4       // status buffer, int32s
-	softmaxWarps   = 4       // rows per block of softmax kernels (softmax.cu)
-	maxGridY       = 65535   // grid y and z limit
+	gpuBlock         = 256     // threads per block of 1-D kernels
+	reducePartials   = 1024    // most blocks of the first pass of Sum (their sums go to scratch)
+	biasGradBlocks   = 512     // blocks BiasGrad aims for (about 4 per SM of an H100)
+	minClass         = 256     // smallest pool size class, bytes (cudaMalloc's alignment)
+	ringInitial      = 4 << 20 // upload ring, bytes
+	statusWords      = 4       // status buffer, int32s
+	softmaxBlockRows = 8       // rows per block of softmax kernels: 4 warps of 2 (softmax.cu)
+	maxGridY         = 65535   // grid y and z limit
 )
 
 // gridStrideBlocks is the most blocks of a 1-D grid-stride kernel (31 per
@@ -1390,7 +1390,7 @@ func (g *GPU) SoftmaxForward(rows, cols int, scale float32, lengths *I32, rowsPe
 	if !g.softmaxCheck(op, rows, cols, lengths, rowsPerLength, []*F32{x, y}, []string{"x", "y"}) {
 		return
 	}
-	g.launch(op, "softmax_fwd", [3]int{(rows + softmaxWarps - 1) / softmaxWarps, 1, 1}, [3]int{32 * softmaxWarps, 1, 1},
+	g.launch(op, "softmax_fwd", [3]int{(rows + softmaxBlockRows - 1) / softmaxBlockRows, 1, 1}, [3]int{128, 1, 1},
 		rows, cols, scale, iptr(lengths), max(rowsPerLength, 1), ptr(x), ptr(y), g.status)
 }
 
@@ -1400,7 +1400,7 @@ func (g *GPU) SoftmaxBackward(rows, cols int, scale float32, lengths *I32, rowsP
 	if !g.softmaxCheck(op, rows, cols, lengths, rowsPerLength, []*F32{y, dy, dx}, []string{"y", "dy", "dx"}) {
 		return
 	}
-	g.launch(op, "softmax_bwd", [3]int{(rows + softmaxWarps - 1) / softmaxWarps, 1, 1}, [3]int{32 * softmaxWarps, 1, 1},
+	g.launch(op, "softmax_bwd", [3]int{(rows + softmaxBlockRows - 1) / softmaxBlockRows, 1, 1}, [3]int{128, 1, 1},
 		rows, cols, scale, iptr(lengths), max(rowsPerLength, 1), ptr(y), ptr(dy), ptr(dx), g.status)
 }
 

@@ -363,7 +363,7 @@ func TestGPUParitySoftmax(t *testing.T) {
 		rows, cols, rowsPerLength int
 		masked                    bool
 		scale                     float32
-	}{{1, 1, 1, false, 1}, {37, 45, 3, true, 0.125}, {10, 300, 1, true, 1}, {9, 33, 9, false, 0.5}, {64, 7, 8, true, 2}, {6, 256, 2, true, 1}, {5, 257, 1, true, 1}} {
+	}{{1, 1, 1, false, 1}, {37, 45, 3, true, 0.125}, {10, 300, 1, true, 1}, {9, 33, 9, false, 0.5}, {64, 7, 8, true, 2}, {6, 256, 2, true, 1}, {5, 257, 1, true, 1}, {17, 100, 10, true, 0.5}, {3, 300, 1, false, 1}} {
 		name := fmt.Sprintf("%+v", tc)
 		var lc, lg *I32
 		if tc.masked {

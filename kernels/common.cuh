@@ -29,12 +29,15 @@ using dptr = T*;
 #endif
 
 // UNROLL before a loop with a constant trip count asks nvcc to unroll it
-// fully, so that the register arrays it indexes stay in registers (the
-// host compiler of the emulation ignores it).
+// fully, so that the register arrays it indexes stay in registers; ONE_AT_A_TIME
+// asks it not to unroll at all, so that iterations do not overlap and add
+// up their registers (the host compiler of the emulation ignores both).
 #ifdef CUDA_EMU
 #define UNROLL
+#define ONE_AT_A_TIME
 #else
 #define UNROLL _Pragma("unroll")
+#define ONE_AT_A_TIME _Pragma("unroll 1")
 #endif
 
 // KERNEL marks an entry point; extern "C" keeps its name unmangled so the
