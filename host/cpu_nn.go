@@ -641,8 +641,19 @@ func adamConsts(p AdamParams) adamStep {
 }
 
 // update steps p, m and v from g, then zeroes g when zeroGrad (while the
-// chunk is in cache).
+// chunk is in cache). Without weight decay the AVX kernel takes all but the
+// last few elements, with the same bits as updateGo.
 func (a *adamStep) update(p, g, m, v []float32, zeroGrad bool) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	n := adamVec(a, p, g, m, v)
+	a.updateGo(p[n:], g[n:], m[n:], v[n:])
+	if zeroGrad {
+		clear(g)
+	}
+}
+
+// updateGo steps p, m and v from g, one element at a time: the reference.
+func (a *adamStep) updateGo(p, g, m, v []float32) {
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	for i, w := range p {
 		gi := g[i]
@@ -656,8 +667,5 @@ func (a *adamStep) update(p, g, m, v []float32, zeroGrad bool) {
 		vi := a.b2*v[i] + a.c2*gi*gi
 		m[i], v[i] = mi, vi
 		p[i] = w - a.stepSize*mi/(float32(math.Sqrt(float64(vi)))/a.root+a.eps)
-	}
-	if zeroGrad {
-		clear(g)
 	}
 }

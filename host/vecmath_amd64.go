@@ -37,3 +37,24 @@ func vecTanh32(dst, src []float32) {
 	}
 	vecTanh32Go(dst[n4:], src[n4:])
 }
+
+// adamAVX is adamStep.updateGo without weight decay over n elements, n a
+// positive multiple of 8, eight lanes at a time (vecmath_amd64.s); no
+// bounds checks, and g is not zeroed.
+//
+//go:noescape
+func adamAVX(a *adamStep, param, grad, m, v *float32, n int)
+
+// adamVec steps the longest prefix of p whose length is a multiple of 8
+// with the AVX kernel, where the CPU has it and the update has no weight
+// decay (the kernel's operations are updateGo's, so the bits are the same),
+// and returns that length.
+func adamVec(a *adamStep, p, g, m, v []float32) int {
+	n8 := len(p) / 8 * 8
+	if !hasAVX2FMA || a.wd != 0 || a.decay != 1 || n8 == 0 {
+		return 0
+	}
+	g, m, v = g[:n8], m[:n8], v[:n8]
+	adamAVX(a, &p[0], &g[0], &m[0], &v[0], n8)
+	return n8
+}

@@ -287,3 +287,51 @@ tanhloop:
 	JNE         tanhloop
 	VZEROUPPER
 	RET
+
+// func adamAVX(a *adamStep, param, grad, m, v *float32, n int)
+//
+// The Adam update of adamStep.updateGo with no weight decay (wd 0, decay
+// 1), eight lanes at a time, n a positive multiple of 8: the same float32
+// operations in the same order, none fused, so the results are the same
+// bits. a's fields are read at their offsets: b1 0, b2 4, c1 8, c2 12, eps
+// 16, stepSize 20, root 24 (adamStepLayout in the tests checks them).
+TEXT ·adamAVX(SB), NOSPLIT, $0-48
+	MOVQ         a+0(FP), AX
+	MOVQ         param+8(FP), DI
+	MOVQ         grad+16(FP), SI
+	MOVQ         m+24(FP), R8
+	MOVQ         v+32(FP), R9
+	MOVQ         n+40(FP), CX
+	VBROADCASTSS 0(AX), Y8             // b1
+	VBROADCASTSS 4(AX), Y9             // b2
+	VBROADCASTSS 8(AX), Y10            // c1
+	VBROADCASTSS 12(AX), Y11           // c2
+	VBROADCASTSS 16(AX), Y12           // eps
+	VBROADCASTSS 20(AX), Y13           // stepSize
+	VBROADCASTSS 24(AX), Y14           // root
+	XORQ         BX, BX
+
+adamloop:
+	VMOVUPS      (SI)(BX*4), Y0        // g
+	VMULPS       (R8)(BX*4), Y8, Y1    // b1·m
+	VMULPS       Y10, Y0, Y3           // c1·g
+	VADDPS       Y3, Y1, Y1            // m = b1·m + c1·g
+	VMULPS       (R9)(BX*4), Y9, Y2    // b2·v
+	VMULPS       Y11, Y0, Y4           // c2·g
+	VMULPS       Y0, Y4, Y4            // (c2·g)·g
+	VADDPS       Y4, Y2, Y2            // v = b2·v + c2·g·g
+	VMOVUPS      Y1, (R8)(BX*4)
+	VMOVUPS      Y2, (R9)(BX*4)
+	VSQRTPS      Y2, Y5                // √v
+	VDIVPS       Y14, Y5, Y5           // √v / root
+	VADDPS       Y12, Y5, Y5           // + eps
+	VMULPS       Y13, Y1, Y6           // stepSize·m
+	VDIVPS       Y5, Y6, Y6            // stepSize·m / (√v/root + eps)
+	VMOVUPS      (DI)(BX*4), Y7        // p
+	VSUBPS       Y6, Y7, Y7
+	VMOVUPS      Y7, (DI)(BX*4)
+	ADDQ         $8, BX
+	CMPQ         BX, CX
+	JLT          adamloop
+	VZEROUPPER
+	RET

@@ -8,3 +8,6 @@ func vecSigmoid32(dst, src []float32) { vecSigmoid32Go(dst, src) }
 
 // vecTanh32 sets dst[i] = tanh32v(src[i]) for i < len(src). dst may be src.
 func vecTanh32(dst, src []float32) { vecTanh32Go(dst, src) }
+
+// adamVec steps nothing here: adamStep.update does it all in Go.
+func adamVec(a *adamStep, p, g, m, v []float32) int { return 0 }
