@@ -257,10 +257,15 @@ func cpuBiasStrip(rows, cols, j0 int, dy, dbias []float32) {
 	var acc, blk [cpuBiasCols]float32
 	for r0 := 0; r0 < rows; r0 += cpuBiasRows {
 		blk = [cpuBiasCols]float32{}
-		for r := r0; r < min(r0+cpuBiasRows, rows); r++ {
-			row := dy[r*cols+j0 : r*cols+j0+w]
-			for j, v := range row {
-				blk[j] += v
+		r1 := min(r0+cpuBiasRows, rows)
+		// A full strip goes to the AVX kernel where there is one: the same
+		// sums in the same order.
+		if w < cpuBiasCols || !biasRowsVec(&blk, dy[r0*cols+j0:], r1-r0, cols) {
+			for r := r0; r < r1; r++ {
+				row := dy[r*cols+j0 : r*cols+j0+w]
+				for j, v := range row {
+					blk[j] += v
+				}
 			}
 		}
 		for j := range w {

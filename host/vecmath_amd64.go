@@ -58,3 +58,21 @@ func adamVec(a *adamStep, p, g, m, v []float32) int {
 	adamAVX(a, &p[0], &g[0], &m[0], &v[0], n8)
 	return n8
 }
+
+// biasRowsAVX adds rows rows of 64 floats, ld apart, into blk (64 floats),
+// row by row (vecmath_amd64.s); rows ≥ 1, no bounds checks.
+//
+//go:noescape
+func biasRowsAVX(blk, dy *float32, rows, ld int)
+
+// biasRowsVec adds the rows rows of 64 floats at dy[r·ld:] into blk, row
+// by row, with the AVX kernel where the CPU has it, and reports whether it
+// did (the caller's Go loop does the same sums in the same order).
+func biasRowsVec(blk *[cpuBiasCols]float32, dy []float32, rows, ld int) bool {
+	if !hasAVX2FMA || rows < 1 {
+		return false
+	}
+	_ = dy[(rows-1)*ld+cpuBiasCols-1] // the last element read
+	biasRowsAVX(&blk[0], &dy[0], rows, ld)
+	return true
+}

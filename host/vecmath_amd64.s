@@ -335,3 +335,47 @@ adamloop:
 	JLT          adamloop
 	VZEROUPPER
 	RET
+
+// func biasRowsAVX(blk, dy *float32, rows, ld int)
+//
+// blk[j] += dy[r·ld + j] for j < 64 and r = 0, 1, …, rows−1 in that order
+// (rows ≥ 1): cpuBiasStrip's inner loop over a full strip, eight
+// accumulators of eight lanes, each column's sum in the same order as the
+// Go loop, so the same bits.
+TEXT ·biasRowsAVX(SB), NOSPLIT, $0-32
+	MOVQ    blk+0(FP), DI
+	MOVQ    dy+8(FP), SI
+	MOVQ    rows+16(FP), CX
+	MOVQ    ld+24(FP), DX
+	SHLQ    $2, DX
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 128(DI), Y4
+	VMOVUPS 160(DI), Y5
+	VMOVUPS 192(DI), Y6
+	VMOVUPS 224(DI), Y7
+
+biasloop:
+	VADDPS  0(SI), Y0, Y0
+	VADDPS  32(SI), Y1, Y1
+	VADDPS  64(SI), Y2, Y2
+	VADDPS  96(SI), Y3, Y3
+	VADDPS  128(SI), Y4, Y4
+	VADDPS  160(SI), Y5, Y5
+	VADDPS  192(SI), Y6, Y6
+	VADDPS  224(SI), Y7, Y7
+	ADDQ    DX, SI
+	DECQ    CX
+	JNE     biasloop
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	VZEROUPPER
+	RET

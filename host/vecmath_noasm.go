@@ -11,3 +11,6 @@ func vecTanh32(dst, src []float32) { vecTanh32Go(dst, src) }
 
 // adamVec steps nothing here: adamStep.update does it all in Go.
 func adamVec(a *adamStep, p, g, m, v []float32) int { return 0 }
+
+// biasRowsVec does nothing here: cpuBiasStrip's Go loop does the sums.
+func biasRowsVec(blk *[cpuBiasCols]float32, dy []float32, rows, ld int) bool { return false }

@@ -1,0 +1,67 @@
+package host
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// biasGradRef is BiasGrad's definition, one element at a time: each column
+// sums blocks of cpuBiasRows rows in order, then the block sums in order,
+// then adds the total to dbias.
+func biasGradRef(rows, cols int, dy, dbias []float32) {
+	for j := range cols {
+		var acc float32
+		for r0 := 0; r0 < rows; r0 += cpuBiasRows {
+			var blk float32
+			for r := r0; r < min(r0+cpuBiasRows, rows); r++ {
+				blk += dy[r*cols+j]
+			}
+			acc += blk
+		}
+		dbias[j] += acc
+	}
+}
+
+// TestBiasGradBits checks that BiasGrad, whose full strips of 64 columns go
+// to the AVX kernel where there is one, gives the reference's bits at
+// awkward sizes (partial strips and blocks), with signed zeros and a NaN
+// among the values, on one thread and on several.
+func TestBiasGradBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 9))
+	special := []float32{0, float32(math.Copysign(0, -1)), 1e-30, 3e20, -3e20, float32(math.NaN())}
+	for _, threads := range []int{1, 3} {
+		c := NewCPU(threads)
+		for _, rows := range []int{1, 255, 256, 257, 600} {
+			for _, cols := range []int{1, 64, 65, 130, 256} {
+				dy := make([]float32, rows*cols)
+				for i := range dy {
+					dy[i] = float32(r.NormFloat64())
+					if r.IntN(50) == 0 {
+						dy[i] = special[r.IntN(len(special))]
+					}
+				}
+				db := make([]float32, cols)
+				for i := range db {
+					db[i] = float32(r.NormFloat64())
+				}
+				want := append([]float32(nil), db...)
+				biasGradRef(rows, cols, dy, want)
+				dyb, dbb := c.Alloc(len(dy)), c.Alloc(cols)
+				c.Upload(dyb, dy)
+				c.Upload(dbb, db)
+				c.BiasGrad(rows, cols, dyb, dbb)
+				got := make([]float32, cols)
+				c.Download(got, dbb)
+				if err := c.Err(); err != nil {
+					t.Fatal(err)
+				}
+				for j := range got {
+					if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+						t.Fatalf("threads %d, %d×%d: dbias[%d] = %v, reference %v", threads, rows, cols, j, got[j], want[j])
+					}
+				}
+			}
+		}
+	}
+}
