@@ -107,14 +107,19 @@ func benchBackend(device string, threads int) (host.Backend, func(), error) {
 func isCPU(be host.Backend) bool { return strings.HasPrefix(be.Name(), "cpu") }
 
 const benchKernelsHelp = `Times every op of the backend at the shapes the two models use. First the
-device's ceilings: the copy bandwidth (Copy of two buffers of --copy-mib) and
-the SGEMM rate (the faster of the square A·B and A·Bᵀ of size --gemm-n).
-Then each op and shape: its outputs are compared with the CPU backend's (one
-thread when the device is the CPU), copies of its inputs are made until they
-fill --rotate-mib (more than the caches), and groups of calls cycling through
-them are timed, the median time per call reported with the bytes and FLOPs of
-one call and the rate reached, also as a percentage of each ceiling. A case
-whose outputs differ is reported and not timed, and the command then fails.`
+device's ceilings: the copy bandwidth (Copy of two buffers of --copy-mib),
+the SGEMM rate (the faster of the square A·B and A·Bᵀ of size --gemm-n) and
+the launch floor (a Fill of one float, back to back). Then each op and
+shape: its outputs are compared with the CPU backend's (one thread when the
+device is the CPU), copies of its inputs are made until they fill
+--rotate-mib (more than the caches), and groups of calls cycling through
+them are timed, the median time per call reported with the bytes and FLOPs
+of one call and the rate reached, as a percentage of each ceiling, and as
+%bound: the least time the ceilings allow the op over its time. A case whose
+outputs differ is reported and not timed, and the command then fails. Last,
+the kernel target: the LSTM gates, softmax and cross-entropy at their
+largest shape run, each at ≥ 70% of the copy bandwidth (of %bound where its
+bytes take less than a launch) or not.`
 
 func runBenchKernels(args []string) error {
 	fs := benchFlagSet("kernels", benchKernelsHelp)
