@@ -90,3 +90,27 @@ func BenchmarkBiasGrad(b *testing.B) {
 		})
 	}
 }
+
+// TestVecAdd32 checks the vector add of AddBias against the scalar loop at
+// every length up to 40 and at unaligned offsets, bit for bit.
+func TestVecAdd32(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for n := range 41 {
+		for _, off := range []int{0, 1, 5} {
+			dst, src := make([]float32, off+n), make([]float32, off+n)
+			for i := range dst {
+				dst[i], src[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+			}
+			want := append([]float32(nil), dst...)
+			for i := off; i < off+n; i++ {
+				want[i] += src[i]
+			}
+			vecAdd32(dst[off:], src[off:])
+			for i := range dst {
+				if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d off=%d: dst[%d] = %v, want %v", n, off, i, dst[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -213,10 +213,7 @@ func (c *CPU) AddBias(rows, cols int, x, bias *F32) {
 // cpuAddBias adds bias to each len(bias)-element row of x.
 func cpuAddBias(x, bias []float32) {
 	for len(x) >= len(bias) && len(bias) > 0 {
-		xr := x[:len(bias)]
-		for i, b := range bias {
-			xr[i] += b
-		}
+		vecAdd32(x[:len(bias)], bias)
 		x = x[len(bias):]
 	}
 }

@@ -76,3 +76,25 @@ func biasRowsVec(blk *[cpuBiasCols]float32, dy []float32, rows, ld int) bool {
 	biasRowsAVX(&blk[0], &dy[0], rows, ld)
 	return true
 }
+
+// addAVX sets dst[i] += src[i] for i < n, n a positive multiple of 8
+// (vecmath_amd64.s); no bounds checks.
+//
+//go:noescape
+func addAVX(dst, src *float32, n int)
+
+// vecAdd32 sets dst[i] += src[i] for i < len(src), eight lanes at a time
+// where the CPU has AVX2 (one float32 add per element either way, so the
+// same bits).
+func vecAdd32(dst, src []float32) {
+	dst = dst[:len(src)]
+	n8 := 0
+	if hasAVX2FMA {
+		if n8 = len(src) / 8 * 8; n8 > 0 {
+			addAVX(&dst[0], &src[0], n8)
+		}
+	}
+	for i := n8; i < len(src); i++ {
+		dst[i] += src[i]
+	}
+}

@@ -379,3 +379,23 @@ biasloop:
 	VMOVUPS Y7, 224(DI)
 	VZEROUPPER
 	RET
+
+// func addAVX(dst, src *float32, n int)
+//
+// dst[i] += src[i] for i < n, n a positive multiple of 8, eight lanes at a
+// time: AddBias's inner loop over a row.
+TEXT ·addAVX(SB), NOSPLIT, $0-24
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), SI
+	MOVQ    n+16(FP), CX
+	XORQ    BX, BX
+
+addloop:
+	VMOVUPS (DI)(BX*4), Y0
+	VADDPS  (SI)(BX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(BX*4)
+	ADDQ    $8, BX
+	CMPQ    BX, CX
+	JLT     addloop
+	VZEROUPPER
+	RET

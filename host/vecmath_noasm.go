@@ -14,3 +14,11 @@ func adamVec(a *adamStep, p, g, m, v []float32) int { return 0 }
 
 // biasRowsVec does nothing here: cpuBiasStrip's Go loop does the sums.
 func biasRowsVec(blk *[cpuBiasCols]float32, dy []float32, rows, ld int) bool { return false }
+
+// vecAdd32 sets dst[i] += src[i] for i < len(src).
+func vecAdd32(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}
