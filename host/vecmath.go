@@ -101,3 +101,11 @@ func vecTanh32Go(dst, src []float32) {
 		dst[i] = tanh32v(v)
 	}
 }
+
+// vecAdd32Go sets dst[i] += src[i] for i < len(src).
+func vecAdd32Go(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}

@@ -12,30 +12,31 @@ func sigmoid32AVX2(dst, src *float32, n int)
 //go:noescape
 func tanh32AVX2(dst, src *float32, n int)
 
+// vecHead runs kernel over the longest prefix of src whose length is a
+// multiple of lanes, where the CPU has AVX2 and FMA, and returns that
+// length: the caller's Go loop does the rest. dst must be as long as src.
+func vecHead(dst, src []float32, lanes int, kernel func(dst, src *float32, n int)) int {
+	n := len(src) / lanes * lanes
+	if !hasAVX2FMA || n == 0 {
+		return 0
+	}
+	_ = dst[len(src)-1]
+	kernel(&dst[0], &src[0], n)
+	return n
+}
+
 // vecSigmoid32 sets dst[i] = sigmoid32v(src[i]) for i < len(src), with the
 // AVX2 kernel where the CPU has AVX2 and FMA. dst may be src.
 func vecSigmoid32(dst, src []float32) {
-	dst = dst[:len(src)]
-	n4 := 0
-	if hasAVX2FMA {
-		if n4 = len(src) / 4 * 4; n4 > 0 {
-			sigmoid32AVX2(&dst[0], &src[0], n4)
-		}
-	}
-	vecSigmoid32Go(dst[n4:], src[n4:])
+	n := vecHead(dst, src, 4, sigmoid32AVX2)
+	vecSigmoid32Go(dst[n:len(src)], src[n:])
 }
 
 // vecTanh32 sets dst[i] = tanh32v(src[i]) for i < len(src), with the AVX2
 // kernel where the CPU has AVX2 and FMA. dst may be src.
 func vecTanh32(dst, src []float32) {
-	dst = dst[:len(src)]
-	n4 := 0
-	if hasAVX2FMA {
-		if n4 = len(src) / 4 * 4; n4 > 0 {
-			tanh32AVX2(&dst[0], &src[0], n4)
-		}
-	}
-	vecTanh32Go(dst[n4:], src[n4:])
+	n := vecHead(dst, src, 4, tanh32AVX2)
+	vecTanh32Go(dst[n:len(src)], src[n:])
 }
 
 // adamAVX is adamStep.updateGo without weight decay over n elements, n a
@@ -87,14 +88,6 @@ func addAVX(dst, src *float32, n int)
 // where the CPU has AVX2 (one float32 add per element either way, so the
 // same bits).
 func vecAdd32(dst, src []float32) {
-	dst = dst[:len(src)]
-	n8 := 0
-	if hasAVX2FMA {
-		if n8 = len(src) / 8 * 8; n8 > 0 {
-			addAVX(&dst[0], &src[0], n8)
-		}
-	}
-	for i := n8; i < len(src); i++ {
-		dst[i] += src[i]
-	}
+	n := vecHead(dst, src, 8, addAVX)
+	vecAdd32Go(dst[n:len(src)], src[n:])
 }

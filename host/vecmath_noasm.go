@@ -16,9 +16,4 @@ func adamVec(a *adamStep, p, g, m, v []float32) int { return 0 }
 func biasRowsVec(blk *[cpuBiasCols]float32, dy []float32, rows, ld int) bool { return false }
 
 // vecAdd32 sets dst[i] += src[i] for i < len(src).
-func vecAdd32(dst, src []float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] += v
-	}
-}
+func vecAdd32(dst, src []float32) { vecAdd32Go(dst, src) }
