@@ -1258,24 +1258,25 @@ func (g *GPU) LSTMGatesBackward(dirs, steps, batch, hidden, s int, lengths *I32,
 
 // Limits of the whole-sequence kernels (lstm.cu).
 const (
-	lstmSeqRows      = 8    // LSTM_SEQ_ROWS
-	lstmSeqFwdShared = 4096 // LSTM_SEQ_FWD_SHARED floats
-	lstmSeqBwdShared = 8192 // LSTM_SEQ_BWD_SHARED floats
-	lstmSeqBlocks    = 264  // blocks to aim for (two per SM of an H100)
-	// lstmSeqMaxHidden bounds the block (one thread per unit): the kernels
-	// are compiled with __launch_bounds__(LSTM_SEQ_MAX_THREADS = 512), at
-	// most 128 registers a thread, so that 512 threads fit a block's 64 Ki
-	// registers (cuobjdump: 121 forward, 128 backward, no spills).
-	lstmSeqMaxHidden = 512
+	lstmSeqRows   = 4    // LSTM_SEQ_ROWS
+	lstmSeqShared = 4096 // LSTM_SEQ_SHARED floats: rows·4·hidden
+	lstmSeqBlocks = 264  // blocks to aim for (two per SM of an H100)
+	// lstmSeqMaxThreads is LSTM_SEQ_MAX_THREADS, the kernels'
+	// __launch_bounds__; a thread takes up to LSTM_SEQ_SLICES = 4 columns
+	// of the weights, so hidden ≤ lstmSeqMaxThreads.
+	lstmSeqMaxThreads = 512
+	lstmSeqMaxHidden  = lstmSeqMaxThreads
 )
 
-// lstmSeqLaunch is the launch shape of lstm_seq_fwd/bwd: a block of hidden
-// rounded up to 32 threads owns all the units of its rows; as many rows per
-// block as fit in shared memory (perRow floats each, at most lstmSeqRows)
-// while the grid keeps about lstmSeqBlocks blocks.
-func lstmSeqLaunch(dirs, batch, hidden, perRow, shared int) (grid, block [3]int, rows int) {
-	rows = max(1, min(lstmSeqRows, shared/perRow, batch*dirs/lstmSeqBlocks))
-	return [3]int{(batch + rows - 1) / rows, dirs, 1}, [3]int{(hidden + 31) / 32 * 32, 1, 1}, rows
+// lstmSeqLaunch is the launch shape of lstm_seq_fwd/bwd: a block of
+// 4·hidden threads (one per column of the recurrent weights) rounded up to
+// 32, at most lstmSeqMaxThreads, owns all the units of its rows; as many
+// rows per block as fit in shared memory (at most lstmSeqRows) while the
+// grid keeps about lstmSeqBlocks blocks.
+func lstmSeqLaunch(dirs, batch, hidden int) (grid, block [3]int, rows int) {
+	rows = max(1, min(lstmSeqRows, lstmSeqShared/(4*hidden), batch*dirs/lstmSeqBlocks))
+	threads := min((4*hidden+31)/32*32, lstmSeqMaxThreads)
+	return [3]int{(batch + rows - 1) / rows, dirs, 1}, [3]int{threads, 1, 1}, rows
 }
 
 // lstmSequenceCheck checks a whole-sequence op: the buffers of its steps,
@@ -1283,7 +1284,7 @@ func lstmSeqLaunch(dirs, batch, hidden, perRow, shared int) (grid, block [3]int,
 // fits the kernel's shared memory. ok is false when there is nothing to do
 // or an error was recorded.
 func (g *GPU) lstmSequenceCheck(op string, dirs, steps, batch, hidden int, lengths *I32, w *F32, wName string, ldDir int,
-	gates4 []*F32, gates4Names []string, state []*F32, stateNames []string, perRow, shared int) bool {
+	gates4 []*F32, gates4Names []string, state []*F32, stateNames []string) bool {
 	if g.failed() || !g.nonNeg(op, dirs, steps, batch, hidden, ldDir) || steps == 0 {
 		return false
 	}
@@ -1294,8 +1295,8 @@ func (g *GPU) lstmSequenceCheck(op string, dirs, steps, batch, hidden int, lengt
 	if !g.ld(op, "ldDir", ldDir, per) || !g.f32(op, wName, w, (dirs-1)*ldDir+per) || !g.fitsInt32(op, (dirs-1)*ldDir+per) {
 		return false
 	}
-	if hidden > lstmSeqMaxHidden || perRow > shared {
-		g.failf(op, "hidden=%d is too large for the sequence kernel (a block of one thread per unit, at most %d)", hidden, lstmSeqMaxHidden)
+	if hidden > lstmSeqMaxHidden {
+		g.failf(op, "hidden=%d is too large for the sequence kernel (a block owns every unit of its rows, at most %d)", hidden, lstmSeqMaxHidden)
 		return false
 	}
 	return true
@@ -1306,10 +1307,10 @@ func (g *GPU) lstmSequenceCheck(op string, dirs, steps, batch, hidden int, lengt
 func (g *GPU) LSTMSequenceForward(dirs, steps, batch, hidden int, lengths *I32, whhT *F32, ldDir int, pre, act, c, h *F32) {
 	const op = "LSTMSequenceForward"
 	if !g.lstmSequenceCheck(op, dirs, steps, batch, hidden, lengths, whhT, "whhT", ldDir,
-		[]*F32{pre, act}, []string{"pre", "act"}, []*F32{c, h}, []string{"c", "h"}, hidden, lstmSeqFwdShared) {
+		[]*F32{pre, act}, []string{"pre", "act"}, []*F32{c, h}, []string{"c", "h"}) {
 		return
 	}
-	grid, block, rows := lstmSeqLaunch(dirs, batch, hidden, hidden, lstmSeqFwdShared)
+	grid, block, rows := lstmSeqLaunch(dirs, batch, hidden)
 	g.launch(op, "lstm_seq_fwd", grid, block,
 		dirs, steps, batch, hidden, rows, iptr(lengths), ptr(whhT), ldDir, ptr(pre), ptr(act), ptr(c), ptr(h), g.status)
 }
@@ -1323,10 +1324,10 @@ func (g *GPU) LSTMSequenceBackward(dirs, steps, batch, hidden int, lengths *I32,
 		state, names = append(state, dc), append(names, "dc")
 	}
 	if !g.lstmSequenceCheck(op, dirs, steps, batch, hidden, lengths, whh, "whh", ldDir,
-		[]*F32{act, dpre}, []string{"act", "dpre"}, state, names, 4*hidden, lstmSeqBwdShared) {
+		[]*F32{act, dpre}, []string{"act", "dpre"}, state, names) {
 		return
 	}
-	grid, block, rows := lstmSeqLaunch(dirs, batch, hidden, 4*hidden, lstmSeqBwdShared)
+	grid, block, rows := lstmSeqLaunch(dirs, batch, hidden)
 	g.launch(op, "lstm_seq_bwd", grid, block,
 		dirs, steps, batch, hidden, rows, iptr(lengths), ptr(whh), ldDir, ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
 }

@@ -154,90 +154,117 @@ KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, int
 
 // The whole-sequence kernels: every time step of an LSTM pass, the
 // recurrent product and the gates, in one launch, instead of a cuBLAS GEMM
-// and a gate kernel per step (on the H200 the GEMM alone took 10.7 µs at B =
-// 32, H = 64 for 2 MFLOP, the gates 4–6 µs). The recurrence of a row needs
+// and a gate kernel per step (on the H200 the GEMM alone took 7.6 µs at B =
+// 32, H = 64 for 2 MFLOP, the gates 3.6 µs). The recurrence of a row needs
 // only that row's own earlier state, so a block that owns every unit of its
 // rows can run all the steps itself, with barriers between steps: grid
-// (ceil(batch/rows), dirs), block = hidden rounded up to 32 threads (thread
-// j is unit j), up to LSTM_SEQ_ROWS rows per block (the host picks fewer
-// when that leaves the GPU too few blocks). Each thread walks its unit's
-// weights once per step for all the block's rows, reading them coalesced
-// (consecutive units are consecutive addresses), with LSTM_SEQ_ROWS·4
-// accumulators in registers; the weights (16·H² B per direction) come from
-// cache after the first step.
+// (ceil(batch/rows), dirs), up to LSTM_SEQ_ROWS rows per block (the host
+// picks fewer when that leaves the GPU too few blocks).
 //
-// What one step waits for is kept short. The recurrent input (h_{s−1}
-// forward, dpre_{s+1} backward) goes from the thread that computes it to
-// shared memory, where the next step reads it: no round trip through
-// global memory. A unit's own state (c and h forward, the gradient of c
-// backward) stays in its thread's registers, and the forward reads the
-// rows' lengths once. Loads that do not depend on the recurrence (the
-// pre-activations forward; the gates, c and dh backward) are issued
-// before the recurrent product, so that they arrive during it. The first
-// version staged the recurrent input from global memory and read every
-// row's length, state and inputs after the product: three or four memory
-// latencies a step. Results are the same, bit for bit. (The backward
-// reads the lengths at each step from cache: its registers are full.)
-#define LSTM_SEQ_ROWS 8
-#define LSTM_SEQ_FWD_SHARED 4096  // floats: rows·hidden of h_{s−1}
-#define LSTM_SEQ_BWD_SHARED 8192  // floats: rows·4·hidden of dpre_{s+1}
-#define LSTM_SEQ_MAX_THREADS 512  // hidden ≤ 512: at most 128 registers a thread
+// A step is a chain of dependent work, so what sets its time is the length
+// of the chain, not bytes. The product is split over the 4·hidden columns
+// of the weights (thread t takes columns t, t + blockDim.x, …, at most
+// LSTM_SEQ_SLICES; blockDim.x = min(4·hidden, LSTM_SEQ_MAX_THREADS) rounded
+// up to 32), so a thread's chain is hidden multiply-adds, and each thread
+// loads LSTM_SEQ_DEPTH rows of its columns before it uses any, so that the
+// weights' latency is paid once per LSTM_SEQ_DEPTH of them. The products go
+// through shared memory to the unit threads (thread j < hidden is unit j),
+// which do the cell. The weights (16·H² B per direction) are read
+// coalesced and come from cache after the first step.
+//
+// The first version gave a thread a unit and walked all its weights one at
+// a time: at B = 32, H = 64 on the H200 it took 11 µs a step forward and 64
+// µs backward (4·hidden dependent loads of a weight each), slower than the
+// GEMM and gate kernel it replaced.
+//
+// The recurrent input (h_{s−1} forward, dpre_{s+1} backward) goes from the
+// thread that computes it to shared memory, where the next step reads it.
+// A unit's own state (c and h forward, the gradient of c backward) stays in
+// its thread's registers. Loads that do not depend on the recurrence (the
+// pre-activations forward; the gates, c and dh backward) are issued before
+// the product, so that they arrive during it.
+#define LSTM_SEQ_ROWS 4
+#define LSTM_SEQ_SHARED 4096      // floats in a shared array of rows·4·hidden
+#define LSTM_SEQ_MAX_THREADS 512  // a block: hidden ≤ 512, so 4·hidden ≤ 4 slices of it
+#define LSTM_SEQ_SLICES 4
+#define LSTM_SEQ_DEPTH 8
+
+// lstm_seq_product adds, for the block's rows r < nb and the thread's
+// columns col[q] (the first slices of them), DEPTH terms
+// in[at + r·inLd + k]·w[k·wLd + col[q]] for k = 0, 1, …, DEPTH−1 (in
+// order) to acc[q][r]; in is a shared array. Every weight is loaded before
+// the first is used.
+template <int DEPTH, class Shared>
+__device__ __forceinline__ void lstm_seq_product(float (&acc)[LSTM_SEQ_SLICES][LSTM_SEQ_ROWS], Shared &in, int at,
+                                                 int inLd, dptr<const float> w, long long wLd,
+                                                 const long long (&col)[LSTM_SEQ_SLICES], int slices, int nb) {
+  float wv[DEPTH][LSTM_SEQ_SLICES];
+  UNROLL for (int k = 0; k < DEPTH; k++) UNROLL for (int q = 0; q < LSTM_SEQ_SLICES; q++) {
+      wv[k][q] = q < slices ? w[k * wLd + col[q]] : 0.0f;
+    }
+  UNROLL for (int k = 0; k < DEPTH; k++) UNROLL for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+      if (r < nb) {
+        float x = in[at + r * inLd + k];
+        UNROLL for (int q = 0; q < LSTM_SEQ_SLICES; q++) {
+          if (q < slices) acc[q][r] += x * wv[k][q];
+        }
+      }
+    }
+}
 
 // lstm_seq_fwd: for s = 0, 1, …, steps−1: z = pre_s + h_{s−1}·W_hhᵀ (every
 // row; h_{−1} = 0), then the cell of lstm_fwd_step from z. whhT is W_hhᵀ
-// [H, 4H] of direction d at d·ldDir. pre is read, not written. rows·hidden ≤
-// LSTM_SEQ_FWD_SHARED. Per row, unit and step: reads 4 pre-activations and
-// writes 4 activations, c and h (32 B; c and h of the step before are in
-// registers, h also in shared memory).
+// [H, 4H] of direction d at d·ldDir: column t of it is gate t/H of unit
+// t%H, and a thread sums its columns over the H rows in order. pre is read,
+// not written. rows·4·hidden ≤ LSTM_SEQ_SHARED. Per row, unit and step:
+// reads 4 pre-activations and writes 4 activations, c and h (32 B; c and h
+// of the step before are in registers, h also in shared memory).
 KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_fwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                  dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
                  dptr<float> h, dptr<int> status) {
-  SHARED_ARRAY(float, hs, LSTM_SEQ_FWD_SHARED);  // h_{s−1} of the block's rows
-  int j = threadIdx.x, b0 = blockIdx.x * rows, d = blockIdx.y;
+  SHARED_ARRAY(float, hs, LSTM_SEQ_SHARED / 4);  // h_{s−1} of the block's rows: rows·hidden
+  SHARED_ARRAY(float, zs, LSTM_SEQ_SHARED);      // h_{s−1}·W_hhᵀ of the block's rows: rows·4·hidden
+  int j = threadIdx.x, b0 = blockIdx.x * rows, d = blockIdx.y, G = 4 * hidden;
   int nb = min(rows, batch - b0);
+  int slices = j < G ? (G - j + blockDim.x - 1) / blockDim.x : 0;
   bool unit = j < hidden;
-  auto w = whhT + (long long)d * ldDir + j;
+  auto w = whhT + (long long)d * ldDir;
+  long long col[LSTM_SEQ_SLICES];
+  for (int q = 0; q < LSTM_SEQ_SLICES; q++) col[q] = j + (long long)q * blockDim.x;
   int len[LSTM_SEQ_ROWS];
   float cr[LSTM_SEQ_ROWS], hr[LSTM_SEQ_ROWS];  // per row: c_{s−1} and h_{s−1} of unit j
   for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
-    len[r] = r < nb ? checked_length(lengths, b0 + r, steps, status) : 0;
+    len[r] = unit && r < nb ? checked_length(lengths, b0 + r, steps, status) : 0;
     cr[r] = hr[r] = 0.0f;
   }
   for (int s = 0; s < steps; s++) {
-    float z[LSTM_SEQ_ROWS][4], acc[LSTM_SEQ_ROWS][4];
+    float z[LSTM_SEQ_ROWS][4];
     for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
-      long long g4 = (((long long)d * steps + s) * batch + b0 + r) * 4 * hidden + j;
-      for (int g = 0; g < 4; g++) {
-        z[r][g] = unit && r < nb ? pre[g4 + g * hidden] : 0.0f;  // in flight during the product
-        acc[r][g] = 0.0f;
-      }
+      long long g4 = (((long long)d * steps + s) * batch + b0 + r) * G + j;
+      for (int g = 0; g < 4; g++) z[r][g] = unit && r < nb ? pre[g4 + g * hidden] : 0.0f;  // in flight during the product
     }
-    if (unit && s > 0) {
-      for (int m = 0; m < hidden; m++) {
-        auto wm = w + (long long)m * 4 * hidden;
-        float w0 = wm[0], w1 = wm[hidden], w2 = wm[2 * hidden], w3 = wm[3 * hidden];
-        for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
-          if (r < nb) {
-            float x = hs[r * hidden + m];
-            acc[r][0] += x * w0;
-            acc[r][1] += x * w1;
-            acc[r][2] += x * w2;
-            acc[r][3] += x * w3;
-          }
-        }
-      }
+    if (s > 0 && slices > 0) {
+      float acc[LSTM_SEQ_SLICES][LSTM_SEQ_ROWS] = {};
+      int m = 0;
+      for (; m + LSTM_SEQ_DEPTH <= hidden; m += LSTM_SEQ_DEPTH)
+        lstm_seq_product<LSTM_SEQ_DEPTH>(acc, hs, m, hidden, w + (long long)m * G, G, col, slices, nb);
+      for (; m < hidden; m++) lstm_seq_product<1>(acc, hs, m, hidden, w + (long long)m * G, G, col, slices, nb);
+      for (int q = 0; q < LSTM_SEQ_SLICES; q++)
+        for (int r = 0; r < LSTM_SEQ_ROWS; r++)
+          if (q < slices && r < nb) zs[r * G + col[q]] = acc[q][r];
     }
-    __syncthreads();  // every thread has read h_{s−1} from hs
+    __syncthreads();  // every thread has read h_{s−1} from hs; the products are in zs
     if (unit) {
       for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
         if (r >= nb) break;
         long long row = ((long long)d * steps + s) * batch + b0 + r;
         long long cs = row * hidden + j;
         if (s < len[r]) {
-          LstmCell u = lstm_cell(z[r][0] + acc[r][0], z[r][1] + acc[r][1], z[r][2] + acc[r][2],
-                                 z[r][3] + acc[r][3], cr[r]);
-          lstm_store_gates(act, row * 4 * hidden + j, hidden, u.i, u.f, u.g, u.o);
+          float a[4];
+          for (int g = 0; g < 4; g++) a[g] = s > 0 ? zs[r * G + g * hidden + j] : 0.0f;
+          LstmCell u = lstm_cell(z[r][0] + a[0], z[r][1] + a[1], z[r][2] + a[2], z[r][3] + a[3], cr[r]);
+          lstm_store_gates(act, row * G + j, hidden, u.i, u.f, u.g, u.o);
           cr[r] = u.c;
           hr[r] = u.h;
         }  // else the sequence has ended: its state is carried
@@ -246,7 +273,7 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
         hs[r * hidden + j] = hr[r];
       }
     }
-    __syncthreads();  // h_s is in hs for the next step
+    __syncthreads();  // h_s is in hs for the next step; zs has been read
   }
 }
 
@@ -255,25 +282,41 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
 // carries from s+1, then the gate backward of lstm_bwd_step. The gradient
 // of c is carried in registers from dc at the last step (its initial
 // value; zero when dc is null); dh and dc are not written. whh is W_hh
-// [4H, H] of direction d at d·ldDir. rows·4·hidden ≤ LSTM_SEQ_BWD_SHARED.
-// Per row, unit and step: reads 4 activations, c_{s−1} (c_s is the step
-// before's) and dh_s, and writes 4 gate gradients (40 B; dpre_{s+1} comes
-// from shared memory).
+// [4H, H] of direction d at d·ldDir. The product of unit u is split in
+// four: quarter Q sums k = Q·H … Q·H + H − 1 in order, and unit u adds the
+// four quarters in order. rows·4·hidden ≤
+// LSTM_SEQ_SHARED. Per row, unit and step: reads 4 activations, c_{s−1}
+// (c_s is the step before's) and dh_s, and writes 4 gate gradients (40 B;
+// dpre_{s+1} comes from shared memory).
 KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_bwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                  dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
                  dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
-  SHARED_ARRAY(float, ds, LSTM_SEQ_BWD_SHARED);  // dpre_{s+1} of the block's rows
-  int j = threadIdx.x, b0 = blockIdx.x * rows, d = blockIdx.y;
+  SHARED_ARRAY(float, ds, LSTM_SEQ_SHARED);  // dpre_{s+1} of the block's rows: rows·4·hidden
+  SHARED_ARRAY(float, ps, LSTM_SEQ_SHARED);  // the quarters of dpre_{s+1}·W_hh: rows·4·hidden
+  int j = threadIdx.x, b0 = blockIdx.x * rows, d = blockIdx.y, G = 4 * hidden;
   int nb = min(rows, batch - b0);
-  int G = 4 * hidden;
   bool unit = j < hidden;
-  auto w = whh + (long long)d * ldDir + j;
+  auto w = whh + (long long)d * ldDir;
+  // The threads are four groups of blockDim.x/4, one per quarter of W_hh's
+  // rows: thread i of group Q sums rows Q·H … Q·H + H − 1 at the columns
+  // (units) i, i + blockDim.x/4, … below H, so that a thread's columns share
+  // their inputs ds[r·G + Q·H + k] (blockDim.x/4 · LSTM_SEQ_SLICES ≥ H).
+  int per = blockDim.x / 4, Q = j / per;
+  long long col[LSTM_SEQ_SLICES];
+  int slices = 0;
+  for (int q = 0; q < LSTM_SEQ_SLICES; q++) {
+    int u = j % per + q * per;
+    col[q] = (long long)Q * hidden * hidden + u;
+    if (u < hidden) slices = q + 1;
+  }
+  int len[LSTM_SEQ_ROWS];
   float dcr[LSTM_SEQ_ROWS], carry[LSTM_SEQ_ROWS];  // per row: gradient of c_s, and of h_s carried by an ended row
   float cs[LSTM_SEQ_ROWS];                         // per row: c_s of unit j (c_{s−1} of the step before)
   for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
     long long last = ((long long)d * steps + steps - 1) * batch + b0 + r;
     bool live = unit && r < nb;
+    len[r] = live ? checked_length(lengths, b0 + r, steps, status) : 0;
     dcr[r] = dc && live ? dc[last * hidden + j] : 0.0f;
     cs[r] = live ? c[last * hidden + j] : 0.0f;
     carry[r] = 0.0f;
@@ -281,32 +324,37 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
   for (int s = steps - 1; s >= 0; s--) {
     bool next = s + 1 < steps;
     // In flight during the product: the saved gates, c_{s−1} and dh_s.
-    float a[LSTM_SEQ_ROWS][4], cp[LSTM_SEQ_ROWS], dhs[LSTM_SEQ_ROWS], acc[LSTM_SEQ_ROWS];
+    float a[LSTM_SEQ_ROWS][4], cp[LSTM_SEQ_ROWS], dhs[LSTM_SEQ_ROWS];
     for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
       long long row = ((long long)d * steps + s) * batch + b0 + r;
       bool live = unit && r < nb;
       for (int g = 0; g < 4; g++) a[r][g] = live ? act[row * G + g * hidden + j] : 0.0f;
       cp[r] = live && s > 0 ? c[(row - batch) * hidden + j] : 0.0f;
       dhs[r] = live ? dh[row * hidden + j] : 0.0f;
-      acc[r] = 0.0f;
     }
-    if (unit && next) {
-      for (int k = 0; k < G; k++) {
-        float wk = w[(long long)k * hidden];
+    if (next && slices > 0) {
+      float acc[LSTM_SEQ_SLICES][LSTM_SEQ_ROWS] = {};
+      int k = 0;
+      for (; k + LSTM_SEQ_DEPTH <= hidden; k += LSTM_SEQ_DEPTH)
+        lstm_seq_product<LSTM_SEQ_DEPTH>(acc, ds, Q * hidden + k, G, w + (long long)k * hidden, hidden, col, slices, nb);
+      for (; k < hidden; k++) lstm_seq_product<1>(acc, ds, Q * hidden + k, G, w + (long long)k * hidden, hidden, col, slices, nb);
+      for (int q = 0; q < LSTM_SEQ_SLICES; q++)
         for (int r = 0; r < LSTM_SEQ_ROWS; r++)
-          if (r < nb) acc[r] += ds[r * G + k] * wk;
-      }
+          if (q < slices && r < nb) ps[r * G + Q * hidden + j % per + q * per] = acc[q][r];
     }
-    __syncthreads();  // every thread has read dpre_{s+1} from ds
+    __syncthreads();  // every thread has read dpre_{s+1} from ds; the quarters are in ps
     if (unit) {
       for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
         if (r >= nb) break;
         long long g4 = (((long long)d * steps + s) * batch + b0 + r) * G + j;
-        float dht = dhs[r] + carry[r] + acc[r];
+        float acc = next ? ((ps[r * G + j] + ps[r * G + hidden + j]) + ps[r * G + 2 * hidden + j]) +
+                               ps[r * G + 3 * hidden + j]
+                         : 0.0f;
+        float dht = dhs[r] + carry[r] + acc;
         LstmGrad g = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-        // The length is a cached read (registers are short here). An ended
-        // row's state was carried: so is its gradient, and its gates get none.
-        if (s >= checked_length(lengths, b0 + r, steps, status)) {
+        // An ended row's state was carried: so is its gradient, and its
+        // gates get none.
+        if (s >= len[r]) {
           carry[r] = dht;
         } else {
           g = lstm_cell_backward(a[r][0], a[r][1], a[r][2], a[r][3], cs[r], cp[r], dht, dcr[r]);
@@ -321,6 +369,6 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
         ds[r * G + 3 * hidden + j] = g.o;
       }
     }
-    __syncthreads();  // dpre_s is in ds for the next step
+    __syncthreads();  // dpre_s is in ds for the next step; ps has been read
   }
 }
