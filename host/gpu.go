@@ -1233,11 +1233,42 @@ func lstmLaunch(dirs, batch, hidden int) (grid, block [3]int, units int) {
 	return [3]int{(hidden + per - 1) / per, batch, dirs}, [3]int{bx, 1, 1}, units
 }
 
+// lstmVectors reports whether the LSTM step can use the kernels that move
+// four units at a time in 16-byte accesses (lstm_fwd_step4,
+// lstm_bwd_step4): hidden a multiple of 4 and every buffer 16-byte aligned,
+// so that every row of every buffer is.
+func lstmVectors(hidden int, bufs ...*F32) bool {
+	if hidden%4 != 0 {
+		return false
+	}
+	for _, b := range bufs {
+		if b.dev%16 != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// lstmLaunch4 is the launch shape of lstm_fwd_step4/lstm_bwd_step4: four
+// units a thread, up to 128 threads a block, grid (ceil(hidden/(4·block)),
+// batch, dirs).
+func lstmLaunch4(dirs, batch, hidden int) (grid, block [3]int) {
+	bx := min(128, (hidden/4+31)/32*32)
+	per := 4 * bx
+	return [3]int{(hidden + per - 1) / per, batch, dirs}, [3]int{bx, 1, 1}
+}
+
 // LSTMGatesForward is one fused time step s of dirs LSTM directions: one
 // launch for all directions.
 func (g *GPU) LSTMGatesForward(dirs, steps, batch, hidden, s int, lengths *I32, pre, act, c, h *F32) {
 	const op = "LSTMGatesForward"
 	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{pre, act}, []string{"pre", "act"}, []*F32{c, h}, []string{"c", "h"}) {
+		return
+	}
+	if lstmVectors(hidden, pre, act, c, h) {
+		grid, block := lstmLaunch4(dirs, batch, hidden)
+		g.launch(op, "lstm_fwd_step4", grid, block,
+			dirs, steps, batch, hidden, s, iptr(lengths), ptr(pre), ptr(act), ptr(c), ptr(h), g.status)
 		return
 	}
 	grid, block, units := lstmLaunch(dirs, batch, hidden)
@@ -1249,6 +1280,12 @@ func (g *GPU) LSTMGatesForward(dirs, steps, batch, hidden, s int, lengths *I32, 
 func (g *GPU) LSTMGatesBackward(dirs, steps, batch, hidden, s int, lengths *I32, act, c, dh, dc, dpre *F32) {
 	const op = "LSTMGatesBackward"
 	if !g.lstmCheck(op, dirs, steps, batch, hidden, s, lengths, []*F32{act, dpre}, []string{"act", "dpre"}, []*F32{c, dh, dc}, []string{"c", "dh", "dc"}) {
+		return
+	}
+	if lstmVectors(hidden, act, c, dh, dc, dpre) {
+		grid, block := lstmLaunch4(dirs, batch, hidden)
+		g.launch(op, "lstm_bwd_step4", grid, block,
+			dirs, steps, batch, hidden, s, iptr(lengths), ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
 		return
 	}
 	grid, block, units := lstmLaunch(dirs, batch, hidden)

@@ -62,6 +62,16 @@ func (p *parity) buf(x []float32) pair {
 
 func (p *parity) rand(n int) pair { return p.buf(p.randn(n, 1)) }
 
+// bufAt is buf with x placed off floats into a larger buffer on both
+// sides (a view, as a sub-buffer of a model's parameters or activations).
+func (p *parity) bufAt(x []float32, off int) pair {
+	if off == 0 {
+		return p.buf(x)
+	}
+	whole := p.buf(append(make([]float32, off), x...))
+	return pair{whole.c.Slice(off, len(x)), whole.g.Slice(off, len(x))}
+}
+
 func (p *parity) ints(x []int32) (*I32, *I32) {
 	c, g := p.cpu.AllocI32(len(x)), p.gpu.AllocI32(len(x))
 	p.cpu.UploadI32(c, x)
@@ -329,14 +339,22 @@ func TestGPUParitySequence(t *testing.T) {
 	}
 }
 
+// TestGPUParityLSTM runs the LSTM step kernels over every step of a pass,
+// forward then backward: hidden sizes that take the scalar kernels (not a
+// multiple of 4) and the four-unit ones, and buffers one float past an
+// aligned start (off 1), which must fall back to the scalar kernels.
 func TestGPUParityLSTM(t *testing.T) {
 	p := newParity(t)
-	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 7, 5, 33}, {1, 4, 3, 70}, {2, 3, 1, 17}, {2, 3, 4, 150}, {2, 3, 3, 300}, {1, 3, 4, 530}} {
+	for _, tc := range []struct{ dirs, steps, batch, hidden, off int }{
+		{1, 1, 1, 1, 0}, {2, 7, 5, 33, 0}, {1, 4, 3, 70, 0}, {2, 3, 1, 17, 0}, {2, 3, 4, 150, 0}, {1, 3, 4, 530, 0},
+		{1, 3, 2, 4, 0}, {2, 5, 3, 64, 0}, {2, 3, 3, 300, 0}, {2, 5, 3, 64, 1}, {1, 3, 4, 516, 1},
+	} {
 		name := fmt.Sprintf("%+v", tc)
 		n := tc.dirs * tc.steps * tc.batch * tc.hidden
 		lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
-		pre := p.buf(p.randn(4*n, 2))
-		act, c, h := p.rand(4*n), p.rand(n), p.rand(n)
+		at := func(x []float32) pair { return p.bufAt(x, tc.off) }
+		pre := at(p.randn(4*n, 2))
+		act, c, h := at(p.randn(4*n, 1)), at(p.randn(n, 1)), at(p.randn(n, 1))
 		for s := range tc.steps {
 			p.cpu.LSTMGatesForward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lc, pre.c, act.c, c.c, h.c)
 			p.gpu.LSTMGatesForward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lg, pre.g, act.g, c.g, h.g)
@@ -345,8 +363,8 @@ func TestGPUParityLSTM(t *testing.T) {
 		p.check("LSTMGatesForward c"+name, c, tolElem)
 		p.check("LSTMGatesForward h"+name, h, tolElem)
 
-		dh, dpre := p.rand(n), p.rand(4*n)
-		dc := p.buf(make([]float32, n))
+		dh, dpre := at(p.randn(n, 1)), at(p.randn(4*n, 1))
+		dc := at(make([]float32, n))
 		for s := tc.steps - 1; s >= 0; s-- {
 			p.cpu.LSTMGatesBackward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lc, act.c, c.c, dh.c, dc.c, dpre.c)
 			p.gpu.LSTMGatesBackward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lg, act.g, c.g, dh.g, dc.g, dpre.g)
@@ -354,6 +372,31 @@ func TestGPUParityLSTM(t *testing.T) {
 		p.check("LSTMGatesBackward dpre"+name, dpre, tolElem)
 		p.check("LSTMGatesBackward dc"+name, dc, tolElem)
 		p.check("LSTMGatesBackward dh"+name, dh, tolElem)
+	}
+}
+
+// TestLSTMVectors checks when the LSTM step takes the four-unit kernels.
+func TestLSTMVectors(t *testing.T) {
+	g, err := NewGPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	a, b := g.Alloc(64), g.Alloc(64)
+	for _, tc := range []struct {
+		name   string
+		hidden int
+		bufs   []*F32
+		want   bool
+	}{
+		{"aligned", 64, []*F32{a, b}, true},
+		{"hidden not a multiple of 4", 66, []*F32{a, b}, false},
+		{"a view one float in", 64, []*F32{a, b.Slice(1, 32)}, false},
+		{"a view four floats in", 64, []*F32{a.Slice(4, 32), b}, true},
+	} {
+		if got := lstmVectors(tc.hidden, tc.bufs...); got != tc.want {
+			t.Errorf("%s: lstmVectors = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 

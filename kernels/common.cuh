@@ -46,6 +46,39 @@ using dptr = T*;
 
 #define FULL_MASK 0xffffffffu
 
+// load4 reads p[i … i+3] into v with one 16-byte load, store4 writes them
+// with one store: p + i must be 16-byte aligned (a misaligned vector access
+// faults on a GPU; under emulation it fails the launch).
+#ifdef CUDA_EMU
+template <class T>
+void check_aligned16(dptr<T> p, long long i) {
+  if (reinterpret_cast<uintptr_t>(p.raw() + i) % 16 != 0)
+    emu::fail("misaligned 16-byte access: index %lld from %p", i, static_cast<const void *>(p.raw()));
+}
+__device__ __forceinline__ void load4(dptr<const float> p, long long i, float (&v)[4]) {
+  check_aligned16(p, i);
+  for (int k = 0; k < 4; k++) v[k] = p[i + k];
+}
+__device__ __forceinline__ void store4(dptr<float> p, long long i, float a, float b, float c, float d) {
+  check_aligned16(p, i);
+  p[i] = a;
+  p[i + 1] = b;
+  p[i + 2] = c;
+  p[i + 3] = d;
+}
+#else
+__device__ __forceinline__ void load4(dptr<const float> p, long long i, float (&v)[4]) {
+  float4 t = *reinterpret_cast<const float4 *>(p + i);
+  v[0] = t.x;
+  v[1] = t.y;
+  v[2] = t.z;
+  v[3] = t.w;
+}
+__device__ __forceinline__ void store4(dptr<float> p, long long i, float a, float b, float c, float d) {
+  *reinterpret_cast<float4 *>(p + i) = make_float4(a, b, c, d);
+}
+#endif
+
 // Status codes a kernel writes into status[0] (first error wins); status[1]
 // holds the offending value and status[2] its index.
 #define STATUS_LABEL_RANGE 1

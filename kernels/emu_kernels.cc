@@ -38,6 +38,8 @@ const Kernel kernels[] = {
     EMU_KERNEL(embedding_bwd),
     EMU_KERNEL(lstm_fwd_step),
     EMU_KERNEL(lstm_bwd_step),
+    EMU_KERNEL(lstm_fwd_step4),
+    EMU_KERNEL(lstm_bwd_step4),
     EMU_KERNEL(mean_pool_fwd),
     EMU_KERNEL(mean_pool_bwd),
     EMU_KERNEL(reduce_partial_f32),

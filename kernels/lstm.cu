@@ -152,6 +152,78 @@ KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, int
   }
 }
 
+// lstm_fwd_step4 and lstm_bwd_step4 are lstm_fwd_step and lstm_bwd_step
+// with four adjacent units a thread, every buffer read and written 16 bytes
+// at a time (hidden % 4 == 0 and 16-byte aligned buffers; the host checks
+// both): grid (ceil(hidden/(4·block)), batch, dirs). A quarter of the
+// loads and stores of the scalar kernels for the same bytes: forward 44 B
+// per running unit.
+KERNEL void lstm_fwd_step4(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
+                           dptr<const float> pre, dptr<float> act, dptr<float> c, dptr<float> h,
+                           dptr<int> status) {
+  int j = (blockIdx.x * blockDim.x + threadIdx.x) * 4, b = blockIdx.y, d = blockIdx.z;
+  if (j >= hidden) return;
+  long long row = ((long long)d * steps + s) * batch + b;
+  long long g4 = row * 4 * hidden + j, cs = row * hidden + j, cp = cs - (long long)batch * hidden;
+  float z[4][4], cprev[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int g = 0; g < 4; g++) load4(pre, g4 + g * hidden, z[g]);
+  if (s > 0) load4(c, cp, cprev);
+  int len = checked_length(lengths, b, steps, status);
+  if (s >= len) {  // the sequence has ended: carry the state
+    float hp[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (s > 0) load4(h, cp, hp);
+    store4(c, cs, cprev[0], cprev[1], cprev[2], cprev[3]);
+    store4(h, cs, hp[0], hp[1], hp[2], hp[3]);
+    return;
+  }
+  LstmCell u[4];
+  for (int k = 0; k < 4; k++) u[k] = lstm_cell(z[0][k], z[1][k], z[2][k], z[3][k], cprev[k]);
+  store4(act, g4, u[0].i, u[1].i, u[2].i, u[3].i);
+  store4(act, g4 + hidden, u[0].f, u[1].f, u[2].f, u[3].f);
+  store4(act, g4 + 2 * hidden, u[0].g, u[1].g, u[2].g, u[3].g);
+  store4(act, g4 + 3 * hidden, u[0].o, u[1].o, u[2].o, u[3].o);
+  store4(c, cs, u[0].c, u[1].c, u[2].c, u[3].c);
+  store4(h, cs, u[0].h, u[1].h, u[2].h, u[3].h);
+}
+
+// lstm_bwd_step4: lstm_bwd_step four units a thread (above); the same 52 B
+// per unit.
+KERNEL void lstm_bwd_step4(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
+                           dptr<const float> act, dptr<const float> c, dptr<float> dh, dptr<float> dc,
+                           dptr<float> dpre, dptr<int> status) {
+  int j = (blockIdx.x * blockDim.x + threadIdx.x) * 4, b = blockIdx.y, d = blockIdx.z;
+  if (j >= hidden) return;
+  long long row = ((long long)d * steps + s) * batch + b;
+  long long g4 = row * 4 * hidden + j, cs = row * hidden + j, cp = cs - (long long)batch * hidden;
+  float a[4][4], dhs[4], dcs[4], ct[4], cprev[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int g = 0; g < 4; g++) load4(act, g4 + g * hidden, a[g]);
+  load4(dh, cs, dhs);
+  load4(dc, cs, dcs);
+  load4(c, cs, ct);
+  if (s > 0) load4(c, cp, cprev);
+  int len = checked_length(lengths, b, steps, status);
+  if (s >= len) {  // the state was carried: so is its gradient
+    store4(dpre, g4, 0.0f, 0.0f, 0.0f, 0.0f);
+    store4(dpre, g4 + hidden, 0.0f, 0.0f, 0.0f, 0.0f);
+    store4(dpre, g4 + 2 * hidden, 0.0f, 0.0f, 0.0f, 0.0f);
+    store4(dpre, g4 + 3 * hidden, 0.0f, 0.0f, 0.0f, 0.0f);
+    if (s > 0) {
+      float dhp[4];
+      load4(dh, cp, dhp);
+      store4(dc, cp, dcs[0], dcs[1], dcs[2], dcs[3]);
+      store4(dh, cp, dhp[0] + dhs[0], dhp[1] + dhs[1], dhp[2] + dhs[2], dhp[3] + dhs[3]);
+    }
+    return;
+  }
+  LstmGrad g[4];
+  for (int k = 0; k < 4; k++) g[k] = lstm_cell_backward(a[0][k], a[1][k], a[2][k], a[3][k], ct[k], cprev[k], dhs[k], dcs[k]);
+  store4(dpre, g4, g[0].i, g[1].i, g[2].i, g[3].i);
+  store4(dpre, g4 + hidden, g[0].f, g[1].f, g[2].f, g[3].f);
+  store4(dpre, g4 + 2 * hidden, g[0].g, g[1].g, g[2].g, g[3].g);
+  store4(dpre, g4 + 3 * hidden, g[0].o, g[1].o, g[2].o, g[3].o);
+  if (s > 0) store4(dc, cp, g[0].cprev, g[1].cprev, g[2].cprev, g[3].cprev);
+}
+
 // The whole-sequence kernels: every time step of an LSTM pass, the
 // recurrent product and the gates, in one launch, instead of a cuBLAS GEMM
 // and a gate kernel per step (on the H200 the GEMM alone took 7.6 µs at B =
