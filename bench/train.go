@@ -61,6 +61,10 @@ type TrainReport struct {
 	// LaunchesPerStep is the kernel launches and GEMMs per step of the
 	// headline pass, on a GPU (each costs the host a few microseconds).
 	LaunchesPerStep float64 `json:"launches_per_step,omitempty"`
+
+	// Profile is where the device time of a step goes (emotion bench
+	// train --profile, GPU only): filled by the caller from ProfileTrain.
+	Profile *TrainProfile `json:"profile,omitempty"`
 }
 
 // launchCounter is the GPU backend's count of launches.
@@ -189,15 +193,8 @@ func RunTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainR
 	rep.TokensPerStep = float64(stats.Tokens) / float64(steps)
 	rep.PaddedPerStep = float64(stats.Padded) / float64(steps)
 
-	for i := range b.Warmup {
-		if _, err := t.step(&b.Inputs[i]); err != nil {
-			return nil, fmt.Errorf("warm-up step %d: %w", i+1, err)
-		}
-	}
-	for i := range steps {
-		if _, err := t.step(&timed[i%len(timed)]); err != nil {
-			return nil, fmt.Errorf("warm-up pass, step %d: %w", i+1, err)
-		}
+	if err := t.warmUp(b, steps); err != nil {
+		return nil, err
 	}
 
 	// Split pass.
@@ -263,4 +260,76 @@ func RunTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainR
 		rep.PoolBytes = p.PoolBytes()
 	}
 	return rep, nil
+}
+
+// warmUp steps on each warm-up batch of b, then steps steps over its timed
+// batches in turn, so that every buffer has grown to the largest batch.
+func (t *trainer) warmUp(b *Batches, steps int) error {
+	for i := range b.Warmup {
+		if _, err := t.step(&b.Inputs[i]); err != nil {
+			return fmt.Errorf("warm-up step %d: %w", i+1, err)
+		}
+	}
+	timed := b.Timed()
+	for i := range steps {
+		if _, err := t.step(&timed[i%len(timed)]); err != nil {
+			return fmt.Errorf("warm-up pass, step %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// TrainProfile is the outcome of ProfileTrain: where a training step's
+// device time goes.
+type TrainProfile struct {
+	Steps int `json:"steps"`
+	// MsPerStep is the wall time per profiled step (slower than the
+	// headline's: every launch records two events); DeviceMsPerStep the
+	// device time of its launches, summed.
+	MsPerStep       float64 `json:"ms_per_step"`
+	DeviceMsPerStep float64 `json:"device_ms_per_step"`
+	// Ops are the kinds of launch, the longest first, with their calls and
+	// device time summed over the profiled steps.
+	Ops []host.OpTime `json:"ops"`
+}
+
+// ProfileTrain warms up as RunTrain does, then runs steps training steps
+// with be's profiler on and reports the device time of every kind of
+// launch. be must implement host.Profiler (the GPU backend does).
+func ProfileTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainProfile, error) {
+	prof, ok := be.(host.Profiler)
+	if !ok {
+		return nil, fmt.Errorf("bench train: profiling needs a GPU backend, not %s", be.Name())
+	}
+	timed := b.Timed()
+	if len(timed) == 0 || steps < 1 {
+		return nil, errors.New("bench train: no timed batches or steps")
+	}
+	t, err := newTrainer(be, b, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer t.release()
+	if err := t.warmUp(b, steps); err != nil {
+		return nil, err
+	}
+	if err := prof.StartProfile(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	for i := range steps {
+		if _, err := t.step(&timed[i%len(timed)]); err != nil {
+			_, _ = prof.StopProfile()
+			return nil, fmt.Errorf("profiled step %d: %w", i+1, err)
+		}
+	}
+	ops, err := prof.StopProfile()
+	if err != nil {
+		return nil, err
+	}
+	p := &TrainProfile{Steps: steps, MsPerStep: time.Since(start).Seconds() * 1e3 / float64(steps), Ops: ops}
+	for _, o := range ops {
+		p.DeviceMsPerStep += o.Device.Seconds() * 1e3 / float64(steps)
+	}
+	return p, nil
 }

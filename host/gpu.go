@@ -53,6 +53,8 @@ type GPU struct {
 
 	embedCounts []int32 // EmbeddingBackward's plan: per-id counts, then cursors
 	embedPlan   []int32 // EmbeddingBackward's plan, uploaded to scratch
+
+	prof *profiler // launches being timed (StartProfile); nil when not
 }
 
 // stagedCopy is an upload in flight: ring bytes [lo, hi) are read by the
@@ -275,7 +277,11 @@ func iptr(b *I32) cuda.DevicePtr {
 // ---------------------------------------------------------------- launches
 
 func (g *GPU) launch(op, kernel string, grid, block [3]int, args ...any) {
+	start := g.profileStart()
 	g.check(op, g.dev.Launch(kernel, grid, block, 0, args...))
+	if start != nil {
+		g.profileEnd(start, func() string { return op + " (" + kernel + ")" })
+	}
 }
 
 // grid1D is the grid of a grid-stride kernel over n elements.
@@ -974,7 +980,11 @@ func (g *GPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a *F32, lda 
 	if !g.gemmCheck(op, transA, transB, m, n, k, a, lda, 0, b, ldb, 0, c, ldc, 0, 1) {
 		return
 	}
+	start := g.profileStart()
 	g.check(op, g.dev.Sgemm(transB, transA, n, m, k, alpha, ptr(b), ldb, ptr(a), lda, beta, ptr(c), ldc))
+	if start != nil {
+		g.profileEnd(start, func() string { return gemmLabel(op, transA, transB, m, n, k, 1) })
+	}
 }
 
 // GemmStridedBatched is Gemm over batch problems at element strides.
@@ -983,7 +993,11 @@ func (g *GPU) GemmStridedBatched(transA, transB bool, m, n, k int, alpha float32
 	if !g.gemmCheck(op, transA, transB, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batch) {
 		return
 	}
+	start := g.profileStart()
 	g.check(op, g.dev.SgemmStridedBatched(transB, transA, n, m, k, alpha, ptr(b), ldb, strideB, ptr(a), lda, strideA, beta, ptr(c), ldc, strideC, batch))
+	if start != nil {
+		g.profileEnd(start, func() string { return gemmLabel(op, transA, transB, m, n, k, batch) })
+	}
 }
 
 // gemmCheck checks a row-major GEMM's sizes against its buffers; false

@@ -320,7 +320,12 @@ peak resident set, the Go heap, bytes allocated per step, the backend's pool
 
 --dump-batches writes the batches and the architecture for
 tests/pytorch_bench.py, which trains PyTorch on the same batches and prints
-the same figures (with --steps 0 only the file is written).`
+the same figures (with --steps 0 only the file is written).
+
+--profile (GPU only) then runs --steps more steps with every kernel launch
+and GEMM between two CUDA events and prints the device time per step of each
+kind of launch (op and kernel, or GEMM shape), the longest first: where a
+step's time goes. The events cost the host a few microseconds a launch.`
 
 func runBenchTrain(args []string) error {
 	fs := benchFlagSet("train", benchTrainHelp)
@@ -337,6 +342,7 @@ func runBenchTrain(args []string) error {
 	dump := fs.String("dump-batches", "", "write the batches and the architecture to this file (for tests/pytorch_bench.py)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the passes to this file (go tool pprof)")
+	profile := fs.Bool("profile", false, "then run --steps more steps timing every launch on the device (GPU only): where a step's device time goes")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -382,6 +388,9 @@ func runBenchTrain(args []string) error {
 		return err
 	}
 	defer closeBE()
+	if _, ok := be.(host.Profiler); *profile && !ok {
+		return usagef("--profile times launches on a GPU; %s has none (use --device cuda with a cuda build)", be.Name())
+	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
@@ -392,6 +401,11 @@ func runBenchTrain(args []string) error {
 	rep, err := bench.RunTrain(be, b, cfg, *steps)
 	if err != nil {
 		return err
+	}
+	if *profile {
+		if rep.Profile, err = bench.ProfileTrain(be, b, cfg, *steps); err != nil {
+			return err
+		}
 	}
 	if *jsonOut {
 		return writeJSON(stdout, rep)
@@ -432,6 +446,34 @@ func printTrainReport(w io.Writer, r *bench.TrainReport) {
 		fmt.Fprintf(w, "\n  launches     %.0f kernels and GEMMs per step", r.LaunchesPerStep)
 	}
 	fmt.Fprintf(w, "\n  final loss   %.4f\n", r.FinalLoss)
+	if p := r.Profile; p != nil {
+		printTrainProfile(w, p)
+	}
+}
+
+// printTrainProfile prints where a profiled step's device time went, the
+// longest kinds of launch first.
+func printTrainProfile(w io.Writer, p *bench.TrainProfile) {
+	fmt.Fprintf(w, "\nprofile: %d more steps, every launch between two events: %.3f ms of device time per step (%.2f ms wall with the events)\n",
+		p.Steps, p.DeviceMsPerStep, p.MsPerStep)
+	fmt.Fprintf(w, "  %10s %10s %6s  %s\n", "µs/step", "calls/step", "%", "op (kernel, or GEMM shape)")
+	steps := float64(p.Steps)
+	const shown = 30 // GEMMs are listed by shape, which changes with the batch
+	var restUS float64
+	var restCalls int
+	for i, o := range p.Ops {
+		us := o.Device.Seconds() * 1e6 / steps
+		if i >= shown {
+			restUS += us
+			restCalls += o.Calls
+			continue
+		}
+		fmt.Fprintf(w, "  %10.1f %10.1f %6.1f  %s\n", us, float64(o.Calls)/steps, 100*us/(p.DeviceMsPerStep*1e3), o.Op)
+	}
+	if n := len(p.Ops) - shown; n > 0 {
+		fmt.Fprintf(w, "  %10.1f %10.1f %6.1f  (%d more kinds of launch; --json lists them all)\n",
+			restUS, float64(restCalls)/steps, 100*restUS/(p.DeviceMsPerStep*1e3), n)
+	}
 }
 
 // printTargets prints the kernel target's ops at their largest shape run.

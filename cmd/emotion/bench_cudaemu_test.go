@@ -34,8 +34,9 @@ func TestBenchOnEmulatedGPU(t *testing.T) {
 		}
 	}
 
-	// The sentence model, one step: the emulated LSTM is slow.
-	code, out, errOut = runEmotion(t, append([]string{"bench", "train", "--model", "sentence", "--json"},
+	// The sentence model, one step (and one profiled): the emulated LSTM is
+	// slow.
+	code, out, errOut = runEmotion(t, append([]string{"bench", "train", "--model", "sentence", "--json", "--profile"},
 		append(tinyTrain, "--device", "cuda", "--steps", "1", "--warmup", "0")...)...)
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s", code, errOut)
@@ -46,5 +47,8 @@ func TestBenchOnEmulatedGPU(t *testing.T) {
 	}
 	if !strings.HasPrefix(tr.Backend, "cuda:0") || tr.PoolBytes <= 0 || tr.DeviceMallocs <= 0 || !(tr.UttPerSec > 0) {
 		t.Errorf("train on the emulated GPU: %+v", tr)
+	}
+	if p := tr.Profile; p == nil || p.Steps != 1 || len(p.Ops) == 0 || !(p.DeviceMsPerStep > 0) {
+		t.Errorf("--profile on the emulated GPU: %+v", p)
 	}
 }

@@ -42,6 +42,7 @@ func TestBenchCommandLine(t *testing.T) {
 		{[]string{"bench", "train", "--model", "poem"}, 2, nil, []string{`unknown --model "poem"`}},
 		{[]string{"bench", "train", "--steps", "0"}, 2, nil, []string{"--steps 0 only writes --dump-batches"}},
 		{[]string{"bench", "train", "--batch-size", "0"}, 2, nil, []string{"--batch-size must be positive"}},
+		{[]string{"bench", "train", "--device", "cpu", "--profile", "--steps", "1"}, 2, nil, []string{"--profile times launches on a GPU; cpu"}},
 		{[]string{"bench", "kernels", "--list", "--ops", "^LSTMGates"}, 0, []string{"LSTMGatesForward (2 directions)\nLSTMGatesBackward (2 directions)\n"}, nil},
 	}
 	for _, tc := range tests {
