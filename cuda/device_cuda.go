@@ -27,6 +27,7 @@ import (
 type Device struct {
 	ordinal int
 	name    string
+	sms     int // streaming multiprocessors
 
 	mu      sync.Mutex // held for each call; guards everything below
 	dev     cu.Device
@@ -66,6 +67,9 @@ func (d *Device) setup() error {
 	}
 	if d.name, err = d.dev.Name(); err != nil {
 		return fmt.Errorf("cuDeviceGetName: %w", err)
+	}
+	if d.sms, err = d.dev.Attribute(cu.MultiprocessorCount); err != nil {
+		return fmt.Errorf("cuDeviceGetAttribute(MULTIPROCESSOR_COUNT): %w", err)
 	}
 	if d.ctx, err = d.dev.RetainPrimaryCtx(); err != nil {
 		return fmt.Errorf("cuDevicePrimaryCtxRetain: %w", err)
@@ -113,6 +117,10 @@ func (d *Device) do(f func() error) error {
 
 // Name is the device's name, as "NVIDIA H100 80GB HBM3".
 func (d *Device) Name() string { return d.name }
+
+// Multiprocessors is the device's count of streaming multiprocessors (132
+// on an H100 SXM or H200), which launch shapes size whole waves by.
+func (d *Device) Multiprocessors() int { return d.sms }
 
 // Close waits for the device, destroys the streams, the cuBLAS handle and
 // the module and releases the primary context. Memory still allocated is

@@ -46,6 +46,11 @@ func Open(ordinal int) (*Device, error) {
 // Name describes the device.
 func (d *Device) Name() string { return "cudaemu (CPU emulation)" }
 
+// Multiprocessors is the count of streaming multiprocessors launch shapes
+// size whole waves by: an H100 SXM's or H200's 132, so that emulated
+// launches take the shapes they take there.
+func (d *Device) Multiprocessors() int { return 132 }
+
 // Close frees every allocation still held.
 func (d *Device) Close() error {
 	d.mu.Lock()

@@ -55,6 +55,7 @@ type GPU struct {
 	embedPlan   []int32 // EmbeddingBackward's plan, uploaded to scratch
 
 	prof *profiler // launches being timed (StartProfile); nil when not
+	sms  int       // the device's multiprocessors, for launch shapes
 }
 
 // stagedCopy is an upload in flight: ring bytes [lo, hi) are read by the
@@ -95,6 +96,7 @@ func NewGPU(ordinal int) (*GPU, error) {
 		dev:     dev,
 		ordinal: ordinal,
 		name:    fmt.Sprintf("cuda:%d (%s)", ordinal, dev.Name()),
+		sms:     dev.Multiprocessors(),
 		free:    make(map[int][]cuda.DevicePtr),
 		live:    make(map[cuda.DevicePtr]int),
 	}
@@ -1311,22 +1313,51 @@ func (g *GPU) LSTMGatesBackward(dirs, steps, batch, hidden, s int, lengths *I32,
 const (
 	lstmSeqRows   = 4    // LSTM_SEQ_ROWS
 	lstmSeqShared = 4096 // LSTM_SEQ_SHARED floats: rows·4·hidden
-	lstmSeqBlocks = 264  // blocks to aim for (two per SM of an H100)
 	// lstmSeqMaxThreads is LSTM_SEQ_MAX_THREADS, the kernels'
 	// __launch_bounds__; a thread takes up to LSTM_SEQ_SLICES = 4 columns
 	// of the weights, so hidden ≤ lstmSeqMaxThreads.
 	lstmSeqMaxThreads = 512
 	lstmSeqMaxHidden  = lstmSeqMaxThreads
+	// smRegisters is the 32-bit registers of a multiprocessor (sm_80 and
+	// sm_90), lstmSeqRegisters the most a thread of the sequence kernels
+	// uses (their launch bounds allow 128; cuobjdump: 128).
+	smRegisters      = 65536
+	lstmSeqRegisters = 128
+	// lstmSeqRegRows is LSTM_SEQ_REG_ROWS, the most rows a block of
+	// lstm_seq_fwd_regs/lstm_seq_bwd_regs takes.
+	lstmSeqRegRows = 3
 )
 
-// lstmSeqLaunch is the launch shape of lstm_seq_fwd/bwd: a block of
-// 4·hidden threads (one per column of the recurrent weights) rounded up to
-// 32, at most lstmSeqMaxThreads, owns all the units of its rows; as many
-// rows per block as fit in shared memory (at most lstmSeqRows) while the
-// grid keeps about lstmSeqBlocks blocks.
-func lstmSeqLaunch(dirs, batch, hidden int) (grid, block [3]int, rows int) {
-	rows = max(1, min(lstmSeqRows, lstmSeqShared/(4*hidden), batch*dirs/lstmSeqBlocks))
+// lstmSeqRegHidden is LSTM_SEQ_REG_HIDDEN: up to this hidden size the
+// sequence kernels hold their weights in registers (lstm_seq_fwd_regs,
+// lstm_seq_bwd_regs). A variable so that tests can compare both kernels.
+var lstmSeqRegHidden = 64
+
+// lstmSeqKernel is the sequence kernel for hidden: base, or its _regs form.
+func lstmSeqKernel(base string, hidden int) string {
+	if hidden <= lstmSeqRegHidden {
+		return base + "_regs"
+	}
+	return base
+}
+
+// lstmSeqLaunch is the launch shape of lstm_seq_fwd/bwd on a device of sms
+// multiprocessors: a block of 4·hidden threads (one per column of the
+// recurrent weights) rounded up to 32, at most lstmSeqMaxThreads, owns all
+// the units of its rows. A block runs every step of its rows, so a second
+// wave of blocks would double the kernel's time: the rows per block are
+// the fewest that fit every block in one wave (registers bound how many
+// blocks a multiprocessor holds), up to what shared memory and
+// lstmSeqRows allow. At B = 320, H = 64, both directions (the dialog
+// model's utterances), one row a block made 640 blocks for 264 places.
+func lstmSeqLaunch(dirs, batch, hidden, sms int) (grid, block [3]int, rows int) {
 	threads := min((4*hidden+31)/32*32, lstmSeqMaxThreads)
+	places := max(1, sms) * max(1, smRegisters/(threads*lstmSeqRegisters))
+	most := lstmSeqRows
+	if hidden <= lstmSeqRegHidden {
+		most = lstmSeqRegRows
+	}
+	rows = max(1, min(most, lstmSeqShared/(4*hidden), (batch*dirs+places-1)/places))
 	return [3]int{(batch + rows - 1) / rows, dirs, 1}, [3]int{threads, 1, 1}, rows
 }
 
@@ -1361,8 +1392,8 @@ func (g *GPU) LSTMSequenceForward(dirs, steps, batch, hidden int, lengths *I32, 
 		[]*F32{pre, act}, []string{"pre", "act"}, []*F32{c, h}, []string{"c", "h"}) {
 		return
 	}
-	grid, block, rows := lstmSeqLaunch(dirs, batch, hidden)
-	g.launch(op, "lstm_seq_fwd", grid, block,
+	grid, block, rows := lstmSeqLaunch(dirs, batch, hidden, g.sms)
+	g.launch(op, lstmSeqKernel("lstm_seq_fwd", hidden), grid, block,
 		dirs, steps, batch, hidden, rows, iptr(lengths), ptr(whhT), ldDir, ptr(pre), ptr(act), ptr(c), ptr(h), g.status)
 }
 
@@ -1378,8 +1409,8 @@ func (g *GPU) LSTMSequenceBackward(dirs, steps, batch, hidden int, lengths *I32,
 		[]*F32{act, dpre}, []string{"act", "dpre"}, state, names) {
 		return
 	}
-	grid, block, rows := lstmSeqLaunch(dirs, batch, hidden)
-	g.launch(op, "lstm_seq_bwd", grid, block,
+	grid, block, rows := lstmSeqLaunch(dirs, batch, hidden, g.sms)
+	g.launch(op, lstmSeqKernel("lstm_seq_bwd", hidden), grid, block,
 		dirs, steps, batch, hidden, rows, iptr(lengths), ptr(whh), ldDir, ptr(act), ptr(c), ptr(dh), ptr(dc), ptr(dpre), g.status)
 }
 

@@ -159,4 +159,3 @@ func gemmLabel(op string, transA, transB bool, m, n, k, batch int) string {
 	}
 	return s
 }
-

@@ -790,11 +790,68 @@ func TestGPUParityHeads(t *testing.T) {
 }
 
 // TestGPUParityLSTMSequence runs whole LSTM passes, forward then backward,
-// on both backends: blocks of 1, 2 and 4 rows with a partial last block,
+// on both backends, with the device's multiprocessors and with one (blocks
+// of 1 to 4 rows with a partial last block),
 // hidden sizes that are not multiples of 32, directions ldDir apart with a
 // gap, and ragged lengths with empty rows.
 func TestGPUParityLSTMSequence(t *testing.T) {
 	p := newParity(t)
+	// On one multiprocessor every block takes as many rows as fit.
+	for _, sms := range []int{p.gpu.sms, 1} {
+		t.Run(fmt.Sprintf("sms%d", sms), func(t *testing.T) {
+			old := p.gpu.sms
+			p.gpu.sms = sms
+			defer func() { p.gpu.sms = old }()
+			p.t = t
+			testGPUParityLSTMSequence(p)
+		})
+	}
+}
+
+// TestLSTMSequenceRegisterKernels checks that the sequence kernels that
+// hold their weights in registers give the bits of the ones that read them
+// from memory, at hidden sizes up to their limit.
+func TestLSTMSequenceRegisterKernels(t *testing.T) {
+	p := newParity(t)
+	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{2, 6, 7, 64}, {1, 4, 5, 33}, {2, 3, 9, 1}} {
+		name := fmt.Sprintf("%+v", tc)
+		H, n := tc.hidden, tc.dirs*tc.steps*tc.batch*tc.hidden
+		ldDir := 4 * H * H
+		_, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
+		whh, whhT := p.rand(tc.dirs*ldDir), p.rand(tc.dirs*ldDir)
+		pre, dh, dc := p.buf(p.randn(4*n, 1)), p.rand(n), p.rand(n)
+		outs := func() [][]float32 {
+			act, c, h, dpre := p.gpu.Alloc(4*n), p.gpu.Alloc(n), p.gpu.Alloc(n), p.gpu.Alloc(4*n)
+			p.gpu.LSTMSequenceForward(tc.dirs, tc.steps, tc.batch, H, lg, whhT.g, ldDir, pre.g, act, c, h)
+			p.gpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lg, whh.g, ldDir, act, c, dh.g, dc.g, dpre)
+			var got [][]float32
+			for _, b := range []*F32{act, c, h, dpre} {
+				x := make([]float32, b.Len())
+				p.gpu.Download(x, b)
+				got = append(got, x)
+			}
+			return got
+		}
+		regs := outs()
+		old := lstmSeqRegHidden
+		lstmSeqRegHidden = 0
+		mem := outs()
+		lstmSeqRegHidden = old
+		if err := p.gpu.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for i, what := range []string{"act", "c", "h", "dpre"} {
+			for k := range regs[i] {
+				if math.Float32bits(regs[i][k]) != math.Float32bits(mem[i][k]) {
+					t.Errorf("%s: %s[%d] = %g in registers, %g from memory", name, what, k, regs[i][k], mem[i][k])
+					break
+				}
+			}
+		}
+	}
+}
+
+func testGPUParityLSTMSequence(p *parity) {
 	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 5, 7, 33}, {2, 3, 301, 9}, {2, 3, 1030, 5}, {1, 4, 3, 150}, {2, 3, 3, 512}} {
 		name := fmt.Sprintf("%+v", tc)
 		H, n := tc.hidden, tc.dirs*tc.steps*tc.batch*tc.hidden
@@ -850,5 +907,29 @@ func TestGPULSTMSequenceLimits(t *testing.T) {
 	g.LSTMSequenceForward(1, 1, 1, H, lengths, w, 4*H*H, gates, gates, state, state)
 	if err := g.Sync(); err == nil || !strings.Contains(err.Error(), "LSTMSequenceForward: hidden=513 is too large") {
 		t.Errorf("hidden %d: %v", H, err)
+	}
+}
+
+// TestLSTMSeqLaunch checks that the sequence kernels' blocks fit one wave
+// with the fewest rows a block, where shared memory and LSTM_SEQ_ROWS let
+// them.
+func TestLSTMSeqLaunch(t *testing.T) {
+	for _, tc := range []struct{ dirs, batch, hidden, sms, rows int }{
+		{2, 32, 64, 132, 1},  // the sentence model: 64 blocks
+		{2, 320, 64, 132, 3}, // the dialog model's utterances: 264 places
+		{2, 32, 128, 132, 1}, // its dialog LSTM
+		{2, 512, 512, 132, 2},
+		{1, 5000, 64, 132, 3},  // more rows than a block of the _regs kernels takes: two waves
+		{1, 5000, 100, 132, 4}, // or than LSTM_SEQ_ROWS
+		{2, 40, 300, 1, 3},     // 4·300 floats a row: three fit
+	} {
+		grid, block, rows := lstmSeqLaunch(tc.dirs, tc.batch, tc.hidden, tc.sms)
+		places := tc.sms * max(1, smRegisters/(block[0]*lstmSeqRegisters))
+		if rows != tc.rows || grid[0] != (tc.batch+rows-1)/rows || grid[1] != tc.dirs || block[0] != min((4*tc.hidden+31)/32*32, 512) {
+			t.Errorf("%+v: grid %v, block %v, %d rows; want %d rows", tc, grid, block, rows, tc.rows)
+		}
+		if rows < lstmSeqRegRows && rows*4*tc.hidden*2 <= lstmSeqShared && grid[0]*grid[1] > places {
+			t.Errorf("%+v: %d blocks for %d places", tc, grid[0]*grid[1], places)
+		}
 	}
 }

@@ -216,7 +216,8 @@ KERNEL void lstm_bwd_step4(int dirs, int steps, int batch, int hidden, int s, dp
     return;
   }
   LstmGrad g[4];
-  for (int k = 0; k < 4; k++) g[k] = lstm_cell_backward(a[0][k], a[1][k], a[2][k], a[3][k], ct[k], cprev[k], dhs[k], dcs[k]);
+  for (int k = 0; k < 4; k++)
+    g[k] = lstm_cell_backward(a[0][k], a[1][k], a[2][k], a[3][k], ct[k], cprev[k], dhs[k], dcs[k]);
   store4(dpre, g4, g[0].i, g[1].i, g[2].i, g[3].i);
   store4(dpre, g4 + hidden, g[0].f, g[1].f, g[2].f, g[3].f);
   store4(dpre, g4 + 2 * hidden, g[0].g, g[1].g, g[2].g, g[3].g);
@@ -247,7 +248,12 @@ KERNEL void lstm_bwd_step4(int dirs, int steps, int batch, int hidden, int s, dp
 // The first version gave a thread a unit and walked all its weights one at
 // a time: at B = 32, H = 64 on the H200 it took 11 µs a step forward and 64
 // µs backward (4·hidden dependent loads of a weight each), slower than the
-// GEMM and gate kernel it replaced.
+// GEMM and gate kernel it replaced. Split over the columns: 5.9 and 6.4 µs
+// a step (the sentence step 1.50 → 0.47 ms), still a cache latency for
+// every LSTM_SEQ_DEPTH weights; hence the _regs kernels below, which keep
+// the weights in registers where they fit. The host also sizes the rows
+// per block so that every block runs in the first wave: a block runs all
+// the steps of its rows, so a second wave doubles the kernel's time.
 //
 // The recurrent input (h_{s−1} forward, dpre_{s+1} backward) goes from the
 // thread that computes it to shared memory, where the next step reads it.
@@ -266,15 +272,15 @@ KERNEL void lstm_bwd_step4(int dirs, int steps, int batch, int hidden, int s, dp
 // in[at + r·inLd + k]·w[k·wLd + col[q]] for k = 0, 1, …, DEPTH−1 (in
 // order) to acc[q][r]; in is a shared array. Every weight is loaded before
 // the first is used.
-template <int DEPTH, class Shared>
-__device__ __forceinline__ void lstm_seq_product(float (&acc)[LSTM_SEQ_SLICES][LSTM_SEQ_ROWS], Shared &in, int at,
+template <int DEPTH, int ROWS, class Shared>
+__device__ __forceinline__ void lstm_seq_product(float (&acc)[LSTM_SEQ_SLICES][ROWS], Shared &in, int at,
                                                  int inLd, dptr<const float> w, long long wLd,
                                                  const long long (&col)[LSTM_SEQ_SLICES], int slices, int nb) {
   float wv[DEPTH][LSTM_SEQ_SLICES];
   UNROLL for (int k = 0; k < DEPTH; k++) UNROLL for (int q = 0; q < LSTM_SEQ_SLICES; q++) {
       wv[k][q] = q < slices ? w[k * wLd + col[q]] : 0.0f;
     }
-  UNROLL for (int k = 0; k < DEPTH; k++) UNROLL for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+  UNROLL for (int k = 0; k < DEPTH; k++) UNROLL for (int r = 0; r < ROWS; r++) {
       if (r < nb) {
         float x = in[at + r * inLd + k];
         UNROLL for (int q = 0; q < LSTM_SEQ_SLICES; q++) {
@@ -291,10 +297,11 @@ __device__ __forceinline__ void lstm_seq_product(float (&acc)[LSTM_SEQ_SLICES][L
 // not written. rows·4·hidden ≤ LSTM_SEQ_SHARED. Per row, unit and step:
 // reads 4 pre-activations and writes 4 activations, c and h (32 B; c and h
 // of the step before are in registers, h also in shared memory).
-KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
-    lstm_seq_fwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
-                 dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
-                 dptr<float> h, dptr<int> status) {
+template <int WREGS, int ROWS>
+__device__ __forceinline__ void lstm_seq_fwd_body(int dirs, int steps, int batch, int hidden, int rows,
+                                                  dptr<const int> lengths, dptr<const float> whhT, int ldDir,
+                                                  dptr<const float> pre, dptr<float> act, dptr<float> c,
+                                                  dptr<float> h, dptr<int> status) {
   SHARED_ARRAY(float, hs, LSTM_SEQ_SHARED / 4);  // h_{s−1} of the block's rows: rows·hidden
   SHARED_ARRAY(float, zs, LSTM_SEQ_SHARED);      // h_{s−1}·W_hhᵀ of the block's rows: rows·4·hidden
   int j = threadIdx.x, b0 = blockIdx.x * rows, d = blockIdx.y, G = 4 * hidden;
@@ -304,31 +311,48 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
   auto w = whhT + (long long)d * ldDir;
   long long col[LSTM_SEQ_SLICES];
   for (int q = 0; q < LSTM_SEQ_SLICES; q++) col[q] = j + (long long)q * blockDim.x;
-  int len[LSTM_SEQ_ROWS];
-  float cr[LSTM_SEQ_ROWS], hr[LSTM_SEQ_ROWS];  // per row: c_{s−1} and h_{s−1} of unit j
-  for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+  float wr[WREGS > 0 ? WREGS : 1];  // with WREGS: the thread's column, rows 0 … hidden−1
+  if (WREGS > 0) {
+    UNROLL for (int m = 0; m < (WREGS > 0 ? WREGS : 1); m++) {
+      wr[m] = m < hidden && slices > 0 ? w[(long long)m * G + col[0]] : 0.0f;
+    }
+  }
+  int len[ROWS];
+  float cr[ROWS], hr[ROWS];  // per row: c_{s−1} and h_{s−1} of unit j
+  for (int r = 0; r < ROWS; r++) {
     len[r] = unit && r < nb ? checked_length(lengths, b0 + r, steps, status) : 0;
     cr[r] = hr[r] = 0.0f;
   }
   for (int s = 0; s < steps; s++) {
-    float z[LSTM_SEQ_ROWS][4];
-    for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+    float z[ROWS][4];
+    for (int r = 0; r < ROWS; r++) {
       long long g4 = (((long long)d * steps + s) * batch + b0 + r) * G + j;
-      for (int g = 0; g < 4; g++) z[r][g] = unit && r < nb ? pre[g4 + g * hidden] : 0.0f;  // in flight during the product
+      for (int g = 0; g < 4; g++)  // in flight during the product
+        z[r][g] = unit && r < nb ? pre[g4 + g * hidden] : 0.0f;
     }
-    if (s > 0 && slices > 0) {
-      float acc[LSTM_SEQ_SLICES][LSTM_SEQ_ROWS] = {};
+    if (WREGS > 0 && s > 0 && slices > 0) {
+      float acc[ROWS] = {};
+      UNROLL for (int m = 0; m < (WREGS > 0 ? WREGS : 1); m++) {
+        if (m >= hidden) break;
+        UNROLL for (int r = 0; r < ROWS; r++) {
+          if (r < nb) acc[r] += hs[r * hidden + m] * wr[m];
+        }
+      }
+      for (int r = 0; r < ROWS; r++)
+        if (r < nb) zs[r * G + col[0]] = acc[r];
+    } else if (WREGS == 0 && s > 0 && slices > 0) {
+      float acc[LSTM_SEQ_SLICES][ROWS] = {};
       int m = 0;
       for (; m + LSTM_SEQ_DEPTH <= hidden; m += LSTM_SEQ_DEPTH)
-        lstm_seq_product<LSTM_SEQ_DEPTH>(acc, hs, m, hidden, w + (long long)m * G, G, col, slices, nb);
-      for (; m < hidden; m++) lstm_seq_product<1>(acc, hs, m, hidden, w + (long long)m * G, G, col, slices, nb);
+        lstm_seq_product<LSTM_SEQ_DEPTH, ROWS>(acc, hs, m, hidden, w + (long long)m * G, G, col, slices, nb);
+      for (; m < hidden; m++) lstm_seq_product<1, ROWS>(acc, hs, m, hidden, w + (long long)m * G, G, col, slices, nb);
       for (int q = 0; q < LSTM_SEQ_SLICES; q++)
-        for (int r = 0; r < LSTM_SEQ_ROWS; r++)
+        for (int r = 0; r < ROWS; r++)
           if (q < slices && r < nb) zs[r * G + col[q]] = acc[q][r];
     }
     __syncthreads();  // every thread has read h_{s−1} from hs; the products are in zs
     if (unit) {
-      for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+      for (int r = 0; r < ROWS; r++) {
         if (r >= nb) break;
         long long row = ((long long)d * steps + s) * batch + b0 + r;
         long long cs = row * hidden + j;
@@ -360,10 +384,11 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
 // LSTM_SEQ_SHARED. Per row, unit and step: reads 4 activations, c_{s−1}
 // (c_s is the step before's) and dh_s, and writes 4 gate gradients (40 B;
 // dpre_{s+1} comes from shared memory).
-KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
-    lstm_seq_bwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
-                 dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
-                 dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
+template <int WREGS, int ROWS>
+__device__ __forceinline__ void lstm_seq_bwd_body(int dirs, int steps, int batch, int hidden, int rows,
+                                                  dptr<const int> lengths, dptr<const float> whh, int ldDir,
+                                                  dptr<const float> act, dptr<const float> c, dptr<const float> dh,
+                                                  dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
   SHARED_ARRAY(float, ds, LSTM_SEQ_SHARED);  // dpre_{s+1} of the block's rows: rows·4·hidden
   SHARED_ARRAY(float, ps, LSTM_SEQ_SHARED);  // the quarters of dpre_{s+1}·W_hh: rows·4·hidden
   int j = threadIdx.x, b0 = blockIdx.x * rows, d = blockIdx.y, G = 4 * hidden;
@@ -382,10 +407,16 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     col[q] = (long long)Q * hidden * hidden + u;
     if (u < hidden) slices = q + 1;
   }
-  int len[LSTM_SEQ_ROWS];
-  float dcr[LSTM_SEQ_ROWS], carry[LSTM_SEQ_ROWS];  // per row: gradient of c_s, and of h_s carried by an ended row
-  float cs[LSTM_SEQ_ROWS];                         // per row: c_s of unit j (c_{s−1} of the step before)
-  for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+  float wr[WREGS > 0 ? WREGS : 1];  // with WREGS: the thread's column, rows Q·H … Q·H + H − 1
+  if (WREGS > 0) {
+    UNROLL for (int k = 0; k < (WREGS > 0 ? WREGS : 1); k++) {
+      wr[k] = k < hidden && slices > 0 ? w[(long long)k * hidden + col[0]] : 0.0f;
+    }
+  }
+  int len[ROWS];
+  float dcr[ROWS], carry[ROWS];  // per row: gradient of c_s, and of h_s carried by an ended row
+  float cs[ROWS];                // per row: c_s of unit j (c_{s−1} of the step before)
+  for (int r = 0; r < ROWS; r++) {
     long long last = ((long long)d * steps + steps - 1) * batch + b0 + r;
     bool live = unit && r < nb;
     len[r] = live ? checked_length(lengths, b0 + r, steps, status) : 0;
@@ -396,27 +427,39 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
   for (int s = steps - 1; s >= 0; s--) {
     bool next = s + 1 < steps;
     // In flight during the product: the saved gates, c_{s−1} and dh_s.
-    float a[LSTM_SEQ_ROWS][4], cp[LSTM_SEQ_ROWS], dhs[LSTM_SEQ_ROWS];
-    for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+    float a[ROWS][4], cp[ROWS], dhs[ROWS];
+    for (int r = 0; r < ROWS; r++) {
       long long row = ((long long)d * steps + s) * batch + b0 + r;
       bool live = unit && r < nb;
       for (int g = 0; g < 4; g++) a[r][g] = live ? act[row * G + g * hidden + j] : 0.0f;
       cp[r] = live && s > 0 ? c[(row - batch) * hidden + j] : 0.0f;
       dhs[r] = live ? dh[row * hidden + j] : 0.0f;
     }
-    if (next && slices > 0) {
-      float acc[LSTM_SEQ_SLICES][LSTM_SEQ_ROWS] = {};
+    if (WREGS > 0 && next && slices > 0) {
+      float acc[ROWS] = {};
+      UNROLL for (int k = 0; k < (WREGS > 0 ? WREGS : 1); k++) {
+        if (k >= hidden) break;
+        UNROLL for (int r = 0; r < ROWS; r++) {
+          if (r < nb) acc[r] += ds[Q * hidden + k + r * G] * wr[k];
+        }
+      }
+      for (int r = 0; r < ROWS; r++)
+        if (r < nb) ps[r * G + Q * hidden + j % per] = acc[r];
+    } else if (WREGS == 0 && next && slices > 0) {
+      float acc[LSTM_SEQ_SLICES][ROWS] = {};
       int k = 0;
       for (; k + LSTM_SEQ_DEPTH <= hidden; k += LSTM_SEQ_DEPTH)
-        lstm_seq_product<LSTM_SEQ_DEPTH>(acc, ds, Q * hidden + k, G, w + (long long)k * hidden, hidden, col, slices, nb);
-      for (; k < hidden; k++) lstm_seq_product<1>(acc, ds, Q * hidden + k, G, w + (long long)k * hidden, hidden, col, slices, nb);
+        lstm_seq_product<LSTM_SEQ_DEPTH, ROWS>(acc, ds, Q * hidden + k, G, w + (long long)k * hidden, hidden, col,
+                                               slices, nb);
+      for (; k < hidden; k++)
+        lstm_seq_product<1, ROWS>(acc, ds, Q * hidden + k, G, w + (long long)k * hidden, hidden, col, slices, nb);
       for (int q = 0; q < LSTM_SEQ_SLICES; q++)
-        for (int r = 0; r < LSTM_SEQ_ROWS; r++)
+        for (int r = 0; r < ROWS; r++)
           if (q < slices && r < nb) ps[r * G + Q * hidden + j % per + q * per] = acc[q][r];
     }
     __syncthreads();  // every thread has read dpre_{s+1} from ds; the quarters are in ps
     if (unit) {
-      for (int r = 0; r < LSTM_SEQ_ROWS; r++) {
+      for (int r = 0; r < ROWS; r++) {
         if (r >= nb) break;
         long long g4 = (((long long)d * steps + s) * batch + b0 + r) * G + j;
         float acc = next ? ((ps[r * G + j] + ps[r * G + hidden + j]) + ps[r * G + 2 * hidden + j]) +
@@ -443,4 +486,44 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     }
     __syncthreads();  // dpre_s is in ds for the next step; ps has been read
   }
+}
+
+// The entry points. lstm_seq_fwd and lstm_seq_bwd read each step's weights
+// from memory (L1 or L2 after the first step); lstm_seq_fwd_regs and
+// lstm_seq_bwd_regs, for hidden ≤ LSTM_SEQ_REG_HIDDEN (every thread then
+// has one column), hold a thread's column in registers for the whole pass,
+// so that a step's product reads only shared memory. Same launch, same
+// sums in the same order, the same bits.
+#define LSTM_SEQ_REG_HIDDEN 64
+#define LSTM_SEQ_REG_ROWS 3  // rows a block at most: the registers hold 64 weights
+
+KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
+    lstm_seq_fwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
+                 dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
+                 dptr<float> h, dptr<int> status) {
+  lstm_seq_fwd_body<0, LSTM_SEQ_ROWS>(dirs, steps, batch, hidden, rows, lengths, whhT, ldDir, pre, act, c, h, status);
+}
+
+KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
+    lstm_seq_fwd_regs(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
+                      dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
+                      dptr<float> h, dptr<int> status) {
+  lstm_seq_fwd_body<LSTM_SEQ_REG_HIDDEN, LSTM_SEQ_REG_ROWS>(dirs, steps, batch, hidden, rows, lengths, whhT, ldDir,
+                                                            pre, act, c, h, status);
+}
+
+KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
+    lstm_seq_bwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
+                 dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
+                 dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
+  lstm_seq_bwd_body<0, LSTM_SEQ_ROWS>(dirs, steps, batch, hidden, rows, lengths, whh, ldDir, act, c, dh, dc, dpre,
+                                      status);
+}
+
+KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
+    lstm_seq_bwd_regs(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
+                      dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
+                      dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
+  lstm_seq_bwd_body<LSTM_SEQ_REG_HIDDEN, LSTM_SEQ_REG_ROWS>(dirs, steps, batch, hidden, rows, lengths, whh, ldDir,
+                                                            act, c, dh, dc, dpre, status);
 }
