@@ -1582,6 +1582,6 @@ func (g *GPU) AdamStep(p AdamParams, param, grad, m, v *F32) {
 	if p.Decoupled {
 		wd, decay = 0, 1-p.LR*p.WeightDecay
 	}
-	g.launch(op, "adam_step", grid1D(n), block1D, n, p.Beta1, p.Beta2, p.Eps, wd, decay,
+	g.launch(op, "adam_step", gridMap1D(n), block1D, n, p.Beta1, p.Beta2, p.Eps, wd, decay,
 		float32(float64(p.LR)/bc1), float32(math.Sqrt(bc2)), p.ZeroGrad, ptr(param), ptr(grad), ptr(m), ptr(v))
 }

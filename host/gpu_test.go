@@ -546,6 +546,13 @@ func TestGPUParityMeanPool(t *testing.T) {
 
 func TestGPUParityAdam(t *testing.T) {
 	p := newParity(t)
+	eachGridCap(t, func(t *testing.T) {
+		p.t = t
+		testGPUParityAdam(p)
+	})
+}
+
+func testGPUParityAdam(p *parity) {
 	for _, tc := range []struct {
 		n  int
 		ap AdamParams
@@ -553,6 +560,7 @@ func TestGPUParityAdam(t *testing.T) {
 		{1, AdamParams{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: 1}},
 		{1000, AdamParams{LR: 1e-2, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.01, Step: 3}},
 		{333, AdamParams{LR: 5e-4, Beta1: 0.8, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.1, Decoupled: true, Step: 7}},
+		{70001, AdamParams{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: 2}},
 	} {
 		name := fmt.Sprintf("%+v", tc)
 		param, m := p.rand(tc.n), p.buf(p.randn(tc.n, 0.1))
