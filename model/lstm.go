@@ -55,7 +55,7 @@ type LSTM struct {
 	dx       layerBuf // [batch, steps, in]
 	bias     layerBuf // [dirs, 4H] b_ih + b_hh
 	whhT     layerBuf // [dirs, H, 4H] W_hhᵀ, for LSTMSequenceForward (wholeSteps)
-	dbias    layerBuf // [4H] Σ dpre of one direction
+	dbias    layerBuf // Σ dpre of each direction: [4H], or [dirs, 4H] (wholeSteps)
 	ones     onesBuf  // [2·steps·batch] ones: the biases as GEMMs (wholeSteps)
 	finalOut [2]*host.F32
 	// active[s] is how many rows step s computes: all of them, or (with
@@ -354,7 +354,8 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 		}
 	})
 	// Both biases get Σ dpre over the rows that ran.
-	if l.wholeSteps {
+	switch {
+	case l.wholeSteps && sb < biasGemmMaxRows:
 		// [db_ih[d]; db_hh[d]] += ones [2, sb] · dpre[d]: every row (an
 		// ended row's dpre is zero), both biases and both directions in
 		// one launch instead of a Fill, a BiasGrad and two Axpys per
@@ -363,7 +364,19 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 			l.ones.get(be, 2*sb), sb, 0,
 			dpre, G, sb*G,
 			1, l.grads.Slice(l.offBIH(), l.grads.Len()-l.offBIH()), G, l.perDir, D)
-	} else {
+	case l.wholeSteps:
+		// Many rows: one BiasGrad per direction over all of them, into a
+		// zeroed scratch, then added to both biases.
+		dbias := l.dbias.get(be, D*G)
+		be.Fill(dbias, 0)
+		for d := range D {
+			be.BiasGrad(sb, G, dpre.Slice(d*sb*G, sb*G), dbias.Slice(d*G, G))
+		}
+		for d := range D {
+			be.Axpy(1, dbias.Slice(d*G, G), l.BiasIH[d].Grad)
+			be.Axpy(1, dbias.Slice(d*G, G), l.BiasHH[d].Grad)
+		}
+	default:
 		dbias := l.dbias.get(be, G)
 		for d := range D {
 			be.Fill(dbias, 0)
@@ -395,6 +408,16 @@ func (l *LSTM) addBiases(pre *host.F32) {
 		})
 	}
 }
+
+// biasGemmMaxRows is the most time-major rows (steps·batch) whose bias
+// gradients the whole-step LSTM takes as one GEMM with a [2, rows] matrix
+// of ones. cuBLAS runs that m = 2 GEMM far from the copy bandwidth: on the
+// H200 15 µs at 1,888 rows (the sentence model's batches; a launch or
+// three) but 72.5 µs at 32,000 (dialog batches of 320 utterances: 0.41 ms
+// of a 3.8 ms step), where a BiasGrad reads the rows at about a third of
+// the copy rate (~12 µs) and the up to eight more launches cost ~30 µs. A
+// variable so that tests can take either way.
+var biasGemmMaxRows = 8192
 
 // fusedStepMaxHidden is the largest hidden size whose recurrence uses the
 // whole-sequence ops: there the per-step recurrent product is small enough

@@ -11,7 +11,8 @@ import (
 // step (ForwardSorted, rows sorted longest first) gives what Forward gives:
 // outputs, final states, the input gradient and every parameter gradient;
 // and so does ForwardSorted with wholeSteps (the GPU's choice: the
-// non-recurrent GEMMs over every row, padding included).
+// non-recurrent GEMMs over every row, padding included), with the bias
+// gradients as a GEMM or as BiasGrads.
 func TestLSTMForwardSorted(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -64,11 +65,20 @@ func TestLSTMForwardSorted(t *testing.T) {
 				return r
 			}
 			want := runOnce(false, false)
-			for _, whole := range []bool{false, true} {
+			defaultRows := biasGemmMaxRows
+			defer func() { biasGemmMaxRows = defaultRows }()
+			// wholeSteps takes its bias gradients as a GEMM, or, for more
+			// rows than biasGemmMaxRows, as BiasGrads.
+			for _, mode := range []struct {
+				whole    bool
+				gemmRows int
+			}{{false, defaultRows}, {true, defaultRows}, {true, 0}} {
+				whole := mode.whole
+				biasGemmMaxRows = mode.gemmRows
 				got := runOnce(true, whole)
 				check := func(what string, g, w []float32) {
 					if e := relErr(g, to64(w)); e > 1e-6 {
-						t.Errorf("%s: relative error %.2g between ForwardSorted (wholeSteps %v) and Forward", what, e, whole)
+						t.Errorf("%s: relative error %.2g between ForwardSorted (wholeSteps %v, bias GEMM up to %d rows) and Forward", what, e, whole, mode.gemmRows)
 					}
 				}
 				check("output", got.out, want.out)
