@@ -1330,13 +1330,19 @@ const (
 
 // lstmSeqRegHidden is LSTM_SEQ_REG_HIDDEN: up to this hidden size the
 // sequence kernels hold their weights in registers (lstm_seq_fwd_regs,
-// lstm_seq_bwd_regs). A variable so that tests can compare both kernels.
-var lstmSeqRegHidden = 64
+// lstm_seq_bwd_regs); lstmSeqDeepHidden is LSTM_SEQ_DEEP_HIDDEN: up to
+// this one they load 32 weights ahead (lstm_seq_fwd_deep,
+// lstm_seq_bwd_deep). Variables so that tests can compare the kernels.
+var lstmSeqRegHidden, lstmSeqDeepHidden = 64, 128
 
-// lstmSeqKernel is the sequence kernel for hidden: base, or its _regs form.
+// lstmSeqKernel is the sequence kernel for hidden: base, or its _regs or
+// _deep form.
 func lstmSeqKernel(base string, hidden int) string {
-	if hidden <= lstmSeqRegHidden {
+	switch {
+	case hidden <= lstmSeqRegHidden:
 		return base + "_regs"
+	case hidden <= lstmSeqDeepHidden:
+		return base + "_deep"
 	}
 	return base
 }

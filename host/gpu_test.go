@@ -816,19 +816,21 @@ func TestGPUParityLSTMSequence(t *testing.T) {
 	}
 }
 
-// TestLSTMSequenceRegisterKernels checks that the sequence kernels that
-// hold their weights in registers give the bits of the ones that read them
-// from memory, at hidden sizes up to their limit.
-func TestLSTMSequenceRegisterKernels(t *testing.T) {
+// TestLSTMSequenceKernelForms checks that the sequence kernels that hold
+// their weights in registers (_regs) or load more of them ahead (_deep)
+// give the bits of the plain ones, at hidden sizes up to their limits.
+func TestLSTMSequenceKernelForms(t *testing.T) {
 	p := newParity(t)
-	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{2, 6, 7, 64}, {1, 4, 5, 33}, {2, 3, 9, 1}} {
+	defer func(r, d int) { lstmSeqRegHidden, lstmSeqDeepHidden = r, d }(lstmSeqRegHidden, lstmSeqDeepHidden)
+	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{2, 6, 7, 64}, {1, 4, 5, 33}, {2, 3, 9, 1}, {2, 4, 3, 128}, {1, 3, 6, 100}} {
 		name := fmt.Sprintf("%+v", tc)
 		H, n := tc.hidden, tc.dirs*tc.steps*tc.batch*tc.hidden
 		ldDir := 4 * H * H
 		_, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
 		whh, whhT := p.rand(tc.dirs*ldDir), p.rand(tc.dirs*ldDir)
 		pre, dh, dc := p.buf(p.randn(4*n, 1)), p.rand(n), p.rand(n)
-		outs := func() [][]float32 {
+		outs := func(reg, deep int) (string, [][]float32) {
+			lstmSeqRegHidden, lstmSeqDeepHidden = reg, deep
 			act, c, h, dpre := p.gpu.Alloc(4*n), p.gpu.Alloc(n), p.gpu.Alloc(n), p.gpu.Alloc(4*n)
 			p.gpu.LSTMSequenceForward(tc.dirs, tc.steps, tc.batch, H, lg, whhT.g, ldDir, pre.g, act, c, h)
 			p.gpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lg, whh.g, ldDir, act, c, dh.g, dc.g, dpre)
@@ -838,29 +840,31 @@ func TestLSTMSequenceRegisterKernels(t *testing.T) {
 				p.gpu.Download(x, b)
 				got = append(got, x)
 			}
-			return got
+			return lstmSeqKernel("lstm_seq_fwd", H), got
 		}
-		regs := outs()
-		old := lstmSeqRegHidden
-		lstmSeqRegHidden = 0
-		mem := outs()
-		lstmSeqRegHidden = old
-		if err := p.gpu.Err(); err != nil {
-			t.Fatal(err)
-		}
-		for i, what := range []string{"act", "c", "h", "dpre"} {
-			for k := range regs[i] {
-				if math.Float32bits(regs[i][k]) != math.Float32bits(mem[i][k]) {
-					t.Errorf("%s: %s[%d] = %g in registers, %g from memory", name, what, k, regs[i][k], mem[i][k])
-					break
+		plainName, plain := outs(0, 0)
+		for _, form := range [][2]int{{0, 128}, {64, 128}} {
+			kernel, got := outs(form[0], form[1])
+			if kernel == plainName {
+				continue // this hidden size has no such form
+			}
+			for i, what := range []string{"act", "c", "h", "dpre"} {
+				for k := range got[i] {
+					if math.Float32bits(got[i][k]) != math.Float32bits(plain[i][k]) {
+						t.Errorf("%s: %s[%d] = %g with %s, %g with %s", name, what, k, got[i][k], kernel, plain[i][k], plainName)
+						break
+					}
 				}
 			}
+		}
+		if err := p.gpu.Err(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
 
 func testGPUParityLSTMSequence(p *parity) {
-	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 5, 7, 33}, {2, 3, 301, 9}, {2, 3, 1030, 5}, {1, 4, 3, 150}, {2, 3, 3, 512}} {
+	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 5, 7, 33}, {2, 3, 301, 9}, {2, 3, 1030, 5}, {1, 4, 3, 150}, {2, 3, 3, 512}, {2, 4, 5, 100}} {
 		name := fmt.Sprintf("%+v", tc)
 		H, n := tc.hidden, tc.dirs*tc.steps*tc.batch*tc.hidden
 		ldDir := 4*H*H + 7

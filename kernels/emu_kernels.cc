@@ -52,6 +52,8 @@ const Kernel kernels[] = {
     EMU_KERNEL(lstm_seq_bwd),
     EMU_KERNEL(lstm_seq_fwd_regs),
     EMU_KERNEL(lstm_seq_bwd_regs),
+    EMU_KERNEL(lstm_seq_fwd_deep),
+    EMU_KERNEL(lstm_seq_bwd_deep),
     EMU_KERNEL(seq_to_time_major),
     EMU_KERNEL(seq_from_time_major),
     EMU_KERNEL(softmax_fwd),

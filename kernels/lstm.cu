@@ -251,7 +251,8 @@ KERNEL void lstm_bwd_step4(int dirs, int steps, int batch, int hidden, int s, dp
 // GEMM and gate kernel it replaced. Split over the columns: 5.9 and 6.4 µs
 // a step (the sentence step 1.50 → 0.47 ms), still a cache latency for
 // every LSTM_SEQ_DEPTH weights; hence the _regs kernels below, which keep
-// the weights in registers where they fit. The host also sizes the rows
+// the weights in registers where they fit, and the _deep ones, which load
+// more of them ahead where a thread has one column. The host also sizes the rows
 // per block so that every block runs in the first wave: a block runs all
 // the steps of its rows, so a second wave doubles the kernel's time.
 //
@@ -272,18 +273,18 @@ KERNEL void lstm_bwd_step4(int dirs, int steps, int batch, int hidden, int s, dp
 // in[at + r·inLd + k]·w[k·wLd + col[q]] for k = 0, 1, …, DEPTH−1 (in
 // order) to acc[q][r]; in is a shared array. Every weight is loaded before
 // the first is used.
-template <int DEPTH, int ROWS, class Shared>
-__device__ __forceinline__ void lstm_seq_product(float (&acc)[LSTM_SEQ_SLICES][ROWS], Shared &in, int at,
+template <int DEPTH, int ROWS, int SLICES, class Shared>
+__device__ __forceinline__ void lstm_seq_product(float (&acc)[SLICES][ROWS], Shared &in, int at,
                                                  int inLd, dptr<const float> w, long long wLd,
-                                                 const long long (&col)[LSTM_SEQ_SLICES], int slices, int nb) {
-  float wv[DEPTH][LSTM_SEQ_SLICES];
-  UNROLL for (int k = 0; k < DEPTH; k++) UNROLL for (int q = 0; q < LSTM_SEQ_SLICES; q++) {
+                                                 const long long (&col)[SLICES], int slices, int nb) {
+  float wv[DEPTH][SLICES];
+  UNROLL for (int k = 0; k < DEPTH; k++) UNROLL for (int q = 0; q < SLICES; q++) {
       wv[k][q] = q < slices ? w[k * wLd + col[q]] : 0.0f;
     }
   UNROLL for (int k = 0; k < DEPTH; k++) UNROLL for (int r = 0; r < ROWS; r++) {
       if (r < nb) {
         float x = in[at + r * inLd + k];
-        UNROLL for (int q = 0; q < LSTM_SEQ_SLICES; q++) {
+        UNROLL for (int q = 0; q < SLICES; q++) {
           if (q < slices) acc[q][r] += x * wv[k][q];
         }
       }
@@ -297,7 +298,7 @@ __device__ __forceinline__ void lstm_seq_product(float (&acc)[LSTM_SEQ_SLICES][R
 // not written. rows·4·hidden ≤ LSTM_SEQ_SHARED. Per row, unit and step:
 // reads 4 pre-activations and writes 4 activations, c and h (32 B; c and h
 // of the step before are in registers, h also in shared memory).
-template <int WREGS, int ROWS>
+template <int WREGS, int ROWS, int SLICES, int DEPTH>
 __device__ __forceinline__ void lstm_seq_fwd_body(int dirs, int steps, int batch, int hidden, int rows,
                                                   dptr<const int> lengths, dptr<const float> whhT, int ldDir,
                                                   dptr<const float> pre, dptr<float> act, dptr<float> c,
@@ -309,8 +310,8 @@ __device__ __forceinline__ void lstm_seq_fwd_body(int dirs, int steps, int batch
   int slices = j < G ? (G - j + blockDim.x - 1) / blockDim.x : 0;
   bool unit = j < hidden;
   auto w = whhT + (long long)d * ldDir;
-  long long col[LSTM_SEQ_SLICES];
-  for (int q = 0; q < LSTM_SEQ_SLICES; q++) col[q] = j + (long long)q * blockDim.x;
+  long long col[SLICES];
+  for (int q = 0; q < SLICES; q++) col[q] = j + (long long)q * blockDim.x;
   float wr[WREGS > 0 ? WREGS : 1];  // with WREGS: the thread's column, rows 0 … hidden−1
   if (WREGS > 0) {
     UNROLL for (int m = 0; m < (WREGS > 0 ? WREGS : 1); m++) {
@@ -341,12 +342,13 @@ __device__ __forceinline__ void lstm_seq_fwd_body(int dirs, int steps, int batch
       for (int r = 0; r < ROWS; r++)
         if (r < nb) zs[r * G + col[0]] = acc[r];
     } else if (WREGS == 0 && s > 0 && slices > 0) {
-      float acc[LSTM_SEQ_SLICES][ROWS] = {};
+      float acc[SLICES][ROWS] = {};
       int m = 0;
-      for (; m + LSTM_SEQ_DEPTH <= hidden; m += LSTM_SEQ_DEPTH)
-        lstm_seq_product<LSTM_SEQ_DEPTH, ROWS>(acc, hs, m, hidden, w + (long long)m * G, G, col, slices, nb);
-      for (; m < hidden; m++) lstm_seq_product<1, ROWS>(acc, hs, m, hidden, w + (long long)m * G, G, col, slices, nb);
-      for (int q = 0; q < LSTM_SEQ_SLICES; q++)
+      for (; m + DEPTH <= hidden; m += DEPTH)
+        lstm_seq_product<DEPTH, ROWS, SLICES>(acc, hs, m, hidden, w + (long long)m * G, G, col, slices, nb);
+      for (; m < hidden; m++)
+        lstm_seq_product<1, ROWS, SLICES>(acc, hs, m, hidden, w + (long long)m * G, G, col, slices, nb);
+      for (int q = 0; q < SLICES; q++)
         for (int r = 0; r < ROWS; r++)
           if (q < slices && r < nb) zs[r * G + col[q]] = acc[q][r];
     }
@@ -384,7 +386,7 @@ __device__ __forceinline__ void lstm_seq_fwd_body(int dirs, int steps, int batch
 // LSTM_SEQ_SHARED. Per row, unit and step: reads 4 activations, c_{s−1}
 // (c_s is the step before's) and dh_s, and writes 4 gate gradients (40 B;
 // dpre_{s+1} comes from shared memory).
-template <int WREGS, int ROWS>
+template <int WREGS, int ROWS, int SLICES, int DEPTH>
 __device__ __forceinline__ void lstm_seq_bwd_body(int dirs, int steps, int batch, int hidden, int rows,
                                                   dptr<const int> lengths, dptr<const float> whh, int ldDir,
                                                   dptr<const float> act, dptr<const float> c, dptr<const float> dh,
@@ -398,11 +400,11 @@ __device__ __forceinline__ void lstm_seq_bwd_body(int dirs, int steps, int batch
   // The threads are four groups of blockDim.x/4, one per quarter of W_hh's
   // rows: thread i of group Q sums rows Q·H … Q·H + H − 1 at the columns
   // (units) i, i + blockDim.x/4, … below H, so that a thread's columns share
-  // their inputs ds[r·G + Q·H + k] (blockDim.x/4 · LSTM_SEQ_SLICES ≥ H).
+  // their inputs ds[r·G + Q·H + k] (blockDim.x/4 · SLICES ≥ H).
   int per = blockDim.x / 4, Q = j / per;
-  long long col[LSTM_SEQ_SLICES];
+  long long col[SLICES];
   int slices = 0;
-  for (int q = 0; q < LSTM_SEQ_SLICES; q++) {
+  for (int q = 0; q < SLICES; q++) {
     int u = j % per + q * per;
     col[q] = (long long)Q * hidden * hidden + u;
     if (u < hidden) slices = q + 1;
@@ -446,14 +448,15 @@ __device__ __forceinline__ void lstm_seq_bwd_body(int dirs, int steps, int batch
       for (int r = 0; r < ROWS; r++)
         if (r < nb) ps[r * G + Q * hidden + j % per] = acc[r];
     } else if (WREGS == 0 && next && slices > 0) {
-      float acc[LSTM_SEQ_SLICES][ROWS] = {};
+      float acc[SLICES][ROWS] = {};
       int k = 0;
-      for (; k + LSTM_SEQ_DEPTH <= hidden; k += LSTM_SEQ_DEPTH)
-        lstm_seq_product<LSTM_SEQ_DEPTH, ROWS>(acc, ds, Q * hidden + k, G, w + (long long)k * hidden, hidden, col,
+      for (; k + DEPTH <= hidden; k += DEPTH)
+        lstm_seq_product<DEPTH, ROWS, SLICES>(acc, ds, Q * hidden + k, G, w + (long long)k * hidden, hidden, col,
                                                slices, nb);
       for (; k < hidden; k++)
-        lstm_seq_product<1, ROWS>(acc, ds, Q * hidden + k, G, w + (long long)k * hidden, hidden, col, slices, nb);
-      for (int q = 0; q < LSTM_SEQ_SLICES; q++)
+        lstm_seq_product<1, ROWS, SLICES>(acc, ds, Q * hidden + k, G, w + (long long)k * hidden, hidden, col, slices,
+                                          nb);
+      for (int q = 0; q < SLICES; q++)
         for (int r = 0; r < ROWS; r++)
           if (q < slices && r < nb) ps[r * G + Q * hidden + j % per + q * per] = acc[q][r];
     }
@@ -489,11 +492,15 @@ __device__ __forceinline__ void lstm_seq_bwd_body(int dirs, int steps, int batch
 }
 
 // The entry points. lstm_seq_fwd and lstm_seq_bwd read each step's weights
-// from memory (L1 or L2 after the first step); lstm_seq_fwd_regs and
-// lstm_seq_bwd_regs, for hidden ≤ LSTM_SEQ_REG_HIDDEN (every thread then
-// has one column), hold a thread's column in registers for the whole pass,
-// so that a step's product reads only shared memory. Same launch, same
-// sums in the same order, the same bits.
+// from memory (L1 or L2 after the first step), LSTM_SEQ_DEPTH ahead;
+// lstm_seq_fwd_deep and lstm_seq_bwd_deep, for hidden ≤ LSTM_SEQ_DEEP_HIDDEN
+// (every thread then has one column), LSTM_SEQ_DEEP ahead, a quarter of
+// the latencies a step; lstm_seq_fwd_regs and lstm_seq_bwd_regs, for
+// hidden ≤ LSTM_SEQ_REG_HIDDEN, hold a thread's column in registers for
+// the whole pass, so that a step's product reads only shared memory. Same
+// launch, same sums in the same order, the same bits.
+#define LSTM_SEQ_DEEP_HIDDEN 128
+#define LSTM_SEQ_DEEP 32
 #define LSTM_SEQ_REG_HIDDEN 64
 #define LSTM_SEQ_REG_ROWS 3  // rows a block at most: the registers hold 64 weights
 
@@ -501,29 +508,46 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_fwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                  dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
                  dptr<float> h, dptr<int> status) {
-  lstm_seq_fwd_body<0, LSTM_SEQ_ROWS>(dirs, steps, batch, hidden, rows, lengths, whhT, ldDir, pre, act, c, h, status);
+  lstm_seq_fwd_body<0, LSTM_SEQ_ROWS, LSTM_SEQ_SLICES, LSTM_SEQ_DEPTH>(dirs, steps, batch, hidden, rows, lengths,
+                                                                      whhT, ldDir, pre, act, c, h, status);
+}
+
+KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
+    lstm_seq_fwd_deep(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
+                      dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
+                      dptr<float> h, dptr<int> status) {
+  lstm_seq_fwd_body<0, LSTM_SEQ_ROWS, 1, LSTM_SEQ_DEEP>(dirs, steps, batch, hidden, rows, lengths, whhT, ldDir, pre,
+                                                         act, c, h, status);
 }
 
 KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_fwd_regs(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                       dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
                       dptr<float> h, dptr<int> status) {
-  lstm_seq_fwd_body<LSTM_SEQ_REG_HIDDEN, LSTM_SEQ_REG_ROWS>(dirs, steps, batch, hidden, rows, lengths, whhT, ldDir,
-                                                            pre, act, c, h, status);
+  lstm_seq_fwd_body<LSTM_SEQ_REG_HIDDEN, LSTM_SEQ_REG_ROWS, 1, 1>(dirs, steps, batch, hidden, rows, lengths, whhT,
+                                                                  ldDir, pre, act, c, h, status);
 }
 
 KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_bwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                  dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
                  dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
-  lstm_seq_bwd_body<0, LSTM_SEQ_ROWS>(dirs, steps, batch, hidden, rows, lengths, whh, ldDir, act, c, dh, dc, dpre,
-                                      status);
+  lstm_seq_bwd_body<0, LSTM_SEQ_ROWS, LSTM_SEQ_SLICES, LSTM_SEQ_DEPTH>(dirs, steps, batch, hidden, rows, lengths,
+                                                                      whh, ldDir, act, c, dh, dc, dpre, status);
+}
+
+KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
+    lstm_seq_bwd_deep(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
+                      dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
+                      dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
+  lstm_seq_bwd_body<0, LSTM_SEQ_ROWS, 1, LSTM_SEQ_DEEP>(dirs, steps, batch, hidden, rows, lengths, whh, ldDir, act, c,
+                                                         dh, dc, dpre, status);
 }
 
 KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_bwd_regs(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                       dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
                       dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
-  lstm_seq_bwd_body<LSTM_SEQ_REG_HIDDEN, LSTM_SEQ_REG_ROWS>(dirs, steps, batch, hidden, rows, lengths, whh, ldDir,
-                                                            act, c, dh, dc, dpre, status);
+  lstm_seq_bwd_body<LSTM_SEQ_REG_HIDDEN, LSTM_SEQ_REG_ROWS, 1, 1>(dirs, steps, batch, hidden, rows, lengths, whh,
+                                                                  ldDir, act, c, dh, dc, dpre, status);
 }
