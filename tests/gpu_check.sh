@@ -13,7 +13,8 @@
 # run: the `go test -tags cuda` binaries of every package whose build the
 # cuda tag changes (cuda, host, kernels, model, bench, cmd/emotion, tests;
 # the others compile to the same code as in the default build, which CI
-# tests), `emotion bench train` beside PyTorch + cuDNN for both models,
+# tests), `emotion bench train` beside PyTorch + cuDNN for both models and
+# again with --profile (the device time of every kernel of a step),
 # `emotion bench kernels` (--shapes full, or the argument sets of KERNELS),
 # training both models on DATA (an IEMOCAP source, optional), and
 # compute-sanitizer's memcheck and racecheck over the backend parity tests. Each step has a time limit and the whole run a
@@ -102,6 +103,11 @@ run() {
 	for m in sentence dialog; do
 		TAIL=6 step "pytorch_bench.$m" 90 . python3 tests/pytorch_bench.py --emotion "$bin/emotion.gpu" --model "$m" --device cuda
 	done
+	# Where each model's training step spends its device time, kernel by
+	# kernel (profile.MODEL.log, also copied beside the summary).
+	for m in sentence dialog; do
+		TAIL=0 step "profile.$m" 60 . "$bin/emotion.gpu" bench train --model "$m" --device cuda --profile
+	done
 	# KERNELS: ';'-separated argument sets, one bench kernels run each.
 	local sets i=0
 	IFS=';' read -ra sets <<<"${KERNELS:---shapes full --budget 5ms}"
@@ -127,7 +133,7 @@ run() {
 	printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"
 	tar -C "$out" -czf "$dest/gpu-check.tgz" .
 	cp "$out/summary.txt" "$dest/"
-	cp "$out"/bench_kernels.*.log "$dest/" 2>/dev/null
+	cp "$out"/bench_kernels.*.log "$out"/profile.*.log "$dest/" 2>/dev/null
 }
 
 case ${1:-} in
