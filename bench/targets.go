@@ -28,7 +28,7 @@ type Target struct {
 	// bandwidth, as a percentage of the op's time: near 100 when the op
 	// moves its bytes at the copy rate and what keeps it from the target
 	// is the fixed cost of a launch, which no kernel can remove (on the
-	// H200 the LSTM step kernels measured 59.5% of copy and 98% here).
+	// H200 the LSTM step kernels measured 59.5% of copy and 98–106% here).
 	FloorPlusCopy float64 `json:"floor_plus_copy_pct"`
 }
 
