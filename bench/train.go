@@ -169,14 +169,7 @@ func heapAllocs() uint64 {
 // whole, each step reading only its loss back (as a training loop that
 // logs its loss does).
 func RunTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainReport, error) {
-	timed := b.Timed()
-	if len(timed) == 0 || steps < 1 {
-		return nil, errors.New("bench train: no timed batches or steps")
-	}
-	if cfg.Vocab < b.Vocab {
-		return nil, fmt.Errorf("bench train: model vocabulary %d is smaller than the batches' %d", cfg.Vocab, b.Vocab)
-	}
-	t, err := newTrainer(be, b, cfg)
+	t, timed, err := startTrainer(be, b, cfg, steps)
 	if err != nil {
 		return nil, err
 	}
@@ -192,10 +185,6 @@ func RunTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainR
 	rep.RowsPerStep = float64(stats.Rows) / float64(steps)
 	rep.TokensPerStep = float64(stats.Tokens) / float64(steps)
 	rep.PaddedPerStep = float64(stats.Padded) / float64(steps)
-
-	if err := t.warmUp(b, steps); err != nil {
-		return nil, err
-	}
 
 	// Split pass.
 	var fwd, bwd, upd time.Duration
@@ -262,21 +251,35 @@ func RunTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainR
 	return rep, nil
 }
 
-// warmUp steps on each warm-up batch of b, then steps steps over its timed
-// batches in turn, so that every buffer has grown to the largest batch.
-func (t *trainer) warmUp(b *Batches, steps int) error {
+// startTrainer checks b, cfg and steps, builds the trainer and warms it
+// up: a step on each warm-up batch of b, then steps steps over its timed
+// batches in turn, so that every buffer has grown to the largest batch. It
+// returns the timed batches; the caller releases the trainer.
+func startTrainer(be host.Backend, b *Batches, cfg model.Config, steps int) (*trainer, []model.Inputs, error) {
+	timed := b.Timed()
+	if len(timed) == 0 || steps < 1 {
+		return nil, nil, errors.New("bench train: no timed batches or steps")
+	}
+	if cfg.Vocab < b.Vocab {
+		return nil, nil, fmt.Errorf("bench train: model vocabulary %d is smaller than the batches' %d", cfg.Vocab, b.Vocab)
+	}
+	t, err := newTrainer(be, b, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	for i := range b.Warmup {
 		if _, err := t.step(&b.Inputs[i]); err != nil {
-			return fmt.Errorf("warm-up step %d: %w", i+1, err)
+			t.release()
+			return nil, nil, fmt.Errorf("warm-up step %d: %w", i+1, err)
 		}
 	}
-	timed := b.Timed()
 	for i := range steps {
 		if _, err := t.step(&timed[i%len(timed)]); err != nil {
-			return fmt.Errorf("warm-up pass, step %d: %w", i+1, err)
+			t.release()
+			return nil, nil, fmt.Errorf("warm-up pass, step %d: %w", i+1, err)
 		}
 	}
-	return nil
+	return t, timed, nil
 }
 
 // TrainProfile is the outcome of ProfileTrain: where a training step's
@@ -293,7 +296,7 @@ type TrainProfile struct {
 	Ops []host.OpTime `json:"ops"`
 }
 
-// ProfileTrain warms up as RunTrain does, then runs steps training steps
+// ProfileTrain checks and warms up as RunTrain does, then runs steps training steps
 // with be's profiler on and reports the device time of every kind of
 // launch. be must implement host.Profiler (the GPU backend does).
 func ProfileTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainProfile, error) {
@@ -301,18 +304,11 @@ func ProfileTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*Tr
 	if !ok {
 		return nil, fmt.Errorf("bench train: profiling needs a GPU backend, not %s", be.Name())
 	}
-	timed := b.Timed()
-	if len(timed) == 0 || steps < 1 {
-		return nil, errors.New("bench train: no timed batches or steps")
-	}
-	t, err := newTrainer(be, b, cfg)
+	t, timed, err := startTrainer(be, b, cfg, steps)
 	if err != nil {
 		return nil, err
 	}
 	defer t.release()
-	if err := t.warmUp(b, steps); err != nil {
-		return nil, err
-	}
 	if err := prof.StartProfile(); err != nil {
 		return nil, err
 	}
