@@ -18,6 +18,7 @@ struct AdamIn {
 
 KERNEL void adam_step(int n, float beta1, float beta2, float eps, float wd, float decay, float stepSize, float root,
                       int zeroGrad, dptr<float> param, dptr<float> grad, dptr<float> m, dptr<float> v) {
+  GRID_DEPENDENCY_SYNC();
   map_grid_stride(
       n, [&](long long i) { return AdamIn{param[i], grad[i], m[i], v[i]}; },
       [&](long long i, AdamIn x) {

@@ -124,6 +124,7 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, d
 KERNEL void cross_entropy(int n, int classes, dptr<const float> logits, dptr<const int> labels,
                           dptr<const float> weights, dptr<float> loss, dptr<float> dlogits, dptr<float> probs,
                           dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   if (n <= (int)blockDim.x && classes <= CE_ROW_CLASSES) {  // the same for every thread
     cross_entropy_one_row_each(n, classes, logits, labels, weights, loss, dlogits, probs, status);
     return;

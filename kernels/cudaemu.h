@@ -33,6 +33,9 @@ struct uint3 {
 // ThreadState is the current fiber's view of the launch.
 struct ThreadState {
   uint3 tid, bid, bdim, gdim;
+  // synced is whether the thread has run GRID_DEPENDENCY_SYNC(); device
+  // memory is out of bounds before it.
+  bool synced;
 };
 
 extern thread_local ThreadState ts;
@@ -40,6 +43,11 @@ extern thread_local ThreadState ts;
 // fail records a device-side error (first one wins), abandons the launch and
 // never returns to the calling fiber.
 [[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// grid_dependency_sync is GRID_DEPENDENCY_SYNC(): the emulation runs
+// launches one after another, so it only marks the thread as allowed to
+// touch device memory.
+void grid_dependency_sync();
 
 // syncthreads is __syncthreads(): a barrier every thread of the block must reach.
 void syncthreads();
@@ -82,6 +90,7 @@ class dptr {
  private:
   T* check(T* q, ptrdiff_t i) const {
     if (p_ == nullptr) fail("null device pointer dereferenced (index %td)", i);
+    if (!ts.synced) fail("device memory accessed before GRID_DEPENDENCY_SYNC() (index %td)", i);
     const char* b = reinterpret_cast<const char*>(q);
     if (b < lo_ || b + sizeof(T) > hi_) {
       fail("out-of-bounds access: index %td from %p is %td bytes %s an allocation of %td bytes at %p", i,

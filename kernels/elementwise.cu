@@ -14,6 +14,7 @@
 
 // fill_f32: x[i] = v. Writes 4 B.
 KERNEL void fill_f32(int n, float v, dptr<float> x) {
+  GRID_DEPENDENCY_SYNC();
   GRID_STRIDE(i, n) x[i] = v;
 }
 
@@ -23,6 +24,7 @@ KERNEL void fill_f32(int n, float v, dptr<float> x) {
 // four rows a thread, in rounds of four beyond 131,072 rows). Reads 4 B (8 B accumulating), writes 4 B.
 KERNEL void copy2d_f32(int rows, int cols, dptr<const float> src, int ldSrc, dptr<float> dst, int ldDst,
                        int accumulate) {
+  GRID_DEPENDENCY_SYNC();
   for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x) {
     map_strided(
         blockIdx.y * blockDim.y + threadIdx.y, rows, gridDim.y * blockDim.y,
@@ -39,6 +41,7 @@ KERNEL void copy2d_f32(int rows, int cols, dptr<const float> src, int ldSrc, dpt
 // element.
 KERNEL void transpose_f32(int rows, int cols, dptr<const float> src, int ldSrc, int strideSrc, dptr<float> dst,
                           int ldDst, int strideDst) {
+  GRID_DEPENDENCY_SYNC();
   SHARED_MATRIX(float, tile, 32, 33);
   int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
   src = src + (long long)blockIdx.z * strideSrc;
@@ -56,12 +59,14 @@ KERNEL void transpose_f32(int rows, int cols, dptr<const float> src, int ldSrc, 
 
 // axpy_f32: y[i] += alpha·x[i]. Reads 8 B, writes 4 B.
 KERNEL void axpy_f32(int n, float alpha, dptr<const float> x, dptr<float> y) {
+  GRID_DEPENDENCY_SYNC();
   map_grid_stride(
       n, [&](long long i) { return f32x2{x[i], y[i]}; }, [&](long long i, f32x2 v) { y[i] = v.b + alpha * v.a; });
 }
 
 // scale_f32: x[i] *= alpha. Reads 4 B, writes 4 B.
 KERNEL void scale_f32(int n, float alpha, dptr<float> x) {
+  GRID_DEPENDENCY_SYNC();
   map_grid_stride(n, [&](long long i) { return x[i]; }, [&](long long i, float v) { x[i] = v * alpha; });
 }
 
@@ -70,6 +75,7 @@ KERNEL void scale_f32(int n, float alpha, dptr<float> x) {
 // column of its first element and then steps it by s mod cols (s the
 // grid's thread count), instead of a 64-bit division per element.
 KERNEL void add_bias_f32(int rows, int cols, dptr<float> x, dptr<const float> bias) {
+  GRID_DEPENDENCY_SYNC();
   long long n = (long long)rows * cols;
   long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   int c = (int)(first % cols), step = (int)(((long long)gridDim.x * blockDim.x) % cols);
@@ -86,11 +92,13 @@ KERNEL void add_bias_f32(int rows, int cols, dptr<float> x, dptr<const float> bi
 
 // relu_fwd: y = max(x, 0). Reads 4 B, writes 4 B.
 KERNEL void relu_fwd(int n, dptr<const float> x, dptr<float> y) {
+  GRID_DEPENDENCY_SYNC();
   map_grid_stride(n, [&](long long i) { return x[i]; }, [&](long long i, float v) { y[i] = fmaxf(v, 0.0f); });
 }
 
 // relu_bwd: dx = y > 0 ? dy : 0. Reads 8 B, writes 4 B.
 KERNEL void relu_bwd(int n, dptr<const float> y, dptr<const float> dy, dptr<float> dx) {
+  GRID_DEPENDENCY_SYNC();
   map_grid_stride(
       n, [&](long long i) { return f32x2{y[i], dy[i]}; },
       [&](long long i, f32x2 v) { dx[i] = v.a > 0.0f ? v.b : 0.0f; });
@@ -98,11 +106,13 @@ KERNEL void relu_bwd(int n, dptr<const float> y, dptr<const float> dy, dptr<floa
 
 // tanh_fwd: y = tanh(x). Reads 4 B, writes 4 B.
 KERNEL void tanh_fwd(int n, dptr<const float> x, dptr<float> y) {
+  GRID_DEPENDENCY_SYNC();
   map_grid_stride(n, [&](long long i) { return x[i]; }, [&](long long i, float v) { y[i] = tanhf(v); });
 }
 
 // tanh_bwd: dx = dy·(1 − y²). Reads 8 B, writes 4 B.
 KERNEL void tanh_bwd(int n, dptr<const float> y, dptr<const float> dy, dptr<float> dx) {
+  GRID_DEPENDENCY_SYNC();
   map_grid_stride(
       n, [&](long long i) { return f32x2{y[i], dy[i]}; },
       [&](long long i, f32x2 v) { dx[i] = v.b * (1.0f - v.a * v.a); });
@@ -113,6 +123,7 @@ KERNEL void tanh_bwd(int n, dptr<const float> y, dptr<const float> dy, dptr<floa
 // Reads 4 B, writes 4 B; ten Philox rounds of integer work per element.
 KERNEL void dropout_f32(int n, float p, unsigned long long seed, unsigned long long offset, dptr<const float> x,
                         dptr<float> y) {
+  GRID_DEPENDENCY_SYNC();
   float scale = 1.0f / (1.0f - p);
   map_grid_stride(
       n, [&](long long i) { return x[i]; },

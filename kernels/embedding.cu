@@ -7,6 +7,7 @@
 // its row. Reads and writes 4·dim B per id.
 KERNEL void embedding_fwd(int n, int dim, int vocab, int pad, dptr<const int> ids, dptr<const float> table,
                           dptr<float> out, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   int i = blockIdx.x;
   int id = ids[i];
   bool bad = id != pad && (id < 0 || id >= vocab);
@@ -32,6 +33,7 @@ KERNEL void embedding_fwd(int n, int dim, int vocab, int pad, dptr<const int> id
 #define EMB_BWD_BATCH 16
 
 KERNEL void embedding_bwd(int segments, int dim, dptr<const int> plan, dptr<const float> dout, dptr<float> dtable) {
+  GRID_DEPENDENCY_SYNC();
   int s = blockIdx.x;
   int lo = plan[s], hi = plan[s + 1], id = plan[segments + 1 + s];
   auto positions = plan + 2 * segments + 1;

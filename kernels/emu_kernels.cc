@@ -66,6 +66,7 @@ const Kernel kernels[] = {
     EMU_KERNEL(selftest_shfl_exited),
     EMU_KERNEL(selftest_shared_race),
     EMU_KERNEL(selftest_shfl_down),
+    EMU_KERNEL(selftest_read_before_sync),
 };
 
 const int num_kernels = sizeof(kernels) / sizeof(kernels[0]);

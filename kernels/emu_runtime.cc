@@ -92,6 +92,7 @@ struct Fiber {
   uint64_t value = 0;
   int src = 0;
   uint64_t result = 0;
+  bool synced = false;  // past GRID_DEPENDENCY_SYNC()
 };
 
 struct Block {
@@ -259,6 +260,7 @@ bool run_block(Block* b) {
       if (f.state != State::kReady) continue;
       cur = &f;
       ts.tid = f.tid;
+      ts.synced = f.synced;
       swapcontext(&b->sched, &f.ctx);
       cur = nullptr;
       progress = true;
@@ -324,6 +326,11 @@ void fail(const char* fmt, ...) {
   std::abort();  // a failed launch is abandoned, never resumed
 }
 
+void grid_dependency_sync() {
+  cur->synced = true;
+  ts.synced = true;
+}
+
 void syncthreads() {
   cur->state = State::kAtBarrier;
   yield();
@@ -373,7 +380,10 @@ bool run_grid(const unsigned grid[3], const unsigned block[3], Body body, char* 
     for (unsigned y = 0; y < grid[1] && ok; y++) {
       for (unsigned x = 0; x < grid[0] && ok; x++) {
         ts.bid = uint3{x, y, z};
-        for (auto& f : b.fibers) f.state = State::kNew;
+        for (auto& f : b.fibers) {
+          f.state = State::kNew;
+          f.synced = false;
+        }
         interval++;  // a new block: the shared memory it inherits was another's
         ok = run_block(&b);
         abandon(&b);

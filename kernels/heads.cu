@@ -17,6 +17,7 @@
 // merge the inverse, x from y.
 KERNEL void split_heads(int batch, int steps, int parts, int heads, int dim, dptr<float> x, dptr<float> y,
                         int merge) {
+  GRID_DEPENDENCY_SYNC();
   int b = blockIdx.x, t = blockIdx.y;
   int hd = heads * dim, cols = parts * hd;
   auto xr = x + ((long long)b * steps + t) * cols;

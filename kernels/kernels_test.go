@@ -21,6 +21,34 @@ func TestSources(t *testing.T) {
 	if got := Names(true); len(got) <= len(want) {
 		t.Errorf("Names(true) has no self-test kernels: %v", got)
 	}
+	// Every kernel, the self-tests too, opens with GRID_DEPENDENCY_SYNC()
+	// (common.cuh): the device layer launches them with programmatic
+	// dependent launch, and a kernel that touched memory before it would
+	// race with the kernel before it on the stream.
+	opening := regexp.MustCompile(`(?m)^KERNEL\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)\([^{]*\{\s*([^\n]*)`)
+	entries, err := Sources.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := 0
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".cu") {
+			continue
+		}
+		src, err := Sources.ReadFile(e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range opening.FindAllStringSubmatch(string(src), -1) {
+			opened++
+			if m[2] != "GRID_DEPENDENCY_SYNC();" && !(m[1] == "selftest_read_before_sync") {
+				t.Errorf("%s: kernel %s opens with %q, not GRID_DEPENDENCY_SYNC();", e.Name(), m[1], m[2])
+			}
+		}
+	}
+	if n := len(Names(true)); opened != n {
+		t.Errorf("found the opening of %d kernels in the sources, want all %d", opened, n)
+	}
 	bytesRe := regexp.MustCompile(`(\d|dim|m)\s*b\b`) // "4 B", "24 B per thread", "4·dim B"
 	decl := regexp.MustCompile(`((?://[^\n]*\n)+)KERNEL\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)`)
 	for _, file := range []string{"adam.cu", "cross_entropy.cu", "elementwise.cu", "embedding.cu", "heads.cu", "lstm.cu", "pool.cu", "reduce.cu", "sequence.cu", "softmax.cu"} {

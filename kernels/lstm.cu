@@ -81,6 +81,7 @@ __device__ __forceinline__ LstmGrad lstm_cell_backward(float gi, float gf, float
 // h_s. 44 B per running unit.
 KERNEL void lstm_fwd_step(int dirs, int steps, int batch, int hidden, int s, int units, dptr<const int> lengths,
                           dptr<const float> pre, dptr<float> act, dptr<float> c, dptr<float> h, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   int j0 = blockIdx.x * blockDim.x * units + threadIdx.x, b = blockIdx.y, d = blockIdx.z;
   long long row = ((long long)d * steps + s) * batch + b;
   float z[LSTM_STEP_UNITS][4], cprev[LSTM_STEP_UNITS];
@@ -118,6 +119,7 @@ KERNEL void lstm_fwd_step(int dirs, int steps, int batch, int hidden, int s, int
 KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, int units, dptr<const int> lengths,
                           dptr<const float> act, dptr<const float> c, dptr<float> dh, dptr<float> dc,
                           dptr<float> dpre, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   int j0 = blockIdx.x * blockDim.x * units + threadIdx.x, b = blockIdx.y, d = blockIdx.z;
   long long row = ((long long)d * steps + s) * batch + b;
   float a[LSTM_STEP_UNITS][4], dhs[LSTM_STEP_UNITS], dcs[LSTM_STEP_UNITS], ct[LSTM_STEP_UNITS],
@@ -161,6 +163,7 @@ KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, int
 KERNEL void lstm_fwd_step4(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
                            dptr<const float> pre, dptr<float> act, dptr<float> c, dptr<float> h,
                            dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   int j = (blockIdx.x * blockDim.x + threadIdx.x) * 4, b = blockIdx.y, d = blockIdx.z;
   if (j >= hidden) return;
   long long row = ((long long)d * steps + s) * batch + b;
@@ -191,6 +194,7 @@ KERNEL void lstm_fwd_step4(int dirs, int steps, int batch, int hidden, int s, dp
 KERNEL void lstm_bwd_step4(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
                            dptr<const float> act, dptr<const float> c, dptr<float> dh, dptr<float> dc,
                            dptr<float> dpre, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   int j = (blockIdx.x * blockDim.x + threadIdx.x) * 4, b = blockIdx.y, d = blockIdx.z;
   if (j >= hidden) return;
   long long row = ((long long)d * steps + s) * batch + b;
@@ -508,6 +512,7 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_fwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                  dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
                  dptr<float> h, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   lstm_seq_fwd_body<0, LSTM_SEQ_ROWS, LSTM_SEQ_SLICES, LSTM_SEQ_DEPTH>(dirs, steps, batch, hidden, rows, lengths,
                                                                       whhT, ldDir, pre, act, c, h, status);
 }
@@ -516,6 +521,7 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_fwd_deep(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                       dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
                       dptr<float> h, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   lstm_seq_fwd_body<0, LSTM_SEQ_ROWS, 1, LSTM_SEQ_DEEP>(dirs, steps, batch, hidden, rows, lengths, whhT, ldDir, pre,
                                                          act, c, h, status);
 }
@@ -524,6 +530,7 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_fwd_regs(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                       dptr<const float> whhT, int ldDir, dptr<const float> pre, dptr<float> act, dptr<float> c,
                       dptr<float> h, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   lstm_seq_fwd_body<LSTM_SEQ_REG_HIDDEN, LSTM_SEQ_REG_ROWS, 1, 1>(dirs, steps, batch, hidden, rows, lengths, whhT,
                                                                   ldDir, pre, act, c, h, status);
 }
@@ -532,6 +539,7 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_bwd(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                  dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
                  dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   lstm_seq_bwd_body<0, LSTM_SEQ_ROWS, LSTM_SEQ_SLICES, LSTM_SEQ_DEPTH>(dirs, steps, batch, hidden, rows, lengths,
                                                                       whh, ldDir, act, c, dh, dc, dpre, status);
 }
@@ -540,6 +548,7 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_bwd_deep(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                       dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
                       dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   lstm_seq_bwd_body<0, LSTM_SEQ_ROWS, 1, LSTM_SEQ_DEEP>(dirs, steps, batch, hidden, rows, lengths, whh, ldDir, act, c,
                                                          dh, dc, dpre, status);
 }
@@ -548,6 +557,7 @@ KERNEL void __launch_bounds__(LSTM_SEQ_MAX_THREADS)
     lstm_seq_bwd_regs(int dirs, int steps, int batch, int hidden, int rows, dptr<const int> lengths,
                       dptr<const float> whh, int ldDir, dptr<const float> act, dptr<const float> c,
                       dptr<const float> dh, dptr<const float> dc, dptr<float> dpre, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   lstm_seq_bwd_body<LSTM_SEQ_REG_HIDDEN, LSTM_SEQ_REG_ROWS, 1, 1>(dirs, steps, batch, hidden, rows, lengths, whh,
                                                                   ldDir, act, c, dh, dc, dpre, status);
 }

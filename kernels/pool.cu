@@ -7,6 +7,7 @@
 // output.
 KERNEL void mean_pool_fwd(int batch, int steps, int feat, dptr<const int> lengths, dptr<const float> x,
                           dptr<float> y, int ldY, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   int b = blockIdx.y, f = blockIdx.x * blockDim.x + threadIdx.x;
   if (f >= feat) return;
   int len = checked_length(lengths, b, steps, status);
@@ -22,6 +23,7 @@ KERNEL void mean_pool_fwd(int batch, int steps, int feat, dptr<const int> length
 // 64-bit indices twice per element, ran at 25% of the H200's copy bandwidth.
 KERNEL void mean_pool_bwd(int batch, int steps, int feat, dptr<const int> lengths, dptr<const float> dy, int ldDY,
                           dptr<float> dx, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   int f = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y, b = blockIdx.z;
   if (f >= feat) return;
   int len = checked_length(lengths, b, steps, status);

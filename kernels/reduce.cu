@@ -7,6 +7,7 @@
 // (the host uses 256), grid of at most 1024 blocks. Reads 4 B per element,
 // writes 4 B per block.
 KERNEL void reduce_partial_f32(int n, dptr<const float> x, int squares, dptr<float> partials) {
+  GRID_DEPENDENCY_SYNC();
   float s = 0.0f;
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
     float v = x[i];
@@ -19,6 +20,7 @@ KERNEL void reduce_partial_f32(int n, dptr<const float> x, int squares, dptr<flo
 // reduce_final_f32: out[0] = Σ partials[0:m). One block of a multiple of 32
 // threads (the host uses 1024). Reads 4·m B, writes 4 B.
 KERNEL void reduce_final_f32(int m, dptr<const float> partials, dptr<float> out) {
+  GRID_DEPENDENCY_SYNC();
   float s = 0.0f;
   for (int i = threadIdx.x; i < m; i += blockDim.x) s += partials[i];
   s = block_sum(s);
@@ -42,6 +44,7 @@ KERNEL void reduce_final_f32(int m, dptr<const float> partials, dptr<float> out)
 // (0.5% of its copy bandwidth); splitting the rows gives the chip hundreds
 // of blocks.
 KERNEL void bias_grad_f32(int rows, int cols, int rowsPerSplit, dptr<const float> dy, dptr<float> out, int accumulate) {
+  GRID_DEPENDENCY_SYNC();
   SHARED_MATRIX(float, part, 8, 33);
   int c = blockIdx.x * 32 + threadIdx.x;
   int r0 = blockIdx.y * rowsPerSplit;
@@ -64,6 +67,7 @@ KERNEL void bias_grad_f32(int rows, int cols, int rowsPerSplit, dptr<const float
 // in order. 1-D blocks (the host uses 256 threads) over the columns. Reads
 // 4·splits B and writes 4 B per column.
 KERNEL void bias_grad_final_f32(int splits, int cols, dptr<const float> partials, dptr<float> dbias) {
+  GRID_DEPENDENCY_SYNC();
   int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= cols) return;
   float t = 0.0f;

@@ -5,12 +5,14 @@
 
 // selftest_iota writes y[i] = i. Grid-stride; 1-D launch of any shape.
 KERNEL void selftest_iota(int n, dptr<float> y) {
+  GRID_DEPENDENCY_SYNC();
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) y[i] = (float)i;
 }
 
 // selftest_warp_softmax: one warp per row of a rows×cols x, y = softmax(x).
 // Block (32·w); grid ceil(rows / w).
 KERNEL void selftest_warp_softmax(int rows, int cols, dptr<const float> x, dptr<float> y) {
+  GRID_DEPENDENCY_SYNC();
   int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   int lane = threadIdx.x & 31;
   if (row >= rows) return;  // the whole warp leaves together
@@ -27,6 +29,7 @@ KERNEL void selftest_warp_softmax(int rows, int cols, dptr<const float> x, dptr<
 
 // selftest_block_sum writes the sum of x[0:n) to out[0]. One block.
 KERNEL void selftest_block_sum(int n, dptr<const float> x, dptr<float> out) {
+  GRID_DEPENDENCY_SYNC();
   float s = 0.0f;
   for (int i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
   s = block_sum(s);
@@ -36,6 +39,7 @@ KERNEL void selftest_block_sum(int n, dptr<const float> x, dptr<float> out) {
 // selftest_missing_barrier: threads past n leave before a barrier the others
 // wait at (a bug).
 KERNEL void selftest_missing_barrier(int n, dptr<float> y) {
+  GRID_DEPENDENCY_SYNC();
   SHARED_ARRAY(float, buf, 1024);
   if ((int)threadIdx.x >= n) return;
   buf[threadIdx.x] = (float)threadIdx.x;
@@ -45,6 +49,7 @@ KERNEL void selftest_missing_barrier(int n, dptr<float> y) {
 
 // selftest_oob writes one element past y[0:n) (a bug).
 KERNEL void selftest_oob(int n, dptr<float> y) {
+  GRID_DEPENDENCY_SYNC();
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i <= n) y[i] = 1.0f;
 }
@@ -52,6 +57,7 @@ KERNEL void selftest_oob(int n, dptr<float> y) {
 // selftest_shfl_exited: the upper half of each warp leaves before a
 // full-mask shuffle (a bug).
 KERNEL void selftest_shfl_exited(dptr<float> y) {
+  GRID_DEPENDENCY_SYNC();
   int lane = threadIdx.x & 31;
   if (lane >= 16) return;
   y[threadIdx.x] = warp_sum(1.0f);
@@ -59,6 +65,7 @@ KERNEL void selftest_shfl_exited(dptr<float> y) {
 
 // selftest_shfl_down: y[i] = x[i + d] within the warp (own value past it).
 KERNEL void selftest_shfl_down(int d, dptr<const float> x, dptr<float> y) {
+  GRID_DEPENDENCY_SYNC();
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   y[i] = __shfl_down_sync(FULL_MASK, x[i], d);
 }
@@ -70,6 +77,7 @@ KERNEL void selftest_shfl_down(int d, dptr<const float> x, dptr<float> y) {
 // thread writes buf[0]; 3: thread i reads buf[1025 − n + i], the last one
 // past the array's end.
 KERNEL void selftest_shared_race(int mode, int n, dptr<float> y) {
+  GRID_DEPENDENCY_SYNC();
   SHARED_ARRAY(float, buf, 1024);
   int i = threadIdx.x;
   switch (mode) {
@@ -88,4 +96,12 @@ KERNEL void selftest_shared_race(int mode, int n, dptr<float> y) {
       y[i] = buf[1025 - n + i];
       break;
   }
+}
+
+// selftest_read_before_sync reads x[0] before GRID_DEPENDENCY_SYNC() (a bug:
+// with dependent launch the kernel before it may still be writing x).
+KERNEL void selftest_read_before_sync(dptr<const float> x, dptr<float> y) {
+  float v = x[0];
+  GRID_DEPENDENCY_SYNC();
+  y[threadIdx.x] = v;
 }

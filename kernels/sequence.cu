@@ -18,6 +18,7 @@
 // 1; zeros for t ≥ lengths[b].
 KERNEL void seq_to_time_major(int batch, int steps, int feat, dptr<const float> x, int ldX, int dirCols,
                               dptr<const int> lengths, dptr<float> y, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   int row = blockIdx.x * blockDim.y + threadIdx.y, d = blockIdx.y;
   if (row >= steps * batch) return;
   int t = row / batch, b = row % batch;
@@ -40,6 +41,7 @@ KERNEL void seq_to_time_major(int batch, int steps, int feat, dptr<const float> 
 // are zeroed, or left alone when accumulating.
 KERNEL void seq_from_time_major(int batch, int steps, int feat, int dirs, dptr<const float> y, dptr<const int> lengths,
                                 dptr<float> x, int ldX, int dirCols, int accumulate, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   int row = blockIdx.x * blockDim.y + threadIdx.y;
   if (row >= batch * steps) return;
   int b = row / steps, p = row % steps;

@@ -81,6 +81,7 @@ __device__ __forceinline__ void softmax_fwd_regs(int first, int rows, int cols, 
 // (the backward, one pass fewer, at 67%).
 KERNEL void softmax_fwd(int rows, int cols, float scale, dptr<const int> lengths, int rowsPerLength,
                         dptr<const float> x, dptr<float> y, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   int first = (blockIdx.x * SOFTMAX_WARPS + (threadIdx.x >> 5)) * SOFTMAX_WARP_ROWS;
   int lane = threadIdx.x & 31;
   if (first >= rows) return;  // the whole warp leaves together
@@ -155,6 +156,7 @@ __device__ __forceinline__ void softmax_bwd_regs(int first, int rows, int cols, 
 // the H200's copy bandwidth for 512·4·100 rows of 100.
 KERNEL void softmax_bwd(int rows, int cols, float scale, dptr<const int> lengths, int rowsPerLength,
                         dptr<const float> y, dptr<const float> dy, dptr<float> dx, dptr<int> status) {
+  GRID_DEPENDENCY_SYNC();
   int first = (blockIdx.x * SOFTMAX_WARPS + (threadIdx.x >> 5)) * SOFTMAX_WARP_ROWS;
   int lane = threadIdx.x & 31;
   if (first >= rows) return;
