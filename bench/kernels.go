@@ -113,6 +113,20 @@ func (c Ceilings) BoundNS(bytes, flops int64) float64 {
 	return b
 }
 
+// LaunchMode says how be launches kernels: "dependent" (programmatic
+// dependent launch: each launch overlaps the kernel before it), "stream"
+// (plain stream order), or "" for a backend without kernels (the CPU).
+func LaunchMode(be host.Backend) string {
+	d, ok := be.(interface{ DependentLaunch() bool })
+	switch {
+	case !ok:
+		return ""
+	case d.DependentLaunch():
+		return "dependent"
+	}
+	return "stream"
+}
+
 // KernelResult is one op at one shape.
 type KernelResult struct {
 	Op       string         `json:"op"`
@@ -155,6 +169,7 @@ type KernelReport struct {
 	Date      string         `json:"date"`    // start, UTC, RFC 3339
 	Threads   int            `json:"threads"` // GOMAXPROCS
 	Backend   string         `json:"backend"`
+	Launches  string         `json:"launches,omitempty"` // see LaunchMode
 	Reference string         `json:"reference"`
 	Shapes    Shapes         `json:"shapes"`
 	Ceilings  Ceilings       `json:"ceilings"`
@@ -191,7 +206,7 @@ func RunKernels(be, ref host.Backend, o KernelOptions, ceil Ceilings, each func(
 		o.Budget = 100 * time.Millisecond
 	}
 	rep := &KernelReport{Date: time.Now().UTC().Format(time.RFC3339), Threads: runtime.GOMAXPROCS(0),
-		Backend: be.Name(), Shapes: o.Shapes, Ceilings: ceil}
+		Backend: be.Name(), Launches: LaunchMode(be), Shapes: o.Shapes, Ceilings: ceil}
 	if o.NoValidate {
 		ref = nil
 	}

@@ -17,7 +17,8 @@ import (
 type TrainReport struct {
 	Framework string `json:"framework"` // "emotion"
 	Backend   string `json:"backend"`
-	Threads   int    `json:"threads"` // GOMAXPROCS
+	Launches  string `json:"launches,omitempty"` // see LaunchMode
+	Threads   int    `json:"threads"`            // GOMAXPROCS
 	Model     string `json:"model"`
 	Source    string `json:"source"`
 	Params    int    `json:"params"`
@@ -174,7 +175,7 @@ func RunTrain(be host.Backend, b *Batches, cfg model.Config, steps int) (*TrainR
 		return nil, err
 	}
 	defer t.release()
-	rep := &TrainReport{Framework: "emotion", Backend: be.Name(), Threads: runtime.GOMAXPROCS(0), Model: cfg.Kind,
+	rep := &TrainReport{Framework: "emotion", Backend: be.Name(), Launches: LaunchMode(be), Threads: runtime.GOMAXPROCS(0), Model: cfg.Kind,
 		Source: b.Source, Params: model.NumParams(t.net), Warmup: b.Warmup, Steps: steps}
 	var stats BatchStats
 	for i := range steps {

@@ -37,6 +37,9 @@ type Device struct {
 	streams [2]cu.Stream
 	blas    *blasHandle
 	closed  bool
+	// dependent: kernels are launched with programmatic dependent launch
+	// (see DependentLaunch); canDepend: the device has it.
+	dependent, canDepend bool
 
 	launches atomic.Int64 // kernels and GEMMs issued
 }
@@ -71,6 +74,12 @@ func (d *Device) setup() error {
 	if d.sms, err = d.dev.Attribute(cu.MultiprocessorCount); err != nil {
 		return fmt.Errorf("cuDeviceGetAttribute(MULTIPROCESSOR_COUNT): %w", err)
 	}
+	major, err := d.dev.Attribute(cu.ComputeCapabilityMajor)
+	if err != nil {
+		return fmt.Errorf("cuDeviceGetAttribute(COMPUTE_CAPABILITY_MAJOR): %w", err)
+	}
+	d.canDepend = major >= dependentLaunchMajor
+	d.dependent = d.canDepend
 	if d.ctx, err = d.dev.RetainPrimaryCtx(); err != nil {
 		return fmt.Errorf("cuDevicePrimaryCtxRetain: %w", err)
 	}
@@ -113,6 +122,32 @@ func (d *Device) do(f func() error) error {
 		return fmt.Errorf("cuCtxSetCurrent: %w", err)
 	}
 	return f()
+}
+
+// DependentLaunch reports whether kernels are launched with programmatic
+// dependent launch: each kernel may begin while the kernel before it on
+// the stream still runs and waits for it in its first statement
+// (GRID_DEPENDENCY_SYNC in package kernels), so that the launch of one
+// overlaps the run of the other. Open turns it on where the device has it
+// (compute capability 9.0, Hopper, and newer). cuBLAS's GEMMs, copies and
+// events keep the plain stream order.
+func (d *Device) DependentLaunch() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dependent
+}
+
+// SetDependentLaunch turns programmatic dependent launch on or off for the
+// launches that follow (see DependentLaunch). Turning it on is an error on
+// a device older than compute capability 9.0.
+func (d *Device) SetDependentLaunch(on bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if on && !d.canDepend {
+		return fmt.Errorf("cuda: %s has no programmatic dependent launch (it needs compute capability %d.0 or newer)", d.name, dependentLaunchMajor)
+	}
+	d.dependent = on
+	return nil
 }
 
 // Name is the device's name, as "NVIDIA H100 80GB HBM3".
@@ -284,11 +319,13 @@ func (d *Device) Launch(kernel string, grid, block [3]int, shared int, args ...a
 	if err != nil {
 		return launchError(kernel, grid, block, shared, args, err)
 	}
-	vals := make([]uint64, len(enc))
-	params := make([]unsafe.Pointer, len(enc))
+	var words [maxKernelArgs]uint64
+	if len(enc) > len(words) {
+		return launchError(kernel, grid, block, shared, args, fmt.Errorf("%d arguments, more than the %d a launch takes", len(enc), len(words)))
+	}
+	vals := words[:len(enc)]
 	for i, a := range enc {
 		vals[i] = a.bits
-		params[i] = unsafe.Pointer(&vals[i])
 	}
 	err = d.do(func() error {
 		fn, ok := d.fns[kernel]
@@ -299,7 +336,11 @@ func (d *Device) Launch(kernel string, grid, block [3]int, shared int, args ...a
 			}
 			d.fns[kernel] = fn
 		}
-		return wrap("cuLaunchKernel", fn.Launch(grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, d.streams[Compute], params))
+		call := "cuLaunchKernel"
+		if d.dependent {
+			call = "cuLaunchKernelEx (programmatic dependent launch)"
+		}
+		return wrap(call, d.launch(fn, grid, block, shared, vals))
 	})
 	if err != nil {
 		return launchError(kernel, grid, block, shared, args, err)

@@ -255,3 +255,58 @@ func TestTimingEvents(t *testing.T) {
 	}
 	t.Logf("device-to-device copy: %.1f GB/s (read+write)", bytes/el.Seconds()/1e9)
 }
+
+// TestDependentLaunchOrder runs a chain of kernels each of which reads what
+// the one before it wrote and writes what it read (x += 1, then y += x, a
+// hundred times, with a memset of y between two of them), with
+// programmatic dependent launch on and off: a kernel that began reading
+// before the one before it had finished would lose increments. On a GPU
+// the arrays span many waves of blocks, so that launches do overlap.
+func TestDependentLaunchOrder(t *testing.T) {
+	d := openDevice(t)
+	n, grid := 1<<22, 2048
+	if Emulated {
+		n, grid = 4096, 4
+	}
+	const steps = 100
+	ones, x, y := mustMalloc(t, d, n), mustMalloc(t, d, n), mustMalloc(t, d, n)
+	for _, on := range []bool{true, false} {
+		if err := d.SetDependentLaunch(on); err != nil {
+			if on {
+				t.Logf("no dependent launch here: %v", err)
+				continue
+			}
+			t.Fatal(err)
+		}
+		if got := d.DependentLaunch(); got != on {
+			t.Fatalf("DependentLaunch() = %v after SetDependentLaunch(%v)", got, on)
+		}
+		launch := func(kernel string, args ...any) {
+			t.Helper()
+			if err := d.Launch(kernel, [3]int{grid, 1, 1}, [3]int{256, 1, 1}, 0, args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		launch("fill_f32", n, float32(1), ones)
+		launch("fill_f32", n, float32(0), x)
+		launch("fill_f32", n, float32(0), y)
+		var want float32
+		for i := 1; i <= steps; i++ {
+			launch("axpy_f32", n, float32(1), ones, x)
+			launch("axpy_f32", n, float32(1), x, y)
+			want += float32(i)
+			if i == steps/2 {
+				if err := d.MemsetD32(y, 0, n, Compute); err != nil {
+					t.Fatal(err)
+				}
+				want = 0
+			}
+		}
+		gx, gy := fromDevice(t, d, x, n), fromDevice(t, d, y, n)
+		for i := range n {
+			if gx[i] != steps || gy[i] != want {
+				t.Fatalf("dependent launch %v: x[%d] = %v, y[%d] = %v, want %v and %v", on, i, gx[i], i, gy[i], steps, want)
+			}
+		}
+	}
+}

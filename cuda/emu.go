@@ -20,6 +20,8 @@ type Device struct {
 	mu     sync.Mutex
 	closed bool
 	allocs map[DevicePtr]int
+	// streamOrder: dependent launch turned off (SetDependentLaunch).
+	streamOrder bool
 
 	launches atomic.Int64 // kernels and GEMMs issued
 }
@@ -41,6 +43,26 @@ func Open(ordinal int) (*Device, error) {
 		return nil, fmt.Errorf("cuda: open device %d: the emulated device has only device 0", ordinal)
 	}
 	return &Device{allocs: make(map[DevicePtr]int)}, nil
+}
+
+// DependentLaunch reports whether kernels are launched with programmatic
+// dependent launch, as on a Hopper GPU (see the cuda build's Device). The
+// emulation runs each launch to its end before the next, which every
+// dependency allows, so the setting changes no result; kernels that touch
+// device memory before GRID_DEPENDENCY_SYNC() fail their launch either way.
+func (d *Device) DependentLaunch() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.streamOrder
+}
+
+// SetDependentLaunch turns programmatic dependent launch on or off (see
+// DependentLaunch); the emulated device has it.
+func (d *Device) SetDependentLaunch(on bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.streamOrder = !on
+	return nil
 }
 
 // Name describes the device.

@@ -165,6 +165,10 @@ func (g *GPU) Close() error {
 // Name returns "cuda:N (device name)".
 func (g *GPU) Name() string { return g.name }
 
+// DependentLaunch reports whether the device launches kernels with
+// programmatic dependent launch (cuda.Device.DependentLaunch).
+func (g *GPU) DependentLaunch() bool { return g.dev.DependentLaunch() }
+
 // Device returns the device the backend runs on.
 func (g *GPU) Device() *cuda.Device { return g.dev }
 

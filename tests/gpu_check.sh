@@ -13,8 +13,9 @@
 # run: the `go test -tags cuda` binaries of every package whose build the
 # cuda tag changes (cuda, host, kernels, model, bench, cmd/emotion, tests;
 # the others compile to the same code as in the default build, which CI
-# tests), `emotion bench train` beside PyTorch + cuDNN for both models and
-# again with --profile (the device time of every kernel of a step),
+# tests), `emotion bench train` beside PyTorch + cuDNN for both models, in
+# plain stream order (--dependent-launch=false) and with --profile (the
+# device time of every kernel of a step),
 # `emotion bench kernels` (--shapes full, or the argument sets of KERNELS),
 # training both models on DATA (an IEMOCAP source, optional), and
 # compute-sanitizer's memcheck and racecheck over the backend parity tests. Each step has a time limit and the whole run a
@@ -102,6 +103,12 @@ run() {
 	TAIL=5 EMOTION_BINARY=$bin/emotion.cpu step tests.test 120 tests "$bin/tests.test" -test.v -test.count=1
 	for m in sentence dialog; do
 		TAIL=6 step "pytorch_bench.$m" 90 . python3 tests/pytorch_bench.py --emotion "$bin/emotion.gpu" --model "$m" --device cuda
+	done
+	# The same training steps in plain stream order: the side by side above
+	# launches with programmatic dependent launch (the default on sm_90), so
+	# the two give what it is worth end to end.
+	for m in sentence dialog; do
+		TAIL=4 step "stream_order.$m" 60 . "$bin/emotion.gpu" bench train --model "$m" --device cuda --dependent-launch=false
 	done
 	# Where each model's training step spends its device time, kernel by
 	# kernel (profile.MODEL.log, also copied beside the summary).

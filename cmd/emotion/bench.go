@@ -133,6 +133,7 @@ func runBenchKernels(args []string) error {
 	copyMiB := fs.Int("copy-mib", 0, "size of each buffer of the copy-bandwidth ceiling (default 64 on the CPU, 512 on a GPU)")
 	gemmN := fs.Int("gemm-n", 0, "size of the square SGEMMs of the ceiling (default 1024 on the CPU, 4096 on a GPU)")
 	threads := fs.Int("threads", 0, "CPU threads (GOMAXPROCS; 0: all)")
+	addDependentLaunchFlag(fs)
 	noValidate := fs.Bool("no-validate", false, "skip the comparison with the CPU backend")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlags(fs, args, false); err != nil {
@@ -214,6 +215,9 @@ func runBenchKernels(args []string) error {
 	each := func(bench.KernelResult) {}
 	if !*jsonOut {
 		fmt.Fprintf(stdout, "emotion bench kernels on %s, shapes %s", be.Name(), s.Name)
+		if m := bench.LaunchMode(be); m != "" {
+			fmt.Fprintf(stdout, ", %s launches", m)
+		}
 		if !o.NoValidate {
 			fmt.Fprintf(stdout, ", checked against %s", ref.Name())
 		}
@@ -339,6 +343,7 @@ func runBenchTrain(args []string) error {
 	bucket := fs.Bool("bucket", true, "batch utterances of similar length together (as emotion train)")
 	seed := fs.Int64("seed", 1, "seed of the batches and the model")
 	threads := fs.Int("threads", 0, "CPU threads (GOMAXPROCS; 0: all)")
+	addDependentLaunchFlag(fs)
 	dump := fs.String("dump-batches", "", "write the batches and the architecture to this file (for tests/pytorch_bench.py)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the passes to this file (go tool pprof)")
@@ -431,8 +436,12 @@ func dumpBatches(path string, b *bench.Batches, cfg model.Config) error {
 
 func printTrainReport(w io.Writer, r *bench.TrainReport) {
 	mb := func(b int64) string { return fmtSI(float64(b), "B") }
+	on := r.Backend
+	if r.Launches != "" {
+		on += ", " + r.Launches + " launches"
+	}
 	fmt.Fprintf(w, "emotion bench train: %s model (%d parameters) on %s, %s batches of %d; %d warm-up, %d timed steps per pass\n",
-		r.Model, r.Params, r.Backend, r.Source, r.BatchSize, r.Warmup, r.Steps)
+		r.Model, r.Params, on, r.Source, r.BatchSize, r.Warmup, r.Steps)
 	fmt.Fprintf(w, "  per step     %.0f utterances, %.0f tokens (%.0f with padding)\n", r.RowsPerStep, r.TokensPerStep, r.PaddedPerStep)
 	fmt.Fprintf(w, "  throughput   %.1f utt/s, %.2f ms/step (%.2f s)\n", r.UttPerSec, r.MsPerStep, r.Seconds)
 	fmt.Fprintf(w, "  split        forward %.2f ms, backward %.2f ms, optimizer %.2f ms per step (synchronised between phases)\n",

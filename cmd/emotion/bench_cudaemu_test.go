@@ -33,6 +33,9 @@ func TestBenchOnEmulatedGPU(t *testing.T) {
 			t.Errorf("%s: %+v", r.Name(), r)
 		}
 	}
+	if rep.Launches != "dependent" {
+		t.Errorf("launches %q by default, want dependent", rep.Launches)
+	}
 
 	// The sentence model, one step (and one profiled): the emulated LSTM is
 	// slow.
@@ -45,10 +48,42 @@ func TestBenchOnEmulatedGPU(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &tr); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(tr.Backend, "cuda:0") || tr.PoolBytes <= 0 || tr.DeviceMallocs <= 0 || !(tr.UttPerSec > 0) {
+	if !strings.HasPrefix(tr.Backend, "cuda:0") || tr.Launches != "dependent" || tr.PoolBytes <= 0 || tr.DeviceMallocs <= 0 || !(tr.UttPerSec > 0) {
 		t.Errorf("train on the emulated GPU: %+v", tr)
 	}
 	if p := tr.Profile; p == nil || p.Steps != 1 || len(p.Ops) == 0 || !(p.DeviceMsPerStep > 0) {
 		t.Errorf("--profile on the emulated GPU: %+v", p)
+	}
+}
+
+// TestDependentLaunchFlag checks that --dependent-launch=false reaches the
+// device and the reports, in text and JSON, and that the next command is
+// back to the default.
+func TestDependentLaunchFlag(t *testing.T) {
+	args := []string{"bench", "kernels", "--device", "cuda", "--shapes", "tiny", "--ops", "^Fill", "--budget", "1ms",
+		"--copy-mib", "1", "--gemm-n", "32", "--rotate-mib", "0"}
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--dependent-launch=false"}, "stream"},
+		{nil, "dependent"},
+		{[]string{"--dependent-launch=false", "--json"}, "stream"},
+	} {
+		code, out, errOut := runEmotion(t, append(append([]string{}, args...), tc.flags...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.flags, code, errOut)
+		}
+		if strings.Contains(strings.Join(tc.flags, " "), "--json") {
+			var rep bench.KernelReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Launches != tc.want {
+				t.Errorf("%v: launches %q, want %q", tc.flags, rep.Launches, tc.want)
+			}
+		} else if first, _, _ := strings.Cut(out, "\n"); !strings.Contains(first, ", "+tc.want+" launches") {
+			t.Errorf("%v: heading %q does not say %s launches", tc.flags, first, tc.want)
+		}
 	}
 }

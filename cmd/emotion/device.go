@@ -3,12 +3,24 @@ package main
 import (
 	"fmt"
 
+	"github.com/spf13/pflag"
+
 	"github.com/emotionlab/emotion/host"
 )
 
 // cpuThreads is the CPU backend's thread count (0: every core); train's
 // --threads sets it.
 var cpuThreads int
+
+// dependentLaunch is --dependent-launch: launch kernels with programmatic
+// dependent launch where the GPU has it (compute capability 9.0 and newer).
+var dependentLaunch = true
+
+// addDependentLaunchFlag adds --dependent-launch to fs.
+func addDependentLaunchFlag(fs *pflag.FlagSet) {
+	fs.BoolVar(&dependentLaunch, "dependent-launch", true,
+		"on a GPU of compute capability 9.0 or newer (H100, H200), let each kernel's launch overlap the kernel before it (programmatic dependent launch); --dependent-launch=false launches in plain stream order")
+}
 
 // newGPUBackend opens the GPU backend; it is set by device_gpu.go in the
 // cuda and cudaemu builds and nil in the default build.

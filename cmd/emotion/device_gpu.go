@@ -10,6 +10,12 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
+		if !dependentLaunch {
+			if err := g.Device().SetDependentLaunch(false); err != nil {
+				g.Close()
+				return nil, err
+			}
+		}
 		return g, nil
 	}
 }

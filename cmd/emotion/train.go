@@ -71,6 +71,7 @@ func runTrain(args []string) error {
 	fs.BoolVar(&t.bucket, "bucket", true, "batch utterances of similar length together (less padding)")
 	fs.StringVar(&t.device, "device", "auto", "compute device: cpu, cuda or auto")
 	fs.IntVar(&cpuThreads, "threads", 0, "CPU backend threads (0: every core)")
+	addDependentLaunchFlag(fs)
 	fs.StringVar(&t.out, "out", "", "run folder (default runs/<model>-<protocol>)")
 	fs.StringVar(&t.resume, "resume", "", "continue the run saved in this state.safetensors (with --epochs: up to that many epochs)")
 	fs.BoolVar(&t.quiet, "quiet", false, "no progress bar, no report: only errors (the files are written)")
