@@ -256,6 +256,12 @@ func testGPUParityCopy2DBias(p *parity) {
 
 func TestGPUParityGemm(t *testing.T) {
 	p := newParity(t)
+	splits := 0
+	defer func() {
+		if splits != 5 {
+			t.Errorf("%d cases split over k, want 5", splits)
+		}
+	}()
 	for _, tc := range []struct {
 		ta, tb      bool
 		m, n, k     int
@@ -270,6 +276,13 @@ func TestGPUParityGemm(t *testing.T) {
 		{false, false, 9, 13, 11, 0, 1, 0, 4},
 		{false, true, 17, 17, 33, 5, 0.125, 0.5, 3},
 		{true, false, 6, 50, 37, 0, 1, 0, 2},
+		// Small outputs over long k: split over k (gemmSplitK), with a
+		// short last chunk, an even split, both transposes, batches.
+		{true, false, 40, 24, 1601, 3, 1, 1, 2},
+		{false, true, 2, 70, 1000, 0, 0.5, 0, 1},
+		{true, false, 33, 65, 1280, 1, 1, 0.5, 3},
+		{false, false, 7, 9, 4099, 2, -1, 0, 1},
+		{true, true, 130, 3, 700, 2, 1, 0, 4},
 	} {
 		name := fmt.Sprintf("Gemm%+v", tc)
 		ar, ac := tc.m, tc.k
@@ -290,12 +303,21 @@ func TestGPUParityGemm(t *testing.T) {
 			}
 		}
 		c := p.buf(cInit)
+		launches := p.gpu.Device().Launches()
 		if tc.batch == 1 {
 			p.cpu.Gemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.c, lda, b.c, ldb, tc.beta, c.c, ldc)
 			p.gpu.Gemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.g, lda, b.g, ldb, tc.beta, c.g, ldc)
 		} else {
 			p.cpu.GemmStridedBatched(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.c, lda, sa, b.c, ldb, sb, tc.beta, c.c, ldc, sc, tc.batch)
 			p.gpu.GemmStridedBatched(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.g, lda, sa, b.g, ldb, sb, tc.beta, c.g, ldc, sc, tc.batch)
+		}
+		want := int64(1)
+		if gemmSplits(tc.m, tc.n, tc.k, tc.batch, p.gpu.Device().Multiprocessors()) > 1 {
+			want = int64(tc.batch) + 2 // the last chunk, a GEMM per problem, the sum
+			splits++
+		}
+		if got := p.gpu.Device().Launches() - launches; got != want {
+			p.t.Errorf("%s: %d launches, want %d", name, got, want)
 		}
 		p.check(name, c, tolReduce)
 	}

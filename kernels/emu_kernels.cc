@@ -46,6 +46,7 @@ const Kernel kernels[] = {
     EMU_KERNEL(reduce_final_f32),
     EMU_KERNEL(bias_grad_f32),
     EMU_KERNEL(bias_grad_final_f32),
+    EMU_KERNEL(gemm_split_sum_f32),
     EMU_KERNEL(transpose_f32),
     EMU_KERNEL(split_heads),
     EMU_KERNEL(lstm_seq_fwd),

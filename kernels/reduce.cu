@@ -74,3 +74,23 @@ KERNEL void bias_grad_final_f32(int splits, int cols, dptr<const float> partials
   for (int s = 0; s < splits; s++) t += partials[(long long)s * cols + c];
   dbias[c] += t;
 }
+
+// gemm_split_sum_f32: the second pass of a GEMM split over k (host/gpu.go,
+// gemmSplitK): for problem i of batch and each element (r, j) of its m×n
+// output,
+//   c[i·strideC + r·ldc + j] = Σ partials[((i·parts + s)·m + r)·n + j] over s < parts, in order
+//                              + beta·c[…] (c not read when beta is 0).
+// Block 256×1 over j; grid (ceil(n/256), m, batch). Reads 4·parts B of
+// partials (and 4 B of c when beta ≠ 0) and writes 4 B per output element.
+KERNEL void gemm_split_sum_f32(int m, int n, int parts, dptr<const float> partials, float beta, dptr<float> c, int ldc,
+                               unsigned long long strideC) {
+  GRID_DEPENDENCY_SYNC();
+  int j = blockIdx.x * blockDim.x + threadIdx.x, r = blockIdx.y, i = blockIdx.z;
+  if (j >= n) return;
+  long long plane = (long long)m * n;
+  long long first = (long long)i * parts * plane + (long long)r * n + j;
+  float t = 0.0f;
+  for (int s = 0; s < parts; s++) t += partials[first + s * plane];
+  long long o = (long long)(i * strideC) + (long long)r * ldc + j;
+  c[o] = beta == 0.0f ? t : t + beta * c[o];
+}
