@@ -60,6 +60,7 @@ func runPredict(args []string) error {
 	explain := fs.Bool("explain", false, "dialog model: print the attention pooling weights over the context turns")
 	asJSON := fs.Bool("json", false, "print JSON lines")
 	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
+	addDependentLaunchFlag(fs)
 	if err := parseFlags(fs, args, true); err != nil {
 		return err
 	}
