@@ -129,8 +129,9 @@ func (d *Device) do(f func() error) error {
 // the stream still runs and waits for it in its first statement
 // (GRID_DEPENDENCY_SYNC in package kernels), so that the launch of one
 // overlaps the run of the other. Open turns it on where the device has it
-// (compute capability 9.0, Hopper, and newer). cuBLAS's GEMMs, copies and
-// events keep the plain stream order.
+// (compute capability 9.0, Hopper, and newer); it turns itself off for good
+// if the driver refuses a launch with it that it takes without. cuBLAS's
+// GEMMs, copies and events keep the plain stream order.
 func (d *Device) DependentLaunch() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -144,7 +145,7 @@ func (d *Device) SetDependentLaunch(on bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if on && !d.canDepend {
-		return fmt.Errorf("cuda: %s has no programmatic dependent launch (it needs compute capability %d.0 or newer)", d.name, dependentLaunchMajor)
+		return fmt.Errorf("cuda: %s has no programmatic dependent launch (it needs compute capability %d.0 or newer and a driver that takes it)", d.name, dependentLaunchMajor)
 	}
 	d.dependent = on
 	return nil

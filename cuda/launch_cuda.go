@@ -78,8 +78,21 @@ func (d *Device) launch(fn cu.Function, grid, block [3]int, shared int, vals []u
 		dependent = 1
 	}
 	f := *(*C.CUfunction)(unsafe.Pointer(&fn)) // cu.Function is struct{ fn C.CUfunction }
-	r := C.emotion_launch(f, C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]), C.uint(block[0]), C.uint(block[1]),
-		C.uint(block[2]), C.uint(shared), C.CUstream(d.rawStream(Compute)), p, C.int(len(vals)), dependent)
+	launch := func(dependent C.int) C.CUresult {
+		return C.emotion_launch(f, C.uint(grid[0]), C.uint(grid[1]), C.uint(grid[2]), C.uint(block[0]),
+			C.uint(block[1]), C.uint(block[2]), C.uint(shared), C.CUstream(d.rawStream(Compute)), p,
+			C.int(len(vals)), dependent)
+	}
+	r := launch(dependent)
+	if r != C.CUDA_SUCCESS && dependent != 0 {
+		// A driver or tool that refuses the attribute (a profiler, a
+		// sanitizer, a virtualised GPU): if the same launch goes in stream
+		// order, launch so from now on. A launch that fails both ways
+		// reports the stream-order error.
+		if r = launch(0); r == C.CUDA_SUCCESS {
+			d.dependent, d.canDepend = false, false
+		}
+	}
 	if r != C.CUDA_SUCCESS {
 		return asResult(int(r), cu.Success)
 	}
