@@ -419,3 +419,39 @@ func TestCeilingsBoundNS(t *testing.T) {
 		t.Errorf("copy alone: %g ns, want 1000", got)
 	}
 }
+
+// launcher is a backend that launches kernels, dependently or not.
+type launcher struct {
+	host.Backend
+	dependent bool
+}
+
+func (l launcher) DependentLaunch() bool { return l.dependent }
+
+func TestLaunchMode(t *testing.T) {
+	cpu := host.NewCPU(1)
+	for _, tc := range []struct {
+		be   host.Backend
+		want string
+	}{
+		{cpu, ""},
+		{launcher{cpu, true}, "dependent"},
+		{launcher{cpu, false}, "stream"},
+	} {
+		if got := LaunchMode(tc.be); got != tc.want {
+			t.Errorf("LaunchMode(%T) = %q, want %q", tc.be, got, tc.want)
+		}
+	}
+	// The kernel report carries it.
+	tiny, err := ShapesNamed("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunKernels(launcher{cpu, false}, nil, KernelOptions{Shapes: tiny, Ops: regexp.MustCompile(`^Fill`), Budget: time.Millisecond}, Ceilings{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Launches != "stream" || len(rep.Results) == 0 {
+		t.Errorf("report launches %q over %d results, want stream", rep.Launches, len(rep.Results))
+	}
+}

@@ -103,12 +103,14 @@ run() {
 	TAIL=5 EMOTION_BINARY=$bin/emotion.cpu step tests.test 120 tests "$bin/tests.test" -test.v -test.count=1
 	for m in sentence dialog; do
 		TAIL=6 step "pytorch_bench.$m" 90 . python3 tests/pytorch_bench.py --emotion "$bin/emotion.gpu" --model "$m" --device cuda
+		l=$(grep -h '^ratio' "$out/pytorch_bench.$m.log" 2>/dev/null) && summary+=("  $l")
 	done
 	# The same training steps in plain stream order: the side by side above
 	# launches with programmatic dependent launch (the default on sm_90), so
 	# the two give what it is worth end to end.
 	for m in sentence dialog; do
 		TAIL=4 step "stream_order.$m" 60 . "$bin/emotion.gpu" bench train --model "$m" --device cuda --dependent-launch=false
+		l=$(grep -h 'throughput' "$out/stream_order.$m.log" 2>/dev/null) && summary+=("  $l (stream order)")
 	done
 	# Where each model's training step spends its device time, kernel by
 	# kernel (profile.MODEL.log, also copied beside the summary).
@@ -116,7 +118,7 @@ run() {
 		TAIL=0 step "profile.$m" 60 . "$bin/emotion.gpu" bench train --model "$m" --device cuda --profile
 	done
 	# KERNELS: ';'-separated argument sets, one bench kernels run each.
-	local sets i=0
+	local sets i=0 l
 	IFS=';' read -ra sets <<<"${KERNELS:---shapes full --budget 5ms}"
 	for a in "${sets[@]}"; do
 		i=$((i + 1))
