@@ -79,7 +79,7 @@ step() {
 }
 
 run() {
-	local data=${1:-}
+	local data=${1:-} l
 	rm -rf "$out" && mkdir -p "$out" "$dest"
 	local bin=/tmp/emotion-gpu
 	rm -rf "$bin" && mkdir -p "$bin"
@@ -118,7 +118,7 @@ run() {
 		TAIL=0 step "profile.$m" 60 . "$bin/emotion.gpu" bench train --model "$m" --device cuda --profile
 	done
 	# KERNELS: ';'-separated argument sets, one bench kernels run each.
-	local sets i=0 l
+	local sets i=0
 	IFS=';' read -ra sets <<<"${KERNELS:---shapes full --budget 5ms}"
 	for a in "${sets[@]}"; do
 		i=$((i + 1))
