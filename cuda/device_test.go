@@ -257,11 +257,13 @@ func TestTimingEvents(t *testing.T) {
 }
 
 // TestDependentLaunchOrder runs a chain of kernels each of which reads what
-// the one before it wrote and writes what it read (x += 1, then y += x, a
-// hundred times, with a memset of y between two of them), with
-// programmatic dependent launch on and off: a kernel that began reading
-// before the one before it had finished would lose increments. On a GPU
-// the arrays span many waves of blocks, so that launches do overlap.
+// the one before it wrote and writes what it read (x += inc, then y += x, a
+// hundred times), with programmatic dependent launch on and off: a kernel
+// that began reading before the one before it had finished would lose
+// increments. Halfway, a memset zeroes y and inc is replaced by twos
+// uploaded on the copy stream, ordered by events both ways, so that
+// kernels also follow a memset and a wait on another stream. On a GPU the
+// arrays span many waves of blocks, so that launches do overlap.
 func TestDependentLaunchOrder(t *testing.T) {
 	d := openDevice(t)
 	n, grid := 1<<22, 2048
@@ -269,7 +271,26 @@ func TestDependentLaunchOrder(t *testing.T) {
 		n, grid = 4096, 4
 	}
 	const steps = 100
-	ones, x, y := mustMalloc(t, d, n), mustMalloc(t, d, n), mustMalloc(t, d, n)
+	inc, x, y := mustMalloc(t, d, n), mustMalloc(t, d, n), mustMalloc(t, d, n)
+	twos := make([]float32, n)
+	for i := range twos {
+		twos[i] = 2
+	}
+	var events [2]*Event
+	for i := range events {
+		e, err := d.NewEvent()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.DestroyEvent(e)
+		events[i] = e
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, on := range []bool{true, false} {
 		if err := d.SetDependentLaunch(on); err != nil {
 			if on {
@@ -287,25 +308,30 @@ func TestDependentLaunchOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		launch("fill_f32", n, float32(1), ones)
+		launch("fill_f32", n, float32(1), inc)
 		launch("fill_f32", n, float32(0), x)
 		launch("fill_f32", n, float32(0), y)
-		var want float32
+		var wantX, wantY float32
+		step := float32(1)
 		for i := 1; i <= steps; i++ {
-			launch("axpy_f32", n, float32(1), ones, x)
+			launch("axpy_f32", n, float32(1), inc, x)
 			launch("axpy_f32", n, float32(1), x, y)
-			want += float32(i)
+			wantX += step
+			wantY += wantX
 			if i == steps/2 {
-				if err := d.MemsetD32(y, 0, n, Compute); err != nil {
-					t.Fatal(err)
-				}
-				want = 0
+				must(d.MemsetD32(y, 0, n, Compute))
+				must(d.Record(events[0], Compute)) // the kernels reading inc are done
+				must(d.StreamWait(Copy, events[0]))
+				toDevice(t, d, inc, twos, Copy)
+				must(d.Record(events[1], Copy))
+				must(d.StreamWait(Compute, events[1]))
+				wantY, step = 0, 2
 			}
 		}
 		gx, gy := fromDevice(t, d, x, n), fromDevice(t, d, y, n)
 		for i := range n {
-			if gx[i] != steps || gy[i] != want {
-				t.Fatalf("dependent launch %v: x[%d] = %v, y[%d] = %v, want %v and %v", on, i, gx[i], i, gy[i], steps, want)
+			if gx[i] != wantX || gy[i] != wantY {
+				t.Fatalf("dependent launch %v: x[%d] = %v, y[%d] = %v, want %v and %v", on, i, gx[i], i, gy[i], wantX, wantY)
 			}
 		}
 	}
