@@ -145,8 +145,9 @@ func (g *GPU) settleProfile(p *profiler) error {
 	return nil
 }
 
-// gemmLabel names a GEMM in a profile by its shape.
-func gemmLabel(op string, transA, transB bool, m, n, k, batch int) string {
+// gemmLabel names a GEMM in a profile by its shape, and by the chunks of k
+// it ran in when split (gemmSplitK).
+func gemmLabel(op string, transA, transB bool, m, n, k, batch, splits int) string {
 	t := func(b bool) string {
 		if b {
 			return "ᵀ"
@@ -156,6 +157,9 @@ func gemmLabel(op string, transA, transB bool, m, n, k, batch int) string {
 	s := fmt.Sprintf("%s A%s·B%s m=%d n=%d k=%d", op, t(transA), t(transB), m, n, k)
 	if batch > 1 {
 		s += fmt.Sprintf(" ×%d", batch)
+	}
+	if splits > 1 {
+		s += fmt.Sprintf(", k in %d", splits)
 	}
 	return s
 }

@@ -3,6 +3,7 @@
 package host
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,8 @@ func TestGPUProfile(t *testing.T) {
 		t.Errorf("StopProfile before StartProfile: %v", err)
 	}
 	x, a, b, c := g.Alloc(1000), g.Alloc(6), g.Alloc(12), g.Alloc(8)
+	// A GEMM split over k (gemmSplitK) is one entry, its launches inside.
+	la, lb, lc := g.Alloc(2*1024), g.Alloc(1024*3), g.Alloc(2*3)
 	g.Fill(x, 1) // before the profile: not counted
 	if err := g.StartProfile(); err != nil {
 		t.Fatal(err)
@@ -34,12 +37,18 @@ func TestGPUProfile(t *testing.T) {
 	}
 	g.Gemm(false, true, 2, 4, 3, 1, a, 3, b, 3, 0, c, 4)
 	g.Gemm(false, true, 2, 4, 3, 1, a, 3, b, 3, 0, c, 4)
+	split := gemmSplits(2, 3, 1024, 1, g.sms)
+	g.Gemm(false, false, 2, 3, 1024, 1, la, 1024, lb, 3, 0, lc, 3)
 	ops, err := g.StopProfile()
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.Fill(x, 3) // after: not counted
-	want := map[string]int{"Fill (fill_f32)": fills, "Gemm A·Bᵀ m=2 n=4 k=3": 2}
+	if split < 2 {
+		t.Fatalf("a 2×3 GEMM over k = 1024 is not split (%d)", split)
+	}
+	want := map[string]int{"Fill (fill_f32)": fills, "Gemm A·Bᵀ m=2 n=4 k=3": 2,
+		fmt.Sprintf("Gemm A·B m=2 n=3 k=1024, k in %d", split): 1}
 	if len(ops) != len(want) {
 		t.Fatalf("profile %+v, want the ops %v", ops, want)
 	}
