@@ -967,3 +967,27 @@ func TestLSTMSeqLaunch(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmSplits pins the split-over-k policy at the models' shapes (132
+// multiprocessors, an H100 SXM's or H200's).
+func TestGemmSplits(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		m, n, k, batch int
+		want           int
+	}{
+		{"sentence dW_ih, 1,152 rows", 256, 128, 1152, 2, 9},
+		{"dialog utterance dW_ih, 32,000 rows", 256, 100, 32000, 2, 32},
+		{"dialog utterance dW_hh", 256, 64, 31680, 2, 32},
+		{"LSTM biases onesᵀ·dpre, 1,600 rows", 2, 256, 1600, 2, 12},
+		{"dialog LSTM dW_ih, 320 rows: k too short", 512, 131, 320, 2, 1},
+		{"k = 511: three chunks are not worth it", 64, 64, 511, 1, 1},
+		{"k = 512: four", 64, 64, 512, 1, 4},
+		{"large LSTM dW_ih: the output fills the device", 2048, 512, 51200, 2, 1},
+		{"attention heads: batch too large", 100, 32, 4096, 8, 1},
+	} {
+		if got := gemmSplits(tc.m, tc.n, tc.k, tc.batch, 132); got != tc.want {
+			t.Errorf("%s: gemmSplits(%d, %d, %d, %d) = %d, want %d", tc.name, tc.m, tc.n, tc.k, tc.batch, got, tc.want)
+		}
+	}
+}
