@@ -16,7 +16,8 @@
 # tests), `emotion bench train` beside PyTorch + cuDNN for both models, in
 # plain stream order (--dependent-launch=false) and with --profile (the
 # device time of every kernel of a step),
-# `emotion bench kernels` (--shapes full, or the argument sets of KERNELS),
+# `emotion bench kernels` (--shapes full, or the argument sets of KERNELS,
+# the first set compared with each later one by `emotion bench compare`),
 # training both models on DATA (an IEMOCAP source, optional), and
 # compute-sanitizer's memcheck and racecheck over the backend parity tests. Each step has a time limit and the whole run a
 # deadline (GPU_CHECK_SECONDS, default 480), so that it fits a lease; the
@@ -123,10 +124,19 @@ run() {
 	for a in "${sets[@]}"; do
 		i=$((i + 1))
 		# shellcheck disable=SC2086 # each set is split into its arguments
-		TAIL=0 step "bench_kernels.$i" 360 . "$bin/emotion.gpu" bench kernels --device cuda $a
+		TAIL=0 step "bench_kernels.$i" 360 . "$bin/emotion.gpu" bench kernels --device cuda $a --json-out "$out/bench_kernels.$i.json"
 		# The kernel target's verdict goes into the summary.
 		if [ -f "$out/bench_kernels.$i.log" ]; then
 			while IFS= read -r l; do summary+=("  $l"); done < <(sed -n '/^target:/,$p' "$out/bench_kernels.$i.log")
+		fi
+	done
+	# Set 1 against each later set, case by case (the cases both timed):
+	# make set 1 the "before", e.g. --dependent-launch=false.
+	local j
+	for ((j = 2; j <= i; j++)); do
+		if [ -f "$out/bench_kernels.1.json" ] && [ -f "$out/bench_kernels.$j.json" ]; then
+			TAIL=40 step "compare.1-$j" 10 . "$bin/emotion.gpu" bench compare "$out/bench_kernels.1.json" "$out/bench_kernels.$j.json"
+			l=$(grep -h 'cases in both' "$out/compare.1-$j.log") && summary+=("  $l")
 		fi
 	done
 	if [ -n "$data" ]; then

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -22,7 +23,7 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "Benchmark the backend's ops (kernels) and the models' training steps (train)",
-		usage:   "kernels|train [flags]",
+		usage:   "kernels|train|compare [flags]",
 		help: `emotion bench kernels times every op of the compute backend at the shapes the
 two models use, after checking its outputs against the CPU backend, and prints
 per op and shape the median time, the bytes moved and FLOPs (counted as the
@@ -39,14 +40,20 @@ peak memory (host, Go heap, the backend's pool). --dump-batches writes the
 batches and the architecture to a file that tests/pytorch_bench.py trains
 PyTorch on, for a side-by-side comparison.
 
-Run 'emotion bench kernels --help' or 'emotion bench train --help' for the
-flags.`,
+emotion bench compare OLD.json NEW.json compares two reports of one of them
+(--json or --json-out), case by case: the speedup of every kernel case in
+both and their geometric mean, the target before and after, or a training
+step's throughput and split.
+
+Run 'emotion bench kernels --help', 'emotion bench train --help' or 'emotion
+bench compare --help' for the flags.`,
 		examples: `emotion bench kernels
 emotion bench kernels --ops 'LSTM|Softmax' --json
 emotion bench kernels --device cuda --shapes full
 emotion bench train --model dialog --threads 2
 emotion bench train --model sentence --data ../shared/data/iemocap --device cuda
-emotion bench train --model dialog --dump-batches /tmp/dialog.batches --json`,
+emotion bench train --model dialog --dump-batches /tmp/dialog.batches --json
+emotion bench kernels --device cuda --json-out new.json && emotion bench compare old.json new.json`,
 		run: runBench,
 	})
 }
@@ -56,18 +63,20 @@ var benchWrap func(host.Backend) host.Backend
 
 func runBench(args []string) error {
 	if len(args) == 0 {
-		return usagef("bench: name what to benchmark: kernels or train")
+		return usagef("bench: name what to benchmark: kernels or train (or compare two reports)")
 	}
 	switch args[0] {
 	case "kernels":
 		return runBenchKernels(args[1:])
 	case "train":
 		return runBenchTrain(args[1:])
+	case "compare":
+		return runBenchCompare(args[1:])
 	case "-h", "--help", "-help", "help":
 		printCommandHelp(stdout, commands["bench"], nil)
 		return pflag.ErrHelp
 	}
-	return usagef("bench: unknown benchmark %q (want kernels or train)", args[0])
+	return usagef("bench: unknown benchmark %q (want kernels, train or compare)", args[0])
 }
 
 // benchFlagSet is the flag set of "emotion bench sub", whose --help prints
@@ -136,6 +145,7 @@ func runBenchKernels(args []string) error {
 	addDependentLaunchFlag(fs)
 	noValidate := fs.Bool("no-validate", false, "skip the comparison with the CPU backend")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	jsonFile := fs.String("json-out", "", "also write the report as JSON to this file (for emotion bench compare)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -230,6 +240,11 @@ func runBenchKernels(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *jsonFile != "" {
+		if err := writeJSONFile(*jsonFile, rep); err != nil {
+			return err
+		}
+	}
 	if *jsonOut {
 		if err := writeJSON(stdout, rep); err != nil {
 			return err
@@ -301,6 +316,27 @@ func fmtSI(v float64, unit string) string {
 }
 
 // writeJSON prints v as indented JSON.
+// writeJSONFile writes v as indented JSON to path through a temporary file
+// in its directory, so that path holds a whole report or its old content.
+func writeJSONFile(path string, v any) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("--json-out: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := writeJSON(tmp, v); err != nil {
+		tmp.Close()
+		return fmt.Errorf("--json-out %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--json-out %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("--json-out: %w", err)
+	}
+	return nil
+}
+
 func writeJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -346,6 +382,7 @@ func runBenchTrain(args []string) error {
 	addDependentLaunchFlag(fs)
 	dump := fs.String("dump-batches", "", "write the batches and the architecture to this file (for tests/pytorch_bench.py)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	jsonFile := fs.String("json-out", "", "also write the report as JSON to this file (for emotion bench compare)")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the passes to this file (go tool pprof)")
 	profile := fs.Bool("profile", false, "then run --steps more steps timing every launch on the device (GPU only): where a step's device time goes")
 	if err := parseFlags(fs, args, false); err != nil {
@@ -409,6 +446,11 @@ func runBenchTrain(args []string) error {
 	}
 	if *profile {
 		if rep.Profile, err = bench.ProfileTrain(be, b, cfg, *steps); err != nil {
+			return err
+		}
+	}
+	if *jsonFile != "" {
+		if err := writeJSONFile(*jsonFile, rep); err != nil {
 			return err
 		}
 	}

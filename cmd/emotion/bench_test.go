@@ -31,10 +31,11 @@ func TestBenchCommandLine(t *testing.T) {
 	}{
 		{[]string{"bench"}, 2, nil, []string{"name what to benchmark: kernels or train"}},
 		{[]string{"bench", "nope"}, 2, nil, []string{`unknown benchmark "nope"`}},
-		{[]string{"bench", "--help"}, 0, []string{"Usage: emotion bench kernels|train [flags]", "emotion bench kernels times", "Examples:"}, nil},
+		{[]string{"bench", "--help"}, 0, []string{"Usage: emotion bench kernels|train|compare [flags]", "emotion bench kernels times", "emotion bench compare OLD.json NEW.json", "Examples:"}, nil},
 		{[]string{"help", "bench"}, 0, []string{"Usage: emotion bench kernels|train", "--dump-batches"}, nil},
 		{[]string{"bench", "kernels", "--help"}, 0, []string{"Usage: emotion bench kernels [flags]", "--shapes", "--ops", "--rotate-mib"}, nil},
 		{[]string{"bench", "train", "--help"}, 0, []string{"Usage: emotion bench train [flags]", "--steps", "--dump-batches", "--model"}, nil},
+		{[]string{"bench", "compare", "--help"}, 0, []string{"Usage: emotion bench compare OLD.json NEW.json [flags]", "geometric mean", "--json"}, nil},
 		{[]string{"bench", "kernels", "--shapes", "huge"}, 2, nil, []string{`unknown shape set "huge"`}},
 		{[]string{"bench", "kernels", "--ops", "("}, 2, nil, []string{"--ops: error parsing regexp"}},
 		{[]string{"bench", "kernels", "--quick", "--shapes", "full"}, 2, nil, []string{"--quick and --shapes full"}},
