@@ -96,6 +96,36 @@ type Ceilings struct {
 	// smallest op, a Fill of one float, called back to back (on a GPU, one
 	// kernel launch). No op of one launch is faster.
 	LaunchNS float64 `json:"launch_ns"`
+	// HostLaunchNS is the host's part of it: the wall time per call of
+	// issuing the same Fills without waiting for them (groups of
+	// hostIssueGroup, fewer than a CUDA stream queues). Near LaunchNS, the
+	// host's rate of launches sets the floor; well under it, the device's.
+	HostLaunchNS float64 `json:"host_launch_ns"`
+}
+
+// hostIssueGroup is how many calls a group of the HostLaunchNS
+// measurement issues before it waits for the device.
+const hostIssueGroup = 256
+
+// hostIssueNS is the median over groups of the wall time per call of
+// issuing hostIssueGroup calls of call on be without waiting between them.
+func hostIssueNS(be host.Backend, call func()) (float64, error) {
+	var times []float64
+	for range 7 {
+		if err := be.Sync(); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		for range hostIssueGroup {
+			call()
+		}
+		times = append(times, float64(time.Since(start).Nanoseconds())/hostIssueGroup)
+	}
+	if err := be.Sync(); err != nil {
+		return 0, err
+	}
+	slices.Sort(times)
+	return times[len(times)/2], nil
 }
 
 // BoundNS is the least time an op moving bytes and computing flops can
@@ -235,8 +265,8 @@ func RunKernels(be, ref host.Backend, o KernelOptions, ceil Ceilings, each func(
 
 // MeasureCeilings times a Copy between two buffers of o.CopyBytes (64 MiB
 // when 0), square Gemms of o.GemmN (1024 when 0), A·B and A·Bᵀ, the
-// faster counting, and a Fill of one float (the launch floor) on be, for
-// the percentages of RunKernels.
+// faster counting, and a Fill of one float (the launch floor, and the
+// host's part of it) on be, for the percentages of RunKernels.
 func MeasureCeilings(be host.Backend, o KernelOptions) (Ceilings, error) {
 	if o.Budget <= 0 {
 		o.Budget = 100 * time.Millisecond
@@ -264,12 +294,16 @@ func MeasureCeilings(be host.Backend, o KernelOptions) (Ceilings, error) {
 	}
 
 	one := be.Alloc(1)
-	d, _, err = measure(be, func() { be.Fill(one, 1) }, o.Budget)
-	be.Free(one)
+	defer be.Free(one)
+	fill := func() { be.Fill(one, 1) }
+	d, _, err = measure(be, fill, o.Budget)
 	if err != nil {
 		return c, fmt.Errorf("launch floor: %w", err)
 	}
 	c.LaunchNS = float64(d.Nanoseconds())
+	if c.HostLaunchNS, err = hostIssueNS(be, fill); err != nil {
+		return c, fmt.Errorf("launch floor, host's part: %w", err)
+	}
 	return c, nil
 }
 

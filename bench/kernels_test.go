@@ -208,6 +208,30 @@ func (f *fixedTimer) TimeOps(n int, fn func()) (time.Duration, error) {
 	return time.Duration(n) * 10 * time.Microsecond, nil
 }
 
+// TestHostLaunchNS checks that the host's part of the launch floor is the
+// wall time of issuing calls, apart from the device time an OpTimer
+// reports: a backend whose Fill returns at once, timed at 10 µs a call.
+func TestHostLaunchNS(t *testing.T) {
+	be := &fixedTimer{Backend: host.NewCPU(1)}
+	c, err := MeasureCeilings(be, tinyOptions(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LaunchNS != 10_000 || !(c.HostLaunchNS > 0 && c.HostLaunchNS < 5_000) {
+		t.Errorf("launch floor %g ns, host's part %g ns; want 10,000 and well under it", c.LaunchNS, c.HostLaunchNS)
+	}
+	ns, err := hostIssueNS(be, func() {
+		for start := time.Now(); time.Since(start) < 20*time.Microsecond; {
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns < 20_000 {
+		t.Errorf("issuing a call that takes 20 µs: %g ns a call", ns)
+	}
+}
+
 func TestMeasureUsesOpTimer(t *testing.T) {
 	be := &fixedTimer{Backend: host.NewCPU(1)}
 	ran := 0
@@ -241,7 +265,7 @@ func TestRunKernelsCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(ceil.CopyGBps > 0) || !(ceil.SgemmGFlops > 0) || !(ceil.LaunchNS > 0) || ceil.SgemmN != 32 || ceil.CopyBytes != 1<<20 {
+	if !(ceil.CopyGBps > 0) || !(ceil.SgemmGFlops > 0) || !(ceil.LaunchNS > 0) || !(ceil.HostLaunchNS > 0) || ceil.SgemmN != 32 || ceil.CopyBytes != 1<<20 {
 		t.Fatalf("ceilings %+v", ceil)
 	}
 	var seen []KernelResult
