@@ -115,9 +115,10 @@ func (m *Dialog) Forward(in *Inputs) (*host.F32, error) {
 	N, H2, S := B*W, 2*c.Hidden, c.SpeakerDim
 	m.batch, m.turns, m.maxLen = B, W, L
 	sin := m.sorted.sort(m.words.apply(in))
-	tokens, lengths, turns, labels, speaker := m.in.upload(be, sin)
-	inv := m.sorted.upload(be)
-	m.lbl = labels
+	db := m.in.upload(be, sin, m.sorted.invHost)
+	tokens, lengths, turns, speaker := db.tokens, db.lengths, db.turns, db.speaker
+	inv := m.sorted.uploaded(db.perms)
+	m.lbl = db.labels
 
 	x := m.emb.Forward(tokens)
 	u := m.utt.ForwardSorted(N, L, x, lengths, sin.Lengths)
@@ -191,7 +192,6 @@ func (m *Dialog) Release() {
 	m.dp.release(m.be)
 	m.pw.release(m.be)
 	m.dps.release(m.be)
-	m.sorted.inv.release(m.be)
 	m.be.Free(m.values)
 	m.be.Free(m.grads)
 	m.values, m.grads = nil, nil

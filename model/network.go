@@ -148,29 +148,57 @@ func New(be host.Backend, c Config) (Network, error) {
 	}
 }
 
-// deviceInputs holds a batch's inputs on the device, grown as needed.
+// deviceInputs holds a batch's inputs on the device, grown as needed: the
+// int32 ones (token ids, lengths, turn counts, labels and the permutations
+// of the length sort) in one buffer filled by one upload, the speaker
+// features in another. On a GPU an upload waits for the work queued before
+// it and the work after it waits for the upload, so each is a round trip
+// between two steps; one upload per type instead of six.
 type deviceInputs struct {
-	tokens, lengths, turns, labels i32Buf
-	speaker                        layerBuf
+	ints    i32Buf
+	pack    []int32 // the int32 inputs on the host, as uploaded
+	speaker layerBuf
 }
 
-func (d *deviceInputs) upload(be host.Backend, in *Inputs) (tokens, lengths, turns, labels *host.I32, speaker *host.F32) {
-	tokens = d.tokens.put(be, in.Tokens)
-	lengths = d.lengths.put(be, in.Lengths)
-	turns = d.turns.put(be, in.TurnCounts)
-	labels = d.labels.put(be, in.Labels)
-	speaker = d.speaker.get(be, len(in.Speaker))
-	if len(in.Speaker) > 0 {
-		be.Upload(speaker, in.Speaker)
+// packAlign is the element alignment of each input in the packed int32
+// buffer: 16 bytes, so that every view starts as aligned as a buffer of
+// its own (kernels may read 16 bytes at a time).
+const packAlign = 4
+
+// deviceBatch is a batch's inputs on the device (views into deviceInputs).
+type deviceBatch struct {
+	tokens, lengths, turns, labels *host.I32
+	// perms is sortedRows.invHost on the device: the inverse of the sort's
+	// permutation, then the permutation.
+	perms   *host.I32
+	speaker *host.F32
+}
+
+// upload puts in and the permutations of its length sort (perms) on the
+// device in two uploads.
+func (d *deviceInputs) upload(be host.Backend, in *Inputs, perms []int32) deviceBatch {
+	parts := [...][]int32{in.Tokens, in.Lengths, in.TurnCounts, in.Labels, perms}
+	var offs [len(parts)]int
+	d.pack = d.pack[:0]
+	for i, p := range parts {
+		for len(d.pack)%packAlign != 0 {
+			d.pack = append(d.pack, 0)
+		}
+		offs[i] = len(d.pack)
+		d.pack = append(d.pack, p...)
 	}
-	return
+	all := d.ints.put(be, d.pack)
+	view := func(i int) *host.I32 { return all.Slice(offs[i], len(parts[i])) }
+	b := deviceBatch{tokens: view(0), lengths: view(1), turns: view(2), labels: view(3), perms: view(4)}
+	b.speaker = d.speaker.get(be, len(in.Speaker))
+	if len(in.Speaker) > 0 {
+		be.Upload(b.speaker, in.Speaker)
+	}
+	return b
 }
 
 func (d *deviceInputs) release(be host.Backend) {
-	d.tokens.release(be)
-	d.lengths.release(be)
-	d.turns.release(be)
-	d.labels.release(be)
+	d.ints.release(be)
 	d.speaker.release(be)
 }
 
@@ -224,12 +252,12 @@ func checkInputs(in *Inputs, speakerDim int) error {
 // (stably), so that an LSTM over them computes only running rows
 // (LSTM.ForwardSorted). It keeps its buffers from batch to batch.
 type sortedRows struct {
-	in      Inputs  // the inputs with Tokens and Lengths in sorted order
-	tokens  []int32 // backing of in.Tokens
-	lengths []int32 // backing of in.Lengths
-	perm    []int   // perm[k] is the row of the k-th longest utterance
-	invHost []int32 // invHost[i] is the sorted position of row i, then perm
-	inv     i32Buf  // invHost on the device
+	in      Inputs    // the inputs with Tokens and Lengths in sorted order
+	tokens  []int32   // backing of in.Tokens
+	lengths []int32   // backing of in.Lengths
+	perm    []int     // perm[k] is the row of the k-th longest utterance
+	invHost []int32   // invHost[i] is the sorted position of row i, then perm
+	dev     *host.I32 // invHost on the device (uploaded with the inputs)
 }
 
 // sort returns in with its utterances (Tokens and Lengths) sorted longest
@@ -255,12 +283,12 @@ func (s *sortedRows) sort(in *Inputs) *Inputs {
 	return &s.in
 }
 
-// upload puts the permutation of the last sort and its inverse on the
-// device (one upload) and returns the inverse: row i of a sorted buffer goes
-// back to row i with EmbeddingForward(inv, …).
-func (s *sortedRows) upload(be host.Backend) *host.I32 {
-	n := len(s.invHost) / 2
-	return s.inv.put(be, s.invHost).Slice(0, n)
+// uploaded records dev, invHost of the last sort on the device, and
+// returns the inverse permutation: row i of a sorted buffer goes back to row
+// i with EmbeddingForward(inv, …).
+func (s *sortedRows) uploaded(dev *host.I32) *host.I32 {
+	s.dev = dev
+	return dev.Slice(0, dev.Len()/2)
 }
 
 // order returns the permutation of the last upload on the device: row k of
@@ -268,8 +296,8 @@ func (s *sortedRows) upload(be host.Backend) *host.I32 {
 // …) gathers a batch-order buffer into sorted order (a gather: no zeroing,
 // no scatter-add).
 func (s *sortedRows) order() *host.I32 {
-	n := s.inv.view.Len() / 2
-	return s.inv.view.Slice(n, n)
+	n := s.dev.Len() / 2
+	return s.dev.Slice(n, n)
 }
 
 // wordDropout replaces tokens of a batch by <unk> with probability P in

@@ -510,3 +510,59 @@ func TestNetworkPacksParams(t *testing.T) {
 		})
 	}
 }
+
+// uploadCounter counts a backend's uploads.
+type uploadCounter struct {
+	host.Backend
+	f32, i32 int
+}
+
+func (u *uploadCounter) Upload(dst *host.F32, src []float32) {
+	u.f32++
+	u.Backend.Upload(dst, src)
+}
+
+func (u *uploadCounter) UploadI32(dst *host.I32, src []int32) {
+	u.i32++
+	u.Backend.UploadI32(dst, src)
+}
+
+// TestForwardUploadsOnce checks that a forward pass puts its batch on the
+// device in two uploads (every int32 input in one, the speaker features in
+// the other; on a GPU each upload is a round trip between two steps), and
+// that a view into the packed buffer holds its input: the labels the loss
+// reads. (The losses of bench train's runs did not move by a bit with the
+// packing.)
+func TestForwardUploadsOnce(t *testing.T) {
+	for _, kind := range []string{KindSentence, KindDialog} {
+		t.Run(kind, func(t *testing.T) {
+			cfg := smallConfig(kind)
+			turns := 1
+			if kind == KindDialog {
+				turns = cfg.Window
+			}
+			r := rand.New(rand.NewPCG(5, 6))
+			be := &uploadCounter{Backend: host.NewCPU(1)}
+			net, err := New(be, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Release()
+			for step := range 3 {
+				in := toyInputs(r, 5+step, turns, 7, cfg.Vocab, cfg.SpeakerDim)
+				be.f32, be.i32 = 0, 0
+				if _, err := net.Forward(&in); err != nil {
+					t.Fatal(err)
+				}
+				if be.f32 != 1 || be.i32 != 1 {
+					t.Errorf("step %d: %d float and %d int32 uploads, want 1 and 1", step, be.f32, be.i32)
+				}
+				labels := make([]int32, in.Size)
+				be.DownloadI32(labels, net.Labels())
+				if !slices.Equal(labels, in.Labels) {
+					t.Errorf("step %d: labels on the device %v, want %v", step, labels, in.Labels)
+				}
+			}
+		})
+	}
+}

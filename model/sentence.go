@@ -104,9 +104,10 @@ func (m *Sentence) Forward(in *Inputs) (*host.F32, error) {
 	B, T, H := in.Size, in.MaxLen, c.Hidden
 	m.batch, m.steps = B, T
 	sin := m.sorted.sort(m.words.apply(in))
-	tokens, lengths, _, labels, speaker := m.in.upload(be, sin)
-	inv := m.sorted.upload(be)
-	m.lbl = labels
+	db := m.in.upload(be, sin, m.sorted.invHost)
+	tokens, lengths, speaker := db.tokens, db.lengths, db.speaker
+	inv := m.sorted.uploaded(db.perms)
+	m.lbl = db.labels
 	x := m.emb.Forward(tokens)
 	m.lstm.ForwardSorted(B, T, x, lengths, sin.Lengths) // FinalOnly: no output
 	w := 2*H + c.SpeakerDim
@@ -173,7 +174,6 @@ func (m *Sentence) Release() {
 		m.fw[d].release(m.be)
 		m.dfs[d].release(m.be)
 	}
-	m.sorted.inv.release(m.be)
 	m.be.Free(m.values)
 	m.be.Free(m.grads)
 	m.values, m.grads = nil, nil
