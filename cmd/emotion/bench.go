@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/host"
 	"github.com/emotionlab/emotion/model"
+	"github.com/emotionlab/emotion/model/metrics"
 	"github.com/spf13/pflag"
 )
 
@@ -241,8 +241,8 @@ func runBenchKernels(args []string) error {
 		return err
 	}
 	if *jsonFile != "" {
-		if err := writeJSONFile(*jsonFile, rep); err != nil {
-			return err
+		if err := metrics.WriteJSON(*jsonFile, rep); err != nil {
+			return fmt.Errorf("--json-out: %w", err)
 		}
 	}
 	if *jsonOut {
@@ -316,27 +316,6 @@ func fmtSI(v float64, unit string) string {
 }
 
 // writeJSON prints v as indented JSON.
-// writeJSONFile writes v as indented JSON to path through a temporary file
-// in its directory, so that path holds a whole report or its old content.
-func writeJSONFile(path string, v any) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("--json-out: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := writeJSON(tmp, v); err != nil {
-		tmp.Close()
-		return fmt.Errorf("--json-out %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--json-out %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("--json-out: %w", err)
-	}
-	return nil
-}
-
 func writeJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -450,8 +429,8 @@ func runBenchTrain(args []string) error {
 		}
 	}
 	if *jsonFile != "" {
-		if err := writeJSONFile(*jsonFile, rep); err != nil {
-			return err
+		if err := metrics.WriteJSON(*jsonFile, rep); err != nil {
+			return fmt.Errorf("--json-out: %w", err)
 		}
 	}
 	if *jsonOut {
