@@ -13,6 +13,7 @@ import (
 type Side struct {
 	Backend  string `json:"backend"`
 	Launches string `json:"launches,omitempty"`
+	Timing   string `json:"timing,omitempty"` // a kernel report's: held or host-paced
 	Date     string `json:"date,omitempty"`
 }
 
@@ -71,8 +72,8 @@ func CompareKernels(old, new *KernelReport) *KernelComparison {
 		}
 	}
 	cmp := &KernelComparison{
-		Old: Side{Backend: old.Backend, Launches: old.Launches, Date: old.Date},
-		New: Side{Backend: new.Backend, Launches: new.Launches, Date: new.Date},
+		Old: Side{Backend: old.Backend, Launches: old.Launches, Timing: old.Timing, Date: old.Date},
+		New: Side{Backend: new.Backend, Launches: new.Launches, Timing: new.Timing, Date: new.Date},
 	}
 	logSum := 0.0
 	for _, o := range old.Results {

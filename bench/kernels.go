@@ -14,56 +14,86 @@ import (
 
 // OpTimer is implemented by a backend that times ops on its device itself,
 // as CUDA events do. TimeOps calls f n times (f issues ops without waiting
-// for them) and returns the device time between the start of the first
-// op and the end of the last.
+// for them) and returns the device time between the start of the first op
+// and the end of the last, and the wall time the n calls took to issue.
+// Held, the device waits until all n calls are issued and then runs them
+// back to back, so that the device time does not include the host's rate
+// of issue (nvbench's blocking kernel); not held, a device that finishes an
+// op before the next is issued waits for it.
 type OpTimer interface {
-	TimeOps(n int, f func()) (time.Duration, error)
+	TimeOps(n int, held bool, f func()) (device, issue time.Duration, err error)
 }
 
 // timeGroup times n calls of f on be: with be's OpTimer when it has one,
-// else with the wall clock between two Syncs.
-func timeGroup(be host.Backend, n int, f func()) (time.Duration, error) {
+// else with the wall clock between two Syncs (device and issue time then
+// both the wall time).
+func timeGroup(be host.Backend, n int, held bool, f func()) (device, issue time.Duration, err error) {
 	if t, ok := be.(OpTimer); ok {
-		return t.TimeOps(n, f)
+		return t.TimeOps(n, held, f)
 	}
 	if err := be.Sync(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	start := time.Now()
 	for range n {
 		f()
 	}
 	if err := be.Sync(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return time.Since(start), nil
+	d := time.Since(start)
+	return d, d, nil
 }
 
 // groupTarget is how long a timed group of calls should last, so that the
 // clock and the synchronisation around it are noise.
 const groupTarget = time.Millisecond
 
+// heldLaunches is the most kernel launches and GEMMs a held group issues:
+// well within what a CUDA stream queues (about a thousand) before a launch
+// blocks the host, which behind a hold would stall the group.
+const heldLaunches = 256
+
+// timing is one op's measurement: the median device time per call and the
+// median wall time per call to issue it, over the calls timed.
+type timing struct {
+	device, issue time.Duration
+	calls         int
+}
+
 // measure times call (which runs the op once) and returns the median time
-// per call over groups of calls and the number of calls timed. It spends
-// about budget, at least three groups and at most 31.
-func measure(be host.Backend, call func(), budget time.Duration) (time.Duration, int, error) {
-	one, err := timeGroup(be, 1, call)
+// per call over groups of calls, held or not (see OpTimer). It spends
+// about budget, at least three groups and at most 31. A held group issues
+// at most heldLaunches launches, counted on a backend that counts them.
+func measure(be host.Backend, call func(), budget time.Duration, held bool) (timing, error) {
+	perCall := int64(0)
+	if l, ok := be.(interface{ Launches() int64 }); ok && held {
+		before := l.Launches()
+		call()
+		perCall = l.Launches() - before
+	}
+	one, _, err := timeGroup(be, 1, held, call)
 	if err != nil {
-		return 0, 0, err
+		return timing{}, err
 	}
 	one = max(one, time.Nanosecond)
 	per := max(1, int(groupTarget/one))
-	groups := min(max(int(budget/(time.Duration(per)*one)), 3), 31)
-	var times []time.Duration
-	for range groups {
-		d, err := timeGroup(be, per, call)
-		if err != nil {
-			return 0, 0, err
-		}
-		times = append(times, d/time.Duration(per))
+	if perCall > 0 {
+		per = max(1, min(per, heldLaunches/int(perCall)))
 	}
-	slices.Sort(times)
-	return times[len(times)/2], groups * per, nil
+	groups := min(max(int(budget/(time.Duration(per)*one)), 3), 31)
+	var devices, issues []time.Duration
+	for range groups {
+		d, is, err := timeGroup(be, per, held, call)
+		if err != nil {
+			return timing{}, err
+		}
+		devices = append(devices, d/time.Duration(per))
+		issues = append(issues, is/time.Duration(per))
+	}
+	slices.Sort(devices)
+	slices.Sort(issues)
+	return timing{devices[len(devices)/2], issues[len(issues)/2], groups * per}, nil
 }
 
 // KernelOptions configure RunKernels.
@@ -83,6 +113,11 @@ type KernelOptions struct {
 	GemmN     int
 	// NoValidate skips the comparison with the reference backend.
 	NoValidate bool
+	// HostPaced times groups of calls as the host issues them, without
+	// holding the device until a group is issued (see OpTimer): an op's
+	// time is then the longer of its device time and the host's time to
+	// issue it.
+	HostPaced bool
 }
 
 // Ceilings are the device's measured limits that results are compared
@@ -157,6 +192,15 @@ func LaunchMode(be host.Backend) string {
 	return "stream"
 }
 
+// TimingMode names how o times ops: "held" or "host-paced" (see
+// KernelOptions.HostPaced).
+func TimingMode(o KernelOptions) string {
+	if o.HostPaced {
+		return "host-paced"
+	}
+	return "held"
+}
+
 // KernelResult is one op at one shape.
 type KernelResult struct {
 	Op       string         `json:"op"`
@@ -166,12 +210,16 @@ type KernelResult struct {
 	Bytes    int64          `json:"bytes"`
 	Flops    int64          `json:"flops"`
 	MedianNS float64        `json:"median_ns"`
-	Calls    int            `json:"calls"`  // calls timed
-	Copies   int            `json:"copies"` // input sets rotated through
-	GBps     float64        `json:"gb_per_s"`
-	GFlops   float64        `json:"gflop_per_s"`
-	PctCopy  float64        `json:"pct_copy"`  // of the copy bandwidth ceiling
-	PctSgemm float64        `json:"pct_sgemm"` // of the SGEMM ceiling
+	// IssueNS is the host's median wall time to issue one call (on a
+	// GPU, its launches); above MedianNS, a loop of this op alone would be
+	// paced by the host, not the device.
+	IssueNS  float64 `json:"issue_ns"`
+	Calls    int     `json:"calls"`  // calls timed
+	Copies   int     `json:"copies"` // input sets rotated through
+	GBps     float64 `json:"gb_per_s"`
+	GFlops   float64 `json:"gflop_per_s"`
+	PctCopy  float64 `json:"pct_copy"`  // of the copy bandwidth ceiling
+	PctSgemm float64 `json:"pct_sgemm"` // of the SGEMM ceiling
 	// PctBound is 100·BoundNS / MedianNS: how close the op comes to the
 	// least time the ceilings allow it, the launch floor included, so that
 	// an op too small to be bound by bytes or FLOPs is judged on latency.
@@ -196,10 +244,13 @@ func (r KernelResult) Name() string {
 
 // KernelReport is the outcome of RunKernels.
 type KernelReport struct {
-	Date      string         `json:"date"`    // start, UTC, RFC 3339
-	Threads   int            `json:"threads"` // GOMAXPROCS
-	Backend   string         `json:"backend"`
-	Launches  string         `json:"launches,omitempty"` // see LaunchMode
+	Date     string `json:"date"`    // start, UTC, RFC 3339
+	Threads  int    `json:"threads"` // GOMAXPROCS
+	Backend  string `json:"backend"`
+	Launches string `json:"launches,omitempty"` // see LaunchMode
+	// Timing is "held" (groups run back to back once issued: device time)
+	// or "host-paced" (KernelOptions.HostPaced); see OpTimer.
+	Timing    string         `json:"timing"`
 	Reference string         `json:"reference"`
 	Shapes    Shapes         `json:"shapes"`
 	Ceilings  Ceilings       `json:"ceilings"`
@@ -236,7 +287,7 @@ func RunKernels(be, ref host.Backend, o KernelOptions, ceil Ceilings, each func(
 		o.Budget = 100 * time.Millisecond
 	}
 	rep := &KernelReport{Date: time.Now().UTC().Format(time.RFC3339), Threads: runtime.GOMAXPROCS(0),
-		Backend: be.Name(), Launches: LaunchMode(be), Shapes: o.Shapes, Ceilings: ceil}
+		Backend: be.Name(), Launches: LaunchMode(be), Timing: TimingMode(o), Shapes: o.Shapes, Ceilings: ceil}
 	if o.NoValidate {
 		ref = nil
 	}
@@ -281,26 +332,26 @@ func MeasureCeilings(be host.Backend, o KernelOptions) (Ceilings, error) {
 	n := int(c.CopyBytes / 4)
 	src, dst := be.Alloc(n), be.Alloc(n)
 	be.Fill(src, 1)
-	d, _, err := measure(be, func() { be.Copy(dst, src) }, o.Budget)
+	cp, err := measure(be, func() { be.Copy(dst, src) }, o.Budget, !o.HostPaced)
 	be.Free(src)
 	be.Free(dst)
 	if err != nil {
 		return c, fmt.Errorf("copy ceiling: %w", err)
 	}
-	c.CopyGBps = 8 * float64(n) / d.Seconds() / 1e9
+	c.CopyGBps = 8 * float64(n) / cp.device.Seconds() / 1e9
 
-	if c.SgemmGFlops, err = sgemmRate(be, c.SgemmN, o.Budget); err != nil {
+	if c.SgemmGFlops, err = sgemmRate(be, c.SgemmN, o.Budget, !o.HostPaced); err != nil {
 		return c, fmt.Errorf("SGEMM ceiling: %w", err)
 	}
 
 	one := be.Alloc(1)
 	defer be.Free(one)
 	fill := func() { be.Fill(one, 1) }
-	d, _, err = measure(be, fill, o.Budget)
+	floor, err := measure(be, fill, o.Budget, !o.HostPaced)
 	if err != nil {
 		return c, fmt.Errorf("launch floor: %w", err)
 	}
-	c.LaunchNS = float64(d.Nanoseconds())
+	c.LaunchNS = float64(floor.device.Nanoseconds())
 	if c.HostLaunchNS, err = hostIssueNS(be, fill); err != nil {
 		return c, fmt.Errorf("launch floor, host's part: %w", err)
 	}
@@ -310,7 +361,7 @@ func MeasureCeilings(be host.Backend, o KernelOptions) (Ceilings, error) {
 // sgemmRate is the better rate of the square Gemms C = A·B and C = A·Bᵀ
 // of size g on be, in GFLOP/s: a backend may be faster at one (the models
 // use both).
-func sgemmRate(be host.Backend, g int, budget time.Duration) (float64, error) {
+func sgemmRate(be host.Backend, g int, budget time.Duration, held bool) (float64, error) {
 	a, b, m := be.Alloc(g*g), be.Alloc(g*g), be.Alloc(g*g)
 	defer func() {
 		be.Free(a)
@@ -321,11 +372,11 @@ func sgemmRate(be host.Backend, g int, budget time.Duration) (float64, error) {
 	be.Fill(b, 0.25)
 	best := time.Duration(math.MaxInt64)
 	for _, transB := range []bool{false, true} {
-		d, _, err := measure(be, func() { be.Gemm(false, transB, g, g, g, 1, a, g, b, g, 0, m, g) }, budget)
+		t, err := measure(be, func() { be.Gemm(false, transB, g, g, g, 1, a, g, b, g, 0, m, g) }, budget, held)
 		if err != nil {
 			return 0, err
 		}
-		best = min(best, d)
+		best = min(best, t.device)
 	}
 	return 2 * float64(g) * float64(g) * float64(g) / best.Seconds() / 1e9, nil
 }
@@ -371,17 +422,19 @@ func runCase(be, ref host.Backend, c *kernelCase, o KernelOptions, ceil Ceilings
 		return res, err
 	}
 	next := 0
-	d, calls, err := measure(be, func() {
+	tm, err := measure(be, func() {
 		c.run(be, insts[next])
 		if next++; next == len(insts) {
 			next = 0
 		}
-	}, o.Budget)
+	}, o.Budget, !o.HostPaced)
 	if err != nil {
 		return res, err
 	}
-	res.Copies, res.Calls = copies, calls
+	d := tm.device
+	res.Copies, res.Calls = copies, tm.calls
 	res.MedianNS = float64(d.Nanoseconds())
+	res.IssueNS = float64(tm.issue.Nanoseconds())
 	sec := max(d.Seconds(), 1e-12)
 	res.GBps = float64(c.bytes) / sec / 1e9
 	res.GFlops = float64(c.flops) / sec / 1e9

@@ -197,16 +197,27 @@ func TestRelErr(t *testing.T) {
 // fixedTimer is a backend whose OpTimer reports 10 µs per call.
 type fixedTimer struct {
 	host.Backend
-	calls int
+	calls, heldCalls int
+	launches         int64 // see countingTimer
 }
 
-func (f *fixedTimer) TimeOps(n int, fn func()) (time.Duration, error) {
+func (f *fixedTimer) TimeOps(n int, held bool, fn func()) (time.Duration, time.Duration, error) {
+	start := time.Now()
 	for range n {
 		fn()
 	}
 	f.calls += n
-	return time.Duration(n) * 10 * time.Microsecond, nil
+	if held {
+		f.heldCalls += n
+	}
+	return time.Duration(n) * 10 * time.Microsecond, time.Since(start), nil
 }
+
+// countingTimer is a fixedTimer that counts launches, as the GPU backend
+// does.
+type countingTimer struct{ *fixedTimer }
+
+func (c countingTimer) Launches() int64 { return c.launches }
 
 // TestHostLaunchNS checks that the host's part of the launch floor is the
 // wall time of issuing calls, apart from the device time an OpTimer
@@ -233,18 +244,48 @@ func TestHostLaunchNS(t *testing.T) {
 }
 
 func TestMeasureUsesOpTimer(t *testing.T) {
-	be := &fixedTimer{Backend: host.NewCPU(1)}
+	for _, held := range []bool{false, true} {
+		be := &fixedTimer{Backend: host.NewCPU(1)}
+		ran := 0
+		tm, err := measure(be, func() { ran++ }, 20*time.Millisecond, held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tm.device != 10*time.Microsecond || !(tm.issue > 0 && tm.issue < tm.device) {
+			t.Errorf("held %v: median %v, issue %v; want the timer's 10µs and the wall time of a call that does nothing", held, tm.device, tm.issue)
+		}
+		// 1 ms groups of 100 calls; 20 ms → 20 groups, plus the estimate.
+		if tm.calls != 2000 || ran != tm.calls+1 || be.calls != ran {
+			t.Errorf("held %v: %d calls timed, %d run, %d through the timer; want 2000, 2001, 2001", held, tm.calls, ran, be.calls)
+		}
+		if want := map[bool]int{false: 0, true: ran}[held]; be.heldCalls != want {
+			t.Errorf("held %v: %d calls held, want %d", held, be.heldCalls, want)
+		}
+	}
+}
+
+// TestMeasureHeldLaunches checks that a held group stays within
+// heldLaunches launches on a backend that counts them: 3 a call makes
+// groups of 85 calls, not 100.
+func TestMeasureHeldLaunches(t *testing.T) {
+	ft := &fixedTimer{Backend: host.NewCPU(1)}
+	be := countingTimer{ft}
 	ran := 0
-	d, calls, err := measure(be, func() { ran++ }, 20*time.Millisecond)
+	call := func() {
+		ran++
+		ft.launches += 3
+	}
+	tm, err := measure(be, call, 20*time.Millisecond, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d != 10*time.Microsecond {
-		t.Errorf("median %v, want the timer's 10µs", d)
+	// 20 ms at 85 calls of 10 µs: 23 groups.
+	if per := 85; tm.calls != 23*per || ran != tm.calls+2 {
+		t.Errorf("%d calls timed, %d run; want 23 groups of %d and 2 more run (the count of launches, the estimate)", tm.calls, ran, per)
 	}
-	// 1 ms groups of 100 calls; 20 ms → 20 groups, plus the estimate.
-	if calls != 2000 || ran != calls+1 || be.calls != ran {
-		t.Errorf("%d calls timed, %d run, %d through the timer; want 2000, 2001, 2001", calls, ran, be.calls)
+	ft.calls, ran = 0, 0
+	if _, err := measure(be, call, 20*time.Millisecond, false); err != nil || ft.calls != ran {
+		t.Errorf("not held: %v; %d calls through the timer, %d run", err, ft.calls, ran)
 	}
 }
 

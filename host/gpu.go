@@ -41,6 +41,7 @@ type GPU struct {
 	mallocs int                      // device allocations made (tests: none in steady state)
 
 	status       cuda.DevicePtr // int32[4]: code, value, index, unused
+	holdWords    cuda.DevicePtr // int32[2] of TimeOps's hold: release, gave up; 0 until the first
 	scratchBuf   cuda.DevicePtr // see scratch; a pool allocation
 	scratchBytes int
 	statusHost   []byte // pinned readback of status
@@ -138,10 +139,12 @@ func (g *GPU) Close() error {
 	}
 	g.free, g.live = map[int][]cuda.DevicePtr{}, map[cuda.DevicePtr]int{}
 	g.scratchBuf, g.scratchBytes = 0, 0
-	if g.status != 0 {
-		errs = append(errs, g.dev.Free(g.status))
+	for _, p := range []cuda.DevicePtr{g.status, g.holdWords} {
+		if p != 0 {
+			errs = append(errs, g.dev.Free(p))
+		}
 	}
-	g.status = 0
+	g.status, g.holdWords = 0, 0
 	for _, b := range [][]byte{g.statusHost, g.ring, g.down} {
 		if b != nil {
 			errs = append(errs, g.dev.FreeHost(b))
@@ -699,40 +702,104 @@ func (g *GPU) Sync() error {
 }
 
 // TimeOps calls f n times, where f issues ops without waiting for them, and
-// returns the device time between the start of the first op and the end of
-// the last, measured with CUDA events on the compute stream (so the host's
-// launch overhead counts only where the device waits for it). It
-// implements bench.OpTimer.
-func (g *GPU) TimeOps(n int, f func()) (time.Duration, error) {
+// returns the device time from the start of the first op to the end of the
+// last (CUDA events on the compute stream) and the wall time the n calls
+// took to issue. It implements bench.OpTimer.
+//
+// Held, the compute stream waits behind a hold (kernels/hold.cu) until all
+// n calls are issued, as nvbench's blocking kernel does, so that the device
+// runs them back to back and the time is the device's alone. Not held, a
+// device that finishes an op before the host has issued the next waits for
+// it, and that wait counts. A held group must fit the stream's queue (about
+// a thousand launches); a hold that gave up waiting (holdTimeout) is an
+// error, since the time then includes the host's.
+func (g *GPU) TimeOps(n int, held bool, f func()) (device, issue time.Duration, err error) {
 	if err := g.Sync(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	start, err := g.dev.NewTimingEvent()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer g.dev.DestroyEvent(start)
 	end, err := g.dev.NewTimingEvent()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer g.dev.DestroyEvent(end)
-	if err := g.dev.Record(start, cuda.Compute); err != nil {
-		return 0, err
+	if held {
+		if err := g.hold(); err != nil {
+			return 0, 0, err
+		}
 	}
+	if err := g.dev.Record(start, cuda.Compute); err != nil {
+		return 0, 0, err
+	}
+	t0 := time.Now()
 	for range n {
 		f()
 	}
+	issue = time.Since(t0)
 	if err := g.dev.Record(end, cuda.Compute); err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	if held {
+		if err := g.dev.MemsetD32(g.holdWords, 1, 1, cuda.Copy); err != nil {
+			return 0, 0, fmt.Errorf("release the hold: %w", err)
+		}
 	}
 	if err := g.dev.EventSynchronize(end); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := g.wait("TimeOps"); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return g.dev.Elapsed(start, end)
+	if held {
+		var words [2]int32
+		if err := g.dev.MemcpyDtoH(unsafe.Pointer(&words[0]), g.holdWords, 8, cuda.Compute); err != nil {
+			return 0, 0, err
+		}
+		if words[1] != 0 {
+			return 0, 0, fmt.Errorf("TimeOps: the hold gave up after %v: %d calls did not fit the stream's queue", holdTimeout, n)
+		}
+	}
+	device, err = g.dev.Elapsed(start, end)
+	return device, issue, err
+}
+
+// holdTimeout is how long the hold of a TimeOps group waits for the host:
+// far longer than issuing any group the benchmarks time, short enough that
+// a group the stream's queue cannot take whole (the host then blocks in a
+// launch behind the hold) costs a moment, not a hang.
+const holdTimeout = 500 * time.Millisecond
+
+// hold queues stream_hold on the compute stream: the work queued after it
+// waits until TimeOps writes 1 to the release word, g.holdWords[0], from
+// the copy stream; stream_hold writes 1 to g.holdWords[1] if it gave up.
+func (g *GPU) hold() error {
+	if g.holdWords == 0 {
+		p, err := g.dev.Malloc(8)
+		if err != nil {
+			return fmt.Errorf("TimeOps: %w", err)
+		}
+		g.holdWords = p
+	}
+	release := uint32(0)
+	if cuda.Emulated {
+		// The emulation runs a kernel to its end when it is launched: a
+		// hold not yet released would wait out its timeout there. Released
+		// first, it runs and returns.
+		release = 1
+	}
+	if err := g.dev.MemsetD32(g.holdWords, release, 1, cuda.Compute); err != nil {
+		return err
+	}
+	if err := g.dev.MemsetD32(g.holdWords+4, 0, 1, cuda.Compute); err != nil {
+		return err
+	}
+	g.launch("TimeOps", "stream_hold", [3]int{1, 1, 1}, [3]int{1, 1, 1},
+		g.holdWords, uint64(holdTimeout.Nanoseconds()), g.holdWords+4)
+	return g.Err()
 }
 
 // ---------------------------------------------------------------- elementwise

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/emotionlab/emotion/cuda"
 )
 
 // Parity of every op of the GPU backend (real or emulated) with the CPU
@@ -744,38 +747,75 @@ func TestGPUUploadRing(t *testing.T) {
 	}
 }
 
-// TestGPUTimeOps checks that TimeOps runs f n times, waits for the ops and
-// returns their device time, and that an op's failure inside is its error.
+// TestGPUTimeOps checks that TimeOps runs f n times, held or not, waits for
+// the ops and returns their device time and the time to issue them, and
+// that an op's failure inside is its error.
 func TestGPUTimeOps(t *testing.T) {
 	g, err := NewGPU(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	x := g.Alloc(1 << 20)
-	g.Fill(x, 1)
-	calls := 0
-	d, err := g.TimeOps(5, func() {
-		calls++
-		g.Scale(2, x)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if calls != 5 || d <= 0 {
-		t.Fatalf("TimeOps: %d calls, %v", calls, d)
-	}
-	got := make([]float32, 1<<20)
-	g.Download(got, x)
-	if got[0] != 32 || got[len(got)-1] != 32 {
-		t.Fatalf("after 5 doublings: %v %v, want 32", got[0], got[len(got)-1])
+	for _, held := range []bool{false, true} {
+		x := g.Alloc(1 << 20)
+		g.Fill(x, 1)
+		calls := 0
+		d, issue, err := g.TimeOps(5, held, func() {
+			calls++
+			g.Scale(2, x)
+		})
+		if err != nil {
+			t.Fatalf("held %v: %v", held, err)
+		}
+		if calls != 5 || d <= 0 || issue <= 0 {
+			t.Fatalf("held %v: %d calls, device %v, issue %v", held, calls, d, issue)
+		}
+		got := make([]float32, 1<<20)
+		g.Download(got, x)
+		if got[0] != 32 || got[len(got)-1] != 32 {
+			t.Fatalf("held %v: after 5 doublings: %v %v, want 32", held, got[0], got[len(got)-1])
+		}
+		g.Free(x)
 	}
 	bad := g.AllocI32(1)
 	g.UploadI32(bad, []int32{7})
 	table, out := g.Alloc(3*4), g.Alloc(4)
 	g.Fill(table, 1)
-	if _, err := g.TimeOps(1, func() { g.EmbeddingForward(bad, 4, -1, table, out) }); err == nil {
+	if _, _, err := g.TimeOps(1, true, func() { g.EmbeddingForward(bad, 4, -1, table, out) }); err == nil {
 		t.Error("TimeOps around an embedding of id 7 of 3: no error")
+	}
+}
+
+// TestGPUTimeOpsHolds checks on a GPU that a held group runs once it is
+// all issued: with the host pausing 5 ms between calls, the held group's
+// device time is that of its small ops, the group not held waits for the
+// host. (The emulation runs each op as it is issued: there the hold
+// cannot hold, and TestGPUTimeOps covers it.)
+func TestGPUTimeOpsHolds(t *testing.T) {
+	if cuda.Emulated {
+		t.Skip("the emulated device runs each op when it is issued")
+	}
+	g, err := NewGPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	x := g.Alloc(1024)
+	const calls, pause = 4, 5 * time.Millisecond
+	slow := func() {
+		time.Sleep(pause)
+		g.Scale(1, x)
+	}
+	held, issueHeld, err := g.TimeOps(calls, true, slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paced, _, err := g.TimeOps(calls, false, slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if issueHeld < calls*pause || held > pause || paced < (calls-1)*pause {
+		t.Errorf("4 calls 5 ms apart: held %v of device time (issued in %v), not held %v; want under 5 ms, and over 15 ms not held", held, issueHeld, paced)
 	}
 }
 

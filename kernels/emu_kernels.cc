@@ -12,6 +12,7 @@
 #include "elementwise.cu"
 #include "embedding.cu"
 #include "heads.cu"
+#include "hold.cu"
 #include "lstm.cu"
 #include "pool.cu"
 #include "reduce.cu"
@@ -59,6 +60,7 @@ const Kernel kernels[] = {
     EMU_KERNEL(seq_from_time_major),
     EMU_KERNEL(softmax_fwd),
     EMU_KERNEL(softmax_bwd),
+    EMU_KERNEL(stream_hold),
     EMU_KERNEL(selftest_iota),
     EMU_KERNEL(selftest_warp_softmax),
     EMU_KERNEL(selftest_block_sum),

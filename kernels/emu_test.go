@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -288,5 +289,45 @@ func TestSgemm(t *testing.T) {
 	p := devAlloc(t, 10)
 	if err := EmuSgemm(false, false, 4, 4, 4, 1, p, 4, 0, p, 4, 0, 0, p, 4, 0, 1); err == nil || !strings.Contains(err.Error(), "past the end") {
 		t.Errorf("gemm over a too small buffer: %v", err)
+	}
+}
+
+// TestStreamHold checks the benchmarks' stream hold: released, it returns
+// at once and reports no timeout; never released, it gives up after its
+// timeout and says so.
+func TestStreamHold(t *testing.T) {
+	words := devAlloc(t, 2) // release, timed_out
+	for _, tc := range []struct {
+		name     string
+		release  int32
+		timeout  time.Duration
+		timedOut bool
+	}{
+		{"released", 1, time.Minute, false},
+		{"never released", 0, 3 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			init := []int32{tc.release, 0}
+			if err := EmuCopyToDevice(words, unsafe.Pointer(&init[0]), 8); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			err := EmuLaunch("stream_hold", [3]int{1, 1, 1}, [3]int{1, 1, 1}, 0,
+				[]EmuArg{ptr(words), {ArgU64, uint64(tc.timeout.Nanoseconds())}, ptr(words + 4)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(start)
+			var got [2]int32
+			if err := EmuCopyToHost(unsafe.Pointer(&got[0]), words, 8); err != nil {
+				t.Fatal(err)
+			}
+			if (got[1] == 1) != tc.timedOut || got[0] != tc.release {
+				t.Errorf("words after the hold %v, want timed out %v and the release word unchanged", got, tc.timedOut)
+			}
+			if tc.timedOut && took < tc.timeout {
+				t.Errorf("gave up after %v, before its timeout of %v", took, tc.timeout)
+			}
+		})
 	}
 }

@@ -100,11 +100,14 @@ func readReport(path string, v any) error {
 	return nil
 }
 
-// side names a report: its file, backend and launch mode.
+// side names a report: its file, backend, launch mode and timing.
 func side(path string, s bench.Side) string {
 	out := fmt.Sprintf("%s (%s", path, s.Backend)
 	if s.Launches != "" {
 		out += ", " + s.Launches + " launches"
+	}
+	if s.Timing != "" {
+		out += ", " + s.Timing + " timing"
 	}
 	return out + ")"
 }
