@@ -311,7 +311,59 @@ func RunKernels(be, ref host.Backend, o KernelOptions, ceil Ceilings, each func(
 		}
 	}
 	rep.Targets = Targets(rep)
+	for i := range rep.Targets {
+		t := &rep.Targets[i]
+		d, err := sameBytesCopy(be, t.Bytes, o)
+		if err != nil {
+			return rep, fmt.Errorf("a copy of %s's bytes: %w", t.Op, err)
+		}
+		t.SameBytesCopyNS = float64(d.Nanoseconds())
+		t.PctOfSameBytesCopy = 100 * t.SameBytesCopyNS / max(t.MedianNS, 1e-3)
+	}
 	return rep, nil
+}
+
+// sameBytesCopy is the least time be takes to move bytes (half of them
+// read, half written; at least one float each way): the faster of a Copy
+// (on a GPU, the driver's device-to-device copy) and a Scale in place (a
+// kernel launched as the ops' kernels are), each rotating through copies
+// of its buffers as runCase does and timed as o times ops.
+func sameBytesCopy(be host.Backend, bytes int64, o KernelOptions) (time.Duration, error) {
+	n := int(max(bytes/8, 1))
+	copies := 1
+	if fp := 8 * int64(n); o.RotateBytes > fp {
+		copies = int(min((o.RotateBytes+fp-1)/fp, 512))
+	}
+	src, dst := make([]*host.F32, copies), make([]*host.F32, copies)
+	for k := range src {
+		src[k], dst[k] = be.Alloc(n), be.Alloc(n)
+		be.Fill(src[k], 1)
+		be.Fill(dst[k], 1)
+	}
+	defer func() {
+		for k := range src {
+			be.Free(src[k])
+			be.Free(dst[k])
+		}
+	}()
+	best := time.Duration(math.MaxInt64)
+	for _, move := range []func(k int){
+		func(k int) { be.Copy(dst[k], src[k]) },
+		func(k int) { be.Scale(1, dst[k]) },
+	} {
+		next := 0
+		tm, err := measure(be, func() {
+			move(next)
+			if next++; next == copies {
+				next = 0
+			}
+		}, o.Budget, !o.HostPaced)
+		if err != nil {
+			return 0, err
+		}
+		best = min(best, tm.device)
+	}
+	return best, nil
 }
 
 // MeasureCeilings times a Copy between two buffers of o.CopyBytes (64 MiB

@@ -520,3 +520,20 @@ func TestLaunchMode(t *testing.T) {
 		t.Errorf("report launches %q over %d results, want stream", rep.Launches, len(rep.Results))
 	}
 }
+
+// TestTargetsSameBytesCopy checks that RunKernels times a copy of each
+// target op's bytes, as it times the ops: under a timer that gives every
+// call 10 µs, the copy takes 10 µs and the op runs at 100% of it.
+func TestTargetsSameBytesCopy(t *testing.T) {
+	be := &fixedTimer{Backend: host.NewCPU(1)}
+	rep, err := RunKernels(be, nil, tinyOptions("^LSTMGatesForward"), Ceilings{CopyGBps: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Targets) != 1 {
+		t.Fatalf("targets %+v, want LSTMGatesForward's", rep.Targets)
+	}
+	if g := rep.Targets[0]; g.SameBytesCopyNS != 10_000 || g.PctOfSameBytesCopy != 100 || g.MedianNS != 10_000 {
+		t.Errorf("target %+v: want a 10 µs copy, 100%% of it", g)
+	}
+}

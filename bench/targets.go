@@ -24,12 +24,18 @@ type Target struct {
 	Yardstick string  `json:"yardstick"`
 	Pct       float64 `json:"pct"` // PctCopy or PctBound, by Yardstick
 	Met       bool    `json:"met"` // Pct ≥ TargetPct
-	// FloorPlusCopy is the launch floor plus the bytes at the copy
-	// bandwidth, as a percentage of the op's time: near 100 when the op
-	// moves its bytes at the copy rate and what keeps it from the target
-	// is the fixed cost of a launch, which no kernel can remove (on the
-	// H200 the LSTM step kernels measured 59.5% of copy and 98–106% here).
-	FloorPlusCopy float64 `json:"floor_plus_copy_pct"`
+	// MedianNS is the op's time.
+	MedianNS float64 `json:"median_ns"`
+	// SameBytesCopyNS is the time of the faster of a Copy and a Scale in
+	// place that move the op's bytes (half read, half written), timed as
+	// the ops are; PctOfSameBytesCopy is 100·SameBytesCopyNS / MedianNS.
+	// That is the least a kernel moving these bytes takes, its fixed costs included (the launch,
+	// the first loads' latency, the last stores' drain), which the copy
+	// bandwidth of two large buffers leaves out: near 100%, the op moves
+	// its bytes as fast as anything of its size can. RunKernels measures
+	// it; Targets leaves it zero.
+	SameBytesCopyNS    float64 `json:"same_bytes_copy_ns,omitempty"`
+	PctOfSameBytesCopy float64 `json:"pct_of_same_bytes_copy,omitempty"`
 }
 
 // Targets returns each target op of rep at its largest validated shape (the
@@ -47,13 +53,12 @@ func Targets(rep *KernelReport) []Target {
 		if best == nil {
 			continue
 		}
-		t := Target{Op: op, Shape: best.Shape, Bytes: best.Bytes, Yardstick: "copy", Pct: best.PctCopy}
+		t := Target{Op: op, Shape: best.Shape, Bytes: best.Bytes, Yardstick: "copy", Pct: best.PctCopy, MedianNS: best.MedianNS}
 		if c := rep.Ceilings; c.CopyGBps > 0 {
 			copyNS := float64(best.Bytes) / c.CopyGBps // GB/s is bytes per ns
 			if copyNS < c.LaunchNS {
 				t.Yardstick, t.Pct = "bound", best.PctBound
 			}
-			t.FloorPlusCopy = 100 * (c.LaunchNS + copyNS) / best.MedianNS
 		}
 		t.Met = t.Pct >= TargetPct
 		out = append(out, t)

@@ -81,6 +81,7 @@ static int blas_gemm(void* h, int ta, int tb, int m, int n, int k, float alpha, 
 
 static int host_alloc(void** p, size_t bytes) { return (int)cuMemAllocHost(p, bytes); }
 static int host_free(void* p) { return (int)cuMemFreeHost(p); }
+static int host_device_ptr(CUdeviceptr* d, void* p) { return (int)cuMemHostGetDevicePointer(d, p, 0); }
 */
 import "C"
 
@@ -159,6 +160,15 @@ func hostAlloc(bytes int) (unsafe.Pointer, error) {
 		return nil, fmt.Errorf("cuMemAllocHost(%d): CUresult %d", bytes, int(rc))
 	}
 	return p, nil
+}
+
+// hostDevicePtr is the device's address of page-locked host memory p.
+func hostDevicePtr(p unsafe.Pointer) (DevicePtr, error) {
+	var d C.CUdeviceptr
+	if rc := C.host_device_ptr(&d, p); rc != 0 {
+		return 0, fmt.Errorf("cuMemHostGetDevicePointer: CUresult %d", int(rc))
+	}
+	return DevicePtr(d), nil
 }
 
 func hostFree(p unsafe.Pointer) error {

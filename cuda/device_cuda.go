@@ -242,6 +242,25 @@ func (d *Device) MallocHost(bytes int) ([]byte, error) {
 	return unsafe.Slice((*byte)(p), bytes), nil
 }
 
+// HostDevicePtr is the address through which kernels read and write b,
+// memory of MallocHost (page-locked, so the GPU reaches it over the bus:
+// each access is a round trip to the host, fit for a flag, not for data).
+func (d *Device) HostDevicePtr(b []byte) (DevicePtr, error) {
+	if len(b) == 0 {
+		return 0, errors.New("cuda: device address of empty host memory")
+	}
+	var p DevicePtr
+	err := d.do(func() error {
+		var err error
+		p, err = hostDevicePtr(unsafe.Pointer(&b[0]))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cuda: %w", err)
+	}
+	return p, nil
+}
+
 // FreeHost frees memory of MallocHost.
 func (d *Device) FreeHost(b []byte) error {
 	if len(b) == 0 {

@@ -145,6 +145,12 @@ func (d *Device) MallocHost(bytes int) ([]byte, error) {
 	return make([]byte, bytes), nil
 }
 
+// HostDevicePtr fails: the emulated kernels reach only emulated device
+// memory (see the cuda build's Device).
+func (d *Device) HostDevicePtr(b []byte) (DevicePtr, error) {
+	return 0, errors.New("cuda: the emulated device cannot address host memory")
+}
+
 // FreeHost frees memory of MallocHost.
 func (d *Device) FreeHost(b []byte) error { return nil }
 

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -41,7 +42,8 @@ type GPU struct {
 	mallocs int                      // device allocations made (tests: none in steady state)
 
 	status       cuda.DevicePtr // int32[4]: code, value, index, unused
-	holdWords    cuda.DevicePtr // int32[2] of TimeOps's hold: release, gave up; 0 until the first
+	holdWords    cuda.DevicePtr // device address of TimeOps's hold, int32[2]: release, gave up; 0 until the first
+	holdHost     []byte         // on a GPU, the page-locked host memory holdWords addresses
 	scratchBuf   cuda.DevicePtr // see scratch; a pool allocation
 	scratchBytes int
 	statusHost   []byte // pinned readback of status
@@ -140,17 +142,17 @@ func (g *GPU) Close() error {
 	g.free, g.live = map[int][]cuda.DevicePtr{}, map[cuda.DevicePtr]int{}
 	g.scratchBuf, g.scratchBytes = 0, 0
 	for _, p := range []cuda.DevicePtr{g.status, g.holdWords} {
-		if p != 0 {
+		if p != 0 && (p != g.holdWords || g.holdHost == nil) {
 			errs = append(errs, g.dev.Free(p))
 		}
 	}
 	g.status, g.holdWords = 0, 0
-	for _, b := range [][]byte{g.statusHost, g.ring, g.down} {
+	for _, b := range [][]byte{g.statusHost, g.ring, g.down, g.holdHost} {
 		if b != nil {
 			errs = append(errs, g.dev.FreeHost(b))
 		}
 	}
-	g.statusHost, g.ring, g.down = nil, nil, nil
+	g.statusHost, g.ring, g.down, g.holdHost = nil, nil, nil, nil
 	for _, s := range g.pending {
 		errs = append(errs, g.dev.DestroyEvent(s.done))
 	}
@@ -744,9 +746,7 @@ func (g *GPU) TimeOps(n int, held bool, f func()) (device, issue time.Duration, 
 		return 0, 0, err
 	}
 	if held {
-		if err := g.dev.MemsetD32(g.holdWords, 1, 1, cuda.Copy); err != nil {
-			return 0, 0, fmt.Errorf("release the hold: %w", err)
-		}
+		g.releaseHold()
 	}
 	if err := g.dev.EventSynchronize(end); err != nil {
 		return 0, 0, err
@@ -755,11 +755,11 @@ func (g *GPU) TimeOps(n int, held bool, f func()) (device, issue time.Duration, 
 		return 0, 0, err
 	}
 	if held {
-		var words [2]int32
-		if err := g.dev.MemcpyDtoH(unsafe.Pointer(&words[0]), g.holdWords, 8, cuda.Compute); err != nil {
+		gaveUp, err := g.holdGaveUp()
+		if err != nil {
 			return 0, 0, err
 		}
-		if words[1] != 0 {
+		if gaveUp {
 			return 0, 0, fmt.Errorf("TimeOps: the hold gave up after %v: %d calls did not fit the stream's queue", holdTimeout, n)
 		}
 	}
@@ -774,32 +774,77 @@ func (g *GPU) TimeOps(n int, held bool, f func()) (device, issue time.Duration, 
 const holdTimeout = 500 * time.Millisecond
 
 // hold queues stream_hold on the compute stream: the work queued after it
-// waits until TimeOps writes 1 to the release word, g.holdWords[0], from
-// the copy stream; stream_hold writes 1 to g.holdWords[1] if it gave up.
+// waits until releaseHold. On a GPU the hold's two words are page-locked
+// host memory that the kernel reads over the bus, so that nothing on any
+// stream stands between the release and the kernel (a release written by a
+// memset on the copy stream never arrived in one test process: streams
+// can share a hardware queue). The emulation runs a kernel to its end when
+// it is launched, so there the hold is released before it runs.
 func (g *GPU) hold() error {
 	if g.holdWords == 0 {
-		p, err := g.dev.Malloc(8)
-		if err != nil {
+		if err := g.allocHold(); err != nil {
 			return fmt.Errorf("TimeOps: %w", err)
 		}
-		g.holdWords = p
 	}
-	release := uint32(0)
 	if cuda.Emulated {
-		// The emulation runs a kernel to its end when it is launched: a
-		// hold not yet released would wait out its timeout there. Released
-		// first, it runs and returns.
-		release = 1
-	}
-	if err := g.dev.MemsetD32(g.holdWords, release, 1, cuda.Compute); err != nil {
-		return err
-	}
-	if err := g.dev.MemsetD32(g.holdWords+4, 0, 1, cuda.Compute); err != nil {
-		return err
+		if err := g.dev.MemsetD32(g.holdWords, 1, 1, cuda.Compute); err != nil {
+			return err
+		}
+		if err := g.dev.MemsetD32(g.holdWords+4, 0, 1, cuda.Compute); err != nil {
+			return err
+		}
+	} else {
+		w := g.holdHostWords()
+		atomic.StoreInt32(&w[0], 0)
+		atomic.StoreInt32(&w[1], 0)
 	}
 	g.launch("TimeOps", "stream_hold", [3]int{1, 1, 1}, [3]int{1, 1, 1},
 		g.holdWords, uint64(holdTimeout.Nanoseconds()), g.holdWords+4)
 	return g.Err()
+}
+
+// allocHold allocates the hold's words: page-locked host memory on a GPU,
+// device memory under emulation.
+func (g *GPU) allocHold() error {
+	if cuda.Emulated {
+		p, err := g.dev.Malloc(8)
+		g.holdWords = p
+		return err
+	}
+	b, err := g.dev.MallocHost(8)
+	if err != nil {
+		return err
+	}
+	p, err := g.dev.HostDevicePtr(b)
+	if err != nil {
+		g.dev.FreeHost(b)
+		return err
+	}
+	g.holdHost, g.holdWords = b, p
+	return nil
+}
+
+// holdHostWords is the hold's words in host memory (on a GPU).
+func (g *GPU) holdHostWords() *[2]int32 { return (*[2]int32)(unsafe.Pointer(&g.holdHost[0])) }
+
+// releaseHold lets the work queued behind the hold run.
+func (g *GPU) releaseHold() {
+	if !cuda.Emulated {
+		atomic.StoreInt32(&g.holdHostWords()[0], 1)
+	}
+}
+
+// holdGaveUp reports, once the stream has passed the hold, whether it gave
+// up waiting for its release.
+func (g *GPU) holdGaveUp() (bool, error) {
+	if !cuda.Emulated {
+		return atomic.LoadInt32(&g.holdHostWords()[1]) != 0, nil
+	}
+	var w [2]int32
+	if err := g.dev.MemcpyDtoH(unsafe.Pointer(&w[0]), g.holdWords, 8, cuda.Compute); err != nil {
+		return false, err
+	}
+	return w[1] != 0, nil
 }
 
 // ---------------------------------------------------------------- elementwise

@@ -4,8 +4,9 @@
 // busy until the host has issued the whole group (as NVIDIA's nvbench
 // does with its blocking kernel); the calls then run back to back, and
 // the events around them time the device alone. The host releases the
-// hold by writing the release word from another stream (a memset on the
-// copy stream), which the spinning thread sees in L2.
+// hold with a plain store to the release word, page-locked host memory
+// that the spinning thread reads over the bus (host.GPU.TimeOps); no
+// stream stands between the two.
 #include "common.cuh"
 
 #ifdef CUDA_EMU
@@ -24,8 +25,8 @@ __device__ __forceinline__ long long device_ns() {
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
   return t;
 }
-// read_volatile reads *p past the L1 cache, so that a write by another
-// stream becomes visible.
+// read_volatile reads *p afresh each time (not from a cache), so that the
+// host's store becomes visible.
 __device__ __forceinline__ int read_volatile(const int *p) { return *(const volatile int *)p; }
 __device__ __forceinline__ void pause_ns(unsigned ns) { __nanosleep(ns); }
 #endif
@@ -34,7 +35,8 @@ __device__ __forceinline__ void pause_ns(unsigned ns) { __nanosleep(ns); }
 // have passed; then it writes timed_out[0] = 1 (a group too long for the
 // stream's queue: the host blocked in a launch while the hold waited, and
 // the time includes the host's). Launch: one block of one thread. Traffic:
-// one 4 B read of release every microsecond, at most one 4 B write.
+// one 4 B read of release (over the bus) every microsecond or so, at most
+// one 4 B write.
 KERNEL void stream_hold(dptr<const int> release, unsigned long long timeout_ns, dptr<int> timed_out) {
   GRID_DEPENDENCY_SYNC();
   long long start = device_ns();

@@ -521,7 +521,7 @@ func printTargets(w io.Writer, targets []bench.Target) {
 		return
 	}
 	fmt.Fprintf(w, "\ntarget: ≥ %d%% of the copy bandwidth at the largest shape (%%bound where the bytes take less than a launch)\n", bench.TargetPct)
-	fmt.Fprintf(w, "floor+bytes: the launch floor plus the bytes at the copy rate, over the op's time (near 100%%: the launch is what is left)\n")
+	fmt.Fprintf(w, "same-size copy: the faster of a Copy and a Scale moving the op's bytes, timed alike, over the op's time (near 100%%: as fast as anything moving these bytes)\n")
 	for _, t := range targets {
 		verdict := "not met"
 		if t.Met {
@@ -531,7 +531,7 @@ func printTargets(w io.Writer, targets []bench.Target) {
 		if t.Yardstick == "bound" {
 			yard = "bound"
 		}
-		fmt.Fprintf(w, "  %-18s %-22s %10s  %5.1f%% %-7s floor+bytes %4.0f%%  %s\n",
-			t.Op, t.Shape, fmtSI(float64(t.Bytes), "B"), t.Pct, yard, t.FloorPlusCopy, verdict)
+		fmt.Fprintf(w, "  %-18s %-22s %10s  %5.1f%% %-7s same-size copy %s, %4.0f%%  %s\n",
+			t.Op, t.Shape, fmtSI(float64(t.Bytes), "B"), t.Pct, yard, fmtDuration(t.SameBytesCopyNS), t.PctOfSameBytesCopy, verdict)
 	}
 }

@@ -87,7 +87,7 @@ func TestBenchKernelsText(t *testing.T) {
 			rows = append(rows, l)
 		}
 	}
-	// Header: op, shape, median, bytes, FLOPs, GB/s, GFLOP/s, %copy, %sgemm, copies.
+	// Header: op, shape, median, issue, bytes, FLOPs, GB/s, GFLOP/s, %copy, %sgemm, %bound, copies.
 	if len(rows) != 3 || !strings.Contains(out, "median") || !strings.Contains(out, "%sgemm") {
 		t.Fatalf("want 3 rows and a header:\n%s", out)
 	}
@@ -100,9 +100,9 @@ func TestBenchKernelsText(t *testing.T) {
 	}
 	// Then the kernel target's ops among those run, at their largest shape.
 	tail := lines[len(lines)-4:]
-	if !strings.HasPrefix(tail[0], "target: ≥ 70% of the copy bandwidth") || !strings.HasPrefix(tail[1], "floor+bytes: ") ||
+	if !strings.HasPrefix(tail[0], "target: ≥ 70% of the copy bandwidth") || !strings.HasPrefix(tail[1], "same-size copy: ") ||
 		!strings.HasPrefix(strings.TrimSpace(tail[2]), "SoftmaxForward ") || !strings.HasPrefix(strings.TrimSpace(tail[3]), "SoftmaxBackward ") ||
-		!strings.Contains(tail[2], "B=3 R=3 H=8") || !strings.Contains(tail[2], "floor+bytes") || !strings.HasSuffix(tail[3], "met") {
+		!strings.Contains(tail[2], "B=3 R=3 H=8") || !strings.Contains(tail[2], "same-size copy ") || !strings.HasSuffix(tail[3], "met") {
 		t.Errorf("target lines:\n%s", strings.Join(tail, "\n"))
 	}
 }
