@@ -1726,8 +1726,16 @@ func (g *GPU) CrossEntropy(n, classes int, logits *F32, labels *I32, weights, lo
 	if !g.fitsInt32(op, n*classes) {
 		return
 	}
+	// vec4: 4 classes and every buffer 16-byte aligned, so the kernel
+	// moves each row in one access (a nil buffer is not touched).
+	vec4 := classes == 4
+	for _, b := range []*F32{logits, weights, dlogits, probs} {
+		if b != nil && b.dev%16 != 0 {
+			vec4 = false
+		}
+	}
 	g.launch(op, "cross_entropy", [3]int{1, 1, 1}, [3]int{512, 1, 1},
-		n, classes, ptr(logits), iptr(labels), ptr(weights), ptr(loss), ptr(dlogits), ptr(probs), g.status)
+		n, classes, vec4, ptr(logits), iptr(labels), ptr(weights), ptr(loss), ptr(dlogits), ptr(probs), g.status)
 }
 
 // ---------------------------------------------------------------- pooling

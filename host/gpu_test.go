@@ -486,6 +486,26 @@ func TestGPUParityCrossEntropy(t *testing.T) {
 		p.gpu.CrossEntropy(tc.n, tc.classes, x.g, lg, w.g, loss2.g, nil, nil)
 		p.check("CrossEntropy eval loss"+name, loss2, tolReduce)
 	}
+	// 4 classes in buffers that are not 16-byte aligned (views one float
+	// in) take the kernel's 4-byte path; aligned ones took the 16-byte
+	// path above: both agree with the CPU.
+	for _, off := range []int{1, 2, 3} {
+		const n, classes = 77, 4
+		labels := make([]int32, n)
+		for i := range labels {
+			labels[i] = int32(p.rng.IntN(classes))
+		}
+		lc, lg := p.ints(labels)
+		x := p.bufAt(p.randn(n*classes, 2), off)
+		w := p.bufAt([]float32{0.7, 1.2, 0.9, 1.4}, 4-off)
+		loss, dl, probs := p.rand(1), p.bufAt(p.randn(n*classes, 1), off), p.bufAt(p.randn(n*classes, 1), 0)
+		p.cpu.CrossEntropy(n, classes, x.c, lc, w.c, loss.c, dl.c, probs.c)
+		p.gpu.CrossEntropy(n, classes, x.g, lg, w.g, loss.g, dl.g, probs.g)
+		name := fmt.Sprintf(" (4 classes, views %d floats in)", off)
+		p.check("CrossEntropy loss"+name, loss, tolReduce)
+		p.check("CrossEntropy dlogits"+name, dl, tolReduce)
+		p.check("CrossEntropy probs"+name, probs, tolReduce)
+	}
 	// Every label ignored: NaN loss, zero gradient, as in PyTorch.
 	lc, lg := p.ints([]int32{-1, -1, -1})
 	x, loss, dl := p.rand(12), p.rand(1), p.rand(12)

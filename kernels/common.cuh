@@ -198,4 +198,33 @@ __device__ __forceinline__ float block_sum(float v) {
   return part[32];
 }
 
+// block_sum_all is block_sum with one barrier instead of two: every warp
+// adds up the warps' partial sums itself, the sums block_sum's warp 0 does
+// in the same order, so the result has the same bits. Its shared array is
+// its own, and a later call must come after a barrier (another
+// block_sum_all's partials would overwrite ones still being read).
+__device__ __forceinline__ float block_sum_all(float v) {
+  SHARED_ARRAY(float, partAll, 32);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warp_sum(v);
+  if (lane == 0) partAll[warp] = v;
+  __syncthreads();
+  int nwarps = blockDim.x >> 5;
+  return warp_sum(lane < nwarps ? partAll[lane] : 0.0f);
+}
+
+// block_sum_first is block_sum for the block's thread 0 only (the others
+// get an unspecified value), with one barrier: the same sums in the same
+// order. Its shared array is its own; it may be called once a kernel.
+__device__ __forceinline__ float block_sum_first(float v) {
+  SHARED_ARRAY(float, partFirst, 32);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warp_sum(v);
+  if (lane == 0) partFirst[warp] = v;
+  __syncthreads();
+  if (warp != 0) return 0.0f;
+  int nwarps = blockDim.x >> 5;
+  return warp_sum(lane < nwarps ? partFirst[lane] : 0.0f);
+}
+
 #endif  // EMOTION_COMMON_CUH
