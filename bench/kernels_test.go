@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"regexp"
@@ -535,5 +536,33 @@ func TestTargetsSameBytesCopy(t *testing.T) {
 	}
 	if g := rep.Targets[0]; g.SameBytesCopyNS != 10_000 || g.PctOfSameBytesCopy != 100 || g.MedianNS != 10_000 {
 		t.Errorf("target %+v: want a 10 µs copy, 100%% of it", g)
+	}
+}
+
+// waitingTimer is a backend whose ops wait for the device: a held group
+// fails with host.ErrHostWaited, as the GPU backend's does.
+type waitingTimer struct{ fixedTimer }
+
+func (w *waitingTimer) TimeOps(n int, held bool, fn func()) (time.Duration, time.Duration, error) {
+	if held {
+		fn()
+		return 0, 0, fmt.Errorf("TimeOps: %w", host.ErrHostWaited)
+	}
+	return w.fixedTimer.TimeOps(n, false, fn)
+}
+
+// TestMeasureHostWaited checks that an op that waits for the device inside
+// a held group is timed without the hold, and says so.
+func TestMeasureHostWaited(t *testing.T) {
+	be := &waitingTimer{fixedTimer{Backend: host.NewCPU(1)}}
+	tm, err := measure(be, func() {}, 5*time.Millisecond, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tm.hostPaced || tm.device != 10*time.Microsecond || be.heldCalls != 0 || be.calls == 0 {
+		t.Errorf("timing %+v, %d calls held, %d not: want it timed without the hold and marked", tm, be.heldCalls, be.calls)
+	}
+	if tm, err := measure(be, func() {}, 5*time.Millisecond, false); err != nil || tm.hostPaced {
+		t.Errorf("not held: %+v, %v; want no mark", tm, err)
 	}
 }

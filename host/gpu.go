@@ -44,6 +44,8 @@ type GPU struct {
 	status       cuda.DevicePtr // int32[4]: code, value, index, unused
 	holdWords    cuda.DevicePtr // device address of TimeOps's hold, int32[2]: release, gave up; 0 until the first
 	holdHost     []byte         // on a GPU, the page-locked host memory holdWords addresses
+	holding      bool           // a TimeOps hold is in place
+	holdBroken   bool           // the host waited for the device while it was (hostWait)
 	scratchBuf   cuda.DevicePtr // see scratch; a pool allocation
 	scratchBytes int
 	statusHost   []byte // pinned readback of status
@@ -353,6 +355,7 @@ func (g *GPU) alloc(op string, bytes int) cuda.DevicePtr {
 
 // trim frees the pool's unused allocations.
 func (g *GPU) trim() error {
+	g.hostWait()
 	if err := g.dev.Synchronize(); err != nil {
 		return err
 	}
@@ -492,6 +495,7 @@ func (g *GPU) stage(bytes int) ([]byte, int, error) {
 			break
 		}
 		s := g.pending[0]
+		g.hostWait()
 		if err := g.dev.EventSynchronize(s.done); err != nil {
 			return nil, 0, err
 		}
@@ -504,6 +508,9 @@ func (g *GPU) stage(bytes int) ([]byte, int, error) {
 
 // drainStaging waits for every upload in flight.
 func (g *GPU) drainStaging() error {
+	if len(g.pending) > 0 {
+		g.hostWait()
+	}
 	for _, s := range g.pending {
 		if err := g.dev.EventSynchronize(s.done); err != nil {
 			return err
@@ -669,6 +676,7 @@ const (
 // wait reads back the status word, waits for the compute stream and turns
 // a status a kernel reported into the backend's error.
 func (g *GPU) wait(op string) error {
+	g.hostWait()
 	if !g.check(op, g.dev.MemcpyDtoH(unsafe.Pointer(&g.statusHost[0]), g.status, 4*statusWords, cuda.Compute)) ||
 		!g.check(op, g.dev.StreamSynchronize(cuda.Compute)) {
 		return g.Err()
@@ -697,6 +705,7 @@ func (g *GPU) wait(op string) error {
 func (g *GPU) Sync() error {
 	if g.failed() {
 		// Still wait, so that the caller may reuse host memory safely.
+		g.hostWait()
 		g.dev.StreamSynchronize(cuda.Compute)
 		return g.Err()
 	}
@@ -745,6 +754,7 @@ func (g *GPU) TimeOps(n int, held bool, f func()) (device, issue time.Duration, 
 	if err := g.dev.Record(end, cuda.Compute); err != nil {
 		return 0, 0, err
 	}
+	broken := held && g.holdBroken
 	if held {
 		g.releaseHold()
 	}
@@ -753,6 +763,9 @@ func (g *GPU) TimeOps(n int, held bool, f func()) (device, issue time.Duration, 
 	}
 	if err := g.wait("TimeOps"); err != nil {
 		return 0, 0, err
+	}
+	if broken {
+		return 0, 0, fmt.Errorf("TimeOps: %w", ErrHostWaited)
 	}
 	if held {
 		gaveUp, err := g.holdGaveUp()
@@ -800,6 +813,7 @@ func (g *GPU) hold() error {
 	}
 	g.launch("TimeOps", "stream_hold", [3]int{1, 1, 1}, [3]int{1, 1, 1},
 		g.holdWords, uint64(holdTimeout.Nanoseconds()), g.holdWords+4)
+	g.holding, g.holdBroken = true, false
 	return g.Err()
 }
 
@@ -829,8 +843,21 @@ func (g *GPU) holdHostWords() *[2]int32 { return (*[2]int32)(unsafe.Pointer(&g.h
 
 // releaseHold lets the work queued behind the hold run.
 func (g *GPU) releaseHold() {
-	if !cuda.Emulated {
+	if g.holding && !cuda.Emulated {
 		atomic.StoreInt32(&g.holdHostWords()[0], 1)
+	}
+	g.holding = false
+}
+
+// hostWait is called before the host blocks on the device. The work it
+// waits for may be queued behind a TimeOps hold: one still in place is
+// released first (or the host would wait for the hold, and the hold for
+// the host), and the group is marked (holdBroken). The emulation runs its
+// holds released, but marks the group the same way.
+func (g *GPU) hostWait() {
+	if g.holding {
+		g.releaseHold()
+		g.holdBroken = true
 	}
 }
 

@@ -124,6 +124,7 @@ func (g *GPU) settleProfile(p *profiler) error {
 	if len(p.pending) == 0 {
 		return nil
 	}
+	g.hostWait()
 	if err := g.dev.EventSynchronize(p.pending[len(p.pending)-1].end); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@
 package host
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -803,6 +804,34 @@ func TestGPUTimeOps(t *testing.T) {
 	g.Fill(table, 1)
 	if _, _, err := g.TimeOps(1, true, func() { g.EmbeddingForward(bad, 4, -1, table, out) }); err == nil {
 		t.Error("TimeOps around an embedding of id 7 of 3: no error")
+	}
+}
+
+// TestGPUTimeOpsHostWaits checks that a held group in which an op waits
+// for the device (a Download) is released for it, finishes, and fails with
+// ErrHostWaited; the same group not held is timed.
+func TestGPUTimeOpsHostWaits(t *testing.T) {
+	g, err := NewGPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	x := g.Alloc(1000)
+	g.Fill(x, 2)
+	got := make([]float32, 1000)
+	download := func() { g.Download(got, x) }
+	if _, _, err := g.TimeOps(3, true, download); !errors.Is(err, ErrHostWaited) {
+		t.Errorf("held Downloads: %v, want ErrHostWaited", err)
+	}
+	if got[999] != 2 {
+		t.Errorf("downloaded %v, want 2", got[999])
+	}
+	if _, _, err := g.TimeOps(3, false, download); err != nil {
+		t.Errorf("Downloads not held: %v", err)
+	}
+	// The next held group, without waits, is held again.
+	if _, _, err := g.TimeOps(3, true, func() { g.Scale(2, x) }); err != nil {
+		t.Errorf("held Scales after: %v", err)
 	}
 }
 

@@ -283,9 +283,13 @@ func kernelPrinter(w io.Writer) func(bench.KernelResult) {
 			fmt.Fprintf(w, "%s  %s  MISMATCH: %s\n", pad(r.Name(), 58), pad(r.Shape, 20), r.Error)
 			return
 		}
-		fmt.Fprintf(w, "%s  %s  %10s  %10s  %9s  %9s  %8.2f  %8.2f  %6.1f  %6.1f  %6.1f  %d\n", pad(r.Name(), 58), pad(r.Shape, 20),
+		paced := ""
+		if r.HostPaced {
+			paced = "  (host-paced: waits for the device)"
+		}
+		fmt.Fprintf(w, "%s  %s  %10s  %10s  %9s  %9s  %8.2f  %8.2f  %6.1f  %6.1f  %6.1f  %d%s\n", pad(r.Name(), 58), pad(r.Shape, 20),
 			fmtDuration(r.MedianNS), fmtDuration(r.IssueNS), fmtSI(float64(r.Bytes), "B"), fmtSI(float64(r.Flops), ""),
-			r.GBps, r.GFlops, r.PctCopy, r.PctSgemm, r.PctBound, r.Copies)
+			r.GBps, r.GFlops, r.PctCopy, r.PctSgemm, r.PctBound, r.Copies, paced)
 	}
 }
 
