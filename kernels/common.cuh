@@ -180,51 +180,32 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// block_sum_once<SLOT> returns the sum of v over a one-dimensional block
+// whose size is a multiple of 32, in every thread, with one barrier: each
+// warp's sum goes to shared memory and every warp then adds them up in
+// order (the same sums in every warp, so the same bits). Every thread of
+// the block must call it. Each SLOT has its own shared array: a kernel can
+// make a second sum right after a first if it uses another SLOT; a second
+// call with the same SLOT needs a barrier between (its partials would
+// overwrite ones still being read). block_sum is that barrier included.
+template <int SLOT>
+__device__ __forceinline__ float block_sum_once(float v) {
+  SHARED_ARRAY(float, partOnce, 32);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warp_sum(v);
+  if (lane == 0) partOnce[warp] = v;
+  __syncthreads();
+  int nwarps = blockDim.x >> 5;
+  return warp_sum(lane < nwarps ? partOnce[lane] : 0.0f);
+}
+
 // block_sum returns the sum of v over a one-dimensional block whose size is
-// a multiple of 32, in every thread. Every thread of the block must call it.
+// a multiple of 32, in every thread; it may be called again right away.
+// Every thread of the block must call it.
 __device__ __forceinline__ float block_sum(float v) {
-  SHARED_ARRAY(float, part, 33);
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = warp_sum(v);
-  if (lane == 0) part[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    int nwarps = blockDim.x >> 5;
-    float s = lane < nwarps ? part[lane] : 0.0f;
-    s = warp_sum(s);
-    if (lane == 0) part[32] = s;
-  }
-  __syncthreads();
-  return part[32];
-}
-
-// block_sum_all is block_sum with one barrier instead of two: every warp
-// adds up the warps' partial sums itself, the sums block_sum's warp 0 does
-// in the same order, so the result has the same bits. Its shared array is
-// its own, and a later call must come after a barrier (another
-// block_sum_all's partials would overwrite ones still being read).
-__device__ __forceinline__ float block_sum_all(float v) {
-  SHARED_ARRAY(float, partAll, 32);
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = warp_sum(v);
-  if (lane == 0) partAll[warp] = v;
-  __syncthreads();
-  int nwarps = blockDim.x >> 5;
-  return warp_sum(lane < nwarps ? partAll[lane] : 0.0f);
-}
-
-// block_sum_first is block_sum for the block's thread 0 only (the others
-// get an unspecified value), with one barrier: the same sums in the same
-// order. Its shared array is its own; it may be called once a kernel.
-__device__ __forceinline__ float block_sum_first(float v) {
-  SHARED_ARRAY(float, partFirst, 32);
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = warp_sum(v);
-  if (lane == 0) partFirst[warp] = v;
-  __syncthreads();
-  if (warp != 0) return 0.0f;
-  int nwarps = blockDim.x >> 5;
-  return warp_sum(lane < nwarps ? partFirst[lane] : 0.0f);
+  float s = block_sum_once<-1>(v);
+  __syncthreads();  // every warp has read the partials: a next call may write them
+  return s;
 }
 
 #endif  // EMOTION_COMMON_CUH

@@ -56,8 +56,7 @@ __device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, in
 // this pays one. With vec4 (4 classes, every buffer 16-byte aligned) a row's
 // logits, probs and dlogits move in one 16-byte access each, where four
 // 4-byte ones took 3.2 µs for 512 rows on the H200 and one took 2.3 (held
-// timing). The two sums take one barrier each (block_sum_all,
-// block_sum_first), not two. The arithmetic is the general path's, in the
+// timing). The two sums take one barrier each (block_sum_once), not two. The arithmetic is the general path's, in the
 // same order: the same bits.
 template <bool VEC4>
 __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, dptr<const float> logits,
@@ -95,7 +94,7 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, d
       xy = x[c];
     }
   }
-  float weightSum = block_sum_all(w);
+  float weightSum = block_sum_once<0>(w);
   float inv = weightSum != 0.0f ? 1.0f / weightSum : 0.0f;
   float lossSum = 0.0f;
   if (row) {
@@ -123,7 +122,7 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, d
     }
     if (y >= 0) lossSum += w * (logZ - xy);
   }
-  lossSum = block_sum_first(lossSum);
+  lossSum = block_sum_once<1>(lossSum);
   if (threadIdx.x == 0) loss[0] = lossSum / weightSum;
 }
 
