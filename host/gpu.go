@@ -1125,16 +1125,7 @@ func (g *GPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a *F32, lda 
 	if !g.gemmCheck(op, transA, transB, m, n, k, a, lda, 0, b, ldb, 0, c, ldc, 0, 1) {
 		return
 	}
-	start := g.profileStart()
-	parts := gemmSplits(m, n, k, 1, g.sms)
-	if parts > 1 {
-		g.gemmSplitK(op, parts, transA, transB, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1)
-	} else {
-		g.check(op, g.dev.Sgemm(transB, transA, n, m, k, alpha, ptr(b), ldb, ptr(a), lda, beta, ptr(c), ldc))
-	}
-	if start != nil {
-		g.profileEnd(start, func() string { return gemmLabel(op, transA, transB, m, n, k, 1, parts) })
-	}
+	g.gemm(op, transA, transB, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1)
 }
 
 // GemmStridedBatched is Gemm over batch problems at element strides.
@@ -1143,16 +1134,60 @@ func (g *GPU) GemmStridedBatched(transA, transB bool, m, n, k int, alpha float32
 	if !g.gemmCheck(op, transA, transB, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batch) {
 		return
 	}
+	g.gemm(op, transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch)
+}
+
+// gemm runs a checked GemmStridedBatched one of three ways (gemmRoute): a
+// small product on gemm_tiled_f32, one with a small output and a long k
+// split over k, the rest on cuBLAS.
+func (g *GPU) gemm(op string, transA, transB bool, m, n, k int, alpha float32, a *F32, lda, strideA int, b *F32, ldb, strideB int, beta float32, c *F32, ldc, strideC, batch int) {
 	start := g.profileStart()
-	parts := gemmSplits(m, n, k, batch, g.sms)
-	if parts > 1 {
+	route := ""
+	tiled, parts := gemmRoute(m, n, k, batch, g.sms)
+	switch {
+	case tiled:
+		route = "tiled"
+		grid := [3]int{(n + gemmTiledEdge - 1) / gemmTiledEdge, (m + gemmTiledEdge - 1) / gemmTiledEdge, batch}
+		g.check(op, g.dev.Launch("gemm_tiled_f32", grid, [3]int{gemmTiledEdge, gemmTiledRows, 1}, 0,
+			transA, transB, m, n, k, alpha, ptr(a), lda, uint64(strideA), ptr(b), ldb, uint64(strideB), beta, ptr(c), ldc, uint64(strideC)))
+	case parts > 1:
+		route = fmt.Sprintf("k in %d", parts)
 		g.gemmSplitK(op, parts, transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch)
-	} else {
+	case batch == 1:
+		g.check(op, g.dev.Sgemm(transB, transA, n, m, k, alpha, ptr(b), ldb, ptr(a), lda, beta, ptr(c), ldc))
+	default:
 		g.check(op, g.dev.SgemmStridedBatched(transB, transA, n, m, k, alpha, ptr(b), ldb, strideB, ptr(a), lda, strideA, beta, ptr(c), ldc, strideC, batch))
 	}
 	if start != nil {
-		g.profileEnd(start, func() string { return gemmLabel(op, transA, transB, m, n, k, batch, parts) })
+		g.profileEnd(start, func() string { return gemmLabel(op, transA, transB, m, n, k, batch, route) })
 	}
+}
+
+// Small products go to gemm_tiled_f32 (kernels/gemm.cu): on the H200 every
+// cuBLAS SGEMM whose output is a few of its 128 × 128 tiles took 12–22 µs
+// of device time whatever its size (m = 32, n = 64, k = 4 included), where
+// a 32 × 32 tile a block gives such a product tens of blocks.
+const (
+	gemmTiledEdge = 32 // GEMM_TILE: the output tile of a block
+	gemmTiledRows = 8  // GEMM_ROWS: blockDim.y
+)
+
+// gemmTiledMaxFMAs is the most multiply-adds (m·n·k·batch) of a product
+// gemm_tiled_f32 takes: 2²⁵, products that cuBLAS's large tiles leave
+// mostly idle (m = 320, n = 256, k = 256 is 1.25·2²⁴). A variable so that
+// the parity tests can send every product to cuBLAS.
+var gemmTiledMaxFMAs int64 = 1 << 25
+
+// gemmRoute is how a batch of m×n products over k runs on a device of sms
+// multiprocessors: on gemm_tiled_f32 (tiled: small enough and within its
+// grid), else split over k into parts chunks when parts > 1 (gemmSplits),
+// else on cuBLAS whole.
+func gemmRoute(m, n, k, batch, sms int) (tiled bool, parts int) {
+	if batch <= maxGridY && (m+gemmTiledEdge-1)/gemmTiledEdge <= maxGridY &&
+		int64(m)*int64(n)*int64(k)*int64(batch) <= gemmTiledMaxFMAs {
+		return true, 1
+	}
+	return false, gemmSplits(m, n, k, batch, sms)
 }
 
 // GEMMs split over k. A GEMM with a small output and a long k leaves most

@@ -146,9 +146,10 @@ func (g *GPU) settleProfile(p *profiler) error {
 	return nil
 }
 
-// gemmLabel names a GEMM in a profile by its shape, and by the chunks of k
-// it ran in when split (gemmSplitK).
-func gemmLabel(op string, transA, transB bool, m, n, k, batch, splits int) string {
+// gemmLabel names a GEMM in a profile by its shape and, when it did not go
+// to cuBLAS whole, by how it ran: "k in N" (gemmSplitK) or "tiled"
+// (gemm_tiled_f32).
+func gemmLabel(op string, transA, transB bool, m, n, k, batch int, route string) string {
 	t := func(b bool) string {
 		if b {
 			return "ᵀ"
@@ -159,8 +160,8 @@ func gemmLabel(op string, transA, transB bool, m, n, k, batch, splits int) strin
 	if batch > 1 {
 		s += fmt.Sprintf(" ×%d", batch)
 	}
-	if splits > 1 {
-		s += fmt.Sprintf(", k in %d", splits)
+	if route != "" {
+		s += ", " + route
 	}
 	return s
 }

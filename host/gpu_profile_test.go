@@ -35,10 +35,13 @@ func TestGPUProfile(t *testing.T) {
 	for range fills {
 		g.Fill(x, 2)
 	}
+	g.Gemm(false, true, 2, 4, 3, 1, a, 3, b, 3, 0, c, 4) // on the tiled kernel
 	g.Gemm(false, true, 2, 4, 3, 1, a, 3, b, 3, 0, c, 4)
-	g.Gemm(false, true, 2, 4, 3, 1, a, 3, b, 3, 0, c, 4)
+	defaultTiledMax := gemmTiledMaxFMAs
+	gemmTiledMaxFMAs = 0 // this one on cuBLAS, split
 	split := gemmSplits(2, 3, 1024, 1, g.sms)
 	g.Gemm(false, false, 2, 3, 1024, 1, la, 1024, lb, 3, 0, lc, 3)
+	gemmTiledMaxFMAs = defaultTiledMax
 	ops, err := g.StopProfile()
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +50,7 @@ func TestGPUProfile(t *testing.T) {
 	if split < 2 {
 		t.Fatalf("a 2×3 GEMM over k = 1024 is not split (%d)", split)
 	}
-	want := map[string]int{"Fill (fill_f32)": fills, "Gemm A·Bᵀ m=2 n=4 k=3": 2,
+	want := map[string]int{"Fill (fill_f32)": fills, "Gemm A·Bᵀ m=2 n=4 k=3, tiled": 2,
 		fmt.Sprintf("Gemm A·B m=2 n=3 k=1024, k in %d", split): 1}
 	if len(ops) != len(want) {
 		t.Fatalf("profile %+v, want the ops %v", ops, want)

@@ -260,13 +260,9 @@ func testGPUParityCopy2DBias(p *parity) {
 
 func TestGPUParityGemm(t *testing.T) {
 	p := newParity(t)
-	splits := 0
-	defer func() {
-		if splits != 5 {
-			t.Errorf("%d cases split over k, want 5", splits)
-		}
-	}()
-	for _, tc := range []struct {
+	defaultTiledMax := gemmTiledMaxFMAs
+	defer func() { gemmTiledMaxFMAs = defaultTiledMax }()
+	cases := []struct {
 		ta, tb      bool
 		m, n, k     int
 		pad         int
@@ -280,50 +276,71 @@ func TestGPUParityGemm(t *testing.T) {
 		{false, false, 9, 13, 11, 0, 1, 0, 4},
 		{false, true, 17, 17, 33, 5, 0.125, 0.5, 3},
 		{true, false, 6, 50, 37, 0, 1, 0, 2},
-		// Small outputs over long k: split over k (gemmSplitK), with a
-		// short last chunk, an even split, both transposes, batches.
+		// Whole tiles and steps of the tiled kernel, then several of each
+		// with ragged edges.
+		{false, false, 32, 32, 32, 0, 1, 0, 1},
+		{true, true, 64, 32, 64, 0, 1, 0.5, 2},
+		{false, true, 65, 97, 70, 3, 0.75, 0, 1},
+		{true, false, 100, 3, 129, 1, 1, 1, 2},
+		// Small outputs over long k: split over k (gemmSplitK) when not
+		// tiled, with a short last chunk, an even split, both transposes,
+		// batches.
 		{true, false, 40, 24, 1601, 3, 1, 1, 2},
 		{false, true, 2, 70, 1000, 0, 0.5, 0, 1},
 		{true, false, 33, 65, 1280, 1, 1, 0.5, 3},
 		{false, false, 7, 9, 4099, 2, -1, 0, 1},
 		{true, true, 130, 3, 700, 2, 1, 0, 4},
-	} {
-		name := fmt.Sprintf("Gemm%+v", tc)
-		ar, ac := tc.m, tc.k
-		if tc.ta {
-			ar, ac = tc.k, tc.m
-		}
-		br, bc := tc.k, tc.n
-		if tc.tb {
-			br, bc = tc.n, tc.k
-		}
-		lda, ldb, ldc := ac+tc.pad, bc+tc.pad, tc.n+tc.pad
-		sa, sb, sc := matLen(ar, ac, lda)+tc.pad, matLen(br, bc, ldb), matLen(tc.m, tc.n, ldc)+1
-		a, b := p.rand(sa*tc.batch), p.rand(sb*tc.batch)
-		cInit := p.randn(sc*tc.batch, 1)
-		if tc.beta == 0 {
-			for i := range cInit {
-				cInit[i] = float32(math.NaN()) // beta = 0 must not read C
+	}
+	// Every case twice: small products on the tiled kernel (the default),
+	// then with it off, so that cuBLAS and the split over k see them all.
+	routes := map[string]int{}
+	for _, tiledMax := range []int64{gemmTiledMaxFMAs, 0} {
+		gemmTiledMaxFMAs = tiledMax
+		for _, tc := range cases {
+			name := fmt.Sprintf("Gemm%+v, tiled up to %d FMAs", tc, tiledMax)
+			ar, ac := tc.m, tc.k
+			if tc.ta {
+				ar, ac = tc.k, tc.m
 			}
+			br, bc := tc.k, tc.n
+			if tc.tb {
+				br, bc = tc.n, tc.k
+			}
+			lda, ldb, ldc := ac+tc.pad, bc+tc.pad, tc.n+tc.pad
+			sa, sb, sc := matLen(ar, ac, lda)+tc.pad, matLen(br, bc, ldb), matLen(tc.m, tc.n, ldc)+1
+			a, b := p.rand(sa*tc.batch), p.rand(sb*tc.batch)
+			cInit := p.randn(sc*tc.batch, 1)
+			if tc.beta == 0 {
+				for i := range cInit {
+					cInit[i] = float32(math.NaN()) // beta = 0 must not read C
+				}
+			}
+			c := p.buf(cInit)
+			launches := p.gpu.Device().Launches()
+			if tc.batch == 1 {
+				p.cpu.Gemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.c, lda, b.c, ldb, tc.beta, c.c, ldc)
+				p.gpu.Gemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.g, lda, b.g, ldb, tc.beta, c.g, ldc)
+			} else {
+				p.cpu.GemmStridedBatched(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.c, lda, sa, b.c, ldb, sb, tc.beta, c.c, ldc, sc, tc.batch)
+				p.gpu.GemmStridedBatched(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.g, lda, sa, b.g, ldb, sb, tc.beta, c.g, ldc, sc, tc.batch)
+			}
+			want, route := int64(1), "cuBLAS"
+			switch tiled, parts := gemmRoute(tc.m, tc.n, tc.k, tc.batch, p.gpu.Device().Multiprocessors()); {
+			case tiled:
+				route = "tiled"
+			case parts > 1:
+				want, route = int64(tc.batch)+2, "split" // the last chunk, a GEMM per problem, the sum
+			}
+			routes[route]++
+			if got := p.gpu.Device().Launches() - launches; got != want {
+				p.t.Errorf("%s: %d launches, want %d", name, got, want)
+			}
+			p.check(name, c, tolReduce)
 		}
-		c := p.buf(cInit)
-		launches := p.gpu.Device().Launches()
-		if tc.batch == 1 {
-			p.cpu.Gemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.c, lda, b.c, ldb, tc.beta, c.c, ldc)
-			p.gpu.Gemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.g, lda, b.g, ldb, tc.beta, c.g, ldc)
-		} else {
-			p.cpu.GemmStridedBatched(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.c, lda, sa, b.c, ldb, sb, tc.beta, c.c, ldc, sc, tc.batch)
-			p.gpu.GemmStridedBatched(tc.ta, tc.tb, tc.m, tc.n, tc.k, tc.alpha, a.g, lda, sa, b.g, ldb, sb, tc.beta, c.g, ldc, sc, tc.batch)
-		}
-		want := int64(1)
-		if gemmSplits(tc.m, tc.n, tc.k, tc.batch, p.gpu.Device().Multiprocessors()) > 1 {
-			want = int64(tc.batch) + 2 // the last chunk, a GEMM per problem, the sum
-			splits++
-		}
-		if got := p.gpu.Device().Launches() - launches; got != want {
-			p.t.Errorf("%s: %d launches, want %d", name, got, want)
-		}
-		p.check(name, c, tolReduce)
+	}
+	gemmTiledMaxFMAs = defaultTiledMax
+	if routes["tiled"] < len(cases) || routes["split"] < 5 || routes["cuBLAS"] < 7 {
+		t.Errorf("routes taken %v: want every case tiled, 5 split and the rest on cuBLAS", routes)
 	}
 }
 

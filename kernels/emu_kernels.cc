@@ -11,6 +11,7 @@
 #include "cross_entropy.cu"
 #include "elementwise.cu"
 #include "embedding.cu"
+#include "gemm.cu"
 #include "heads.cu"
 #include "hold.cu"
 #include "lstm.cu"
@@ -48,6 +49,7 @@ const Kernel kernels[] = {
     EMU_KERNEL(bias_grad_f32),
     EMU_KERNEL(bias_grad_final_f32),
     EMU_KERNEL(gemm_split_sum_f32),
+    EMU_KERNEL(gemm_tiled_f32),
     EMU_KERNEL(transpose_f32),
     EMU_KERNEL(split_heads),
     EMU_KERNEL(lstm_seq_fwd),

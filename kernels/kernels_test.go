@@ -12,7 +12,7 @@ import (
 // its memory traffic (in its own comment or its file's header).
 func TestSources(t *testing.T) {
 	want := []string{"adam_step", "add_bias_f32", "axpy_f32", "bias_grad_f32", "bias_grad_final_f32", "copy2d_f32", "cross_entropy",
-		"dropout_f32", "embedding_bwd", "embedding_fwd", "fill_f32", "gemm_split_sum_f32", "lstm_bwd_step", "lstm_bwd_step4", "lstm_fwd_step", "lstm_fwd_step4", "lstm_seq_bwd", "lstm_seq_bwd_deep", "lstm_seq_bwd_regs", "lstm_seq_fwd", "lstm_seq_fwd_deep", "lstm_seq_fwd_regs",
+		"dropout_f32", "embedding_bwd", "embedding_fwd", "fill_f32", "gemm_split_sum_f32", "gemm_tiled_f32", "lstm_bwd_step", "lstm_bwd_step4", "lstm_fwd_step", "lstm_fwd_step4", "lstm_seq_bwd", "lstm_seq_bwd_deep", "lstm_seq_bwd_regs", "lstm_seq_fwd", "lstm_seq_fwd_deep", "lstm_seq_fwd_regs",
 		"mean_pool_bwd", "mean_pool_fwd", "reduce_final_f32", "reduce_partial_f32", "relu_bwd", "relu_fwd",
 		"scale_f32", "seq_from_time_major", "seq_to_time_major", "softmax_bwd", "softmax_fwd", "split_heads", "stream_hold", "tanh_bwd", "tanh_fwd", "transpose_f32"}
 	if got := Names(false); !slices.Equal(got, want) {
@@ -51,7 +51,7 @@ func TestSources(t *testing.T) {
 	}
 	bytesRe := regexp.MustCompile(`(\d|dim|m)\s*b\b`) // "4 B", "24 B per thread", "4·dim B"
 	decl := regexp.MustCompile(`((?://[^\n]*\n)+)KERNEL\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)`)
-	for _, file := range []string{"adam.cu", "cross_entropy.cu", "elementwise.cu", "embedding.cu", "heads.cu", "hold.cu", "lstm.cu", "pool.cu", "reduce.cu", "sequence.cu", "softmax.cu"} {
+	for _, file := range []string{"adam.cu", "cross_entropy.cu", "elementwise.cu", "embedding.cu", "gemm.cu", "heads.cu", "hold.cu", "lstm.cu", "pool.cu", "reduce.cu", "sequence.cu", "softmax.cu"} {
 		src, err := Sources.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
