@@ -1163,28 +1163,37 @@ func (g *GPU) gemm(op string, transA, transB bool, m, n, k int, alpha float32, a
 	}
 }
 
-// Small products go to gemm_tiled_f32 (kernels/gemm.cu): on the H200 every
-// cuBLAS SGEMM whose output is a few of its 128 × 128 tiles took 12–22 µs
-// of device time whatever its size (m = 32, n = 64, k = 4 included), where
-// a 32 × 32 tile a block gives such a product tens of blocks.
+// Small products go to gemm_tiled_f32 (kernels/gemm.cu). Measured on the
+// H200 (device time, held) against cuBLAS at the models' shapes: the
+// attention's per-head products at 10 rows (m = n = 10, k = 64 or 128,
+// 128 problems) 2.3–2.7 µs against 3.7–4.9, the LSTM bias gradients at
+// k = 320 1.05×; but each 32 rows of k cost the tiled kernel about 1.3 µs
+// (a load's latency and two barriers), so long k lost (0.42× at k = 1,600),
+// and so did large outputs over a tiny k (0.4–0.7×) and products of 20M
+// multiply-adds at k = 256 (cuBLAS 12–15 µs, the tiled kernel 16–20). It
+// also saves the host: a cuBLAS call took the host 4–15 µs to issue (the
+// strided-batched ones the most), a launch 4–5. Hence the limits below.
 const (
 	gemmTiledEdge = 32 // GEMM_TILE: the output tile of a block
 	gemmTiledRows = 8  // GEMM_ROWS: blockDim.y
+	// gemmTiledMaxK and gemmTiledMaxOutputs bound k (four steps of the
+	// tiled kernel) and the outputs m·n·batch of a tiled product.
+	gemmTiledMaxK       = 128
+	gemmTiledMaxOutputs = 1 << 16
 )
 
 // gemmTiledMaxFMAs is the most multiply-adds (m·n·k·batch) of a product
-// gemm_tiled_f32 takes: 2²⁵, products that cuBLAS's large tiles leave
-// mostly idle (m = 320, n = 256, k = 256 is 1.25·2²⁴). A variable so that
-// the parity tests can send every product to cuBLAS.
-var gemmTiledMaxFMAs int64 = 1 << 25
+// gemm_tiled_f32 takes, 2²². A variable so that the parity tests can send
+// every product to cuBLAS.
+var gemmTiledMaxFMAs int64 = 1 << 22
 
 // gemmRoute is how a batch of m×n products over k runs on a device of sms
-// multiprocessors: on gemm_tiled_f32 (tiled: small enough and within its
-// grid), else split over k into parts chunks when parts > 1 (gemmSplits),
-// else on cuBLAS whole.
+// multiprocessors: on gemm_tiled_f32 (tiled: small enough by the limits
+// above), else split over k into parts chunks when parts > 1
+// (gemmSplits), else on cuBLAS whole.
 func gemmRoute(m, n, k, batch, sms int) (tiled bool, parts int) {
-	if batch <= maxGridY && (m+gemmTiledEdge-1)/gemmTiledEdge <= maxGridY &&
-		int64(m)*int64(n)*int64(k)*int64(batch) <= gemmTiledMaxFMAs {
+	outputs := int64(m) * int64(n) * int64(batch)
+	if batch <= maxGridY && k <= gemmTiledMaxK && outputs <= gemmTiledMaxOutputs && outputs*int64(k) <= gemmTiledMaxFMAs {
 		return true, 1
 	}
 	return false, gemmSplits(m, n, k, batch, sms)

@@ -1,11 +1,13 @@
-// gemm.cu: a tiled SGEMM for the small products of the models, where cuBLAS
-// leaves the chip idle. On the H200 every cuBLAS SGEMM of the dialog step
-// whose output is a few 128 × 128 tiles took 12–22 µs of device time
-// whatever its FLOPs (m = 320, n = 256, k = 256: 6 blocks for 132
-// multiprocessors, each walking all of k; m = 32, n = 64, k = 4: 22 µs),
-// where the arithmetic takes about a microsecond. Here a block computes a
-// 32 × 32 tile, so such a product has tens of blocks, and the next 32 rows
-// of k are loaded into registers while the current ones are multiplied.
+// gemm.cu: a tiled SGEMM for the smallest products of the models, where a
+// cuBLAS call costs more than its arithmetic: the attention's per-head
+// products over 10 rows (m = n = 10, k = 64, 128 problems: 3.7–4.0 µs of
+// device time on the H200 with cuBLAS, 2.3–2.7 here) and the like; a
+// cuBLAS call also takes the host 4–15 µs to issue (a strided-batched one
+// the most), a launch 4–5. A block
+// computes a 32 × 32 tile of the output, and the next 32 rows of k are
+// loaded into registers while the current ones are multiplied; each step
+// of 32 still costs about 1.3 µs (a load's latency, two barriers), so the
+// host sends only short k here (host/gpu.go, gemmRoute).
 #include "common.cuh"
 
 #define GEMM_TILE 32  // output tile edge and k rows a step
