@@ -36,7 +36,18 @@
 //     per call over the groups.
 //
 // A backend that implements OpTimer times a group itself (CUDA events);
-// otherwise a group is timed with the wall clock between two Syncs.
+// otherwise a group is timed with the wall clock between two Syncs. By
+// default a group is held: the device waits until the whole group is
+// issued and then runs it back to back, so that its time is the device's
+// and not the host's rate of issuing it (KernelOptions.HostPaced turns
+// this off; an op that waits for the device is timed unheld and marked
+// HostPaced in its result). Each result also carries the host's time to
+// issue one call (IssueNS).
+//
+// Last, each target op (Targets) at its largest shape is set beside a copy
+// of its own bytes, timed the same way (Target.SameBytesCopyNS): the least
+// time anything moving those bytes takes on the device, fixed costs
+// included.
 //
 // # Counting bytes and FLOPs
 //
