@@ -742,6 +742,7 @@ func (g *GPU) TimeOps(n int, held bool, f func()) (device, issue time.Duration, 
 		if err := g.hold(); err != nil {
 			return 0, 0, err
 		}
+		defer g.releaseHold() // on an early return; released below otherwise
 	}
 	if err := g.dev.Record(start, cuda.Compute); err != nil {
 		return 0, 0, err
