@@ -348,10 +348,7 @@ func RunKernels(be, ref host.Backend, o KernelOptions, ceil Ceilings, each func(
 // of its buffers as runCase does and timed as o times ops.
 func sameBytesCopy(be host.Backend, bytes int64, o KernelOptions) (time.Duration, error) {
 	n := int(max(bytes/8, 1))
-	copies := 1
-	if fp := 8 * int64(n); o.RotateBytes > fp {
-		copies = int(min((o.RotateBytes+fp-1)/fp, 512))
-	}
+	copies := rotationCopies(8*int64(n), o.RotateBytes)
 	src, dst := make([]*host.F32, copies), make([]*host.F32, copies)
 	for k := range src {
 		src[k], dst[k] = be.Alloc(n), be.Alloc(n)
@@ -472,10 +469,7 @@ func runCase(be, ref host.Backend, c *kernelCase, o KernelOptions, ceil Ceilings
 		res.Validated = true
 	}
 
-	copies := 1
-	if fp := c.footprint(); fp > 0 && o.RotateBytes > fp {
-		copies = int(min((o.RotateBytes+fp-1)/fp, 512))
-	}
+	copies := rotationCopies(c.footprint(), o.RotateBytes)
 	insts := make([]*instance, copies)
 	for k := range insts {
 		insts[k] = c.build(be, data)
@@ -517,6 +511,16 @@ func runCase(be, ref host.Backend, c *kernelCase, o KernelOptions, ceil Ceilings
 	}
 	res.PctBound = 100 * ceil.BoundNS(c.bytes, c.flops) / max(res.MedianNS, 1e-3)
 	return res, nil
+}
+
+// rotationCopies is how many copies of an op's buffers of footprint bytes
+// a run cycles through: enough to fill rotate bytes, at most 512, at least
+// one.
+func rotationCopies(footprint, rotate int64) int {
+	if footprint <= 0 || rotate <= footprint {
+		return 1
+	}
+	return int(min((rotate+footprint-1)/footprint, 512))
 }
 
 // validate runs c once on be and on ref from the same inputs and compares
