@@ -199,6 +199,27 @@ __device__ __forceinline__ float block_sum_once(float v) {
   return warp_sum(lane < nwarps ? partOnce[lane] : 0.0f);
 }
 
+// block_sum2_once<SLOT> is block_sum_once<SLOT> of two values at once,
+// replacing a and b by their sums under the one barrier: each sum has the
+// same bits as its own block_sum_once. SLOT's shared arrays are its own, as
+// above.
+template <int SLOT>
+__device__ __forceinline__ void block_sum2_once(float& a, float& b) {
+  SHARED_ARRAY(float, partOnceA, 32);
+  SHARED_ARRAY(float, partOnceB, 32);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  a = warp_sum(a);
+  b = warp_sum(b);
+  if (lane == 0) {
+    partOnceA[warp] = a;
+    partOnceB[warp] = b;
+  }
+  __syncthreads();
+  int nwarps = blockDim.x >> 5;
+  a = warp_sum(lane < nwarps ? partOnceA[lane] : 0.0f);
+  b = warp_sum(lane < nwarps ? partOnceB[lane] : 0.0f);
+}
+
 // block_sum returns the sum of v over a one-dimensional block whose size is
 // a multiple of 32, in every thread; it may be called again right away.
 // Every thread of the block must call it.

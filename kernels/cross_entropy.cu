@@ -56,8 +56,10 @@ __device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, in
 // this pays one. With vec4 (4 classes, every buffer 16-byte aligned) a row's
 // logits, probs and dlogits move in one 16-byte access each, where four
 // 4-byte ones took 3.2 µs for 512 rows on the H200 and one took 2.3 (held
-// timing). The two sums take one barrier each (block_sum_once), not two. The arithmetic is the general path's, in the
-// same order: the same bits.
+// timing). The probabilities and the loss terms need no sum, so they come
+// before the one barrier the two sums share (block_sum2_once); the
+// gradients, which need 1/Σw, after it. The arithmetic is the general
+// path's, in the same order: the same bits.
 template <bool VEC4>
 __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, dptr<const float> logits,
                                                            dptr<const int> labels, dptr<const float> weights,
@@ -94,9 +96,11 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, d
       xy = x[c];
     }
   }
-  float weightSum = block_sum_once<0>(w);
-  float inv = weightSum != 0.0f ? 1.0f / weightSum : 0.0f;
-  float lossSum = 0.0f;
+  // Everything but the gradient's 1/Σw is known before the sums: the row's
+  // probabilities are stored and its loss term taken first, and both sums
+  // then share one barrier.
+  float p[CE_ROW_CLASSES];
+  float nll = 0.0f;  // w·(−log p_y), 0 for an ignored row or none
   if (row) {
     float m = -INFINITY;
     UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
@@ -105,24 +109,30 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, d
     UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
       if (c < classes) s += expf(x[c] - m);
     float logZ = m + logf(s);
-    float p[CE_ROW_CLASSES], d[CE_ROW_CLASSES];
-    UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) {
-      p[c] = expf(x[c] - logZ);
-      d[c] = w * (p[c] - (c == y ? 1.0f : 0.0f)) * inv;
-    }
-    if (VEC4) {
-      if (probs) store4(probs, base, p[0], p[1], p[2], p[3]);
-      if (dlogits) store4(dlogits, base, d[0], d[1], d[2], d[3]);
-    } else {
-      UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) {
-        if (c >= classes) break;
-        if (probs) probs[base + c] = p[c];
-        if (dlogits) dlogits[base + c] = d[c];
+    UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) p[c] = expf(x[c] - logZ);
+    if (probs) {
+      if (VEC4) {
+        store4(probs, base, p[0], p[1], p[2], p[3]);
+      } else {
+        UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+          if (c < classes) probs[base + c] = p[c];
       }
     }
-    if (y >= 0) lossSum += w * (logZ - xy);
+    if (y >= 0) nll = w * (logZ - xy);
   }
-  lossSum = block_sum_once<1>(lossSum);
+  float weightSum = w, lossSum = nll;
+  block_sum2_once<0>(weightSum, lossSum);
+  float inv = weightSum != 0.0f ? 1.0f / weightSum : 0.0f;
+  if (row && dlogits) {
+    float d[CE_ROW_CLASSES];
+    UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) d[c] = w * (p[c] - (c == y ? 1.0f : 0.0f)) * inv;
+    if (VEC4) {
+      store4(dlogits, base, d[0], d[1], d[2], d[3]);
+    } else {
+      UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+        if (c < classes) dlogits[base + c] = d[c];
+    }
+  }
   if (threadIdx.x == 0) loss[0] = lossSum / weightSum;
 }
 
