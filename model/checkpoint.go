@@ -3,7 +3,11 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"slices"
+	"strings"
 
+	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/host"
 	"github.com/emotionlab/emotion/model/safetensors"
 )
@@ -76,7 +80,54 @@ func decodeMeta(path string, md map[string]string) (*Meta, error) {
 	if len(m.Labels) != m.Config.Classes {
 		return nil, fmt.Errorf("checkpoint %s: %d label names for %d classes", path, len(m.Labels), m.Config.Classes)
 	}
+	if !slices.Equal(m.Labels, dataset.LabelNames[:]) {
+		return nil, fmt.Errorf("checkpoint %s: labels %q, this build's are %q", path, m.Labels, dataset.LabelNames[:])
+	}
 	return m, nil
+}
+
+// trainingPrefixes are the name prefixes of a training checkpoint's other
+// copies of the parameters.
+var trainingPrefixes = []string{prefixExpAvg, prefixExpAvgSq, prefixBest}
+
+// checkSize checks, before a network is allocated for them, that the
+// file's model tensors (those without a training prefix) hold
+// Config.NumParams elements: a corrupt size in the config is then an
+// error, not an allocation of that size.
+func checkSize(path string, ts []safetensors.Tensor, cfg Config) error {
+	var held int64
+	for _, t := range ts {
+		if slices.ContainsFunc(trainingPrefixes, func(p string) bool { return strings.HasPrefix(t.Name, p) }) {
+			continue
+		}
+		n, err := t.NumElements()
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: tensor %q: %w", path, t.Name, err)
+		}
+		held += int64(n)
+	}
+	if want := cfg.NumParams(); held != want {
+		return fmt.Errorf("checkpoint %s: its config describes %d parameters, its tensors hold %d", path, want, held)
+	}
+	return nil
+}
+
+// checkNames reports the first tensor of ts that is neither a parameter of
+// params nor one's training copy (optimizer moments, best epoch).
+func checkNames(path string, ts []safetensors.Tensor, params []*Param) error {
+	known := make(map[string]bool, 4*len(params))
+	for _, p := range params {
+		known[p.Name] = true
+		for _, prefix := range trainingPrefixes {
+			known[prefix+p.Name] = true
+		}
+	}
+	for _, t := range ts {
+		if !known[t.Name] {
+			return fmt.Errorf("checkpoint %s: unexpected tensor %q (not a parameter of the model)", path, t.Name)
+		}
+	}
+	return nil
 }
 
 // paramTensors downloads params (or the host copies in values, when not
@@ -132,12 +183,19 @@ func LoadModel(path string, be host.Backend) (Network, *Meta, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkSize(path, ts, meta.Config); err != nil {
+		return nil, nil, err
+	}
 	net, err := New(be, meta.Config)
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	byName := indexTensors(ts)
-	if err := uploadParams(be, path, net.Params(), byName, ""); err != nil {
+	err = checkNames(path, ts, net.Params())
+	if err == nil {
+		err = uploadParams(be, path, net.Params(), byName, "")
+	}
+	if err != nil {
 		net.Release()
 		return nil, nil, err
 	}
@@ -153,7 +211,7 @@ func indexTensors(ts []safetensors.Tensor) map[string]safetensors.Tensor {
 }
 
 // readTensor returns the float32 elements of tensor name, checked against
-// shape.
+// shape and finite.
 func readTensor(path string, byName map[string]safetensors.Tensor, name string, shape []int) ([]float32, error) {
 	t, ok := byName[name]
 	if !ok {
@@ -165,6 +223,11 @@ func readTensor(path string, byName map[string]safetensors.Tensor, name string, 
 	v, err := t.Float32s()
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: tensor %q: %w", path, name, err)
+	}
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil, fmt.Errorf("checkpoint %s: tensor %q: element %d is %v (a diverged or corrupt checkpoint)", path, name, i, x)
+		}
 	}
 	return v, nil
 }
@@ -255,6 +318,9 @@ func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
 	if err := json.Unmarshal([]byte(md[metaTrainState]), &st); err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: not a training checkpoint (metadata %q: %v)", path, metaTrainState, err)
 	}
+	if err := checkSize(path, ts, meta.Config); err != nil {
+		return nil, nil, err
+	}
 	net, err := New(be, meta.Config)
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
@@ -262,7 +328,7 @@ func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
 	t, err := NewTrainer(be, net, cfg)
 	if err != nil {
 		net.Release()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	fail := func(err error) (*Trainer, *Meta, error) {
 		t.Release()
@@ -271,6 +337,9 @@ func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
 	}
 	byName := indexTensors(ts)
 	params := net.Params()
+	if err := checkNames(path, ts, params); err != nil {
+		return fail(err)
+	}
 	if err := uploadParams(be, path, params, byName, ""); err != nil {
 		return fail(err)
 	}

@@ -68,6 +68,16 @@ func (c Config) Validate() error {
 	pos("classes", c.Classes)
 	pos("embed", c.Embed)
 	pos("hidden", c.Hidden)
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"vocab", c.Vocab}, {"classes", c.Classes}, {"speaker_dim", c.SpeakerDim}, {"embed", c.Embed}, {"hidden", c.Hidden},
+		{"dense", c.Dense}, {"dialog_hidden", c.DialogHid}, {"heads", c.Heads}, {"attn_dim", c.AttnDim},
+		{"window", c.Window}, {"max_len", c.MaxLen}} {
+		if f.v > maxConfigSize {
+			errs = append(errs, fmt.Errorf("%s = %d, more than %d", f.name, f.v, maxConfigSize))
+		}
+	}
 	if c.SpeakerDim < 0 {
 		errs = append(errs, fmt.Errorf("speaker_dim = %d, must not be negative", c.SpeakerDim))
 	}
@@ -98,6 +108,33 @@ func (c Config) Validate() error {
 		return fmt.Errorf("model config: %w", err)
 	}
 	return nil
+}
+
+// maxConfigSize bounds every size of a Config, far above any useful one, so
+// that a corrupt config is refused before it allocates and its parameter
+// count (NumParams) cannot overflow.
+const maxConfigSize = 1 << 24
+
+// NumParams is the number of parameters a network of this (valid)
+// architecture has, counted without building it: what a checkpoint's
+// tensors must hold before the network is allocated for them.
+func (c Config) NumParams() int64 {
+	lstm := func(in, hidden int64) int64 { // bidirectional: W_ih, W_hh, b_ih, b_hh per direction
+		return 2 * (4*hidden*in + 4*hidden*hidden + 8*hidden)
+	}
+	linear := func(in, out int64) int64 { return in*out + out }
+	V, E, H, S, C := int64(c.Vocab), int64(c.Embed), int64(c.Hidden), int64(c.SpeakerDim), int64(c.Classes)
+	n := V*E + lstm(E, H)
+	if c.Kind == KindSentence {
+		D := int64(c.Dense)
+		return n + linear(2*H+S, D) + linear(D, C)
+	}
+	DH, A := int64(c.DialogHid), int64(c.AttnDim)
+	e := 2 * DH
+	n += lstm(2*H+S, DH)
+	n += linear(e, 3*e) + linear(e, e) // attention: in_proj, out_proj
+	n += linear(e, A) + A              // attention pooling: proj, context
+	return n + linear(e, C)
 }
 
 // Inputs is one batch in the form both models take: windows of Turns

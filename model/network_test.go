@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/host"
 )
 
@@ -291,7 +292,7 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 				t.Fatalf("Run = %v, want ErrInterrupted", err)
 			}
 			path := filepath.Join(t.TempDir(), "state.safetensors")
-			meta := Meta{Vocab: make([]string, part.Net.Config().Vocab), Labels: []string{"a", "b", "c", "d"}}
+			meta := Meta{Vocab: make([]string, part.Net.Config().Vocab), Labels: dataset.LabelNames[:]}
 			if err := SaveTraining(path, be, part, meta, true); err != nil {
 				t.Fatal(err)
 			}
