@@ -197,6 +197,11 @@ func TestTrainEvalPredict(t *testing.T) {
 			if !strings.Contains(out, "precision    recall  f1-score   support") || !strings.Contains(out, fmt.Sprintf("%.4f", m.Report.Accuracy)) {
 				t.Errorf("eval output does not repeat the test accuracy %.4f:\n%s", m.Report.Accuracy, out)
 			}
+			if st, err := os.Stat(preds); err != nil {
+				t.Fatal(err)
+			} else if st.Mode().Perm() != 0o644 {
+				t.Errorf("predictions file mode %v, want 0644 as every output", st.Mode().Perm())
+			}
 			f, err := os.Open(preds)
 			if err != nil {
 				t.Fatal(err)
@@ -229,6 +234,9 @@ func TestTrainEvalPredict(t *testing.T) {
 				t.Fatalf("predict printed %d lines for 2 texts:\n%s", len(lines), out)
 			}
 			t.Logf("predict:\n%s", out)
+			if r := run(t, "", "predict", "--checkpoint", ckpt, "--device", "cpu", "Fine.", "  "); r.code != 2 || !strings.Contains(r.stderr, "argument 2: empty text") {
+				t.Errorf("predict of an empty argument: exit %d, stderr %q", r.code, r.stderr)
+			}
 			in := `{"turns":[{"text":"Okay, maybe tuesday.","speaker":"F"},{"text":"I miss you, sorry.","speaker":"M"},{"text":"Wow, amazing, great!","speaker":"F"}]}` + "\n"
 			args = []string{"predict", "--checkpoint", ckpt, "--json", "--device", "cpu"}
 			if kind == "dialog" {
@@ -368,5 +376,76 @@ func TestLOSO(t *testing.T) {
 	}
 	if !strings.Contains(out, "loso over 5 folds") {
 		t.Errorf("train output lacks the summary:\n%s", out)
+	}
+
+	// Resuming the last fold (here already finished) writes the summary
+	// over all five again, the earlier folds' reports read from their
+	// folders.
+	want, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "metrics.json"))
+	mustRun(t, "", "train", "--resume", filepath.Join(dir, "fold5", "state.safetensors"), "--quiet", "--device", "cpu")
+	got, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
+	if err != nil {
+		t.Fatalf("a resumed LOSO run wrote no summary: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the resumed run's summary differs:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestResumeKeepsTheRun checks that --resume continues the run it names:
+// in that run's folder wherever it now is, with the run's own settings
+// (--max-batches included), refusing flags that would change them; and
+// that a fresh run into an old folder starts its log again.
+func TestResumeKeepsTheRun(t *testing.T) {
+	data := t.TempDir()
+	writeCorpus(t, data)
+	base := append([]string{"train", "--data", data, "--max-batches", "2", "--patience", "0", "--quiet", "--device", "cpu"}, small...)
+	full := filepath.Join(t.TempDir(), "full")
+	mustRun(t, "", append(base, "--epochs", "3", "--out", full)...)
+
+	// One epoch, run from one directory, then the folder moved and
+	// resumed for three from another.
+	work := t.TempDir()
+	part := filepath.Join(work, "runs", "part")
+	mustRun(t, "", append(base, "--epochs", "1", "--out", part)...)
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(part, moved); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(moved, "state.safetensors")
+	r := run(t, "", "train", "--resume", state, "--lr", "5", "--batch-size", "4")
+	if r.code != 2 || !strings.Contains(r.stderr, "--lr, --batch-size") {
+		t.Errorf("--resume with --lr and --batch-size: exit %d, stderr %q", r.code, r.stderr)
+	}
+	mustRun(t, "", "train", "--resume", state, "--epochs", "3", "--quiet", "--device", "cpu")
+	if _, err := os.Stat(part); !os.IsNotExist(err) {
+		t.Errorf("the resumed run wrote to its old folder %s (%v)", part, err)
+	}
+	var a, b map[string]any
+	readJSON(t, filepath.Join(full, "metrics.json"), &a)
+	readJSON(t, filepath.Join(moved, "metrics.json"), &b)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if !bytes.Equal(ja, jb) {
+		t.Errorf("resumed run's metrics differ from the uninterrupted run's:\n%s\n%s", jb, ja)
+	}
+	lines := func(dir string) int {
+		b, err := os.ReadFile(filepath.Join(dir, "log.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Count(b, []byte("\n"))
+	}
+	if n := lines(moved); n != 3 {
+		t.Errorf("the resumed run's log has %d lines, want 3 (1 + 2 resumed)", n)
+	}
+	// A fresh run into a used folder replaces its log.
+	mustRun(t, "", append(base, "--epochs", "3", "--out", full)...)
+	if n := lines(full); n != 3 {
+		t.Errorf("a second fresh run's log has %d lines, want 3", n)
 	}
 }

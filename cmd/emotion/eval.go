@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -151,25 +152,14 @@ func newPrediction(u *dataset.Utterance, probs []float32, pred int) prediction {
 // writePredictions writes the JSON lines of ev (rows are the utterance
 // indices of its rows) to path through a temporary file.
 func writePredictions(path string, c *dataset.Corpus, rows []int, ev *model.Eval) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	enc := json.NewEncoder(w)
-	for r, i := range rows {
-		if err := enc.Encode(newPrediction(&c.Utterances[i], ev.Probs[r], ev.Preds[r])); err != nil {
-			tmp.Close()
-			return err
+	return metrics.WriteAtomic(path, func(f io.Writer) error {
+		w := bufio.NewWriter(f)
+		enc := json.NewEncoder(w)
+		for r, i := range rows {
+			if err := enc.Encode(newPrediction(&c.Utterances[i], ev.Probs[r], ev.Preds[r])); err != nil {
+				return err
+			}
 		}
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
+		return w.Flush()
+	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -92,13 +93,17 @@ func runPredict(args []string) error {
 	if fs.NArg() > 0 {
 		turns := make([]dataset.RawTurn, fs.NArg())
 		for i, a := range fs.Args() {
+			if strings.TrimSpace(a) == "" {
+				return usagef("argument %d: empty text", i+1)
+			}
 			turns[i] = dataset.RawTurn{Text: a, Speaker: spk}
 		}
 		return p.predict(turns)
 	}
 	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for line := 1; sc.Scan(); line++ {
+	sc.Buffer(make([]byte, 1<<20), maxInputLine)
+	line := 1
+	for ; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
 		if text == "" {
 			continue
@@ -125,8 +130,17 @@ func runPredict(args []string) error {
 			return fmt.Errorf("standard input line %d: %w", line, err)
 		}
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("standard input line %d: longer than %d MiB", line, maxInputLine>>20)
+		}
+		return fmt.Errorf("standard input line %d: %w", line, err)
+	}
+	return nil
 }
+
+// maxInputLine is the longest line predict reads from standard input.
+const maxInputLine = 1 << 24
 
 func parseSpeaker(s string) (byte, error) {
 	switch strings.ToUpper(strings.TrimSpace(s)) {

@@ -24,6 +24,8 @@ type runRecord struct {
 	Out       string          `json:"out"`
 	Compress  bool            `json:"compress"`
 	Device    string          `json:"device"`
+	// MaxBatches is --max-batches (0: every batch of an epoch).
+	MaxBatches int `json:"max_batches,omitempty"`
 }
 
 func (r runRecord) encode() string {
@@ -38,6 +40,9 @@ func decodeRunRecord(path, s string) (runRecord, error) {
 	}
 	if err := json.Unmarshal([]byte(s), &r); err != nil {
 		return r, fmt.Errorf("checkpoint %s: run record: %w", path, err)
+	}
+	if r.Fold < 0 || r.BatchSize < 0 || r.MaxBatches < 0 {
+		return r, fmt.Errorf("checkpoint %s: run record: fold %d, batch size %d, max batches %d: must not be negative", path, r.Fold, r.BatchSize, r.MaxBatches)
 	}
 	return r, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/emotionlab/emotion/dataset"
@@ -15,6 +16,7 @@ import (
 	"github.com/emotionlab/emotion/model"
 	"github.com/emotionlab/emotion/model/metrics"
 	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/pflag"
 )
 
 func init() {
@@ -91,6 +93,16 @@ func runTrain(args []string) error {
 	ctx, cancel := signalContext()
 	defer cancel()
 	if t.resume != "" {
+		var fixed []string
+		fs.Visit(func(f *pflag.Flag) {
+			if !resumeFlags[f.Name] {
+				fixed = append(fixed, "--"+f.Name)
+			}
+		})
+		if len(fixed) > 0 {
+			return usagef("--resume continues a run with the settings it was started with; %s cannot change them (with --resume: --epochs, --device, --threads, --dependent-launch, --quiet, --json, --cpuprofile)",
+				strings.Join(fixed, ", "))
+		}
 		t.epochsSet = fs.Changed("epochs")
 		return resumeTrain(ctx, t)
 	}
@@ -125,15 +137,30 @@ func runTrain(args []string) error {
 		return err
 	}
 	rec := runRecord{Data: *o, Model: mf.kind, BatchSize: t.batchSize, Bucket: t.bucket, Seed: o.Seed,
-		Out: t.out, Compress: t.compress, Device: t.device}
+		Out: t.out, Compress: t.compress, Device: t.device, MaxBatches: t.maxBatches}
 	return trainFolds(ctx, be, corpus, folds, rec, t, mf, nil, nil)
 }
+
+// resumeFlags are the flags --resume takes: how long and where to run, and
+// what to print. Every other setting is the run's own, from its record.
+var resumeFlags = map[string]bool{"resume": true, "epochs": true, "device": true, "threads": true,
+	"dependent-launch": true, "quiet": true, "json": true, "cpuprofile": true}
 
 // trainFolds trains the folds from rec.Fold on; first, when not nil, is a
 // resumed trainer for fold rec.Fold with its checkpoint's meta.
 func trainFolds(ctx context.Context, be host.Backend, corpus *dataset.Corpus, folds []dataset.Fold, rec runRecord, t trainOptions, mf *modelFlags, first *model.Trainer, firstMeta *model.Meta) error {
 	start := rec.Fold
 	var reports []metrics.Report
+	if len(folds) > 1 {
+		// A resumed run's earlier folds are done: their reports are on disk.
+		for k := range start {
+			rep, err := readFoldReport(filepath.Join(rec.Out, fmt.Sprintf("fold%d", k+1), "metrics.json"))
+			if err != nil {
+				return err
+			}
+			reports = append(reports, rep)
+		}
+	}
 	for k := start; k < len(folds); k++ {
 		rec.Fold = k
 		dir := rec.Out
@@ -151,7 +178,7 @@ func trainFolds(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fo
 		}
 		reports = append(reports, rep)
 	}
-	if len(folds) > 1 && start == 0 {
+	if len(folds) > 1 {
 		s := metrics.Summarize(reports)
 		if err := metrics.WriteJSON(filepath.Join(rec.Out, "metrics.json"), map[string]any{
 			"protocol": rec.Data.Protocol, "model": rec.Model, "folds": reports, "summary": s}); err != nil {
@@ -164,6 +191,25 @@ func trainFolds(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fo
 	return nil
 }
 
+// readFoldReport reads the test report of a finished fold from its
+// metrics.json.
+func readFoldReport(path string) (metrics.Report, error) {
+	var m struct {
+		Report *metrics.Report `json:"report"`
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return metrics.Report{}, fmt.Errorf("the summary over the folds needs each fold's report: %w", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return metrics.Report{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if m.Report == nil {
+		return metrics.Report{}, fmt.Errorf("%s: no \"report\"", path)
+	}
+	return *m.Report, nil
+}
+
 // trainFold trains one fold (or continues tr) and evaluates its best epoch
 // on the fold's test split, writing the run folder dir.
 func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fold dataset.Fold, dir string, rec runRecord, t trainOptions, mf *modelFlags, tr *model.Trainer, meta *model.Meta) (metrics.Report, error) {
@@ -173,7 +219,8 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	}
 	o := rec.Data
 	var enc *dataset.Encoded
-	if tr == nil {
+	fresh := tr == nil
+	if fresh {
 		enc = dataset.Encode(corpus, fold.Train, o)
 		cfg, err := mf.config(enc.Vocab.Len(), o)
 		if err != nil {
@@ -209,8 +256,13 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	meta.Run = rec.encode()
 
 	data := &foldData{kind: rec.Model, enc: enc, fold: fold, window: o.Window, batchSize: rec.BatchSize,
-		bucket: rec.Bucket, seed: rec.Seed, maxBatches: t.maxBatches}
-	logFile, err := os.OpenFile(filepath.Join(dir, "log.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		bucket: rec.Bucket, seed: rec.Seed, maxBatches: rec.MaxBatches}
+	// A resumed fold adds to its log; a fresh one starts it again.
+	logMode := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if fresh {
+		logMode |= os.O_TRUNC
+	}
+	logFile, err := os.OpenFile(filepath.Join(dir, "log.jsonl"), logMode, 0o644)
 	if err != nil {
 		return none, err
 	}
@@ -375,6 +427,15 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	}
 	if rec.Fold >= len(folds) {
 		return fmt.Errorf("%s: fold %d of %d", t.resume, rec.Fold+1, len(folds))
+	}
+	// The run folder is the one that holds the state file (or its fold
+	// folder), wherever the run was started from or has been moved to.
+	rec.Out = filepath.Dir(t.resume)
+	if len(folds) > 1 {
+		if want := fmt.Sprintf("fold%d", rec.Fold+1); filepath.Base(rec.Out) != want {
+			return fmt.Errorf("%s: the state of fold %d of a %s run must be in its folder %s", t.resume, rec.Fold+1, rec.Data.Protocol, want)
+		}
+		rec.Out = filepath.Dir(rec.Out)
 	}
 	cfg := tr.Net.Config()
 	mf := &modelFlags{kind: cfg.Kind, embed: cfg.Embed, hidden: cfg.Hidden, dense: cfg.Dense,

@@ -16,16 +16,16 @@ func WriteJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	data = append(data, '\n')
-	return writeAtomic(path, func(w io.Writer) error {
+	return WriteAtomic(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
 }
 
-// writeAtomic creates path with the bytes that write produces, through a
+// WriteAtomic creates path (mode 0644) with the bytes that write produces, through a
 // temporary file in the same directory that is synced and renamed; on error
 // the temporary file is removed and path is untouched.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
+func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

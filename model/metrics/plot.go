@@ -39,7 +39,7 @@ func savePNG(path string, w, h int, render func(dc draw.Canvas) error) error {
 	if err := render(dc); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return WriteAtomic(path, func(w io.Writer) error {
 		_, err := vgimg.PngCanvas{Canvas: c}.WriteTo(w)
 		return err
 	})
