@@ -1,11 +1,13 @@
 package dataset
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,7 +91,13 @@ func readCSVFile(path string) ([]csvRow, error) {
 // readCSV parses a transcript CSV from r; name is the file name used in
 // messages. Its errors start with the name.
 func readCSV(r io.Reader, name string) ([]csvRow, error) {
-	cr := csv.NewReader(r)
+	// A UTF-8 byte order mark (Excel's and pandas' utf-8-sig) goes before
+	// the parser sees it: in front of a quoted header it is a parse error.
+	br := bufio.NewReader(r)
+	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
@@ -306,8 +314,20 @@ func csvFiles(dir string) ([]string, error) {
 	}
 	var files []string
 	for _, e := range ents {
-		if e.Type().IsRegular() && strings.EqualFold(filepath.Ext(e.Name()), ".csv") {
-			files = append(files, filepath.Join(dir, e.Name()))
+		if !strings.EqualFold(filepath.Ext(e.Name()), ".csv") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if e.Type()&fs.ModeSymlink != 0 { // a linked file counts as the file it names
+			st, err := os.Stat(path)
+			if err != nil {
+				return nil, err
+			}
+			if st.Mode().IsRegular() {
+				files = append(files, path)
+			}
+		} else if e.Type().IsRegular() {
+			files = append(files, path)
 		}
 	}
 	return files, nil

@@ -164,14 +164,50 @@ func TestLoadCSVFolder(t *testing.T) {
 	if got := c.Speakers(); got != 4 {
 		t.Errorf("Speakers() = %d, want 4", got)
 	}
-	// The same files listed one by one give the same corpus.
+	// The same files listed one by one give the same corpus, and so does a
+	// folder of links to them (data is linked in, not copied).
 	c2, err := LoadCSV([]string{filepath.Join(dir, "train.csv"), filepath.Join(dir, "dev.csv")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range c.Utterances {
-		if c.Utterances[i] != c2.Utterances[i] {
-			t.Errorf("utterance %d differs between folder and file list", i)
+	links := t.TempDir()
+	for _, f := range []string{"train.csv", "dev.csv"} {
+		if err := os.Symlink(filepath.Join(dir, f), filepath.Join(links, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c3, err := LoadCSV([]string{links})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range []*Corpus{c2, c3} {
+		if len(other.Utterances) != len(c.Utterances) {
+			t.Fatalf("%d utterances from %s, %d from the folder", len(other.Utterances), other.Source, len(c.Utterances))
+		}
+		for i := range c.Utterances {
+			if c.Utterances[i] != other.Utterances[i] {
+				t.Errorf("utterance %d differs between the folder and %s", i, other.Source)
+			}
+		}
+	}
+}
+
+// TestReadCSVByteOrderMark reads files saved with a UTF-8 byte order mark
+// (Excel, pandas' utf-8-sig), before a plain and before a quoted header.
+func TestReadCSVByteOrderMark(t *testing.T) {
+	dir := t.TempDir()
+	row := "\"Ses01F_impro01\",\"Ses01F_impro01_F000\",\"Hi.\",\"neu\"\r\n"
+	for name, header := range map[string]string{
+		"plain.csv":  "\ufeffDialogue_ID,Utterance_Id,Utterance,Emotion\r\n",
+		"quoted.csv": "\ufeff\"Dialogue_ID\",\"Utterance_Id\",\"Utterance\",\"Emotion\"\r\n",
+	} {
+		us, err := ReadCSV(writeFile(t, dir, name, header+row))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if len(us) != 1 || us[0].Text != "Hi." || us[0].Label != Neutral {
+			t.Errorf("%s: %+v", name, us)
 		}
 	}
 }

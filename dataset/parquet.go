@@ -128,7 +128,8 @@ func checkParquetFrame(r io.ReaderAt, size int64) error {
 
 // checkColumnChunks checks that the column chunks the footer describes lie
 // within the file, so that no size read from it makes parquet-go allocate
-// more than the file holds.
+// more than the file holds, and that their codecs are ones parquet-go
+// decodes safely.
 func checkColumnChunks(pf *parquet.File, size int64) error {
 	for i, rg := range pf.Metadata().RowGroups {
 		for _, cc := range rg.Columns {
@@ -141,6 +142,15 @@ func checkColumnChunks(pf *parquet.File, size int64) error {
 				md.NumValues < 0 || md.NumValues > rg.NumRows && len(md.PathInSchema) == 1 {
 				return fmt.Errorf("row group %d: column %s: chunk of %d bytes at %d, %d values, outside a file of %d bytes and %d rows",
 					i, strings.Join(md.PathInSchema, "."), md.TotalCompressedSize, start, md.NumValues, size, rg.NumRows)
+			}
+			switch md.Codec {
+			case format.Uncompressed, format.Snappy, format.Gzip, format.Zstd, format.Brotli:
+			default:
+				// parquet-go's LZ4 decoder doubles its buffer on every
+				// error, without bound: one corrupt page exhausts memory
+				// (a fatal error, not a panic) instead of failing.
+				return fmt.Errorf("row group %d: column %s: compression %s is not supported (snappy, gzip, zstd, brotli or none)",
+					i, strings.Join(md.PathInSchema, "."), md.Codec)
 			}
 		}
 	}
@@ -374,16 +384,7 @@ func parquetFiles(p string) ([]string, error) {
 	if !st.IsDir() {
 		return []string{p}, nil
 	}
-	var files []string
-	err = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.EqualFold(filepath.Ext(q), ".parquet") {
-			files = append(files, q)
-		}
-		return nil
-	})
+	files, err := findParquet(p, map[string]bool{})
 	if err != nil {
 		return nil, fmt.Errorf("search %s: %w", p, err)
 	}
@@ -391,6 +392,47 @@ func parquetFiles(p string) ([]string, error) {
 		return nil, fmt.Errorf("%s: no .parquet files in the folder or its subfolders", p)
 	}
 	sort.Strings(files)
+	return files, nil
+}
+
+// findParquet returns the *.parquet files under dir, following symbolic
+// links to files and folders (data is linked in, not copied); visited
+// holds the resolved folders already walked, so that a link cycle ends.
+func findParquet(dir string, visited map[string]bool) ([]string, error) {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, err
+	}
+	if visited[real] {
+		return nil, nil
+	}
+	visited[real] = true
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, e := range ents {
+		path := filepath.Join(dir, e.Name())
+		mode := e.Type()
+		if mode&fs.ModeSymlink != 0 {
+			st, err := os.Stat(path)
+			if err != nil {
+				return nil, err
+			}
+			mode = st.Mode().Type()
+		}
+		switch {
+		case mode.IsDir():
+			sub, err := findParquet(path, visited)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, sub...)
+		case mode.IsRegular() && strings.EqualFold(filepath.Ext(path), ".parquet"):
+			files = append(files, path)
+		}
+	}
 	return files, nil
 }
 

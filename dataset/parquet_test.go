@@ -288,6 +288,9 @@ func TestReadParquetErrors(t *testing.T) {
 		{"null text", writeParquet(t, dir, "j.parquet", []arrowRow{{s("a"), n(1)}, {nil, n(1)}}), []string{"j.parquet", "row 1", "text is null"}},
 		{"null label", writeParquet(t, dir, "k.parquet", []arrowRow{{s("a"), nil}}), []string{"k.parquet", "row 0", "label is null"}},
 		{"bad metadata", writeParquet(t, dir, "l.parquet", fixtureRows, badMeta), []string{"l.parquet", "invalid huggingface metadata"}},
+		// parquet-go's LZ4 decoder has no bound on a corrupt page's output.
+		{"LZ4 pages", writeParquet(t, dir, "m.parquet", fixtureRows, hfOptions(&parquet.Lz4Raw)...),
+			[]string{"m.parquet", "column text", "compression LZ4_RAW is not supported"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -401,6 +404,33 @@ func TestLoadParquet(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c2.Utterances, c.Utterances) {
 		t.Errorf("loading the files one by one gives another corpus")
+	}
+
+	// Data linked in rather than copied: a linked folder, linked files, a
+	// link to the whole folder, and a link cycle that must not loop.
+	links := t.TempDir()
+	for _, l := range []struct{ target, name string }{
+		{filepath.Join(dir, "data"), "data"},
+		{filepath.Join(dir, "more/session3/0000.parquet"), "session3-0000.parquet"},
+		{filepath.Join(dir, "more/session3/0001.parquet"), "session3-0001.parquet"},
+		{links, "loop"},
+	} {
+		if err := os.Symlink(l.target, filepath.Join(links, l.name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := filepath.Join(t.TempDir(), "root")
+	if err := os.Symlink(links, root); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{links, root} {
+		c3, err := LoadParquet([]string{p})
+		if err != nil {
+			t.Fatalf("linked data %s: %v", p, err)
+		}
+		if !reflect.DeepEqual(c3.Utterances, c.Utterances) {
+			t.Errorf("linked data %s gives another corpus", p)
+		}
 	}
 }
 

@@ -582,6 +582,9 @@ func (c *Client) writeRef(repo, revision, commit string) error {
 		return fmt.Errorf("write ref %s: %w", ref, err)
 	}
 	_, werr := tmp.WriteString(commit)
+	if werr == nil {
+		werr = tmp.Chmod(cacheFileMode)
+	}
 	cerr := tmp.Close()
 	if werr == nil {
 		werr = cerr
@@ -784,6 +787,9 @@ func (c *Client) fetch(ctx context.Context, meta *fileMeta, blob string) (err er
 			return fmt.Errorf("GET %s: content hash %s does not match the ETag %s", u, got, meta.etag)
 		}
 	}
+	if err := tmp.Chmod(cacheFileMode); err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("write %s: %w", tmp.Name(), err)
 	}
@@ -840,6 +846,12 @@ func link(blob, pointer string) error {
 	return copyFile(blob, pointer)
 }
 
+// cacheFileMode is the mode of every file the cache writes: readable by all,
+// as huggingface_hub leaves its files under the usual umask, so that a
+// cache shared between users or containers is readable by each
+// (os.CreateTemp alone gives 0600).
+const cacheFileMode = 0o644
+
 func copyFile(src, dst string) (err error) {
 	in, err := os.Open(src)
 	if err != nil {
@@ -857,6 +869,9 @@ func copyFile(src, dst string) (err error) {
 		}
 	}()
 	if _, err = io.Copy(tmp, in); err != nil {
+		return fmt.Errorf("copy blob into snapshot: %w", err)
+	}
+	if err = tmp.Chmod(cacheFileMode); err != nil {
 		return fmt.Errorf("copy blob into snapshot: %w", err)
 	}
 	if err = tmp.Close(); err != nil {

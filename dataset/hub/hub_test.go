@@ -281,6 +281,15 @@ func checkCached(t *testing.T, c *Client, p, name string, data []byte, etag stri
 	if err != nil || string(ref) != testCommit {
 		t.Errorf("refs/main = %q, %v; want %q", ref, err, testCommit)
 	}
+	// A cache is shared with huggingface_hub and between users: its files
+	// are readable by all.
+	for _, f := range []string{blob, filepath.Join(folder, "refs", "main")} {
+		if st, err := os.Stat(f); err != nil {
+			t.Error(err)
+		} else if st.Mode().Perm() != cacheFileMode {
+			t.Errorf("%s: mode %v, want %v", f, st.Mode().Perm(), os.FileMode(cacheFileMode))
+		}
+	}
 	entries, _ := os.ReadDir(filepath.Join(folder, "blobs"))
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".incomplete") {
@@ -605,6 +614,11 @@ func TestDownloadCopiesWhereLinksFail(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(dst); string(b) != "copy" {
 		t.Errorf("copyFile wrote %q", b)
+	}
+	if st, err := os.Stat(dst); err != nil {
+		t.Error(err)
+	} else if st.Mode().Perm() != cacheFileMode {
+		t.Errorf("copyFile's copy: mode %v, want %v", st.Mode().Perm(), os.FileMode(cacheFileMode))
 	}
 }
 
