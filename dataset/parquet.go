@@ -94,6 +94,9 @@ func ReadParquet(path string, session int) (utts []Utterance, err error) {
 	if err := checkColumnChunks(pf, st.Size()); err != nil {
 		return nil, fmt.Errorf("read %s: malformed parquet file: %w", path, err)
 	}
+	if err := checkPages(f, pf); err != nil {
+		return nil, fmt.Errorf("read %s: malformed parquet file: %w", path, err)
+	}
 	utts, err = readParquetFile(pf, session)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
@@ -126,6 +129,15 @@ func checkParquetFrame(r io.ReaderAt, size int64) error {
 	return nil
 }
 
+// chunkStart is the offset of a column chunk's first page: its dictionary
+// page where it has one, else its first data page.
+func chunkStart(md *format.ColumnMetaData) int64 {
+	if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < md.DataPageOffset {
+		return md.DictionaryPageOffset
+	}
+	return md.DataPageOffset
+}
+
 // checkColumnChunks checks that the column chunks the footer describes lie
 // within the file, so that no size read from it makes parquet-go allocate
 // more than the file holds, and that their codecs are ones parquet-go
@@ -134,10 +146,7 @@ func checkColumnChunks(pf *parquet.File, size int64) error {
 	for i, rg := range pf.Metadata().RowGroups {
 		for _, cc := range rg.Columns {
 			md := cc.MetaData
-			start := md.DataPageOffset
-			if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
-				start = md.DictionaryPageOffset
-			}
+			start := chunkStart(&md)
 			if start < 4 || md.TotalCompressedSize < 0 || md.TotalCompressedSize > size || start+md.TotalCompressedSize > size ||
 				md.NumValues < 0 || md.NumValues > rg.NumRows && len(md.PathInSchema) == 1 {
 				return fmt.Errorf("row group %d: column %s: chunk of %d bytes at %d, %d values, outside a file of %d bytes and %d rows",

@@ -1,0 +1,180 @@
+package dataset
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// compact builds Thrift compact-protocol bytes for the page header tests.
+type compact struct {
+	b    []byte
+	last []int16 // the previous field id of each open struct
+}
+
+func (c *compact) uvarint(v uint64) *compact {
+	c.b = binary.AppendUvarint(c.b, v)
+	return c
+}
+
+func (c *compact) field(id int16, typ byte) *compact {
+	if len(c.last) == 0 {
+		c.last = append(c.last, 0)
+	}
+	top := &c.last[len(c.last)-1]
+	if d := id - *top; d > 0 && d < 16 {
+		c.b = append(c.b, byte(d)<<4|typ)
+	} else {
+		c.b = append(c.b, typ)
+		c.uvarint(uint64(uint16(id<<1) ^ uint16(id>>15)))
+	}
+	*top = id
+	return c
+}
+
+func (c *compact) i32(id int16, v int32) *compact {
+	return c.field(id, tI32).uvarint(uint64(uint32(v<<1) ^ uint32(v>>31)))
+}
+
+func (c *compact) binary(id int16, n uint64, data []byte) *compact {
+	c.field(id, tBinary).uvarint(n)
+	c.b = append(c.b, data...)
+	return c
+}
+
+func (c *compact) begin(id int16) *compact {
+	c.field(id, tStruct)
+	c.last = append(c.last, 0)
+	return c
+}
+
+func (c *compact) end() *compact {
+	c.b = append(c.b, 0)
+	c.last = c.last[:len(c.last)-1]
+	return c
+}
+
+// page is a data page header (type 0, with a data_page_header holding
+// num_values and encodings, and min/max statistics) and n bytes of data.
+func page(uncompressed, compressed int32, data []byte) []byte {
+	c := &compact{}
+	c.i32(1, 0).i32(2, uncompressed).i32(3, compressed)
+	c.begin(5).i32(1, 7).i32(2, 0).i32(3, 3).i32(4, 3)
+	c.begin(5).binary(5, 2, []byte("hi")).binary(6, 1, []byte("a")).end()
+	c.end().end()
+	return append(c.b, data...)
+}
+
+func TestCheckChunkPages(t *testing.T) {
+	data := func(n int) []byte { return make([]byte, n) }
+	zstdFrame := func(contentSize uint32, n int) []byte {
+		b := binary.LittleEndian.AppendUint32(nil, 0xFD2FB528)
+		b = append(b, 0x80|0x20) // single segment, 4-byte content size
+		b = binary.LittleEndian.AppendUint32(b, contentSize)
+		return append(b, make([]byte, n-len(b))...)
+	}
+	deep := &compact{}
+	deep.i32(2, 10).i32(3, 0)
+	for range maxThriftDepth + 2 {
+		deep.begin(9)
+	}
+	for range maxThriftDepth + 2 {
+		deep.end()
+	}
+	deep.end()
+	tests := []struct {
+		name  string
+		chunk []byte
+		zstd  bool
+		err   string // "" for a chunk that passes
+	}{
+		{"two pages", append(page(40, 30, data(30)), page(10, 10, data(10))...), false, ""},
+		{"an empty page", page(0, 0, nil), false, ""},
+		{"zstd of the page's size", page(64, 16, zstdFrame(64, 16)), true, ""},
+		{"zstd smaller than the page", page(64, 16, zstdFrame(60, 16)), true, ""},
+		{"compressed beyond the chunk", page(40, 31, data(30)), false, "31 compressed bytes, 30 left"},
+		{"second page beyond the chunk", append(page(40, 30, data(30)), page(10, 11, data(10))...), false, "page 2"},
+		{"negative compressed size", page(40, -1, data(30)), false, "-1 compressed bytes"},
+		{"expands past the bound", page(2<<20, 30, data(30)), false, "2097152 bytes uncompressed from 30"},
+		{"zstd frame larger than the page", page(64, 16, zstdFrame(1<<28, 16)), true, "a zstd frame of 268435456 bytes in a page of 64"},
+		{"a statistic longer than the chunk", (&compact{}).i32(2, 1).i32(3, 1).begin(5).binary(5, 1<<28, nil).b, false, "a field of 268435456 bytes"},
+		{"a list longer than the chunk", append((&compact{}).i32(2, 1).i32(3, 1).field(8, tList).b, 0xf5, 0xff, 0xff, 0xff, 0x0f), false, "a list of"},
+		{"nested too deep", deep.b, false, "nested too deep"},
+		{"an unknown type", []byte{0x1d, 0x00}, false, "unknown thrift type 13"},
+		{"no sizes", (&compact{}).i32(1, 0).end().b, false, "no page sizes"},
+		{"cut off", page(40, 30, nil)[:5], false, "cut off"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkChunkPages(tc.chunk, tc.zstd)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Errorf("a good chunk: %v", err)
+			case tc.err != "" && err == nil:
+				t.Errorf("no error, want one saying %q", tc.err)
+			case tc.err != "" && !strings.Contains(err.Error(), tc.err):
+				t.Errorf("error %q does not say %q", err, tc.err)
+			}
+		})
+	}
+}
+
+// TestZstdContentSize reads the content size of each header form.
+func TestZstdContentSize(t *testing.T) {
+	magic := binary.LittleEndian.AppendUint32(nil, 0xFD2FB528)
+	for _, tc := range []struct {
+		name   string
+		header []byte
+		want   uint64
+		ok     bool
+	}{
+		{"single segment, 1 byte", []byte{0x20, 200}, 200, true},
+		{"2 bytes, plus 256", []byte{0x40, 0x00, 0x10, 0x00}, 0x10 + 256, true},
+		{"4 bytes after a window and a 1-byte dictionary id", []byte{0x81, 0x00, 0x07, 1, 2, 3, 4}, 0x04030201, true},
+		{"8 bytes", []byte{0xe0, 1, 0, 0, 0, 0, 0, 0, 1}, 1<<56 | 1, true},
+		{"not given", []byte{0x00, 0x00}, 0, false},
+		{"cut off", []byte{0x80, 0x00, 1, 2}, 0, false},
+	} {
+		got, ok := zstdContentSize(append(append([]byte(nil), magic...), tc.header...))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: %d, %v; want %d, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+	if _, ok := zstdContentSize([]byte("PAR1 not zstd")); ok {
+		t.Error("a content size read from bytes without the magic number")
+	}
+}
+
+// TestReadParquetChecksPages corrupts the first page header of a real
+// file's text column: ReadParquet refuses it with checkPages' error, before
+// parquet-go reads the page.
+func TestReadParquetChecksPages(t *testing.T) {
+	dir := t.TempDir()
+	good := writeParquet(t, dir, "session1.parquet", fixtureRows, hfOptions(&parquet.Zstd)...)
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := chunkStart(&pf.Metadata().RowGroups[0].Columns[0].MetaData)
+	if _, err := readPageHeader(b[start:]); err != nil {
+		t.Fatalf("the good file's first page header: %v", err)
+	}
+	b[start] = 0x1d // field 1 of type 13, which Thrift does not have
+	bad := filepath.Join(dir, "session2.parquet")
+	if err := os.WriteFile(bad, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ReadParquet(bad, 2)
+	if err == nil || !strings.Contains(err.Error(), "column text: page 1 (byte 0 of the chunk): header: unknown thrift type 13") {
+		t.Errorf("ReadParquet of a corrupt page header: %v", err)
+	}
+}
