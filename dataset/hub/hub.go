@@ -833,14 +833,18 @@ func link(blob, pointer string) error {
 	if err := os.MkdirAll(filepath.Dir(pointer), 0o755); err != nil {
 		return fmt.Errorf("create snapshot folder: %w", err)
 	}
-	if err := os.Remove(pointer); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("replace snapshot entry: %w", err)
-	}
 	rel, err := filepath.Rel(filepath.Dir(pointer), blob)
 	if err != nil {
 		rel = blob
 	}
-	if err := os.Symlink(rel, pointer); err == nil {
+	// The link is made beside the entry and renamed over it, so that a
+	// reader of the cache sees the old entry or the new, never none.
+	tmp := fmt.Sprintf("%s.%d-%d.incomplete", pointer, os.Getpid(), time.Now().UnixNano())
+	if err := os.Symlink(rel, tmp); err == nil {
+		if err := os.Rename(tmp, pointer); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("replace snapshot entry: %w", err)
+		}
 		return nil
 	}
 	return copyFile(blob, pointer)

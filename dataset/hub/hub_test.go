@@ -714,3 +714,44 @@ func TestNormalizeETag(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkReplacesInPlace points a snapshot entry that exists (a stale
+// copy, then a link to another blob) at a new blob: the entry ends as a
+// relative link to it, with nothing left beside it.
+func TestLinkReplacesInPlace(t *testing.T) {
+	dir := t.TempDir()
+	blobs := filepath.Join(dir, "blobs")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"old", "new"} {
+		if err := os.WriteFile(filepath.Join(blobs, b), []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pointer := filepath.Join(dir, "snapshots", "abc", "data", "file.parquet")
+	if err := os.MkdirAll(filepath.Dir(pointer), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pointer, []byte("stale copy"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"old", "new"} {
+		if err := link(filepath.Join(blobs, b), pointer); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(pointer); err != nil || string(got) != b {
+			t.Errorf("after linking to %s the entry reads %q, %v", b, got, err)
+		}
+		if target, err := os.Readlink(pointer); err != nil || filepath.IsAbs(target) {
+			t.Errorf("entry: link %q, %v; want a relative link", target, err)
+		}
+	}
+	ents, err := os.ReadDir(filepath.Dir(pointer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 {
+		t.Errorf("%d entries beside the link, want only it: %v", len(ents), ents)
+	}
+}
