@@ -76,6 +76,11 @@ func WriteBatches(w io.Writer, b *Batches, cfg model.Config) error {
 	return nil
 }
 
+// maxBatchElems bounds each array of a batch in a batch file (2^28
+// elements, 1 GiB), so that a corrupt shape is an error, not an
+// allocation.
+const maxBatchElems = 1 << 28
+
 // ReadBatches reads a batch file written by WriteBatches.
 func ReadBatches(r io.Reader) (*Batches, model.Config, error) {
 	var none model.Config
@@ -105,24 +110,31 @@ func ReadBatches(r io.Reader) (*Batches, model.Config, error) {
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return fail("header: %w", err)
 	}
-	if h.Count < 0 || h.SpeakerDim < 0 || h.Warmup < 0 || h.Warmup > h.Count {
+	if h.Count < 0 || h.SpeakerDim < 0 || h.SpeakerDim > maxBatchElems || h.Warmup < 0 || h.Warmup > h.Count {
 		return fail("header: %d batches, %d warm-up, speaker_dim %d", h.Count, h.Warmup, h.SpeakerDim)
 	}
 	b := h.Batches
-	b.Inputs = make([]model.Inputs, 0, h.Count)
+	b.Inputs = nil // appended as they are read: the count is only the header's word
 	for k := range h.Count {
 		var dims [3]uint32
 		if err := binary.Read(br, binary.LittleEndian, &dims); err != nil {
-			return fail("batch %d: %w", k, err)
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fail("batch %d of the %d the header says: %w", k, h.Count, err)
 		}
-		size, turns, maxLen := int(dims[0]), int(dims[1]), int(dims[2])
-		n := size * turns
-		if size < 1 || turns < 1 || maxLen < 1 || n*maxLen > 1<<28 {
-			return fail("batch %d: shape %d×%d×%d", k, size, turns, maxLen)
+		// Every factor is at most maxBatchElems and each product is checked
+		// before the next is formed, so that none overflows.
+		size, turns, maxLen := int64(dims[0]), int64(dims[1]), int64(dims[2])
+		if size < 1 || turns < 1 || maxLen < 1 || size > maxBatchElems || turns > maxBatchElems || maxLen > maxBatchElems ||
+			size*turns > maxBatchElems || size*turns*maxLen > maxBatchElems ||
+			size*turns*int64(b.SpeakerDim) > maxBatchElems {
+			return fail("batch %d: shape %d×%d×%d with %d speaker features: empty, or over %d elements", k, size, turns, maxLen, b.SpeakerDim, maxBatchElems)
 		}
-		in := model.Inputs{Size: size, Turns: turns, MaxLen: maxLen,
-			Tokens: make([]int32, n*maxLen), Lengths: make([]int32, n), TurnCounts: make([]int32, size),
-			Speaker: make([]float32, n*b.SpeakerDim), Labels: make([]int32, size)}
+		n := int(size * turns)
+		in := model.Inputs{Size: int(size), Turns: int(turns), MaxLen: int(maxLen)}
+		in.Tokens, in.Lengths, in.TurnCounts = make([]int32, n*in.MaxLen), make([]int32, n), make([]int32, in.Size)
+		in.Speaker, in.Labels = make([]float32, n*b.SpeakerDim), make([]int32, in.Size)
 		for _, dst := range []any{in.Tokens, in.Lengths, in.TurnCounts, in.Speaker, in.Labels} {
 			if err := binary.Read(br, binary.LittleEndian, dst); err != nil {
 				if errors.Is(err, io.EOF) {

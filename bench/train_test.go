@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
@@ -189,6 +191,10 @@ func TestBatchFileRoundTrip(t *testing.T) {
 			{"version", append([]byte("EMOBATCH\x02"), raw[9:]...), "version 2"},
 			{"truncated", raw[:len(raw)-3], io.ErrUnexpectedEOF.Error()},
 			{"header", raw[:20], "header"},
+			{"a count of 10^11", withHeader(t, raw, "count", 100_000_000_000), io.ErrUnexpectedEOF.Error()},
+			{"speaker_dim 2^62", withHeader(t, raw, "speaker_dim", 1<<62), "speaker_dim"},
+			{"dims whose product overflows", withDims(raw, [3]uint32{0xffffffff, 0xffffffff, 1}), "over 268435456 elements"},
+			{"dims of 2^30 tokens", withDims(raw, [3]uint32{1 << 10, 1 << 10, 1 << 10}), "over 268435456 elements"},
 		} {
 			_, _, err := ReadBatches(bytes.NewReader(bad.data))
 			if err == nil || !strings.Contains(err.Error(), bad.want) {
@@ -196,6 +202,35 @@ func TestBatchFileRoundTrip(t *testing.T) {
 			}
 		}
 	}
+}
+
+// withHeader returns the batch file raw with its JSON header's key set to v.
+func withHeader(t *testing.T, raw []byte, key string, v any) []byte {
+	t.Helper()
+	n := int(binary.LittleEndian.Uint32(raw[12:16]))
+	var h map[string]any
+	if err := json.Unmarshal(raw[16:16+n], &h); err != nil {
+		t.Fatal(err)
+	}
+	h[key] = v
+	hdr, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append([]byte(nil), raw[:12]...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(hdr)))
+	out = append(out, hdr...)
+	return append(out, raw[16+n:]...)
+}
+
+// withDims returns the batch file raw with its first batch's shape set to d.
+func withDims(raw []byte, d [3]uint32) []byte {
+	n := int(binary.LittleEndian.Uint32(raw[12:16]))
+	out := append([]byte(nil), raw...)
+	for i, v := range d {
+		binary.LittleEndian.PutUint32(out[16+n+4*i:], v)
+	}
+	return out
 }
 
 type failWriter struct{}

@@ -143,6 +143,10 @@ func (c *CPU) reduce(op string, x, out *F32, squares bool) {
 	if c.failed() || !c.f32(op, "x", x, n, "n", n) || !c.f32(op, "out", out, 1, "n", n) {
 		return
 	}
+	if n == 0 { // x may be nil
+		out.cpu[0] = 0
+		return
+	}
 	xs := x.cpu
 	blocks := (n + cpuSumBlock - 1) / cpuSumBlock
 	part := c.scratch(blocks)

@@ -153,6 +153,10 @@ func (c *CPU) CrossEntropy(n, classes int, logits *F32, labels *I32, weights, lo
 		(probs != nil && !c.f32(op, "probs", probs, nc, names, n, classes)) {
 		return
 	}
+	if n == 0 { // the mean over no rows, as PyTorch's; logits and labels may be nil
+		loss.cpu[0] = float32(math.NaN())
+		return
+	}
 	ys := labels.cpu[:n]
 	for i, y := range ys {
 		if int(y) >= classes {
@@ -657,14 +661,18 @@ func (a *adamStep) updateGo(p, g, m, v []float32) {
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	for i, w := range p {
 		gi := g[i]
+		// Every product is rounded before it is added (the conversions
+		// forbid fusing them into FMAs, as GOAMD64=v3 otherwise does), so
+		// that this is the AVX kernel's arithmetic, bit for bit, whatever
+		// the build: which elements take this path depends on the threads.
 		if a.wd != 0 {
-			gi += a.wd * w
+			gi += float32(a.wd * w)
 		}
 		if a.decay != 1 {
 			w *= a.decay
 		}
-		mi := a.b1*m[i] + a.c1*gi
-		vi := a.b2*v[i] + a.c2*gi*gi
+		mi := float32(a.b1*m[i]) + float32(a.c1*gi)
+		vi := float32(a.b2*v[i]) + float32(float32(a.c2*gi)*gi)
 		m[i], v[i] = mi, vi
 		p[i] = w - a.stepSize*mi/(float32(math.Sqrt(float64(vi)))/a.root+a.eps)
 	}

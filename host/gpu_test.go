@@ -1097,3 +1097,28 @@ func TestGemmSplits(t *testing.T) {
 		}
 	}
 }
+
+// TestGPUParityEmpty runs the reductions and the loss over no elements,
+// their inputs nil as the Backend allows for zero elements: both backends
+// write a sum of 0 and a NaN mean loss (PyTorch's), and neither fails.
+func TestGPUParityEmpty(t *testing.T) {
+	p := newParity(t)
+	for _, op := range []struct {
+		name string
+		run  func(b Backend, out *F32)
+	}{
+		{"Sum", func(b Backend, out *F32) { b.Sum(nil, out) }},
+		{"SumSquares", func(b Backend, out *F32) { b.SumSquares(nil, out) }},
+		{"CrossEntropy", func(b Backend, out *F32) { b.CrossEntropy(0, 4, nil, nil, nil, out, nil, nil) }},
+	} {
+		out := p.rand(1)
+		op.run(p.cpu, out.c)
+		op.run(p.gpu, out.g)
+		p.check(op.name+" of nothing", out, 0)
+		v := make([]float32, 1)
+		p.cpu.Download(v, out.c)
+		if want := op.name == "CrossEntropy"; math.IsNaN(float64(v[0])) != want || (!want && v[0] != 0) {
+			t.Errorf("%s of nothing = %v", op.name, v[0])
+		}
+	}
+}
