@@ -202,7 +202,8 @@ type Backend interface {
 	AddBias(rows, cols int, x, bias *F32)
 	// BiasGrad accumulates the column sums of the rows×cols dy into dbias.
 	BiasGrad(rows, cols int, dy, dbias *F32)
-	// ReLU computes y = max(x, 0) elementwise (x and y may be the same buffer).
+	// ReLU computes y = max(x, 0) elementwise, NaN staying NaN as in
+	// torch.relu (x and y may be the same buffer).
 	ReLU(x, y *F32)
 	// ReLUBackward computes dx = dy where y > 0, else 0, from ReLU's output y.
 	ReLUBackward(y, dy, dx *F32)

@@ -1123,7 +1123,7 @@ func (g *GPU) dropout(op string, p float32, seed, offset uint64, x, y *F32) {
 // swapping the operands, without moving data.
 func (g *GPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a *F32, lda int, b *F32, ldb int, beta float32, c *F32, ldc int) {
 	const op = "Gemm"
-	if !g.gemmCheck(op, transA, transB, m, n, k, a, lda, 0, b, ldb, 0, c, ldc, 0, 1) {
+	if !g.gemmCheck(op, transA, transB, m, n, k, alpha, a, lda, 0, b, ldb, 0, c, ldc, 0, 1) {
 		return
 	}
 	g.gemm(op, transA, transB, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1)
@@ -1132,7 +1132,7 @@ func (g *GPU) Gemm(transA, transB bool, m, n, k int, alpha float32, a *F32, lda 
 // GemmStridedBatched is Gemm over batch problems at element strides.
 func (g *GPU) GemmStridedBatched(transA, transB bool, m, n, k int, alpha float32, a *F32, lda, strideA int, b *F32, ldb, strideB int, beta float32, c *F32, ldc, strideC int, batch int) {
 	const op = "GemmStridedBatched"
-	if !g.gemmCheck(op, transA, transB, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batch) {
+	if !g.gemmCheck(op, transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batch) {
 		return
 	}
 	g.gemm(op, transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch)
@@ -1145,6 +1145,13 @@ func (g *GPU) gemm(op string, transA, transB bool, m, n, k int, alpha float32, a
 	start := g.profileStart()
 	route := ""
 	tiled, parts := gemmRoute(m, n, k, batch, g.sms)
+	if k == 0 || alpha == 0 {
+		// C = beta·C, A and B not read (BLAS's rule, and the CPU's): cuBLAS
+		// with k = 0 does exactly that; the leading dimensions only have to
+		// pass its checks, and C's address stands in for A's and B's.
+		tiled, parts, k, a, b = false, 1, 0, c, c
+		lda, ldb, strideA, strideB = max(1, m, n), max(1, m, n), 0, 0
+	}
 	switch {
 	case tiled:
 		route = "tiled"
@@ -1281,7 +1288,7 @@ func (g *GPU) gemmSplitK(op string, parts int, transA, transB bool, m, n, k int,
 
 // gemmCheck checks a row-major GEMM's sizes against its buffers; false
 // when there is nothing to do or an error was recorded.
-func (g *GPU) gemmCheck(op string, transA, transB bool, m, n, k int, a *F32, lda, strideA int, b *F32, ldb, strideB int, c *F32, ldc, strideC, batch int) bool {
+func (g *GPU) gemmCheck(op string, transA, transB bool, m, n, k int, alpha float32, a *F32, lda, strideA int, b *F32, ldb, strideB int, c *F32, ldc, strideC, batch int) bool {
 	if g.failed() || !g.nonNeg(op, m, n, k, lda, ldb, ldc, strideA, strideB, strideC, batch) {
 		return false
 	}
@@ -1302,9 +1309,12 @@ func (g *GPU) gemmCheck(op string, transA, transB bool, m, n, k int, a *F32, lda
 		}
 		return (batch-1)*stride + matLen(rows, cols, ld)
 	}
-	if !g.ld(op, "lda", lda, ac) || !g.ld(op, "ldb", ldb, bc) || !g.ld(op, "ldc", ldc, n) ||
-		!g.f32(op, "a", a, span(ar, ac, lda, strideA)) || !g.f32(op, "b", b, span(br, bc, ldb, strideB)) ||
-		!g.f32(op, "c", c, span(m, n, ldc, strideC)) ||
+	readAB := k > 0 && alpha != 0 // else A and B are not read, as on the CPU
+	if readAB && (!g.ld(op, "lda", lda, ac) || !g.ld(op, "ldb", ldb, bc) ||
+		!g.f32(op, "a", a, span(ar, ac, lda, strideA)) || !g.f32(op, "b", b, span(br, bc, ldb, strideB))) {
+		return false
+	}
+	if !g.ld(op, "ldc", ldc, n) || !g.f32(op, "c", c, span(m, n, ldc, strideC)) ||
 		!g.fitsInt32(op, m, n, k, lda, ldb, ldc, batch) {
 		return false
 	}
@@ -1321,7 +1331,11 @@ func (g *GPU) EmbeddingForward(ids *I32, dim int, pad int32, table, out *F32) {
 		!g.f32(op, "table", table, 0) {
 		return
 	}
-	if n == 0 || dim == 0 {
+	if n > 0 && dim == 0 {
+		g.failf(op, "dim=0 with %d ids", n) // no table rows to look them up in, as on the CPU
+		return
+	}
+	if n == 0 {
 		return
 	}
 	vocab := table.Len() / dim
@@ -1339,7 +1353,11 @@ func (g *GPU) EmbeddingBackward(ids *I32, dim int, pad int32, dout, dtable *F32)
 		!g.f32(op, "dtable", dtable, 0) {
 		return
 	}
-	if n == 0 || dim == 0 {
+	if n > 0 && dim == 0 {
+		g.failf(op, "dim=0 with %d ids", n)
+		return
+	}
+	if n == 0 {
 		return
 	}
 	vocab := dtable.Len() / dim
@@ -1858,11 +1876,14 @@ func (g *GPU) AdamStep(p AdamParams, param, grad, m, v *F32) {
 	const op = "AdamStep"
 	n := param.Len()
 	if g.failed() || !g.f32(op, "param", param, n) || !g.f32(op, "grad", grad, n) || !g.f32(op, "m", m, n) ||
-		!g.f32(op, "v", v, n) || n == 0 || !g.fitsInt32(op, n) {
+		!g.f32(op, "v", v, n) {
 		return
 	}
-	if p.Step < 1 {
+	if p.Step < 1 { // even with nothing to step, as on the CPU
 		g.failf(op, "step %d must be 1-based", p.Step)
+		return
+	}
+	if n == 0 || !g.fitsInt32(op, n) {
 		return
 	}
 	// The constants as the CPU backend (and torch.optim.Adam) computes them.

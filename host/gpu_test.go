@@ -102,7 +102,7 @@ func (p *parity) check(name string, b pair, tol float64) {
 	bad := 0
 	for i := range c {
 		cv, gv := float64(c[i]), float64(g[i])
-		if math.IsNaN(cv) && math.IsNaN(gv) {
+		if cv == gv || math.IsNaN(cv) && math.IsNaN(gv) { // equal infinities too
 			continue
 		}
 		if !(math.Abs(gv-cv) <= tol*math.Max(math.Abs(cv), 1)) {
@@ -684,6 +684,21 @@ func TestGPUDeviceErrors(t *testing.T) {
 		{"CPU buffer", func(g *GPU) {
 			g.Fill(NewCPU(1).Alloc(3), 1)
 		}, "not a GPU buffer"},
+		// As on the CPU: no rows to look ids up in, and a step count of 0
+		// even with nothing to step.
+		{"ids with dim 0", func(g *GPU) {
+			ids := g.AllocI32(2)
+			g.UploadI32(ids, []int32{0, 1})
+			g.EmbeddingForward(ids, 0, -1, g.Alloc(4), nil)
+		}, "EmbeddingForward: dim=0 with 2 ids"},
+		{"ids with dim 0, backward", func(g *GPU) {
+			ids := g.AllocI32(2)
+			g.UploadI32(ids, []int32{0, 1})
+			g.EmbeddingBackward(ids, 0, -1, nil, g.Alloc(4))
+		}, "EmbeddingBackward: dim=0 with 2 ids"},
+		{"Adam step 0 of nothing", func(g *GPU) {
+			g.AdamStep(AdamParams{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, nil, nil, nil, nil)
+		}, "AdamStep: step 0 must be 1-based"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, err := NewGPU(0)
@@ -1119,6 +1134,57 @@ func TestGPUParityEmpty(t *testing.T) {
 		p.cpu.Download(v, out.c)
 		if want := op.name == "CrossEntropy"; math.IsNaN(float64(v[0])) != want || (!want && v[0] != 0) {
 			t.Errorf("%s of nothing = %v", op.name, v[0])
+		}
+	}
+}
+
+// TestGPUParityReLUSpecials: ReLU of NaN is NaN (torch.relu), of −0 is 0,
+// of ±Inf itself or 0, on both backends.
+func TestGPUParityReLUSpecials(t *testing.T) {
+	p := newParity(t)
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	x := p.buf([]float32{nan, float32(math.Copysign(0, -1)), -1, 2, inf, -inf})
+	y := p.rand(6)
+	p.cpu.ReLU(x.c, y.c)
+	p.gpu.ReLU(x.g, y.g)
+	p.check("ReLU of specials", y, 0)
+	got := make([]float32, 6)
+	p.cpu.Download(got, y.c)
+	if !math.IsNaN(float64(got[0])) || math.Signbit(float64(got[1])) || got[2] != 0 || got[3] != 2 || got[4] != inf || got[5] != 0 {
+		t.Errorf("ReLU of [NaN -0 -1 2 Inf -Inf] = %v", got)
+	}
+}
+
+// TestGPUParityGemmNoProduct: with alpha = 0 or k = 0 a GEMM is C = beta·C
+// and reads neither A nor B (BLAS's rule): NaNs in A do not reach C, and
+// with k = 0 A and B may be nil with leading dimensions of 0, on both
+// backends, small (the tiled kernel's sizes) and batched.
+func TestGPUParityGemmNoProduct(t *testing.T) {
+	p := newParity(t)
+	nan := float32(math.NaN())
+	for _, batch := range []int{1, 3} {
+		const m, n, k = 2, 3, 4
+		aNaN := make([]float32, batch*m*k)
+		for i := range aNaN {
+			aNaN[i] = nan
+		}
+		a, b := p.buf(aNaN), p.rand(batch*k*n)
+		for _, beta := range []float32{0, 0.5, 1} {
+			c := p.rand(batch * m * n)
+			p.cpu.GemmStridedBatched(false, false, m, n, k, 0, a.c, k, m*k, b.c, n, k*n, beta, c.c, n, m*n, batch)
+			p.gpu.GemmStridedBatched(false, false, m, n, k, 0, a.g, k, m*k, b.g, n, k*n, beta, c.g, n, m*n, batch)
+			p.check(fmt.Sprintf("alpha 0, beta %g, batch %d", beta, batch), c, 0)
+			c2 := p.rand(batch * m * n)
+			p.cpu.GemmStridedBatched(true, true, m, n, 0, 1.5, nil, 0, 0, nil, 0, 0, beta, c2.c, n, m*n, batch)
+			p.gpu.GemmStridedBatched(true, true, m, n, 0, 1.5, nil, 0, 0, nil, 0, 0, beta, c2.g, n, m*n, batch)
+			p.check(fmt.Sprintf("k 0, beta %g, batch %d", beta, batch), c2, 0)
+			got := make([]float32, c.c.Len())
+			p.cpu.Download(got, c.c)
+			for i, v := range got {
+				if math.IsNaN(float64(v)) {
+					t.Fatalf("alpha 0: C[%d] is NaN", i)
+				}
+			}
 		}
 	}
 }

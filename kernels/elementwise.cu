@@ -90,10 +90,11 @@ KERNEL void add_bias_f32(int rows, int cols, dptr<float> x, dptr<const float> bi
       [&](long long i, float v) { x[i] = v; });
 }
 
-// relu_fwd: y = max(x, 0). Reads 4 B, writes 4 B.
+// relu_fwd: y = max(x, 0), a NaN staying NaN as in torch.relu (fmaxf would
+// make it 0). Reads 4 B, writes 4 B.
 KERNEL void relu_fwd(int n, dptr<const float> x, dptr<float> y) {
   GRID_DEPENDENCY_SYNC();
-  map_grid_stride(n, [&](long long i) { return x[i]; }, [&](long long i, float v) { y[i] = fmaxf(v, 0.0f); });
+  map_grid_stride(n, [&](long long i) { return x[i]; }, [&](long long i, float v) { y[i] = v <= 0.0f ? 0.0f : v; });
 }
 
 // relu_bwd: dx = y > 0 ? dy : 0. Reads 8 B, writes 4 B.
