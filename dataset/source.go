@@ -103,6 +103,26 @@ func ParseSource(data string) (Source, error) {
 	return Source{Kind: kind, Paths: paths}, nil
 }
 
+// AbsData returns the --data string data with each local path made
+// absolute, so that a run's record names its data from anywhere; a hub
+// source, and a path that cannot be made absolute, stay as they are.
+func AbsData(data string) string {
+	if strings.HasPrefix(strings.TrimSpace(data), "hf:") || strings.TrimSpace(data) == "" {
+		return data
+	}
+	var parts []string
+	for p := range strings.SplitSeq(data, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ",")
+}
+
 // pathKind tells whether a local path is a CSV or a parquet source.
 func pathKind(p string) (SourceKind, error) {
 	fi, err := os.Stat(p)

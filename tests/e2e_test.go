@@ -116,7 +116,14 @@ type result struct {
 
 func run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
+	return runIn(t, "", stdin, args...)
+}
+
+// runIn runs emotion in the folder dir ("" for this one).
+func runIn(t *testing.T, dir, stdin string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Stdin = strings.NewReader(stdin)
@@ -236,6 +243,11 @@ func TestTrainEvalPredict(t *testing.T) {
 			t.Logf("predict:\n%s", out)
 			if r := run(t, "", "predict", "--checkpoint", ckpt, "--device", "cpu", "Fine.", "  "); r.code != 2 || !strings.Contains(r.stderr, "argument 2: empty text") {
 				t.Errorf("predict of an empty argument: exit %d, stderr %q", r.code, r.stderr)
+			}
+			if kind == "sentence" {
+				if r := run(t, "", "predict", "--checkpoint", ckpt, "--device", "cpu", "--explain", "Fine."); r.code != 2 || !strings.Contains(r.stderr, "is a sentence model") {
+					t.Errorf("predict --explain with a sentence model: exit %d, stderr %q", r.code, r.stderr)
+				}
 			}
 			in := `{"turns":[{"text":"Okay, maybe tuesday.","speaker":"F"},{"text":"I miss you, sorry.","speaker":"M"},{"text":"Wow, amazing, great!","speaker":"F"}]}` + "\n"
 			args = []string{"predict", "--checkpoint", ckpt, "--json", "--device", "cpu"}
@@ -394,6 +406,11 @@ func TestLOSO(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("the resumed run's summary differs:\n%s\nwant\n%s", got, want)
 	}
+	// More epochs for the last fold only would mix the folds' training.
+	r := run(t, "", "train", "--resume", filepath.Join(dir, "fold5", "state.safetensors"), "--epochs", "3", "--quiet", "--device", "cpu")
+	if r.code != 2 || !strings.Contains(r.stderr, "--epochs 3 would train folds 5–5") {
+		t.Errorf("resume of fold 5 with --epochs 3: exit %d, stderr %q", r.code, r.stderr)
+	}
 }
 
 // TestResumeKeepsTheRun checks that --resume continues the run it names:
@@ -407,11 +424,19 @@ func TestResumeKeepsTheRun(t *testing.T) {
 	full := filepath.Join(t.TempDir(), "full")
 	mustRun(t, "", append(base, "--epochs", "3", "--out", full)...)
 
-	// One epoch, run from one directory, then the folder moved and
-	// resumed for three from another.
+	// One epoch, run from one directory with the data named relative to
+	// it, then the folder moved and resumed for three from another.
 	work := t.TempDir()
 	part := filepath.Join(work, "runs", "part")
-	mustRun(t, "", append(base, "--epochs", "1", "--out", part)...)
+	if err := os.Rename(data, filepath.Join(work, "data")); err != nil {
+		t.Fatal(err)
+	}
+	data = filepath.Join(work, "data")
+	base[2] = "data" // --data, relative to work
+	if r := runIn(t, work, "", append(base, "--epochs", "1", "--out", part)...); r.code != 0 {
+		t.Fatalf("train from %s: exit %d: %s", work, r.code, r.stderr)
+	}
+	base[2] = data
 	moved := filepath.Join(t.TempDir(), "moved")
 	if err := os.Rename(part, moved); err != nil {
 		t.Fatal(err)
@@ -443,9 +468,20 @@ func TestResumeKeepsTheRun(t *testing.T) {
 	if n := lines(moved); n != 3 {
 		t.Errorf("the resumed run's log has %d lines, want 3 (1 + 2 resumed)", n)
 	}
-	// A fresh run into a used folder replaces its log.
-	mustRun(t, "", append(base, "--epochs", "3", "--out", full)...)
+	// A fresh run into a used folder replaces its log; with --json its
+	// stdout is JSON lines, the epochs' and then the test report.
+	out := mustRun(t, "", append(base, "--epochs", "3", "--out", full, "--json")...)
 	if n := lines(full); n != 3 {
 		t.Errorf("a second fresh run's log has %d lines, want 3", n)
+	}
+	jsonLines := strings.Split(strings.TrimSpace(out), "\n")
+	for i, l := range jsonLines {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("--json stdout line %d is not JSON: %q", i+1, l)
+		}
+		if _, ok := v["report"]; ok != (i == len(jsonLines)-1) || len(jsonLines) != 4 {
+			t.Errorf("--json stdout: %d lines, line %d has a report: %v; want 3 epochs then the report", len(jsonLines), i+1, ok)
+		}
 	}
 }

@@ -35,7 +35,10 @@ def tokenize(text):
 def load(folder):
     """Utterances grouped by dialog in conversation order."""
     rows = []
-    for path in sorted(glob.glob(os.path.join(folder, "*.csv"))):
+    paths = sorted(glob.glob(os.path.join(folder, "*.csv")))
+    if not paths:
+        raise SystemExit(f"pytorch_baseline.py: no *.csv transcripts in {folder} (give --data)")
+    for path in paths:
         with open(path, newline="") as f:
             rows.extend(csv.DictReader(f))
     dialogs = collections.OrderedDict()

@@ -30,8 +30,10 @@ per op and shape the median time, the bytes moved and FLOPs (counted as the
 bench package documents), the rate reached, and that rate as a percentage of
 the device's copy bandwidth and SGEMM rate, measured first by the same run.
 A mismatch is reported and makes the command fail. Shapes: quick (batch 32;
-the default on the CPU), full (batch 32/128/512, hidden 64-512, sequence
-10/50/100, attention rows 10/100; the default on a GPU), tiny.
+the default on the CPU), large (batch 512, hidden 512, sequence 100,
+attention rows 100: where the bandwidth targets apply), full (batch
+32/128/512, hidden 64-512, sequence 10/50/100, attention rows 10/100; the
+default on a GPU), tiny (the smallest of each op, for a quick check).
 
 emotion bench train trains a model for --steps steps on synthetic batches of
 IEMOCAP's shape (or on the session5 training split of --data) and prints
@@ -145,7 +147,7 @@ func runBenchKernels(args []string) error {
 	ops := fs.String("ops", "", "only the cases whose 'Op (variant)' name matches this regular expression")
 	list := fs.Bool("list", false, "list the cases' names and exit")
 	budget := fs.Duration("budget", 100*time.Millisecond, "time spent timing each case (about)")
-	rotate := fs.Int("rotate-mib", -1, "rotate through copies of the inputs filling this much memory, 0 for none (default 64 on the CPU, 256 on a GPU)")
+	rotate := fs.Int("rotate-mib", -1, "rotate through copies of the inputs filling this much memory: 0 for none, -1 for the device's default, 64 on the CPU and 256 on a GPU")
 	copyMiB := fs.Int("copy-mib", 0, "size of each buffer of the copy-bandwidth ceiling (default 64 on the CPU, 512 on a GPU)")
 	gemmN := fs.Int("gemm-n", 0, "size of the square SGEMMs of the ceiling (default 1024 on the CPU, 4096 on a GPU)")
 	threads := fs.Int("threads", 0, "CPU threads (GOMAXPROCS; 0: all)")

@@ -64,7 +64,7 @@ func runEval(args []string) error {
 	if *data != "" {
 		rec.Data.Data = *data
 	}
-	corpus, err := dataset.Load(ctx, rec.Data.Data)
+	corpus, err := loadRunData(ctx, *ckpt, rec, false)
 	if err != nil {
 		return err
 	}

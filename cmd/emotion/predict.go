@@ -81,6 +81,9 @@ func runPredict(args []string) error {
 		return err
 	}
 	defer net.Release()
+	if *explain && net.Config().Kind != model.KindDialog {
+		return usagef("--explain shows the dialog model's attention over the context turns; %s is a %s model", *ckpt, net.Config().Kind)
+	}
 	rec, err := decodeRunRecord(*ckpt, meta.Run)
 	if err != nil {
 		return err

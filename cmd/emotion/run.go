@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -45,6 +46,22 @@ func decodeRunRecord(path, s string) (runRecord, error) {
 		return r, fmt.Errorf("checkpoint %s: run record: fold %d, batch size %d, max batches %d: must not be negative", path, r.Fold, r.BatchSize, r.MaxBatches)
 	}
 	return r, nil
+}
+
+// loadRunData loads the data of the run that wrote checkpoint ckpt (or
+// the --data given in its place), printing the source's warnings unless
+// quiet (as train and data do: a parquet copy of CSV data has no speakers).
+func loadRunData(ctx context.Context, ckpt string, rec runRecord, quiet bool) (*dataset.Corpus, error) {
+	corpus, err := dataset.Load(ctx, rec.Data.Data)
+	if err != nil {
+		return nil, fmt.Errorf("the data %s was trained on: %w (where it has moved, give --data)", ckpt, err)
+	}
+	for _, w := range corpus.Warnings {
+		if !quiet {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+	}
+	return corpus, nil
 }
 
 // modelFlags adds the architecture flags (0 = the model kind's default).

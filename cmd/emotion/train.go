@@ -51,6 +51,7 @@ type trainOptions struct {
 	lr, weightDecay, clip       float32
 	noClassWeights, bucket      bool
 	device, out, resume         string
+	data                        string // --data with --resume: where the run's data now is
 	quiet, compress, jsonOut    bool
 	epochsSet                   bool // --epochs given with --resume: train up to that many
 }
@@ -77,7 +78,7 @@ func runTrain(args []string) error {
 	fs.StringVar(&t.out, "out", "", "run folder (default runs/<model>-<protocol>)")
 	fs.StringVar(&t.resume, "resume", "", "continue the run saved in this state.safetensors (with --epochs: up to that many epochs)")
 	fs.BoolVar(&t.quiet, "quiet", false, "no progress bar, no report: only errors (the files are written)")
-	fs.BoolVar(&t.jsonOut, "json", false, "print each epoch's log line as JSON on stdout")
+	fs.BoolVar(&t.jsonOut, "json", false, "print JSON lines on stdout: each epoch's log line, then the test report (and the folds' summary)")
 	fs.BoolVar(&t.compress, "compress", false, "write zstd-compressed checkpoints")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the run to this file")
 	if err := parseFlags(fs, args, false); err != nil {
@@ -100,10 +101,13 @@ func runTrain(args []string) error {
 			}
 		})
 		if len(fixed) > 0 {
-			return usagef("--resume continues a run with the settings it was started with; %s cannot change them (with --resume: --epochs, --device, --threads, --dependent-launch, --quiet, --json, --cpuprofile)",
+			return usagef("--resume continues a run with the settings it was started with; %s cannot change them (with --resume: --epochs, --data where the run's data now is, --device, --threads, --dependent-launch, --quiet, --json, --cpuprofile)",
 				strings.Join(fixed, ", "))
 		}
 		t.epochsSet = fs.Changed("epochs")
+		if fs.Changed("data") {
+			t.data = o.Data
+		}
 		return resumeTrain(ctx, t)
 	}
 	if err := o.Validate(); err != nil {
@@ -136,6 +140,7 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err
 	}
+	o.Data = dataset.AbsData(o.Data) // eval and --resume find it from anywhere
 	rec := runRecord{Data: *o, Model: mf.kind, BatchSize: t.batchSize, Bucket: t.bucket, Seed: o.Seed,
 		Out: t.out, Compress: t.compress, Device: t.device, MaxBatches: t.maxBatches}
 	return trainFolds(ctx, be, corpus, folds, rec, t, mf, nil, nil)
@@ -144,7 +149,7 @@ func runTrain(args []string) error {
 // resumeFlags are the flags --resume takes: how long and where to run, and
 // what to print. Every other setting is the run's own, from its record.
 var resumeFlags = map[string]bool{"resume": true, "epochs": true, "device": true, "threads": true,
-	"dependent-launch": true, "quiet": true, "json": true, "cpuprofile": true}
+	"dependent-launch": true, "quiet": true, "json": true, "cpuprofile": true, "data": true}
 
 // trainFolds trains the folds from rec.Fold on; first, when not nil, is a
 // resumed trainer for fold rec.Fold with its checkpoint's meta.
@@ -184,11 +189,24 @@ func trainFolds(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fo
 			"protocol": rec.Data.Protocol, "model": rec.Model, "folds": reports, "summary": s}); err != nil {
 			return err
 		}
+		if t.jsonOut {
+			return printJSONLine(map[string]any{"protocol": rec.Data.Protocol, "model": rec.Model, "summary": s})
+		}
 		if !t.quiet {
 			fmt.Fprintf(stdout, "\n%s over %d folds\n%s\n", rec.Data.Protocol, len(folds), s.String())
 		}
 	}
 	return nil
+}
+
+// printJSONLine prints v on stdout as one JSON line.
+func printJSONLine(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", b)
+	return err
 }
 
 // readFoldReport reads the test report of a finished fold from its
@@ -356,13 +374,18 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	if err := metrics.PlotCurves(filepath.Join(dir, "curves.png"), curve, title); err != nil {
 		return none, err
 	}
-	if err := metrics.WriteJSON(filepath.Join(dir, "metrics.json"), map[string]any{
+	result := map[string]any{
 		"protocol": o.Protocol, "model": rec.Model, "fold": fold.Name, "split": "test",
 		"best_epoch": tr.State.BestEpoch, "best_val_acc": tr.State.BestValAcc, "epochs": tr.State.Epoch,
-		"report": rep}); err != nil {
+		"report": rep}
+	if err := metrics.WriteJSON(filepath.Join(dir, "metrics.json"), result); err != nil {
 		return none, err
 	}
-	if !t.quiet {
+	if t.jsonOut { // stdout stays JSON lines: the epochs', then this
+		if err := printJSONLine(result); err != nil {
+			return none, err
+		}
+	} else if !t.quiet {
 		fmt.Fprintf(stdout, "\n%s — test (best epoch %d, validation accuracy %.4f)\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
 			title, tr.State.BestEpoch, tr.State.BestValAcc, rep.ClassificationReport(4), rep.ConfusionTable(),
 			rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1)
@@ -417,7 +440,10 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	if err != nil {
 		return err
 	}
-	corpus, err := dataset.Load(ctx, rec.Data.Data)
+	if t.data != "" {
+		rec.Data.Data = dataset.AbsData(t.data)
+	}
+	corpus, err := loadRunData(ctx, t.resume, rec, t.quiet)
 	if err != nil {
 		return err
 	}
@@ -436,6 +462,10 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 			return fmt.Errorf("%s: the state of fold %d of a %s run must be in its folder %s", t.resume, rec.Fold+1, rec.Data.Protocol, want)
 		}
 		rec.Out = filepath.Dir(rec.Out)
+	}
+	if t.epochsSet && t.epochs != tr.Cfg.Epochs && len(folds) > 1 && rec.Fold > 0 {
+		return usagef("%s: --epochs %d would train folds %d–%d for other epochs than folds 1–%d (%d); a %s run keeps its epochs once a fold is done",
+			t.resume, t.epochs, rec.Fold+1, len(folds), rec.Fold, tr.Cfg.Epochs, rec.Data.Protocol)
 	}
 	cfg := tr.Net.Config()
 	mf := &modelFlags{kind: cfg.Kind, embed: cfg.Embed, hidden: cfg.Hidden, dense: cfg.Dense,
