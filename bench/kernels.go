@@ -555,7 +555,8 @@ func validate(be, ref host.Backend, c *kernelCase, data *caseData) (float64, err
 }
 
 // relErr returns max |got−want| / (|want| + rms(want)) and where it is; NaN
-// when a value is NaN where the reference's is not.
+// when any value is NaN, the reference's included: a case is built from
+// finite inputs, so a NaN on either side is a failure, not a match.
 func relErr(got, want []float32) (float64, int) {
 	if len(got) != len(want) {
 		return math.Inf(1), 0
