@@ -86,11 +86,14 @@ func (a *Adam) clip() {
 	for _, s := range sq[:len(a.runs)] {
 		total += float64(s)
 	}
+	// As clip_grad_norm_: every gradient times min(1, max/(norm + 1e-6)),
+	// so a norm just under max is scaled a little; a NaN norm makes every
+	// gradient NaN and an infinite one 0 or NaN (its default
+	// error_if_nonfinite=False).
 	norm := math.Sqrt(total)
-	if norm > float64(a.ClipNorm) {
-		scale := float32(float64(a.ClipNorm) / (norm + 1e-6))
+	if coef := float64(a.ClipNorm) / (norm + 1e-6); coef < 1 || math.IsNaN(coef) {
 		for _, r := range a.runs {
-			be.Scale(scale, r.grad)
+			be.Scale(float32(coef), r.grad)
 		}
 	}
 }

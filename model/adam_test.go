@@ -70,3 +70,53 @@ func TestAdam(t *testing.T) {
 		}
 	}
 }
+
+// TestAdamClip checks gradient clipping against the formula of
+// torch.nn.utils.clip_grad_norm_ (coefficient min(1, max/(norm + 1e-6)),
+// over the norm of every gradient together), including a norm just under
+// the limit and non-finite gradients.
+func TestAdamClip(t *testing.T) {
+	be := newBackend(t)
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, tc := range []struct {
+		name  string
+		grads [][]float32
+		max   float32
+	}{
+		{"above", [][]float32{{3, 0}, {4}}, 1},
+		{"far below", [][]float32{{0.3, 0}, {0.4}}, 1},
+		{"at the limit", [][]float32{{3, 0}, {4}}, 5}, // norm 5 ≤ 5, still times 5/(5 + 1e-6)
+		{"NaN", [][]float32{{3, nan}, {4}}, 1},
+		{"Inf", [][]float32{{3, inf}, {4}}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var params []*Param
+			var total float64
+			for i, g := range tc.grads {
+				p := newParam(be, string(rune('a'+i)), len(g))
+				be.Upload(p.Grad, g)
+				params = append(params, p)
+				for _, v := range g {
+					total += float64(v) * float64(v)
+				}
+			}
+			opt := NewAdam(be, params, 1e-3)
+			opt.ClipNorm = tc.max
+			opt.clip()
+			coef := math.Min(1, float64(tc.max)/(math.Sqrt(total)+1e-6))
+			for i, g := range tc.grads {
+				got := make([]float32, len(g))
+				be.Download(got, params[i].Grad)
+				if err := be.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				for j, v := range g {
+					want := v * float32(coef) // Scale's float32 product: exact
+					if got[j] != want && !(math.IsNaN(float64(got[j])) && math.IsNaN(float64(want))) {
+						t.Errorf("grad %d[%d] = %v, want %v (coefficient %v)", i, j, got[j], want, coef)
+					}
+				}
+			}
+		})
+	}
+}
