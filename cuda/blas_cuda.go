@@ -55,17 +55,24 @@ static int blas_load(char* which, int wlen, char* err, int errlen) {
 	blas_sgemm_sb = (blas_sgemm_sb_t)dlsym(blas_lib, "cublasSgemmStridedBatched");
 	if (!blas_create || !blas_destroy || !blas_set_stream || !blas_set_math || !blas_sgemm || !blas_sgemm_sb) {
 		snprintf(err, errlen, "%s lacks a cuBLAS v2 entry point", which);
+		dlclose(blas_lib);  // so that a later load tries again instead of calling NULL
+		blas_lib = NULL;
 		return -1;
 	}
 	return 0;
 }
 
+// blas_new creates a handle on stream; on an error no handle is left.
 static int blas_new(void** h, void* stream) {
 	int rc = blas_create(h);
 	if (rc != 0) return rc;
 	rc = blas_set_math(*h, 0);  // CUBLAS_DEFAULT_MATH: true float32, no TF32
-	if (rc != 0) return rc;
-	return blas_set_stream(*h, stream);
+	if (rc == 0) rc = blas_set_stream(*h, stream);
+	if (rc != 0) {
+		blas_destroy(*h);
+		*h = NULL;
+	}
+	return rc;
 }
 
 static int blas_free(void* h) { return blas_destroy(h); }
@@ -88,6 +95,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"math"
 	"unsafe"
 )
 
@@ -145,6 +153,11 @@ func cint(b bool) C.int {
 
 // gemm is cublasSgemm (batch 1, zero strides) or cublasSgemmStridedBatched.
 func (b *blasHandle) gemm(transA, transB bool, m, n, k int, alpha float32, a DevicePtr, lda, strideA int, bm DevicePtr, ldb, strideB int, beta float32, c DevicePtr, ldc, strideC, batch int) error {
+	for _, v := range []int{m, n, k, lda, ldb, ldc, batch} {
+		if v > math.MaxInt32 { // cuBLAS takes int: refuse, as the emulation does, rather than truncate
+			return fmt.Errorf("size %d exceeds int32", v)
+		}
+	}
 	return cublasStatus(C.blas_gemm(b.h, cint(transA), cint(transB), C.int(m), C.int(n), C.int(k), C.float(alpha),
 		C.ulonglong(a), C.int(lda), C.longlong(strideA), C.ulonglong(bm), C.int(ldb), C.longlong(strideB),
 		C.float(beta), C.ulonglong(c), C.int(ldc), C.longlong(strideC), C.int(batch)))

@@ -57,13 +57,21 @@ func Open(ordinal int) (*Device, error) {
 	d := &Device{ordinal: ordinal, fns: map[string]cu.Function{}}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := d.setup(); err != nil {
+	var undo []func()
+	if err := d.setup(&undo); err != nil {
+		// What setup made is released, newest first: a program that falls
+		// back to the CPU keeps no context, module, streams or handle.
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
 		return nil, fmt.Errorf("cuda: open device %d: %w", ordinal, err)
 	}
 	return d, nil
 }
 
-func (d *Device) setup() error {
+// setup makes the device's context, module, streams and cuBLAS handle,
+// adding to undo how to release each as it is made.
+func (d *Device) setup(undo *[]func()) error {
 	var err error
 	if d.dev, err = cu.GetDevice(d.ordinal); err != nil {
 		return fmt.Errorf("cuDeviceGet(%d): %w", d.ordinal, err)
@@ -83,6 +91,7 @@ func (d *Device) setup() error {
 	if d.ctx, err = d.dev.RetainPrimaryCtx(); err != nil {
 		return fmt.Errorf("cuDevicePrimaryCtxRetain: %w", err)
 	}
+	*undo = append(*undo, func() { _ = d.dev.ReleasePrimaryCtx() })
 	if err = cu.SetCurrentContext(d.ctx); err != nil {
 		return fmt.Errorf("cuCtxSetCurrent: %w", err)
 	}
@@ -92,10 +101,12 @@ func (d *Device) setup() error {
 	if d.mod, err = cu.LoadData(fatbin); err != nil {
 		return fmt.Errorf("cuModuleLoadData(kernels.fatbin, %d bytes): %w (is the GPU an sm_80 or newer?)", len(fatbin), err)
 	}
+	*undo = append(*undo, func() { _ = d.mod.Unload() })
 	for i := range d.streams {
 		if d.streams[i], err = cu.MakeStream(cu.NonBlocking); err != nil {
 			return fmt.Errorf("cuStreamCreate: %w", err)
 		}
+		*undo = append(*undo, func() { _ = d.streams[i].Destroy() })
 	}
 	if d.blas, err = newBlas(d.rawStream(Compute)); err != nil {
 		return err
@@ -162,6 +173,12 @@ func (d *Device) Multiprocessors() int { return d.sms }
 // the module and releases the primary context. Memory still allocated is
 // freed with the context.
 func (d *Device) Close() error {
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed { // a second Close is a no-op, as the emulated device's
+		return nil
+	}
 	err := d.do(func() error {
 		errs := []error{wrap("cuCtxSynchronize", cu.Synchronize()), wrap("cublasDestroy", d.blas.destroy())}
 		for i := range d.streams {

@@ -336,3 +336,35 @@ func TestDependentLaunchOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceClosed: after Close every operation returns an error (not a
+// panic), and a second Close is a no-op, on both builds.
+func TestDeviceClosed(t *testing.T) {
+	d, err := Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := d.Malloc(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	x := make([]float32, 4)
+	for name, op := range map[string]func() error{
+		"Malloc":     func() error { _, err := d.Malloc(64); return err },
+		"MemcpyHtoD": func() error { return d.MemcpyHtoD(p, unsafe.Pointer(&x[0]), 16, Compute) },
+		"Launch": func() error {
+			return d.Launch("fill_f32", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, 4, float32(1), p)
+		},
+		"Sgemm": func() error { return d.Sgemm(false, false, 1, 1, 1, 1, p, 1, p, 1, 0, p, 1) },
+	} {
+		if err := op(); err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Errorf("%s after Close: %v, want an error saying the device is closed", name, err)
+		}
+	}
+}

@@ -94,6 +94,20 @@ func (d *Device) Close() error {
 	return nil
 }
 
+// errClosed is what a device's operations return after Close, as the real
+// device's do.
+var errClosed = errors.New("cuda: device is closed")
+
+// open returns errClosed once the device is closed.
+func (d *Device) open() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errClosed
+	}
+	return nil
+}
+
 // SetMemoryLimit sets the emulated device's memory size in bytes (it
 // starts at 8 GiB), so tests can run it out of memory.
 func (d *Device) SetMemoryLimit(bytes int) { kernels.EmuSetCapacity(bytes) }
@@ -106,6 +120,9 @@ func (d *Device) MemInfo() (free, total int, err error) {
 
 // Malloc allocates bytes of device memory (contents undefined: NaN bytes).
 func (d *Device) Malloc(bytes int) (DevicePtr, error) {
+	if err := d.open(); err != nil {
+		return 0, err
+	}
 	if bytes <= 0 {
 		return 0, fmt.Errorf("cuda: malloc of %d bytes", bytes)
 	}
@@ -139,6 +156,9 @@ func (d *Device) Free(p DevicePtr) error {
 
 // MallocHost allocates page-locked host memory for asynchronous copies.
 func (d *Device) MallocHost(bytes int) ([]byte, error) {
+	if err := d.open(); err != nil {
+		return nil, err
+	}
 	if bytes <= 0 {
 		return nil, fmt.Errorf("cuda: host malloc of %d bytes", bytes)
 	}
@@ -168,6 +188,9 @@ func checkHost(what string, p unsafe.Pointer, bytes int) error {
 // stream s. src must stay valid until the copy completes (at once for
 // pageable memory; at the stream's next synchronisation for MallocHost's).
 func (d *Device) MemcpyHtoD(dst DevicePtr, src unsafe.Pointer, bytes int, s Stream) error {
+	if err := d.open(); err != nil {
+		return err
+	}
 	if err := checkHost("copy to device", src, bytes); err != nil {
 		return err
 	}
@@ -180,6 +203,9 @@ func (d *Device) MemcpyHtoD(dst DevicePtr, src unsafe.Pointer, bytes int, s Stre
 // MemcpyDtoH copies bytes from device memory src to host memory dst on
 // stream s; it returns when the copy is done for pageable dst.
 func (d *Device) MemcpyDtoH(dst unsafe.Pointer, src DevicePtr, bytes int, s Stream) error {
+	if err := d.open(); err != nil {
+		return err
+	}
 	if err := checkHost("copy to host", dst, bytes); err != nil {
 		return err
 	}
@@ -191,6 +217,9 @@ func (d *Device) MemcpyDtoH(dst unsafe.Pointer, src DevicePtr, bytes int, s Stre
 
 // MemcpyDtoD copies bytes between device buffers on stream s.
 func (d *Device) MemcpyDtoD(dst, src DevicePtr, bytes int, s Stream) error {
+	if err := d.open(); err != nil {
+		return err
+	}
 	if bytes < 0 {
 		return fmt.Errorf("cuda: device copy of %d bytes", bytes)
 	}
@@ -202,6 +231,9 @@ func (d *Device) MemcpyDtoD(dst, src DevicePtr, bytes int, s Stream) error {
 
 // MemsetD32 sets n 32-bit words at p to v on stream s.
 func (d *Device) MemsetD32(p DevicePtr, v uint32, n int, s Stream) error {
+	if err := d.open(); err != nil {
+		return err
+	}
 	if n < 0 {
 		return fmt.Errorf("cuda: memset of %d words", n)
 	}
@@ -215,6 +247,9 @@ func (d *Device) MemsetD32(p DevicePtr, v uint32, n int, s Stream) error {
 // threads with shared bytes of dynamic shared memory. args are int, int32,
 // uint32, bool, uint64, float32 or DevicePtr, in the kernel's order.
 func (d *Device) Launch(kernel string, grid, block [3]int, shared int, args ...any) error {
+	if err := d.open(); err != nil {
+		return err
+	}
 	d.launches.Add(1)
 	if err := checkShape(grid, block, shared); err != nil {
 		return launchError(kernel, grid, block, shared, args, err)
@@ -237,6 +272,9 @@ func (d *Device) Launch(kernel string, grid, block [3]int, shared int, args ...a
 // alpha·op(A)·op(B) + beta·C, op(A) m×k, op(B) k×n; C is not read when beta
 // is 0.
 func (d *Device) Sgemm(transA, transB bool, m, n, k int, alpha float32, a DevicePtr, lda int, b DevicePtr, ldb int, beta float32, c DevicePtr, ldc int) error {
+	if err := d.open(); err != nil {
+		return err
+	}
 	d.launches.Add(1)
 	if err := kernels.EmuSgemm(transA, transB, m, n, k, alpha, uintptr(a), lda, 0, uintptr(b), ldb, 0, beta, uintptr(c), ldc, 0, 1); err != nil {
 		return fmt.Errorf("cuda: sgemm %s: %w", gemmShape(transA, transB, m, n, k, lda, ldb, ldc), err)
@@ -247,6 +285,9 @@ func (d *Device) Sgemm(transA, transB bool, m, n, k int, alpha float32, a Device
 // SgemmStridedBatched is cublasSgemmStridedBatched on the compute stream:
 // Sgemm over batch problems, problem i at element offsets i·stride.
 func (d *Device) SgemmStridedBatched(transA, transB bool, m, n, k int, alpha float32, a DevicePtr, lda, strideA int, b DevicePtr, ldb, strideB int, beta float32, c DevicePtr, ldc, strideC, batch int) error {
+	if err := d.open(); err != nil {
+		return err
+	}
 	d.launches.Add(1)
 	if err := kernels.EmuSgemm(transA, transB, m, n, k, alpha, uintptr(a), lda, strideA, uintptr(b), ldb, strideB, beta, uintptr(c), ldc, strideC, batch); err != nil {
 		return fmt.Errorf("cuda: sgemm strided batched %s batch=%d: %w", gemmShape(transA, transB, m, n, k, lda, ldb, ldc), batch, err)

@@ -162,6 +162,10 @@ func (g *GPU) Close() error {
 		errs = append(errs, g.dev.DestroyEvent(e))
 	}
 	g.pending, g.events = nil, nil
+	if g.prof != nil { // a profile still running
+		errs = append(errs, g.destroyProfileEvents(g.prof))
+		g.prof = nil
+	}
 	errs = append(errs, g.dev.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("host: close %s: %w", g.name, err)
@@ -511,8 +515,11 @@ func (g *GPU) drainStaging() error {
 	if len(g.pending) > 0 {
 		g.hostWait()
 	}
-	for _, s := range g.pending {
+	for i, s := range g.pending {
 		if err := g.dev.EventSynchronize(s.done); err != nil {
+			// The ones before are spare now; s and the rest stay pending:
+			// each event in one list, so that Close destroys it once.
+			g.pending = append(g.pending[:0], g.pending[i:]...)
 			return err
 		}
 		g.events = append(g.events, s.done)

@@ -51,10 +51,7 @@ func (g *GPU) StopProfile() ([]OpTime, error) {
 		return nil, errors.New("host: StopProfile: not profiling")
 	}
 	g.prof = nil
-	err := g.settleProfile(p)
-	for _, e := range p.spare {
-		err = errors.Join(err, g.dev.DestroyEvent(e))
-	}
+	err := errors.Join(g.settleProfile(p), g.destroyProfileEvents(p))
 	if err != nil {
 		return nil, fmt.Errorf("host: StopProfile: %w", err)
 	}
@@ -71,6 +68,20 @@ func (g *GPU) StopProfile() ([]OpTime, error) {
 	return out, nil
 }
 
+// destroyProfileEvents destroys every event p holds, spare or pending
+// (when a settle failed, or the profile is still running at Close).
+func (g *GPU) destroyProfileEvents(p *profiler) error {
+	var err error
+	for _, e := range p.spare {
+		err = errors.Join(err, g.dev.DestroyEvent(e))
+	}
+	for _, l := range p.pending {
+		err = errors.Join(err, g.dev.DestroyEvent(l.start), g.dev.DestroyEvent(l.end))
+	}
+	p.spare, p.pending = nil, nil
+	return err
+}
+
 // profileStart records the event before a launch; nil when not profiling.
 func (g *GPU) profileStart() *cuda.Event {
 	p := g.prof
@@ -79,7 +90,9 @@ func (g *GPU) profileStart() *cuda.Event {
 	}
 	e, err := g.profileEvent(p)
 	if err == nil {
-		err = g.dev.Record(e, cuda.Compute)
+		if err = g.dev.Record(e, cuda.Compute); err != nil {
+			p.spare = append(p.spare, e) // destroyed with the others
+		}
 	}
 	if !g.check("profile", err) {
 		return nil
@@ -97,7 +110,12 @@ func (g *GPU) profileEnd(start *cuda.Event, label func() string) {
 	}
 	end, err := g.profileEvent(p)
 	if err == nil {
-		err = g.dev.Record(end, cuda.Compute)
+		if err = g.dev.Record(end, cuda.Compute); err != nil {
+			p.spare = append(p.spare, end)
+		}
+	}
+	if err != nil {
+		p.spare = append(p.spare, start)
 	}
 	if !g.check("profile", err) {
 		return
@@ -128,9 +146,10 @@ func (g *GPU) settleProfile(p *profiler) error {
 	if err := g.dev.EventSynchronize(p.pending[len(p.pending)-1].end); err != nil {
 		return err
 	}
-	for _, l := range p.pending {
+	for i, l := range p.pending {
 		d, err := g.dev.Elapsed(l.start, l.end)
 		if err != nil {
+			p.pending = append(p.pending[:0], p.pending[i:]...) // the settled ones are spare now
 			return err
 		}
 		t := p.totals[l.op]

@@ -110,6 +110,9 @@ class dptr {
 // its __syncthreads() (or its start): a number that changes at every
 // barrier and at every block, never reused on an OS thread.
 uint64_t barrier_interval();
+// block_interval is barrier_interval() at the start of the current block:
+// shared memory written before it was written by another block.
+uint64_t block_interval();
 // thread_linear is the calling fiber's linear thread index in its block.
 int thread_linear();
 
@@ -123,7 +126,8 @@ struct SharedShadow {
 constexpr int kManyReaders = -1;
 
 // shared_array is a __shared__ array of N T's (SHARED_ARRAY in common.cuh)
-// whose every access is bounds-checked and race-checked: two threads
+// whose every access is bounds-checked, checked to read only what its
+// block wrote (shared memory starts as garbage), and race-checked: two threads
 // touching one element between two __syncthreads(), at least one of them
 // writing, is an error. On a GPU their order is undefined (compute-
 // sanitizer's racecheck reports such hazards there); under emulation the
@@ -160,6 +164,8 @@ class shared_array {
     SharedShadow& s = shadow_[i];
     uint64_t now = barrier_interval();
     int t = thread_linear();
+    if (s.wrote < block_interval())  // never written, or by an earlier block: garbage on a GPU
+      fail("reads __shared__ %s[%td] before any thread of this block wrote it", name_, i);
     if (s.wrote == now && s.writer != t)
       fail("shared memory hazard: reads __shared__ %s[%td], which thread %d wrote since the last __syncthreads()",
            name_, i, s.writer);

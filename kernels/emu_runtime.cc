@@ -24,9 +24,12 @@ namespace {
 // interval is barrier_interval(): bumped at every block and every released
 // __syncthreads() of the blocks this OS thread runs.
 thread_local uint64_t interval = 0;
+// block_start is the interval at which the current block began.
+thread_local uint64_t block_start = 0;
 }  // namespace
 
 uint64_t barrier_interval() { return interval; }
+uint64_t block_interval() { return block_start; }
 
 // ---------------------------------------------------------------- memory
 
@@ -185,6 +188,12 @@ bool release_warp(Block* b, int w, bool* released) {
   }
   if (lead == nullptr) return true;
   unsigned mask = lead->mask;
+  if (last - first < 32 && (mask >> (last - first)) != 0) {
+    // A lane the block does not have never arrives: undefined on a GPU.
+    block_error(b, "warp %d has %d lanes, but a warp operation's mask %#x names lanes beyond them", w, last - first,
+                mask);
+    return false;
+  }
   for (int i = first; i < last; i++) {
     Fiber& f = b->fibers[i];
     int lane = i - first;
@@ -385,6 +394,7 @@ bool run_grid(const unsigned grid[3], const unsigned block[3], Body body, char* 
           f.synced = false;
         }
         interval++;  // a new block: the shared memory it inherits was another's
+        block_start = interval;
         ok = run_block(&b);
         abandon(&b);
       }

@@ -163,6 +163,8 @@ func TestCaughtBugs(t *testing.T) {
 		{"shared write after another's read", "selftest_shared_race", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(1), i32(64), ptr(p)}, "thread (1,0,0): shared memory hazard: writes __shared__ buf[1], which thread 0 read"},
 		{"shared write after another's write", "selftest_shared_race", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(2), i32(64), ptr(p)}, "writes __shared__ buf[0], which thread 0 wrote"},
 		{"shared out of bounds", "selftest_shared_race", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(3), i32(64), ptr(p)}, "thread (63,0,0): out-of-bounds access: index 1024 of __shared__ buf[1024]"},
+		{"shared read before any write", "selftest_shared_race", [3]int{1, 1, 1}, [3]int{64, 1, 1}, 0, []EmuArg{i32(4), i32(64), ptr(p)}, "thread (0,0,0): reads __shared__ buf[0] before any thread of this block wrote it"},
+		{"full-mask shuffle in a partial warp", "selftest_shfl_down", [3]int{1, 1, 1}, [3]int{40, 1, 1}, 0, []EmuArg{i32(1), ptr(p), ptr(p)}, "warp 1 has 8 lanes, but a warp operation's mask 0xffffffff names lanes beyond them"},
 		{"device memory before GRID_DEPENDENCY_SYNC", "selftest_read_before_sync", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, []EmuArg{ptr(p), ptr(p)}, "thread (0,0,0): device memory accessed before GRID_DEPENDENCY_SYNC() (index 0)"},
 		{"shuffle with exited lanes", "selftest_shfl_exited", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, []EmuArg{ptr(p)}, "exited while lanes"},
 		{"block too large", "selftest_iota", [3]int{1, 1, 1}, [3]int{1025, 1, 1}, 0, []EmuArg{i32(1), ptr(p)}, "exceeds 1024 threads"},

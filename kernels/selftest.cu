@@ -71,15 +71,22 @@ KERNEL void selftest_shfl_down(int d, dptr<const float> x, dptr<float> y) {
 }
 
 // selftest_shared_race: shared memory used across threads with no barrier
-// between the accesses (bugs; block of n ≤ 1024 threads). mode 0: thread i
-// writes buf[i] and reads buf[i−1] (read after another's write); 1: reads
-// buf[i+1], then writes buf[i] (write after another's read); 2: every
-// thread writes buf[0]; 3: thread i reads buf[1025 − n + i], the last one
-// past the array's end.
+// between the accesses, or before it is written (bugs; block of n ≤ 1024
+// threads). mode 0: thread i writes buf[i] and reads buf[i−1] (read after
+// another's write); 1: reads buf[i+1], then writes buf[i] (write after
+// another's read); 2: every thread writes buf[0]; 3: thread i reads
+// buf[1025 − n + i], the last one past the array's end; 4: thread i reads
+// buf[i], which no thread of the block wrote (garbage on a GPU). Modes 1
+// and 3 first fill buf, then pass a barrier, so that only their own bug is
+// there.
 KERNEL void selftest_shared_race(int mode, int n, dptr<float> y) {
   GRID_DEPENDENCY_SYNC();
   SHARED_ARRAY(float, buf, 1024);
   int i = threadIdx.x;
+  if (mode == 1 || mode == 3) {
+    for (int j = i; j < 1024; j += n) buf[j] = 0.0f;
+    __syncthreads();
+  }
   switch (mode) {
     case 0:
       buf[i] = (float)i;
@@ -94,6 +101,9 @@ KERNEL void selftest_shared_race(int mode, int n, dptr<float> y) {
       break;
     case 3:
       y[i] = buf[1025 - n + i];
+      break;
+    case 4:
+      y[i] = buf[i];
       break;
   }
 }
