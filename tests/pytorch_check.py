@@ -9,6 +9,14 @@ The checkpoint is read with the standard library (the safetensors format is
 8 bytes of header size, a JSON header, then the raw tensors); INPUTS.json
 holds {"size", "turns", "max_len", "tokens", "lengths", "turn_counts",
 "speaker"} as emotion's model.Inputs. Prints {"logits": [[...], ...]}.
+
+When INPUTS.json also holds "labels" (-1: ignored), "class_weights", "lr",
+"eps" and "clip", it trains one step as emotion's Trainer does, in float64:
+the weighted CrossEntropyLoss, its backward, clip_grad_norm_ and one
+torch.optim.Adam step, and prints besides the logits "loss", "grads" and
+"updated" (each parameter's gradient before clipping and its value after
+the step, by state_dict name, flattened), and "grads32", the gradients
+PyTorch computes in float32, for the size of float32's rounding.
 """
 import json
 import os
@@ -51,14 +59,40 @@ def main():
         model = Dialog(cfg["vocab"], cfg["embed"], cfg["hidden"], cfg["speaker_dim"], cfg["dialog_hidden"],
                        cfg["heads"], cfg["attn_dim"], cfg["dropout"])
     model.load_state_dict(state, strict=True)
-    model.eval()
-    with torch.no_grad():
+    model.eval()  # no dropout: emotion's side runs with SetTraining(false)
+    turns = torch.tensor(inp["turn_counts"], dtype=torch.long)
+
+    def forward(spk):
         if cfg["kind"] == "sentence":
-            logits = model(tokens[:, 0, :], lengths[:, 0], spk[:, 0, :])
-        else:
-            turns = torch.tensor(inp["turn_counts"], dtype=torch.long)
-            logits = model(tokens, lengths, turns, spk)
-    print(json.dumps({"logits": logits.tolist()}))
+            return model(tokens[:, 0, :], lengths[:, 0], spk[:, 0, :])
+        return model(tokens, lengths, turns, spk)
+
+    if "labels" not in inp:
+        with torch.no_grad():
+            print(json.dumps({"logits": forward(spk).tolist()}))
+        return
+    labels = torch.tensor([y if y >= 0 else -100 for y in inp["labels"]], dtype=torch.long)
+
+    def gradients(dtype):
+        model.to(dtype)
+        model.zero_grad()
+        weight = torch.tensor(inp["class_weights"], dtype=dtype)
+        logits = forward(spk.to(dtype))
+        loss = torch.nn.functional.cross_entropy(logits, labels, weight=weight, ignore_index=-100)
+        loss.backward()
+        grads = {n: p.grad.flatten().tolist() for n, p in model.named_parameters()}
+        return logits, loss, grads
+
+    # PyTorch's own float32 gradients, to measure float32's rounding on
+    # each tensor; then the reference step in float64.
+    _, _, grads32 = gradients(torch.float32)
+    logits, loss, grads = gradients(torch.float64)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), inp["clip"])
+    opt = torch.optim.Adam(model.parameters(), lr=inp["lr"], eps=inp["eps"])
+    opt.step()
+    updated = {n: p.detach().flatten().tolist() for n, p in model.named_parameters()}
+    print(json.dumps({"logits": logits.tolist(), "loss": loss.item(), "grads": grads, "grads32": grads32,
+                      "updated": updated}))
 
 
 if __name__ == "__main__":
