@@ -226,6 +226,7 @@ func PlotCurves(path string, c Curve, title string) error {
 		p.X.Label.Text = "epoch"
 		p.Y.Label.Text = pn.name
 		p.X.Tick.Marker = integerTicks{}
+		p.Y.Tick.Marker = distinctTicks{}
 		p.Add(plotter.NewGrid())
 		p.Legend.Top = pn.name == "loss"
 		inUnit := true
@@ -277,6 +278,38 @@ func PlotCurves(path string, c Curve, title string) error {
 		}
 		return nil
 	})
+}
+
+// distinctTicks is plot.DefaultTicks with as many significant digits as
+// its labels need to differ: over a narrow range (a few epochs of nearly
+// the same loss, 1.3889 to 1.3893) DefaultTicks labels every tick 1.389.
+type distinctTicks struct{}
+
+func (distinctTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for digits := 0; digits <= 17; digits++ { // 0: DefaultTicks' own labels
+		seen := map[string]bool{}
+		distinct := true
+		labels := make([]string, len(ts))
+		for i, t := range ts {
+			if t.Label == "" {
+				continue // a minor tick
+			}
+			labels[i] = t.Label
+			if digits > 0 {
+				labels[i] = strconv.FormatFloat(t.Value, 'g', digits, 64)
+			}
+			distinct = distinct && !seen[labels[i]]
+			seen[labels[i]] = true
+		}
+		if distinct {
+			for i := range ts {
+				ts[i].Label = labels[i]
+			}
+			return ts
+		}
+	}
+	return ts
 }
 
 // integerTicks places major ticks on whole numbers only (epochs).

@@ -6,8 +6,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot"
 )
 
 // decodePNG opens path, checks it is a PNG of the given size and returns it.
@@ -159,5 +163,42 @@ func TestTickStep(t *testing.T) {
 	ts := integerTicks{}.Ticks(0.6, 12.4)
 	if len(ts) != 6 || ts[0].Value != 2 || ts[0].Label != "2" || ts[5].Value != 12 {
 		t.Errorf("Ticks(0.6, 12.4) = %v", ts)
+	}
+}
+
+// TestDistinctTicks: over a narrow range every major tick gets its own
+// label (DefaultTicks labels 1.3889–1.3893 all "1.389"); over a wide one
+// the labels stay DefaultTicks'.
+func TestDistinctTicks(t *testing.T) {
+	for _, r := range [][2]float64{{1.3889, 1.3893}, {1.38901, 1.38903}, {0.5, 0.9}, {0, 2.5}} {
+		var labels []string
+		seen := map[string]bool{}
+		for _, tk := range (distinctTicks{}).Ticks(r[0], r[1]) {
+			if tk.Label == "" {
+				continue
+			}
+			if seen[tk.Label] {
+				t.Errorf("Ticks(%g, %g): label %q twice", r[0], r[1], tk.Label)
+			}
+			seen[tk.Label] = true
+			if v, err := strconv.ParseFloat(tk.Label, 64); err != nil || math.Abs(v-tk.Value) > 1e-9*math.Max(1, math.Abs(tk.Value)) {
+				t.Errorf("Ticks(%g, %g): tick at %g labelled %q", r[0], r[1], tk.Value, tk.Label)
+			}
+			labels = append(labels, tk.Label)
+		}
+		if len(labels) < 2 {
+			t.Errorf("Ticks(%g, %g): major ticks %v", r[0], r[1], labels)
+		}
+	}
+	var def []string
+	for _, tk := range (plot.DefaultTicks{}).Ticks(0.5, 0.9) {
+		def = append(def, tk.Label)
+	}
+	var got []string
+	for _, tk := range (distinctTicks{}).Ticks(0.5, 0.9) {
+		got = append(got, tk.Label)
+	}
+	if !slices.Equal(got, def) {
+		t.Errorf("Ticks(0.5, 0.9) = %q, DefaultTicks gives %q", got, def)
 	}
 }
