@@ -410,8 +410,7 @@ func cases(s Shapes) []*kernelCase {
 		const dirs, steps = 2, 2
 		g, st := dirs*steps*b*4*h, dirs*steps*b*h
 		c := &kernelCase{op: "LSTMGatesForward", variant: "2 directions", dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
-			flops: i64(dirs, b, h, 9),
-			f32:   []int{g, g, st, st}, i32: []int{b}, outs: []ref{dev(1), dev(2), dev(3)},
+			f32: []int{g, g, st, st}, i32: []int{b}, outs: []ref{dev(1), dev(2), dev(3)},
 			run: func(be host.Backend, x *instance) {
 				be.LSTMGatesForward(dirs, steps, b, h, 1, x.i[0], x.f[0], x.f[1], x.f[2], x.f[3])
 			}}
@@ -420,6 +419,7 @@ func cases(s Shapes) []*kernelCase {
 		// one 8H.
 		ended := endedAt(lens, 1)
 		c.bytes = 4*int64(b) + 4*i64(dirs, h)*(11*int64(b-ended)+8*int64(ended))
+		c.flops = i64(dirs, b-ended, h, 9) // an ended row only copies
 		c.fill = func(_ *rand.Rand, d *caseData) { copy(d.i[0], lens) }
 		add(c)
 	})
@@ -429,13 +429,16 @@ func cases(s Shapes) []*kernelCase {
 		const dirs = 2
 		g, st, w := dirs*t*b*4*h, dirs*t*b*h, dirs*4*h*h
 		c := &kernelCase{op: "LSTMSequenceForward", variant: "2 directions", dims: bth(b, t, h), tol: tolReduc,
-			bytes: 4*int64(b) + 4*i64(dirs, t, b, 10*h) + 4*int64(w), flops: i64(dirs, t, b, h, 13+8*h),
+			flops: i64(dirs, t, b, h, 13+8*h),
 			// whhT, pre, act, c, h
 			f32: []int{w, g, g, st, st}, i32: []int{b}, outs: []ref{dev(2), dev(3), dev(4)},
 			run: func(be host.Backend, x *instance) {
 				be.LSTMSequenceForward(dirs, t, b, h, x.i[0], x.f[0], 4*h*h, x.f[1], x.f[2], x.f[3], x.f[4])
 			}}
 		lens := seqLengths(c.seed(), b, t)
+		// Every row-step reads its 4H pre-activations and writes c and h;
+		// only the L = Σ lengths running ones write their 4H gates.
+		c.bytes = 4*int64(b) + 4*int64(dirs)*(i64(t, b, 6*h)+sum32(lens)*int64(4*h)) + 4*int64(w)
 		c.fill = func(r *rand.Rand, d *caseData) {
 			copy(d.i[0], lens)
 			uniform(r, d.f[0], -0.2, 0.2) // weights of PyTorch's scale
@@ -474,7 +477,6 @@ func cases(s Shapes) []*kernelCase {
 		const dirs, steps = 2, 2
 		g, st := dirs*steps*b*4*h, dirs*steps*b*h
 		c := &kernelCase{op: "LSTMGatesBackward", variant: "2 directions", dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
-			flops: i64(dirs, b, h, 23),
 			// act, c, dh, dc, dpre
 			f32: []int{g, st, st, st, g}, i32: []int{b}, outs: []ref{dev(2), dev(3), dev(4)},
 			run: func(be host.Backend, x *instance) {
@@ -485,6 +487,7 @@ func cases(s Shapes) []*kernelCase {
 		// dh_{s−1}).
 		ended := endedAt(lens, 1)
 		c.bytes = 4*int64(b) + 4*i64(dirs, h)*(13*int64(b-ended)+15*int64(ended))
+		c.flops = i64(dirs, h) * (23*int64(b-ended) + int64(ended)) // an ended row adds dh_s into dh_{s−1}
 		c.fill = func(r *rand.Rand, d *caseData) {
 			copy(d.i[0], lens)
 			uniform(r, d.f[0], 0, 1) // activated gates: σ in (0, 1), tanh in (−1, 1)

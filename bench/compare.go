@@ -127,12 +127,18 @@ type TrainComparison struct {
 }
 
 // CompareTrain compares two training reports of one model; reports of
-// different models, batch sizes or sources are an error (their steps are
-// not the same work).
+// different models, batch sizes, sources, parameter counts (architecture
+// flags) or batches (rows, tokens and padded slots per step) are an error:
+// their steps are not the same work.
 func CompareTrain(old, new *TrainReport) (*TrainComparison, error) {
 	if old.Model != new.Model || old.BatchSize != new.BatchSize || old.Source != new.Source {
 		return nil, fmt.Errorf("the reports time different work: %s model, %s batches of %d against %s model, %s batches of %d",
 			old.Model, old.Source, old.BatchSize, new.Model, new.Source, new.BatchSize)
+	}
+	if old.Params != new.Params || old.RowsPerStep != new.RowsPerStep || old.TokensPerStep != new.TokensPerStep ||
+		old.PaddedPerStep != new.PaddedPerStep {
+		return nil, fmt.Errorf("the reports time different work: %d parameters, %g rows, %g tokens (%g with padding) a step against %d, %g, %g (%g)",
+			old.Params, old.RowsPerStep, old.TokensPerStep, old.PaddedPerStep, new.Params, new.RowsPerStep, new.TokensPerStep, new.PaddedPerStep)
 	}
 	if !(old.UttPerSec > 0) || !(new.UttPerSec > 0) {
 		return nil, fmt.Errorf("a report has no throughput (%g and %g utterances/s)", old.UttPerSec, new.UttPerSec)

@@ -47,6 +47,7 @@ func TestCompareKernels(t *testing.T) {
 
 func TestCompareTrain(t *testing.T) {
 	old := &TrainReport{Model: "dialog", Source: "synthetic", BatchSize: 32, Backend: "cuda:0", Launches: "stream",
+		Params: 843900, RowsPerStep: 32, TokensPerStep: 4551, PaddedPerStep: 14059,
 		UttPerSec: 1000, MsPerStep: 3, ForwardMs: 1, BackwardMs: 1.8, OptimizerMs: 0.2}
 	new := *old
 	new.Launches, new.UttPerSec, new.MsPerStep = "dependent", 1250, 2.4
@@ -65,6 +66,8 @@ func TestCompareTrain(t *testing.T) {
 		{"another model", func(r *TrainReport) { r.Model = "sentence" }, "different work"},
 		{"another batch size", func(r *TrainReport) { r.BatchSize = 128 }, "different work"},
 		{"another source", func(r *TrainReport) { r.Source = "data" }, "different work"},
+		{"another architecture", func(r *TrainReport) { r.Params = 10116 }, "10116"},
+		{"other batches", func(r *TrainReport) { r.TokensPerStep, r.PaddedPerStep = 487, 2091 }, "against 843900, 32, 487 (2091)"},
 		{"no throughput", func(r *TrainReport) { r.UttPerSec = 0 }, "no throughput"},
 	} {
 		other := *old

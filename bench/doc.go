@@ -86,9 +86,9 @@
 //	EmbeddingBackward       4(2u + 1 + r) + 4(r + 2u)·dim r·dim
 //	SequenceToTimeMajor     4B + dirs·(4·L·F + 4·B·T·F)   0
 //	SequenceFromTimeMajor   4B + dirs·(4·L·F + 4·B·T·F)   0
-//	LSTMGatesForward        4B + 4·dirs·(11·Br + 8·Be)·H  dirs·B·H·9
-//	LSTMGatesBackward       4B + 4·dirs·(13·Br + 15·Be)·H dirs·B·H·23
-//	LSTMSequenceForward     4B + 4·dirs·(T·B·10H + 4H²)   dirs·T·B·H·(13 + 8H)
+//	LSTMGatesForward        4B + 4·dirs·(11·Br + 8·Be)·H  dirs·Br·H·9
+//	LSTMGatesBackward       4B + 4·dirs·(13·Br + 15·Be)·H dirs·H·(23·Br + Be)
+//	LSTMSequenceForward     4B + 4·dirs·(T·B·6H + L·4H + 4H²)  dirs·T·B·H·(13 + 8H)
 //	LSTMSequenceBackward    4B + 4·dirs·(T·B·10H + BH + 4H²)  dirs·T·B·H·(24 + 8H)
 //	Transpose               8·batch·rows·cols             0
 //	SplitHeads, MergeHeads  8n                            0
@@ -104,15 +104,17 @@
 // pre-activations and c of the step before and writes the 4H activated
 // gates, c and h (11H per row and direction: h of the step before went into
 // the caller's GEMM); an ended row carries c and h (its pre-activations,
-// c and h read, c and h written: 8H). Its FLOPs are three sigmoids, two
-// tanh and the four multiply-adds of c and h. Its backward reads the gates,
-// c at s and s−1, dh and dc, and writes dpre and dc at s−1 (13H; an ended
-// row also adds dh_s into dh_{s−1}: 15H); 23 FLOPs per unit. The
+// c and h read, c and h written: 8H). A running unit's FLOPs are three
+// sigmoids, two tanh and the four multiply-adds of c and h; an ended one
+// only copies. Its backward reads the gates, c at s and s−1, dh and dc, and
+// writes dpre and dc at s−1 (13H; an ended row also adds dh_s into
+// dh_{s−1}: 15H); 23 FLOPs per running unit, 1 per ended one. The
 // whole-sequence ops run T such steps with the recurrent product inside:
 // the weights once per direction (4H², from cache after the first step); per
 // step and row what the op must read and write, its own earlier outputs
-// (h_{s−1}, dpre_{s+1}, c) not read back: forward 10H (the pre-activations
-// in; the gates, c and h out); backward 10H (the gates, c and dh_s in, each
+// (h_{s−1}, dpre_{s+1}, c) not read back: forward 6H (the pre-activations
+// in, c and h out) and 4H more for a running row (its gates out: L = Σ
+// lengths such row-steps); backward 10H (the gates, c and dh_s in, each
 // c once; dpre out), and no dh or dc written back, dc living in registers,
 // whose first value is read once (BH); 2·4H multiply-adds per unit and the
 // add of the product (forward 4, backward 1).

@@ -106,9 +106,18 @@ func measureGroups(be host.Backend, call func(), budget time.Duration, held bool
 		devices = append(devices, d/time.Duration(per))
 		issues = append(issues, is/time.Duration(per))
 	}
-	slices.Sort(devices)
-	slices.Sort(issues)
-	return timing{devices[len(devices)/2], issues[len(issues)/2], groups * per, false}, nil
+	return timing{median(devices), median(issues), groups * per, false}, nil
+}
+
+// median sorts d and returns its median: the middle value, or the mean of
+// the two middle ones.
+func median(d []time.Duration) time.Duration {
+	slices.Sort(d)
+	n := len(d)
+	if n%2 == 1 {
+		return d[n/2]
+	}
+	return (d[n/2-1] + d[n/2]) / 2
 }
 
 // KernelOptions configure RunKernels.

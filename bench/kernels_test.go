@@ -87,7 +87,6 @@ func TestCaseCosts(t *testing.T) {
 		{"AddBias ([B·T,4H])", 8*15*32 + 4*32, 15 * 32},
 		{"BiasGrad ([B·T,4H])", 4*15*32 + 8*32, 15 * 32},
 		// B = 3, T = 5, H = 8, 2 directions.
-		{"LSTMSequenceForward (2 directions)", 4*3 + 4*2*5*3*10*8 + 4*2*4*8*8, 2 * 5 * 3 * 8 * (13 + 64)},
 		{"LSTMSequenceBackward (2 directions)", 4*3 + 4*2*5*3*10*8 + 4*2*3*8 + 4*2*4*8*8, 2 * 5 * 3 * 8 * (24 + 64)},
 		{"Transpose (W_hh [4H,H], 2 directions)", 8 * 2 * 32 * 8, 0},
 		{"CrossEntropy (4 classes, weighted)", 12*3*4 + 4*3 + 4*4 + 4, 9 * 3 * 4},
@@ -124,29 +123,54 @@ func TestCaseCosts(t *testing.T) {
 		}
 	}
 	// The LSTM step counts its running and ended rows apart (11H and 8H
-	// forward, 13H and 15H backward); at B = 40 both kinds occur.
+	// forward, 13H and 15H backward; 9 and 0 FLOPs, 23 and 1); at B = 40
+	// both kinds occur.
 	for _, b := range []int{3, 40} {
 		sb := s
 		sb.Batches = []int{b}
 		for _, c := range cases(sb) {
-			var running, ended, flops int64
+			var running, ended, runFlops, endFlops int64
 			switch c.op {
 			case "LSTMGatesForward":
-				running, ended, flops = 11, 8, 9
+				running, ended, runFlops, endFlops = 11, 8, 9, 0
 			case "LSTMGatesBackward":
-				running, ended, flops = 13, 15, 23
+				running, ended, runFlops, endFlops = 13, 15, 23, 1
 			default:
 				continue
 			}
-			e := endedAt(stepLengths(c.seed(), b), 1)
-			if b == 40 && (e == 0 || e == b) {
+			e := int64(endedAt(stepLengths(c.seed(), b), 1))
+			r := int64(b) - e
+			if b == 40 && (e == 0 || r == 0) {
 				t.Errorf("%s at B = 40: %d of 40 rows ended, want some of each", c.name(), e)
 			}
-			want := 4*int64(b) + 4*2*8*(running*int64(b-e)+ended*int64(e))
-			if c.bytes != want || c.flops != 2*int64(b)*8*flops {
-				t.Errorf("%s at B = %d (%d ended): %d bytes, %d FLOPs; want %d, %d", c.name(), b, e, c.bytes, c.flops, want, 2*int64(b)*8*flops)
+			want, wantFlops := 4*int64(b)+4*2*8*(running*r+ended*e), 2*8*(runFlops*r+endFlops*e)
+			if c.bytes != want || c.flops != wantFlops {
+				t.Errorf("%s at B = %d (%d ended): %d bytes, %d FLOPs; want %d, %d", c.name(), b, e, c.bytes, c.flops, want, wantFlops)
 			}
 		}
+	}
+	// The whole-sequence forward writes the gates of running row-steps
+	// only: 6H for each of the T·B row-steps, 4H more for each of the L
+	// running ones, the weights once per direction.
+	sq := s
+	sq.Batches, sq.Seqs = []int{40}, []int{10}
+	found := false
+	for _, c := range cases(sq) {
+		if c.op != "LSTMSequenceForward" {
+			continue
+		}
+		found = true
+		L := sum32(seqLengths(c.seed(), 40, 10))
+		if L == 40*10 {
+			t.Errorf("LSTMSequenceForward: every length 10, want some shorter")
+		}
+		want, wantFlops := 4*40+4*2*(10*40*6*8+L*4*8)+4*2*4*8*8, int64(2*10*40*8*(13+64))
+		if c.bytes != want || c.flops != wantFlops {
+			t.Errorf("LSTMSequenceForward: %d bytes, %d FLOPs; want %d, %d (L = %d)", c.bytes, c.flops, want, wantFlops, L)
+		}
+	}
+	if !found {
+		t.Error("no LSTMSequenceForward case")
 	}
 	// Sequence ops count the real positions of their lengths.
 	for _, name := range []string{"SequenceToTimeMajor (2 directions, F=2H)", "MeanPool (F=2H)"} {
@@ -564,5 +588,16 @@ func TestMeasureHostWaited(t *testing.T) {
 	}
 	if tm, err := measure(be, func() {}, 5*time.Millisecond, false); err != nil || tm.hostPaced {
 		t.Errorf("not held: %+v, %v; want no mark", tm, err)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		d    []time.Duration
+		want time.Duration
+	}{{[]time.Duration{5}, 5}, {[]time.Duration{9, 1, 5}, 5}, {[]time.Duration{8, 2, 4, 6}, 5}, {[]time.Duration{3, 1}, 2}} {
+		if got := median(slices.Clone(tc.d)); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.d, got, tc.want)
+		}
 	}
 }

@@ -47,7 +47,8 @@ type TrainReport struct {
 
 	FinalLoss float64 `json:"final_loss"`
 
-	// Memory: the process's peak resident set (getrusage), the Go heap's
+	// Memory: the process's peak resident set (VmHWM on Linux, see
+	// rusage_unix.go), the Go heap's
 	// peak in-use bytes sampled after every step of the split pass and its
 	// size at the end, the bytes the Go runtime allocated per step of the
 	// headline pass (0 in steady state); the backend's pool (device memory

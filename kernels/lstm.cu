@@ -300,8 +300,9 @@ __device__ __forceinline__ void lstm_seq_product(float (&acc)[SLICES][ROWS], Sha
 // [H, 4H] of direction d at d·ldDir: column t of it is gate t/H of unit
 // t%H, and a thread sums its columns over the H rows in order. pre is read,
 // not written. rows·4·hidden ≤ LSTM_SEQ_SHARED. Per row, unit and step:
-// reads 4 pre-activations and writes 4 activations, c and h (32 B; c and h
-// of the step before are in registers, h also in shared memory).
+// reads 4 pre-activations and writes c and h, and a running row also its 4
+// activations (40 B, an ended row 24 B; c and h of the step before are in
+// registers, h also in shared memory).
 template <int WREGS, int ROWS, int SLICES, int DEPTH>
 __device__ __forceinline__ void lstm_seq_fwd_body(int dirs, int steps, int batch, int hidden, int rows,
                                                   dptr<const int> lengths, dptr<const float> whhT, int ldDir,
