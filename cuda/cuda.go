@@ -34,6 +34,7 @@ const (
 	Copy
 )
 
+// String names the stream, for messages: "compute" or "copy".
 func (s Stream) String() string {
 	switch s {
 	case Compute:
