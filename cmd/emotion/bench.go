@@ -142,14 +142,14 @@ bytes take less than a launch) or not.`
 func runBenchKernels(args []string) error {
 	fs := benchFlagSet("kernels", benchKernelsHelp)
 	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
-	shapes := fs.String("shapes", "", "shape set: quick, large, full or tiny (default quick on the CPU, full on a GPU)")
+	shapes := fs.String("shapes", "", "shape set: quick, large, full or tiny (default quick on the CPU, full on a GPU, tiny on the emulated one)")
 	quick := fs.Bool("quick", false, "the quick shape set (same as --shapes quick)")
 	ops := fs.String("ops", "", "only the cases whose 'Op (variant)' name matches this regular expression")
 	list := fs.Bool("list", false, "list the cases' names and exit")
 	budget := fs.Duration("budget", 100*time.Millisecond, "time spent timing each case (about)")
-	rotate := fs.Int("rotate-mib", -1, "rotate through copies of the inputs filling this much memory: 0 for none, -1 for the device's default, 64 on the CPU and 256 on a GPU")
-	copyMiB := fs.Int("copy-mib", 0, "size of each buffer of the copy-bandwidth ceiling (default 64 on the CPU, 512 on a GPU)")
-	gemmN := fs.Int("gemm-n", 0, "size of the square SGEMMs of the ceiling (default 1024 on the CPU, 4096 on a GPU)")
+	rotate := fs.Int("rotate-mib", -1, "rotate through copies of the inputs filling this much memory: 0 for none, -1 for the device's default, 64 on the CPU and 256 on a GPU (0 emulated)")
+	copyMiB := fs.Int("copy-mib", 0, "size of each buffer of the copy-bandwidth ceiling (default 64 on the CPU, 512 on a GPU, 1 emulated)")
+	gemmN := fs.Int("gemm-n", 0, "size of the square SGEMMs of the ceiling (default 1024 on the CPU, 4096 on a GPU, 64 emulated)")
 	threads := fs.Int("threads", 0, "CPU threads (GOMAXPROCS; 0: all)")
 	addDependentLaunchFlag(fs)
 	noValidate := fs.Bool("no-validate", false, "skip the comparison with the CPU backend")
@@ -198,20 +198,31 @@ func runBenchKernels(args []string) error {
 	}
 	defer closeBE()
 	cpu := isCPU(be)
+	// On the emulated GPU (the cudaemu build) a 512 MiB copy and a 4096²
+	// SGEMM would take the emulator hours: its defaults are the smallest,
+	// for checking every op against the CPU, its times being the
+	// emulator's.
+	emulated := !cpu && gpuEmulated
 	// auto returns v, or when v is unset the default for the device.
-	auto := func(v, unset, onCPU, onGPU int) int {
+	auto := func(v, unset, onCPU, onGPU, onEmulated int) int {
 		switch {
 		case v != unset:
 			return v
 		case cpu:
 			return onCPU
+		case emulated:
+			return onEmulated
 		}
 		return onGPU
 	}
 	if *shapes == "" {
-		*shapes = "full"
-		if cpu {
+		switch {
+		case cpu:
 			*shapes = "quick"
+		case emulated:
+			*shapes = "tiny"
+		default:
+			*shapes = "full"
 		}
 	}
 	s, err := bench.ShapesNamed(*shapes)
@@ -219,9 +230,9 @@ func runBenchKernels(args []string) error {
 		return usageError{err}
 	}
 	o := bench.KernelOptions{Shapes: s, Ops: re, Budget: *budget,
-		RotateBytes: int64(auto(*rotate, -1, 64, 256)) << 20,
-		CopyBytes:   int64(auto(*copyMiB, 0, 64, 512)) << 20,
-		GemmN:       auto(*gemmN, 0, 1024, 4096),
+		RotateBytes: int64(auto(*rotate, -1, 64, 256, 0)) << 20,
+		CopyBytes:   int64(auto(*copyMiB, 0, 64, 512, 1)) << 20,
+		GemmN:       auto(*gemmN, 0, 1024, 4096, 64),
 		NoValidate:  *noValidate,
 		HostPaced:   *hostPaced}
 	ref := host.Backend(host.NewCPU(0))

@@ -87,3 +87,18 @@ func TestDependentLaunchFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchEmulatedDefaults: without sizing flags, bench kernels on the
+// emulated GPU takes the emulator's small defaults (tiny shapes, a 1 MiB
+// copy, a 64² SGEMM, no rotation), not a GPU's, which would take it hours.
+func TestBenchEmulatedDefaults(t *testing.T) {
+	code, out, errOut := runEmotion(t, "bench", "kernels", "--device", "cuda", "--ops", "^Fill", "--budget", "1ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	for _, want := range []string{"shapes tiny", "2 buffers of 1 MiB", "n = 64"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

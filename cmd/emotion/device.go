@@ -22,6 +22,10 @@ func addDependentLaunchFlag(fs *pflag.FlagSet) {
 		"on a GPU of compute capability 9.0 or newer (H100, H200), let each kernel's launch overlap the kernel before it (programmatic dependent launch); --dependent-launch=false launches in plain stream order")
 }
 
+// gpuEmulated reports whether the GPU backend of this build is the CPU
+// emulation (the cudaemu build), whose timings are the emulator's.
+var gpuEmulated bool
+
 // newGPUBackend opens the GPU backend; it is set by device_gpu.go in the
 // cuda and cudaemu builds and nil in the default build.
 var newGPUBackend func() (host.Backend, error)

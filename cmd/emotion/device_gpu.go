@@ -2,9 +2,13 @@
 
 package main
 
-import "github.com/emotionlab/emotion/host"
+import (
+	"github.com/emotionlab/emotion/cuda"
+	"github.com/emotionlab/emotion/host"
+)
 
 func init() {
+	gpuEmulated = cuda.Emulated
 	newGPUBackend = func() (host.Backend, error) {
 		g, err := host.NewGPU(0)
 		if err != nil {
