@@ -69,6 +69,7 @@ func runEval(args []string) error {
 		return err
 	}
 	var items []int
+	what := "every labelled utterance" // for the report's title
 	if *split == "all" {
 		items = corpus.Labelled()
 	} else {
@@ -80,6 +81,7 @@ func runEval(args []string) error {
 			return fmt.Errorf("checkpoint %s was trained on fold %d; %s has %d folds", *ckpt, rec.Fold+1, rec.Data.Protocol, len(folds))
 		}
 		f := folds[rec.Fold]
+		what = fmt.Sprintf("the %s split of fold %s", *split, f.Name)
 		switch *split {
 		case "test":
 			items = f.Test
@@ -102,8 +104,8 @@ func runEval(args []string) error {
 		return err
 	}
 	rep := reportOf(ev)
-	fmt.Fprintf(stdout, "%s model on the %s split of %s (%s, fold %d): %d utterances\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
-		rec.Model, *split, rec.Data.Data, rec.Data.Protocol, rec.Fold+1, len(items),
+	fmt.Fprintf(stdout, "%s model on %s of %s: %d utterances\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
+		rec.Model, what, rec.Data.Data, len(items),
 		rep.ClassificationReport(4), rep.ConfusionTable(), rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1)
 	if *out != "" {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
