@@ -318,19 +318,28 @@ func csvFiles(dir string) ([]string, error) {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
-		if e.Type()&fs.ModeSymlink != 0 { // a linked file counts as the file it names
-			st, err := os.Stat(path)
-			if err != nil {
-				return nil, err
-			}
-			if st.Mode().IsRegular() {
-				files = append(files, path)
-			}
-		} else if e.Type().IsRegular() {
+		mode, err := followedType(path, e)
+		if err != nil {
+			return nil, err
+		}
+		if mode.IsRegular() {
 			files = append(files, path)
 		}
 	}
 	return files, nil
+}
+
+// followedType is the type of the directory entry e at path, a symbolic
+// link's being that of what it names (data is linked in, not copied).
+func followedType(path string, e fs.DirEntry) (fs.FileMode, error) {
+	if e.Type()&fs.ModeSymlink == 0 {
+		return e.Type(), nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return st.Mode().Type(), nil
 }
 
 // groupDialogs orders rows by (session, dialog), keeping the row order

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -423,13 +422,9 @@ func findParquet(dir string, visited map[string]bool) ([]string, error) {
 	var files []string
 	for _, e := range ents {
 		path := filepath.Join(dir, e.Name())
-		mode := e.Type()
-		if mode&fs.ModeSymlink != 0 {
-			st, err := os.Stat(path)
-			if err != nil {
-				return nil, err
-			}
-			mode = st.Mode().Type()
+		mode, err := followedType(path, e)
+		if err != nil {
+			return nil, err
 		}
 		switch {
 		case mode.IsDir():

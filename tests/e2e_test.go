@@ -347,9 +347,16 @@ func TestInterruptAndResume(t *testing.T) {
 	}
 	mustRun(t, "", "train", "--resume", state, "--quiet", "--device", "cpu")
 
+	sameMetrics(t, full, part)
+}
+
+// sameMetrics checks that the resumed run in resumed ends with the
+// metrics.json of the uninterrupted run in full.
+func sameMetrics(t *testing.T, full, resumed string) {
+	t.Helper()
 	var a, b map[string]any
 	readJSON(t, filepath.Join(full, "metrics.json"), &a)
-	readJSON(t, filepath.Join(part, "metrics.json"), &b)
+	readJSON(t, filepath.Join(resumed, "metrics.json"), &b)
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	if !bytes.Equal(ja, jb) {
@@ -450,14 +457,7 @@ func TestResumeKeepsTheRun(t *testing.T) {
 	if _, err := os.Stat(part); !os.IsNotExist(err) {
 		t.Errorf("the resumed run wrote to its old folder %s (%v)", part, err)
 	}
-	var a, b map[string]any
-	readJSON(t, filepath.Join(full, "metrics.json"), &a)
-	readJSON(t, filepath.Join(moved, "metrics.json"), &b)
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	if !bytes.Equal(ja, jb) {
-		t.Errorf("resumed run's metrics differ from the uninterrupted run's:\n%s\n%s", jb, ja)
-	}
+	sameMetrics(t, full, moved)
 	lines := func(dir string) int {
 		b, err := os.ReadFile(filepath.Join(dir, "log.jsonl"))
 		if err != nil {

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,8 +103,14 @@ func runTrain(args []string) error {
 			}
 		})
 		if len(fixed) > 0 {
-			return usagef("--resume continues a run with the settings it was started with; %s cannot change them (with --resume: --epochs, --data where the run's data now is, --device, --threads, --dependent-launch, --quiet, --json, --cpuprofile)",
-				strings.Join(fixed, ", "))
+			var allowed []string
+			for _, name := range slices.Sorted(maps.Keys(resumeFlags)) {
+				if name != "resume" {
+					allowed = append(allowed, "--"+name)
+				}
+			}
+			return usagef("--resume continues a run with the settings it was started with; %s cannot change them (with --resume: %s; --data says where the run's data now is)",
+				strings.Join(fixed, ", "), strings.Join(allowed, ", "))
 		}
 		t.epochsSet = fs.Changed("epochs")
 		if fs.Changed("data") {
