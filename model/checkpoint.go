@@ -318,12 +318,19 @@ func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
 	if err := json.Unmarshal([]byte(md[metaTrainState]), &st); err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: not a training checkpoint (metadata %q: %v)", path, metaTrainState, err)
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: metadata %q: %w", path, metaTrainCfg, err)
+	}
 	if err := checkSize(path, ts, meta.Config); err != nil {
 		return nil, nil, err
 	}
 	net, err := New(be, meta.Config)
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if err := st.validate(cfg, net); err != nil {
+		net.Release()
+		return nil, nil, fmt.Errorf("checkpoint %s: metadata %q: %w", path, metaTrainState, err)
 	}
 	t, err := NewTrainer(be, net, cfg)
 	if err != nil {
@@ -356,7 +363,9 @@ func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
 			return fail(fmt.Errorf("checkpoint %s: %w", path, err))
 		}
 	}
-	if _, ok := byName[prefixBest+params[0].Name]; ok {
+	if _, ok := byName[prefixBest+params[0].Name]; !ok && st.Epoch > 0 {
+		return fail(fmt.Errorf("checkpoint %s: %d epochs were validated but it holds no best-epoch parameters (%q…)", path, st.Epoch, prefixBest+params[0].Name))
+	} else if ok {
 		t.Best = make([][]float32, len(params))
 		for i, p := range params {
 			if t.Best[i], err = readTensor(path, byName, prefixBest+p.Name, p.Shape); err != nil {

@@ -1,12 +1,14 @@
 package model
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/host"
 	"github.com/emotionlab/emotion/model/safetensors"
 )
@@ -133,5 +135,112 @@ func TestCheckpointRejectsCorrupt(t *testing.T) {
 				t.Errorf("error %q does not name %q and the file", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestTrainingCheckpointRejectsBadState edits the run state and training
+// config of a checkpoint written mid-run into values no run can have, and
+// checks that LoadTraining refuses each, naming the field, instead of
+// resuming into a panic or a silently different run.
+func TestTrainingCheckpointRejectsBadState(t *testing.T) {
+	be := host.NewCPU(1)
+	tr := newToyTrainer(t, be, KindSentence, 3)
+	data := newToyData(KindSentence, tr.Net.Config())
+	ctx, cancel := context.WithCancel(context.Background())
+	tr.OnBatch = func(done, total, seen int, loss, acc float64) {
+		if tr.State.Epoch == 1 && done == 2 {
+			cancel()
+		}
+	}
+	if err := tr.Run(ctx, data); err != ErrInterrupted {
+		t.Fatalf("Run = %v, want ErrInterrupted", err)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	meta := Meta{Vocab: make([]string, tr.Net.Config().Vocab), Labels: dataset.LabelNames[:]}
+	if err := SaveTraining(good, be, tr, meta, false); err != nil {
+		t.Fatal(err)
+	}
+	tr.Net.Release()
+	tr.Release()
+	if r, _, err := LoadTraining(good, be); err != nil {
+		t.Fatalf("the unedited checkpoint: %v", err)
+	} else {
+		r.Net.Release()
+		r.Release()
+	}
+	editJSON := func(key string, f func(map[string]any)) func(map[string]string) {
+		return func(md map[string]string) {
+			var v map[string]any
+			if err := json.Unmarshal([]byte(md[key]), &v); err != nil {
+				t.Fatal(err)
+			}
+			f(v)
+			b, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			md[key] = string(b)
+		}
+	}
+	state := func(field string, value any) func(map[string]string) {
+		return editJSON(metaTrainState, func(v map[string]any) { v[field] = value })
+	}
+	config := func(field string, value any) func(map[string]string) {
+		return editJSON(metaTrainCfg, func(v map[string]any) { v[field] = value })
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(map[string]string)
+		want string
+	}{
+		{"negative batch", state("batch", -1), "batch"},
+		{"negative epoch", state("epoch", -2), "epoch"},
+		{"negative Adam step", state("adam_step", -5), "adam_step"},
+		{"more correct than seen", state("correct", 1000), "correct"},
+		{"best epoch after the last", state("best_epoch", 9), "best_epoch"},
+		{"dropout counters of another network", state("dropout_counters", []uint64{1, 2, 3, 4, 5, 6, 7}), "dropout_counters"},
+		{"no epochs", config("epochs", -1), "epochs"},
+		{"negative patience", config("patience", -1), "patience"},
+		{"a learning rate of zero", config("lr", 0), "lr"},
+		{"history shorter than the epochs", state("history", []any{}), "history"},
+		{"a negative weight decay", config("weight_decay", -0.1), "weight_decay"},
+		{"a negative clip norm", config("clip_norm", -1), "clip_norm"},
+		{"three class weights", config("class_weights", []float32{1, 1, 1}), "class_weights"},
+		{"a negative class weight", config("class_weights", []float32{1, -1, 1, 1}), "class_weights"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts, md, err := safetensors.Load(good)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(md)
+			bad := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".safetensors")
+			if err := safetensors.Save(bad, ts, md, false); err != nil {
+				t.Fatal(err)
+			}
+			r, _, err := LoadTraining(bad, be)
+			if err == nil {
+				r.Net.Release()
+				r.Release()
+				t.Fatal("loaded without error")
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), bad) {
+				t.Errorf("error %q does not name %q and the file", err, tc.want)
+			}
+		})
+	}
+
+	// A batch count past the end of the resumed epoch is not the loader's
+	// to know (it depends on the data): Run refuses it.
+	r, _, err := LoadTraining(good, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Net.Release()
+	defer r.Release()
+	r.State.Batch = 100
+	if err := r.Run(context.Background(), data); err == nil || !strings.Contains(err.Error(), "not the saved run's") {
+		t.Errorf("resuming after batch 100 of an epoch of 8: Run = %v", err)
 	}
 }

@@ -225,7 +225,7 @@ func newToyData(kind string, cfg Config) *toyData {
 	return d
 }
 
-func newToyTrainer(t *testing.T, be host.Backend, kind string, epochs int) *Trainer {
+func newToyTrainer(t testing.TB, be host.Backend, kind string, epochs int) *Trainer {
 	t.Helper()
 	cfg := smallConfig(kind)
 	cfg.Dropout, cfg.WordDropout = 0.1, 0.05

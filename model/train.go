@@ -91,8 +91,72 @@ type Trainer struct {
 	lossV  []float32
 }
 
-// NewTrainer prepares training of net with cfg on be.
+// Validate reports the first field of c no run can have, by its JSON
+// name: fewer than one epoch, a learning rate that is not a positive
+// number, a negative or non-finite weight decay, clip norm or patience, or
+// a class weight that is negative or not finite.
+func (c TrainConfig) Validate() error {
+	finite := func(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("epochs = %d, want at least 1", c.Epochs)
+	case !(c.LR > 0) || !finite(c.LR):
+		return fmt.Errorf("lr = %g, want a positive number", c.LR)
+	case !(c.WeightDecay >= 0) || !finite(c.WeightDecay):
+		return fmt.Errorf("weight_decay = %g, want a non-negative number", c.WeightDecay)
+	case !(c.ClipNorm >= 0) || !finite(c.ClipNorm):
+		return fmt.Errorf("clip_norm = %g, want a non-negative number (0: no clipping)", c.ClipNorm)
+	case c.Patience < 0:
+		return fmt.Errorf("patience = %d, want a non-negative number (0: never stop early)", c.Patience)
+	}
+	for k, w := range c.ClassWeights {
+		if !(w >= 0) || !finite(w) {
+			return fmt.Errorf("class_weights[%d] = %g, want a non-negative number", k, w)
+		}
+	}
+	return nil
+}
+
+// validate reports the first field of s that no run of net under cfg can
+// have reached (a corrupt or hand-edited checkpoint), by its JSON name.
+// A resumed run trusts these counters, so a negative batch would index
+// out of range and a negative Adam step would turn the bias corrections
+// into NaN.
+func (s *TrainState) validate(cfg TrainConfig, net Network) error {
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case s.Epoch < 0:
+		return fmt.Errorf("epoch = %d, want a non-negative count", s.Epoch)
+	case s.Batch < 0:
+		return fmt.Errorf("batch = %d, want a non-negative count", s.Batch)
+	case s.Seen < 0 || s.Correct < 0 || s.Correct > s.Seen:
+		return fmt.Errorf("correct = %d of seen = %d, want 0 ≤ correct ≤ seen", s.Correct, s.Seen)
+	case !(s.LossSum >= 0) || !finite(s.LossSum):
+		return fmt.Errorf("loss_sum = %g, want a non-negative number", s.LossSum)
+	case !(s.Seconds >= 0) || !finite(s.Seconds):
+		return fmt.Errorf("seconds = %g, want a non-negative number", s.Seconds)
+	case s.BestEpoch < 0 || s.BestEpoch > s.Epoch || (s.Epoch > 0) != (s.BestEpoch > 0):
+		return fmt.Errorf("best_epoch = %d after %d epochs, want one of them", s.BestEpoch, s.Epoch)
+	case !(s.BestValAcc >= 0 && s.BestValAcc <= 1):
+		return fmt.Errorf("best_val_acc = %g, want an accuracy in [0, 1]", s.BestValAcc)
+	case s.BadEpochs < 0 || s.BadEpochs > s.Epoch-s.BestEpoch:
+		return fmt.Errorf("bad_epochs = %d, want 0 to the %d epochs since the best", s.BadEpochs, s.Epoch-s.BestEpoch)
+	case s.AdamStep < 0:
+		return fmt.Errorf("adam_step = %d, want a non-negative count", s.AdamStep)
+	case len(s.Dropout) != 0 && len(s.Dropout) != len(net.Dropouts()):
+		return fmt.Errorf("dropout_counters has %d counters, the network has %d dropouts", len(s.Dropout), len(net.Dropouts()))
+	case len(s.History) != s.Epoch:
+		return fmt.Errorf("history has %d epochs, epoch = %d", len(s.History), s.Epoch)
+	}
+	return nil
+}
+
+// NewTrainer prepares training of net with cfg on be; cfg must be valid
+// (TrainConfig.Validate).
 func NewTrainer(be host.Backend, net Network, cfg TrainConfig) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("model: training config: %w", err)
+	}
 	loss, err := NewCrossEntropyLoss(be, net.Config().Classes, cfg.ClassWeights)
 	if err != nil {
 		return nil, err
@@ -123,6 +187,9 @@ func (t *Trainer) Run(ctx context.Context, data Data) error {
 	for !st.Stopped && st.Epoch < t.Cfg.Epochs {
 		epoch := st.Epoch + 1
 		batches := data.Train(epoch)
+		if st.Batch > len(batches) {
+			return fmt.Errorf("epoch %d: resuming after batch %d of an epoch of %d batches: the data or the batch size are not the saved run's", epoch, st.Batch, len(batches))
+		}
 		t.Net.SetTraining(true)
 		for st.Batch < len(batches) {
 			if ctx.Err() != nil {

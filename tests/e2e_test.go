@@ -291,6 +291,8 @@ func TestBadInput(t *testing.T) {
 		{"missing data", []string{"train", "--data", filepath.Join(dir, "nope"), "--quiet"}, 1, "nope"},
 		{"unknown model", []string{"train", "--data", dir, "--model", "transformer"}, 2, "transformer"},
 		{"unknown flag", []string{"train", "--epochz", "3"}, 2, "epochz"},
+		{"negative weight decay", []string{"train", "--data", dir, "--weight-decay", "-0.01"}, 2, "--weight-decay"},
+		{"negative patience", []string{"train", "--data", dir, "--patience", "-1"}, 2, "--patience"},
 		{"no checkpoint", []string{"eval"}, 2, "--checkpoint"},
 		{"missing checkpoint", []string{"eval", "--checkpoint", filepath.Join(dir, "none.safetensors")}, 1, "none.safetensors"},
 		{"cuda in a cpu build", []string{"predict", "--checkpoint", "x", "--device", "cuda", "hi"}, 1, "CUDA"},

@@ -127,6 +127,9 @@ func runTrain(args []string) error {
 	if t.epochs < 1 || t.batchSize < 1 || !(t.lr > 0) {
 		return usagef("--epochs, --batch-size and --lr must be positive")
 	}
+	if !(t.weightDecay >= 0) || !(t.clip >= 0) || t.patience < 0 {
+		return usagef("--weight-decay, --clip and --patience must not be negative")
+	}
 	o.Dialog = mf.kind == model.KindDialog
 	if t.out == "" {
 		t.out = filepath.Join("runs", mf.kind+"-"+o.Protocol)
