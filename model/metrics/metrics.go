@@ -242,7 +242,11 @@ func padLeft(s string, width int) string {
 // The first column is as wide as the longest of the class names and
 // "weighted avg" (and at least digits); every other column is 9 wide, one
 // more space before each. Like scikit-learn, it prints the supports as
-// floats ("49.0") when no sample is classified correctly.
+// floats ("49.0") when no sample is classified correctly, and names the row
+// after the classes "micro avg", with the micro-averaged precision, recall
+// and F1 (all three the accuracy), instead of "accuracy" when some class
+// has neither a sample nor a prediction (scikit-learn's labels then differ
+// from unique_labels(y_true, y_pred)).
 func (r Report) ClassificationReport(digits int) string {
 	if digits < 0 {
 		digits = 0
@@ -253,16 +257,30 @@ func (r Report) ClassificationReport(digits int) string {
 	}
 	width = max(width, digits)
 
-	// When no sample is classified correctly, scikit-learn's supports turn
-	// into floats (multilabel_confusion_matrix starts from float zeros in
-	// that "pathological case") and print as "49.0"; do the same.
+	// When no sample is classified correctly (or there is none),
+	// scikit-learn's supports turn into floats (multilabel_confusion_matrix
+	// starts from float zeros in that "pathological case") and print as
+	// "49.0"; do the same.
 	correct := 0
 	for i, row := range r.Confusion {
 		if i < len(row) {
 			correct += row[i]
 		}
 	}
-	floatSupport := correct == 0 && r.Support > 0
+	floatSupport := correct == 0
+	// A class absent from both the samples and the predictions.
+	predicted := make([]int, len(r.Classes))
+	for _, row := range r.Confusion {
+		for p, v := range row {
+			if p < len(predicted) {
+				predicted[p] += v
+			}
+		}
+	}
+	unseen := false
+	for k, c := range r.Classes {
+		unseen = unseen || c.Support == 0 && predicted[k] == 0
+	}
 
 	var b strings.Builder
 	num := func(v float64) string { return " " + padLeft(strconv.FormatFloat(v, 'f', digits, 64), 9) }
@@ -287,7 +305,11 @@ func (r Report) ClassificationReport(digits int) string {
 	}
 	b.WriteString("\n")
 	blank := " " + strings.Repeat(" ", 9)
-	b.WriteString(padLeft("accuracy", width) + " " + blank + blank + num(r.Accuracy) + count(r.Support) + "\n")
+	if unseen {
+		row("micro avg", r.Accuracy, r.Accuracy, r.Accuracy, r.Support)
+	} else {
+		b.WriteString(padLeft("accuracy", width) + " " + blank + blank + num(r.Accuracy) + count(r.Support) + "\n")
+	}
 	row("macro avg", r.MacroPrecision, r.MacroRecall, r.MacroF1, r.Support)
 	row("weighted avg", r.WeightedPrecision, r.WeightedRecall, r.WeightedF1, r.Support)
 	return b.String()

@@ -155,7 +155,10 @@ func TestEmptyReport(t *testing.T) {
 	if r.Accuracy != 0 || r.UA != 0 || r.MacroF1 != 0 || r.WeightedF1 != 0 || r.Support != 0 {
 		t.Errorf("empty report = %+v", r)
 	}
-	if s := r.ClassificationReport(2); !strings.Contains(s, "    accuracy                           0.00         0\n") {
+	// scikit-learn 1.2.1 on y_true = y_pred = [], labels=range(4): no
+	// class is seen, so the row is micro avg, and no sample is right, so
+	// the supports are floats.
+	if s := r.ClassificationReport(2); !strings.Contains(s, "   micro avg       0.00      0.00      0.00       0.0\n") {
 		t.Errorf("empty classification report:\n%s", s)
 	}
 }
@@ -207,6 +210,31 @@ func TestClassificationReport(t *testing.T) {
 			"    accuracy                         0.2857         7\n" +
 			"   macro avg     0.1250    0.1667    0.1429         7\n" +
 			"weighted avg     0.2143    0.2857    0.2449         7\n"},
+		// neutral and sad have no sample and no prediction: scikit-learn
+		// prints micro avg instead of accuracy.
+		{"unseen classes 4", emotions, [][]int{{1, 1, 0, 0}, {0, 1, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}}, 4, "" +
+			"              precision    recall  f1-score   support\n" +
+			"\n" +
+			"       angry     1.0000    0.5000    0.6667         2\n" +
+			"       happy     0.5000    1.0000    0.6667         1\n" +
+			"     neutral     0.0000    0.0000    0.0000         0\n" +
+			"         sad     0.0000    0.0000    0.0000         0\n" +
+			"\n" +
+			"   micro avg     0.6667    0.6667    0.6667         3\n" +
+			"   macro avg     0.3750    0.3750    0.3333         3\n" +
+			"weighted avg     0.8333    0.6667    0.6667         3\n"},
+		// A single sample, predicted wrong.
+		{"single wrong 2", emotions, [][]int{{0, 0, 0, 0}, {0, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 0, 0}}, 2, "" +
+			"              precision    recall  f1-score   support\n" +
+			"\n" +
+			"       angry       0.00      0.00      0.00       0.0\n" +
+			"       happy       0.00      0.00      0.00       0.0\n" +
+			"     neutral       0.00      0.00      0.00       1.0\n" +
+			"         sad       0.00      0.00      0.00       0.0\n" +
+			"\n" +
+			"   micro avg       0.00      0.00      0.00       1.0\n" +
+			"   macro avg       0.00      0.00      0.00       1.0\n" +
+			"weighted avg       0.00      0.00      0.00       1.0\n"},
 		{"long label 2", []string{"frustrated-excited", "x"}, [][]int{{3, 1}, {2, 5}}, 2, "" +
 			"                    precision    recall  f1-score   support\n" +
 			"\n" +

@@ -81,6 +81,29 @@ func TestAgainstScikitLearn(t *testing.T) {
 		}
 		cases = append(cases, in)
 	}
+	// Degenerate matrices: a single sample (right, wrong), every sample
+	// wrong, a class never predicted, a class without samples, and classes
+	// with neither (where scikit-learn prints micro avg, not accuracy).
+	for _, counts := range [][][]int{
+		{{1, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}},
+		{{0, 0, 0, 0}, {0, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 0, 0}},
+		{{0, 2, 1, 0}, {3, 0, 0, 1}, {1, 1, 0, 0}, {0, 0, 4, 0}},
+		{{3, 1, 0, 0}, {1, 2, 0, 0}, {2, 1, 0, 0}, {0, 1, 0, 0}},
+		{{3, 1, 0, 1}, {1, 2, 0, 0}, {0, 0, 0, 0}, {0, 1, 0, 2}},
+		{{3, 1, 0, 0}, {1, 2, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}},
+		{{0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 5, 0}, {0, 0, 0, 0}},
+	} {
+		in := input{Names: emotions, counts: counts}
+		for tr, row := range counts {
+			for pr, n := range row {
+				for range n {
+					in.YTrue = append(in.YTrue, tr)
+					in.YPred = append(in.YPred, pr)
+				}
+			}
+		}
+		cases = append(cases, in)
+	}
 	data, err := json.Marshal(cases)
 	if err != nil {
 		t.Fatal(err)
