@@ -18,7 +18,10 @@
 // Macro averages are plain means over classes, weighted averages are means
 // weighted by support. Accuracy is the weighted accuracy (WA) of emotion
 // recognition papers, the fraction of all samples classified correctly; UA,
-// the unweighted accuracy, is the macro recall.
+// the unweighted accuracy, is the mean recall over the classes that have
+// samples (scikit-learn's balanced_accuracy_score, and the validation UA
+// of model.Eval): the macro recall wherever every class has samples, as in
+// every IEMOCAP split, and not lowered by a class the split lacks.
 package metrics
 
 import (
@@ -122,7 +125,8 @@ type Report struct {
 	Labels []string `json:"labels"`
 	// Accuracy is the weighted accuracy (WA): correct samples / all samples.
 	Accuracy float64 `json:"accuracy"`
-	// UA is the unweighted accuracy: the mean of the per-class recalls.
+	// UA is the unweighted accuracy: the mean recall over the classes with
+	// samples (balanced_accuracy_score).
 	UA                float64 `json:"ua"`
 	MacroPrecision    float64 `json:"macro_precision"`
 	MacroRecall       float64 `json:"macro_recall"`
@@ -204,7 +208,15 @@ func (c *Confusion) Report() Report {
 	r.MacroPrecision = ratio(sp, float64(k))
 	r.MacroRecall = ratio(sr, float64(k))
 	r.MacroF1 = ratio(sf, float64(k))
-	r.UA = r.MacroRecall
+	var present int
+	var presentRecall float64
+	for _, cl := range r.Classes {
+		if cl.Support > 0 {
+			present++
+			presentRecall += cl.Recall
+		}
+	}
+	r.UA = ratio(presentRecall, float64(present))
 	r.WeightedPrecision = ratio(wp, float64(r.Support))
 	r.WeightedRecall = ratio(wr, float64(r.Support))
 	r.WeightedF1 = ratio(wf, float64(r.Support))

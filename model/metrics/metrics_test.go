@@ -76,8 +76,8 @@ func TestReportByHand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := fromCounts(tt.labels, tt.counts).Report()
-			var sp, sr, sf, wp, wr, wf float64
-			n := 0
+			var sp, sr, sf, wp, wr, wf, presentRecall float64
+			n, present := 0, 0
 			for i, want := range tt.classes {
 				got := r.Classes[i]
 				if got.Label != tt.labels[i] || got.Support != want.s || !near(got.Precision, want.p) || !near(got.Recall, want.r) || !near(got.F1, want.f) {
@@ -87,6 +87,10 @@ func TestReportByHand(t *testing.T) {
 				w := float64(want.s)
 				wp, wr, wf = wp+w*want.p, wr+w*want.r, wf+w*want.f
 				n += want.s
+				if want.s > 0 { // UA: the mean recall over classes with samples
+					present++
+					presentRecall += want.r
+				}
 			}
 			k := float64(len(tt.classes))
 			checks := []struct {
@@ -94,7 +98,7 @@ func TestReportByHand(t *testing.T) {
 				got, want float64
 			}{
 				{"Accuracy", r.Accuracy, tt.acc},
-				{"UA", r.UA, sr / k},
+				{"UA", r.UA, presentRecall / float64(present)},
 				{"MacroPrecision", r.MacroPrecision, sp / k},
 				{"MacroRecall", r.MacroRecall, sr / k},
 				{"MacroF1", r.MacroF1, sf / k},

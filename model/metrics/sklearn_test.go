@@ -13,7 +13,9 @@ import (
 // reports at digits 2, 3 and 4 and the averaged scores.
 const sklearnScript = `
 import json, sys
-from sklearn.metrics import classification_report, precision_recall_fscore_support
+import warnings
+from sklearn.metrics import balanced_accuracy_score, classification_report, precision_recall_fscore_support
+warnings.simplefilter("ignore")  # balanced accuracy with a class of no samples
 out = []
 for case in json.load(sys.stdin):
     labels = list(range(len(case["names"])))
@@ -25,7 +27,7 @@ for case in json.load(sys.stdin):
            for a in ("macro", "weighted")}
     f1 = [float(x) for x in precision_recall_fscore_support(*args, labels=labels,
                                            average=None, zero_division=0)[2]]
-    out.append({"texts": texts, "avg": avg, "f1": f1})
+    out.append({"texts": texts, "avg": avg, "f1": f1, "ua": float(balanced_accuracy_score(*args))})
 json.dump(out, sys.stdout)
 `
 
@@ -118,6 +120,7 @@ func TestAgainstScikitLearn(t *testing.T) {
 		Texts map[string]string     `json:"texts"`
 		Avg   map[string][3]float64 `json:"avg"`
 		F1    []float64             `json:"f1"`
+		UA    float64               `json:"ua"`
 	}
 	if err := json.Unmarshal(out, &want); err != nil {
 		t.Fatalf("scikit-learn output: %v", err)
@@ -126,6 +129,9 @@ func TestAgainstScikitLearn(t *testing.T) {
 		c := NewConfusion(in.Names)
 		c.Counts = in.counts
 		r := c.Report()
+		if math.Abs(want[i].UA-r.UA) > 1e-12 {
+			t.Errorf("case %d: UA = %.17g, scikit-learn's balanced accuracy %.17g", i, r.UA, want[i].UA)
+		}
 		for j, f := range want[i].F1 {
 			if math.Abs(f-r.Classes[j].F1) > 1e-12 {
 				t.Errorf("case %d class %d F1 = %.17g, scikit-learn %.17g", i, j, r.Classes[j].F1, f)
@@ -138,6 +144,9 @@ func TestAgainstScikitLearn(t *testing.T) {
 		// own F1 values through ClassificationReport.
 		textReport := r
 		textReport.Classes = append([]ClassReport(nil), r.Classes...)
+		if math.Abs(want[i].UA-r.UA) > 1e-12 {
+			t.Errorf("case %d: UA = %.17g, scikit-learn's balanced accuracy %.17g", i, r.UA, want[i].UA)
+		}
 		for j, f := range want[i].F1 {
 			textReport.Classes[j].F1 = f
 		}
