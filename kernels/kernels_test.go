@@ -1,8 +1,12 @@
 package kernels
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -96,5 +100,75 @@ func TestSharedDeclarations(t *testing.T) {
 	}
 	if checked < 10 {
 		t.Errorf("checked %d kernel sources, want every one", checked)
+	}
+}
+
+// TestFatbinResources checks the built fatbin (cuda/kernels.fatbin, with
+// cuobjdump from the CUDA toolkit; skipped without either) against what the
+// emulation cannot see: every kernel is there for each architecture, its
+// registers fit a block of the most threads host/gpu.go launches it with
+// (a launch that asks for more registers than a multiprocessor has fails
+// on the GPU with CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, and runs under
+// emulation), and its static shared memory stays within the 48 KiB a block
+// gets without opting in.
+func TestFatbinResources(t *testing.T) {
+	tool, err := exec.LookPath("cuobjdump")
+	if err != nil {
+		t.Skip("no cuobjdump")
+	}
+	fatbin := filepath.Join("..", "cuda", "kernels.fatbin")
+	if _, err := os.Stat(fatbin); err != nil {
+		t.Skipf("no fatbin: %v", err)
+	}
+	out, err := exec.Command(tool, "-res-usage", fatbin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cuobjdump: %v\n%s", err, out)
+	}
+	// The most threads a block of each kernel has (host/gpu.go); 256 for
+	// the rest (gpuBlock, 32×8, or fewer).
+	threads := map[string]int{
+		"reduce_final_f32": 1024,                                                    // reduce
+		"cross_entropy":    512,                                                     // CrossEntropy
+		"lstm_seq_fwd":     512, "lstm_seq_fwd_deep": 512, "lstm_seq_fwd_regs": 512, // lstmSeqMaxThreads
+		"lstm_seq_bwd": 512, "lstm_seq_bwd_deep": 512, "lstm_seq_bwd_regs": 512,
+	}
+	const regsPerSM, sharedPerBlock = 65536, 48 << 10
+	usage := regexp.MustCompile(`Function (\w+):\s*\n\s*REG:(\d+) STACK:\d+ SHARED:(\d+)`)
+	seen := map[string]map[string]bool{}
+	archs := regexp.MustCompile(`arch = (sm_\d+)`).FindAllStringSubmatchIndex(string(out), -1)
+	for i, a := range archs {
+		end := len(out)
+		if i+1 < len(archs) {
+			end = archs[i+1][0]
+		}
+		arch := string(out[a[2]:a[3]])
+		if seen[arch] == nil {
+			seen[arch] = map[string]bool{}
+		}
+		for _, m := range usage.FindAllStringSubmatch(string(out[a[1]:end]), -1) {
+			name := m[1]
+			regs, _ := strconv.Atoi(m[2])
+			shared, _ := strconv.Atoi(m[3])
+			seen[arch][name] = true
+			n := threads[name]
+			if n == 0 {
+				n = 256
+			}
+			// Registers are allocated per warp, in units of 256.
+			perWarp := (regs*32 + 255) / 256 * 256
+			if need := perWarp * ((n + 31) / 32); need > regsPerSM {
+				t.Errorf("%s %s: %d registers a thread, %d for a block of %d threads: more than the %d of a multiprocessor", arch, name, regs, need, n, regsPerSM)
+			}
+			if shared > sharedPerBlock {
+				t.Errorf("%s %s: %d bytes of static shared memory, more than %d", arch, name, shared, sharedPerBlock)
+			}
+		}
+	}
+	for _, a := range []string{"sm_80", "sm_90"} {
+		for _, name := range Names(false) {
+			if !seen[a][name] {
+				t.Errorf("the fatbin has no %s code for kernel %s (stale? cmake --build build)", a, name)
+			}
+		}
 	}
 }
