@@ -83,7 +83,13 @@ func (p *parity) ints(x []int32) (*I32, *I32) {
 	return c, g
 }
 
-// check compares the two sides of b elementwise: |g − c| ≤ tol·max(|c|, 1).
+// check compares the two sides of b elementwise: |g − c| ≤ tol·max(|c|,
+// s), where s, the floor under which a difference is judged against the
+// tensor's scale rather than the element, is the largest |c| of the tensor
+// but at most 1: a gradient whose elements are all about 1e-3 is checked
+// to tol relative to that, not to 1 (which passed a 10% error at
+// tol = 1e-4), and an element that cancels to near 0 in a tensor of
+// larger ones is not held to a relative tolerance of its own.
 func (p *parity) check(name string, b pair, tol float64) {
 	p.t.Helper()
 	if err := p.cpu.Err(); err != nil {
@@ -99,13 +105,20 @@ func (p *parity) check(name string, b pair, tol float64) {
 	if err := p.gpu.Err(); err != nil {
 		p.t.Fatalf("%s: gpu download: %v", name, err)
 	}
+	floor := 0.0
+	for _, v := range c {
+		if a := math.Abs(float64(v)); a > floor && !math.IsInf(a, 0) {
+			floor = a
+		}
+	}
+	floor = min(floor, 1)
 	bad := 0
 	for i := range c {
 		cv, gv := float64(c[i]), float64(g[i])
 		if cv == gv || math.IsNaN(cv) && math.IsNaN(gv) { // equal infinities too
 			continue
 		}
-		if !(math.Abs(gv-cv) <= tol*math.Max(math.Abs(cv), 1)) {
+		if !(math.Abs(gv-cv) <= tol*math.Max(math.Abs(cv), floor)) {
 			if bad < 5 {
 				p.t.Errorf("%s[%d]: gpu %v, cpu %v", name, i, gv, cv)
 			}
