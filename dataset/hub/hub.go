@@ -438,7 +438,7 @@ func (c *Client) ListFiles(ctx context.Context, repo, revision string) ([]string
 				return cached, nil
 			}
 		}
-		return nil, fmt.Errorf("list files of dataset %s at %s: %w", repo, revision, err)
+		return nil, c.unreachable(ctx, fmt.Errorf("list files of dataset %s at %s: %w", repo, revision, err))
 	}
 	return files, nil
 }
@@ -562,6 +562,20 @@ func (c *Client) offlineError(repo, revision, what string, cause error) error {
 	return fmt.Errorf("offline mode (HF_HUB_OFFLINE is set) and %s of dataset %s at revision %s is not in the cache %s (%w): "+
 		"run once online to download it, or pass a local path with --data (e.g. a folder of parquet files)",
 		what, repo, revision, c.cacheDir(), cause)
+}
+
+// unreachable adds to err, when the hub could not be reached at all (a
+// network error, not an answer), what to do about it: without a network
+// the default hub source cannot work, and the message must say so.
+func (c *Client) unreachable(ctx context.Context, err error) error {
+	var ue *url.Error
+	if ctx.Err() != nil || !errors.As(err, &ue) {
+		return err
+	}
+	return fmt.Errorf("cannot reach the Hugging Face hub at %s (HF_ENDPOINT): %w; "+
+		"without a network, read local files with --data (CSV or parquet, a file or a folder, e.g. --data ../shared/data/iemocap), "+
+		"or set HF_HUB_OFFLINE=1 to use the files of an earlier download from the cache %s",
+		c.endpoint(), err, c.cacheDir())
 }
 
 // writeRef records in refs/{revision} that revision names commit, unless
@@ -711,7 +725,7 @@ func (c *Client) Download(ctx context.Context, repo, revision, filename string) 
 				return p, nil
 			}
 		}
-		return "", fmt.Errorf("download %s of dataset %s: %w", filename, repo, err)
+		return "", c.unreachable(ctx, fmt.Errorf("download %s of dataset %s: %w", filename, repo, err))
 	}
 	if err := c.writeRef(repo, revision, meta.commit); err != nil {
 		return "", err

@@ -559,6 +559,18 @@ func TestCacheWithoutNetwork(t *testing.T) {
 	if _, err := c.Download(context.Background(), testRepo, "", "README.md"); err == nil || !strings.Contains(err.Error(), f.hub.URL+"/datasets/"+testRepo+"/resolve/main/README.md") {
 		t.Errorf("Download of an uncached file with the hub down: err = %v, want a network error naming the URL", err)
 	}
+	// and what to do without a network: local files, or the cache.
+	for _, op := range []func() error{
+		func() error { _, err := c.Download(context.Background(), testRepo, "", "README.md"); return err },
+		func() error { _, err := c.ListFiles(context.Background(), "other/repo", ""); return err },
+	} {
+		err := op()
+		for _, s := range []string{"cannot reach the Hugging Face hub at " + f.hub.URL, "--data", "HF_HUB_OFFLINE=1"} {
+			if err == nil || !strings.Contains(err.Error(), s) {
+				t.Errorf("hub down, nothing cached: error %v does not say %q", err, s)
+			}
+		}
+	}
 
 	// Offline: the cache answers, no network at all.
 	off := &Client{Endpoint: "http://offline.invalid", CacheDir: c.CacheDir, Offline: true}
