@@ -312,6 +312,10 @@ func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
 	}
 	var cfg TrainConfig
 	var st TrainState
+	if md[metaTrainCfg] == "" && md[metaTrainState] == "" {
+		return nil, nil, fmt.Errorf("checkpoint %s holds a model's parameters only (for eval and predict), not a training state: "+
+			"resume from the state.safetensors of its run folder", path)
+	}
 	if err := json.Unmarshal([]byte(md[metaTrainCfg]), &cfg); err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: not a training checkpoint (metadata %q: %v)", path, metaTrainCfg, err)
 	}

@@ -487,3 +487,49 @@ func TestResumeKeepsTheRun(t *testing.T) {
 		}
 	}
 }
+
+// TestUserMistakes checks what a user is told after common mistakes with
+// a trained run: each error says what is wrong and what to do instead.
+func TestUserMistakes(t *testing.T) {
+	data := t.TempDir()
+	writeCorpus(t, data)
+	dir := filepath.Join(t.TempDir(), "run")
+	mustRun(t, "", append([]string{"train", "--data", data, "--epochs", "2", "--patience", "0", "--lr", "0.02",
+		"--out", dir, "--quiet", "--device", "cpu"}, small...)...)
+	ckpt := filepath.Join(dir, "model.safetensors")
+	state := filepath.Join(dir, "state.safetensors")
+
+	// Resuming a finished run trains nothing, and says so.
+	r := run(t, "", "train", "--resume", state, "--device", "cpu")
+	if r.code != 0 || !strings.Contains(r.stderr, "nothing left to train") || !strings.Contains(r.stderr, "--epochs 2") {
+		t.Errorf("resume of a finished run: exit %d, stderr %q; want a note that nothing is left to train", r.code, r.stderr)
+	}
+	// --resume takes the state, not the model.
+	r = run(t, "", "train", "--resume", ckpt, "--device", "cpu")
+	if r.code != 1 || !strings.Contains(r.stderr, "state.safetensors") || strings.Contains(r.stderr, "JSON") {
+		t.Errorf("--resume of model.safetensors: exit %d, stderr %q; want it to point at state.safetensors", r.code, r.stderr)
+	}
+	// A wrong --data of the user's own is not "the data it was trained on".
+	r = run(t, "", "eval", "--checkpoint", ckpt, "--device", "cpu", "--data", filepath.Join(data, "nope"))
+	if r.code != 1 || !strings.Contains(r.stderr, "nope") || strings.Contains(r.stderr, "trained on") || strings.Contains(r.stderr, "give --data") {
+		t.Errorf("eval --data of a missing folder: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// Standard input is JSON lines: plain text, a misspelt field or two
+	// objects on a line are refused with the expected form.
+	for in, want := range map[string]string{
+		"I love it.\n":                       "want a JSON object",
+		`{"txt": "I love it."}` + "\n":       `unknown field "txt"`,
+		`{"text": "a"} {"text": "b"}` + "\n": "one utterance or dialog per line",
+	} {
+		r = run(t, in, "predict", "--checkpoint", ckpt, "--device", "cpu")
+		if r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Errorf("predict with standard input %q: exit %d, stderr %q; want %q", in, r.code, r.stderr, want)
+		}
+	}
+	// --speaker applies to standard-input turns that name no speaker.
+	args := mustRun(t, "", "predict", "--checkpoint", ckpt, "--device", "cpu", "--speaker", "M", "I hate you idiot.")
+	stdin := mustRun(t, `{"text": "I hate you idiot."}`+"\n", "predict", "--checkpoint", ckpt, "--device", "cpu", "--speaker", "M")
+	if args != stdin {
+		t.Errorf("--speaker M: the argument gives\n%sbut the same text on standard input\n%s", args, stdin)
+	}
+}

@@ -64,7 +64,7 @@ func runEval(args []string) error {
 	if *data != "" {
 		rec.Data.Data = *data
 	}
-	corpus, err := loadRunData(ctx, *ckpt, rec, false)
+	corpus, err := loadRunData(ctx, *ckpt, rec, *data != "", false)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func init() {
 With the sentence model each TEXT argument is one utterance. With the dialog
 model the arguments are the turns of one dialog, in order, and each turn is
 predicted from its window of earlier turns. --speaker gives the speaker (F or
-M) of every argument.
+M) of every argument, and of every standard-input turn that names none.
 
 Without arguments, JSON lines are read from standard input:
   {"text": "I can't believe it!", "speaker": "F"}            one utterance
@@ -57,7 +57,7 @@ type predictOutput struct {
 func runPredict(args []string) error {
 	fs := newFlagSet("predict")
 	ckpt := fs.String("checkpoint", "", "model checkpoint (model.safetensors[.zst])")
-	speaker := fs.String("speaker", "", "speaker of every TEXT argument: F or M")
+	speaker := fs.String("speaker", "", "speaker of every TEXT argument (and of standard-input turns without one): F or M")
 	explain := fs.Bool("explain", false, "dialog model: print the attention pooling weights over the context turns")
 	asJSON := fs.Bool("json", false, "print JSON lines")
 	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
@@ -112,8 +112,15 @@ func runPredict(args []string) error {
 			continue
 		}
 		var in predictInput
-		if err := json.Unmarshal([]byte(text), &in); err != nil {
-			return fmt.Errorf("standard input line %d: %w", line, err)
+		dec := json.NewDecoder(strings.NewReader(text))
+		dec.DisallowUnknownFields() // {"txt": ...} is a typo, not an empty text
+		if err := dec.Decode(&in); err != nil {
+			return fmt.Errorf("standard input line %d: %v: want a JSON object "+
+				`{"text": "...", "speaker": "F"} or {"turns": [{"text": "...", "speaker": "M"}, ...]} (plain texts go in arguments)`,
+				line, strings.TrimPrefix(err.Error(), "json: "))
+		}
+		if dec.More() {
+			return fmt.Errorf("standard input line %d: more than one JSON value: give one utterance or dialog per line", line)
 		}
 		if len(in.Turns) == 0 {
 			in.Turns = []predictInput{{Text: in.Text, Speaker: in.Speaker}}
@@ -123,6 +130,9 @@ func runPredict(args []string) error {
 			s, err := parseSpeaker(t.Speaker)
 			if err != nil {
 				return fmt.Errorf("standard input line %d, turn %d: %w", line, i+1, err)
+			}
+			if s == 0 {
+				s = spk // --speaker, the default
 			}
 			if strings.TrimSpace(t.Text) == "" {
 				return fmt.Errorf("standard input line %d, turn %d: empty text", line, i+1)

@@ -48,12 +48,16 @@ func decodeRunRecord(path, s string) (runRecord, error) {
 	return r, nil
 }
 
-// loadRunData loads the data of the run that wrote checkpoint ckpt (or
-// the --data given in its place), printing the source's warnings unless
-// quiet (as train and data do: a parquet copy of CSV data has no speakers).
-func loadRunData(ctx context.Context, ckpt string, rec runRecord, quiet bool) (*dataset.Corpus, error) {
+// loadRunData loads the data of the run that wrote checkpoint ckpt (or,
+// when given, the --data given in its place), printing the source's
+// warnings unless quiet (as train and data do: a parquet copy of CSV data
+// has no speakers).
+func loadRunData(ctx context.Context, ckpt string, rec runRecord, given, quiet bool) (*dataset.Corpus, error) {
 	corpus, err := dataset.Load(ctx, rec.Data.Data)
 	if err != nil {
+		if given { // the user's own --data: no hint to give it
+			return nil, err
+		}
 		return nil, fmt.Errorf("the data %s was trained on: %w (where it has moved, give --data)", ckpt, err)
 	}
 	for _, w := range corpus.Warnings {

@@ -454,7 +454,7 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	if t.data != "" {
 		rec.Data.Data = dataset.AbsData(t.data)
 	}
-	corpus, err := loadRunData(ctx, t.resume, rec, t.quiet)
+	corpus, err := loadRunData(ctx, t.resume, rec, t.data != "", t.quiet)
 	if err != nil {
 		return err
 	}
@@ -488,6 +488,16 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 		if tr.State.Epoch < t.epochs && (tr.Cfg.Patience == 0 || tr.State.BadEpochs < tr.Cfg.Patience) {
 			tr.State.Stopped = false
 		}
+	}
+	if st := &tr.State; !t.quiet && (st.Stopped || st.Epoch >= tr.Cfg.Epochs) {
+		// Nothing to train: say so, rather than reprint the report as if
+		// the run had gone on.
+		why := fmt.Sprintf("it has reached --epochs %d (a larger --epochs trains on)", tr.Cfg.Epochs)
+		if tr.Cfg.Patience > 0 && st.BadEpochs >= tr.Cfg.Patience {
+			why = fmt.Sprintf("early stopping ended it at epoch %d (%d epochs without a better validation accuracy, --patience %d)",
+				st.Epoch, st.BadEpochs, tr.Cfg.Patience)
+		}
+		fmt.Fprintf(stderr, "note: %s: nothing left to train: %s; writing the best epoch's test report again\n", t.resume, why)
 	}
 	t.epochs, t.patience = tr.Cfg.Epochs, tr.Cfg.Patience
 	t.lr, t.weightDecay, t.clip = tr.Cfg.LR, tr.Cfg.WeightDecay, tr.Cfg.ClipNorm
