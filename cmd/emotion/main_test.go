@@ -35,7 +35,10 @@ func TestMainHelp(t *testing.T) {
 		{[]string{"data", "--bogus"}, 2, nil, []string{"emotion: unknown flag: --bogus", "emotion data --help"}},
 		{[]string{"data", "extra"}, 2, nil, []string{`emotion: unexpected argument "extra"`}},
 		{[]string{"data", "--window", "x"}, 2, nil, []string{"emotion: invalid argument"}},
+		{[]string{"train", "--threads", "-2", "--data", "/nonexistent"}, 2, nil, []string{"--threads must not be negative"}},
+		{[]string{"train", "--resume", "/nonexistent/state.safetensors", "--threads", "-1"}, 2, nil, []string{"--threads must not be negative"}},
 	}
+	defer func() { cpuThreads = 0 }()
 	for _, tc := range tests {
 		code, out, errOut := runEmotion(t, tc.args...)
 		if code != tc.code {
