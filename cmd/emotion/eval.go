@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/model"
@@ -45,6 +46,10 @@ func runEval(args []string) error {
 	}
 	if *ckpt == "" {
 		return usagef("--checkpoint is required")
+	}
+	if !slices.Contains([]string{"test", "val", "train", "all"}, *split) {
+		// Before loading anything: a typo should not wait for the data.
+		return usagef("unknown --split %q (want test, val, train or all)", *split)
 	}
 	ctx, cancel := signalContext()
 	defer cancel()

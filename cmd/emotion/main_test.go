@@ -35,6 +35,7 @@ func TestMainHelp(t *testing.T) {
 		{[]string{"data", "--bogus"}, 2, nil, []string{"emotion: unknown flag: --bogus", "emotion data --help"}},
 		{[]string{"data", "extra"}, 2, nil, []string{`emotion: unexpected argument "extra"`}},
 		{[]string{"data", "--window", "x"}, 2, nil, []string{"emotion: invalid argument"}},
+		{[]string{"eval", "--checkpoint", "/nonexistent/model.safetensors", "--split", "tset"}, 2, nil, []string{`unknown --split "tset"`}},
 		{[]string{"train", "--threads", "-2", "--data", "/nonexistent"}, 2, nil, []string{"--threads must not be negative"}},
 		{[]string{"train", "--resume", "/nonexistent/state.safetensors", "--threads", "-1"}, 2, nil, []string{"--threads must not be negative"}},
 	}
