@@ -127,7 +127,12 @@ func AbsData(data string) string {
 func pathKind(p string) (SourceKind, error) {
 	fi, err := os.Stat(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, fmt.Errorf("no such file or folder (a hub dataset is written hf:owner/name)")
+		// owner/name, as a hub dataset is named, is most likely one.
+		if parts := strings.Split(p, "/"); len(parts) == 2 && parts[0] != "" && parts[0] != "." && parts[0] != ".." &&
+			parts[1] != "" && filepath.Ext(p) == "" {
+			return 0, fmt.Errorf("no such file or folder (a hub dataset is written hf:%s)", p)
+		}
+		return 0, fmt.Errorf("no such file or folder")
 	}
 	if err != nil {
 		return 0, err

@@ -44,7 +44,14 @@ func TestParseSource(t *testing.T) {
 		{a + "," + p1, Source{}, "mixes CSV and parquet"},
 		{txt, Source{}, "not a .csv or .parquet file"},
 		{filepath.Join(dir, "missing"), Source{}, "no such file or folder"},
+		{"Zahra99/IEMOCAP_Text", Source{}, "no such file or folder (a hub dataset is written hf:Zahra99/IEMOCAP_Text)"},
 		{" , ", Source{}, "no path"},
+	}
+	// A missing file's path gets no hint about hub names.
+	for _, p := range []string{filepath.Join(dir, "missing.csv"), "./missing", "data/train.csv"} {
+		if _, err := ParseSource(p); err == nil || strings.Contains(err.Error(), "hf:") {
+			t.Errorf("ParseSource(%q) of a missing path: error %v, want no hub hint", p, err)
+		}
 	}
 	for _, tc := range tests {
 		got, err := ParseSource(tc.data)
