@@ -344,6 +344,9 @@ func TestInterruptAndResume(t *testing.T) {
 	if err == nil {
 		t.Skip("the run finished before the interrupt arrived")
 	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("an interrupted run exits %d, want 130", code)
+	}
 	if !strings.Contains(errb.String(), "--resume "+state) {
 		t.Fatalf("interrupted run says %q; want it to say how to resume", errb.String())
 	}

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/emotionlab/emotion/model"
 	"github.com/spf13/pflag"
 )
 
@@ -145,7 +146,9 @@ func signalContext() (context.Context, context.CancelFunc) {
 }
 
 // emotion runs the command line args (without the program name) and
-// returns the exit status: 0, 1 for a failure, 2 for a bad command line.
+// returns the exit status: 0, 1 for a failure, 2 for a bad command line,
+// 130 (128 + SIGINT, the shell's convention) for a run stopped by Ctrl-C
+// or SIGTERM.
 func emotion(args []string) int {
 	if len(args) == 0 {
 		printMainHelp(stderr)
@@ -176,6 +179,9 @@ func emotion(args []string) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "emotion: %v\nRun 'emotion %s --help' for usage.\n", err, name)
 		return 2
+	case errors.Is(err, model.ErrInterrupted), errors.Is(err, context.Canceled):
+		fmt.Fprintf(stderr, "emotion: %v\n", err)
+		return 130
 	default:
 		fmt.Fprintf(stderr, "emotion: %v\n", err)
 		return 1

@@ -356,8 +356,8 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			if serr := model.SaveTraining(statePath, be, tr, *meta, rec.Compress); serr != nil {
 				return none, fmt.Errorf("interrupted, and saving failed: %w", serr)
 			}
-			return none, fmt.Errorf("interrupted at epoch %d batch %d; state saved: continue with 'emotion train --resume %s'",
-				tr.State.Epoch+1, tr.State.Batch, statePath)
+			return none, fmt.Errorf("%w at epoch %d batch %d; state saved: continue with 'emotion train --resume %s'",
+				model.ErrInterrupted, tr.State.Epoch+1, tr.State.Batch, statePath)
 		}
 		return none, err
 	}
