@@ -293,6 +293,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown flag", []string{"train", "--epochz", "3"}, 2, "epochz"},
 		{"negative weight decay", []string{"train", "--data", dir, "--weight-decay", "-0.01"}, 2, "--weight-decay"},
 		{"negative patience", []string{"train", "--data", dir, "--patience", "-1"}, 2, "--patience"},
+		{"empty data", []string{"train", "--data", ""}, 2, "--data is empty"},
+		{"empty data for eval", []string{"eval", "--checkpoint", "x", "--data", " "}, 2, "--data is empty"},
 		{"no checkpoint", []string{"eval"}, 2, "--checkpoint"},
 		{"missing checkpoint", []string{"eval", "--checkpoint", filepath.Join(dir, "none.safetensors")}, 1, "none.safetensors"},
 		{"cuda in a cpu build", []string{"predict", "--checkpoint", "x", "--device", "cuda", "hi"}, 1, "CUDA"},

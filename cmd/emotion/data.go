@@ -41,6 +41,16 @@ emotion data --data hf:Zahra99/IEMOCAP_Text@main --protocol seed --dialog --seed
 	})
 }
 
+// checkDataFlag refuses a --data given as an empty string (an unset shell
+// variable, --data "$DATA"), which would otherwise mean the default: the
+// hub for train and data, the checkpoint's own data for eval.
+func checkDataFlag(fs *pflag.FlagSet) error {
+	if f := fs.Lookup("data"); f != nil && f.Changed && strings.TrimSpace(f.Value.String()) == "" {
+		return usagef("--data is empty; leave it out for the default")
+	}
+	return nil
+}
+
 // dataFlags adds the flags that select and encode a source to fs and
 // returns the options they fill (defaults from dataset.DefaultOptions).
 func dataFlags(fs *pflag.FlagSet) *dataset.Options {
@@ -62,6 +72,9 @@ func runData(args []string) error {
 	fs := newFlagSet("data")
 	o := dataFlags(fs)
 	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if err := checkDataFlag(fs); err != nil {
 		return err
 	}
 	if err := o.Validate(); err != nil {

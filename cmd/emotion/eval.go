@@ -44,6 +44,9 @@ func runEval(args []string) error {
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
+	if err := checkDataFlag(fs); err != nil {
+		return err
+	}
 	if *ckpt == "" {
 		return usagef("--checkpoint is required")
 	}

@@ -86,6 +86,9 @@ func runTrain(args []string) error {
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
+	if err := checkDataFlag(fs); err != nil {
+		return err
+	}
 	if cpuThreads < 0 {
 		return usagef("--threads must not be negative (0: every core)")
 	}
