@@ -355,9 +355,27 @@ func TestDeviceClosed(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 	x := make([]float32, 4)
+	ev := &Event{} // never used: every call on it must fail before touching it
 	for name, op := range map[string]func() error{
 		"Malloc":     func() error { _, err := d.Malloc(64); return err },
-		"MemcpyHtoD": func() error { return d.MemcpyHtoD(p, unsafe.Pointer(&x[0]), 16, Compute) },
+		"MallocHost": func() error { _, err := d.MallocHost(64); return err },
+		"MemInfo":    func() error { _, _, err := d.MemInfo(); return err },
+		"MemcpyDtoH": func() error { return d.MemcpyDtoH(unsafe.Pointer(&x[0]), p, 16, Compute) },
+		"MemcpyDtoD": func() error { return d.MemcpyDtoD(p, p+16, 16, Compute) },
+		"MemsetD32":  func() error { return d.MemsetD32(p, 0, 4, Compute) },
+		"NewEvent":   func() error { _, err := d.NewEvent(); return err },
+		"NewTimingEvent": func() error {
+			_, err := d.NewTimingEvent()
+			return err
+		},
+		"Record":            func() error { return d.Record(ev, Compute) },
+		"StreamWait":        func() error { return d.StreamWait(Copy, ev) },
+		"EventSynchronize":  func() error { return d.EventSynchronize(ev) },
+		"StreamSynchronize": func() error { return d.StreamSynchronize(Compute) },
+		"Synchronize":       func() error { return d.Synchronize() },
+		"Elapsed":           func() error { _, err := d.Elapsed(ev, ev); return err },
+		"DestroyEvent":      func() error { return d.DestroyEvent(ev) },
+		"MemcpyHtoD":        func() error { return d.MemcpyHtoD(p, unsafe.Pointer(&x[0]), 16, Compute) },
 		"Launch": func() error {
 			return d.Launch("fill_f32", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, 4, float32(1), p)
 		},

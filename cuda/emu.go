@@ -114,6 +114,9 @@ func (d *Device) SetMemoryLimit(bytes int) { kernels.EmuSetCapacity(bytes) }
 
 // MemInfo returns the free and total device memory in bytes.
 func (d *Device) MemInfo() (free, total int, err error) {
+	if err := d.open(); err != nil {
+		return 0, 0, err
+	}
 	total = kernels.EmuCapacity()
 	return total - kernels.EmuInUse(), total, nil
 }
@@ -168,11 +171,20 @@ func (d *Device) MallocHost(bytes int) ([]byte, error) {
 // HostDevicePtr fails: the emulated kernels reach only emulated device
 // memory (see the cuda build's Device).
 func (d *Device) HostDevicePtr(b []byte) (DevicePtr, error) {
+	if err := d.open(); err != nil {
+		return 0, err
+	}
 	return 0, errors.New("cuda: the emulated device cannot address host memory")
 }
 
 // FreeHost frees memory of MallocHost.
-func (d *Device) FreeHost(b []byte) error { return nil }
+// As on a GPU, freeing no memory succeeds even on a closed device.
+func (d *Device) FreeHost(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return d.open()
+}
 
 func checkHost(what string, p unsafe.Pointer, bytes int) error {
 	if bytes < 0 {
@@ -296,14 +308,22 @@ func (d *Device) SgemmStridedBatched(transA, transB bool, m, n, k int, alpha flo
 }
 
 // NewEvent creates an event.
-func (d *Device) NewEvent() (*Event, error) { return &Event{}, nil }
+func (d *Device) NewEvent() (*Event, error) {
+	if err := d.open(); err != nil {
+		return nil, err
+	}
+	return &Event{}, nil
+}
 
 // NewTimingEvent creates an event that records when the stream reached
 // it, for Elapsed.
-func (d *Device) NewTimingEvent() (*Event, error) { return &Event{}, nil }
+func (d *Device) NewTimingEvent() (*Event, error) { return d.NewEvent() }
 
 // Elapsed is the time between two recorded events.
 func (d *Device) Elapsed(start, end *Event) (time.Duration, error) {
+	if err := d.open(); err != nil {
+		return 0, err
+	}
 	if !start.recorded || !end.recorded {
 		return 0, errors.New("cuda: elapsed time of an event that was never recorded")
 	}
@@ -311,26 +331,29 @@ func (d *Device) Elapsed(start, end *Event) (time.Duration, error) {
 }
 
 // DestroyEvent destroys e.
-func (d *Device) DestroyEvent(e *Event) error { return nil }
+func (d *Device) DestroyEvent(e *Event) error { return d.open() }
 
 // Record marks e at the current end of stream s's work.
 func (d *Device) Record(e *Event, s Stream) error {
+	if err := d.open(); err != nil {
+		return err
+	}
 	e.recorded = true
 	e.at = time.Now()
 	return nil
 }
 
 // StreamWait makes stream s wait for e's work before its later work.
-func (d *Device) StreamWait(s Stream, e *Event) error { return nil }
+func (d *Device) StreamWait(s Stream, e *Event) error { return d.open() }
 
 // EventSynchronize waits until e's work is done.
-func (d *Device) EventSynchronize(e *Event) error { return nil }
+func (d *Device) EventSynchronize(e *Event) error { return d.open() }
 
 // StreamSynchronize waits for all work issued on s.
-func (d *Device) StreamSynchronize(s Stream) error { return nil }
+func (d *Device) StreamSynchronize(s Stream) error { return d.open() }
 
 // Synchronize waits for all work on the device.
-func (d *Device) Synchronize() error { return nil }
+func (d *Device) Synchronize() error { return d.open() }
 
 // Launches is the number of kernel launches and GEMMs issued so far.
 func (d *Device) Launches() int64 { return d.launches.Load() }
