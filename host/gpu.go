@@ -1381,7 +1381,7 @@ func (g *GPU) EmbeddingBackward(ids *I32, dim int, pad int32, dout, dtable *F32)
 		g.failf("Embedding", "id %d at position %d outside [0, vocab)", host[bad], bad)
 		return
 	}
-	if segments == 0 {
+	if segments == 0 || !g.fitsInt32(op, len(plan)) { // the kernel indexes the plan in int32
 		return
 	}
 	p := g.scratch(op, 4*len(plan))
