@@ -72,8 +72,8 @@ func checkChunkPages(chunk []byte, zstd bool) error {
 		}
 		data := chunk[off+h.size : off+h.size+int(h.compressed)]
 		if zstd && len(data) > 0 {
-			if fcs, ok := zstdContentSize(data); ok && fcs > uint64(h.uncompressed) {
-				return fmt.Errorf("page %d (byte %d of the chunk): a zstd frame of %d bytes in a page of %d", page, off, fcs, h.uncompressed)
+			if claim := zstdClaimedSize(data); claim > uint64(h.uncompressed) {
+				return fmt.Errorf("page %d (byte %d of the chunk): zstd frames of %d bytes in a page of %d", page, off, claim, h.uncompressed)
 			}
 		}
 		off += h.size + int(h.compressed)
@@ -81,47 +81,109 @@ func checkChunkPages(chunk []byte, zstd bool) error {
 	return nil
 }
 
-// zstdContentSize returns the Frame_Content_Size in the header of the zstd
-// frame that b starts with (RFC 8878, 3.1.1.1), and false where b does not
-// start with a frame header that gives one. The decoder allocates it
-// before it decodes a byte.
-func zstdContentSize(b []byte) (uint64, bool) {
+// zstdClaimedSize sums the content sizes that the zstd frames of b claim in
+// their headers (a frame without one claims nothing), walking each frame's
+// blocks to find the next frame and passing over skippable frames, up to
+// the first thing that does not parse (where the decoder stops too). The
+// decoder allocates a frame's claim before it decodes the frame, so a
+// page's frames must not claim more than the page holds: checking only the
+// first frame let a second one claim gigabytes.
+func zstdClaimedSize(b []byte) uint64 {
+	var sum uint64
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint32(b)&0xFFFFFFF0 == 0x184D2A50 { // skippable
+			n := uint64(binary.LittleEndian.Uint32(b[4:]))
+			if n > uint64(len(b)-8) {
+				break
+			}
+			b = b[8+n:]
+			continue
+		}
+		f, ok := readZstdFrameHeader(b)
+		if !ok {
+			break
+		}
+		if f.hasContentSize {
+			sum += f.contentSize
+		}
+		b = b[f.size:]
+		for last := false; !last; { // blocks (RFC 8878, 3.1.1.2)
+			if len(b) < 3 {
+				return sum
+			}
+			bh := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16
+			last = bh&1 != 0
+			size := int(bh >> 3)
+			switch (bh >> 1) & 3 {
+			case 1: // RLE: one byte, repeated size times
+				size = 1
+			case 3: // reserved
+				return sum
+			}
+			if size > len(b)-3 {
+				return sum
+			}
+			b = b[3+size:]
+		}
+		if f.checksum {
+			if len(b) < 4 {
+				break
+			}
+			b = b[4:]
+		}
+	}
+	return sum
+}
+
+// zstdFrameHeader is what the decoder learns from a zstd frame header
+// before its first block.
+type zstdFrameHeader struct {
+	size           int    // bytes of the header, magic included
+	contentSize    uint64 // Frame_Content_Size, where hasContentSize
+	hasContentSize bool
+	checksum       bool // a 4-byte checksum follows the last block
+}
+
+// readZstdFrameHeader reads the header of the zstd frame that b starts
+// with (RFC 8878, 3.1.1.1); false where b does not start with a whole one.
+func readZstdFrameHeader(b []byte) (zstdFrameHeader, bool) {
 	const magic = 0xFD2FB528
+	var f zstdFrameHeader
 	if len(b) < 5 || binary.LittleEndian.Uint32(b) != magic {
-		return 0, false
+		return f, false
 	}
 	desc := b[4]
 	singleSegment := desc&0x20 != 0
+	f.checksum = desc&0x04 != 0
 	pos := 5
 	if !singleSegment {
 		pos++ // Window_Descriptor
 	}
 	pos += []int{0, 1, 2, 4}[desc&3] // Dictionary_ID
-	var n int
-	switch desc >> 6 {
-	case 0:
-		if !singleSegment {
-			return 0, false // not given
-		}
+	n := []int{0, 2, 4, 8}[desc>>6]
+	if n == 0 && singleSegment {
 		n = 1
-	case 1:
-		n = 2
-	case 2:
-		n = 4
-	case 3:
-		n = 8
 	}
 	if len(b) < pos+n {
-		return 0, false
+		return f, false
 	}
-	var v uint64
 	for i := n - 1; i >= 0; i-- {
-		v = v<<8 | uint64(b[pos+i])
+		f.contentSize = f.contentSize<<8 | uint64(b[pos+i])
 	}
 	if n == 2 {
-		v += 256
+		f.contentSize += 256
 	}
-	return v, true
+	f.hasContentSize = n > 0
+	f.size = pos + n
+	return f, true
+}
+
+// zstdContentSize returns the Frame_Content_Size in the header of the zstd
+// frame that b starts with, and false where b does not start with a frame
+// header that gives one.
+func zstdContentSize(b []byte) (uint64, bool) {
+	f, ok := readZstdFrameHeader(b)
+	return f.contentSize, ok && f.hasContentSize
 }
 
 // errShortHeader is a page header cut off by the end of its chunk.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -78,6 +79,34 @@ func TestCheckChunkPages(t *testing.T) {
 		b = binary.LittleEndian.AppendUint32(b, contentSize)
 		return append(b, make([]byte, n-len(b))...)
 	}
+	// frame is a whole zstd frame claiming contentSize: a 4-byte content
+	// size, a window descriptor, an optional checksum, and one last block,
+	// raw (its bytes) or RLE (one byte).
+	frame := func(contentSize uint32, checksum, rle bool, raw string) []byte {
+		desc := byte(0x80)
+		if checksum {
+			desc |= 0x04
+		}
+		b := binary.LittleEndian.AppendUint32(nil, 0xFD2FB528)
+		b = append(b, desc, 0x58)
+		b = binary.LittleEndian.AppendUint32(b, contentSize)
+		if rle {
+			bh := 1 | 1<<1 | uint32(contentSize)<<3
+			b = append(b, byte(bh), byte(bh>>8), byte(bh>>16), raw[0])
+		} else {
+			bh := 1 | uint32(len(raw))<<3
+			b = append(append(b, byte(bh), byte(bh>>8), byte(bh>>16)), raw...)
+		}
+		if checksum {
+			b = append(b, 1, 2, 3, 4)
+		}
+		return b
+	}
+	zstdPage := func(uncompressed int32, fs ...[]byte) []byte {
+		data := slices.Concat(fs...)
+		return page(uncompressed, int32(len(data)), data)
+	}
+	skippable := append(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, 0x184D2A5F), 3), 7, 7, 7)
 	deep := &compact{}
 	deep.i32(2, 10).i32(3, 0)
 	for range maxThriftDepth + 2 {
@@ -101,7 +130,10 @@ func TestCheckChunkPages(t *testing.T) {
 		{"second page beyond the chunk", append(page(40, 30, data(30)), page(10, 11, data(10))...), false, "page 2"},
 		{"negative compressed size", page(40, -1, data(30)), false, "-1 compressed bytes"},
 		{"expands past the bound", page(2<<20, 30, data(30)), false, "2097152 bytes uncompressed from 30"},
-		{"zstd frame larger than the page", page(64, 16, zstdFrame(1<<28, 16)), true, "a zstd frame of 268435456 bytes in a page of 64"},
+		{"zstd frame larger than the page", page(64, 16, zstdFrame(1<<28, 16)), true, "zstd frames of 268435456 bytes in a page of 64"},
+		{"two zstd frames within the page", zstdPage(64, frame(30, false, false, "ab"), frame(34, false, true, "c")), true, ""},
+		{"a second zstd frame larger than the page", zstdPage(64, frame(30, false, false, "ab"), frame(1<<28, false, true, "c")), true, "zstd frames of 268435486 bytes in a page of 64"},
+		{"a large frame after a skippable one and a checksum", zstdPage(64, skippable, frame(30, true, true, "a"), frame(1<<28, false, false, "b")), true, "zstd frames of 268435486 bytes"},
 		{"a statistic longer than the chunk", (&compact{}).i32(2, 1).i32(3, 1).begin(5).binary(5, 1<<28, nil).b, false, "a field of 268435456 bytes"},
 		{"a list longer than the chunk", append((&compact{}).i32(2, 1).i32(3, 1).field(8, tList).b, 0xf5, 0xff, 0xff, 0xff, 0x0f), false, "a list of"},
 		{"nested too deep", deep.b, false, "nested too deep"},

@@ -104,19 +104,32 @@ func Load(path string) ([]Tensor, map[string]string, error) {
 	return tensors, metadata, nil
 }
 
+// maxWindow is the largest zstd window decoded: the reference decoder's
+// default limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 2²⁷), above what any level
+// of the zstd command or of this package's encoder (8 MiB) writes without
+// --long, so that a frame header cannot claim gigabytes of history.
+const maxWindow = 1 << 27
+
 // decompress decodes a whole zstd stream; a truncated or corrupt stream is
-// an error wrapping ErrInvalid.
+// an error wrapping ErrInvalid. It streams: DecodeAll allocates a frame's
+// declared content size up front, so 14 bytes that claimed 3 GiB made it
+// allocate 3 GiB before it found the frame empty. The output now grows
+// only with what the stream really holds.
 func decompress(data []byte) ([]byte, error) {
-	dec, err := zstd.NewReader(nil,
+	dec, err := zstd.NewReader(bytes.NewReader(data),
 		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxWindow(maxWindow),
 		zstd.WithDecoderMaxMemory(maxDecompressed))
 	if err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
 	}
 	defer dec.Close()
-	out, err := dec.DecodeAll(data, nil)
+	out, err := io.ReadAll(io.LimitReader(dec, maxDecompressed+1))
 	if err != nil {
 		return nil, fmt.Errorf("zstd stream: %v: %w", err, ErrInvalid)
+	}
+	if len(out) > maxDecompressed {
+		return nil, fmt.Errorf("zstd stream: more than %d bytes decompressed: %w", int64(maxDecompressed), ErrInvalid)
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -579,4 +580,37 @@ func FuzzRead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkConsistent(t, data)
 	})
+}
+
+// TestLoadZstdClaims loads zstd frames whose headers claim far more than
+// they hold: a content size of 3 GiB over one byte (DecodeAll allocated
+// the 3 GiB before it found the frame short), and windows of 480 MiB and
+// 4 TiB. Each is refused without allocating what it claims.
+func TestLoadZstdClaims(t *testing.T) {
+	dir := t.TempDir()
+	// Magic, a descriptor with a 4-byte content size, a window descriptor
+	// (exponent·8 + mantissa: window 2^(10+exponent)·(1 + mantissa/8)),
+	// the content size 0xc0000000, and one raw last block of one byte.
+	frame := func(window byte) []byte {
+		return []byte{0x28, 0xb5, 0x2f, 0xfd, 0x90, window, 0x00, 0x00, 0x00, 0xc0, 0x09, 0x00, 0x00, 'x'}
+	}
+	for _, tc := range []struct {
+		name   string
+		window byte
+	}{{"2 MiB window", 11 << 3}, {"480 MiB window", 18<<3 | 7}, {"4 TiB window", 31 << 3}} {
+		path := filepath.Join(dir, "claim.safetensors.zst")
+		if err := os.WriteFile(path, frame(tc.window), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _, err := Load(path)
+		runtime.ReadMemStats(&after)
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: err = %v", tc.name, err)
+		}
+		if mb := (after.TotalAlloc - before.TotalAlloc) >> 20; mb > 64 {
+			t.Errorf("%s: Load allocated %d MiB for a 14-byte file", tc.name, mb)
+		}
+	}
 }
