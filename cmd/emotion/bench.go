@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,7 +56,8 @@ emotion bench kernels --device cuda --shapes full
 emotion bench train --model dialog --threads 2
 emotion bench train --model sentence --data ../shared/data/iemocap --device cuda
 emotion bench train --model dialog --dump-batches /tmp/dialog.batches --json
-emotion bench kernels --device cuda --json-out new.json && emotion bench compare old.json new.json`,
+emotion bench kernels --device cuda --json-out new.json && emotion bench compare old.json new.json
+emotion bench compare --json old.json new.json`,
 		run: runBench,
 	})
 }
@@ -67,13 +69,17 @@ func runBench(args []string) error {
 	if len(args) == 0 {
 		return usagef("bench: name what to benchmark: kernels or train (or compare two reports)")
 	}
+	sub := map[string]func([]string) error{"kernels": runBenchKernels, "train": runBenchTrain, "compare": runBenchCompare}
+	if run, ok := sub[args[0]]; ok {
+		err := run(args[1:])
+		var ue usageError
+		if errors.As(err, &ue) && ue.help == "" {
+			ue.help = "bench " + args[0] // its flags are there, not under bench --help
+			return ue
+		}
+		return err
+	}
 	switch args[0] {
-	case "kernels":
-		return runBenchKernels(args[1:])
-	case "train":
-		return runBenchTrain(args[1:])
-	case "compare":
-		return runBenchCompare(args[1:])
 	case "-h", "--help", "-help", "help":
 		printCommandHelp(stdout, commands["bench"], nil)
 		return pflag.ErrHelp
@@ -87,6 +93,16 @@ func benchFlagSet(sub, help string) *pflag.FlagSet {
 	fs := newFlagSet("bench")
 	fs.Usage = func() {
 		fmt.Fprintf(stdout, "Usage: emotion bench %s [flags]\n\n%s\n\nFlags:\n%s", sub, strings.TrimSpace(help), fs.FlagUsages())
+		var examples []string // bench's own that run this one
+		prefix := "emotion bench " + strings.Fields(sub)[0] + " "
+		for line := range strings.Lines(commands["bench"].examples) {
+			if line = strings.TrimSpace(line); strings.HasPrefix(line+" ", prefix) {
+				examples = append(examples, "  "+line)
+			}
+		}
+		if len(examples) > 0 {
+			fmt.Fprintf(stdout, "\nExamples:\n%s\n", strings.Join(examples, "\n"))
+		}
 	}
 	return fs
 }
@@ -182,7 +198,7 @@ func runBenchKernels(args []string) error {
 		}
 		s, err := bench.ShapesNamed(name)
 		if err != nil {
-			return usageError{err}
+			return usageError{err: err}
 		}
 		for _, n := range bench.CaseNames(s) {
 			if re == nil || re.MatchString(n) {
@@ -227,7 +243,7 @@ func runBenchKernels(args []string) error {
 	}
 	s, err := bench.ShapesNamed(*shapes)
 	if err != nil {
-		return usageError{err}
+		return usageError{err: err}
 	}
 	o := bench.KernelOptions{Shapes: s, Ops: re, Budget: *budget,
 		RotateBytes: int64(auto(*rotate, -1, 64, 256, 0)) << 20,

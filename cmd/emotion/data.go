@@ -78,7 +78,7 @@ func runData(args []string) error {
 		return err
 	}
 	if err := o.Validate(); err != nil {
-		return usageError{err}
+		return usageError{err: err}
 	}
 	ctx, cancel := signalContext()
 	defer cancel()

@@ -59,15 +59,20 @@ func register(c *command) {
 	commands[c.name] = c
 }
 
-// usageError is a bad command line: emotion exits with status 2.
-type usageError struct{ err error }
+// usageError is a bad command line: emotion exits with status 2. help,
+// when set, is the command line whose --help to point to ("bench train");
+// by default the command's own.
+type usageError struct {
+	err  error
+	help string
+}
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 // usagef returns a usageError.
 func usagef(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
+	return usageError{err: fmt.Errorf(format, args...)}
 }
 
 // newFlagSet returns the flag set of the command name, whose --help (or
@@ -88,7 +93,7 @@ func parseFlags(fs *pflag.FlagSet, args []string, allowArgs bool) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
 		}
-		return usageError{err}
+		return usageError{err: err}
 	}
 	if !allowArgs && fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
@@ -177,7 +182,11 @@ func emotion(args []string) int {
 	case err == nil, errors.Is(err, pflag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "emotion: %v\nRun 'emotion %s --help' for usage.\n", err, name)
+		help := name
+		if ue.help != "" {
+			help = ue.help
+		}
+		fmt.Fprintf(stderr, "emotion: %v\nRun 'emotion %s --help' for usage.\n", err, help)
 		return 2
 	case errors.Is(err, model.ErrInterrupted), errors.Is(err, context.Canceled):
 		fmt.Fprintf(stderr, "emotion: %v\n", err)

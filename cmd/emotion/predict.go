@@ -70,7 +70,7 @@ func runPredict(args []string) error {
 	}
 	spk, err := parseSpeaker(*speaker)
 	if err != nil {
-		return usageError{err}
+		return usageError{err: err}
 	}
 	be, err := newBackend(*device)
 	if err != nil {

@@ -125,10 +125,10 @@ func runTrain(args []string) error {
 		return resumeTrain(ctx, t)
 	}
 	if err := o.Validate(); err != nil {
-		return usageError{err}
+		return usageError{err: err}
 	}
 	if _, err := mf.config(1, *o); err != nil {
-		return usageError{err}
+		return usageError{err: err}
 	}
 	if t.epochs < 1 || t.batchSize < 1 || !(t.lr > 0) {
 		return usagef("--epochs, --batch-size and --lr must be positive")
