@@ -167,17 +167,20 @@ func (c *CPU) reduce(op string, x, out *F32, squares bool) {
 }
 
 // cpuSum adds x's elements (or their squares) with four interleaved partial
-// sums, combined as (s0+s1)+(s2+s3), then the tail in order.
+// sums, combined as (s0+s1)+(s2+s3), then the tail in order. Each square is
+// rounded to float32 before it is added: the conversions forbid fusing
+// s += v·v into an FMA, as GOAMD64=v3 otherwise does, so that the result
+// does not depend on the build.
 func cpuSum(x []float32, squares bool) float32 {
 	var s0, s1, s2, s3 float32
 	i := 0
 	if squares {
 		for ; i+4 <= len(x); i += 4 {
 			v := x[i : i+4 : i+4]
-			s0 += v[0] * v[0]
-			s1 += v[1] * v[1]
-			s2 += v[2] * v[2]
-			s3 += v[3] * v[3]
+			s0 += float32(v[0] * v[0])
+			s1 += float32(v[1] * v[1])
+			s2 += float32(v[2] * v[2])
+			s3 += float32(v[3] * v[3])
 		}
 	} else {
 		for ; i+4 <= len(x); i += 4 {
@@ -191,7 +194,7 @@ func cpuSum(x []float32, squares bool) float32 {
 	s := (s0 + s1) + (s2 + s3)
 	for _, v := range x[i:] {
 		if squares {
-			v *= v
+			v = float32(v * v)
 		}
 		s += v
 	}

@@ -149,6 +149,71 @@ func TestCPUSum(t *testing.T) {
 	}
 }
 
+// cpuSumSquaresRef is SumSquares' documented arithmetic in float32, every
+// square rounded before it is added (the conversions keep GOAMD64=v3 from
+// fusing them into FMAs here too): per block of cpuSumBlock elements, four
+// interleaved partial sums combined as (s0+s1)+(s2+s3), then the tail in
+// order; the block sums added in order.
+func cpuSumSquaresRef(x []float32) float32 {
+	var total float32
+	for b0 := 0; b0 < len(x); b0 += cpuSumBlock {
+		blk := x[b0:min(b0+cpuSumBlock, len(x))]
+		var s [4]float32
+		i := 0
+		for ; i+4 <= len(blk); i += 4 {
+			for j := range s {
+				s[j] += float32(blk[i+j] * blk[i+j])
+			}
+		}
+		sum := (s[0] + s[1]) + (s[2] + s[3])
+		for _, v := range blk[i:] {
+			sum += float32(v * v)
+		}
+		total += sum
+	}
+	return total
+}
+
+// TestCPUSumSquaresBits checks SumSquares bit for bit against its
+// documented arithmetic, so that its result does not depend on the build's
+// instruction level: GOAMD64=v3 fused s += v·v into an FMA, which rounds
+// the square with the sum (0x407ca8cf where a v1 build gives 0x407ca8d0 for
+// the 12 values of the first case).
+func TestCPUSumSquaresBits(t *testing.T) {
+	tests := []struct {
+		name string
+		x    []float32
+	}{
+		{"fused differs", []float32{-0.521536, 0.04039644, 0.560503, 0.19759917, -1.0977124, 0.5022226,
+			-0.7342027, -0.37196505, 0.6954993, -0.49398157, 0.1322356, 0.6641743}},
+		{"tail only", []float32{0.1, 0.7, -1.3}},
+	}
+	h := newCPUHarness(t, 1)
+	for _, n := range []int{5, 12, 63, 1001, 2*cpuSumBlock + 7} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(h.rng.NormFloat64())
+		}
+		tests = append(tests, struct {
+			name string
+			x    []float32
+		}{fmt.Sprintf("normal n=%d", n), x})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := cpuSumSquaresRef(tt.x)
+			for _, threads := range []int{1, 3} {
+				h := newCPUHarness(t, threads)
+				out := h.c.Alloc(1)
+				h.c.SumSquares(h.up(tt.x), out)
+				if got := h.down(out)[0]; math.Float32bits(got) != math.Float32bits(want) {
+					t.Fatalf("threads=%d: SumSquares = %g (%#08x), want %g (%#08x)", threads, got, math.Float32bits(got), want, math.Float32bits(want))
+				}
+			}
+		})
+	}
+}
+
 func TestCPUAddBiasBiasGrad(t *testing.T) {
 	tests := []struct{ rows, cols int }{{1, 1}, {7, 3}, {33, 65}, {65, 7}, {600, 130}, {1000, 4}}
 	for _, tt := range tests {
