@@ -128,7 +128,10 @@ func gemmPackB(dst []float32, transB bool, b []float32, ldb, nt, pc, kc int) {
 // gemmKernel4x2 computes the 4×2 product of a packed A sliver (4 values per
 // k) and a packed B sliver (2 values per k) over kc steps into acc (row-major
 // 4×2). The loop advances the slices instead of indexing, which lets the
-// compiler drop the bounds checks, and is unrolled twice.
+// compiler drop the bounds checks, and is unrolled twice. Each product is
+// rounded before it is added: the conversions forbid fusing c += a·b into
+// an FMA, as GOAMD64=v3 otherwise does, so the bits do not depend on the
+// build.
 func gemmKernel4x2(kc int, ap, bp []float32, acc *[gemmMR * gemmNR]float32) {
 	var c00, c01, c10, c11, c20, c21, c30, c31 float32
 	ap = ap[:4*kc]
@@ -136,45 +139,46 @@ func gemmKernel4x2(kc int, ap, bp []float32, acc *[gemmMR * gemmNR]float32) {
 	for len(ap) >= 8 && len(bp) >= 4 {
 		b0, b1 := bp[0], bp[1]
 		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c30 += a3 * b0
-		c31 += a3 * b1
+		c00 += float32(a0 * b0)
+		c01 += float32(a0 * b1)
+		c10 += float32(a1 * b0)
+		c11 += float32(a1 * b1)
+		c20 += float32(a2 * b0)
+		c21 += float32(a2 * b1)
+		c30 += float32(a3 * b0)
+		c31 += float32(a3 * b1)
 		b0, b1 = bp[2], bp[3]
 		a0, a1, a2, a3 = ap[4], ap[5], ap[6], ap[7]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c30 += a3 * b0
-		c31 += a3 * b1
+		c00 += float32(a0 * b0)
+		c01 += float32(a0 * b1)
+		c10 += float32(a1 * b0)
+		c11 += float32(a1 * b1)
+		c20 += float32(a2 * b0)
+		c21 += float32(a2 * b1)
+		c30 += float32(a3 * b0)
+		c31 += float32(a3 * b1)
 		ap = ap[8:]
 		bp = bp[4:]
 	}
 	if len(ap) >= 4 && len(bp) >= 2 {
 		b0, b1 := bp[0], bp[1]
 		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c30 += a3 * b0
-		c31 += a3 * b1
+		c00 += float32(a0 * b0)
+		c01 += float32(a0 * b1)
+		c10 += float32(a1 * b0)
+		c11 += float32(a1 * b1)
+		c20 += float32(a2 * b0)
+		c21 += float32(a2 * b1)
+		c30 += float32(a3 * b0)
+		c31 += float32(a3 * b1)
 	}
 	*acc = [gemmMR * gemmNR]float32{c00, c01, c10, c11, c20, c21, c30, c31}
 }
 
 // gemmStore writes the rows×cols top-left part of a micro-tile acc to c:
 // c = alpha·acc + beta·c on the first slice of k (c not read when beta = 0),
-// c += alpha·acc on the later ones.
+// c += alpha·acc on the later ones, each product rounded before the sum
+// (not fused, whatever the build).
 func gemmStore(acc *[gemmMR * gemmNR]float32, c []float32, ldc, rows, cols int, alpha, beta float32, first bool) {
 	for r := range rows {
 		cr := c[r*ldc : r*ldc+cols]
@@ -182,7 +186,7 @@ func gemmStore(acc *[gemmMR * gemmNR]float32, c []float32, ldc, rows, cols int, 
 		switch {
 		case !first:
 			for j, v := range ar {
-				cr[j] += alpha * v
+				cr[j] += float32(alpha * v)
 			}
 		case beta == 0:
 			for j, v := range ar {
@@ -190,7 +194,7 @@ func gemmStore(acc *[gemmMR * gemmNR]float32, c []float32, ldc, rows, cols int, 
 			}
 		default:
 			for j, v := range ar {
-				cr[j] = alpha*v + beta*cr[j]
+				cr[j] = float32(alpha*v) + float32(beta*cr[j])
 			}
 		}
 	}

@@ -241,3 +241,74 @@ func TestGemmKernel4x2(t *testing.T) {
 		}
 	}
 }
+
+// gemmPackedRef is the portable packed GEMM's arithmetic in float32, one
+// element at a time: per slice of gemmKC products, their sum in order, each
+// product rounded before it is added, then alpha·sum + beta·C (C not read
+// when beta = 0) for the first slice and C + alpha·sum for the others, each
+// product rounded. (The conversions keep GOAMD64=v3 from fusing them here.)
+func gemmPackedRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	for i := range m {
+		for j := range n {
+			for pc := 0; pc < k; pc += gemmKC {
+				var acc float32
+				for p := pc; p < min(pc+gemmKC, k); p++ {
+					var av, bv float32
+					if transA {
+						av = a[p*lda+i]
+					} else {
+						av = a[i*lda+p]
+					}
+					if transB {
+						bv = b[j*ldb+p]
+					} else {
+						bv = b[p*ldb+j]
+					}
+					acc += float32(av * bv)
+				}
+				ci := &c[i*ldc+j]
+				switch {
+				case pc > 0:
+					*ci += float32(alpha * acc)
+				case beta == 0:
+					*ci = alpha * acc
+				default:
+					*ci = float32(alpha*acc) + float32(beta**ci)
+				}
+			}
+		}
+	}
+}
+
+// TestGemmPackedBits checks the portable packed GEMM (the path for Aᵀ·Bᵀ
+// without AVX2 and FMA, or in the purego build) bit for bit against its
+// arithmetic, so that its results do not depend on the build's instruction
+// level: GOAMD64=v3 fused the micro-kernel's c += a·b and the store's
+// alpha·acc + beta·c into FMAs.
+func TestGemmPackedBits(t *testing.T) {
+	tests := []gemmCase{
+		{true, true, 7, 5, 33, 1, 1, 0},
+		{true, true, 66, 67, 513, 2, -1, 0.25},
+		{false, false, 9, 17, 300, 0, 0.5, 1},
+		{false, true, 4, 2, 65, 3, 1, -1},
+		{true, false, 65, 3, 257, 1, -0.5, 2},
+	}
+	defer func(v int) { gemmForce = v }(gemmForce)
+	gemmForce = gemmForcePacked
+	for _, g := range tests {
+		t.Run(g.String(), func(t *testing.T) {
+			lda, ldb, ldc, na, nb, nc := g.dims()
+			h := newCPUHarness(t, 2)
+			av, bv, cv := h.rand(na), h.rand(nb), h.rand(nc)
+			want := append([]float32(nil), cv...)
+			gemmPackedRef(g.transA, g.transB, g.m, g.n, g.k, g.alpha, av, lda, bv, ldb, g.beta, want, ldc)
+			c := h.up(cv)
+			h.c.Gemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, h.up(av), lda, h.up(bv), ldb, g.beta, c, ldc)
+			for i, v := range h.down(c) {
+				if math.Float32bits(v) != math.Float32bits(want[i]) {
+					t.Fatalf("C[%d] = %g (%#08x), want %g (%#08x)", i, v, math.Float32bits(v), want[i], math.Float32bits(want[i]))
+				}
+			}
+		})
+	}
+}
