@@ -36,9 +36,11 @@ func (r *RNG) Float64() float64 {
 	return float64(r.Uint64()>>11) * 0x1p-53
 }
 
-// Uniform returns a uniform number in [lo, hi).
+// Uniform returns a uniform number in [lo, hi). The product is rounded
+// before the sum (the explicit conversion), so that GOAMD64=v3, which may
+// fuse a*b+c, gives the same numbers.
 func (r *RNG) Uniform(lo, hi float64) float64 {
-	return lo + (hi-lo)*r.Float64()
+	return lo + float64((hi-lo)*r.Float64())
 }
 
 // NormFloat64 returns a standard normal number (Box–Muller; the pair's
