@@ -7,13 +7,16 @@ straightforward way, to compare epoch time (and accuracy) on the same machine.
 
 Protocol session5: train on sessions 1-4 (a stratified 10% of it held out for
 validation), test on session 5. Batch 32, Adam(lr=1e-3), class-weighted
-cross-entropy, as emotion's defaults. Prints one JSON line per epoch with the
+cross-entropy and batches bucketed by length (--no-bucket: random batches),
+as emotion's defaults. --threads N also limits OpenBLAS's own thread pool
+(set_threads), which torch.set_num_threads leaves at every core. Prints one JSON line per epoch with the
 epoch's training wall time, then the test accuracy of the best validation
 epoch. PyTorch for the CPU installs from Debian as python3-torch.
 """
 import argparse
 import collections
 import csv
+import ctypes
 import glob
 import json
 import os
@@ -26,6 +29,20 @@ import torch.nn as nn
 
 LABELS = {"ang": 0, "hap": 1, "exc": 1, "neu": 2, "sad": 3}
 TOKEN = re.compile(r"\[[a-z]+\]|n't|'[a-z]+|[a-z0-9]+(?:[-.][a-z0-9]+)*|[^\sa-z0-9]")
+
+
+def set_threads(n):
+    """torch.set_num_threads(n), and the same for an OpenBLAS that torch
+    calls for its GEMMs: torch.set_num_threads sets OpenMP's and MKL's
+    threads but not those of OpenBLAS's own pthread pool (Debian's
+    python3-torch uses OpenBLAS), which otherwise runs every GEMM on all
+    cores beside torch's own threads."""
+    torch.set_num_threads(n)
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0", mode=os.RTLD_NOLOAD)  # only if torch loaded it
+    except OSError:
+        return
+    lib.openblas_set_num_threads(ctypes.c_int(n))
 
 
 def tokenize(text):
@@ -139,9 +156,11 @@ def main():
     ap.add_argument("--window", type=int, default=10)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bucket", action=argparse.BooleanOptionalAction, default=True,
+                    help="batch utterances of similar length together, as emotion train does by default")
     args = ap.parse_args()
     if args.threads:
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
 
@@ -194,6 +213,20 @@ def main():
         turns = torch.tensor([len(x) for x in wins])
         return (x, lens, turns, s), torch.tensor([labels[i] for i in items])
 
+    def bucket(order):
+        """emotion train's bucketing (dataset/batch.go plan): sort by length
+        within chunks of 50 batches (dialog: by the window's longest
+        utterance, then its turns), cut, shuffle the batches."""
+        if args.model == "sentence":
+            key = lambda i: (len(ids[i]), 0)  # noqa: E731
+        else:
+            key = lambda i: (max(len(ids[j]) for j in window(i)), len(window(i)))  # noqa: E731
+        chunk = 50 * args.batch
+        order = [i for s in range(0, len(order), chunk) for i in sorted(order[s:s + chunk], key=key)]
+        groups = [order[k:k + args.batch] for k in range(0, len(order), args.batch)]
+        rng.shuffle(groups)
+        return groups
+
     model = Sentence(len(vocab)) if args.model == "sentence" else Dialog(len(vocab))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss(weight=weight)
@@ -212,13 +245,16 @@ def main():
         model.train()
         order = train[:]
         rng.shuffle(order)
+        groups = [order[k:k + args.batch] for k in range(0, len(order), args.batch)]
+        if args.bucket:
+            groups = bucket(order)
         # The batches are built before the clock starts, as emotion's are:
         # the time is the training steps' alone.
-        batches = [batch(order[k:k + args.batch]) for k in range(0, len(order), args.batch)]
+        batches = [batch(g) for g in groups]
         start = time.perf_counter()
         total = 0.0
         for xs, y in batches:
-            opt.zero_grad()
+            opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(*xs), y)
             loss.backward()
             opt.step()

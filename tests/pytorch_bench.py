@@ -268,7 +268,7 @@ def main():
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args()
     threads = args.threads or os.cpu_count()
-    torch.set_num_threads(threads)
+    baseline.set_threads(threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("--device cuda: PyTorch sees no GPU")
 
