@@ -40,6 +40,12 @@ var nltkCases = []struct {
 	{"What?! No way!", []string{"what", "?", "!", "no", "way", "!"}},
 	{"Is that, is that-that's just foam isn't it? I can't even tell", []string{"is", "that", ",", "is", "that-that", "'s", "just", "foam", "is", "n't", "it", "?", "i", "ca", "n't", "even", "tell"}},
 	{"THEY'RE HERE, DON'T YOU SEE?", []string{"they", "'re", "here", ",", "do", "n't", "you", "see", "?"}},
+	// The clitics 's 'm 'd are split whatever their case: ENDING_QUOTES'
+	// ([^' ])('[sS]|'[mM]|'[dD]|') rule.
+	{"HE'S SURE I'M RIGHT, I'D SAY.", []string{"he", "'s", "sure", "i", "'m", "right", ",", "i", "'d", "say", "."}},
+	// 'n is a clitic of the opening quote rule's (?!re|ve|ll|m|t|s|d|n):
+	// its quote is not split off.
+	{"Rock 'n roll.", []string{"rock", "'n", "roll", "."}},
 	{"<pad> {x} [y z]", []string{"<", "pad", ">", "{", "x", "}", "[", "y", "z", "]"}},
 	{"e.g. this", []string{"e.g.", "this"}},
 	{"we're gonna wanna", []string{"we", "'re", "gon", "na", "wan", "na"}},
@@ -80,6 +86,7 @@ func TestTokenize(t *testing.T) {
 		{"abbreviation then sentence", "Dr. Who? Yes.", TokenizerOptions{}, []string{"dr.", "who", "?", "yes", "."}},
 		{"initial", "J. Smith came.", TokenizerOptions{}, []string{"j.", "smith", "came", "."}},
 		{"I is not an initial", "So am I. Bored stiff.", TokenizerOptions{}, []string{"so", "am", "i", ".", "bored", "stiff", "."}},
+		{"a is not an initial", "Take plan a. Then go.", TokenizerOptions{}, []string{"take", "plan", "a", ".", "then", "go", "."}},
 		{"hyphenated word ending in a letter", "Buck-O. That helps.", TokenizerOptions{}, []string{"buck-o", ".", "that", "helps", "."}},
 		{"hyphenated abbreviation", "ex-Mr. Smith", TokenizerOptions{}, []string{"ex-mr.", "smith"}},
 		{"number then lowercase", "I said 5. and then", TokenizerOptions{}, []string{"i", "said", "5.", "and", "then"}},
