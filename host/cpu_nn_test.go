@@ -67,6 +67,28 @@ func TestSoftmaxForward(t *testing.T) {
 	}
 }
 
+// TestSoftmaxForwardLargeScores checks that the maximum subtracted before
+// exp is that of the scaled scores (scale·x, as the documented v_j = scale·x_j,
+// m = max v_j): with large scores, subtracting max x instead underflows every
+// exp(scale·x − max x) to zero when scale < 1 (0/0 = NaN), and overflows it
+// when scale > 1. The reference is the float64 softmax.
+func TestSoftmaxForwardLargeScores(t *testing.T) {
+	for _, tt := range []struct {
+		scale float32
+		x     []float32
+	}{
+		{0.125, []float32{1000, 992, 996, -1000, 1000, 984}}, // scaled: 125, 124, 124.5, …
+		{2, []float32{100, 99, 98.5, -3, 90, 100}},           // scaled: 200, 198, 197, …
+	} {
+		h := newCPUHarness(t, 1)
+		cols := len(tt.x)
+		x, y := h.up(tt.x), h.c.Alloc(cols)
+		h.c.SoftmaxForward(1, cols, tt.scale, nil, 0, x, y)
+		want := refSoftmax(1, cols, float64(tt.scale), nil, 0, cpuF64(tt.x))
+		cpuCheckClose(t, fmt.Sprintf("SoftmaxForward scale=%g", tt.scale), h.down(y), want, 1e-5, 1e-9)
+	}
+}
+
 func TestSoftmaxBackward(t *testing.T) {
 	for _, tt := range softmaxCases()[:4] {
 		t.Run(fmt.Sprint(tt), func(t *testing.T) {
