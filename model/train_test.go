@@ -1,0 +1,173 @@
+package model
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/emotionlab/emotion/host"
+)
+
+// TestEarlyStoppingPatience runs with a learning rate so small that no
+// parameter moves (1e-30 is far below a float32 ulp of any weight), so
+// every epoch validates to the same accuracy: a tie is not an improvement,
+// and with Patience 2 the run stops after epoch 3 (epoch 1 the best, then
+// two epochs without a better accuracy), keeping epoch 1 as the best. This
+// is Keras' EarlyStopping(patience=2, min_delta=0): improvement is strictly
+// greater, and training stops once `wait >= patience`.
+func TestEarlyStoppingPatience(t *testing.T) {
+	be := host.NewCPU(1)
+	cfg := smallConfig(KindSentence)
+	net, err := New(be, withSeed(cfg, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Release()
+	tr, err := NewTrainer(be, net, TrainConfig{Epochs: 10, LR: 1e-30, Patience: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Release()
+	data := newToyData(KindSentence, cfg)
+	if err := tr.Run(context.Background(), data); err != nil {
+		t.Fatal(err)
+	}
+	h := tr.State.History
+	for _, e := range h {
+		if e.ValAcc != h[0].ValAcc {
+			t.Fatalf("validation accuracy moved (%v then %v): the test needs frozen parameters", h[0].ValAcc, e.ValAcc)
+		}
+	}
+	if len(h) != 3 || !tr.State.Stopped {
+		t.Errorf("ran %d epochs (stopped %v), want 3: epoch 1, then patience 2 epochs without improvement", len(h), tr.State.Stopped)
+	}
+	if tr.State.BestEpoch != 1 || tr.State.BadEpochs != 2 {
+		t.Errorf("best epoch %d with %d bad epochs, want 1 and 2: a tie is not better", tr.State.BestEpoch, tr.State.BadEpochs)
+	}
+	for i, e := range h {
+		if e.Best != (i == 0) {
+			t.Errorf("epoch %d marked best = %v, want only epoch 1", e.Epoch, e.Best)
+		}
+	}
+}
+
+// TestEvaluateLossIsRowMean checks that Evaluate's loss, without class
+// weights, is the mean negative log-likelihood over all labelled rows of all
+// batches (what CrossEntropyLoss(reduction="mean") gives on the whole set),
+// not the mean of the batches' means: the batches differ in size and in
+// their labelled rows. The reference is computed in float64 from the
+// returned probabilities.
+func TestEvaluateLossIsRowMean(t *testing.T) {
+	be := host.NewCPU(1)
+	cfg := smallConfig(KindSentence)
+	net, err := New(be, withSeed(cfg, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Release()
+	loss, err := NewCrossEntropyLoss(be, cfg.Classes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loss.Release()
+	r := rand.New(rand.NewPCG(21, 22))
+	batches := []Inputs{
+		toyInputs(r, 2, 1, 6, cfg.Vocab, cfg.SpeakerDim),
+		toyInputs(r, 13, 1, 6, cfg.Vocab, cfg.SpeakerDim),
+		toyInputs(r, 5, 1, 6, cfg.Vocab, cfg.SpeakerDim),
+	}
+	batches[1].Labels[0], batches[1].Labels[4] = -1, -1
+	ev, err := Evaluate(be, net, batches, loss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	n := 0
+	for i, y := range ev.Labels {
+		if y >= 0 {
+			sum -= math.Log(float64(ev.Probs[i][y]))
+			n++
+		}
+	}
+	if n != 18 {
+		t.Fatalf("%d labelled rows, want 18", n)
+	}
+	if want := sum / float64(n); math.Abs(ev.Loss-want) > 1e-5*want {
+		t.Errorf("Evaluate loss %.7f, want the mean over the labelled rows %.7f", ev.Loss, want)
+	}
+}
+
+// TestArgmaxFirstOfTies checks the prediction rule on ties: the first
+// maximal class, as torch.argmax and numpy.argmax return.
+func TestArgmaxFirstOfTies(t *testing.T) {
+	for _, tt := range []struct {
+		x    []float32
+		want int
+	}{
+		{[]float32{0, 0, 0, 0}, 0},
+		{[]float32{1, 3, 3, 2}, 1},
+		{[]float32{-1, -2, 5, 5}, 2},
+	} {
+		if got := argmax(tt.x); got != tt.want {
+			t.Errorf("argmax(%v) = %d, want %d", tt.x, got, tt.want)
+		}
+	}
+}
+
+// TestSentenceReadsTargetTurn feeds the sentence model dialog windows whose
+// target (the last real turn, TurnCounts[b]−1) is a given utterance, with
+// other turns before it and padded turns after it: the logits must be those
+// of the utterances alone as a one-turn batch.
+func TestSentenceReadsTargetTurn(t *testing.T) {
+	be := host.NewCPU(1)
+	cfg := smallConfig(KindSentence)
+	net, err := New(be, withSeed(cfg, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Release()
+	net.SetTraining(false)
+	r := rand.New(rand.NewPCG(31, 32))
+	const size, turns, maxLen = 4, 3, 6
+	S := cfg.SpeakerDim
+	one := toyInputs(r, size, 1, maxLen, cfg.Vocab, S)
+	// Windows: the target is turn tc−1, turns before it are other
+	// utterances, turns after it are padding (zero tokens and lengths).
+	win := toyInputs(r, size, turns, maxLen, cfg.Vocab, S)
+	win.Labels = one.Labels
+	for b, tc := range []int32{1, 3, 2, 1} {
+		win.TurnCounts[b] = tc
+		for t := range turns {
+			row := b*turns + t
+			switch {
+			case t == int(tc)-1:
+				copy(win.Tokens[row*maxLen:(row+1)*maxLen], one.Tokens[b*maxLen:(b+1)*maxLen])
+				win.Lengths[row] = one.Lengths[b]
+				copy(win.Speaker[row*S:(row+1)*S], one.Speaker[b*S:(b+1)*S])
+			case t >= int(tc):
+				clear(win.Tokens[row*maxLen : (row+1)*maxLen])
+				win.Lengths[row] = 0
+				clear(win.Speaker[row*S : (row+1)*S])
+			}
+		}
+	}
+	logits := func(in *Inputs) []float32 {
+		y, err := net.Forward(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]float32, y.Len())
+		be.Download(out, y)
+		if err := be.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want, got := logits(&one), logits(&win)
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > 1e-5*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("logit %d of the windows %g, of their target utterances alone %g", i, got[i], want[i])
+		}
+	}
+}
