@@ -281,7 +281,8 @@ func TestLSTMParams(t *testing.T) {
 	if len(ps) != len(want) {
 		t.Fatalf("%d params, want %d", len(ps), len(want))
 	}
-	bound := 1 / math.Sqrt(4)
+	bound := 1 / math.Sqrt(4) // PyTorch: U(−1/√hidden, 1/√hidden), whatever the input size
+	var largest float64       // the largest |value| of the layer's 384 draws
 	for i, p := range ps {
 		if p.Name != want[i].name || fmt.Sprint(p.Shape) != fmt.Sprint(want[i].shape) {
 			t.Errorf("param %d = %s %v, want %s %v", i, p.Name, p.Shape, want[i].name, want[i].shape)
@@ -297,6 +298,12 @@ func TestLSTMParams(t *testing.T) {
 		if lo < -bound || hi > bound || hi-lo < bound/2 {
 			t.Errorf("%s: values in [%g, %g], want spread over U(−%g, %g)", p.Name, lo, hi, bound, bound)
 		}
+		largest = max(largest, -lo, hi)
+	}
+	// Of 384 draws of U(−b, b), none above 0.9·b has probability 0.9³⁸⁴:
+	// a smaller bound (1/√in = 0.41 here, the input size's) would show.
+	if largest < 0.9*bound {
+		t.Errorf("largest |value| %g, want the bound %g of U(−1/√hidden, 1/√hidden) nearly reached", largest, bound)
 	}
 	if NumParams(l) != 2*(16*6+16*4+32) {
 		t.Errorf("NumParams = %d", NumParams(l))
