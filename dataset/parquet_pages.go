@@ -90,8 +90,11 @@ func checkChunkPages(chunk []byte, zstd bool) error {
 // first frame let a second one claim gigabytes.
 func zstdClaimedSize(b []byte) uint64 {
 	var sum uint64
-	for len(b) >= 8 {
+	for len(b) >= 4 {
 		if binary.LittleEndian.Uint32(b)&0xFFFFFFF0 == 0x184D2A50 { // skippable
+			if len(b) < 8 {
+				break
+			}
 			n := uint64(binary.LittleEndian.Uint32(b[4:]))
 			if n > uint64(len(b)-8) {
 				break

@@ -131,6 +131,7 @@ func TestCheckChunkPages(t *testing.T) {
 		{"negative compressed size", page(40, -1, data(30)), false, "-1 compressed bytes"},
 		{"expands past the bound", page(2<<20, 30, data(30)), false, "2097152 bytes uncompressed from 30"},
 		{"zstd frame larger than the page", page(64, 16, zstdFrame(1<<28, 16)), true, "zstd frames of 268435456 bytes in a page of 64"},
+		{"a frame header of six bytes claiming more", page(64, 6, []byte{0x28, 0xb5, 0x2f, 0xfd, 0x20, 200}), true, "zstd frames of 200 bytes in a page of 64"},
 		{"two zstd frames within the page", zstdPage(64, frame(30, false, false, "ab"), frame(34, false, true, "c")), true, ""},
 		{"a second zstd frame larger than the page", zstdPage(64, frame(30, false, false, "ab"), frame(1<<28, false, true, "c")), true, "zstd frames of 268435486 bytes in a page of 64"},
 		{"a large frame after a skippable one and a checksum", zstdPage(64, skippable, frame(30, true, true, "a"), frame(1<<28, false, false, "b")), true, "zstd frames of 268435486 bytes"},
@@ -209,4 +210,18 @@ func TestReadParquetChecksPages(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "column text: page 1 (byte 0 of the chunk): header: unknown thrift type 13") {
 		t.Errorf("ReadParquet of a corrupt page header: %v", err)
 	}
+}
+
+// FuzzZstdClaimedSize walks arbitrary bytes as zstd frames: it must not
+// panic or loop, and its sum includes the first frame's own claim.
+func FuzzZstdClaimedSize(f *testing.F) {
+	magic := binary.LittleEndian.AppendUint32(nil, 0xFD2FB528)
+	f.Add(append(append([]byte(nil), magic...), 0x90, 0x58, 0, 0, 0, 0xc0, 0x09, 0, 0, 'x'))
+	f.Add(append(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, 0x184D2A50), 1), 0))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sum := zstdClaimedSize(b)
+		if first, ok := zstdContentSize(b); ok && sum < first {
+			t.Errorf("claims %d in all, %d in the first frame", sum, first)
+		}
+	})
 }
