@@ -230,6 +230,12 @@ func TestTrainEvalPredict(t *testing.T) {
 				if p.ID == "" || p.Text == "" || p.True == "" || p.Pred == "" || len(p.Probs) != 4 || sum < 0.99 || sum > 1.01 {
 					t.Fatalf("prediction line %d: %+v", n+1, p)
 				}
+				// The predicted label is the one of the highest probability.
+				for label, v := range p.Probs {
+					if v > p.Probs[p.Pred] {
+						t.Fatalf("prediction line %d: pred %s but %s has a higher probability: %v", n+1, p.Pred, label, p.Probs)
+					}
+				}
 			}
 			if n != m.Report.Support {
 				t.Errorf("%d prediction lines for %d test utterances", n, m.Report.Support)
@@ -259,21 +265,33 @@ func TestTrainEvalPredict(t *testing.T) {
 			if len(lines) != 3 {
 				t.Fatalf("predict --json printed %d lines for a dialog of 3 turns:\n%s", len(lines), out)
 			}
-			var last struct {
-				Label     string
-				Probs     map[string]float64
-				Attention []float64
-			}
-			if err := json.Unmarshal([]byte(lines[2]), &last); err != nil {
-				t.Fatal(err)
-			}
-			if kind == "dialog" {
-				sum := 0.0
-				for _, w := range last.Attention {
-					sum += w
+			for i, l := range lines {
+				var turn struct {
+					Turn      int
+					Label     string
+					Probs     map[string]float64
+					Attention []float64
 				}
-				if len(last.Attention) != 3 || sum < 0.99 || sum > 1.01 {
-					t.Errorf("--explain weights of the third turn: %v (want 3 weights summing to 1)", last.Attention)
+				if err := json.Unmarshal([]byte(l), &turn); err != nil {
+					t.Fatal(err)
+				}
+				if turn.Turn != i+1 {
+					t.Errorf("predict --json line %d says turn %d", i+1, turn.Turn)
+				}
+				if kind != "dialog" {
+					continue
+				}
+				// Turn i+1 has i+1 context turns (the window is larger),
+				// each with a softmax weight: positive, summing to 1.
+				sum := 0.0
+				for _, w := range turn.Attention {
+					sum += w
+					if !(w > 0) {
+						t.Errorf("--explain weights of turn %d: %v: a context turn has weight %g", i+1, turn.Attention, w)
+					}
+				}
+				if len(turn.Attention) != i+1 || sum < 0.99 || sum > 1.01 {
+					t.Errorf("--explain weights of turn %d: %v (want %d weights summing to 1)", i+1, turn.Attention, i+1)
 				}
 			}
 		})
@@ -371,6 +389,57 @@ func sameMetrics(t *testing.T, full, resumed string) {
 	}
 }
 
+// sameTraining checks that the epochs of the resumed run in resumed
+// trained as those of the uninterrupted run in full: the same losses and
+// accuracies and batch counts epoch by epoch (the metrics alone may agree
+// when the best epoch came before the resumed ones).
+func sameTraining(t *testing.T, full, resumed string) {
+	t.Helper()
+	read := func(dir string) []map[string]any {
+		b, err := os.ReadFile(filepath.Join(dir, "log.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs []map[string]any
+		for l := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("%s/log.jsonl: %v", dir, err)
+			}
+			delete(m, "seconds")
+			delete(m, "utt_per_sec")
+			logs = append(logs, m)
+		}
+		return logs
+	}
+	a, b := read(full), read(resumed)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if !bytes.Equal(ja, jb) {
+		t.Errorf("resumed run's epochs differ from the uninterrupted run's:\n%s\n%s", jb, ja)
+	}
+}
+
+// TestJSONStdout checks that train --json without --quiet keeps stdout
+// JSON lines (the epochs', then the report): the text report is not
+// printed there too.
+func TestJSONStdout(t *testing.T) {
+	data := t.TempDir()
+	writeCorpus(t, data)
+	out := mustRun(t, "", append([]string{"train", "--data", data, "--max-batches", "2", "--epochs", "2", "--patience", "0", "--json",
+		"--device", "cpu", "--out", filepath.Join(t.TempDir(), "run")}, small...)...)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Errorf("--json stdout has %d lines, want 3 (2 epochs, the report):\n%s", len(lines), out)
+	}
+	for i, l := range lines {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Errorf("--json stdout line %d is not JSON: %q", i+1, l)
+		}
+	}
+}
+
 // TestLOSO trains the five leave-one-session-out folds and checks the
 // summary: one report per fold and the mean of their accuracies.
 func TestLOSO(t *testing.T) {
@@ -434,7 +503,7 @@ func TestLOSO(t *testing.T) {
 func TestResumeKeepsTheRun(t *testing.T) {
 	data := t.TempDir()
 	writeCorpus(t, data)
-	base := append([]string{"train", "--data", data, "--max-batches", "2", "--patience", "0", "--quiet", "--device", "cpu"}, small...)
+	base := append([]string{"train", "--data", data, "--max-batches", "2", "--patience", "0", "--quiet", "--device", "cpu", "--seed", "7"}, small...)
 	full := filepath.Join(t.TempDir(), "full")
 	mustRun(t, "", append(base, "--epochs", "3", "--out", full)...)
 
@@ -465,6 +534,7 @@ func TestResumeKeepsTheRun(t *testing.T) {
 		t.Errorf("the resumed run wrote to its old folder %s (%v)", part, err)
 	}
 	sameMetrics(t, full, moved)
+	sameTraining(t, full, moved)
 	lines := func(dir string) int {
 		b, err := os.ReadFile(filepath.Join(dir, "log.jsonl"))
 		if err != nil {
@@ -508,6 +578,18 @@ func TestUserMistakes(t *testing.T) {
 	r := run(t, "", "train", "--resume", state, "--device", "cpu")
 	if r.code != 0 || !strings.Contains(r.stderr, "nothing left to train") || !strings.Contains(r.stderr, "--epochs 2") {
 		t.Errorf("resume of a finished run: exit %d, stderr %q; want a note that nothing is left to train", r.code, r.stderr)
+	}
+	// eval --split evaluates the split it names: as many utterances as
+	// the run's config.json gives that split.
+	var cfg map[string]any
+	readJSON(t, filepath.Join(dir, "config.json"), &cfg)
+	for _, split := range []string{"val", "train", "test"} {
+		out := mustRun(t, "", "eval", "--checkpoint", ckpt, "--device", "cpu", "--split", split)
+		want := fmt.Sprintf("the %s split of fold ", split)
+		size := fmt.Sprintf(": %v utterances\n", cfg[split+"_size"])
+		if !strings.Contains(out, want) || !strings.Contains(out, size) {
+			t.Errorf("eval --split %s: output lacks %q and %q:\n%s", split, want, size, out)
+		}
 	}
 	// --resume takes the state, not the model.
 	r = run(t, "", "train", "--resume", ckpt, "--device", "cpu")
