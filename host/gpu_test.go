@@ -303,6 +303,11 @@ func TestGPUParityGemm(t *testing.T) {
 		{true, false, 33, 65, 1280, 1, 1, 0.5, 3},
 		{false, false, 7, 9, 4099, 2, -1, 0, 1},
 		{true, true, 130, 3, 700, 2, 1, 0, 4},
+		// Split with n past one block of gemm_split_sum_f32 (256 columns).
+		{false, false, 3, 300, 600, 1, 1, 0.5, 1},
+		// More problems than a grid's z (65,535) in few outputs: within
+		// the tiled kernel's other limits, but on cuBLAS.
+		{true, false, 1, 1, 3, 1, 1, 0.5, maxGridY + 1},
 	}
 	// Every case twice: small products on the tiled kernel (the default),
 	// then with it off, so that cuBLAS sees them all.
@@ -352,8 +357,8 @@ func TestGPUParityGemm(t *testing.T) {
 		}
 	}
 	gemmTiledMaxFMAs = defaultTiledMax
-	if routes["tiled"] < 8 || routes["split"] != 10 || routes["cuBLAS"] < 11 {
-		t.Errorf("routes taken %v: want at least 8 cases tiled, 10 split, the rest on cuBLAS", routes)
+	if routes["tiled"] < 8 || routes["split"] != 12 || routes["cuBLAS"] < 11 {
+		t.Errorf("routes taken %v: want at least 8 cases tiled, 12 split, the rest on cuBLAS", routes)
 	}
 }
 
@@ -448,6 +453,7 @@ func TestLSTMVectors(t *testing.T) {
 		{"aligned", 64, []*F32{a, b}, true},
 		{"hidden not a multiple of 4", 66, []*F32{a, b}, false},
 		{"a view one float in", 64, []*F32{a, b.Slice(1, 32)}, false},
+		{"a view two floats in (8-byte aligned)", 64, []*F32{a, b.Slice(2, 32)}, false},
 		{"a view four floats in", 64, []*F32{a.Slice(4, 32), b}, true},
 	} {
 		if got := lstmVectors(tc.hidden, tc.bufs...); got != tc.want {
@@ -576,6 +582,7 @@ func TestGPUParityEmbedding(t *testing.T) {
 		n, vocab, dim int
 		pad           int32
 	}{{1, 1, 1, -1}, {37, 11, 33, 0}, {200, 50, 130, 3}, {5, 3, 7, -1}, {301, 3, 40, 1}, {9, 4, 5, 2}} {
+		wholeUpload := tc.n%2 == 0
 		name := fmt.Sprintf("%+v", tc)
 		ids := make([]int32, tc.n)
 		for i := range ids {
@@ -585,11 +592,17 @@ func TestGPUParityEmbedding(t *testing.T) {
 			ids = []int32{2, 2, 2, 2, 2, 2, 2, 2, 2} // only pad: nothing to add
 		}
 		// ids lives in the middle of a larger allocation, uploaded in two
-		// parts: the GPU plans from the host copy of exactly this view.
+		// parts, or whole with the view taken after: the GPU plans from the
+		// host copy of exactly this view and reads the device's.
 		whole := p.gpu.AllocI32(tc.n + 5)
 		ig := whole.Slice(2, tc.n)
-		p.gpu.UploadI32(whole.Slice(0, 2), []int32{-7, -7})
-		p.gpu.UploadI32(ig, ids)
+		if wholeUpload {
+			all := append([]int32{-7, -7}, ids...)
+			p.gpu.UploadI32(whole, append(all, -7, -7, -7))
+		} else {
+			p.gpu.UploadI32(whole.Slice(0, 2), []int32{-7, -7})
+			p.gpu.UploadI32(ig, ids)
+		}
 		ic := p.cpu.AllocI32(tc.n)
 		p.cpu.UploadI32(ic, ids)
 		table, out := p.rand(tc.vocab*tc.dim), p.rand(tc.n*tc.dim)
@@ -1104,6 +1117,44 @@ func TestLSTMSeqLaunch(t *testing.T) {
 
 // TestGemmSplits pins the split-over-k policy at the models' shapes (132
 // multiprocessors, an H100 SXM's or H200's).
+// TestGemmRoute checks the limits of the tiled GEMM at their edges.
+func TestGemmRoute(t *testing.T) {
+	for _, tc := range []struct {
+		m, n, k, batch int
+		tiled          bool
+	}{
+		{10, 10, gemmTiledMaxK, 128, true},
+		{10, 10, gemmTiledMaxK + 1, 128, false},
+		{1, 1, 3, maxGridY, true},
+		{1, 1, 3, maxGridY + 1, false},
+		{256, 256, 1, 1, true},
+		{256, 257, 1, 1, false},
+	} {
+		if got, _ := gemmRoute(tc.m, tc.n, tc.k, tc.batch, 132); got != tc.tiled {
+			t.Errorf("gemmRoute(%d, %d, %d, %d): tiled = %v, want %v", tc.m, tc.n, tc.k, tc.batch, got, tc.tiled)
+		}
+	}
+}
+
+// TestLSTMSeqKernelChoice checks the hidden sizes at the edges of the
+// sequence kernels' forms.
+func TestLSTMSeqKernelChoice(t *testing.T) {
+	for _, tc := range []struct {
+		hidden int
+		want   string
+	}{
+		{1, "lstm_seq_fwd_regs"},
+		{lstmSeqRegHidden, "lstm_seq_fwd_regs"},
+		{lstmSeqRegHidden + 1, "lstm_seq_fwd_deep"},
+		{lstmSeqDeepHidden, "lstm_seq_fwd_deep"},
+		{lstmSeqDeepHidden + 1, "lstm_seq_fwd"},
+	} {
+		if got := lstmSeqKernel("lstm_seq_fwd", tc.hidden); got != tc.want {
+			t.Errorf("lstmSeqKernel(hidden %d) = %s, want %s", tc.hidden, got, tc.want)
+		}
+	}
+}
+
 func TestGemmSplits(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
