@@ -13,25 +13,95 @@ import (
 	"github.com/emotionlab/emotion/kernels"
 )
 
-// Device is the emulated device of the cudaemu build. Its operations run
-// synchronously on the calling goroutine's thread, whatever the stream, so
-// streams and events only keep their order. It is safe for concurrent use.
+// Device is the emulated device of the cudaemu build. Work on the Compute
+// stream runs synchronously on the calling goroutine's thread. Work on the
+// Copy stream is queued and runs as late as the real device may run it:
+// when another stream waits for an event recorded after it, when the host
+// synchronises with it, or when memory is freed (which synchronises on a
+// GPU). A kernel that reads what an upload writes without waiting for the
+// upload's event therefore reads the old contents, as it may on a GPU,
+// instead of passing by luck; a host write into pinned staging memory
+// before the copy from it has run is seen by that copy, as on a GPU. It is
+// safe for concurrent use.
 type Device struct {
 	mu     sync.Mutex
 	closed bool
 	allocs map[DevicePtr]int
+	pinned map[*byte]int // MallocHost's allocations: base → bytes
 	// streamOrder: dependent launch turned off (SetDependentLaunch).
 	streamOrder bool
+
+	qmu   sync.Mutex // the Copy stream's queue
+	queue []func() error
+	// issued and done count the Copy stream's operations queued and run.
+	issued, done int64
 
 	launches atomic.Int64 // kernels and GEMMs issued
 }
 
-// Event marks a point in a stream's work.
-// Emulated work runs synchronously, so the wall clock at Record is when
-// the stream reached the event.
+// Event marks a point in a stream's work: on the Copy stream, the count
+// of operations queued before it. at is the wall clock when the stream
+// reached it.
 type Event struct {
 	recorded bool
+	stream   Stream
+	seq      int64
 	at       time.Time
+}
+
+// enqueue runs op at once on the Compute stream, or queues it on the Copy
+// stream.
+func (d *Device) enqueue(s Stream, op func() error) error {
+	if s == Compute {
+		return op()
+	}
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	d.queue = append(d.queue, op)
+	d.issued++
+	return nil
+}
+
+// flush runs the Copy stream's queued operations up to the upto-th; the
+// first error among them is returned, as a GPU reports an asynchronous
+// error at the next synchronisation.
+func (d *Device) flush(upto int64) error {
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	var first error
+	for d.done < upto && len(d.queue) > 0 {
+		op := d.queue[0]
+		d.queue[0] = nil
+		d.queue = d.queue[1:]
+		d.done++
+		if err := op(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// flushAll runs every queued operation.
+func (d *Device) flushAll() error {
+	d.qmu.Lock()
+	upto := d.issued
+	d.qmu.Unlock()
+	return d.flush(upto)
+}
+
+// isPinned reports whether bytes at p lie in memory of MallocHost, which a
+// queued copy reads or writes when it runs; other host memory is copied
+// when the copy is issued, as the driver stages pageable memory.
+func (d *Device) isPinned(p unsafe.Pointer, bytes int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for base, n := range d.pinned {
+		start := uintptr(unsafe.Pointer(base))
+		if uintptr(p) >= start && uintptr(p)+uintptr(bytes) <= start+uintptr(n) {
+			return true
+		}
+	}
+	return false
 }
 
 // Emulated reports whether this build's Device is the CPU emulation.
@@ -42,7 +112,7 @@ func Open(ordinal int) (*Device, error) {
 	if ordinal != 0 {
 		return nil, fmt.Errorf("cuda: open device %d: the emulated device has only device 0", ordinal)
 	}
-	return &Device{allocs: make(map[DevicePtr]int)}, nil
+	return &Device{allocs: make(map[DevicePtr]int), pinned: make(map[*byte]int)}, nil
 }
 
 // DependentLaunch reports whether kernels are launched with programmatic
@@ -81,6 +151,9 @@ func (d *Device) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.qmu.Lock()
+	d.queue = nil // work never synchronised with is lost with the device
+	d.qmu.Unlock()
 	var errs []error
 	for p := range d.allocs {
 		if err := kernels.EmuFree(uintptr(p)); err != nil {
@@ -142,8 +215,12 @@ func (d *Device) Malloc(bytes int) (DevicePtr, error) {
 	return DevicePtr(p), nil
 }
 
-// Free frees an allocation of Malloc.
+// Free frees an allocation of Malloc, after the queued work (cuMemFree
+// synchronises).
 func (d *Device) Free(p DevicePtr) error {
+	if err := d.flushAll(); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	_, ok := d.allocs[p]
 	delete(d.allocs, p)
@@ -165,7 +242,11 @@ func (d *Device) MallocHost(bytes int) ([]byte, error) {
 	if bytes <= 0 {
 		return nil, fmt.Errorf("cuda: host malloc of %d bytes", bytes)
 	}
-	return make([]byte, bytes), nil
+	b := make([]byte, bytes)
+	d.mu.Lock()
+	d.pinned[&b[0]] = bytes
+	d.mu.Unlock()
+	return b, nil
 }
 
 // HostDevicePtr fails: the emulated kernels reach only emulated device
@@ -183,7 +264,14 @@ func (d *Device) FreeHost(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	return d.open()
+	if err := d.open(); err != nil {
+		return err
+	}
+	err := d.flushAll() // cuMemFreeHost synchronises
+	d.mu.Lock()
+	delete(d.pinned, &b[0])
+	d.mu.Unlock()
+	return err
 }
 
 func checkHost(what string, p unsafe.Pointer, bytes int) error {
@@ -206,10 +294,21 @@ func (d *Device) MemcpyHtoD(dst DevicePtr, src unsafe.Pointer, bytes int, s Stre
 	if err := checkHost("copy to device", src, bytes); err != nil {
 		return err
 	}
-	if err := kernels.EmuCopyToDevice(uintptr(dst), src, bytes); err != nil {
-		return fmt.Errorf("cuda: copy of %d bytes to device %#x: %w", bytes, uintptr(dst), err)
+	if s != Compute { // the driver checks a queued copy's range when it is issued
+		if err := kernels.EmuCheckRange(uintptr(dst), bytes); err != nil {
+			return fmt.Errorf("cuda: copy of %d bytes to device %#x: %w", bytes, uintptr(dst), err)
+		}
 	}
-	return nil
+	if s != Compute && bytes > 0 && !d.isPinned(src, bytes) {
+		staged := append([]byte(nil), unsafe.Slice((*byte)(src), bytes)...)
+		src = unsafe.Pointer(&staged[0])
+	}
+	return d.enqueue(s, func() error {
+		if err := kernels.EmuCopyToDevice(uintptr(dst), src, bytes); err != nil {
+			return fmt.Errorf("cuda: copy of %d bytes to device %#x: %w", bytes, uintptr(dst), err)
+		}
+		return nil
+	})
 }
 
 // MemcpyDtoH copies bytes from device memory src to host memory dst on
@@ -221,10 +320,24 @@ func (d *Device) MemcpyDtoH(dst unsafe.Pointer, src DevicePtr, bytes int, s Stre
 	if err := checkHost("copy to host", dst, bytes); err != nil {
 		return err
 	}
-	if err := kernels.EmuCopyToHost(dst, uintptr(src), bytes); err != nil {
-		return fmt.Errorf("cuda: copy of %d bytes from device %#x: %w", bytes, uintptr(src), err)
+	op := func() error {
+		if err := kernels.EmuCopyToHost(dst, uintptr(src), bytes); err != nil {
+			return fmt.Errorf("cuda: copy of %d bytes from device %#x: %w", bytes, uintptr(src), err)
+		}
+		return nil
 	}
-	return nil
+	if s != Compute {
+		if err := kernels.EmuCheckRange(uintptr(src), bytes); err != nil {
+			return fmt.Errorf("cuda: copy of %d bytes from device %#x: %w", bytes, uintptr(src), err)
+		}
+	}
+	if s != Compute && !d.isPinned(dst, bytes) { // pageable: done on return
+		if err := d.flushAll(); err != nil {
+			return err
+		}
+		return op()
+	}
+	return d.enqueue(s, op)
 }
 
 // MemcpyDtoD copies bytes between device buffers on stream s.
@@ -235,10 +348,19 @@ func (d *Device) MemcpyDtoD(dst, src DevicePtr, bytes int, s Stream) error {
 	if bytes < 0 {
 		return fmt.Errorf("cuda: device copy of %d bytes", bytes)
 	}
-	if err := kernels.EmuCopyDevice(uintptr(dst), uintptr(src), bytes); err != nil {
-		return fmt.Errorf("cuda: device copy of %d bytes from %#x to %#x: %w", bytes, uintptr(src), uintptr(dst), err)
+	if s != Compute {
+		for _, p := range []DevicePtr{src, dst} {
+			if err := kernels.EmuCheckRange(uintptr(p), bytes); err != nil {
+				return fmt.Errorf("cuda: device copy of %d bytes from %#x to %#x: %w", bytes, uintptr(src), uintptr(dst), err)
+			}
+		}
 	}
-	return nil
+	return d.enqueue(s, func() error {
+		if err := kernels.EmuCopyDevice(uintptr(dst), uintptr(src), bytes); err != nil {
+			return fmt.Errorf("cuda: device copy of %d bytes from %#x to %#x: %w", bytes, uintptr(src), uintptr(dst), err)
+		}
+		return nil
+	})
 }
 
 // MemsetD32 sets n 32-bit words at p to v on stream s.
@@ -249,10 +371,17 @@ func (d *Device) MemsetD32(p DevicePtr, v uint32, n int, s Stream) error {
 	if n < 0 {
 		return fmt.Errorf("cuda: memset of %d words", n)
 	}
-	if err := kernels.EmuMemset32(uintptr(p), v, n); err != nil {
-		return fmt.Errorf("cuda: memset of %d words at %#x: %w", n, uintptr(p), err)
+	if s != Compute {
+		if err := kernels.EmuCheckRange(uintptr(p), 4*n); err != nil {
+			return fmt.Errorf("cuda: memset of %d words at %#x: %w", n, uintptr(p), err)
+		}
 	}
-	return nil
+	return d.enqueue(s, func() error {
+		if err := kernels.EmuMemset32(uintptr(p), v, n); err != nil {
+			return fmt.Errorf("cuda: memset of %d words at %#x: %w", n, uintptr(p), err)
+		}
+		return nil
+	})
 }
 
 // Launch runs kernel on the compute stream over grid blocks of block
@@ -338,22 +467,60 @@ func (d *Device) Record(e *Event, s Stream) error {
 	if err := d.open(); err != nil {
 		return err
 	}
-	e.recorded = true
-	e.at = time.Now()
+	e.recorded, e.stream = true, s
+	if s == Compute {
+		e.at = time.Now()
+		return nil
+	}
+	d.qmu.Lock() // the event and its marker at one point of the queue
+	defer d.qmu.Unlock()
+	d.queue = append(d.queue, func() error { e.at = time.Now(); return nil })
+	d.issued++
+	e.seq = d.issued // the work before it and its own mark
 	return nil
 }
 
-// StreamWait makes stream s wait for e's work before its later work.
-func (d *Device) StreamWait(s Stream, e *Event) error { return d.open() }
+// StreamWait makes stream s wait for e's work before its later work: the
+// Copy stream's work up to e runs now, before the Compute stream goes on.
+func (d *Device) StreamWait(s Stream, e *Event) error {
+	if err := d.open(); err != nil {
+		return err
+	}
+	if e.stream == Compute || s == e.stream {
+		return nil // the Compute stream's work is done when issued
+	}
+	return d.flush(e.seq)
+}
 
 // EventSynchronize waits until e's work is done.
-func (d *Device) EventSynchronize(e *Event) error { return d.open() }
+func (d *Device) EventSynchronize(e *Event) error {
+	if err := d.open(); err != nil {
+		return err
+	}
+	if e.stream == Compute {
+		return nil
+	}
+	return d.flush(e.seq)
+}
 
 // StreamSynchronize waits for all work issued on s.
-func (d *Device) StreamSynchronize(s Stream) error { return d.open() }
+func (d *Device) StreamSynchronize(s Stream) error {
+	if err := d.open(); err != nil {
+		return err
+	}
+	if s == Compute {
+		return nil
+	}
+	return d.flushAll()
+}
 
 // Synchronize waits for all work on the device.
-func (d *Device) Synchronize() error { return d.open() }
+func (d *Device) Synchronize() error {
+	if err := d.open(); err != nil {
+		return err
+	}
+	return d.flushAll()
+}
 
 // Launches is the number of kernel launches and GEMMs issued so far.
 func (d *Device) Launches() int64 { return d.launches.Load() }

@@ -82,3 +82,68 @@ func TestEmuDevice(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestEmuCopyStreamRunsLate checks the emulated Copy stream's schedule:
+// its work runs when something waits for it, as late as a GPU may run it,
+// so that a missing wait shows as stale data; pinned staging memory is
+// read when the copy runs, pageable memory when it is issued.
+func TestEmuCopyStreamRunsLate(t *testing.T) {
+	d, err := Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p, err := d.Malloc(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() byte {
+		t.Helper()
+		var got [16]byte
+		if err := d.MemcpyDtoH(unsafe.Pointer(&got[0]), p, 16, Compute); err != nil {
+			t.Fatal(err)
+		}
+		return got[0]
+	}
+	var zero [16]byte
+	if err := d.MemcpyHtoD(p, unsafe.Pointer(&zero[0]), 16, Compute); err != nil {
+		t.Fatal(err)
+	}
+	stage, err := d.MallocHost(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.FreeHost(stage)
+	stage[0] = 7
+	e, err := d.NewEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.MemcpyHtoD(p, unsafe.Pointer(&stage[0]), 16, Copy); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Record(e, Copy); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != 0 {
+		t.Errorf("the Compute stream read %d before waiting for the upload; want the old 0", got)
+	}
+	stage[0] = 9 // before the copy runs: the copy reads it
+	if err := d.StreamWait(Compute, e); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != 9 {
+		t.Errorf("after waiting for the upload: %d, want 9 (the staging memory when the copy ran)", got)
+	}
+	pageable := []byte{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	if err := d.MemcpyHtoD(p, unsafe.Pointer(&pageable[0]), 16, Copy); err != nil {
+		t.Fatal(err)
+	}
+	pageable[0] = 6 // after the call: a pageable copy has its bytes already
+	if err := d.StreamSynchronize(Copy); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != 5 {
+		t.Errorf("a pageable upload: %d, want the 5 it was issued with", got)
+	}
+}
