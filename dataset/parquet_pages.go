@@ -181,14 +181,6 @@ func readZstdFrameHeader(b []byte) (zstdFrameHeader, bool) {
 	return f, true
 }
 
-// zstdContentSize returns the Frame_Content_Size in the header of the zstd
-// frame that b starts with, and false where b does not start with a frame
-// header that gives one.
-func zstdContentSize(b []byte) (uint64, bool) {
-	f, ok := readZstdFrameHeader(b)
-	return f.contentSize, ok && f.hasContentSize
-}
-
 // errShortHeader is a page header cut off by the end of its chunk.
 var errShortHeader = errors.New("cut off by the end of the chunk")
 

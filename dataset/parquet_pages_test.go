@@ -225,3 +225,11 @@ func FuzzZstdClaimedSize(f *testing.F) {
 		}
 	})
 }
+
+// zstdContentSize (tests) returns the Frame_Content_Size in the header of the zstd
+// frame that b starts with, and false where b does not start with a frame
+// header that gives one.
+func zstdContentSize(b []byte) (uint64, bool) {
+	f, ok := readZstdFrameHeader(b)
+	return f.contentSize, ok && f.hasContentSize
+}

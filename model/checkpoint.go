@@ -3,7 +3,6 @@ package model
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -225,7 +224,7 @@ func readTensor(path string, byName map[string]safetensors.Tensor, name string, 
 		return nil, fmt.Errorf("checkpoint %s: tensor %q: %w", path, name, err)
 	}
 	for i, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+		if !finite(float64(x)) {
 			return nil, fmt.Errorf("checkpoint %s: tensor %q: element %d is %v (a diverged or corrupt checkpoint)", path, name, i, x)
 		}
 	}

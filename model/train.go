@@ -91,26 +91,28 @@ type Trainer struct {
 	lossV  []float32
 }
 
+// finite reports whether x is neither NaN nor infinite.
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
 // Validate reports the first field of c no run can have, by its JSON
 // name: fewer than one epoch, a learning rate that is not a positive
 // number, a negative or non-finite weight decay, clip norm or patience, or
 // a class weight that is negative or not finite.
 func (c TrainConfig) Validate() error {
-	finite := func(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
 	switch {
 	case c.Epochs < 1:
 		return fmt.Errorf("epochs = %d, want at least 1", c.Epochs)
-	case !(c.LR > 0) || !finite(c.LR):
+	case !(c.LR > 0) || !finite(float64(c.LR)):
 		return fmt.Errorf("lr = %g, want a positive number", c.LR)
-	case !(c.WeightDecay >= 0) || !finite(c.WeightDecay):
+	case !(c.WeightDecay >= 0) || !finite(float64(c.WeightDecay)):
 		return fmt.Errorf("weight_decay = %g, want a non-negative number", c.WeightDecay)
-	case !(c.ClipNorm >= 0) || !finite(c.ClipNorm):
+	case !(c.ClipNorm >= 0) || !finite(float64(c.ClipNorm)):
 		return fmt.Errorf("clip_norm = %g, want a non-negative number (0: no clipping)", c.ClipNorm)
 	case c.Patience < 0:
 		return fmt.Errorf("patience = %d, want a non-negative number (0: never stop early)", c.Patience)
 	}
 	for k, w := range c.ClassWeights {
-		if !(w >= 0) || !finite(w) {
+		if !(w >= 0) || !finite(float64(w)) {
 			return fmt.Errorf("class_weights[%d] = %g, want a non-negative number", k, w)
 		}
 	}
@@ -123,7 +125,6 @@ func (c TrainConfig) Validate() error {
 // out of range and a negative Adam step would turn the bias corrections
 // into NaN.
 func (s *TrainState) validate(cfg TrainConfig, net Network) error {
-	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 	switch {
 	case s.Epoch < 0:
 		return fmt.Errorf("epoch = %d, want a non-negative count", s.Epoch)
@@ -274,7 +275,7 @@ func (t *Trainer) step(in *Inputs) (float64, int, error) {
 		return 0, 0, err
 	}
 	loss := float64(t.lossV[0])
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+	if !finite(loss) {
 		return 0, 0, fmt.Errorf("loss is %g", loss)
 	}
 	correct := 0
