@@ -192,7 +192,14 @@ func PredictSentences(v *Vocab, o Options, turns []RawTurn) (SentenceBatch, erro
 // turn (of up to o.Window turns ending at that turn; labels −1), so that
 // every turn is predicted from its own context.
 func PredictDialog(v *Vocab, o Options, turns []RawTurn) (DialogBatch, error) {
-	c, err := NewRawCorpus(turns)
+	return PredictDialogs(v, o, [][]RawTurn{turns})
+}
+
+// PredictDialogs is PredictDialog of several dialogs in one batch: the rows
+// are every turn of the first dialog, then of the second, and so on, each
+// window within its own dialog (NewRawDialogs).
+func PredictDialogs(v *Vocab, o Options, dialogs [][]RawTurn) (DialogBatch, error) {
+	c, err := NewRawDialogs(dialogs)
 	if err != nil {
 		return DialogBatch{}, fmt.Errorf("predict: %w", err)
 	}

@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -88,5 +89,55 @@ func TestPredictBatches(t *testing.T) {
 	}
 	if _, err := PredictDialog(v, o, nil); err == nil {
 		t.Error("no turns accepted")
+	}
+}
+
+// TestPredictDialogs: several dialogs in one batch give each row the
+// window, tokens and speaker features it has in its own dialog's batch.
+func TestPredictDialogs(t *testing.T) {
+	v, err := NewVocab([]string{PadToken, UnkToken, "hello", "there", "you"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.Window = 3
+	dialogs := [][]RawTurn{
+		{{Text: "hello there you", Speaker: 'F'}, {Text: "there", Speaker: 'M'}},
+		{{Text: "you"}, {Text: "hello"}, {Text: "there you", Speaker: 'M'}, {Text: "hello", Speaker: 'M'}},
+		{{Text: "there", Speaker: 'F'}},
+	}
+	all, err := PredictDialogs(v, o, dialogs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Size != 7 || all.Turns != 3 || all.MaxLen != 3 {
+		t.Fatalf("batch size %d turns %d max length %d, want 7, 3, 3", all.Size, all.Turns, all.MaxLen)
+	}
+	row := 0
+	for k, d := range dialogs {
+		one, err := PredictDialog(v, o, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r := range one.Size {
+			if all.TurnCounts[row] != one.TurnCounts[r] {
+				t.Errorf("dialog %d turn %d: %d turns in the shared batch, %d alone", k+1, r+1, all.TurnCounts[row], one.TurnCounts[r])
+			}
+			for tn := range int(one.TurnCounts[r]) {
+				a, b := row*all.Turns+tn, r*one.Turns+tn
+				if all.Lengths[a] != one.Lengths[b] ||
+					!slices.Equal(all.Tokens[a*all.MaxLen:a*all.MaxLen+int(all.Lengths[a])], one.Tokens[b*one.MaxLen:b*one.MaxLen+int(one.Lengths[b])]) ||
+					!slices.Equal(all.Speaker[a*SpeakerDim:(a+1)*SpeakerDim], one.Speaker[b*SpeakerDim:(b+1)*SpeakerDim]) {
+					t.Errorf("dialog %d, window of turn %d, turn %d differs from the dialog's own batch", k+1, r+1, tn+1)
+				}
+			}
+			row++
+		}
+	}
+	if _, err := PredictDialogs(v, o, [][]RawTurn{{{Text: "hi"}}, nil}); err == nil || !strings.Contains(err.Error(), "dialog 2: no turns") {
+		t.Errorf("an empty second dialog: %v", err)
+	}
+	if _, err := PredictDialogs(v, o, [][]RawTurn{{{Text: "hi"}}, {{Text: "x", Speaker: 'Q'}}}); err == nil || !strings.Contains(err.Error(), "dialog 2: turn 1") {
+		t.Errorf("a bad speaker in dialog 2: %v", err)
 	}
 }

@@ -125,29 +125,52 @@ type RawTurn struct {
 // known when any turn gives one, two turns with the same letter being the
 // same speaker. A speaker other than 'F', 'M' or 0 is an error.
 func NewRawCorpus(turns []RawTurn) (*Corpus, error) {
-	if len(turns) == 0 {
+	return NewRawDialogs([][]RawTurn{turns})
+}
+
+// NewRawDialogs is NewRawCorpus of several dialogs at once, one after the
+// other (the serve command's batches): a window never reaches across two
+// of them, and each turn's speaker features are those it has in a corpus
+// of its own dialog alone (a turn without a speaker has none either way).
+// Utterance IDs are input_NNN in the first dialog and input<k>_NNN in
+// dialog k > 0 (numbered from 0). Every dialog needs a turn.
+func NewRawDialogs(dialogs [][]RawTurn) (*Corpus, error) {
+	if len(dialogs) == 0 {
 		return nil, fmt.Errorf("raw corpus: no turns")
 	}
 	c := &Corpus{Source: "input", HasDialogs: true}
-	for i, t := range turns {
-		u := Utterance{
-			ID:       fmt.Sprintf("input_%03d", i),
-			Dialog:   "input",
-			Turn:     i,
-			Text:     t.Text,
-			Label:    NoLabel,
-			RawLabel: "",
+	for k, turns := range dialogs {
+		name := "input"
+		if k > 0 {
+			name = fmt.Sprintf("input%d", k)
 		}
-		switch g := t.Speaker; g {
-		case 0:
-		case 'F', 'M', 'f', 'm':
-			u.Gender = strings.ToUpper(string(g))[0]
-			u.Speaker = string(u.Gender)
-			c.HasSpeakers = true
-		default:
-			return nil, fmt.Errorf("raw corpus: turn %d: speaker %q, want F, M or none", i+1, string(g))
+		where := ""
+		if len(dialogs) > 1 {
+			where = fmt.Sprintf("dialog %d: ", k+1)
 		}
-		c.Utterances = append(c.Utterances, u)
+		if len(turns) == 0 {
+			return nil, fmt.Errorf("raw corpus: %sno turns", where)
+		}
+		for i, t := range turns {
+			u := Utterance{
+				ID:       fmt.Sprintf("%s_%03d", name, i),
+				Dialog:   name,
+				Turn:     i,
+				Text:     t.Text,
+				Label:    NoLabel,
+				RawLabel: "",
+			}
+			switch g := t.Speaker; g {
+			case 0:
+			case 'F', 'M', 'f', 'm':
+				u.Gender = strings.ToUpper(string(g))[0]
+				u.Speaker = string(u.Gender)
+				c.HasSpeakers = true
+			default:
+				return nil, fmt.Errorf("raw corpus: %sturn %d: speaker %q, want F, M or none", where, i+1, string(g))
+			}
+			c.Utterances = append(c.Utterances, u)
+		}
 	}
 	return c, nil
 }
