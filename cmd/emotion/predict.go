@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/emotionlab/emotion/dataset"
@@ -92,7 +93,8 @@ func runPredict(args []string) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", *ckpt, err)
 	}
-	p := &predictor{be: be, net: net, vocab: vocab, opts: rec.Data, explain: *explain, json: *asJSON, w: stdout}
+	p := &predictor{be: be, net: net, vocab: vocab, opts: rec.Data}
+	pr := &predictionPrinter{explain: *explain, json: *asJSON, w: stdout}
 	if fs.NArg() > 0 {
 		turns := make([]dataset.RawTurn, fs.NArg())
 		for i, a := range fs.Args() {
@@ -101,7 +103,7 @@ func runPredict(args []string) error {
 			}
 			turns[i] = dataset.RawTurn{Text: a, Speaker: spk}
 		}
-		return p.predict(turns)
+		return pr.predict(p, turns)
 	}
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 1<<20), maxInputLine)
@@ -139,7 +141,7 @@ func runPredict(args []string) error {
 			}
 			turns[i] = dataset.RawTurn{Text: t.Text, Speaker: s}
 		}
-		if err := p.predict(turns); err != nil {
+		if err := pr.predict(p, turns); err != nil {
 			return fmt.Errorf("standard input line %d: %w", line, err)
 		}
 	}
@@ -167,81 +169,114 @@ func parseSpeaker(s string) (byte, error) {
 	return 0, fmt.Errorf("speaker %q: want F or M", s)
 }
 
-// predictor predicts batches of raw turns with one network.
+// predictor predicts raw turns with one network.
 type predictor struct {
-	be            host.Backend
-	net           model.Network
-	vocab         *dataset.Vocab
-	opts          dataset.Options
-	explain, json bool
-	w             io.Writer
+	be    host.Backend
+	net   model.Network
+	vocab *dataset.Vocab
+	opts  dataset.Options
 }
 
-func (p *predictor) predict(turns []dataset.RawTurn) error {
+// predictGroups predicts every turn of groups in one batch and returns each
+// group's predictions, in order: with the sentence model every turn on its
+// own, with the dialog model each group one dialog whose turns are
+// predicted from their windows. explain (dialog model) adds each
+// prediction's attention pooling weights over its window's turns. Every
+// group needs a turn.
+func (p *predictor) predictGroups(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error) {
 	var in model.Inputs
 	if p.net.Config().Kind == model.KindDialog {
-		b, err := dataset.PredictDialog(p.vocab, p.opts, turns)
+		b, err := dataset.PredictDialogs(p.vocab, p.opts, groups)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		in = model.DialogInputs(b)
 	} else {
-		b, err := dataset.PredictSentences(p.vocab, p.opts, turns)
+		for g, turns := range groups {
+			if len(turns) == 0 {
+				return nil, fmt.Errorf("predict: group %d: no turns", g+1)
+			}
+		}
+		b, err := dataset.PredictSentences(p.vocab, p.opts, slices.Concat(groups...))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		in = model.SentenceInputs(b)
 	}
 	ev, err := model.Evaluate(p.be, p.net, []model.Inputs{in}, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var weights []float32
-	if d, ok := p.net.(*model.Dialog); ok && p.explain {
+	if d, ok := p.net.(*model.Dialog); ok && explain {
 		// Evaluate ran exactly this one batch: its pooling weights are there.
 		weights = make([]float32, in.Size*in.Turns)
 		p.be.Download(weights, d.PoolingWeights())
 		if err := p.be.Sync(); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	for i := range in.Size {
-		out := predictOutput{Turn: i + 1, Text: turns[i].Text, Label: dataset.LabelNames[ev.Preds[i]], Probs: map[string]float64{}}
-		for k, v := range ev.Probs[i] {
-			out.Probs[dataset.LabelNames[k]] = round4(float64(v))
-		}
-		if weights != nil {
-			n := int(in.TurnCounts[i])
-			for t := range n {
-				out.Context = append(out.Context, round4(float64(weights[i*in.Turns+t])))
+	outs := make([][]predictOutput, len(groups))
+	row := 0
+	for g, turns := range groups {
+		outs[g] = make([]predictOutput, len(turns))
+		for i := range turns {
+			out := predictOutput{Turn: i + 1, Text: turns[i].Text, Label: dataset.LabelNames[ev.Preds[row]], Probs: map[string]float64{}}
+			for k, v := range ev.Probs[row] {
+				out.Probs[dataset.LabelNames[k]] = round4(float64(v))
 			}
+			if weights != nil {
+				for t := range int(in.TurnCounts[row]) {
+					out.Context = append(out.Context, round4(float64(weights[row*in.Turns+t])))
+				}
+			}
+			outs[g][i] = out
+			row++
 		}
-		if err := p.print(out, turns, i); err != nil {
+	}
+	return outs, nil
+}
+
+// predictionPrinter prints the predictions of the predict command.
+type predictionPrinter struct {
+	explain, json bool
+	w             io.Writer
+}
+
+// predict predicts the turns of one input (utterances, or one dialog) and
+// prints them.
+func (pr *predictionPrinter) predict(p *predictor, turns []dataset.RawTurn) error {
+	outs, err := p.predictGroups([][]dataset.RawTurn{turns}, pr.explain)
+	if err != nil {
+		return err
+	}
+	for i, out := range outs[0] {
+		if err := pr.print(out, turns, i); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (p *predictor) print(out predictOutput, turns []dataset.RawTurn, i int) error {
-	if p.json {
+func (pr *predictionPrinter) print(out predictOutput, turns []dataset.RawTurn, i int) error {
+	if pr.json {
 		b, err := json.Marshal(out)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(p.w, "%s\n", b)
+		_, err = fmt.Fprintf(pr.w, "%s\n", b)
 		return err
 	}
 	var probs []string
 	for _, name := range dataset.LabelNames {
 		probs = append(probs, fmt.Sprintf("%s %.3f", name, out.Probs[name]))
 	}
-	fmt.Fprintf(p.w, "%-7s  %s  %s\n", out.Label, strings.Join(probs, "  "), out.Text)
+	fmt.Fprintf(pr.w, "%-7s  %s  %s\n", out.Label, strings.Join(probs, "  "), out.Text)
 	if out.Context != nil {
 		first := i + 1 - len(out.Context)
 		for t, w := range out.Context {
 			bar := strings.Repeat("█", int(w*40+0.5))
-			fmt.Fprintf(p.w, "    %5.3f %-40s turn %d: %s\n", w, bar, first+t+1, turns[first+t].Text)
+			fmt.Fprintf(pr.w, "    %5.3f %-40s turn %d: %s\n", w, bar, first+t+1, turns[first+t].Text)
 		}
 	}
 	return nil

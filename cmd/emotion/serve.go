@@ -1,0 +1,466 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emotionlab/emotion/dataset"
+	"github.com/emotionlab/emotion/host"
+	"github.com/emotionlab/emotion/model"
+)
+
+func init() {
+	register(&command{
+		name:    "serve",
+		summary: "Serve a checkpoint's predictions over HTTP",
+		usage:   "--checkpoint FILE [flags]",
+		help: `Answers prediction requests over HTTP with one model, loaded once.
+
+Endpoints:
+  POST /v1/predict  one JSON object, the forms of predict's standard input:
+                      {"text": "I can't believe it!", "speaker": "F"}
+                      {"turns": [{"text": "...", "speaker": "M"}, {"text": "..."}]}
+                    "turns" are independent utterances for the sentence model
+                    and the turns of one dialog, in order, for the dialog
+                    model; "explain": true (dialog model) adds each turn's
+                    attention pooling weights over its window. Answers
+                    {"model": "dialog", "predictions": [{"turn": 1, "text": "...",
+                    "label": "neutral", "probs": {...}, "attention": [...]}]}
+                    or, for a bad request, a 4xx status and {"error": "..."}.
+  GET  /v1/model    the model: kind, labels, window, vocabulary, parameters
+  GET  /healthz     200 while the model answers; 503 after a device error
+
+Requests that arrive while the model is busy are predicted together in one
+batch of up to --max-batch turns (dynamic batching); a request of more turns
+than that is refused. --batch-wait holds a batch open that long for more
+requests: more throughput under load for that much latency. A request gets
+the same predictions, up to float rounding, whatever it is batched with. Ctrl-C or SIGTERM stops
+the server after it has answered the requests it accepted.`,
+		examples: `emotion serve --checkpoint runs/dialog-session5/model.safetensors
+curl -s localhost:8080/v1/predict -d '{"text": "I am so happy for you!", "speaker": "F"}'
+curl -s localhost:8080/v1/predict -d '{"turns": [{"text": "Where were you?", "speaker": "F"}, {"text": "Out.", "speaker": "M"}], "explain": true}'
+emotion serve --checkpoint model.safetensors --addr :8080 --device cuda --max-batch 1024 --batch-wait 2ms`,
+		run: runServe,
+	})
+}
+
+// serveMaxBody is the largest request body serve reads.
+const serveMaxBody = 1 << 20
+
+// serveQueue is how many requests may wait for the model; more are refused
+// with 503 (and Retry-After) rather than queued without bound.
+const serveQueue = 1024
+
+// serveListening, when set (by tests), is called with the server and its
+// address once it listens.
+var serveListening func(*server, net.Addr)
+
+// commandContext is the context of a long-running command (serve):
+// signalContext, replaced by tests.
+var commandContext = signalContext
+
+func runServe(args []string) error {
+	fs := newFlagSet("serve")
+	ckpt := fs.String("checkpoint", "", "model checkpoint (model.safetensors[.zst])")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port; :8080 for every interface, port 0 for any free one)")
+	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
+	maxBatch := fs.Int("max-batch", 512, "most turns predicted in one batch, and in one request")
+	wait := fs.Duration("batch-wait", 0, "how long a batch waits for more requests before it runs (0: it takes the requests already waiting)")
+	fs.IntVar(&cpuThreads, "threads", 0, "CPU backend threads (0: every core)")
+	addDependentLaunchFlag(fs)
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if *ckpt == "" {
+		return usagef("--checkpoint is required")
+	}
+	if *maxBatch < 1 {
+		return usagef("--max-batch must be positive, not %d", *maxBatch)
+	}
+	if *wait < 0 {
+		return usagef("--batch-wait must not be negative, not %v", *wait)
+	}
+	if cpuThreads < 0 {
+		return usagef("--threads must not be negative, not %d", cpuThreads)
+	}
+	// The model runs on this goroutine, locked to its thread (a GPU
+	// backend's context is the thread's); HTTP handlers hand it their work.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	be, err := newBackend(*device)
+	if err != nil {
+		return err
+	}
+	p, err := loadPredictor(*ckpt, be)
+	if err != nil {
+		return err
+	}
+	defer p.net.Release()
+	s := newServer(p, *ckpt, *maxBatch, *wait)
+
+	ctx, cancel := commandContext()
+	defer cancel()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", *addr, err)
+	}
+	hs := &http.Server{
+		Handler:           s.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
+	if serveListening != nil {
+		serveListening(s, ln.Addr())
+	}
+	served, serveEnded := make(chan error, 1), make(chan struct{})
+	go func() {
+		served <- hs.Serve(ln)
+		close(serveEnded)
+	}()
+	fmt.Fprintf(stderr, "serving the %s model of %s on %s at http://%s (Ctrl-C stops)\n",
+		p.net.Config().Kind, *ckpt, be.Name(), ln.Addr())
+
+	// On a signal, stop accepting and let the handlers finish: the batches
+	// keep running until every accepted request has its answer.
+	stopped := make(chan struct{})
+	var shutdownErr error
+	go func() {
+		defer close(stopped)
+		select {
+		case <-ctx.Done():
+		case <-s.quit:
+		case <-serveEnded: // it failed
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		shutdownErr = hs.Shutdown(sctx)
+	}()
+	s.serveBatches(stopped)
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	if shutdownErr != nil {
+		return fmt.Errorf("serve: stopping: %w", shutdownErr)
+	}
+	fmt.Fprintf(stderr, "stopped after %d requests\n", s.answered.Load())
+	return nil
+}
+
+// loadPredictor loads a checkpoint, its vocabulary and its data options.
+func loadPredictor(ckpt string, be host.Backend) (*predictor, error) {
+	net, meta, err := model.LoadModel(ckpt, be)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := decodeRunRecord(ckpt, meta.Run)
+	if err != nil {
+		net.Release()
+		return nil, err
+	}
+	vocab, err := dataset.NewVocab(meta.Vocab)
+	if err != nil {
+		net.Release()
+		return nil, fmt.Errorf("checkpoint %s: %w", ckpt, err)
+	}
+	return &predictor{be: be, net: net, vocab: vocab, opts: rec.Data}, nil
+}
+
+// server is the HTTP front of one predictor. Handlers queue jobs; one
+// goroutine (serveBatches) owns the predictor and runs them in batches.
+type server struct {
+	p        *predictor
+	info     modelInfo
+	maxBatch int
+	wait     time.Duration
+	queue    chan *serveJob
+	// failed holds the error of the first batch whose prediction failed
+	// (a device error): /healthz reports it.
+	failed atomic.Pointer[error]
+	// accepted counts the requests queued, answered those answered, and
+	// batches the batches run.
+	accepted, answered, batches atomic.Int64
+	// predict is p.predictGroups (tests put failures in its place).
+	predict func(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error)
+	// quit, closed by a test, stops the server as a signal would.
+	quit chan struct{}
+}
+
+// modelInfo is the answer of GET /v1/model.
+type modelInfo struct {
+	Model      string   `json:"model"` // sentence or dialog
+	Checkpoint string   `json:"checkpoint"`
+	Labels     []string `json:"labels"`
+	Window     int      `json:"window,omitempty"` // dialog model: turns per window
+	Vocabulary int      `json:"vocabulary"`
+	Parameters int      `json:"parameters"`
+	Device     string   `json:"device"`
+	MaxBatch   int      `json:"max_batch"`
+}
+
+func newServer(p *predictor, ckpt string, maxBatch int, wait time.Duration) *server {
+	cfg := p.net.Config()
+	info := modelInfo{Model: cfg.Kind, Checkpoint: ckpt, Labels: dataset.LabelNames[:],
+		Vocabulary: p.vocab.Len(), Parameters: model.NumParams(p.net), Device: p.be.Name(), MaxBatch: maxBatch}
+	if cfg.Kind == model.KindDialog {
+		info.Window = max(p.opts.Window, 1)
+	}
+	return &server{p: p, info: info, maxBatch: maxBatch, wait: wait, predict: p.predictGroups,
+		queue: make(chan *serveJob, serveQueue), quit: make(chan struct{})}
+}
+
+// serveRequest is the body of POST /v1/predict.
+type serveRequest struct {
+	predictInput
+	Explain bool `json:"explain"`
+}
+
+// serveResponse is the answer of POST /v1/predict.
+type serveResponse struct {
+	Model       string          `json:"model"`
+	Predictions []predictOutput `json:"predictions"`
+}
+
+// serveJob is one request waiting for its batch.
+type serveJob struct {
+	ctx     context.Context
+	turns   []dataset.RawTurn
+	explain bool
+	done    chan serveResult // buffered: the batch never waits for a handler
+}
+
+type serveResult struct {
+	preds []predictOutput
+	err   error
+}
+
+func (s *server) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/predict", s.handlePredict)
+	mux.HandleFunc("/v1/model", func(w http.ResponseWriter, r *http.Request) {
+		if !allowMethod(w, r, http.MethodGet) {
+			return
+		}
+		writeHTTPJSON(w, http.StatusOK, s.info)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !allowMethod(w, r, http.MethodGet) {
+			return
+		}
+		if err := s.failed.Load(); err != nil {
+			writeHTTPJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "failed", "error": (*err).Error()})
+			return
+		}
+		writeHTTPJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s: POST /v1/predict, GET /v1/model or GET /healthz", r.URL.Path))
+	})
+	return mux
+}
+
+// allowMethod answers 405 unless r uses method (GET also allows HEAD).
+func allowMethod(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method == method || (method == http.MethodGet && r.Method == http.MethodHead) {
+		return true
+	}
+	w.Header().Set("Allow", method)
+	httpError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, method))
+	return false
+}
+
+func (s *server) handlePredict(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r, http.MethodPost) {
+		return
+	}
+	turns, explain, status, err := s.decodeRequest(w, r)
+	if err != nil {
+		httpError(w, status, err.Error())
+		return
+	}
+	job := &serveJob{ctx: r.Context(), turns: turns, explain: explain, done: make(chan serveResult, 1)}
+	select {
+	case s.queue <- job:
+		s.accepted.Add(1)
+	default:
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, fmt.Sprintf("%d requests are waiting for the model: retry later", serveQueue))
+		return
+	}
+	select {
+	case res := <-job.done:
+		if res.err != nil {
+			httpError(w, http.StatusInternalServerError, res.err.Error())
+			return
+		}
+		writeHTTPJSON(w, http.StatusOK, serveResponse{Model: s.info.Model, Predictions: res.preds})
+	case <-r.Context().Done(): // the client left; its batch skips or drops it
+	}
+}
+
+// decodeRequest reads and checks a predict request: the turns to predict,
+// whether to explain them, or an error and its HTTP status.
+func (s *server) decodeRequest(w http.ResponseWriter, r *http.Request) (_ []dataset.RawTurn, explain bool, status int, _ error) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, serveMaxBody))
+	dec.DisallowUnknownFields() // {"txt": ...} is a typo, not an empty text
+	var req serveRequest
+	err := dec.Decode(&req)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("more than one JSON value: give one utterance or dialog a request")
+	}
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return nil, false, http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes", mbe.Limit)
+		}
+		return nil, false, http.StatusBadRequest, fmt.Errorf("request body: %s: want a JSON object "+
+			`{"text": "...", "speaker": "F"} or {"turns": [{"text": "...", "speaker": "M"}, ...]}`,
+			strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if req.Explain && s.info.Model != model.KindDialog {
+		return nil, false, http.StatusBadRequest, fmt.Errorf(`"explain" shows the dialog model's attention over the context turns; this is a %s model`, s.info.Model)
+	}
+	in := req.Turns
+	if len(in) == 0 {
+		if req.Text == "" && req.Speaker == "" && req.Turns == nil {
+			return nil, false, http.StatusBadRequest, errors.New(`request: no "text" and no "turns"`)
+		}
+		in = []predictInput{req.predictInput}
+	} else if req.Text != "" {
+		return nil, false, http.StatusBadRequest, errors.New(`request: both "text" and "turns": give one`)
+	}
+	if len(in) > s.maxBatch {
+		return nil, false, http.StatusRequestEntityTooLarge, fmt.Errorf("request: %d turns; this server predicts at most %d a request (--max-batch)", len(in), s.maxBatch)
+	}
+	turns := make([]dataset.RawTurn, len(in))
+	for i, t := range in {
+		if len(t.Turns) > 0 {
+			return nil, false, http.StatusBadRequest, fmt.Errorf("request: turn %d: has turns of its own; a dialog's turns are a flat list", i+1)
+		}
+		spk, err := parseSpeaker(t.Speaker)
+		if err != nil {
+			return nil, false, http.StatusBadRequest, fmt.Errorf("request: turn %d: %w", i+1, err)
+		}
+		if strings.TrimSpace(t.Text) == "" {
+			return nil, false, http.StatusBadRequest, fmt.Errorf("request: turn %d: empty text", i+1)
+		}
+		turns[i] = dataset.RawTurn{Text: t.Text, Speaker: spk}
+	}
+	return turns, req.Explain, 0, nil
+}
+
+// serveBatches runs the queued jobs in batches until stop is closed (after
+// the HTTP server has shut down, so that no handler waits for it any more).
+// Each batch takes the jobs already waiting (and, with a wait, those that
+// arrive within it) up to maxBatch turns; a job that would overflow it
+// starts the next batch.
+func (s *server) serveBatches(stop <-chan struct{}) {
+	var next *serveJob
+	for {
+		first := next
+		next = nil
+		if first == nil {
+			select {
+			case first = <-s.queue:
+			case <-stop:
+				return
+			}
+		}
+		jobs, n := []*serveJob{first}, len(first.turns)
+		var timer *time.Timer
+		var timeout <-chan time.Time
+		if s.wait > 0 {
+			timer = time.NewTimer(s.wait)
+			timeout = timer.C
+		}
+	collect:
+		for n < s.maxBatch {
+			var j *serveJob
+			if timeout == nil {
+				select {
+				case j = <-s.queue:
+				default:
+					break collect
+				}
+			} else {
+				select {
+				case j = <-s.queue:
+				case <-timeout:
+					break collect
+				}
+			}
+			if n+len(j.turns) > s.maxBatch {
+				next = j
+				break collect
+			}
+			jobs, n = append(jobs, j), n+len(j.turns)
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		s.runBatch(jobs)
+	}
+}
+
+// runBatch predicts jobs in one batch and answers each of them.
+func (s *server) runBatch(jobs []*serveJob) {
+	live := jobs[:0]
+	for _, j := range jobs {
+		if j.ctx.Err() == nil { // a client that left needs no answer
+			live = append(live, j)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	groups := make([][]dataset.RawTurn, len(live))
+	explain := false
+	for i, j := range live {
+		groups[i] = j.turns
+		explain = explain || j.explain
+	}
+	s.batches.Add(1)
+	outs, err := s.predict(groups, explain)
+	if err != nil {
+		err = fmt.Errorf("prediction failed: %w", err)
+		s.failed.CompareAndSwap(nil, &err)
+		fmt.Fprintf(stderr, "emotion serve: %v\n", err)
+	}
+	for i, j := range live {
+		if err != nil {
+			j.done <- serveResult{err: err}
+			continue
+		}
+		if !j.explain {
+			for k := range outs[i] {
+				outs[i][k].Context = nil
+			}
+		}
+		j.done <- serveResult{preds: outs[i]}
+		s.answered.Add(1)
+	}
+}
+
+// writeHTTPJSON writes v as the JSON body of a response with the given status.
+func writeHTTPJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// httpError writes an error answer: {"error": msg}.
+func httpError(w http.ResponseWriter, status int, msg string) {
+	writeHTTPJSON(w, status, map[string]string{"error": msg})
+}
