@@ -61,8 +61,10 @@
 // (indices, Philox draws) is not counted. Per op, with n elements, a
 // rows×cols matrix, B×T×F sequences with L = Σ lengths real positions, n
 // token ids of which r are not PAD (a PAD row is written, not read) and u
-// distinct (the backward's plan: u segments of r positions, each segment's
-// row read and written once), and H the LSTM hidden size:
+// distinct (the forward reads each distinct row of the table once, a
+// repeated id's row coming from cache as a GEMM operand's reused row does;
+// the backward's plan: u segments of r positions, each segment's row read
+// and written once), and H the LSTM hidden size:
 //
 //	op                      bytes                         FLOPs
 //	Fill                    4n                            0
@@ -82,7 +84,7 @@
 //	Tanh                    8n                            n
 //	TanhBackward            12n                           3n
 //	Dropout(Backward)       8n                            n
-//	EmbeddingForward        4n + 4·(r + n)·dim            0
+//	EmbeddingForward        4n + 4·(u + n)·dim            0
 //	EmbeddingBackward       4(2u + 1 + r) + 4(r + 2u)·dim r·dim
 //	SequenceToTimeMajor     4B + dirs·(4·L·F + 4·B·T·F)   0
 //	SequenceFromTimeMajor   4B + dirs·(4·L·F + 4·B·T·F)   0
