@@ -242,6 +242,18 @@ func gemmCost(batch, m, n, k int, beta float32) (bytes, flops int64) {
 	return bytes, flops
 }
 
+// lstmSequenceFlops is the arithmetic of a whole-sequence LSTM pass of
+// dirs directions over b sequences of t steps with real row-steps L = Σ
+// lengths: the recurrent product, 2·4H FLOPs per unit of every row (the
+// kernels compute it for ended rows too) at the t − 1 steps that have one
+// (the forward has none at step 0, h_{−1} being 0; the backward none at the
+// last step, there being no dpre after it), and per unit a running step's
+// run FLOPs and an ended one's ended.
+func lstmSequenceFlops(dirs, t, b, h int, L int64, run, ended int64) int64 {
+	product := 8 * i64(dirs, t-1, b, h, h)
+	return product + i64(dirs, h)*(run*L+ended*(i64(t, b)-L))
+}
+
 // cases returns the benchmark cases of s, op by op.
 func cases(s Shapes) []*kernelCase {
 	var cs []*kernelCase
@@ -435,7 +447,6 @@ func cases(s Shapes) []*kernelCase {
 		const dirs = 2
 		g, st, w := dirs*t*b*4*h, dirs*t*b*h, dirs*4*h*h
 		c := &kernelCase{op: "LSTMSequenceForward", variant: "2 directions", dims: bth(b, t, h), tol: tolReduc,
-			flops: i64(dirs, t, b, h, 13+8*h),
 			// whhT, pre, act, c, h
 			f32: []int{w, g, g, st, st}, i32: []int{b}, outs: []ref{dev(2), dev(3), dev(4)},
 			run: func(be host.Backend, x *instance) {
@@ -445,6 +456,7 @@ func cases(s Shapes) []*kernelCase {
 		// Every row-step reads its 4H pre-activations and writes c and h;
 		// only the L = Σ lengths running ones write their 4H gates.
 		c.bytes = 4*int64(b) + 4*int64(dirs)*(i64(t, b, 6*h)+sum32(lens)*int64(4*h)) + 4*int64(w)
+		c.flops = lstmSequenceFlops(dirs, t, b, h, sum32(lens), 13, 0)
 		c.fill = func(r *rand.Rand, d *caseData) {
 			copy(d.i[0], lens)
 			uniform(r, d.f[0], -0.2, 0.2) // weights of PyTorch's scale
@@ -455,13 +467,14 @@ func cases(s Shapes) []*kernelCase {
 		const dirs = 2
 		g, st, w := dirs*t*b*4*h, dirs*t*b*h, dirs*4*h*h
 		c := &kernelCase{op: "LSTMSequenceBackward", variant: "2 directions", dims: bth(b, t, h), tol: tolReduc,
-			bytes: 4*int64(b) + 4*i64(dirs, t, b, 10*h) + 4*i64(dirs, b, h) + 4*int64(w), flops: i64(dirs, t, b, h, 24+8*h),
+			bytes: 4*int64(b) + 4*i64(dirs, t, b, 10*h) + 4*i64(dirs, b, h) + 4*int64(w),
 			// whh, act, c, dh, dc, dpre
 			f32: []int{w, g, st, st, st, g}, i32: []int{b}, outs: []ref{dev(5)},
 			run: func(be host.Backend, x *instance) {
 				be.LSTMSequenceBackward(dirs, t, b, h, x.i[0], x.f[0], 4*h*h, x.f[1], x.f[2], x.f[3], x.f[4], x.f[5])
 			}}
 		lens := seqLengths(c.seed(), b, t)
+		c.flops = lstmSequenceFlops(dirs, t, b, h, sum32(lens), 24, 1)
 		c.fill = func(r *rand.Rand, d *caseData) {
 			copy(d.i[0], lens)
 			uniform(r, d.f[0], -0.2, 0.2)

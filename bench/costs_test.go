@@ -45,3 +45,58 @@ func TestEmbeddingForwardCost(t *testing.T) {
 		t.Errorf("%d EmbeddingForward cases, want 2", found)
 	}
 }
+
+// TestLSTMSequenceFlops walks the whole-sequence kernels' steps (lstm.cu)
+// over the lengths the case uploads: forward, the recurrent product h_{s−1}·
+// W_hhᵀ (4H columns of H multiply-adds for each unit row of the block) at
+// every step but the first, then for a running row the 4 adds of the
+// product and the 9 FLOPs of the cell; backward, dpre_{s+1}·W_hh at every
+// step but the last, then 23 + 1 for a running row and the carried dh's
+// add for an ended one.
+func TestLSTMSequenceFlops(t *testing.T) {
+	s := Shapes{Batches: []int{3, 40}, Seqs: []int{1, 10}, Hiddens: []int{8}, Rows: []int{4}, Heads: 4, Vocab: 50}
+	found := 0
+	for _, c := range cases(s) {
+		if c.op != "LSTMSequenceForward" && c.op != "LSTMSequenceBackward" {
+			continue
+		}
+		found++
+		dim := map[string]int{}
+		for _, d := range c.dims {
+			dim[d.Name] = d.Value
+		}
+		b, steps, h := dim["B"], dim["T"], int64(dim["H"])
+		lengths := c.data().i[0]
+		var want int64
+		for range 2 { // directions
+			for s := range steps {
+				for r := range b {
+					running := s < int(lengths[r])
+					if c.op == "LSTMSequenceForward" {
+						if s > 0 {
+							want += 4 * h * 2 * h
+						}
+						if running {
+							want += (4 + 9) * h
+						}
+						continue
+					}
+					if s+1 < steps {
+						want += 4 * h * 2 * h
+					}
+					if running {
+						want += (23 + 1) * h
+					} else {
+						want += h
+					}
+				}
+			}
+		}
+		if c.flops != want {
+			t.Errorf("%s %s: %d FLOPs, want %d (lengths %v)", c.name(), formatDims(c.dims), c.flops, want, lengths)
+		}
+	}
+	if found != 8 {
+		t.Errorf("%d whole-sequence LSTM cases, want 8", found)
+	}
+}

@@ -90,8 +90,8 @@
 //	SequenceFromTimeMajor   4B + dirs·(4·L·F + 4·B·T·F)   0
 //	LSTMGatesForward        4B + 4·dirs·(11·Br + 8·Be)·H  dirs·Br·H·9
 //	LSTMGatesBackward       4B + 4·dirs·(13·Br + 15·Be)·H dirs·H·(23·Br + Be)
-//	LSTMSequenceForward     4B + 4·dirs·(T·B·6H + L·4H + 4H²)  dirs·T·B·H·(13 + 8H)
-//	LSTMSequenceBackward    4B + 4·dirs·(T·B·10H + BH + 4H²)  dirs·T·B·H·(24 + 8H)
+//	LSTMSequenceForward     4B + 4·dirs·(T·B·6H + L·4H + 4H²)  dirs·H·(8H·(T−1)·B + 13L)
+//	LSTMSequenceBackward    4B + 4·dirs·(T·B·10H + BH + 4H²)  dirs·H·(8H·(T−1)·B + 24L + T·B − L)
 //	Transpose               8·batch·rows·cols             0
 //	SplitHeads, MergeHeads  8n                            0
 //	SoftmaxForward          8·rows·cols + 4·rows/rpl      6·rows·cols
@@ -118,8 +118,13 @@
 // in, c and h out) and 4H more for a running row (its gates out: L = Σ
 // lengths such row-steps); backward 10H (the gates, c and dh_s in, each
 // c once; dpre out), and no dh or dc written back, dc living in registers,
-// whose first value is read once (BH); 2·4H multiply-adds per unit and the
-// add of the product (forward 4, backward 1).
+// whose first value is read once (BH). Their FLOPs: the recurrent product,
+// 2·4H per unit of every row (the kernels compute it for ended rows too) at
+// the T − 1 steps that have one (none at the forward's first step, where
+// h_{−1} is 0, nor at the backward's last, where no dpre follows), and per
+// running unit the step's cell and the add of the product (forward 9 + 4,
+// backward 23 + 1); an ended unit only copies forward and adds its carried
+// dh backward (1).
 // Softmax takes max, scale-and-subtract, exp, sum and a multiply by the
 // reciprocal; its backward a dot product and three multiply-adds. Adam's
 // update is 14 FLOPs per element (two moment updates, two bias corrections,

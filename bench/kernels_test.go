@@ -86,8 +86,6 @@ func TestCaseCosts(t *testing.T) {
 		{"Copy2D ([B·T,2H] into [B·T,2H+3])", 8 * 15 * 16, 0},
 		{"AddBias ([B·T,4H])", 8*15*32 + 4*32, 15 * 32},
 		{"BiasGrad ([B·T,4H])", 4*15*32 + 8*32, 15 * 32},
-		// B = 3, T = 5, H = 8, 2 directions.
-		{"LSTMSequenceBackward (2 directions)", 4*3 + 4*2*5*3*10*8 + 4*2*3*8 + 4*2*4*8*8, 2 * 5 * 3 * 8 * (24 + 64)},
 		{"Transpose (W_hh [4H,H], 2 directions)", 8 * 2 * 32 * 8, 0},
 		{"CrossEntropy (4 classes, weighted)", 12*3*4 + 4*3 + 4*4 + 4, 9 * 3 * 4},
 		{"AdamStep ([V,2H])", 32 * 50 * 16, 14 * 50 * 16},
@@ -164,13 +162,27 @@ func TestCaseCosts(t *testing.T) {
 		if L == 40*10 {
 			t.Errorf("LSTMSequenceForward: every length 10, want some shorter")
 		}
-		want, wantFlops := 4*40+4*2*(10*40*6*8+L*4*8)+4*2*4*8*8, int64(2*10*40*8*(13+64))
+		// The product (8H² a row) at the 9 steps after the first, the
+		// cell (13H) at the L running row-steps.
+		want, wantFlops := 4*40+4*2*(10*40*6*8+L*4*8)+4*2*4*8*8, 2*(9*40*8*64+L*13*8)
 		if c.bytes != want || c.flops != wantFlops {
 			t.Errorf("LSTMSequenceForward: %d bytes, %d FLOPs; want %d, %d (L = %d)", c.bytes, c.flops, want, wantFlops, L)
 		}
 	}
 	if !found {
 		t.Error("no LSTMSequenceForward case")
+	}
+	// Its backward reads the gates, c and dh_s and writes dpre at every
+	// row-step, and dc's first value once; the product at the 4 steps
+	// before the last, 24H a running row-step, H an ended one.
+	if c := byName["LSTMSequenceBackward (2 directions)"]; c == nil {
+		t.Error("no LSTMSequenceBackward case")
+	} else {
+		L := sum32(seqLengths(c.seed(), 3, 5))
+		want, wantFlops := 4*3+4*2*5*3*10*8+4*2*3*8+4*2*4*8*8, 2*(4*3*8*64+L*24*8+(15-L)*8)
+		if c.bytes != int64(want) || c.flops != wantFlops {
+			t.Errorf("LSTMSequenceBackward: %d bytes, %d FLOPs; want %d, %d (L = %d)", c.bytes, c.flops, want, wantFlops, L)
+		}
 	}
 	// Sequence ops count the real positions of their lengths.
 	for _, name := range []string{"SequenceToTimeMajor (2 directions, F=2H)", "MeanPool (F=2H)"} {
