@@ -55,10 +55,15 @@
 //
 // # Counting bytes and FLOPs
 //
-// Bytes are the compulsory traffic of one call: every input element read
-// once, every output element written once, an element that is read and
-// written (accumulation, in-place update) counted twice; 4 bytes per float32
-// or int32. Traffic that a good kernel keeps in caches or registers (a row
+// Bytes are the traffic of one call as the kernels make it: every input
+// element read once, every output element written once, an element that is
+// read and written (accumulation, in-place update) counted twice; 4 bytes
+// per float32 or int32. Where a kernel reads more than the op strictly
+// needs, the count follows the kernel and the text below says so: the
+// pre-activations of an ended LSTM row (3–5% of the LSTM gate ops' bytes
+// at the largest shape, so their strict figure is that much lower), the
+// steps of ended rows in the whole-sequence ops (12–14%), each direction's
+// own read of SequenceToTimeMajor's input (27%). Traffic that a good kernel keeps in caches or registers (a row
 // of a GEMM operand reused, a bias vector) is counted once. FLOPs count
 // float arithmetic per element, a transcendental function (exp, tanh,
 // sigmoid, sqrt) counting as one and a comparison as one; integer work
