@@ -34,6 +34,12 @@ type Meta struct {
 	// Run is the command's own record (data options and the like), stored
 	// and returned as is.
 	Run string
+	// Weights, set by LoadModel when it read a training state
+	// (SaveTraining), says which of its weights it loaded: the best
+	// epoch's, those SaveModel writes beside it ("the best epoch's (epoch 2
+	// of 3)"), or, before any epoch was validated, the last ones. It is ""
+	// for a model checkpoint.
+	Weights string
 }
 
 func (m *Meta) encode() (map[string]string, error) {
@@ -173,6 +179,9 @@ func SaveModel(path string, be host.Backend, net Network, values [][]float32, me
 
 // LoadModel reads a checkpoint written by SaveModel (or SaveTraining) and
 // builds its network on be. Missing, extra or misshapen tensors are errors.
+// From a training state it loads the best epoch's parameters, the model
+// SaveModel writes beside it (the last ones when no epoch has been
+// validated yet), and says which in Meta.Weights.
 func LoadModel(path string, be host.Backend) (Network, *Meta, error) {
 	ts, md, err := safetensors.Load(path)
 	if err != nil {
@@ -191,14 +200,39 @@ func LoadModel(path string, be host.Backend) (Network, *Meta, error) {
 	}
 	byName := indexTensors(ts)
 	err = checkNames(path, ts, net.Params())
+	prefix := ""
 	if err == nil {
-		err = uploadParams(be, path, net.Params(), byName, "")
+		prefix, meta.Weights, err = stateWeights(path, md, byName, net)
+	}
+	if err == nil {
+		err = uploadParams(be, path, net.Params(), byName, prefix)
 	}
 	if err != nil {
 		net.Release()
 		return nil, nil, err
 	}
 	return net, meta, nil
+}
+
+// stateWeights returns, for a training state, the prefix of the weights
+// LoadModel loads (prefixBest when the state has the best epoch's) and
+// their description for Meta.Weights; "", "" for a model checkpoint.
+func stateWeights(path string, md map[string]string, byName map[string]safetensors.Tensor, net Network) (prefix, weights string, err error) {
+	raw, ok := md[metaTrainState]
+	if !ok {
+		return "", "", nil
+	}
+	var st TrainState
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return "", "", fmt.Errorf("checkpoint %s: %s: %w", path, metaTrainState, err)
+	}
+	if err := st.validate(TrainConfig{}, net); err != nil {
+		return "", "", fmt.Errorf("checkpoint %s: %s: %w", path, metaTrainState, err)
+	}
+	if _, ok := byName[prefixBest+net.Params()[0].Name]; ok && st.BestEpoch > 0 {
+		return prefixBest, fmt.Sprintf("the best epoch's (epoch %d of %d)", st.BestEpoch, st.Epoch), nil
+	}
+	return "", fmt.Sprintf("the last ones (epoch %d; no epoch has been validated)", st.Epoch), nil
 }
 
 func indexTensors(ts []safetensors.Tensor) map[string]safetensors.Tensor {

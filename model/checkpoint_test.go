@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -242,5 +243,74 @@ func TestTrainingCheckpointRejectsBadState(t *testing.T) {
 	r.State.Batch = 100
 	if err := r.Run(context.Background(), data); err == nil || !strings.Contains(err.Error(), "not the saved run's") {
 		t.Errorf("resuming after batch 100 of an epoch of 8: Run = %v", err)
+	}
+}
+
+// TestLoadModelFromState: LoadModel of a training state takes the best
+// epoch's parameters, those SaveModel writes beside it, and says so; before
+// any epoch is validated it takes the last ones.
+func TestLoadModelFromState(t *testing.T) {
+	be := host.NewCPU(1)
+	for _, stopAt := range []int{0, 1} { // interrupted in epoch 1, or in epoch 2
+		tr := newToyTrainer(t, be, KindSentence, 3)
+		data := newToyData(KindSentence, tr.Net.Config())
+		ctx, cancel := context.WithCancel(context.Background())
+		tr.OnBatch = func(done, total, seen int, loss, acc float64) {
+			if tr.State.Epoch == stopAt && done == 2 {
+				cancel()
+			}
+		}
+		if err := tr.Run(ctx, data); err != ErrInterrupted {
+			t.Fatalf("Run = %v, want ErrInterrupted", err)
+		}
+		path := filepath.Join(t.TempDir(), "state.safetensors")
+		meta := Meta{Vocab: make([]string, tr.Net.Config().Vocab), Labels: dataset.LabelNames[:]}
+		if err := SaveTraining(path, be, tr, meta, false); err != nil {
+			t.Fatal(err)
+		}
+		want, wantWeights := tr.Best, "the best epoch's (epoch 1 of 1)"
+		if stopAt == 0 {
+			want, wantWeights = nil, "the last ones (epoch 0; no epoch has been validated)"
+			for _, p := range tr.Net.Params() {
+				v := make([]float32, p.Len())
+				be.Download(v, p.Value)
+				want = append(want, v)
+			}
+		}
+		net, got, err := LoadModel(path, be)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Weights != wantWeights {
+			t.Errorf("stopped in epoch %d: Weights %q, want %q", stopAt+1, got.Weights, wantWeights)
+		}
+		differs := false
+		for i, p := range net.Params() {
+			v := make([]float32, p.Len())
+			be.Download(v, p.Value)
+			if !slices.Equal(v, want[i]) {
+				t.Errorf("stopped in epoch %d: %s is not the expected weights", stopAt+1, p.Name)
+			}
+			last := make([]float32, p.Len())
+			be.Download(last, tr.Net.Params()[i].Value)
+			differs = differs || !slices.Equal(v, last)
+		}
+		if stopAt == 1 && !differs {
+			t.Error("the best epoch's weights equal the last ones: the test proves nothing")
+		}
+		net.Release()
+		tr.Net.Release()
+		tr.Release()
+	}
+	// A model checkpoint says nothing.
+	net := newToyTrainer(t, be, KindSentence, 1).Net
+	path := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := SaveModel(path, be, net, nil, Meta{Vocab: make([]string, net.Config().Vocab), Labels: dataset.LabelNames[:]}, false); err != nil {
+		t.Fatal(err)
+	}
+	if loaded, meta, err := LoadModel(path, be); err != nil || meta.Weights != "" {
+		t.Errorf("model checkpoint: Weights %q, error %v", meta.Weights, err)
+	} else {
+		loaded.Release()
 	}
 }

@@ -60,7 +60,7 @@ func runEval(args []string) error {
 	if err != nil {
 		return err
 	}
-	net, meta, err := model.LoadModel(*ckpt, be)
+	net, meta, err := loadCheckpoint(*ckpt, be)
 	if err != nil {
 		return err
 	}

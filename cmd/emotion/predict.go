@@ -77,23 +77,14 @@ func runPredict(args []string) error {
 	if err != nil {
 		return err
 	}
-	net, meta, err := model.LoadModel(*ckpt, be)
+	p, err := loadPredictor(*ckpt, be)
 	if err != nil {
 		return err
 	}
-	defer net.Release()
-	if *explain && net.Config().Kind != model.KindDialog {
-		return usagef("--explain shows the dialog model's attention over the context turns; %s is a %s model", *ckpt, net.Config().Kind)
+	defer p.net.Release()
+	if kind := p.net.Config().Kind; *explain && kind != model.KindDialog {
+		return usagef("--explain shows the dialog model's attention over the context turns; %s is a %s model", *ckpt, kind)
 	}
-	rec, err := decodeRunRecord(*ckpt, meta.Run)
-	if err != nil {
-		return err
-	}
-	vocab, err := dataset.NewVocab(meta.Vocab)
-	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", *ckpt, err)
-	}
-	p := &predictor{be: be, net: net, vocab: vocab, opts: rec.Data}
 	pr := &predictionPrinter{explain: *explain, json: *asJSON, w: stdout}
 	if fs.NArg() > 0 {
 		turns := make([]dataset.RawTurn, fs.NArg())
@@ -167,6 +158,35 @@ func parseSpeaker(s string) (byte, error) {
 		return 'M', nil
 	}
 	return 0, fmt.Errorf("speaker %q: want F or M", s)
+}
+
+// loadCheckpoint loads a checkpoint with model.LoadModel and, for a
+// training state, notes on stderr which of its weights it took.
+func loadCheckpoint(ckpt string, be host.Backend) (model.Network, *model.Meta, error) {
+	net, meta, err := model.LoadModel(ckpt, be)
+	if err == nil && meta.Weights != "" {
+		fmt.Fprintf(stderr, "note: %s is a training state: using %s weights, as the run's model.safetensors holds\n", ckpt, meta.Weights)
+	}
+	return net, meta, err
+}
+
+// loadPredictor loads a checkpoint, its vocabulary and its data options.
+func loadPredictor(ckpt string, be host.Backend) (*predictor, error) {
+	net, meta, err := loadCheckpoint(ckpt, be)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := decodeRunRecord(ckpt, meta.Run)
+	if err != nil {
+		net.Release()
+		return nil, err
+	}
+	vocab, err := dataset.NewVocab(meta.Vocab)
+	if err != nil {
+		net.Release()
+		return nil, fmt.Errorf("checkpoint %s: %w", ckpt, err)
+	}
+	return &predictor{be: be, net: net, vocab: vocab, opts: rec.Data}, nil
 }
 
 // predictor predicts raw turns with one network.

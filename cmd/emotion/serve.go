@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/emotionlab/emotion/dataset"
-	"github.com/emotionlab/emotion/host"
 	"github.com/emotionlab/emotion/model"
 )
 
@@ -154,25 +153,6 @@ func runServe(args []string) error {
 	}
 	fmt.Fprintf(stderr, "stopped after %d requests\n", s.answered.Load())
 	return nil
-}
-
-// loadPredictor loads a checkpoint, its vocabulary and its data options.
-func loadPredictor(ckpt string, be host.Backend) (*predictor, error) {
-	net, meta, err := model.LoadModel(ckpt, be)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := decodeRunRecord(ckpt, meta.Run)
-	if err != nil {
-		net.Release()
-		return nil, err
-	}
-	vocab, err := dataset.NewVocab(meta.Vocab)
-	if err != nil {
-		net.Release()
-		return nil, fmt.Errorf("checkpoint %s: %w", ckpt, err)
-	}
-	return &predictor{be: be, net: net, vocab: vocab, opts: rec.Data}, nil
 }
 
 // server is the HTTP front of one predictor. Handlers queue jobs; one
