@@ -535,6 +535,15 @@ func TestResumeKeepsTheRun(t *testing.T) {
 	}
 	sameMetrics(t, full, moved)
 	sameTraining(t, full, moved)
+	// config.json says what the run is now: --epochs 3, as the full run's.
+	var fullCfg, movedCfg struct {
+		Train, Model map[string]any
+	}
+	readJSON(t, filepath.Join(full, "config.json"), &fullCfg)
+	readJSON(t, filepath.Join(moved, "config.json"), &movedCfg)
+	if a, b := fmt.Sprint(fullCfg), fmt.Sprint(movedCfg); a != b || fullCfg.Train["epochs"] != 3.0 {
+		t.Errorf("config.json of the resumed run:\n%s\nof the uninterrupted one:\n%s", b, a)
+	}
 	lines := func(dir string) int {
 		b, err := os.ReadFile(filepath.Join(dir, "log.jsonl"))
 		if err != nil {

@@ -272,12 +272,6 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			net.Release()
 			return none, err
 		}
-		if err := metrics.WriteJSON(filepath.Join(dir, "config.json"), map[string]any{
-			"run": rec, "model": cfg, "train": tc, "fold": fold.Name, "backend": be.Name(),
-			"train_size": len(fold.Train), "val_size": len(fold.Val), "test_size": len(fold.Test),
-			"vocab_size": enc.Vocab.Len(), "truncated_utterances": enc.Truncated}); err != nil {
-			return none, err
-		}
 		meta = &model.Meta{Vocab: enc.Vocab.Tokens(), Labels: dataset.LabelNames[:]}
 	} else {
 		v, err := dataset.NewVocab(meta.Vocab)
@@ -288,6 +282,13 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	}
 	defer tr.Net.Release()
 	defer tr.Release()
+	// Written again on --resume: a new --epochs or backend is the run's now.
+	if err := metrics.WriteJSON(filepath.Join(dir, "config.json"), map[string]any{
+		"run": rec, "model": tr.Net.Config(), "train": tr.Cfg, "fold": fold.Name, "backend": be.Name(),
+		"train_size": len(fold.Train), "val_size": len(fold.Val), "test_size": len(fold.Test),
+		"vocab_size": enc.Vocab.Len(), "truncated_utterances": enc.Truncated}); err != nil {
+		return none, err
+	}
 	meta.Run = rec.encode()
 
 	data := &foldData{kind: rec.Model, enc: enc, fold: fold, window: o.Window, batchSize: rec.BatchSize,
@@ -498,7 +499,7 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	if st := &tr.State; !t.quiet && (st.Stopped || st.Epoch >= tr.Cfg.Epochs) {
 		// Nothing to train: say so, rather than reprint the report as if
 		// the run had gone on.
-		why := fmt.Sprintf("it has reached --epochs %d (a larger --epochs trains on)", tr.Cfg.Epochs)
+		why := fmt.Sprintf("it has trained %d epochs, and --epochs is %d (a larger --epochs trains on)", st.Epoch, tr.Cfg.Epochs)
 		if tr.Cfg.Patience > 0 && st.BadEpochs >= tr.Cfg.Patience {
 			why = fmt.Sprintf("early stopping ended it at epoch %d (%d epochs without a better validation accuracy, --patience %d)",
 				st.Epoch, st.BadEpochs, tr.Cfg.Patience)
