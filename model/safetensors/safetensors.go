@@ -186,6 +186,16 @@ func layout(tensors []Tensor) []Tensor {
 	return out
 }
 
+// metadataBytes is the size of the metadata's keys and values, for
+// messages.
+func metadataBytes(md map[string]string) int {
+	n := 0
+	for k, v := range md {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
 // header returns the header bytes (padded JSON, without the 8-byte size
 // prefix) that Write would produce for tensors and metadata, and the tensors
 // in the order their data follows it.
@@ -247,6 +257,12 @@ func header(tensors []Tensor, metadata map[string]string) ([]byte, []Tensor, err
 	b.WriteByte('}')
 	for b.Len()%8 != 0 {
 		b.WriteByte(' ')
+	}
+	if b.Len() > MaxHeaderSize {
+		// Read refuses such a header: writing it would give a file that
+		// no reader (ours or the reference) can load.
+		return nil, nil, fmt.Errorf("header of %d bytes exceeds the limit of %d bytes that readers accept (%d bytes of metadata): %w",
+			b.Len(), MaxHeaderSize, metadataBytes(metadata), ErrInvalid)
 	}
 	return b.Bytes(), ordered, nil
 }

@@ -335,6 +335,9 @@ func TestWriteErrors(t *testing.T) {
 		{"reserved", []Tensor{{Name: MetadataKey, DType: U8, Shape: []int{}, Data: []byte{1}}}, nil, "reserved"},
 		{"bad utf8 name", []Tensor{{Name: "\xff", DType: U8, Shape: []int{}, Data: []byte{1}}}, nil, "UTF-8"},
 		{"bad utf8 metadata", nil, map[string]string{"k": "\xfe"}, "UTF-8"},
+		// Control characters take six bytes each in the header's JSON: this
+		// header would be over the limit that Read enforces.
+		{"header too large", nil, map[string]string{"k": strings.Repeat("\x01", MaxHeaderSize/6+1)}, "exceeds the limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
