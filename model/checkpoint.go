@@ -171,10 +171,7 @@ func SaveModel(path string, be host.Backend, net Network, values [][]float32, me
 	if err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
-	if err := safetensors.Save(path, ts, md, compress); err != nil {
-		return fmt.Errorf("save %s: %w", path, err)
-	}
-	return nil
+	return safetensors.Save(path, ts, md, compress) // its errors name path
 }
 
 // LoadModel reads a checkpoint written by SaveModel (or SaveTraining) and
@@ -325,10 +322,7 @@ func SaveTraining(path string, be host.Backend, t *Trainer, meta Meta, compress 
 	if err := be.Sync(); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
-	if err := safetensors.Save(path, ts, md, compress); err != nil {
-		return fmt.Errorf("save %s: %w", path, err)
-	}
-	return nil
+	return safetensors.Save(path, ts, md, compress) // its errors name path
 }
 
 // LoadTraining reads a checkpoint written by SaveTraining: it builds the

@@ -314,3 +314,26 @@ func TestLoadModelFromState(t *testing.T) {
 		loaded.Release()
 	}
 }
+
+// TestSaveErrorNamesFileOnce: a failed save says "save <path>:" once, not
+// once per layer (it read "save P: save P: write safetensors tensor …:
+// write .P.tmp-…: no space left on device").
+func TestSaveErrorNamesFileOnce(t *testing.T) {
+	be := host.NewCPU(1)
+	tr := newToyTrainer(t, be, KindSentence, 1)
+	defer tr.Net.Release()
+	defer tr.Release()
+	meta := Meta{Vocab: make([]string, tr.Net.Config().Vocab), Labels: dataset.LabelNames[:]}
+	path := filepath.Join(t.TempDir(), "missing", "x.safetensors")
+	for name, err := range map[string]error{
+		"SaveModel":    SaveModel(path, be, tr.Net, nil, meta, false),
+		"SaveTraining": SaveTraining(path, be, tr, meta, false),
+	} {
+		if err == nil {
+			t.Fatalf("%s into a missing folder: no error", name)
+		}
+		if n := strings.Count(err.Error(), "save "+path); n != 1 {
+			t.Errorf("%s: %q says %q %d times, want once", name, err, "save "+path, n)
+		}
+	}
+}
