@@ -375,6 +375,38 @@ func TestInterruptAndResume(t *testing.T) {
 	sameMetrics(t, full, part)
 }
 
+// TestResumeAfterKill resumes a run killed after it logged an epoch but
+// before it saved that epoch's state (SIGKILL, a power cut or a failed
+// save between the two writes): the resumed run trains that epoch again,
+// and its log must hold each epoch once.
+func TestResumeAfterKill(t *testing.T) {
+	data := t.TempDir()
+	writeCorpus(t, data)
+	base := append([]string{"train", "--data", data, "--max-batches", "2", "--patience", "0", "--quiet", "--device", "cpu"}, small...)
+	full := filepath.Join(t.TempDir(), "full")
+	mustRun(t, "", append(base, "--epochs", "2", "--out", full)...)
+	part := filepath.Join(t.TempDir(), "part")
+	mustRun(t, "", append(base, "--epochs", "1", "--out", part)...)
+	// The state holds epoch 1; the log also has epoch 2's line, as it
+	// does when the process dies while saving epoch 2's state.
+	fullLog, err := os.ReadFile(filepath.Join(full, "log.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := strings.SplitAfter(string(fullLog), "\n")[1]
+	f, err := os.OpenFile(filepath.Join(part, "log.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(second); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	mustRun(t, "", "train", "--resume", filepath.Join(part, "state.safetensors"), "--epochs", "2", "--quiet", "--device", "cpu")
+	sameTraining(t, full, part)
+	sameMetrics(t, full, part)
+}
+
 // sameMetrics checks that the resumed run in resumed ends with the
 // metrics.json of the uninterrupted run in full.
 func sameMetrics(t *testing.T, full, resumed string) {

@@ -294,11 +294,14 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	data := &foldData{kind: rec.Model, enc: enc, fold: fold, window: o.Window, batchSize: rec.BatchSize,
 		bucket: rec.Bucket, seed: rec.Seed, maxBatches: rec.MaxBatches}
 	// A resumed fold adds to its log; a fresh one starts it again.
+	logPath := filepath.Join(dir, "log.jsonl")
 	logMode := os.O_CREATE | os.O_WRONLY | os.O_APPEND
 	if fresh {
 		logMode |= os.O_TRUNC
+	} else if err := writeLog(logPath, tr.State.History); err != nil {
+		return none, err
 	}
-	logFile, err := os.OpenFile(filepath.Join(dir, "log.jsonl"), logMode, 0o644)
+	logFile, err := os.OpenFile(logPath, logMode, 0o644)
 	if err != nil {
 		return none, err
 	}
@@ -409,6 +412,26 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1)
 	}
 	return rep, nil
+}
+
+// writeLog writes log.jsonl again from a resumed run's history, the
+// epochs its state holds. The log line of an epoch is written before its
+// state: a run killed between the two (or whose state save failed) logged
+// an epoch that the resumed run trains again, and appending would give
+// that epoch two lines.
+func writeLog(path string, history []model.EpochLog) error {
+	return metrics.WriteAtomic(path, func(w io.Writer) error {
+		for _, l := range history {
+			line, err := json.Marshal(l)
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(w, "%s\n", line); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // isTerminal reports whether w is a terminal (a character device), where a
