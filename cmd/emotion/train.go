@@ -172,6 +172,14 @@ var resumeFlags = map[string]bool{"resume": true, "epochs": true, "device": true
 // resumed trainer for fold rec.Fold with its checkpoint's meta.
 func trainFolds(ctx context.Context, be host.Backend, corpus *dataset.Corpus, folds []dataset.Fold, rec runRecord, t trainOptions, mf *modelFlags, first *model.Trainer, firstMeta *model.Meta) error {
 	start := rec.Fold
+	if err := os.MkdirAll(rec.Out, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockRunFolder(rec.Out)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var reports []metrics.Report
 	if len(folds) > 1 {
 		// A resumed run's earlier folds are done: their reports are on disk.
