@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,8 +25,17 @@ func WriteJSON(path string, v any) error {
 
 // WriteAtomic creates path (mode 0644) with the bytes that write produces, through a
 // temporary file in the same directory that is synced and renamed; on error
-// the temporary file is removed and path is untouched.
+// the temporary file is removed and path is untouched. Where path already
+// is something other than a regular file (a named pipe, a terminal, a
+// device such as /dev/stdout), the bytes are written to it directly:
+// renaming over it would replace the device node or pipe with a file.
 func WriteAtomic(path string, write func(io.Writer) error) (err error) {
+	if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return fmt.Errorf("write %s: is a directory", path)
+		}
+		return writeThrough(path, write)
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -54,6 +64,25 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeThrough writes to an existing file that is not a regular file.
+func writeThrough(path string, write func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		if pe := (*os.PathError)(nil); errors.As(err, &pe) && pe.Path == path {
+			return err // "write <path>: …" already
+		}
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
