@@ -112,7 +112,9 @@ func runEval(args []string) error {
 		return err
 	}
 	rep := reportOf(ev)
-	fmt.Fprintf(stdout, "%s model on %s of %s: %d utterances\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
+	// The report may be all the user asked for (eval > report.txt): a
+	// failed write is an error, after the files are written.
+	_, printErr := fmt.Fprintf(stdout, "%s model on %s of %s: %d utterances\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
 		rec.Model, what, rec.Data.Data, len(items),
 		rep.ClassificationReport(4), rep.ConfusionTable(), rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1)
 	if *out != "" {
@@ -136,7 +138,7 @@ func runEval(args []string) error {
 			return err
 		}
 	}
-	return nil
+	return printErr
 }
 
 // prediction is one line of --predictions.

@@ -291,12 +291,16 @@ func (pr *predictionPrinter) print(out predictOutput, turns []dataset.RawTurn, i
 	for _, name := range dataset.LabelNames {
 		probs = append(probs, fmt.Sprintf("%s %.3f", name, out.Probs[name]))
 	}
-	fmt.Fprintf(pr.w, "%-7s  %s  %s\n", out.Label, strings.Join(probs, "  "), out.Text)
+	if _, err := fmt.Fprintf(pr.w, "%-7s  %s  %s\n", out.Label, strings.Join(probs, "  "), out.Text); err != nil {
+		return err
+	}
 	if out.Context != nil {
 		first := i + 1 - len(out.Context)
 		for t, w := range out.Context {
 			bar := strings.Repeat("█", int(w*40+0.5))
-			fmt.Fprintf(pr.w, "    %5.3f %-40s turn %d: %s\n", w, bar, first+t+1, turns[first+t].Text)
+			if _, err := fmt.Fprintf(pr.w, "    %5.3f %-40s turn %d: %s\n", w, bar, first+t+1, turns[first+t].Text); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -218,7 +218,8 @@ func trainFolds(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fo
 			return printJSONLine(map[string]any{"protocol": rec.Data.Protocol, "model": rec.Model, "summary": s})
 		}
 		if !t.quiet {
-			fmt.Fprintf(stdout, "\n%s over %d folds\n%s\n", rec.Data.Protocol, len(folds), s.String())
+			_, err := fmt.Fprintf(stdout, "\n%s over %d folds\n%s\n", rec.Data.Protocol, len(folds), s.String())
+			return err
 		}
 	}
 	return nil
@@ -415,9 +416,11 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			return none, err
 		}
 	} else if !t.quiet {
-		fmt.Fprintf(stdout, "\n%s — test (best epoch %d, validation accuracy %.4f)\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
+		if _, err := fmt.Fprintf(stdout, "\n%s — test (best epoch %d, validation accuracy %.4f)\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
 			title, tr.State.BestEpoch, tr.State.BestValAcc, rep.ClassificationReport(4), rep.ConfusionTable(),
-			rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1)
+			rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1); err != nil {
+			return none, err
+		}
 	}
 	return rep, nil
 }
