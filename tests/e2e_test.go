@@ -648,11 +648,25 @@ func TestUserMistakes(t *testing.T) {
 		"I love it.\n":                       "want a JSON object",
 		`{"txt": "I love it."}` + "\n":       `unknown field "txt"`,
 		`{"text": "a"} {"text": "b"}` + "\n": "one utterance or dialog per line",
+		// A line that is both an utterance and a dialog, or neither, is
+		// refused: the text, the speaker or a nested dialog was ignored.
+		`{"turns": [{"text": "a"}], "text": "b"}` + "\n":              `give "text" (one utterance) or "turns" (one dialog), not both`,
+		`{"turns": [{"text": "a"}], "speaker": "F"}` + "\n":           `not both`,
+		`{"turns": [{"text": "a", "turns": [{"text": "b"}]}]}` + "\n": `unknown field "turns"`,
+		`{"turns": []}` + "\n":                                        `"turns" is empty`,
+		`{"turns": [], "text": "b"}` + "\n":                           `not both`,
+		"null\n":                                                      "null: want a JSON object",
+		"{}\n":                                                        `no "text" or "turns"`,
+		"{\"text\": \"a\"}\n\ufeff{\"text\": \"b\"}\n":                "line 2: invalid character",
 	} {
 		r = run(t, in, "predict", "--checkpoint", ckpt, "--device", "cpu")
 		if r.code != 1 || !strings.Contains(r.stderr, want) {
 			t.Errorf("predict with standard input %q: exit %d, stderr %q; want %q", in, r.code, r.stderr, want)
 		}
+	}
+	// A byte order mark before the first line (Windows editors) is skipped.
+	if bom := mustRun(t, "\ufeff{\"text\": \"I love it.\"}\n", "predict", "--checkpoint", ckpt, "--device", "cpu"); bom != mustRun(t, "", "predict", "--checkpoint", ckpt, "--device", "cpu", "I love it.") {
+		t.Errorf("standard input with a byte order mark gives %q", bom)
 	}
 	// --speaker applies to standard-input turns that name no speaker.
 	args := mustRun(t, "", "predict", "--checkpoint", ckpt, "--device", "cpu", "--speaker", "M", "I hate you idiot.")

@@ -39,11 +39,39 @@ echo '{"turns":[{"text":"Hi.","speaker":"F"},{"text":"Get out.","speaker":"M"}]}
 	})
 }
 
-// predictInput is one line of standard input.
+// predictInput is one line of standard input: one utterance (text and
+// speaker) or one dialog (turns). Pointers tell a field that is absent
+// (or null) from an empty one.
 type predictInput struct {
-	Text    string         `json:"text"`
-	Speaker string         `json:"speaker"`
-	Turns   []predictInput `json:"turns"`
+	Text    *string        `json:"text"`
+	Speaker *string        `json:"speaker"`
+	Turns   *[]predictTurn `json:"turns"`
+}
+
+// predictTurn is one turn of a dialog line.
+type predictTurn struct {
+	Text    string `json:"text"`
+	Speaker string `json:"speaker"`
+}
+
+// turns returns the line's turns: the dialog's, or its one utterance.
+func (in *predictInput) turns() ([]predictTurn, error) {
+	switch {
+	case in.Turns != nil && (in.Text != nil || in.Speaker != nil):
+		// Which would it be? Each turn has its own text and speaker.
+		return nil, errors.New(`give "text" (one utterance) or "turns" (one dialog), not both: a dialog's texts and speakers go in its turns`)
+	case in.Turns != nil && len(*in.Turns) == 0:
+		return nil, errors.New(`"turns" is empty`)
+	case in.Turns != nil:
+		return *in.Turns, nil
+	case in.Text == nil:
+		return nil, errors.New(`no "text" or "turns"`)
+	}
+	t := predictTurn{Text: *in.Text}
+	if in.Speaker != nil {
+		t.Speaker = *in.Speaker
+	}
+	return []predictTurn{t}, nil
 }
 
 // predictOutput is one predicted turn (--json).
@@ -100,26 +128,34 @@ func runPredict(args []string) error {
 	sc.Buffer(make([]byte, 1<<20), maxInputLine)
 	line := 1
 	for ; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
+		text := sc.Text()
+		if line == 1 {
+			// A UTF-8 byte order mark, as Windows editors save JSON lines.
+			text = strings.TrimPrefix(text, "\ufeff")
+		}
+		text = strings.TrimSpace(text)
 		if text == "" {
 			continue
 		}
+		const want = `want a JSON object {"text": "...", "speaker": "F"} or {"turns": [{"text": "...", "speaker": "M"}, ...]} (plain texts go in arguments)`
 		var in predictInput
 		dec := json.NewDecoder(strings.NewReader(text))
 		dec.DisallowUnknownFields() // {"txt": ...} is a typo, not an empty text
 		if err := dec.Decode(&in); err != nil {
-			return fmt.Errorf("standard input line %d: %v: want a JSON object "+
-				`{"text": "...", "speaker": "F"} or {"turns": [{"text": "...", "speaker": "M"}, ...]} (plain texts go in arguments)`,
-				line, strings.TrimPrefix(err.Error(), "json: "))
+			return fmt.Errorf("standard input line %d: %v: %s", line, strings.TrimPrefix(err.Error(), "json: "), want)
+		}
+		if text[0] != '{' { // null decodes into a struct without error
+			return fmt.Errorf("standard input line %d: %.20s: %s", line, text, want)
 		}
 		if dec.More() {
 			return fmt.Errorf("standard input line %d: more than one JSON value: give one utterance or dialog per line", line)
 		}
-		if len(in.Turns) == 0 {
-			in.Turns = []predictInput{{Text: in.Text, Speaker: in.Speaker}}
+		inTurns, err := in.turns()
+		if err != nil {
+			return fmt.Errorf("standard input line %d: %w", line, err)
 		}
-		turns := make([]dataset.RawTurn, len(in.Turns))
-		for i, t := range in.Turns {
+		turns := make([]dataset.RawTurn, len(inTurns))
+		for i, t := range inTurns {
 			s, err := parseSpeaker(t.Speaker)
 			if err != nil {
 				return fmt.Errorf("standard input line %d, turn %d: %w", line, i+1, err)
