@@ -299,16 +299,34 @@ type predictionPrinter struct {
 	w             io.Writer
 }
 
+// predictBatch is the most turns predict runs through the network at
+// once. A batch's memory grows with its rows: a dialog of 20,000 turns on
+// one standard-input line, predicted as one batch, took 8 GB (the 16 MiB
+// line limit allows hundreds of thousands of turns).
+const predictBatch = 128
+
 // predict predicts the turns of one input (utterances, or one dialog) and
-// prints them.
+// prints them, predictBatch turns at a time. With the dialog model a
+// turn's window is the window−1 turns before it, so a batch after the
+// first starts with the turns its first window needs, whose own
+// predictions (made from a shorter context) are not printed.
 func (pr *predictionPrinter) predict(p *predictor, turns []dataset.RawTurn) error {
-	outs, err := p.predictGroups([][]dataset.RawTurn{turns}, pr.explain)
-	if err != nil {
-		return err
+	context := 0
+	if p.net.Config().Kind == model.KindDialog {
+		context = max(p.opts.Window, 1) - 1
 	}
-	for i, out := range outs[0] {
-		if err := pr.print(out, turns, i); err != nil {
+	for first := 0; first < len(turns); first += predictBatch {
+		lo, end := max(first-context, 0), min(first+predictBatch, len(turns))
+		outs, err := p.predictGroups([][]dataset.RawTurn{turns[lo:end]}, pr.explain)
+		if err != nil {
 			return err
+		}
+		for r := first - lo; r < end-lo; r++ {
+			out := outs[0][r]
+			out.Turn = lo + r + 1 // numbered in the whole input
+			if err := pr.print(out, turns, lo+r); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

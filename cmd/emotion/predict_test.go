@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/emotionlab/emotion/dataset"
+	"github.com/emotionlab/emotion/host"
+	"github.com/emotionlab/emotion/model"
 )
 
 // TestPredictFromState: predict and eval given a run's state.safetensors
@@ -29,5 +36,103 @@ func TestPredictFromState(t *testing.T) {
 	code, out, errOut := runEmotion(t, "eval", "--checkpoint", state, "--device", "cpu")
 	if code != 0 || !strings.Contains(errOut, "is a training state") || !strings.Contains(out, "accuracy") {
 		t.Errorf("eval with state.safetensors: exit %d, stderr %q, stdout %q", code, errOut, out)
+	}
+}
+
+// sizeRecorder is a network that records the largest batch it is given.
+type sizeRecorder struct {
+	model.Network
+	largest int
+}
+
+func (s *sizeRecorder) Forward(in *model.Inputs) (*host.F32, error) {
+	s.largest = max(s.largest, in.Size)
+	return s.Network.Forward(in)
+}
+
+// TestPredictLongDialog: a long dialog is predicted in batches of at most
+// predictBatch windows (one batch of every turn took 8 GB for 20,000
+// turns), each turn still from its full window: the labels,
+// probabilities and --explain weights are those of one batch of every
+// window.
+func TestPredictLongDialog(t *testing.T) {
+	data, _ := writeFixture(t)
+	out := filepath.Join(t.TempDir(), "run")
+	if code, _, e := runEmotion(t, "train", "--data", data, "--out", out, "--model", "dialog", "--epochs", "1", "--max-batches", "1",
+		"--quiet", "--device", "cpu", "--embed", "8", "--hidden", "4", "--dialog-hidden", "4", "--heads", "2", "--attn-dim", "4", "--min-count", "1"); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	be := host.NewCPU(1)
+	net, meta, err := model.LoadModel(filepath.Join(out, "model.safetensors"), be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Release()
+	rec, err := decodeRunRecord("model", meta.Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vocab, err := dataset.NewVocab(meta.Vocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	turns := make([]dataset.RawTurn, 2*predictBatch+37)
+	for i := range turns {
+		turns[i] = dataset.RawTurn{Text: fmt.Sprintf("word%d, and more words %d.", i%17, i%5), Speaker: "FM"[i%3%2]}
+	}
+
+	// What one batch of every window gives.
+	b, err := dataset.PredictDialog(vocab, rec.Data, turns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := model.DialogInputs(b)
+	ev, err := model.Evaluate(be, net, []model.Inputs{in}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weights := make([]float32, in.Size*in.Turns)
+	be.Download(weights, net.(*model.Dialog).PoolingWeights())
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+
+	rows := &sizeRecorder{Network: net}
+	for _, explain := range []bool{false, true} {
+		var w bytes.Buffer
+		p := &predictor{be: be, net: rows, vocab: vocab, opts: rec.Data}
+		if explain {
+			p.net = net // --explain reads the dialog model's weights
+		}
+		pr := &predictionPrinter{explain: explain, json: true, w: &w}
+		if err := pr.predict(p, turns); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(w.String()), "\n")
+		if len(lines) != len(turns) {
+			t.Fatalf("explain %v: %d lines for %d turns", explain, len(lines), len(turns))
+		}
+		for i, l := range lines {
+			var got predictOutput
+			if err := json.Unmarshal([]byte(l), &got); err != nil {
+				t.Fatal(err)
+			}
+			want := predictOutput{Turn: i + 1, Text: turns[i].Text, Label: dataset.LabelNames[ev.Preds[i]], Probs: map[string]float64{}}
+			for k, v := range ev.Probs[i] {
+				want.Probs[dataset.LabelNames[k]] = round4(float64(v))
+			}
+			if explain {
+				for tt := range int(in.TurnCounts[i]) {
+					want.Context = append(want.Context, round4(float64(weights[i*in.Turns+tt])))
+				}
+			}
+			wj, _ := json.Marshal(want)
+			if l != string(wj) {
+				t.Fatalf("explain %v, turn %d: %s, want %s", explain, i+1, l, wj)
+			}
+		}
+	}
+	if limit := predictBatch + rec.Data.Window - 1; rows.largest > limit {
+		t.Errorf("the largest batch had %d windows, want at most %d", rows.largest, limit)
 	}
 }

@@ -308,23 +308,15 @@ func (s *server) decodeRequest(w http.ResponseWriter, r *http.Request) (_ []data
 	if req.Explain && s.info.Model != model.KindDialog {
 		return nil, false, http.StatusBadRequest, fmt.Errorf(`"explain" shows the dialog model's attention over the context turns; this is a %s model`, s.info.Model)
 	}
-	in := req.Turns
-	if len(in) == 0 {
-		if req.Text == "" && req.Speaker == "" && req.Turns == nil {
-			return nil, false, http.StatusBadRequest, errors.New(`request: no "text" and no "turns"`)
-		}
-		in = []predictInput{req.predictInput}
-	} else if req.Text != "" {
-		return nil, false, http.StatusBadRequest, errors.New(`request: both "text" and "turns": give one`)
+	in, err := req.turns()
+	if err != nil {
+		return nil, false, http.StatusBadRequest, fmt.Errorf("request: %w", err)
 	}
 	if len(in) > s.maxBatch {
 		return nil, false, http.StatusRequestEntityTooLarge, fmt.Errorf("request: %d turns; this server predicts at most %d a request (--max-batch)", len(in), s.maxBatch)
 	}
 	turns := make([]dataset.RawTurn, len(in))
 	for i, t := range in {
-		if len(t.Turns) > 0 {
-			return nil, false, http.StatusBadRequest, fmt.Errorf("request: turn %d: has turns of its own; a dialog's turns are a flat list", i+1)
-		}
 		spk, err := parseSpeaker(t.Speaker)
 		if err != nil {
 			return nil, false, http.StatusBadRequest, fmt.Errorf("request: turn %d: %w", i+1, err)
