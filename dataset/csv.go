@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The columns a transcript CSV must have (in any order; other columns such as
@@ -182,6 +183,9 @@ func (r *csvRow) parse(rec []string, cols [4]int) error {
 	if dialog != idDialog {
 		return fmt.Errorf("%s %q does not match utterance ID %q (want %q)", colDialog, dialog, id, idDialog)
 	}
+	if err := validText(text); err != nil {
+		return fmt.Errorf("utterance %s: %w", id, err)
+	}
 	label, ok := csvLabels[strings.ToLower(raw)]
 	if !ok {
 		return fmt.Errorf("utterance %s: undefined emotion %q (want one of ang, hap, exc, neu, sad, fru, sur, fea, dis, oth, xxx)", id, raw)
@@ -200,6 +204,21 @@ func (r *csvRow) parse(rec []string, cols [4]int) error {
 		RawLabel: raw,
 	}
 	r.num = num
+	return nil
+}
+
+// validText checks that a text is UTF-8. Other bytes would reach the
+// tokenizer as U+FFFD: every accented word of a Latin-1 file would
+// become one token, unlike the same words typed to predict.
+func validText(text string) error {
+	for i := 0; i < len(text); {
+		r, n := utf8.DecodeRuneInString(text[i:])
+		if r == utf8.RuneError && n == 1 {
+			near := strings.ToValidUTF8(text[max(i-20, 0):min(i+20, len(text))], "?")
+			return fmt.Errorf("text is not valid UTF-8 (byte 0x%02x at byte %d, in %q): save the file as UTF-8", text[i], i, near)
+		}
+		i += n
+	}
 	return nil
 }
 

@@ -91,6 +91,10 @@ func TestReadCSVErrors(t *testing.T) {
 		{"empty emotion", csvHeader + row("Ses01F_impro01", "Ses01F_impro01_M000", "Yo.", ""), []string{"line 2", `undefined emotion ""`}},
 		{"empty labelled text", csvHeader + row("Ses01F_impro01", "Ses01F_impro01_M000", "  ", "sad"), []string{"line 2", "empty text"}},
 		{"duplicate id", csvHeader + ok + row("Ses01F_impro01", "Ses01F_impro01_M000", "a", "neu") + ok, []string{"line 4", `duplicate utterance ID "Ses01F_impro01_F000"`, "first on line 2"}},
+		// A Latin-1 file: its accented words would all read as U+FFFD.
+		{"latin-1 text", csvHeader + ok + row("Ses01F_impro01", "Ses01F_impro01_M000", "Un caf\xe9.", "neu"),
+			[]string{"bad.csv", "line 3", "Ses01F_impro01_M000", "not valid UTF-8 (byte 0xe9 at byte 6", "save the file as UTF-8"}},
+		{"latin-1 context turn", csvHeader + row("Ses01F_impro01", "Ses01F_impro01_M000", "\xe0 bient\xf4t", "xxx"), []string{"line 2", "byte 0xe0 at byte 0"}},
 		{"empty id", csvHeader + row("Ses01F_impro01", "", "a", "neu"), []string{"line 2", "empty Utterance_Id"}},
 		{"no Ses", csvHeader + row("Ses01F_impro01", "Xes01F_impro01_F000", "a", "neu"), []string{"line 2", "malformed utterance ID"}},
 		{"session 6", csvHeader + row("Ses06F_impro01", "Ses06F_impro01_F000", "a", "neu"), []string{"session 6 outside 1–5"}},

@@ -266,6 +266,9 @@ func utteranceOfRow(row parquet.Row, textCol, labelCol int, names []string) (Utt
 	if strings.TrimSpace(t) == "" {
 		return Utterance{}, errors.New("text is empty")
 	}
+	if err := validText(t); err != nil {
+		return Utterance{}, err
+	}
 	var id int64
 	if label.Kind() == parquet.Int32 {
 		id = int64(label.Int32())
