@@ -48,3 +48,36 @@ func TestTrainLocksRunFolder(t *testing.T) {
 		t.Errorf("--resume into a locked folder: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestTrainRemovesStaleTemps: the partial checkpoints that a run killed
+// while saving leaves behind (.state.safetensors.tmp-N, as big as the
+// checkpoint) are removed when a training next writes the folder; other
+// files stay.
+func TestTrainRemovesStaleTemps(t *testing.T) {
+	data, _ := writeFixture(t)
+	out := filepath.Join(t.TempDir(), "run")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{".state.safetensors.tmp-1430145933", ".model.safetensors.zst.tmp-2099857621", ".state.safetensors.zst.tmp-9"}
+	keep := []string{"notes.txt", ".model.safetensors.tmp-mine", ".state.safetensors.tmp-"}
+	for _, n := range append(stale, keep...) {
+		if err := os.WriteFile(filepath.Join(out, n), []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, e := runEmotion(t, "train", "--data", data, "--out", out, "--epochs", "1", "--max-batches", "1", "--quiet", "--device", "cpu",
+		"--embed", "8", "--hidden", "4", "--dense", "4", "--min-count", "1"); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	for _, n := range stale {
+		if _, err := os.Lstat(filepath.Join(out, n)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (%v)", n, err)
+		}
+	}
+	for _, n := range keep {
+		if _, err := os.Lstat(filepath.Join(out, n)); err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+}

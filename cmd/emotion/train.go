@@ -261,6 +261,7 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return none, err
 	}
+	removeStaleTemps(dir)
 	o := rec.Data
 	var enc *dataset.Encoded
 	fresh := tr == nil
@@ -423,6 +424,29 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 		}
 	}
 	return rep, nil
+}
+
+// removeStaleTemps removes the temporary checkpoint files that a run
+// killed while saving (SIGKILL, a power cut) left in its folder dir: each
+// is a partial copy of a checkpoint, up to its full size, that nothing
+// else would ever remove. The caller holds the run folder's lock, so no
+// other training is writing them.
+func removeStaleTemps(dir string) {
+	for _, name := range []string{"model.safetensors", "state.safetensors"} {
+		for _, ext := range []string{"", ".zst"} {
+			// safetensors.Save's temporary names (os.CreateTemp's):
+			// "." + base + ".tmp-" + digits.
+			prefix := filepath.Join(dir, "."+name+ext+".tmp-")
+			stale, _ := filepath.Glob(prefix + "*")
+			for _, p := range stale {
+				digits := strings.TrimPrefix(p, prefix)
+				fi, err := os.Lstat(p)
+				if err == nil && fi.Mode().IsRegular() && digits != "" && strings.Trim(digits, "0123456789") == "" {
+					os.Remove(p)
+				}
+			}
+		}
+	}
 }
 
 // writeLog writes log.jsonl again from a resumed run's history, the
