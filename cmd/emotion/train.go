@@ -266,6 +266,14 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	var enc *dataset.Encoded
 	fresh := tr == nil
 	if fresh {
+		if !t.quiet {
+			for k, n := range dataset.ClassCounts(corpus, fold.Train) {
+				if n == 0 {
+					fmt.Fprintf(stderr, "warning: %s: the training split has no %s utterances: the model cannot learn to predict %s\n",
+						dir, dataset.LabelNames[k], dataset.LabelNames[k])
+				}
+			}
+		}
 		enc = dataset.Encode(corpus, fold.Train, o)
 		cfg, err := mf.config(enc.Vocab.Len(), o)
 		if err != nil {
