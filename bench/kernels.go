@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -253,12 +254,31 @@ type KernelResult struct {
 	PctBound float64 `json:"pct_bound"`
 	// Validated is true when the outputs matched the reference backend's;
 	// MaxErr is the largest relative error found (see the package
-	// documentation).
+	// documentation): NaN when an output was NaN, +Inf when it differs from
+	// an all-zero reference, both written as null in JSON, which has
+	// neither.
 	Validated bool    `json:"validated"`
 	MaxErr    float64 `json:"max_rel_err"`
 	Tolerance float64 `json:"tolerance"`
 	// Error says why the case was not timed (a mismatch).
 	Error string `json:"error,omitempty"`
+}
+
+// MarshalJSON writes r as its fields' tags say, with a MaxErr that is not
+// finite as null: encoding/json refuses NaN and infinities, which would
+// lose the whole report of a run in which a kernel wrote NaN, the very run
+// whose report matters. Read back, null leaves MaxErr 0 (and Error says
+// what failed).
+func (r KernelResult) MarshalJSON() ([]byte, error) {
+	type fields KernelResult // without this method
+	v := struct {
+		fields
+		MaxErr *float64 `json:"max_rel_err"`
+	}{fields: fields(r)}
+	if !math.IsNaN(r.MaxErr) && !math.IsInf(r.MaxErr, 0) {
+		v.MaxErr = &r.MaxErr
+	}
+	return json.Marshal(v)
 }
 
 // Name is "Op (variant)".

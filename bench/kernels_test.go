@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -611,5 +612,52 @@ func TestMedian(t *testing.T) {
 		if got := median(slices.Clone(tc.d)); got != tc.want {
 			t.Errorf("median(%v) = %v, want %v", tc.d, got, tc.want)
 		}
+	}
+}
+
+// TestReportJSONWithNaN checks that a report whose failed case has a NaN
+// (or infinite) relative error still encodes as JSON, the error as null:
+// the report of a kernel that wrote NaN (or left memory unwritten, NaN on
+// the emulated device) is exactly the one to keep.
+func TestReportJSONWithNaN(t *testing.T) {
+	be := &broken{Backend: host.NewCPU(1), op: "Tanh", nan: true}
+	rep, err := RunKernels(be, host.NewCPU(1), tinyOptions(`^(Tanh|Axpy) `), Ceilings{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, good := 0, 1 // Tanh's result, Axpy's
+	if rep.Results[0].Op != "Tanh" {
+		bad, good = 1, 0
+	}
+	if rep.Failed != 1 || len(rep.Results) != 2 || rep.Results[bad].Op != "Tanh" || !math.IsNaN(rep.Results[bad].MaxErr) {
+		t.Fatalf("%d failed; results %+v; want Tanh failed with a NaN error", rep.Failed, rep.Results)
+	}
+	rep.Results[good].MaxErr = math.Inf(1)
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	var back KernelReport
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Results []map[string]any `json:"results"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range raw.Results {
+		if v, ok := r["max_rel_err"]; !ok || v != nil {
+			t.Errorf("result %d: max_rel_err %v (present %v), want null", i, v, ok)
+		}
+	}
+	if back.Failed != 1 || back.Results[bad].Error == "" || back.Results[bad].Op != "Tanh" || back.Results[good].Tolerance != rep.Results[good].Tolerance {
+		t.Errorf("read back %+v", back.Results)
+	}
+	// A finite error is a number.
+	ok := KernelResult{Op: "Fill", MaxErr: 2.5e-7}
+	if b, err := json.Marshal(ok); err != nil || !strings.Contains(string(b), `"max_rel_err":2.5e-7`) {
+		t.Errorf("finite error: %s, %v", b, err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,6 +165,41 @@ func TestBenchKernelsReportsMismatch(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "emotion: bench kernels: 1 of 2 cases differ from the reference backend") {
 		t.Errorf("stderr %q", errOut)
+	}
+}
+
+// nanTanh makes Tanh's output NaN, as a kernel that leaves its output
+// unwritten does on the emulated device (fresh memory is NaN there).
+type nanTanh struct{ host.Backend }
+
+func (b nanTanh) Tanh(x, y *host.F32) {
+	b.Backend.Tanh(x, y)
+	b.Scale(float32(math.NaN()), y)
+}
+
+// TestBenchKernelsJSONWithNaN checks that a mismatch whose error is NaN
+// still gives the JSON report, on stdout and in the --json-out file, with
+// the failure in it, and the command's error for the mismatch.
+func TestBenchKernelsJSONWithNaN(t *testing.T) {
+	benchWrap = func(be host.Backend) host.Backend { return nanTanh{be} }
+	defer func() { benchWrap = nil }()
+	file := filepath.Join(t.TempDir(), "kernels.json")
+	code, out, errOut := runEmotion(t, append(tinyKernels, "--ops", `^Tanh`, "--json", "--json-out", file)...)
+	if code != 1 || !strings.Contains(errOut, "emotion: bench kernels: 1 of 2 cases differ from the reference backend") {
+		t.Fatalf("exit %d, stderr %q; want 1 and the mismatch", code, errOut)
+	}
+	saved, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"stdout": []byte(out), "--json-out": saved} {
+		var rep bench.KernelReport
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatalf("%s: %v:\n%s", name, err, b)
+		}
+		if rep.Failed != 1 || len(rep.Results) != 2 || rep.Results[0].Op != "Tanh" || !strings.Contains(rep.Results[0].Error, "NaN") {
+			t.Errorf("%s: %d failed, results %+v", name, rep.Failed, rep.Results)
+		}
 	}
 }
 
