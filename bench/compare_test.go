@@ -68,6 +68,8 @@ func TestCompareTrain(t *testing.T) {
 		{"another source", func(r *TrainReport) { r.Source = "data" }, "different work"},
 		{"another architecture", func(r *TrainReport) { r.Params = 10116 }, "10116"},
 		{"other batches", func(r *TrainReport) { r.TokensPerStep, r.PaddedPerStep = 487, 2091 }, "against 843900, 32, 487 (2091)"},
+		{"other padding", func(r *TrainReport) { r.PaddedPerStep = 9000 }, "against 843900, 32, 4551 (9000)"},
+		{"other rows", func(r *TrainReport) { r.RowsPerStep = 31.5 }, "against 843900, 31.5, 4551 (14059)"},
 		{"no throughput", func(r *TrainReport) { r.UttPerSec = 0 }, "no throughput"},
 	} {
 		other := *old

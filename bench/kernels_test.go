@@ -615,6 +615,99 @@ func TestMedian(t *testing.T) {
 	}
 }
 
+// TestMeasureGroupCount checks the bounds on the groups measure times: at
+// least three however small the budget, at most 31 however large.
+func TestMeasureGroupCount(t *testing.T) {
+	for _, tc := range []struct {
+		budget time.Duration
+		groups int
+	}{{time.Microsecond, 3}, {20 * time.Millisecond, 20}, {100 * time.Millisecond, 31}} {
+		be := &fixedTimer{Backend: host.NewCPU(1)}
+		tm, err := measure(be, func() {}, tc.budget, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 10 µs a call: groups of 100 calls fill the 1 ms group target.
+		if tm.calls != 100*tc.groups {
+			t.Errorf("budget %v: %d calls timed, want %d groups of 100", tc.budget, tm.calls, tc.groups)
+		}
+	}
+}
+
+func TestRotationCopies(t *testing.T) {
+	for _, tc := range []struct {
+		footprint, rotate int64
+		want              int
+	}{
+		{0, 1 << 20, 1},         // nothing to copy
+		{100, 0, 1},             // no rotation asked
+		{100, 100, 1},           // one copy fills it
+		{100, 250, 3},           // enough copies to fill it: rounded up
+		{100, 300, 3},           // exactly
+		{3, 7, 3},               //
+		{100, 1 << 40, 512},     // at most 512
+		{1 << 20, 1 << 30, 512}, //
+	} {
+		if got := rotationCopies(tc.footprint, tc.rotate); got != tc.want {
+			t.Errorf("rotationCopies(%d, %d) = %d, want %d", tc.footprint, tc.rotate, got, tc.want)
+		}
+	}
+}
+
+// TestCeilingsFromTimer checks the ceilings' arithmetic under a timer that
+// gives every call 10 µs: the copy of two buffers of CopyBytes reads one
+// and writes the other, and a square SGEMM of n does 2n³ FLOPs.
+func TestCeilingsFromTimer(t *testing.T) {
+	be := &fixedTimer{Backend: host.NewCPU(1)}
+	o := tinyOptions("")
+	c, err := MeasureCeilings(be, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCopy := 2 * float64(o.CopyBytes) / 10e-6 / 1e9
+	wantGemm := 2 * math.Pow(float64(o.GemmN), 3) / 10e-6 / 1e9
+	if math.Abs(c.CopyGBps-wantCopy) > 1e-9*wantCopy || math.Abs(c.SgemmGFlops-wantGemm) > 1e-9*wantGemm {
+		t.Errorf("copy %g GB/s, SGEMM %g GFLOP/s; want %g and %g", c.CopyGBps, c.SgemmGFlops, wantCopy, wantGemm)
+	}
+}
+
+// sizeRecorder records the lengths of the buffers of its Copies and
+// Scales.
+type sizeRecorder struct {
+	*fixedTimer
+	copies, scales []int
+}
+
+func (s *sizeRecorder) Copy(dst, src *host.F32) {
+	s.copies = append(s.copies, dst.Len())
+	s.fixedTimer.Copy(dst, src)
+}
+
+func (s *sizeRecorder) Scale(alpha float32, x *host.F32) {
+	s.scales = append(s.scales, x.Len())
+	s.fixedTimer.Scale(alpha, x)
+}
+
+// TestSameBytesCopySize checks that the copy a target is compared with
+// moves the op's bytes: half of them read and half written, by a Copy of
+// bytes/8 floats or a Scale in place of as many.
+func TestSameBytesCopySize(t *testing.T) {
+	be := &sizeRecorder{fixedTimer: &fixedTimer{Backend: host.NewCPU(1)}}
+	rep, err := RunKernels(be, nil, tinyOptions("^LSTMGatesForward"), Ceilings{CopyGBps: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Targets) != 1 || len(be.copies) == 0 || len(be.scales) == 0 {
+		t.Fatalf("targets %+v, %d copies, %d scales", rep.Targets, len(be.copies), len(be.scales))
+	}
+	want := int(rep.Targets[0].Bytes / 8)
+	for _, n := range append(be.copies, be.scales...) {
+		if n != want {
+			t.Fatalf("a copy of %d floats for %d bytes, want %d floats (copies %v, scales %v)", n, rep.Targets[0].Bytes, want, be.copies, be.scales)
+		}
+	}
+}
+
 // TestReportJSONWithNaN checks that a report whose failed case has a NaN
 // (or infinite) relative error still encodes as JSON, the error as null:
 // the report of a kernel that wrote NaN (or left memory unwritten, NaN on

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"io"
 	"math"
+	"os"
 	"reflect"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -195,6 +198,9 @@ func TestBatchFileRoundTrip(t *testing.T) {
 			{"speaker_dim 2^62", withHeader(t, raw, "speaker_dim", 1<<62), "speaker_dim"},
 			{"dims whose product overflows", withDims(raw, [3]uint32{0xffffffff, 0xffffffff, 1}), "over 268435456 elements"},
 			{"dims of 2^30 tokens", withDims(raw, [3]uint32{1 << 10, 1 << 10, 1 << 10}), "over 268435456 elements"},
+			// Two rows of 2^27+1 speaker features: each count fits, the
+			// speaker array (2^28+2 floats) does not.
+			{"a speaker array over 2^28", withDims(withHeader(t, raw, "speaker_dim", 1<<27+1), [3]uint32{2, 1, 1}), "over 268435456 elements"},
 		} {
 			_, _, err := ReadBatches(bytes.NewReader(bad.data))
 			if err == nil || !strings.Contains(err.Error(), bad.want) {
@@ -252,9 +258,15 @@ func TestRunTrain(t *testing.T) {
 		}
 		cfg := tinyConfig(kind, b.Vocab)
 		be := host.NewCPU(1)
+		allocs := heapAllocs()
 		rep, err := RunTrain(be, b, cfg, 3)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The headline pass's allocations are some of RunTrain's, which
+		// also built the network.
+		if during := heapAllocs() - allocs; !(rep.AllocBytesPerStep*3 < float64(during)) {
+			t.Errorf("%s: %g bytes allocated per step of 3, %d by the whole run", kind, rep.AllocBytesPerStep, during)
 		}
 		net, _ := model.New(host.NewCPU(1), cfg)
 		stats := Stats(append(append([]model.Inputs(nil), b.Timed()...), b.Timed()[0])) // steps cycle: 2 timed batches, 3 steps
@@ -308,4 +320,43 @@ func TestPeakRSS(t *testing.T) {
 		t.Errorf("peak RSS %d before and %d after touching 64 MiB", before, after)
 	}
 	_ = buf[len(buf)-1]
+
+	// The peak is in bytes, at least the resident set now (read first,
+	// so that the peak read after it bounds it). With the heap's free
+	// memory returned to the system, touching more than the peak holds
+	// above the resident set makes a new peak, so that the two are close
+	// and a peak in the wrong unit falls below the resident set.
+	debug.FreeOSMemory()
+	now, ok := vmRSS()
+	if !ok {
+		t.Skip("no VmRSS")
+	}
+	more := make([]byte, max(64<<20, peakRSS()-now+64<<20))
+	for i := 0; i < len(more); i += 4096 {
+		more[i] = 1
+	}
+	if now, _ = vmRSS(); peakRSS() < now {
+		t.Errorf("peak RSS %d bytes below the resident set of %d", peakRSS(), now)
+	}
+	_ = more[len(more)-1]
+}
+
+// vmRSS reads the resident set of /proc/self/status ("VmRSS: N kB"), in
+// bytes.
+func vmRSS() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) != 2 || f[1] != "kB" {
+				return 0, false
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
 }
