@@ -132,6 +132,15 @@ func TestDeviceErrors(t *testing.T) {
 	if !errors.Is(err, ErrOutOfMemory) {
 		t.Errorf("malloc of 1 PiB: %v, want ErrOutOfMemory", err)
 	}
+	// No allocation of nothing, as cuMemAlloc(0) fails.
+	for _, n := range []int{0, -4} {
+		if p, err := d.Malloc(n); err == nil || !strings.Contains(err.Error(), "malloc of") {
+			t.Errorf("Malloc(%d) = %#x, %v; want an error", n, uintptr(p), err)
+		}
+		if _, err := d.MallocHost(n); err == nil || !strings.Contains(err.Error(), "malloc of") {
+			t.Errorf("MallocHost(%d): %v, want an error", n, err)
+		}
+	}
 	// The device still works after those.
 	if err := d.Launch("fill_f32", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, 10, float32(3), p); err != nil {
 		t.Fatal(err)

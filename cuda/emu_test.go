@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -145,5 +146,101 @@ func TestEmuCopyStreamRunsLate(t *testing.T) {
 	}
 	if got := read(); got != 5 {
 		t.Errorf("a pageable upload: %d, want the 5 it was issued with", got)
+	}
+}
+
+// TestEmuCopyStreamWaits checks what makes the Copy stream's queued work
+// run, and that nothing else does: a wait for one of its events runs the
+// work up to that event and no further; a stream waiting for its own event
+// runs nothing; EventSynchronize, a pageable download on the Copy stream
+// (ordered after its earlier work, done on return) and Free (which
+// synchronises) run it; timing events on it are stamped when they run.
+func TestEmuCopyStreamWaits(t *testing.T) {
+	d := openDevice(t)
+	p := mustMalloc(t, d, 4)
+	read := func() float32 {
+		t.Helper()
+		return fromDevice(t, d, p, 4)[0]
+	}
+	upload := func(v float32) {
+		t.Helper()
+		toDevice(t, d, p, []float32{v, v, v, v}, Copy)
+	}
+	event := func() *Event {
+		t.Helper()
+		e, err := d.NewTimingEvent()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Record(e, Copy); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	toDevice(t, d, p, []float32{0, 0, 0, 0}, Compute)
+	start := event()
+	upload(1)
+	first := event()
+	upload(2)
+	second := event()
+	must(d.StreamWait(Copy, second)) // in stream order already: runs nothing
+	if got := read(); got != 0 {
+		t.Errorf("after the Copy stream waited for its own event: %v, want the old 0", got)
+	}
+	must(d.StreamWait(Compute, first))
+	if got := read(); got != 1 {
+		t.Errorf("after waiting for the first upload's event: %v, want 1 (the second upload not yet run)", got)
+	}
+	must(d.EventSynchronize(second))
+	if got := read(); got != 2 {
+		t.Errorf("after EventSynchronize of the second upload's event: %v, want 2", got)
+	}
+	el, err := d.Elapsed(start, second)
+	if err != nil || el < 0 || el > time.Minute {
+		t.Errorf("elapsed between Copy-stream events: %v, %v", el, err)
+	}
+
+	upload(3)
+	var host [4]float32
+	must(d.MemcpyDtoH(unsafe.Pointer(&host[0]), p, 16, Copy))
+	if host[0] != 3 {
+		t.Errorf("a pageable download on the Copy stream after an upload on it: %v, want 3", host[0])
+	}
+
+	q, err := d.Malloc(16)
+	must(err)
+	toDevice(t, d, q, []float32{4, 4, 4, 4}, Copy)
+	must(d.Free(q)) // runs the upload first, as cuMemFree synchronises
+	if err := d.Synchronize(); err != nil {
+		t.Errorf("Synchronize after freeing the target of a queued upload: %v", err)
+	}
+}
+
+// TestEmuCopyStreamRangeChecks checks that a copy or memset queued on the
+// Copy stream is range-checked when it is issued, as the driver does: the
+// call fails, nothing is queued, and the next synchronisation succeeds.
+func TestEmuCopyStreamRangeChecks(t *testing.T) {
+	d := openDevice(t)
+	p, q := mustMalloc(t, d, 4), mustMalloc(t, d, 8)
+	var host [8]float32
+	for name, op := range map[string]func() error{
+		"MemcpyHtoD":      func() error { return d.MemcpyHtoD(p, unsafe.Pointer(&host[0]), 32, Copy) },
+		"MemcpyDtoH":      func() error { return d.MemcpyDtoH(unsafe.Pointer(&host[0]), p, 32, Copy) },
+		"MemcpyDtoD":      func() error { return d.MemcpyDtoD(p, q, 32, Copy) },
+		"MemcpyDtoD from": func() error { return d.MemcpyDtoD(q, p, 32, Copy) },
+		"MemsetD32":       func() error { return d.MemsetD32(p, 0, 8, Copy) },
+	} {
+		if err := op(); err == nil || !strings.Contains(err.Error(), "past the end") {
+			t.Errorf("%s of 32 bytes into 16 on the Copy stream: %v, want an error at the call", name, err)
+		}
+		if err := d.Synchronize(); err != nil {
+			t.Errorf("%s: Synchronize after the failed call: %v", name, err)
+		}
 	}
 }

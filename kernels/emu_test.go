@@ -292,6 +292,24 @@ func TestSgemm(t *testing.T) {
 	if err := EmuSgemm(false, false, 4, 4, 4, 1, p, 4, 0, p, 4, 0, 0, p, 4, 0, 1); err == nil || !strings.Contains(err.Error(), "past the end") {
 		t.Errorf("gemm over a too small buffer: %v", err)
 	}
+	// Each operand is checked, every problem of a batch: 4×4 matrices
+	// need 16 floats, the second problem at stride 16 floats 32.
+	big, c := devAlloc(t, 64), devAlloc(t, 64)
+	for _, tc := range []struct {
+		a, b  uintptr
+		batch int
+		want  string
+	}{
+		{p, big, 1, "A (4x4, ld 4, problem 0)"},
+		{big, p, 1, "B (4x4, ld 4, problem 0)"},
+		{devAlloc(t, 20), big, 2, "A (4x4, ld 4, problem 1)"},
+		{big, devAlloc(t, 20), 2, "B (4x4, ld 4, problem 1)"},
+	} {
+		err := EmuSgemm(false, false, 4, 4, 4, 1, tc.a, 4, 16, tc.b, 4, 16, 0, c, 4, 16, tc.batch)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "past the end") {
+			t.Errorf("gemm with a too small operand: %v, want an error naming %q", err, tc.want)
+		}
+	}
 }
 
 // TestStreamHold checks the benchmarks' stream hold: released, it returns
