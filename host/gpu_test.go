@@ -482,6 +482,12 @@ func TestGPUParitySoftmax(t *testing.T) {
 		p.cpu.SoftmaxBackward(tc.rows, tc.cols, tc.scale, lc, tc.rowsPerLength, y.c, dy.c, dx.c)
 		p.gpu.SoftmaxBackward(tc.rows, tc.cols, tc.scale, lg, tc.rowsPerLength, y.g, dy.g, dx.g)
 		p.check("SoftmaxBackward"+name, dx, tolReduce)
+		// y that is not a softmax: nonzero in the masked columns too,
+		// which the gradient ignores.
+		y2 := p.rand(tc.rows * tc.cols)
+		p.cpu.SoftmaxBackward(tc.rows, tc.cols, tc.scale, lc, tc.rowsPerLength, y2.c, dy.c, dx.c)
+		p.gpu.SoftmaxBackward(tc.rows, tc.cols, tc.scale, lg, tc.rowsPerLength, y2.g, dy.g, dx.g)
+		p.check("SoftmaxBackward of any y"+name, dx, tolReduce)
 	}
 }
 
@@ -685,6 +691,37 @@ func TestGPUDeviceErrors(t *testing.T) {
 			g.UploadI32(l, []int32{1, 4})
 			g.CrossEntropy(2, 4, x, l, nil, loss, nil, nil)
 		}, "CrossEntropy: label 4 of row 1"},
+		// The general path of the kernel (more rows than its block, or
+		// more classes than a thread takes) checks labels as the one-row
+		// path does: a label equal to the number of classes is out of
+		// range.
+		{"label out of range, many rows", func(g *GPU) {
+			x, l, loss := g.Alloc(4*600), g.AllocI32(600), g.Alloc(1)
+			labels := make([]int32, 600)
+			labels[599] = 4
+			g.UploadI32(l, labels)
+			g.CrossEntropy(600, 4, x, l, nil, loss, nil, nil)
+		}, "CrossEntropy: label 4 of row 599"},
+		{"label out of range, many classes", func(g *GPU) {
+			x, l, loss := g.Alloc(2*9), g.AllocI32(2), g.Alloc(1)
+			g.UploadI32(l, []int32{8, 9})
+			g.CrossEntropy(2, 9, x, l, nil, loss, nil, nil)
+		}, "CrossEntropy: label 9 of row 1"},
+		{"token equal to the vocabulary size", func(g *GPU) {
+			ids, table, out := g.AllocI32(3), g.Alloc(10), g.Alloc(6)
+			g.UploadI32(ids, []int32{0, 5, 1})
+			g.EmbeddingForward(ids, 2, -1, table, out)
+		}, "Embedding: id 5 at position 1"},
+		// Two ops' errors before one Sync: the first is reported whole,
+		// its value and index with it, not the second's.
+		{"two errors before a Sync", func(g *GPU) {
+			x, l, loss := g.Alloc(8), g.AllocI32(2), g.Alloc(1)
+			g.UploadI32(l, []int32{1, 4})
+			g.CrossEntropy(2, 4, x, l, nil, loss, nil, nil)
+			lengths, px, y := g.AllocI32(3), g.Alloc(18), g.Alloc(6)
+			g.UploadI32(lengths, []int32{3, 3, 9})
+			g.MeanPool(3, 3, 2, lengths, px, y, 2)
+		}, "CrossEntropy: label 4 of row 1 is not"},
 		{"token out of range", func(g *GPU) {
 			ids, table, out := g.AllocI32(3), g.Alloc(10), g.Alloc(6)
 			g.UploadI32(ids, []int32{0, 7, 1})
@@ -948,6 +985,34 @@ func TestGPUParityTranspose(t *testing.T) {
 		p.cpu.Transpose(tc.batch, tc.rows, tc.cols, src.c, tc.ldSrc, ss, dst.c, tc.ldDst, sd)
 		p.gpu.Transpose(tc.batch, tc.rows, tc.cols, src.g, tc.ldSrc, ss, dst.g, tc.ldDst, sd)
 		p.check("Transpose"+name, dst, tolElem)
+	}
+}
+
+// TestGPUBiasGradWritesOnlyDBias checks that BiasGrad writes no column
+// past dbias's: a view of 33 columns at the start of a buffer whose other
+// floats are −0, which adding zero would turn into +0 (the emulated
+// device checks accesses against the allocation, not the view).
+func TestGPUBiasGradWritesOnlyDBias(t *testing.T) {
+	p := newParity(t)
+	const rows, cols, whole = 5, 33, 64
+	init := p.randn(whole, 1)
+	for i := cols; i < whole; i++ {
+		init[i] = float32(math.Copysign(0, -1))
+	}
+	db := p.buf(init)
+	dy := p.rand(rows * cols)
+	p.cpu.BiasGrad(rows, cols, dy.c, db.c.Slice(0, cols))
+	p.gpu.BiasGrad(rows, cols, dy.g, db.g.Slice(0, cols))
+	p.check("BiasGrad", db, tolReduce)
+	got := make([]float32, whole)
+	p.gpu.Download(got, db.g)
+	if err := p.gpu.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := cols; i < whole; i++ {
+		if math.Float32bits(got[i]) != 0x80000000 {
+			t.Fatalf("element %d past dbias: %v (bits %#x), want −0 untouched", i, got[i], math.Float32bits(got[i]))
+		}
 	}
 }
 
