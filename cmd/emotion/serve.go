@@ -60,7 +60,8 @@ const serveMaxBody = 1 << 20
 const serveQueue = 1024
 
 // serveListening, when set (by tests), is called with the server and its
-// address once it listens.
+// address once it listens and has printed its start-up line, before any
+// batch runs.
 var serveListening func(*server, net.Addr)
 
 // commandContext is the context of a long-running command (serve):
@@ -118,9 +119,6 @@ func runServe(args []string) error {
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
 	}
-	if serveListening != nil {
-		serveListening(s, ln.Addr())
-	}
 	served, serveEnded := make(chan error, 1), make(chan struct{})
 	go func() {
 		served <- hs.Serve(ln)
@@ -128,6 +126,9 @@ func runServe(args []string) error {
 	}()
 	fmt.Fprintf(stderr, "serving the %s model of %s on %s at http://%s (Ctrl-C stops)\n",
 		p.net.Config().Kind, *ckpt, be.Name(), ln.Addr())
+	if serveListening != nil {
+		serveListening(s, ln.Addr())
+	}
 
 	// On a signal, stop accepting and let the handlers finish: the batches
 	// keep running until every accepted request has its answer.
