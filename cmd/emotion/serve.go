@@ -59,6 +59,11 @@ const serveMaxBody = 1 << 20
 // with 503 (and Retry-After) rather than queued without bound.
 const serveQueue = 1024
 
+// serveWriteTimeout is how long a client may take to read its answer (up
+// to 6 MiB: JSON writes < and > as 6 bytes); less than the 30 s a graceful
+// stop waits for the handlers.
+var serveWriteTimeout = 20 * time.Second
+
 // serveListening, when set (by tests), is called with the server and its
 // address once it listens and has printed its start-up line, before any
 // batch runs.
@@ -279,6 +284,9 @@ func (s *server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case res := <-job.done:
+		// A client that does not read its answer must not hold this
+		// handler, and a graceful stop waiting for it, forever.
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(serveWriteTimeout))
 		if res.err != nil {
 			httpError(w, http.StatusInternalServerError, res.err.Error())
 			return

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -344,6 +345,44 @@ func TestServeDeviceFailure(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "emotion serve: prediction failed: CUDA_ERROR_ILLEGAL_ADDRESS") {
 		t.Errorf("the failure was not logged: %q", logged.String())
+	}
+}
+
+// TestServeClientNotReading: a client that never reads its answer does not
+// hold its handler (and with it a graceful stop) forever. The answer, of
+// 8 MiB, is more than the socket buffers hold.
+func TestServeClientNotReading(t *testing.T) {
+	old := serveWriteTimeout
+	serveWriteTimeout = 200 * time.Millisecond
+	defer func() { serveWriteTimeout = old }()
+	s, _ := startServer(t, trainTiny(t, "sentence"), 8, 0)
+	s.predict = func(groups [][]dataset.RawTurn, _ bool) ([][]predictOutput, error) {
+		return [][]predictOutput{{{Turn: 1, Text: strings.Repeat("a", 8<<20), Label: "sad"}}}, nil
+	}
+	var inFlight atomic.Int64
+	h := s.handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		defer inFlight.Add(-1)
+		h.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	c, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(1024)
+	body := `{"text": "hi"}`
+	if _, err := fmt.Fprintf(c, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.answered.Load() == 0 || inFlight.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the handler still writes to a client that does not read (%d answered)", s.answered.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
