@@ -279,6 +279,21 @@ func TestServeRequests(t *testing.T) {
 	if code, body, h := get(st.URL + "/v1/predict"); code != 405 || h.Get("Allow") != "POST" || !strings.Contains(body, "use POST") {
 		t.Errorf("GET /v1/predict: %d %s (Allow %q)", code, body, h.Get("Allow"))
 	}
+	// Allow names every method the endpoint answers: HEAD with GET.
+	for _, path := range []string{"/healthz", "/v1/model"} {
+		req, _ := http.NewRequest(http.MethodDelete, st.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("DELETE %s: %d, Allow %q; want 405, \"GET, HEAD\"", path, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+		if resp, err := http.Head(st.URL + path); err != nil || resp.StatusCode != 200 {
+			t.Errorf("HEAD %s: %v %v", path, resp, err)
+		}
+	}
 	if code, body, _ := get(st.URL + "/nowhere"); code != 404 || !strings.Contains(body, "POST /v1/predict") {
 		t.Errorf("GET /nowhere: %d %s", code, body)
 	}
