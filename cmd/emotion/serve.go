@@ -307,8 +307,12 @@ func (s *server) decodeRequest(w http.ResponseWriter, r *http.Request) (_ []data
 	dec.DisallowUnknownFields() // {"txt": ...} is a typo, not an empty text
 	var req serveRequest
 	err := dec.Decode(&req)
-	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
-		err = errors.New("more than one JSON value: give one utterance or dialog a request")
+	if err == nil {
+		if err = dec.Decode(&struct{}{}); err == io.EOF {
+			err = nil
+		} else if mbe := (*http.MaxBytesError)(nil); !errors.As(err, &mbe) {
+			err = errors.New("more than one JSON value: give one utterance or dialog a request")
+		}
 	}
 	if err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {

@@ -244,6 +244,7 @@ func TestServeRequests(t *testing.T) {
 		{"empty turns", dt.URL, `{"turns": []}`, 400, `"turns" is empty`},
 		{"too many turns", dt.URL, `{"turns": [{"text": "a"}, {"text": "b"}, {"text": "c"}, {"text": "d"}, {"text": "e"}]}`, 413, "5 turns; this server predicts at most 4"},
 		{"too large", st.URL, `{"text": "` + strings.Repeat("a", serveMaxBody) + `"}`, 413, "over 1048576 bytes"},
+		{"too large after the value", st.URL, `{"text": "a"}` + strings.Repeat(" ", serveMaxBody), 413, "over 1048576 bytes"},
 		{"explain, sentence model", st.URL, `{"text": "a", "explain": true}`, 400, "this is a sentence model"},
 	}
 	for _, tt := range tests {
