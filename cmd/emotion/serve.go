@@ -350,7 +350,7 @@ func (s *server) decodeRequest(w http.ResponseWriter, r *http.Request) (_ []data
 // the HTTP server has shut down, so that no handler waits for it any more).
 // Each batch takes the jobs already waiting (and, with a wait, those that
 // arrive within it) up to maxBatch turns; a job that would overflow it
-// starts the next batch.
+// starts the next batch. A job whose client has left is dropped.
 func (s *server) serveBatches(stop <-chan struct{}) {
 	var next *serveJob
 	for {
@@ -362,6 +362,9 @@ func (s *server) serveBatches(stop <-chan struct{}) {
 			case <-stop:
 				return
 			}
+		}
+		if first.ctx.Err() != nil {
+			continue // its client left: it needs no answer
 		}
 		jobs, n := []*serveJob{first}, len(first.turns)
 		var timer *time.Timer
@@ -385,6 +388,9 @@ func (s *server) serveBatches(stop <-chan struct{}) {
 				case <-timeout:
 					break collect
 				}
+			}
+			if j.ctx.Err() != nil {
+				continue // its client left: it takes no room
 			}
 			if n+len(j.turns) > s.maxBatch {
 				next = j

@@ -402,6 +402,43 @@ func TestServeClientNotReading(t *testing.T) {
 	}
 }
 
+// TestServeSkipsLeftJobs: a request whose client has left takes no room in
+// a batch, so the requests behind it are not pushed to a later one.
+func TestServeSkipsLeftJobs(t *testing.T) {
+	p, err := loadPredictor(trainTiny(t, "sentence"), host.NewCPU(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.net.Release()
+	s := newServer(p, "model", 8, 0)
+	turns := []dataset.RawTurn{{Text: "a"}, {Text: "b"}, {Text: "c"}, {Text: "d"}}
+	left, cancel := context.WithCancel(context.Background())
+	cancel()
+	var live []*serveJob
+	for i, ctx := range []context.Context{left, context.Background(), left, left, context.Background()} {
+		j := &serveJob{ctx: ctx, turns: turns, done: make(chan serveResult, 1)}
+		s.queue <- j
+		if i == 1 || i == 4 {
+			live = append(live, j)
+		}
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		s.serveBatches(stop)
+		close(done)
+	}()
+	for _, j := range live {
+		if res := <-j.done; res.err != nil || len(res.preds) != len(turns) {
+			t.Errorf("live request: %d predictions, %v", len(res.preds), res.err)
+		}
+	}
+	close(stop)
+	<-done
+	if b := s.batches.Load(); b != 1 {
+		t.Errorf("2 live requests of 4 turns, behind and between 3 that left, ran in %d batches of 8 turns; want 1", b)
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for a command writing while a test
 // reads.
 type syncBuffer struct {
