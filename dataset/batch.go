@@ -183,7 +183,7 @@ func PredictSentences(v *Vocab, o Options, turns []RawTurn) (SentenceBatch, erro
 	if err != nil {
 		return SentenceBatch{}, fmt.Errorf("predict: %w", err)
 	}
-	e := EncodeWithVocab(c, v, o)
+	e := encodeRaw(c, v, o, turns)
 	return e.sentenceBatch(e.All()), nil
 }
 
@@ -203,6 +203,20 @@ func PredictDialogs(v *Vocab, o Options, dialogs [][]RawTurn) (DialogBatch, erro
 	if err != nil {
 		return DialogBatch{}, fmt.Errorf("predict: %w", err)
 	}
-	e := EncodeWithVocab(c, v, o)
+	e := encodeRaw(c, v, o, slices.Concat(dialogs...))
 	return e.dialogBatch(e.All(), max(o.Window, 1)), nil
+}
+
+// encodeRaw encodes c, the corpus of turns (NewRawDialogs), as
+// EncodeWithVocab does (but for Truncated), taking each turn's IDs when
+// it has them.
+func encodeRaw(c *Corpus, v *Vocab, o Options, turns []RawTurn) *Encoded {
+	e := &Encoded{Corpus: c, Vocab: v, Tokens: make([][]int32, len(turns)), MaxLen: truncation(o)}
+	for i, t := range turns {
+		e.Tokens[i] = t.IDs
+		if t.IDs == nil {
+			e.Tokens[i] = EncodeText(v, o, t.Text)
+		}
+	}
+	return e
 }

@@ -42,11 +42,23 @@ func tokenizeAll(c *Corpus, o Options) [][]string {
 	return toks
 }
 
-func encode(c *Corpus, toks [][]string, v *Vocab, o Options) *Encoded {
-	maxLen := o.MaxLen
-	if maxLen < 1 {
-		maxLen = DefaultMaxLen
+// EncodeText tokenises one text and encodes it with v, truncated to
+// o.MaxLen tokens: the token ids EncodeWithVocab gives an utterance of
+// that text (for RawTurn.IDs).
+func EncodeText(v *Vocab, o Options, text string) []int32 {
+	return v.Encode(Tokenize(text, o.Tokenizer), truncation(o))
+}
+
+// truncation is the number of tokens o keeps per utterance.
+func truncation(o Options) int {
+	if o.MaxLen < 1 {
+		return DefaultMaxLen
 	}
+	return o.MaxLen
+}
+
+func encode(c *Corpus, toks [][]string, v *Vocab, o Options) *Encoded {
+	maxLen := truncation(o)
 	e := &Encoded{Corpus: c, Vocab: v, Tokens: make([][]int32, len(toks)), MaxLen: maxLen}
 	for i, t := range toks {
 		if len(t) > maxLen {

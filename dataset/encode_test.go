@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -139,5 +140,63 @@ func TestPredictDialogs(t *testing.T) {
 	}
 	if _, err := PredictDialogs(v, o, [][]RawTurn{{{Text: "hi"}}, {{Text: "x", Speaker: 'Q'}}}); err == nil || !strings.Contains(err.Error(), "dialog 2: turn 1") {
 		t.Errorf("a bad speaker in dialog 2: %v", err)
+	}
+}
+
+// TestPredictEncodedTurns: turns given with their IDs (EncodeText) make
+// the batches their texts make, and the IDs are what the batch holds.
+func TestPredictEncodedTurns(t *testing.T) {
+	v, err := NewVocab([]string{PadToken, UnkToken, "hello", "there", "you", "[laughter]", "do", "n't"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.Window, o.MaxLen = 3, 4
+	o.Tokenizer.DropNonSpeech = true
+	dialogs := [][]RawTurn{
+		{{Text: "Hello there, you!", Speaker: 'F'}, {Text: "[LAUGHTER]", Speaker: 'M'}, {Text: "Don't you there hello you hello."}},
+		{{Text: "you you you you you you you"}, {Text: "THERE"}},
+	}
+	encoded := make([][]RawTurn, len(dialogs))
+	for k, d := range dialogs {
+		for _, rt := range d {
+			rt.IDs = EncodeText(v, o, rt.Text)
+			if len(rt.IDs) > o.MaxLen {
+				t.Errorf("EncodeText(%q): %d ids, more than MaxLen %d", rt.Text, len(rt.IDs), o.MaxLen)
+			}
+			encoded[k] = append(encoded[k], rt)
+		}
+	}
+	want, err := PredictDialogs(v, o, dialogs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := PredictDialogs(v, o, encoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("dialog batch of encoded turns\n%+v\nof texts\n%+v", got, want)
+	}
+	flat, encFlat := slices.Concat(dialogs...), slices.Concat(encoded...)
+	ws, err := PredictSentences(v, o, flat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := PredictSentences(v, o, encFlat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gs, ws) {
+		t.Errorf("sentence batch of encoded turns\n%+v\nof texts\n%+v", gs, ws)
+	}
+	// The IDs are taken as given: the text is not tokenised again.
+	encFlat[0].IDs = []int32{v.ID("you")}
+	gs, err = PredictSentences(v, o, encFlat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gs.Lengths[0] != 1 || gs.Tokens[0] != v.ID("you") {
+		t.Errorf("a turn's IDs were not used: length %d, first token %d", gs.Lengths[0], gs.Tokens[0])
 	}
 }

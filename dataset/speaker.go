@@ -118,6 +118,11 @@ func (c *Corpus) Speakers() int {
 type RawTurn struct {
 	Text    string
 	Speaker byte
+	// IDs, when not nil, are Text's token ids, EncodeText with the
+	// vocabulary and options given to PredictSentences or PredictDialogs,
+	// which then use them rather than tokenise Text (the serve command
+	// encodes each request in its own handler, not in the batch).
+	IDs []int32
 }
 
 // NewRawCorpus makes a corpus of one dialog from raw turns, in conversation
