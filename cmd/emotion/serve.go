@@ -277,13 +277,26 @@ func (s *server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		httpError(w, status, err.Error())
 		return
 	}
+	full := func() {
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, fmt.Sprintf("%d requests are waiting for the model: retry later", serveQueue))
+	}
+	if len(s.queue) == cap(s.queue) {
+		full() // before the work of tokenising
+		return
+	}
+	// Tokenise here, on the request's own goroutine, not in the batch: the
+	// model's goroutine would tokenise every text in series with everyone's
+	// prediction, all of it although only the first MaxLen tokens count.
+	for i := range turns {
+		turns[i].IDs = dataset.EncodeText(s.p.vocab, s.p.opts, turns[i].Text)
+	}
 	job := &serveJob{ctx: r.Context(), turns: turns, explain: explain, done: make(chan serveResult, 1)}
 	select {
 	case s.queue <- job:
 		s.accepted.Add(1)
 	default:
-		w.Header().Set("Retry-After", "1")
-		httpError(w, http.StatusServiceUnavailable, fmt.Sprintf("%d requests are waiting for the model: retry later", serveQueue))
+		full()
 		return
 	}
 	select {

@@ -439,6 +439,50 @@ func TestServeSkipsLeftJobs(t *testing.T) {
 	}
 }
 
+// TestServeEncodesInHandlers: a request's texts are tokenised by its own
+// handler, so that the goroutine of the model never tokenises (a 1 MiB
+// text would hold every request for as long as that takes), and a long
+// text gets what predict gives it.
+func TestServeEncodesInHandlers(t *testing.T) {
+	ckpt := trainTiny(t, "dialog")
+	s, ts := startServer(t, ckpt, 8, 0)
+	predict := s.predict
+	s.predict = func(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error) {
+		for _, g := range groups {
+			for _, turn := range g {
+				if turn.IDs == nil || len(turn.IDs) > max(s.p.opts.MaxLen, 1) {
+					t.Errorf("the batch got a turn of %d bytes with %d token ids (nil: %v)", len(turn.Text), len(turn.IDs), turn.IDs == nil)
+				}
+			}
+		}
+		return predict(groups, explain)
+	}
+	long := strings.Repeat("word3 and, word11 more. ", 5000)
+	in := map[string]any{"turns": []map[string]string{{"text": "hello there", "speaker": "F"}, {"text": long, "speaker": "M"}}}
+	line, _ := json.Marshal(in) // predict's standard input
+	in["explain"] = true
+	body, _ := json.Marshal(in)
+	code, resp, msg := post(t, ts.URL, string(body))
+	if code != 200 || len(resp.Predictions) != 2 {
+		t.Fatalf("status %d (%s), %d predictions", code, msg, len(resp.Predictions))
+	}
+	oldIn := stdin
+	stdin = bytes.NewReader(line)
+	defer func() { stdin = oldIn }()
+	code, out, errOut := runEmotion(t, "predict", "--checkpoint", ckpt, "--device", "cpu", "--json", "--explain")
+	if code != 0 {
+		t.Fatalf("predict: exit %d: %s", code, errOut)
+	}
+	var served []string
+	for _, p := range resp.Predictions {
+		b, _ := json.Marshal(p)
+		served = append(served, string(b))
+	}
+	if got, want := strings.Join(served, "\n"), strings.TrimSpace(out); got != want {
+		t.Errorf("served\n%.300s\npredict printed\n%.300s", got, want)
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for a command writing while a test
 // reads.
 type syncBuffer struct {
