@@ -36,14 +36,18 @@ Endpoints:
                     "label": "neutral", "probs": {...}, "attention": [...]}]}
                     or, for a bad request, a 4xx status and {"error": "..."}.
   GET  /v1/model    the model: kind, labels, window, vocabulary, parameters
-  GET  /healthz     200 while the model answers; 503 after a device error
+  GET  /healthz     200, or 503 and the error once a batch has failed on the
+                    device
 
 Requests that arrive while the model is busy are predicted together in one
 batch of up to --max-batch turns (dynamic batching); a request of more turns
 than that is refused. --batch-wait holds a batch open that long for more
 requests: more throughput under load for that much latency. A request gets
-the same predictions, up to float rounding, whatever it is batched with. Ctrl-C or SIGTERM stops
-the server after it has answered the requests it accepted.`,
+the same predictions, up to float rounding, whatever it is batched with.
+
+Ctrl-C or SIGTERM stops accepting requests and answers those accepted, for
+up to 30 s (a client gets 20 s to read its answer), then exits: 0, or 1 when
+some were still waiting.`,
 		examples: `emotion serve --checkpoint runs/dialog-session5/model.safetensors
 curl -s localhost:8080/v1/predict -d '{"text": "I am so happy for you!", "speaker": "F"}'
 curl -s localhost:8080/v1/predict -d '{"turns": [{"text": "Where were you?", "speaker": "F"}, {"text": "Out.", "speaker": "M"}], "explain": true}'
@@ -60,9 +64,13 @@ const serveMaxBody = 1 << 20
 const serveQueue = 1024
 
 // serveWriteTimeout is how long a client may take to read its answer (up
-// to 6 MiB: JSON writes < and > as 6 bytes); less than the 30 s a graceful
-// stop waits for the handlers.
+// to 6 MiB: JSON writes < and > as 6 bytes); less than the serveStopGrace a
+// graceful stop waits for the handlers.
 var serveWriteTimeout = 20 * time.Second
+
+// serveStopGrace is how long a stop waits for the accepted requests to be
+// answered before it gives up and exits 1.
+var serveStopGrace = 30 * time.Second
 
 // serveListening, when set (by tests), is called with the server and its
 // address once it listens and has printed its start-up line, before any
@@ -146,7 +154,7 @@ func runServe(args []string) error {
 		case <-s.quit:
 		case <-serveEnded: // it failed
 		}
-		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		sctx, scancel := context.WithTimeout(context.Background(), serveStopGrace)
 		defer scancel()
 		shutdownErr = hs.Shutdown(sctx)
 	}()
@@ -155,7 +163,7 @@ func runServe(args []string) error {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 	if shutdownErr != nil {
-		return fmt.Errorf("serve: stopping: %w", shutdownErr)
+		return fmt.Errorf("serve: stopping: still answering accepted requests after %v (%w)", serveStopGrace, shutdownErr)
 	}
 	fmt.Fprintf(stderr, "stopped after %d requests\n", s.answered.Load())
 	return nil

@@ -561,6 +561,57 @@ func TestServeCommand(t *testing.T) {
 	}
 }
 
+// TestServeCommandStopGrace: a stop that cannot answer every accepted
+// request within its grace exits 1 and says so.
+func TestServeCommandStopGrace(t *testing.T) {
+	ckpt := trainTiny(t, "sentence")
+	ctx, cancel := context.WithCancel(context.Background())
+	oldCtx, oldOut, oldErr, oldGrace := commandContext, stdout, stderr, serveStopGrace
+	var errOut syncBuffer
+	listening := make(chan string, 1)
+	var srv *server
+	commandContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
+	stdout, stderr, serveStopGrace = io.Discard, &errOut, 100*time.Millisecond
+	serveListening = func(s *server, a net.Addr) {
+		srv = s
+		predict := s.predict
+		s.predict = func(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error) {
+			time.Sleep(time.Second) // longer than the grace
+			return predict(groups, explain)
+		}
+		listening <- "http://" + a.String()
+	}
+	defer func() {
+		commandContext, stdout, stderr, serveListening, serveStopGrace = oldCtx, oldOut, oldErr, nil, oldGrace
+		cancel()
+	}()
+	exit := make(chan int, 1)
+	go func() {
+		exit <- emotion([]string{"serve", "--checkpoint", ckpt, "--addr", "127.0.0.1:0", "--device", "cpu", "--threads", "1"})
+	}()
+	var url string
+	select {
+	case url = <-listening:
+	case code := <-exit:
+		t.Fatalf("serve exited %d: %s", code, errOut.String())
+	}
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		if resp, err := http.Post(url+"/v1/predict", "application/json", strings.NewReader(`{"text": "hi"}`)); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	for srv.accepted.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if code := <-exit; code != 1 || !strings.Contains(errOut.String(), "still answering accepted requests after 100ms") {
+		t.Errorf("serve exited %d: %q", code, errOut.String())
+	}
+	<-answered
+}
+
 func TestServeCommandLine(t *testing.T) {
 	tests := []struct {
 		args []string
