@@ -41,13 +41,15 @@ Endpoints:
 
 Requests that arrive while the model is busy are predicted together in one
 batch of up to --max-batch turns (dynamic batching); a request of more turns
-than that is refused. --batch-wait holds a batch open that long for more
+than that is predicted in parts of that size, in turn with the others
+(each part of a dialog with the earlier turns its windows need), so that
+no request costs more memory than a full batch. --batch-wait holds a batch open that long for more
 requests: more throughput under load for that much latency. A request gets
 the same predictions, up to float rounding, whatever it is batched with.
 
 Ctrl-C or SIGTERM stops accepting requests and answers those accepted, for
 up to 30 s (a client gets 20 s to read its answer), then exits: 0, or 1 when
-some were still waiting.`,
+some were still waiting. A second Ctrl-C stops it at once.`,
 		examples: `emotion serve --checkpoint runs/dialog-session5/model.safetensors
 curl -s localhost:8080/v1/predict -d '{"text": "I am so happy for you!", "speaker": "F"}'
 curl -s localhost:8080/v1/predict -d '{"turns": [{"text": "Where were you?", "speaker": "F"}, {"text": "Out.", "speaker": "M"}], "explain": true}'
@@ -86,7 +88,7 @@ func runServe(args []string) error {
 	ckpt := fs.String("checkpoint", "", "model checkpoint (model.safetensors[.zst])")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port; :8080 for every interface, port 0 for any free one)")
 	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
-	maxBatch := fs.Int("max-batch", 512, "most turns predicted in one batch, and in one request")
+	maxBatch := fs.Int("max-batch", 64, "most turns predicted in one batch (a longer request is predicted in parts)")
 	wait := fs.Duration("batch-wait", 0, "how long a batch waits for more requests before it runs (0: it takes the requests already waiting)")
 	fs.IntVar(&cpuThreads, "threads", 0, "CPU backend threads (0: every core)")
 	addDependentLaunchFlag(fs)
@@ -154,6 +156,9 @@ func runServe(args []string) error {
 		case <-s.quit:
 		case <-serveEnded: // it failed
 		}
+		// Stop catching signals: a second Ctrl-C ends the process at once
+		// instead of waiting for the accepted requests.
+		cancel()
 		sctx, scancel := context.WithTimeout(context.Background(), serveStopGrace)
 		defer scancel()
 		shutdownErr = hs.Shutdown(sctx)
@@ -299,26 +304,69 @@ func (s *server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	for i := range turns {
 		turns[i].IDs = dataset.EncodeText(s.p.vocab, s.p.opts, turns[i].Text)
 	}
-	job := &serveJob{ctx: r.Context(), turns: turns, explain: explain, done: make(chan serveResult, 1)}
-	select {
-	case s.queue <- job:
-		s.accepted.Add(1)
-	default:
-		full()
-		return
-	}
-	select {
-	case res := <-job.done:
-		// A client that does not read its answer must not hold this
-		// handler, and a graceful stop waiting for it, forever.
-		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(serveWriteTimeout))
+	var preds []predictOutput
+	for i, pc := range s.pieces(len(turns)) {
+		job := &serveJob{ctx: r.Context(), turns: turns[pc.lo:pc.end], explain: explain, done: make(chan serveResult, 1)}
+		if i == 0 {
+			select {
+			case s.queue <- job:
+				s.accepted.Add(1)
+			default:
+				full()
+				return
+			}
+		} else { // accepted: its later pieces wait for room
+			select {
+			case s.queue <- job:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		var res serveResult
+		select {
+		case res = <-job.done:
+		case <-r.Context().Done(): // the client left; its batch skips or drops it
+			return
+		}
 		if res.err != nil {
 			httpError(w, http.StatusInternalServerError, res.err.Error())
 			return
 		}
-		writeHTTPJSON(w, http.StatusOK, serveResponse{Model: s.info.Model, Predictions: res.preds})
-	case <-r.Context().Done(): // the client left; its batch skips or drops it
+		for k := pc.first - pc.lo; k < len(res.preds); k++ {
+			out := res.preds[k]
+			out.Turn = pc.lo + k + 1 // numbered in the whole request
+			preds = append(preds, out)
+		}
 	}
+	// A client that does not read its answer must not hold this handler,
+	// and a graceful stop waiting for it, forever.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(serveWriteTimeout))
+	writeHTTPJSON(w, http.StatusOK, serveResponse{Model: s.info.Model, Predictions: preds})
+}
+
+// piece is the part turns[lo:end] of a request that one job predicts, of
+// which it answers turns[first:end]: the turns before first are the
+// earlier turns of the first window (dialog model), predicted by the
+// piece before.
+type piece struct{ lo, first, end int }
+
+// pieces cuts a request of n turns into jobs of at most maxBatch turns, so
+// that a long dialog costs no more memory than a full batch: each piece
+// after the first starts with the window−1 turns its first window needs
+// (at least one new turn a piece, whatever the window).
+func (s *server) pieces(n int) []piece {
+	context := 0
+	if s.info.Model == model.KindDialog {
+		context = s.info.Window - 1
+	}
+	var out []piece
+	for first := 0; first < n; {
+		lo := max(first-context, 0)
+		end := min(max(lo+s.maxBatch, first+1), n)
+		out = append(out, piece{lo, first, end})
+		first = end
+	}
+	return out
 }
 
 // decodeRequest reads and checks a predict request: the turns to predict,
@@ -349,9 +397,6 @@ func (s *server) decodeRequest(w http.ResponseWriter, r *http.Request) (_ []data
 	in, err := req.turns()
 	if err != nil {
 		return nil, false, http.StatusBadRequest, fmt.Errorf("request: %w", err)
-	}
-	if len(in) > s.maxBatch {
-		return nil, false, http.StatusRequestEntityTooLarge, fmt.Errorf("request: %d turns; this server predicts at most %d a request (--max-batch)", len(in), s.maxBatch)
 	}
 	turns := make([]dataset.RawTurn, len(in))
 	for i, t := range in {

@@ -242,7 +242,7 @@ func TestServeRequests(t *testing.T) {
 		{"text and turns", st.URL, `{"text": "a", "turns": [{"text": "b"}]}`, 400, `or "turns" (one dialog), not both`},
 		{"nested turns", dt.URL, `{"turns": [{"turns": [{"text": "b"}]}]}`, 400, `unknown field "turns"`},
 		{"empty turns", dt.URL, `{"turns": []}`, 400, `"turns" is empty`},
-		{"too many turns", dt.URL, `{"turns": [{"text": "a"}, {"text": "b"}, {"text": "c"}, {"text": "d"}, {"text": "e"}]}`, 413, "5 turns; this server predicts at most 4"},
+		{"more turns than a batch", dt.URL, `{"turns": [{"text": "a"}, {"text": "b"}, {"text": "c"}, {"text": "d"}, {"text": "e"}]}`, 200, "5"},
 		{"too large", st.URL, `{"text": "` + strings.Repeat("a", serveMaxBody) + `"}`, 413, "over 1048576 bytes"},
 		{"too large after the value", st.URL, `{"text": "a"}` + strings.Repeat(" ", serveMaxBody), 413, "over 1048576 bytes"},
 		{"explain, sentence model", st.URL, `{"text": "a", "explain": true}`, 400, "this is a sentence model"},
@@ -643,6 +643,76 @@ func TestServeCommandLine(t *testing.T) {
 	for _, want := range []string{"POST /v1/predict", "GET  /healthz", "--max-batch", "--batch-wait", "curl -s localhost:8080/v1/predict"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("serve --help (exit %d) lacks %q", code, want)
+		}
+	}
+}
+
+// TestServeLongRequest: a dialog of more turns than a batch is predicted in
+// parts, each with the earlier turns its windows need, and answered as
+// predict answers the whole dialog at once.
+func TestServeLongRequest(t *testing.T) {
+	ckpt := trainTiny(t, "dialog") // window 3
+	s, ts := startServer(t, ckpt, 4, 0)
+	var texts, turns []string
+	for i := range 11 {
+		texts = append(texts, fmt.Sprintf("word%d, and more words %d.", i*5%17, i%3))
+		turns = append(turns, fmt.Sprintf(`{"text": %q, "speaker": "F"}`, texts[i]))
+	}
+	code, resp, msg := post(t, ts.URL, `{"turns": [`+strings.Join(turns, ", ")+`], "explain": true}`)
+	if code != 200 {
+		t.Fatalf("status %d: %s", code, msg)
+	}
+	// Parts [0, 4), then 4–5, 6–7, 8–9 and 10, each after the 2 turns
+	// before it: 5 batches of at most 4 turns.
+	if got := s.batches.Load(); got != 5 {
+		t.Errorf("%d batches, want 5", got)
+	}
+	code, out, errOut := runEmotion(t, append([]string{"predict", "--checkpoint", ckpt, "--device", "cpu", "--json", "--explain", "--speaker", "F"}, texts...)...)
+	if code != 0 {
+		t.Fatalf("predict: exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 11 || len(resp.Predictions) != 11 {
+		t.Fatalf("%d predictions served, %d printed, want 11", len(resp.Predictions), len(lines))
+	}
+	for i, l := range lines {
+		var want predictOutput
+		if err := json.Unmarshal([]byte(l), &want); err != nil {
+			t.Fatal(err)
+		}
+		got := resp.Predictions[i]
+		if got.Turn != want.Turn || got.Text != want.Text || got.Label != want.Label || len(got.Context) != len(want.Context) {
+			t.Fatalf("turn %d: served %+v, predict %+v", i+1, got, want)
+		}
+		for label, p := range want.Probs {
+			if math.Abs(got.Probs[label]-p) > 1.5e-4 {
+				t.Errorf("turn %d: %s %g served, %g printed", i+1, label, got.Probs[label], p)
+			}
+		}
+		for c := range got.Context {
+			if math.Abs(got.Context[c]-want.Context[c]) > 1.5e-4 {
+				t.Errorf("turn %d: attention %v served, %v printed", i+1, got.Context, want.Context)
+			}
+		}
+	}
+}
+
+func TestServePieces(t *testing.T) {
+	for _, tc := range []struct {
+		kind          string
+		window, batch int
+		n             int
+		want          string
+	}{
+		{"sentence", 0, 4, 10, "[{0 0 4} {4 4 8} {8 8 10}]"},
+		{"dialog", 3, 4, 11, "[{0 0 4} {2 4 6} {4 6 8} {6 8 10} {8 10 11}]"},
+		{"dialog", 3, 4, 4, "[{0 0 4}]"},
+		{"dialog", 10, 4, 6, "[{0 0 4} {0 4 5} {0 5 6}]"}, // a batch smaller than the window: a turn a part
+		{"dialog", 1, 1, 2, "[{0 0 1} {1 1 2}]"},
+	} {
+		s := &server{maxBatch: tc.batch, info: modelInfo{Model: tc.kind, Window: tc.window}}
+		if got := fmt.Sprint(s.pieces(tc.n)); got != tc.want {
+			t.Errorf("%s, window %d, batch %d, %d turns: %s, want %s", tc.kind, tc.window, tc.batch, tc.n, got, tc.want)
 		}
 	}
 }
