@@ -185,8 +185,8 @@ type server struct {
 	// failed holds the error of the first batch whose prediction failed
 	// (a device error): /healthz reports it.
 	failed atomic.Pointer[error]
-	// accepted counts the requests queued, answered those answered, and
-	// batches the batches run.
+	// accepted counts the requests queued, answered those answered (a
+	// long one in several jobs counts once), and batches the batches run.
 	accepted, answered, batches atomic.Int64
 	// predict is p.predictGroups (tests put failures in its place).
 	predict func(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error)
@@ -342,6 +342,7 @@ func (s *server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	// and a graceful stop waiting for it, forever.
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(serveWriteTimeout))
 	writeHTTPJSON(w, http.StatusOK, serveResponse{Model: s.info.Model, Predictions: preds})
+	s.answered.Add(1)
 }
 
 // piece is the part turns[lo:end] of a request that one job predicts, of
@@ -506,7 +507,6 @@ func (s *server) runBatch(jobs []*serveJob) {
 			}
 		}
 		j.done <- serveResult{preds: outs[i]}
-		s.answered.Add(1)
 	}
 }
 
