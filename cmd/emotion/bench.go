@@ -388,7 +388,7 @@ and GEMM between two CUDA events and prints the device time per step of each
 kind of launch (op and kernel, or GEMM shape), the longest first: where a
 step's time goes. The events cost the host a few microseconds a launch.`
 
-func runBenchTrain(args []string) error {
+func runBenchTrain(args []string) (err error) {
 	fs := benchFlagSet("train", benchTrainHelp)
 	mf := addModelFlags(fs)
 	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
@@ -418,7 +418,6 @@ func runBenchTrain(args []string) error {
 	opts := dataset.DefaultOptions()
 	count := *warmup + max(*steps, 1)
 	var b *bench.Batches
-	var err error
 	if *data != "" {
 		ctx, cancel := signalContext()
 		defer cancel()
@@ -455,11 +454,11 @@ func runBenchTrain(args []string) error {
 		return usagef("--profile times launches on a GPU; %s has none (use --device cuda with a cuda build)", be.Name())
 	}
 	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
+		stop, perr := startCPUProfile(*cpuProfile)
+		if perr != nil {
+			return fmt.Errorf("--cpuprofile: %w", perr)
 		}
-		defer stop()
+		defer stopCPUProfile(stop, &err) // err: the command's, not a shadow
 	}
 	rep, err := bench.RunTrain(be, b, cfg, *steps)
 	if err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"runtime/pprof"
@@ -136,20 +138,58 @@ func (d *foldData) Train(epoch int) []model.Inputs {
 	return ins
 }
 
-// startCPUProfile writes a CPU profile to path until the returned stop.
-func startCPUProfile(path string) (stop func(), err error) {
+// startCPUProfile writes a CPU profile to path until the returned stop,
+// which returns the error of any write of the profile (runtime/pprof
+// drops them: a profile to a full disk, or to /dev/full, would otherwise
+// be lost without a word).
+func startCPUProfile(path string) (stop func() error, err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	w := &errWriter{w: f}
+	if err := pprof.StartCPUProfile(w); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
 	}
-	return func() {
+	return func() error {
 		pprof.StopCPUProfile()
-		f.Close()
+		err := w.err
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("cpu profile %s is incomplete: %w", path, err)
+		}
+		return nil
 	}, nil
+}
+
+// stopCPUProfile stops the profile of stop (from startCPUProfile) and
+// adds its error to *err, the command's.
+func stopCPUProfile(stop func() error, err *error) {
+	if perr := stop(); perr != nil {
+		*err = errors.Join(*err, perr)
+	}
+}
+
+// errWriter writes to w and keeps its first error; after one, it writes
+// nothing more.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	e.err = err
+	return n, err
 }
 
 func (d *foldData) Val() []model.Inputs {

@@ -58,7 +58,7 @@ type trainOptions struct {
 	epochsSet                   bool // --epochs given with --resume: train up to that many
 }
 
-func runTrain(args []string) error {
+func runTrain(args []string) (err error) {
 	fs := newFlagSet("train")
 	o := dataFlags(fs)
 	_ = fs.MarkHidden("dialog") // --model decides the seed protocol's split sizes
@@ -93,11 +93,11 @@ func runTrain(args []string) error {
 		return usagef("--threads must not be negative (0: every core)")
 	}
 	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return err
+		stop, perr := startCPUProfile(*cpuProfile)
+		if perr != nil {
+			return perr
 		}
-		defer stop()
+		defer stopCPUProfile(stop, &err) // err: the command's, not a shadow
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
