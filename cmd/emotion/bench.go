@@ -202,7 +202,9 @@ func runBenchKernels(args []string) error {
 		}
 		for _, n := range bench.CaseNames(s) {
 			if re == nil || re.MatchString(n) {
-				fmt.Fprintln(stdout, n)
+				if _, err := fmt.Fprintln(stdout, n); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -260,19 +262,23 @@ func runBenchKernels(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The text report is printed as the cases run; a write that fails
+	// (a full disk) is the command's error once the report is done, and
+	// --json-out is written.
+	out := &errWriter{w: stdout}
 	each := func(bench.KernelResult) {}
 	if !*jsonOut {
-		fmt.Fprintf(stdout, "emotion bench kernels on %s, shapes %s", be.Name(), s.Name)
+		fmt.Fprintf(out, "emotion bench kernels on %s, shapes %s", be.Name(), s.Name)
 		if m := bench.LaunchMode(be); m != "" {
-			fmt.Fprintf(stdout, ", %s launches, %s timing", m, bench.TimingMode(o))
+			fmt.Fprintf(out, ", %s launches, %s timing", m, bench.TimingMode(o))
 		}
 		if !o.NoValidate {
-			fmt.Fprintf(stdout, ", checked against %s", ref.Name())
+			fmt.Fprintf(out, ", checked against %s", ref.Name())
 		}
-		fmt.Fprintf(stdout, "\nceilings: copy %.2f GB/s (2 buffers of %d MiB), SGEMM %.2f GFLOP/s (n = %d), launch floor %s (Fill of 1 float; the host issues one in %s)\n",
+		fmt.Fprintf(out, "\nceilings: copy %.2f GB/s (2 buffers of %d MiB), SGEMM %.2f GFLOP/s (n = %d), launch floor %s (Fill of 1 float; the host issues one in %s)\n",
 			ceil.CopyGBps, ceil.CopyBytes>>20, ceil.SgemmGFlops, ceil.SgemmN, fmtDuration(ceil.LaunchNS), fmtDuration(ceil.HostLaunchNS))
-		fmt.Fprintf(stdout, "%%bound: the least time these allow the op (its bytes at the copy rate, its FLOPs at the SGEMM rate, or the launch floor) over its time\n\n")
-		each = kernelPrinter(stdout)
+		fmt.Fprintf(out, "%%bound: the least time these allow the op (its bytes at the copy rate, its FLOPs at the SGEMM rate, or the launch floor) over its time\n\n")
+		each = kernelPrinter(out)
 	}
 	rep, err := bench.RunKernels(be, ref, o, ceil, each)
 	if err != nil {
@@ -283,18 +289,18 @@ func runBenchKernels(args []string) error {
 			return fmt.Errorf("--json-out: %w", err)
 		}
 	}
+	var printErr error
 	if *jsonOut {
-		if err := writeJSON(stdout, rep); err != nil {
-			return err
-		}
+		printErr = writeJSON(stdout, rep)
 	} else {
-		fmt.Fprintf(stdout, "\n%d cases, %d failed validation\n", len(rep.Results), rep.Failed)
-		printTargets(stdout, rep.Targets)
+		fmt.Fprintf(out, "\n%d cases, %d failed validation\n", len(rep.Results), rep.Failed)
+		printTargets(out, rep.Targets)
+		printErr = out.err
 	}
 	if rep.Failed > 0 {
-		return fmt.Errorf("bench kernels: %d of %d cases differ from the reference backend", rep.Failed, len(rep.Results))
+		return errors.Join(printErr, fmt.Errorf("bench kernels: %d of %d cases differ from the reference backend", rep.Failed, len(rep.Results)))
 	}
-	return nil
+	return printErr
 }
 
 // kernelPrinter returns a function that prints each result as a row of a
@@ -477,8 +483,9 @@ func runBenchTrain(args []string) (err error) {
 	if *jsonOut {
 		return writeJSON(stdout, rep)
 	}
-	printTrainReport(stdout, rep)
-	return nil
+	out := &errWriter{w: stdout}
+	printTrainReport(out, rep)
+	return out.err
 }
 
 func dumpBatches(path string, b *bench.Batches, cfg model.Config) error {

@@ -51,8 +51,9 @@ func runBenchCompare(args []string) error {
 		if *jsonOut {
 			return writeJSON(stdout, c)
 		}
-		printKernelComparison(stdout, oldPath, newPath, c)
-		return nil
+		out := &errWriter{w: stdout}
+		printKernelComparison(out, oldPath, newPath, c)
+		return out.err
 	}
 	var o, n bench.TrainReport
 	if err := readReport(oldPath, &o); err != nil {
@@ -68,8 +69,9 @@ func runBenchCompare(args []string) error {
 	if *jsonOut {
 		return writeJSON(stdout, c)
 	}
-	printTrainComparison(stdout, oldPath, newPath, c)
-	return nil
+	out := &errWriter{w: stdout}
+	printTrainComparison(out, oldPath, newPath, c)
+	return out.err
 }
 
 // reportKind reads the JSON object at path and says which benchmark wrote

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/emotionlab/emotion/bench"
 )
 
 // failWriter fails every write, as standard output does on a full disk
@@ -38,5 +42,72 @@ func TestStdoutWriteErrors(t *testing.T) {
 		if code != 1 || !strings.Contains(e.String(), "no space left on device") {
 			t.Errorf("%s with a failing standard output: exit %d, stderr %q", args[0], code, e.String())
 		}
+	}
+}
+
+// TestBenchStdoutWriteErrors: bench's text reports (kernels, its --list,
+// train, compare) that cannot be written to standard output are an
+// error, not exit 0 with the report lost; kernels still writes its
+// --json-out file first.
+func TestBenchStdoutWriteErrors(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	dir := t.TempDir()
+	k1, t1 := filepath.Join(dir, "k1.json"), filepath.Join(dir, "t1.json")
+	if code, _, e := runEmotion(t, append(append([]string{}, tinyKernels...), "--ops", `^Tanh`, "--json-out", k1)...); code != 0 {
+		t.Fatalf("bench kernels: exit %d: %s", code, e)
+	}
+	if code, _, e := runEmotion(t, append([]string{"bench", "train", "--threads", "1", "--json-out", t1}, tinyTrain...)...); code != 0 {
+		t.Fatalf("bench train: exit %d: %s", code, e)
+	}
+	saved := filepath.Join(dir, "k-failed-stdout.json")
+	for _, args := range [][]string{
+		append(append([]string{}, tinyKernels...), "--ops", `^Tanh`, "--json-out", saved),
+		{"bench", "kernels", "--list"},
+		append([]string{"bench", "train", "--threads", "1"}, tinyTrain...),
+		{"bench", "compare", k1, k1},
+		{"bench", "compare", t1, t1},
+	} {
+		var e bytes.Buffer
+		oldOut, oldErr := stdout, stderr
+		stdout, stderr = failWriter{}, &e
+		code := emotion(args)
+		stdout, stderr = oldOut, oldErr
+		if code != 1 || !strings.Contains(e.String(), "no space left on device") {
+			t.Errorf("%q with a failing standard output: exit %d, stderr %q", args, code, e.String())
+		}
+	}
+	var rep bench.KernelReport
+	if err := readReport(saved, &rep); err != nil || len(rep.Results) == 0 {
+		t.Errorf("bench kernels --json-out with a failing standard output: %d results: %v", len(rep.Results), err)
+	}
+}
+
+// TestTrainJSONLineWriteError: train --json stops at the first epoch whose
+// JSON line cannot be written to standard output (it went on training to
+// the end, the lines lost), once that epoch is saved, and says how to go
+// on; --resume then finishes the run.
+func TestTrainJSONLineWriteError(t *testing.T) {
+	data, _ := writeFixture(t)
+	out := filepath.Join(t.TempDir(), "run")
+	var e bytes.Buffer
+	oldOut, oldErr := stdout, stderr
+	stdout, stderr = failWriter{}, &e
+	code := emotion([]string{"train", "--data", data, "--out", out, "--epochs", "3", "--patience", "0", "--max-batches", "1", "--json", "--device", "cpu",
+		"--embed", "8", "--hidden", "4", "--dense", "4", "--min-count", "1"})
+	stdout, stderr = oldOut, oldErr
+	state := filepath.Join(out, "state.safetensors")
+	if code != 1 || !strings.Contains(e.String(), "epoch 1: --json line: ") || !strings.Contains(e.String(), "no space left on device") ||
+		!strings.Contains(e.String(), "emotion train --resume "+state) {
+		t.Fatalf("train --json with a failing standard output: exit %d, stderr %q", code, e.String())
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "log.jsonl")); err != nil || strings.Count(string(b), "\n") != 1 {
+		t.Errorf("log.jsonl after the failed first line: %q, %v; want epoch 1's line", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "metrics.json")); !os.IsNotExist(err) {
+		t.Errorf("the run trained on after its output failed: metrics.json: %v", err)
+	}
+	code, o, errOut := runEmotion(t, "train", "--resume", state, "--json", "--device", "cpu")
+	if code != 0 || strings.Count(o, "\n") != 3 {
+		t.Errorf("--resume: exit %d, stdout %q, stderr %q; want epochs 2 and 3 and the report", code, o, errOut)
 	}
 }

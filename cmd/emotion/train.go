@@ -356,8 +356,9 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 		if _, err := fmt.Fprintf(logFile, "%s\n", line); err != nil {
 			return err
 		}
+		var printErr error
 		if t.jsonOut {
-			fmt.Fprintf(stdout, "%s\n", line)
+			_, printErr = fmt.Fprintf(stdout, "%s\n", line)
 		} else if !t.quiet {
 			mark := ""
 			if l.Best {
@@ -371,7 +372,15 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 				return err
 			}
 		}
-		return model.SaveTraining(statePath, be, tr, *meta, rec.Compress)
+		if err := model.SaveTraining(statePath, be, tr, *meta, rec.Compress); err != nil {
+			return err
+		}
+		if printErr != nil {
+			// Stop, the epoch saved: its line is in log.jsonl, and
+			// --resume goes on once standard output can be written.
+			return fmt.Errorf("epoch %d: --json line: %w (the epoch is saved: continue with 'emotion train --resume %s')", l.Epoch, printErr, statePath)
+		}
+		return nil
 	}
 	if err := tr.Run(ctx, data); err != nil {
 		if errors.Is(err, model.ErrInterrupted) {
