@@ -675,3 +675,51 @@ func TestUserMistakes(t *testing.T) {
 		t.Errorf("--speaker M: the argument gives\n%sbut the same text on standard input\n%s", args, stdin)
 	}
 }
+
+// TestKilledFreshRunLeavesNoEarlierRun: a fresh train into the folder of
+// an earlier run, killed (SIGKILL) before its first epoch ends, leaves
+// its own config.json beside no checkpoint or metrics of the earlier run:
+// eval and --resume find nothing to trust, where they found the earlier
+// run's model and state beside the new run's config.
+func TestKilledFreshRunLeavesNoEarlierRun(t *testing.T) {
+	data := t.TempDir()
+	writeCorpus(t, data)
+	out := filepath.Join(t.TempDir(), "run")
+	base := append([]string{"train", "--data", data, "--out", out, "--patience", "0", "--quiet", "--device", "cpu"}, small...)
+	mustRun(t, "", append(base, "--epochs", "1", "--max-batches", "1")...)
+
+	cmd := exec.Command(binary, append(base, "--model", "dialog", "--epochs", "50", "--seed", "7")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once it has written its config.json.
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(filepath.Join(out, "config.json")); bytes.Contains(b, []byte(`"seed": 7,`)) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if time.Now().After(deadline) {
+		t.Fatal("the new run wrote no config.json of its own in 60 s")
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "log.jsonl")); err != nil || len(b) > 0 {
+		t.Skipf("the new run logged an epoch before it was killed (log.jsonl: %v)", err)
+	}
+	var cfg map[string]any
+	readJSON(t, filepath.Join(out, "config.json"), &cfg)
+	if m, _ := cfg["model"].(map[string]any); m == nil || m["kind"] != "dialog" {
+		t.Fatalf("config.json is not the new run's: %v", cfg["model"])
+	}
+	for _, name := range []string{"model.safetensors", "state.safetensors", "metrics.json"} {
+		if _, err := os.Stat(filepath.Join(out, name)); !os.IsNotExist(err) {
+			t.Errorf("%s of the earlier run is beside the killed run's config.json (%v)", name, err)
+		}
+	}
+	r := run(t, "", "eval", "--checkpoint", filepath.Join(out, "model.safetensors"), "--device", "cpu")
+	if r.code != 1 || !strings.Contains(r.stderr, "model.safetensors") {
+		t.Errorf("eval of the killed run's folder: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -34,7 +34,9 @@ A run lands in --out: config.json, log.jsonl (one JSON line per epoch),
 metrics.json, confusion.png, curves.png, model.safetensors (the best epoch:
 PyTorch state_dict names, config and vocabulary in its metadata) and
 state.safetensors (everything --resume needs). With --protocol loso each fold
-has its own folder fold1 … fold5 and metrics.json holds mean ± std.
+has its own folder fold1 … fold5 and metrics.json holds mean ± std. A
+fresh run into a folder that holds an earlier run first removes that run's
+files (these, and its fold folders'): to keep a run, give another --out.
 
 Ctrl-C stops after the current batch and saves state.safetensors; --resume
 continues to the same result as an uninterrupted run.`,
@@ -180,6 +182,20 @@ func trainFolds(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fo
 		return err
 	}
 	defer unlock()
+	if first == nil {
+		// A fresh run replaces whatever run the folder held, before it
+		// writes anything: killed before its first save, it must not
+		// leave its config.json and log.jsonl beside the earlier run's
+		// checkpoints and metrics, which eval and --resume would trust.
+		removed, err := removeEarlierRun(rec.Out)
+		if err != nil {
+			return fmt.Errorf("run folder %s holds an earlier run, which this fresh run replaces, and removing it failed: %w (remove it, or give another --out)", rec.Out, err)
+		}
+		if len(removed) > 0 && !t.quiet {
+			fmt.Fprintf(stderr, "note: %s held an earlier run: removed its %s (a fresh run replaces the run in its --out; give another --out to keep one)\n",
+				rec.Out, strings.Join(removed, ", "))
+		}
+	}
 	var reports []metrics.Report
 	if len(folds) > 1 {
 		// A resumed run's earlier folds are done: their reports are on disk.
@@ -441,6 +457,61 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 		}
 	}
 	return rep, nil
+}
+
+// runFiles are the files a training writes into a run folder (or a
+// loso run's fold folder), checkpoints first: the order in which
+// removeEarlierRun removes them, so that one it fails to remove leaves
+// no checkpoint beside a config it removed.
+var runFiles = []string{
+	"state.safetensors", "state.safetensors.zst", "model.safetensors", "model.safetensors.zst",
+	"metrics.json", "confusion.png", "curves.png", "log.jsonl", "config.json",
+}
+
+// removeEarlierRun removes the files of an earlier run from the run
+// folder out, which a fresh run is about to write (the caller holds its
+// lock): its runFiles, and those of its fold folders fold1, fold2, … (a
+// loso run's; a folder left empty goes too), whatever protocol the new
+// run has. Other files stay. It returns the names it removed, relative
+// to out ("model.safetensors", "fold1/"), with a fold folder named once.
+func removeEarlierRun(out string) ([]string, error) {
+	// removeIn removes the runFiles of dir, returning those it removed.
+	removeIn := func(dir string) ([]string, error) {
+		var gone []string
+		for _, name := range runFiles {
+			err := os.Remove(filepath.Join(dir, name))
+			if err == nil {
+				gone = append(gone, name)
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return gone, err
+			}
+		}
+		return gone, nil
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		name := e.Name()
+		digits := strings.TrimPrefix(name, "fold")
+		if !e.IsDir() || digits == name || digits == "" || strings.Trim(digits, "0123456789") != "" {
+			continue // not a fold folder (a symlink is not followed)
+		}
+		dir := filepath.Join(out, name)
+		removeStaleTemps(dir)
+		gone, err := removeIn(dir)
+		if len(gone) > 0 {
+			removed = append(removed, name+"/")
+		}
+		if err != nil {
+			return removed, err
+		}
+		os.Remove(dir) // only when empty: other files stay
+	}
+	gone, err := removeIn(out)
+	return append(removed, gone...), err
 }
 
 // removeStaleTemps removes the temporary checkpoint files that a run
