@@ -1,5 +1,7 @@
 package dataset
 
+import "unicode/utf8"
+
 // Encoded is a corpus tokenised and encoded with one vocabulary (built on
 // one fold's training items, or a checkpoint's).
 type Encoded struct {
@@ -11,20 +13,39 @@ type Encoded struct {
 	Tokens    [][]int32
 	MaxLen    int // the truncation length used
 	Truncated int // utterances that had more than MaxLen tokens
+	// LongTokens counts the tokens of the training texts longer than
+	// MaxTokenRunes characters, which the vocabulary (built by Encode)
+	// leaves out, so that they are encoded as UnkID; Longest is the
+	// longest of them ("" when there is none).
+	LongTokens int
+	Longest    string
 }
 
 // Encode tokenises every utterance of c with o.Tokenizer, builds the
 // vocabulary (min count o.MinCount) from the texts of the train items only,
 // so that nothing of the validation or test data leaks into it, and encodes
 // every utterance with it, truncated to o.MaxLen tokens. A MinCount below 1
-// counts as 1 and a MaxLen below 1 as DefaultMaxLen.
+// counts as 1 and a MaxLen below 1 as DefaultMaxLen. Training tokens of
+// more than MaxTokenRunes characters are not in the vocabulary: it counts
+// them in LongTokens.
 func Encode(c *Corpus, train []int, o Options) *Encoded {
 	toks := tokenizeAll(c, o)
 	docs := make([][]string, len(train))
 	for j, i := range train {
 		docs[j] = toks[i]
 	}
-	return encode(c, toks, BuildVocab(docs, max(o.MinCount, 1)), o)
+	e := encode(c, toks, BuildVocab(docs, max(o.MinCount, 1)), o)
+	for _, doc := range docs {
+		for _, tok := range doc {
+			if TooLong(tok) {
+				e.LongTokens++
+				if utf8.RuneCountInString(tok) > utf8.RuneCountInString(e.Longest) {
+					e.Longest = tok
+				}
+			}
+		}
+	}
+	return e
 }
 
 // EncodeWithVocab tokenises and encodes every utterance of c with a given

@@ -3,6 +3,7 @@ package dataset
 import (
 	"fmt"
 	"sort"
+	"unicode/utf8"
 )
 
 // The ids of the two special tokens, first in every vocabulary.
@@ -24,12 +25,21 @@ type Vocab struct {
 	index  map[string]int32
 }
 
+// MaxTokenRunes is the length, in characters (runes), of the longest
+// token a vocabulary built by BuildVocab holds: a longer one is never
+// kept, so it is encoded as "<unk>", as BERT's tokenizer reads a word of
+// more than 100 characters as [UNK]. A word that long is not language but
+// a glitch of the data (a run of characters without a space), and one of
+// millions of characters made a vocabulary whose checkpoint no reader
+// accepts. IEMOCAP's longest token has 17 characters.
+const MaxTokenRunes = 100
+
 // BuildVocab counts the tokens of docs (the training texts only, so that
 // nothing of the evaluation sets leaks in) and keeps those seen at least
-// minCount times (minCount < 1 is taken as 1), ordered by descending count
-// and then lexicographically, so that the same texts always give the same
-// ids. The special tokens "<pad>" and "<unk>" come first and are never
-// counted.
+// minCount times (minCount < 1 is taken as 1) and at most MaxTokenRunes
+// characters long, ordered by descending count and then lexicographically,
+// so that the same texts always give the same ids. The special tokens
+// "<pad>" and "<unk>" come first and are never counted.
 func BuildVocab(docs [][]string, minCount int) *Vocab {
 	if minCount < 1 {
 		minCount = 1
@@ -44,7 +54,7 @@ func BuildVocab(docs [][]string, minCount int) *Vocab {
 	delete(counts, UnkToken)
 	kept := make([]string, 0, len(counts))
 	for tok, n := range counts {
-		if n >= minCount {
+		if n >= minCount && !TooLong(tok) {
 			kept = append(kept, tok)
 		}
 	}
@@ -60,6 +70,11 @@ func BuildVocab(docs [][]string, minCount int) *Vocab {
 		panic("dataset: BuildVocab made an invalid vocabulary: " + err.Error()) // unreachable: the tokens are distinct
 	}
 	return v
+}
+
+// TooLong reports whether tok has more than MaxTokenRunes characters.
+func TooLong(tok string) bool {
+	return len(tok) > MaxTokenRunes && utf8.RuneCountInString(tok) > MaxTokenRunes
 }
 
 // NewVocab makes a vocabulary from a saved token list (Tokens of another

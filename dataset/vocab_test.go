@@ -154,3 +154,39 @@ func TestVocabRoundTripAndCopies(t *testing.T) {
 		t.Error("NewVocab keeps the caller's slice")
 	}
 }
+
+// TestBuildVocabLeavesOutLongTokens: a token of more than MaxTokenRunes
+// characters (runes, not bytes) is never in a built vocabulary, however
+// often it is seen, so it encodes as UnkID; Encode counts such training
+// tokens and keeps the longest. A 15 MB "word" made a vocabulary whose
+// checkpoint header no reader accepts.
+func TestBuildVocabLeavesOutLongTokens(t *testing.T) {
+	fits := strings.Repeat("é", MaxTokenRunes) // 200 bytes, 100 characters
+	long := strings.Repeat("a", MaxTokenRunes+1)
+	longer := strings.Repeat("\x01", 3*MaxTokenRunes)
+	v := BuildVocab([][]string{{fits, long, "the"}, {fits, long, longer}}, 2)
+	if want := []string{PadToken, UnkToken, fits}; !reflect.DeepEqual(v.Tokens(), want) {
+		t.Errorf("vocabulary %q, want %q", v.Tokens(), want)
+	}
+	if ids := v.Encode([]string{fits, long, longer}, 0); !reflect.DeepEqual(ids, []int32{2, UnkID, UnkID}) {
+		t.Errorf("ids %v", ids)
+	}
+	if TooLong(fits) || !TooLong(long) {
+		t.Errorf("TooLong(%d characters) = %v, TooLong(%d) = %v", MaxTokenRunes, TooLong(fits), MaxTokenRunes+1, TooLong(long))
+	}
+
+	c := &Corpus{Utterances: []Utterance{
+		{Text: "hello " + long, Label: Angry},   // train
+		{Text: long + " " + longer, Label: Sad}, // train
+		{Text: longer + " hello", Label: Happy}, // test: not counted
+	}}
+	o := DefaultOptions()
+	o.MinCount = 1
+	e := Encode(c, []int{0, 1}, o)
+	if e.LongTokens != 3 || e.Longest != longer || e.Vocab.Len() != 3 {
+		t.Errorf("LongTokens %d, Longest of %d bytes, vocabulary %q", e.LongTokens, len(e.Longest), e.Vocab.Tokens())
+	}
+	if !reflect.DeepEqual(e.Tokens[1], []int32{UnkID, UnkID}) {
+		t.Errorf("utterance 1: %v", e.Tokens[1])
+	}
+}

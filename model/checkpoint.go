@@ -62,6 +62,40 @@ func (m *Meta) encode() (map[string]string, error) {
 	return md, nil
 }
 
+// metaHeadroom is the room that CheckMeta leaves in a checkpoint's
+// header for its tensors' entries and a training state's metadata (the
+// epochs' log, the class weights): a few kilobytes for our models.
+const metaHeadroom = 4 << 20
+
+// CheckMeta returns an error when a checkpoint with meta could not be
+// written, because its metadata (its vocabulary, in practice) would not
+// leave room for the rest of a header under safetensors.MaxHeaderSize,
+// the limit that readers (ours and the reference) accept. Training calls
+// it before its first epoch, where saving after it would fail. The error
+// gives the vocabulary's size and its longest token's length.
+func CheckMeta(meta Meta) error {
+	md, err := meta.encode()
+	if err != nil {
+		return err
+	}
+	n := safetensors.MetadataSize(md)
+	if limit := safetensors.MaxHeaderSize - metaHeadroom; n > limit {
+		longest := ""
+		for _, tok := range meta.Vocab {
+			if len(tok) > len(longest) {
+				longest = tok
+			}
+		}
+		short := []rune(longest)
+		if len(short) > 20 {
+			short = append(short[:20], '…')
+		}
+		return fmt.Errorf("the vocabulary of %d tokens (the longest, %q, of %d bytes) is too large for a checkpoint: its metadata would take %d bytes of the header, over the %d that leave room for the tensors under the %d bytes readers accept",
+			len(meta.Vocab), string(short), len(longest), n, limit, safetensors.MaxHeaderSize)
+	}
+	return nil
+}
+
 func decodeMeta(path string, md map[string]string) (*Meta, error) {
 	m := &Meta{Run: md[metaRun]}
 	for _, f := range []struct {

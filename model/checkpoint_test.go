@@ -337,3 +337,39 @@ func TestSaveErrorNamesFileOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckMeta: CheckMeta refuses the metadata of a vocabulary that
+// leaves no room in a checkpoint's header (a checkpoint that saving after
+// the first epoch then failed to write, its error not naming the
+// vocabulary), giving its size and longest token, and accepts a usual one.
+func TestCheckMeta(t *testing.T) {
+	cfg := DefaultConfig(KindSentence, 4, dataset.SpeakerDim)
+	ok := Meta{Config: cfg, Vocab: []string{"<pad>", "<unk>", "hello", "world"}, Labels: dataset.LabelNames[:]}
+	if err := CheckMeta(ok); err != nil {
+		t.Fatal(err)
+	}
+	// 100-character tokens of control characters, which the header
+	// escapes twice (JSON in a JSON string: 7 bytes each): 97 MB.
+	tok := strings.Repeat("\x01", 100)
+	vocab := []string{"<pad>", "<unk>", "hello"}
+	for range 138_000 {
+		vocab = append(vocab, tok)
+	}
+	vocab = append(vocab, tok+"\x02")
+	big := Meta{Config: cfg, Vocab: vocab, Labels: dataset.LabelNames[:]}
+	big.Config.Vocab = len(vocab)
+	err := CheckMeta(big)
+	if err == nil || !strings.Contains(err.Error(), "the vocabulary of 138004 tokens (the longest, \"\\x01\\x01") ||
+		!strings.Contains(err.Error(), "…\", of 101 bytes) is too large for a checkpoint") {
+		t.Fatalf("CheckMeta of a vocabulary too large: %v", err)
+	}
+	// Its header is indeed within metaHeadroom of the limit: a
+	// checkpoint's tensors and training state would not fit.
+	md, err := big.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := safetensors.MetadataSize(md); n <= safetensors.MaxHeaderSize-metaHeadroom || n > safetensors.MaxHeaderSize {
+		t.Fatalf("test vocabulary: metadata of %d bytes", n)
+	}
+}

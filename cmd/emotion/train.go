@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/host"
@@ -291,9 +293,18 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			}
 		}
 		enc = dataset.Encode(corpus, fold.Train, o)
+		if enc.LongTokens > 0 && !t.quiet {
+			fmt.Fprintf(stderr, "warning: %s: %d training tokens are longer than %d characters (the longest, %s, has %d): not words, they are left out of the vocabulary and read as %s\n",
+				dir, enc.LongTokens, dataset.MaxTokenRunes, quoteStart(enc.Longest, 20), utf8.RuneCountInString(enc.Longest), dataset.UnkToken)
+		}
 		cfg, err := mf.config(enc.Vocab.Len(), o)
 		if err != nil {
 			return none, err
+		}
+		// Saving the first epoch would fail on a vocabulary too large for
+		// a checkpoint: fail now, saying so.
+		if err := checkMeta(model.Meta{Config: cfg, Vocab: enc.Vocab.Tokens(), Labels: dataset.LabelNames[:]}); err != nil {
+			return none, fmt.Errorf("%s: %w; --min-count %d keeps tokens seen that often: raise it to keep fewer", dir, err, max(o.MinCount, 1))
 		}
 		cfg.Seed = seedOf(rec.Seed, rec.Fold)
 		net, err := model.New(be, cfg)
@@ -512,6 +523,19 @@ func removeEarlierRun(out string) ([]string, error) {
 	}
 	gone, err := removeIn(out)
 	return append(removed, gone...), err
+}
+
+// checkMeta is model.CheckMeta; tests replace it (a vocabulary too large
+// for it takes tens of megabytes of text, seconds to tokenize).
+var checkMeta = model.CheckMeta
+
+// quoteStart quotes the first n characters of s, with … when it has
+// more.
+func quoteStart(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return strconv.Quote(string(r[:n])) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // removeStaleTemps removes the temporary checkpoint files that a run

@@ -196,6 +196,32 @@ func metadataBytes(md map[string]string) int {
 	return n
 }
 
+// MetadataSize returns the bytes that metadata takes in the header Write
+// writes (its values escaped as JSON strings), so that a caller can tell,
+// before it has tensors to write, whether its metadata leaves room for
+// them under MaxHeaderSize.
+func MetadataSize(metadata map[string]string) int {
+	n := len(`"`+MetadataKey+`":{}`) + max(len(metadata)-1, 0) // commas
+	for k, v := range metadata {
+		n += jsonStringSize(k) + 1 + jsonStringSize(v)
+	}
+	return n
+}
+
+// jsonStringSize is the length of writeJSONString's encoding of s.
+func jsonStringSize(s string) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"', c == '\\', c == '\b', c == '\t', c == '\n', c == '\f', c == '\r':
+			n++
+		case c < 0x20:
+			n += 5
+		}
+	}
+	return n
+}
+
 // header returns the header bytes (padded JSON, without the 8-byte size
 // prefix) that Write would produce for tensors and metadata, and the tensors
 // in the order their data follows it.

@@ -617,3 +617,22 @@ func TestLoadZstdClaims(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataSize: MetadataSize is the bytes the metadata takes in the
+// header Write writes: the header without its tensors, braces and padding.
+func TestMetadataSize(t *testing.T) {
+	for _, md := range []map[string]string{
+		{"k": "v"},
+		{"format": "pt", "vocab": `["<pad>","<unk>","a\"b","c\\d"]`, "ctl": "\x01\t\n\x1f\b\f\r\x7f", "é": "ü€𝄞"},
+		{"a": "", "b": "", "c": strings.Repeat("\x02", 1000)},
+	} {
+		b, err := Marshal(nil, md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := strings.TrimRight(string(b[8:]), " ")
+		if got, want := MetadataSize(md), len(hdr)-2; got != want {
+			t.Errorf("MetadataSize = %d, header %s holds %d", got, hdr, want)
+		}
+	}
+}
