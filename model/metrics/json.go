@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // WriteJSON writes v as indented JSON to path, atomically: into a temporary
@@ -29,13 +31,52 @@ func WriteJSON(path string, v any) error {
 // is something other than a regular file (a named pipe, a terminal, a
 // device such as /dev/stdout), the bytes are written to it directly:
 // renaming over it would replace the device node or pipe with a file.
+// Where path is a symbolic link, the link stays and the file it names is
+// replaced (atomically, in that file's directory); a link into /dev or
+// /proc (/dev/stdout redirected to a file) and a link to nothing yet are
+// written through.
 func WriteAtomic(path string, write func(io.Writer) error) (err error) {
-	if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
+	target := path
+	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+		resolved, rerr := filepath.EvalSymlinks(path)
+		if rerr != nil || throughKernel(path) || throughKernel(resolved) {
+			return writeThrough(path, write)
+		}
+		target = resolved
+	}
+	if fi, serr := os.Stat(target); serr == nil && !fi.Mode().IsRegular() {
 		if fi.IsDir() {
 			return fmt.Errorf("write %s: is a directory", path)
 		}
 		return writeThrough(path, write)
 	}
+	if err := writeReplacing(target, write); err != nil {
+		if target != path {
+			return fmt.Errorf("write %s (link to %s): %w", path, target, errors.Unwrap(err))
+		}
+		return err
+	}
+	return nil
+}
+
+// throughKernel reports whether path lies under /dev or /proc, where a
+// link names an open file of the process rather than a file to replace.
+func throughKernel(path string) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	for _, root := range []string{"/dev", "/proc"} {
+		if abs == root || strings.HasPrefix(abs, root+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// writeReplacing writes path through a temporary file beside it that is
+// synced and renamed over it.
+func writeReplacing(path string, write func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -69,9 +110,23 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	return nil
 }
 
-// writeThrough writes to an existing file that is not a regular file.
+// writeThrough writes to an existing file that is not a regular file, or
+// through a link that cannot be resolved to one (creating the file a
+// dangling link names).
 func writeThrough(path string, write func(io.Writer) error) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	switch filepath.Clean(path) {
+	case "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1":
+		return writeStandard(path, os.Stdout, write)
+	case "/dev/stderr", "/dev/fd/2", "/proc/self/fd/2":
+		return writeStandard(path, os.Stderr, write)
+	}
+	flag := os.O_WRONLY
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && !throughKernel(path) {
+		flag |= os.O_TRUNC
+	} else if errors.Is(err, fs.ErrNotExist) {
+		flag |= os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -83,6 +138,20 @@ func writeThrough(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeStandard writes to the process's own standard output or error,
+// which path names: through the open descriptor, so that a redirection's
+// offset and append mode hold (opening /dev/stdout anew writes from the
+// start of a redirected file, over what is there).
+func writeStandard(path string, f *os.File, write func(io.Writer) error) error {
+	if err := write(f); err != nil {
+		if pe := (*os.PathError)(nil); errors.As(err, &pe) && pe.Path == path {
+			return err
+		}
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -50,3 +50,80 @@ func TestWriteAtomicToPipe(t *testing.T) {
 		t.Error("WriteJSON to a folder: no error")
 	}
 }
+
+// TestWriteAtomicThroughLink: a path that is a symbolic link keeps the
+// link; the file it names is replaced in its own folder, and a link to
+// nothing yet creates that file. Renaming over the link had turned it
+// into a regular file and left the file it named stale.
+func TestWriteAtomicThroughLink(t *testing.T) {
+	dir := t.TempDir()
+	elsewhere := filepath.Join(dir, "elsewhere")
+	if err := os.Mkdir(elsewhere, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	real := filepath.Join(elsewhere, "metrics.json")
+	if err := os.WriteFile(real, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, link, target string
+	}{
+		{"to a file", filepath.Join(dir, "link.json"), real},
+		{"to nothing yet", filepath.Join(dir, "dangling.json"), filepath.Join(elsewhere, "new.json")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.Symlink(tt.target, tt.link); err != nil {
+				t.Skipf("symlink: %v", err)
+			}
+			if err := WriteJSON(tt.link, map[string]int{"a": 1}); err != nil {
+				t.Fatalf("WriteJSON through a link: %v", err)
+			}
+			if fi, err := os.Lstat(tt.link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+				t.Fatalf("the link was replaced: %v, %v", fi.Mode(), err)
+			}
+			got, err := os.ReadFile(tt.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "{\n  \"a\": 1\n}\n"; string(got) != want {
+				t.Errorf("the file the link names holds %q, want %q", got, want)
+			}
+		})
+	}
+	for _, d := range []string{dir, elsewhere} {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if filepath.Ext(e.Name()) != ".json" && e.Name() != "elsewhere" {
+				t.Errorf("%s holds a leftover %s", d, e.Name())
+			}
+		}
+	}
+}
+
+// TestWriteAtomicToStandardOutput: /dev/stdout is written through the
+// process's open descriptor, so that output appended to a redirected file
+// (>>) lands after what the file held; opening /dev/stdout anew had
+// written from the start of the file, over it.
+func TestWriteAtomicToStandardOutput(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	if err := os.WriteFile(out, []byte("earlier\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdout
+	os.Stdout = f
+	err = WriteJSON("/dev/stdout", map[string]int{"a": 1})
+	os.Stdout = saved
+	f.Close()
+	if err != nil {
+		t.Fatalf("WriteJSON to /dev/stdout: %v", err)
+	}
+	got, _ := os.ReadFile(out)
+	if want := "earlier\n{\n  \"a\": 1\n}\n"; string(got) != want {
+		t.Errorf("the redirected file holds %q, want %q", got, want)
+	}
+}
