@@ -299,8 +299,9 @@ type predictionPrinter struct {
 	w             io.Writer
 }
 
-// predictBatch is the most turns predict runs through the network at
-// once. A batch's memory grows with its rows: a dialog of 20,000 turns on
+// predictBatch is the most turns predict predicts at once (with the
+// dialog model a batch after the first also holds the window−1 turns
+// before them, predicted by the batch before). A batch's memory grows with its rows: a dialog of 20,000 turns on
 // one standard-input line, predicted as one batch, took 8 GB (the 16 MiB
 // line limit allows hundreds of thousands of turns).
 const predictBatch = 128

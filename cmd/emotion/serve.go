@@ -43,7 +43,8 @@ Requests that arrive while the model is busy are predicted together in one
 batch of up to --max-batch turns (dynamic batching); a request of more turns
 than that is predicted in parts of that size, in turn with the others
 (each part of a dialog with the earlier turns its windows need), so that
-no request costs more memory than a full batch. --batch-wait holds a batch open that long for more
+no request costs more memory than a full batch. With a dialog model a
+batch takes at least one window of turns. --batch-wait holds a batch open that long for more
 requests: more throughput under load for that much latency. A request gets
 the same predictions, up to float rounding, whatever it is batched with.
 
@@ -121,6 +122,10 @@ func runServe(args []string) error {
 	}
 	defer p.net.Release()
 	s := newServer(p, *ckpt, *maxBatch, *wait)
+	if s.maxBatch != *maxBatch {
+		fmt.Fprintf(stderr, "note: --max-batch %d is less than the model's window of %d turns; batches take up to %d\n",
+			*maxBatch, s.info.Window, s.maxBatch)
+	}
 
 	ctx, cancel := commandContext()
 	defer cancel()
@@ -212,6 +217,11 @@ func newServer(p *predictor, ckpt string, maxBatch int, wait time.Duration) *ser
 		Vocabulary: p.vocab.Len(), Parameters: model.NumParams(p.net), Device: p.be.Name(), MaxBatch: maxBatch}
 	if cfg.Kind == model.KindDialog {
 		info.Window = max(p.opts.Window, 1)
+		// A turn is predicted with its whole window: a batch of fewer
+		// turns than a window could not predict one.
+		if maxBatch < info.Window {
+			maxBatch, info.MaxBatch = info.Window, info.Window
+		}
 	}
 	return &server{p: p, info: info, maxBatch: maxBatch, wait: wait, predict: p.predictGroups,
 		queue: make(chan *serveJob, serveQueue), quit: make(chan struct{})}

@@ -697,6 +697,26 @@ func TestServeLongRequest(t *testing.T) {
 	}
 }
 
+// TestServeBatchTakesAWindow: with a dialog model a batch holds at least
+// one window of turns, the fewest that predict one turn, and /v1/model
+// says so.
+func TestServeBatchTakesAWindow(t *testing.T) {
+	ckpt := trainTiny(t, "dialog") // window 3
+	s, ts := startServer(t, ckpt, 1, 0)
+	if s.maxBatch != 3 || s.info.MaxBatch != 3 {
+		t.Errorf("--max-batch 1 with a window of 3: batches of %d, /v1/model says %d; want 3", s.maxBatch, s.info.MaxBatch)
+	}
+	code, resp, msg := post(t, ts.URL, `{"turns": [{"text": "a b", "speaker": "F"}, {"text": "c", "speaker": "M"}, {"text": "d", "speaker": "F"}, {"text": "e f", "speaker": "M"}]}`)
+	if code != 200 || len(resp.Predictions) != 4 {
+		t.Fatalf("status %d, %d predictions: %s", code, len(resp.Predictions), msg)
+	}
+	for _, p := range s.pieces(4) {
+		if p.end-p.lo > s.maxBatch {
+			t.Errorf("part %+v holds more than %d turns", p, s.maxBatch)
+		}
+	}
+}
+
 func TestServePieces(t *testing.T) {
 	for _, tc := range []struct {
 		kind          string
