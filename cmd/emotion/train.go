@@ -140,6 +140,11 @@ func runTrain(args []string) (err error) {
 	if !(t.weightDecay >= 0) || !(t.clip >= 0) || t.patience < 0 {
 		return usagef("--weight-decay, --clip and --patience must not be negative")
 	}
+	if t.maxBatches < 0 {
+		// The run record would hold it, and eval, predict and --resume
+		// refuse a record with a negative max_batches.
+		return usagef("--max-batches must not be negative (0: every batch)")
+	}
 	o.Dialog = mf.kind == model.KindDialog
 	if t.out == "" {
 		t.out = filepath.Join("runs", mf.kind+"-"+o.Protocol)
