@@ -166,10 +166,35 @@ func runTrain(args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := checkSplits(folds, *o); err != nil {
+		return err
+	}
 	o.Data = dataset.AbsData(o.Data) // eval and --resume find it from anywhere
 	rec := runRecord{Data: *o, Model: mf.kind, BatchSize: t.batchSize, Bucket: t.bucket, Seed: o.Seed,
 		Out: t.out, Compress: t.compress, Device: t.device, MaxBatches: t.maxBatches}
 	return trainFolds(ctx, be, corpus, folds, rec, t, mf, nil, nil)
+}
+
+// checkSplits refuses a fold whose training or validation split is
+// empty: nothing to learn from (the first epoch's validation loss was NaN,
+// which failed its save), or no epoch to choose (every validation
+// accuracy 0, the first epoch kept).
+func checkSplits(folds []dataset.Fold, o dataset.Options) error {
+	hint := func(way string) string {
+		if o.Protocol == dataset.ProtocolSeed {
+			return "give more data"
+		}
+		return fmt.Sprintf("%s --val-fraction (%v of each class of the training sessions)", way, o.ValFraction)
+	}
+	for _, f := range folds {
+		switch {
+		case len(f.Train) == 0:
+			return fmt.Errorf("fold %s: the training split is empty (%d validation, %d test utterances): %s", f.Name, len(f.Val), len(f.Test), hint("lower"))
+		case len(f.Val) == 0:
+			return fmt.Errorf("fold %s: the validation split is empty (%d training utterances), so no epoch could be chosen: %s", f.Name, len(f.Train), hint("raise"))
+		}
+	}
+	return nil
 }
 
 // resumeFlags are the flags --resume takes: how long and where to run, and

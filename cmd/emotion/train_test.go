@@ -41,3 +41,25 @@ func TestTrainWarnsMissingClass(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainRefusesEmptySplit: a --val-fraction that leaves the training or
+// the validation split empty is an error naming the split, before any
+// epoch (an empty training split once trained to a NaN validation loss
+// that failed the first save with "json: unsupported value: NaN").
+func TestTrainRefusesEmptySplit(t *testing.T) {
+	data, _ := writeFixture(t)
+	args := []string{"train", "--data", data, "--epochs", "1", "--device", "cpu", "--embed", "8", "--hidden", "4", "--dense", "4"}
+	for _, tc := range []struct{ frac, want string }{
+		{"0.001", "fold session5: the validation split is empty"},
+		{"0.999", "fold session5: the training split is empty"},
+	} {
+		out := filepath.Join(t.TempDir(), "run")
+		code, _, errOut := runEmotion(t, append(args, "--val-fraction", tc.frac, "--out", out)...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "--val-fraction") {
+			t.Errorf("--val-fraction %s: exit %d, stderr %q, want %q", tc.frac, code, errOut, tc.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("--val-fraction %s: the run folder was created (%v)", tc.frac, err)
+		}
+	}
+}
