@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -246,6 +247,11 @@ func runBenchKernels(args []string) error {
 	s, err := bench.ShapesNamed(*shapes)
 	if err != nil {
 		return usageError{err: err}
+	}
+	if re != nil && !slices.ContainsFunc(bench.CaseNames(s), re.MatchString) {
+		// Before the ceilings take their seconds: a typo would time
+		// nothing and pass.
+		return usagef("--ops %q matches no case of the %s shapes (names are case-sensitive; --list lists them)", *ops, s.Name)
 	}
 	o := bench.KernelOptions{Shapes: s, Ops: re, Budget: *budget,
 		RotateBytes: int64(auto(*rotate, -1, 64, 256, 0)) << 20,

@@ -46,6 +46,8 @@ func TestBenchCommandLine(t *testing.T) {
 		{[]string{"bench", "train", "--batch-size", "0"}, 2, nil, []string{"--batch-size must be positive"}},
 		{[]string{"bench", "train", "--device", "cpu", "--profile", "--steps", "1"}, 2, nil, []string{"--profile times launches on a GPU; cpu"}},
 		{[]string{"bench", "kernels", "--list", "--ops", "^LSTMGates"}, 0, []string{"LSTMGatesForward (2 directions)\nLSTMGatesBackward (2 directions)\n"}, nil},
+		// A typo (the names are case-sensitive) ran nothing and passed.
+		{append(slices.Clone(tinyKernels), "--ops", "lstm"), 2, nil, []string{`--ops "lstm" matches no case of the tiny shapes`, "--list"}},
 	}
 	for _, tc := range tests {
 		code, out, errOut := runEmotion(t, tc.args...)
