@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"runtime"
 	"slices"
@@ -451,7 +450,7 @@ func runBenchTrain(args []string) (err error) {
 	cfg.Seed = seedOf(*seed, 0)
 	if *dump != "" {
 		if err := dumpBatches(*dump, b, cfg); err != nil {
-			return err
+			return fmt.Errorf("--dump-batches: %w", err)
 		}
 	}
 	if *steps == 0 {
@@ -494,19 +493,11 @@ func runBenchTrain(args []string) (err error) {
 	return out.err
 }
 
+// dumpBatches writes the batch file through a temporary file renamed
+// into place: a failed dump leaves no partial file, nor truncates an
+// earlier one.
 func dumpBatches(path string, b *bench.Batches, cfg model.Config) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := bench.WriteBatches(f, b, cfg); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
+	return metrics.WriteAtomic(path, func(w io.Writer) error { return bench.WriteBatches(w, b, cfg) })
 }
 
 func printTrainReport(w io.Writer, r *bench.TrainReport) {
