@@ -61,8 +61,9 @@ func (r *csvRow) where() string { return fmt.Sprintf("%s: line %d", r.file, r.li
 // Every defined Emotion (ang, hap, exc, neu, sad, fru, sur, fea, dis, oth,
 // xxx) is accepted: exc becomes Happy, the values outside the four classes
 // become NoLabel context turns. An undefined emotion, a missing column, a
-// malformed ID, a duplicate ID, bad quoting or a labelled utterance with
-// empty text is an error naming the file and line. A context-only turn may
+// malformed ID, a duplicate ID, bad quoting, a labelled utterance with
+// empty text or text that is not UTF-8 (a UTF-16 file included) is an
+// error naming the file (and line). A context-only turn may
 // have empty text: it then stays in its dialog as an empty turn.
 func ReadCSV(path string) ([]Utterance, error) {
 	rows, err := readCSVFile(path)
@@ -97,6 +98,11 @@ func readCSV(r io.Reader, name string) ([]csvRow, error) {
 	br := bufio.NewReader(r)
 	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
 		br.Discard(3)
+	}
+	// A UTF-16 file (Excel's "Unicode Text", pandas' encoding="utf-16")
+	// would parse as a header of "D\x00i\x00…", missing every column.
+	if bom, _ := br.Peek(2); string(bom) == "\xff\xfe" || string(bom) == "\xfe\xff" {
+		return nil, fmt.Errorf("%s: a UTF-16 file (byte order mark 0x%x): save the file as UTF-8", name, bom)
 	}
 	cr := csv.NewReader(br)
 	cr.ReuseRecord = true

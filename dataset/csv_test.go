@@ -95,6 +95,10 @@ func TestReadCSVErrors(t *testing.T) {
 		{"latin-1 text", csvHeader + ok + row("Ses01F_impro01", "Ses01F_impro01_M000", "Un caf\xe9.", "neu"),
 			[]string{"bad.csv", "line 3", "Ses01F_impro01_M000", "not valid UTF-8 (byte 0xe9 at byte 6", "save the file as UTF-8"}},
 		{"latin-1 context turn", csvHeader + row("Ses01F_impro01", "Ses01F_impro01_M000", "\xe0 bient\xf4t", "xxx"), []string{"line 2", "byte 0xe0 at byte 0"}},
+		// Excel's "Unicode Text", pandas' encoding="utf-16": the header
+		// read as "D\x00i\x00…" was reported as missing every column.
+		{"utf-16le", utf16Of(csvHeader+ok, false), []string{"bad.csv", "UTF-16", "save the file as UTF-8"}},
+		{"utf-16be", utf16Of(csvHeader+ok, true), []string{"bad.csv", "UTF-16", "save the file as UTF-8"}},
 		{"empty id", csvHeader + row("Ses01F_impro01", "", "a", "neu"), []string{"line 2", "empty Utterance_Id"}},
 		{"no Ses", csvHeader + row("Ses01F_impro01", "Xes01F_impro01_F000", "a", "neu"), []string{"line 2", "malformed utterance ID"}},
 		{"session 6", csvHeader + row("Ses06F_impro01", "Ses06F_impro01_F000", "a", "neu"), []string{"session 6 outside 1–5"}},
@@ -119,6 +123,23 @@ func TestReadCSVErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// utf16Of encodes the ASCII text s as UTF-16 with its byte order mark,
+// big-endian when be.
+func utf16Of(s string, be bool) string {
+	b := []byte{0xff, 0xfe}
+	if be {
+		b = []byte{0xfe, 0xff}
+	}
+	for _, c := range []byte(s) {
+		if be {
+			b = append(b, 0, c)
+		} else {
+			b = append(b, c, 0)
+		}
+	}
+	return string(b)
 }
 
 func TestReadCSVMissingFile(t *testing.T) {
