@@ -672,6 +672,15 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	if rec.Fold >= len(folds) {
 		return fmt.Errorf("%s: fold %d of %d", t.resume, rec.Fold+1, len(folds))
 	}
+	if t.data != "" {
+		// --data says where the run's data now is. Other data would go on
+		// training the run on other utterances; its vocabulary tells.
+		f := folds[rec.Fold]
+		if v := dataset.Encode(corpus, f.Train, rec.Data).Vocab.Tokens(); !slices.Equal(v, meta.Vocab) {
+			return fmt.Errorf("--data %s is not the data of %s: the training split of its fold %s gives another vocabulary (%d tokens, the run's %d); give the run's own data, or train afresh",
+				t.data, t.resume, f.Name, len(v), len(meta.Vocab))
+		}
+	}
 	// The run folder is the one that holds the state file (or its fold
 	// folder), wherever the run was started from or has been moved to.
 	rec.Out = filepath.Dir(t.resume)

@@ -63,3 +63,36 @@ func TestTrainRefusesEmptySplit(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeRefusesOtherData: --resume --data names where the run's data
+// now is; data that gives another vocabulary is not the run's, and
+// resuming on it trained the run on other utterances without a word.
+func TestResumeRefusesOtherData(t *testing.T) {
+	data, _ := writeFixture(t)
+	out := filepath.Join(t.TempDir(), "run")
+	if code, _, e := runEmotion(t, append([]string{"train", "--data", data, "--out", out, "--quiet"}, tinyRun...)...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	state := filepath.Join(out, "state.safetensors")
+	// The same data, moved: resumes.
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(data, moved); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, e := runEmotion(t, "train", "--resume", state, "--data", moved, "--epochs", "2", "--quiet", "--device", "cpu"); code != 0 {
+		t.Fatalf("--resume --data of the moved data: exit %d: %s", code, e)
+	}
+	// Other texts: refused, naming the data and the state.
+	b, err := os.ReadFile(filepath.Join(moved, "all.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "all.csv"), []byte(strings.ReplaceAll(string(b), "word", "mot")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runEmotion(t, "train", "--resume", state, "--data", other, "--epochs", "3", "--quiet", "--device", "cpu")
+	if code != 1 || !strings.Contains(errOut, "--data "+other+" is not the data") || !strings.Contains(errOut, state) {
+		t.Errorf("--resume --data of other data: exit %d, stderr %q", code, errOut)
+	}
+}
