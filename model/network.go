@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/emotionlab/emotion/dataset"
@@ -84,8 +85,8 @@ func (c Config) Validate() error {
 	if !(c.Dropout >= 0 && c.Dropout < 1) {
 		errs = append(errs, fmt.Errorf("dropout = %g, must be in [0, 1)", c.Dropout))
 	}
-	if c.EmbedStd < 0 {
-		errs = append(errs, fmt.Errorf("embed_init_std = %g, must not be negative", c.EmbedStd))
+	if !(c.EmbedStd >= 0) || math.IsInf(float64(c.EmbedStd), 1) {
+		errs = append(errs, fmt.Errorf("embed_init_std = %g, must be finite and not negative", c.EmbedStd))
 	}
 	if !(c.WordDropout >= 0 && c.WordDropout < 1) {
 		errs = append(errs, fmt.Errorf("word_dropout = %g, must be in [0, 1)", c.WordDropout))

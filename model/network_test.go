@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/emotionlab/emotion/dataset"
@@ -565,5 +566,26 @@ func TestForwardUploadsOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfigValidateEmbedStd: the embeddings' initial standard deviation
+// must be a finite non-negative number. NaN and +Inf passed, and train
+// failed its vocabulary check with "json: unsupported value: NaN" and a
+// hint to raise --min-count.
+func TestConfigValidateEmbedStd(t *testing.T) {
+	for _, std := range []float32{0, 0.1, 1} {
+		cfg := DefaultConfig(KindSentence, 10, 3)
+		cfg.EmbedStd = std
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("embed_init_std %v: %v", std, err)
+		}
+	}
+	for _, std := range []float32{-1, float32(math.NaN()), float32(math.Inf(1))} {
+		cfg := DefaultConfig(KindDialog, 10, 3)
+		cfg.EmbedStd = std
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "embed_init_std") {
+			t.Errorf("embed_init_std %v: error %v, want one naming embed_init_std", std, err)
+		}
 	}
 }
