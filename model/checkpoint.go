@@ -36,9 +36,10 @@ type Meta struct {
 	Run string
 	// Weights, set by LoadModel when it read a training state
 	// (SaveTraining), says which of its weights it loaded: the best
-	// epoch's, those SaveModel writes beside it ("the best epoch's (epoch 2
-	// of 3)"), or, before any epoch was validated, the last ones. It is ""
-	// for a model checkpoint.
+	// epoch's, those SaveModel writes beside it ("the best epoch's weights
+	// (epoch 2 of 3), those model.safetensors holds"), or, before any epoch
+	// was validated, the last ones ("the last weights (epoch 0; …)"). It is
+	// "" for a model checkpoint.
 	Weights string
 }
 
@@ -261,9 +262,10 @@ func stateWeights(path string, md map[string]string, byName map[string]safetenso
 		return "", "", fmt.Errorf("checkpoint %s: %s: %w", path, metaTrainState, err)
 	}
 	if _, ok := byName[prefixBest+net.Params()[0].Name]; ok && st.BestEpoch > 0 {
-		return prefixBest, fmt.Sprintf("the best epoch's (epoch %d of %d)", st.BestEpoch, st.Epoch), nil
+		return prefixBest, fmt.Sprintf("the best epoch's weights (epoch %d of %d), those model.safetensors holds", st.BestEpoch, st.Epoch), nil
 	}
-	return "", fmt.Sprintf("the last ones (epoch %d; no epoch has been validated)", st.Epoch), nil
+	// SaveModel writes model.safetensors when an epoch is validated.
+	return "", fmt.Sprintf("the last weights (epoch %d; no epoch has been validated, so there is no model.safetensors yet)", st.Epoch), nil
 }
 
 func indexTensors(ts []safetensors.Tensor) map[string]safetensors.Tensor {

@@ -268,9 +268,9 @@ func TestLoadModelFromState(t *testing.T) {
 		if err := SaveTraining(path, be, tr, meta, false); err != nil {
 			t.Fatal(err)
 		}
-		want, wantWeights := tr.Best, "the best epoch's (epoch 1 of 1)"
+		want, wantWeights := tr.Best, "the best epoch's weights (epoch 1 of 1), those model.safetensors holds"
 		if stopAt == 0 {
-			want, wantWeights = nil, "the last ones (epoch 0; no epoch has been validated)"
+			want, wantWeights = nil, "the last weights (epoch 0; no epoch has been validated, so there is no model.safetensors yet)"
 			for _, p := range tr.Net.Params() {
 				v := make([]float32, p.Len())
 				be.Download(v, p.Value)

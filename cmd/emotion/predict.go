@@ -201,7 +201,7 @@ func parseSpeaker(s string) (byte, error) {
 func loadCheckpoint(ckpt string, be host.Backend) (model.Network, *model.Meta, error) {
 	net, meta, err := model.LoadModel(ckpt, be)
 	if err == nil && meta.Weights != "" {
-		fmt.Fprintf(stderr, "note: %s is a training state: using %s weights, as the run's model.safetensors holds\n", ckpt, meta.Weights)
+		fmt.Fprintf(stderr, "note: %s is a training state: using %s\n", ckpt, meta.Weights)
 	}
 	return net, meta, err
 }

@@ -30,12 +30,37 @@ func TestPredictFromState(t *testing.T) {
 	if got != want {
 		t.Errorf("state.safetensors predicts\n%s\nmodel.safetensors\n%s", got, want)
 	}
-	if !strings.Contains(errOut, "note: "+state+" is a training state: using the best epoch's (epoch ") {
+	if !strings.Contains(errOut, "note: "+state+" is a training state: using the best epoch's weights (epoch ") {
 		t.Errorf("predict with state.safetensors: stderr %q", errOut)
 	}
 	code, out, errOut := runEmotion(t, "eval", "--checkpoint", state, "--device", "cpu")
 	if code != 0 || !strings.Contains(errOut, "is a training state") || !strings.Contains(out, "accuracy") {
 		t.Errorf("eval with state.safetensors: exit %d, stderr %q, stdout %q", code, errOut, out)
+	}
+}
+
+// TestPredictFromUnvalidatedState: the state of a run stopped before its
+// first epoch ended holds only the last weights, and no model.safetensors
+// holds them; the note said "using the last ones (…) weights, as the
+// run's model.safetensors holds".
+func TestPredictFromUnvalidatedState(t *testing.T) {
+	ckpt := trainTiny(t, "sentence")
+	be := host.NewCPU(1)
+	tr, meta, err := model.LoadTraining(filepath.Join(filepath.Dir(ckpt), "state.safetensors"), be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Net.Release()
+	defer tr.Release()
+	tr.State, tr.Best = model.TrainState{}, nil // as in the first epoch
+	state := filepath.Join(t.TempDir(), "state.safetensors")
+	if err := model.SaveTraining(state, be, tr, *meta, false); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runEmotion(t, "predict", "--checkpoint", state, "--device", "cpu", "hello")
+	want := "note: " + state + " is a training state: using the last weights (epoch 0; no epoch has been validated, so there is no model.safetensors yet)\n"
+	if code != 0 || errOut != want {
+		t.Errorf("predict: exit %d, stderr %q, want %q", code, errOut, want)
 	}
 }
 
