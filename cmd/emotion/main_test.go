@@ -41,6 +41,11 @@ func TestMainHelp(t *testing.T) {
 		// eval, predict and --resume refuse a run record with a negative
 		// max_batches: train must not write one.
 		{[]string{"train", "--max-batches", "-1", "--data", "/nonexistent"}, 2, nil, []string{"--max-batches must not be negative"}},
+		// Infinities passed the flag checks and failed after the data had
+		// loaded (downloaded, for the default source), with exit 1.
+		{[]string{"train", "--lr", "inf", "--data", "/nonexistent"}, 2, nil, []string{"--epochs, --batch-size and --lr must be positive"}},
+		{[]string{"train", "--clip", "+Inf", "--data", "/nonexistent"}, 2, nil, []string{"--weight-decay, --clip and --patience must not be negative"}},
+		{[]string{"train", "--weight-decay", "inf", "--data", "/nonexistent"}, 2, nil, []string{"--weight-decay, --clip and --patience"}},
 	}
 	defer func() { cpuThreads = 0 }()
 	for _, tc := range tests {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,11 +135,12 @@ func runTrain(args []string) (err error) {
 	if _, err := mf.config(1, *o); err != nil {
 		return usageError{err: err}
 	}
-	if t.epochs < 1 || t.batchSize < 1 || !(t.lr > 0) {
-		return usagef("--epochs, --batch-size and --lr must be positive")
+	inf := func(x float32) bool { return math.IsInf(float64(x), 1) }
+	if t.epochs < 1 || t.batchSize < 1 || !(t.lr > 0) || inf(t.lr) {
+		return usagef("--epochs, --batch-size and --lr must be positive (and --lr finite)")
 	}
-	if !(t.weightDecay >= 0) || !(t.clip >= 0) || t.patience < 0 {
-		return usagef("--weight-decay, --clip and --patience must not be negative")
+	if !(t.weightDecay >= 0) || !(t.clip >= 0) || t.patience < 0 || inf(t.weightDecay) || inf(t.clip) {
+		return usagef("--weight-decay, --clip and --patience must not be negative (nor infinite)")
 	}
 	if t.maxBatches < 0 {
 		// The run record would hold it, and eval, predict and --resume
