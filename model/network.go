@@ -177,6 +177,9 @@ func New(be host.Backend, c Config) (Network, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkParamMemory(c.NumParams(), 2, "its parameters and their gradients"); err != nil {
+		return nil, err
+	}
 	rng := NewRNG(c.Seed)
 	switch c.Kind {
 	case KindSentence:

@@ -158,6 +158,9 @@ func NewTrainer(be host.Backend, net Network, cfg TrainConfig) (*Trainer, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("model: training config: %w", err)
 	}
+	if err := checkParamMemory(int64(NumParams(net)), 5, "its parameters, gradients, Adam's two moments and the best epoch's copy"); err != nil {
+		return nil, err
+	}
 	loss, err := NewCrossEntropyLoss(be, net.Config().Classes, cfg.ClassWeights)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package host
+
+// PhysicalMemory is the machine's memory in bytes, and whether it is
+// known; on this system it is not.
+func PhysicalMemory() (int64, bool) { return 0, false }
