@@ -355,7 +355,7 @@ func TestRunKernelsCPU(t *testing.T) {
 	if rep.Failed != 0 || len(rep.Results) != len(cases(o.Shapes)) || !reflect.DeepEqual(seen, rep.Results) {
 		t.Fatalf("%d failed, %d results (%d cases), %d reported", rep.Failed, len(rep.Results), len(cases(o.Shapes)), len(seen))
 	}
-	if rep.Reference != "cpu (1 threads)" || rep.Backend != "cpu (2 threads)" || rep.Date == "" {
+	if rep.Reference != "cpu (1 thread)" || rep.Backend != "cpu (2 threads)" || rep.Date == "" {
 		t.Errorf("report header %q %q %q", rep.Backend, rep.Reference, rep.Date)
 	}
 	for _, r := range rep.Results {

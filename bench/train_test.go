@@ -271,7 +271,7 @@ func TestRunTrain(t *testing.T) {
 		net, _ := model.New(host.NewCPU(1), cfg)
 		stats := Stats(append(append([]model.Inputs(nil), b.Timed()...), b.Timed()[0])) // steps cycle: 2 timed batches, 3 steps
 		switch {
-		case rep.Framework != "emotion" || rep.Model != kind || rep.Source != "synthetic" || rep.Backend != "cpu (1 threads)":
+		case rep.Framework != "emotion" || rep.Model != kind || rep.Source != "synthetic" || rep.Backend != "cpu (1 thread)":
 			t.Errorf("%s: header %+v", kind, rep)
 		case rep.Params != model.NumParams(net) || rep.Steps != 3 || rep.Warmup != 2 || rep.BatchSize != 6:
 			t.Errorf("%s: %d params (want %d), %d steps, %d warm-up, batch %d", kind, rep.Params, model.NumParams(net), rep.Steps, rep.Warmup, rep.BatchSize)

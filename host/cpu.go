@@ -43,7 +43,7 @@ func NewCPU(threads int) *CPU {
 	}
 	c := &CPU{
 		threads:     threads,
-		name:        fmt.Sprintf("cpu (%d threads)", threads),
+		name:        cpuName(threads),
 		work:        newCPUWorkers(threads),
 		gemmScratch: make([]gemmScratch, threads),
 	}
@@ -292,4 +292,12 @@ func (c *CPU) scratch(n int) []float32 {
 		c.partials = make([]float32, n)
 	}
 	return c.partials[:n]
+}
+
+// cpuName is the backend's name: "cpu (1 thread)", "cpu (8 threads)".
+func cpuName(threads int) string {
+	if threads == 1 {
+		return "cpu (1 thread)"
+	}
+	return fmt.Sprintf("cpu (%d threads)", threads)
 }

@@ -221,7 +221,8 @@ def run(header, batches, device, steps):
     if cuda:
         name = f"cuda:{dev.index or 0} ({torch.cuda.get_device_name(dev)}), cuDNN {torch.backends.cudnn.version()}"
     else:
-        name = f"cpu ({torch.get_num_threads()} threads)"
+        n = torch.get_num_threads()
+        name = f"cpu ({n} thread{'' if n == 1 else 's'})"
     return {
         "framework": f"pytorch {torch.__version__}", "backend": name, "threads": torch.get_num_threads(),
         "model": kind, "source": header["source"],

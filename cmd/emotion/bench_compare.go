@@ -25,7 +25,7 @@ func runBenchCompare(args []string) error {
 		return err
 	}
 	if fs.NArg() != 2 {
-		return usagef("bench compare: want two reports, OLD.json and NEW.json, got %d arguments", fs.NArg())
+		return usagef("bench compare: want two reports, OLD.json and NEW.json, got %s", plural(fs.NArg(), "argument", "arguments"))
 	}
 	oldPath, newPath := fs.Arg(0), fs.Arg(1)
 	oldKind, err := reportKind(oldPath)

@@ -75,7 +75,7 @@ func TestBenchKernelsText(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for _, w := range []string{
 		"emotion bench kernels on cpu (",
-		"shapes tiny, checked against cpu (1 threads)",
+		"shapes tiny, checked against cpu (1 thread)",
 		"ceilings: copy ",
 		"GB/s (2 buffers of 1 MiB), SGEMM ",
 		"GFLOP/s (n = 32)",
@@ -220,7 +220,7 @@ func TestBenchTrain(t *testing.T) {
 			t.Fatalf("%s: %v:\n%s", kind, err, out)
 		}
 		if rep.Model != kind || rep.Steps != 2 || rep.Warmup != 1 || rep.BatchSize != 4 || rep.Threads != 1 ||
-			rep.Backend != "cpu (1 threads)" || !(rep.UttPerSec > 0) || !(rep.ForwardMs > 0) || rep.Source != "synthetic" {
+			rep.Backend != "cpu (1 thread)" || !(rep.UttPerSec > 0) || !(rep.ForwardMs > 0) || rep.Source != "synthetic" {
 			t.Errorf("%s: report %+v", kind, rep)
 		}
 		f, err := os.Open(dump)

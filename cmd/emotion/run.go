@@ -215,3 +215,12 @@ func seedOf(seed int64, fold int) uint64 {
 }
 
 func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+
+// plural is "n one" for n == 1, else "n many": "1 training token is",
+// "3 training tokens are".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -531,7 +531,7 @@ func TestServeCommand(t *testing.T) {
 	case code := <-exit:
 		t.Fatalf("serve exited %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(errOut.String(), "serving the dialog model of "+ckpt+" on cpu (1 threads) at "+url) {
+	if !strings.Contains(errOut.String(), "serving the dialog model of "+ckpt+" on cpu (1 thread) at "+url) {
 		t.Errorf("start-up line: %q", errOut.String())
 	}
 	// A request held in its batch's 500 ms when the signal comes is answered.

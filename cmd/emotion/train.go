@@ -326,8 +326,8 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 		}
 		enc = dataset.Encode(corpus, fold.Train, o)
 		if enc.LongTokens > 0 && !t.quiet {
-			fmt.Fprintf(stderr, "warning: %s: %d training tokens are longer than %d characters (the longest, %s, has %d): not words, they are left out of the vocabulary and read as %s\n",
-				dir, enc.LongTokens, dataset.MaxTokenRunes, quoteStart(enc.Longest, 20), utf8.RuneCountInString(enc.Longest), dataset.UnkToken)
+			fmt.Fprintf(stderr, "warning: %s: %s longer than %d characters (the longest, %s, has %d): not words, they are left out of the vocabulary and read as %s\n",
+				dir, plural(enc.LongTokens, "training token is", "training tokens are"), dataset.MaxTokenRunes, quoteStart(enc.Longest, 20), utf8.RuneCountInString(enc.Longest), dataset.UnkToken)
 		}
 		cfg, err := mf.config(enc.Vocab.Len(), o)
 		if err != nil {
