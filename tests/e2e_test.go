@@ -658,11 +658,16 @@ func TestUserMistakes(t *testing.T) {
 		"null\n":                                                      "null: want a JSON object",
 		"{}\n":                                                        `no "text" or "turns"`,
 		"{\"text\": \"a\"}\n\ufeff{\"text\": \"b\"}\n":                "line 2: invalid character",
+		// Latin-1, which JSON's decoder would read as U+FFFD.
+		"{\"text\": \"caf\xe9\"}\n": "line 1: not UTF-8 text: byte 14 is 0xe9",
 	} {
 		r = run(t, in, "predict", "--checkpoint", ckpt, "--device", "cpu")
 		if r.code != 1 || !strings.Contains(r.stderr, want) {
 			t.Errorf("predict with standard input %q: exit %d, stderr %q; want %q", in, r.code, r.stderr, want)
 		}
+	}
+	if r = run(t, "", "predict", "--checkpoint", ckpt, "--device", "cpu", "ok", "caf\xe9"); r.code != 2 || !strings.Contains(r.stderr, "argument 2: not UTF-8 text: byte 4 is 0xe9") {
+		t.Errorf("predict with a Latin-1 argument: exit %d, stderr %q", r.code, r.stderr)
 	}
 	// A byte order mark before the first line (Windows editors) is skipped.
 	if bom := mustRun(t, "\ufeff{\"text\": \"I love it.\"}\n", "predict", "--checkpoint", ckpt, "--device", "cpu"); bom != mustRun(t, "", "predict", "--checkpoint", ckpt, "--device", "cpu", "I love it.") {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/host"
@@ -120,6 +121,9 @@ func runPredict(args []string) error {
 			if strings.TrimSpace(a) == "" {
 				return usagef("argument %d: empty text", i+1)
 			}
+			if err := checkUTF8(a); err != nil {
+				return usagef("argument %d: %v", i+1, err)
+			}
 			turns[i] = dataset.RawTurn{Text: a, Speaker: spk}
 		}
 		return pr.predict(p, turns)
@@ -136,6 +140,9 @@ func runPredict(args []string) error {
 		text = strings.TrimSpace(text)
 		if text == "" {
 			continue
+		}
+		if err := checkUTF8(text); err != nil {
+			return fmt.Errorf("standard input line %d: %w", line, err)
 		}
 		const want = `want a JSON object {"text": "...", "speaker": "F"} or {"turns": [{"text": "...", "speaker": "M"}, ...]} (plain texts go in arguments)`
 		var in predictInput
@@ -179,6 +186,23 @@ func runPredict(args []string) error {
 		return fmt.Errorf("standard input line %d: %w", line, err)
 	}
 	return nil
+}
+
+// checkUTF8 refuses text that is not UTF-8 (Latin-1, say), which the
+// tokenizer would read as U+FFFD, and so would JSON's decoder.
+func checkUTF8(text string) error {
+	if utf8.ValidString(text) {
+		return nil
+	}
+	bad := 0
+	for bad < len(text) {
+		r, n := utf8.DecodeRuneInString(text[bad:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		bad += n
+	}
+	return fmt.Errorf("not UTF-8 text: byte %d is 0x%02x (save it as UTF-8)", bad+1, text[bad])
 }
 
 // maxInputLine is the longest line predict reads from standard input.

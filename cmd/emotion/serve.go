@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/model"
@@ -383,21 +385,26 @@ func (s *server) pieces(n int) []piece {
 // decodeRequest reads and checks a predict request: the turns to predict,
 // whether to explain them, or an error and its HTTP status.
 func (s *server) decodeRequest(w http.ResponseWriter, r *http.Request) (_ []dataset.RawTurn, explain bool, status int, _ error) {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, serveMaxBody))
-	dec.DisallowUnknownFields() // {"txt": ...} is a typo, not an empty text
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, serveMaxBody))
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		return nil, false, http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes", mbe.Limit)
+	}
+	if err == nil && !utf8.Valid(body) {
+		return nil, false, http.StatusBadRequest, fmt.Errorf("request body: %w", checkUTF8(string(body)))
+	}
 	var req serveRequest
-	err := dec.Decode(&req)
 	if err == nil {
-		if err = dec.Decode(&struct{}{}); err == io.EOF {
-			err = nil
-		} else if mbe := (*http.MaxBytesError)(nil); !errors.As(err, &mbe) {
-			err = errors.New("more than one JSON value: give one utterance or dialog a request")
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields() // {"txt": ...} is a typo, not an empty text
+		if err = dec.Decode(&req); err == nil {
+			if err = dec.Decode(&struct{}{}); err == io.EOF {
+				err = nil
+			} else {
+				err = errors.New("more than one JSON value: give one utterance or dialog a request")
+			}
 		}
 	}
 	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return nil, false, http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes", mbe.Limit)
-		}
 		return nil, false, http.StatusBadRequest, fmt.Errorf("request body: %s: want a JSON object "+
 			`{"text": "...", "speaker": "F"} or {"turns": [{"text": "...", "speaker": "M"}, ...]}`,
 			strings.TrimPrefix(err.Error(), "json: "))
