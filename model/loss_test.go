@@ -82,7 +82,7 @@ func TestCrossEntropyByHand(t *testing.T) {
 			t.Fatalf("dlogits %v, want %v", got, want)
 		}
 	}
-	for _, w := range [][]float32{{1}, {1, -1}} {
+	for _, w := range [][]float32{{1}, {1, -1}, {float32(math.NaN()), 1}} {
 		if _, err := NewCrossEntropyLoss(be, 2, w); err == nil {
 			t.Errorf("accepted weights %v", w)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/emotionlab/emotion/host"
@@ -56,8 +57,8 @@ func TestEarlyStoppingPatience(t *testing.T) {
 // weights, is the mean negative log-likelihood over all labelled rows of all
 // batches (what CrossEntropyLoss(reduction="mean") gives on the whole set),
 // not the mean of the batches' means: the batches differ in size and in
-// their labelled rows. The reference is computed in float64 from the
-// returned probabilities.
+// their labelled rows, and one has none (its loss, 0/0, must not enter).
+// The reference is computed in float64 from the returned probabilities.
 func TestEvaluateLossIsRowMean(t *testing.T) {
 	be := host.NewCPU(1)
 	cfg := smallConfig(KindSentence)
@@ -76,8 +77,12 @@ func TestEvaluateLossIsRowMean(t *testing.T) {
 		toyInputs(r, 2, 1, 6, cfg.Vocab, cfg.SpeakerDim),
 		toyInputs(r, 13, 1, 6, cfg.Vocab, cfg.SpeakerDim),
 		toyInputs(r, 5, 1, 6, cfg.Vocab, cfg.SpeakerDim),
+		toyInputs(r, 3, 1, 6, cfg.Vocab, cfg.SpeakerDim),
 	}
 	batches[1].Labels[0], batches[1].Labels[4] = -1, -1
+	for i := range batches[3].Labels {
+		batches[3].Labels[i] = -1
+	}
 	ev, err := Evaluate(be, net, batches, loss)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +98,7 @@ func TestEvaluateLossIsRowMean(t *testing.T) {
 	if n != 18 {
 		t.Fatalf("%d labelled rows, want 18", n)
 	}
-	if want := sum / float64(n); math.Abs(ev.Loss-want) > 1e-5*want {
+	if want := sum / float64(n); !(math.Abs(ev.Loss-want) <= 1e-5*want) {
 		t.Errorf("Evaluate loss %.7f, want the mean over the labelled rows %.7f", ev.Loss, want)
 	}
 }
@@ -169,5 +174,62 @@ func TestSentenceReadsTargetTurn(t *testing.T) {
 		if math.Abs(float64(got[i]-want[i])) > 1e-5*(1+math.Abs(float64(want[i]))) {
 			t.Fatalf("logit %d of the windows %g, of their target utterances alone %g", i, got[i], want[i])
 		}
+	}
+}
+
+// TestEvalAccuracyAndUA works the two scores out by hand. Labels 0, 0, 1,
+// 2 and an unlabelled row, predicted 0, 0, 0, 2, 0: 3 of the 4 labelled
+// rows are right (accuracy 0.75); the recalls of the classes present are
+// 2/2, 0/1 and 1/1, and class 3 has no row, so UA = 2/3. With no labelled
+// row both are 0.
+func TestEvalAccuracyAndUA(t *testing.T) {
+	ev := &Eval{Labels: []int{0, 0, 1, 2, -1}, Preds: []int{0, 0, 0, 2, 0}}
+	if got := ev.Accuracy(); got != 0.75 {
+		t.Errorf("accuracy %g, want 0.75", got)
+	}
+	if got := ev.UA(); math.Abs(got-2.0/3) > 1e-15 {
+		t.Errorf("UA %g, want 2/3", got)
+	}
+	none := &Eval{Labels: []int{-1}, Preds: []int{0}}
+	if a, ua := none.Accuracy(), none.UA(); a != 0 || ua != 0 {
+		t.Errorf("no labelled row: accuracy %g, UA %g, want 0 and 0", a, ua)
+	}
+}
+
+// TestTrainConfigValidate: a configuration that a checkpoint's JSON cannot
+// carry (infinite or NaN numbers) is refused as well, naming the field;
+// zero weight decay, clip norm and patience are valid.
+func TestTrainConfigValidate(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	if err := (TrainConfig{Epochs: 1, LR: 1e-3}).Validate(); err != nil {
+		t.Fatalf("a minimal config: %v", err)
+	}
+	for _, tc := range []struct {
+		cfg  TrainConfig
+		want string
+	}{
+		{TrainConfig{Epochs: 0, LR: 1e-3}, "epochs"},
+		{TrainConfig{Epochs: 1, LR: inf}, "lr"},
+		{TrainConfig{Epochs: 1, LR: nan}, "lr"},
+		{TrainConfig{Epochs: 1, LR: 1e-3, WeightDecay: inf}, "weight_decay"},
+		{TrainConfig{Epochs: 1, LR: 1e-3, ClipNorm: inf}, "clip_norm"},
+		{TrainConfig{Epochs: 1, LR: 1e-3, ClassWeights: []float32{1, inf}}, "class_weights[1]"},
+		{TrainConfig{Epochs: 1, LR: 1e-3, ClassWeights: []float32{nan}}, "class_weights[0]"},
+	} {
+		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: Validate = %v, want an error naming %s", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// TestNewTrainerConfiguresAdam: the optimiser gets the run's learning
+// rate, weight decay and clip norm.
+func TestNewTrainerConfiguresAdam(t *testing.T) {
+	be := host.NewCPU(1)
+	net := newSchedNet(be, 1)
+	tr := newSchedTrainer(t, net, TrainConfig{Epochs: 1, LR: 0.25, WeightDecay: 0.125, ClipNorm: 3})
+	if o := tr.Opt; o.LR != 0.25 || o.WeightDecay != 0.125 || o.ClipNorm != 3 || o.Decoupled {
+		t.Errorf("Adam lr %g, weight decay %g (decoupled %v), clip norm %g; want 0.25, 0.125 (coupled, as torch.optim.Adam), 3",
+			o.LR, o.WeightDecay, o.Decoupled, o.ClipNorm)
 	}
 }
