@@ -109,6 +109,14 @@ func TestCheckpointRejectsCorrupt(t *testing.T) {
 		{"a NaN weight", setTensor("fc2.bias", []float32{0, float32(math.NaN()), 0, 0}), `"fc2.bias": element 1 is NaN`},
 		{"an infinite weight", setTensor("fc2.bias", []float32{0, 0, float32(math.Inf(-1)), 0}), `"fc2.bias": element 2 is -Inf`},
 		{"a tensor under another name", rename("fc2.bias", "fc2.bogus"), `unexpected tensor "fc2.bogus"`},
+		{"a weight transposed", func(ts []safetensors.Tensor, md map[string]string) []safetensors.Tensor {
+			for i := range ts {
+				if ts[i].Name == "fc1.weight" { // [6, 13] as [13, 6]: as many elements
+					slices.Reverse(ts[i].Shape)
+				}
+			}
+			return ts
+		}, `"fc1.weight" has shape [13 6], the model needs [6 13]`},
 		{"a tensor missing", rename("fc2.bias", "optimizer.exp_avg.fc2.bias"), "its tensors hold"},
 		{"a best-epoch tensor of no parameter", func(ts []safetensors.Tensor, md map[string]string) []safetensors.Tensor {
 			extra, err := safetensors.FromFloat32("best.bogus", []int{2}, []float32{1, 2})
@@ -162,11 +170,26 @@ func TestTrainingCheckpointRejectsBadState(t *testing.T) {
 	if err := SaveTraining(good, be, tr, meta, false); err != nil {
 		t.Fatal(err)
 	}
+	savedBest, savedStep := tr.Best, tr.Opt.Step
 	tr.Net.Release()
 	tr.Release()
+	// Unedited, it loads with the best epoch's parameters and the Adam
+	// step it was saved with (SaveTraining after LoadTraining, without a
+	// Run between, must not reset the step to 0).
 	if r, _, err := LoadTraining(good, be); err != nil {
 		t.Fatalf("the unedited checkpoint: %v", err)
 	} else {
+		if savedStep == 0 || r.Opt.Step != savedStep {
+			t.Errorf("loaded Adam step %d, saved %d", r.Opt.Step, savedStep)
+		}
+		if len(r.Best) != len(savedBest) {
+			t.Fatalf("loaded %d best-epoch tensors, saved %d", len(r.Best), len(savedBest))
+		}
+		for i := range savedBest {
+			if !slices.Equal(r.Best[i], savedBest[i]) {
+				t.Errorf("best-epoch %s differs from the saved one", r.Net.Params()[i].Name)
+			}
+		}
 		r.Net.Release()
 		r.Release()
 	}
@@ -205,6 +228,10 @@ func TestTrainingCheckpointRejectsBadState(t *testing.T) {
 		{"negative patience", config("patience", -1), "patience"},
 		{"a learning rate of zero", config("lr", 0), "lr"},
 		{"history shorter than the epochs", state("history", []any{}), "history"},
+		{"bad epochs after the last best epoch", state("bad_epochs", 1), "bad_epochs"},
+		{"a best accuracy above 1", state("best_val_acc", 1.5), "best_val_acc"},
+		{"a negative loss sum", state("loss_sum", -1), "loss_sum"},
+		{"no best epoch after an epoch", state("best_epoch", 0), "best_epoch"},
 		{"a negative weight decay", config("weight_decay", -0.1), "weight_decay"},
 		{"a negative clip norm", config("clip_norm", -1), "clip_norm"},
 		{"three class weights", config("class_weights", []float32{1, 1, 1}), "class_weights"},
@@ -215,10 +242,19 @@ func TestTrainingCheckpointRejectsBadState(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			before := md[metaTrainState]
 			tc.edit(md)
 			bad := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".safetensors")
 			if err := safetensors.Save(bad, ts, md, false); err != nil {
 				t.Fatal(err)
+			}
+			if md[metaTrainState] != before { // LoadModel reads the state too
+				if net, _, err := LoadModel(bad, be); err == nil {
+					net.Release()
+					t.Error("LoadModel loaded it without error")
+				} else if !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("LoadModel: error %q does not name %q", err, tc.want)
+				}
 			}
 			r, _, err := LoadTraining(bad, be)
 			if err == nil {
@@ -230,6 +266,42 @@ func TestTrainingCheckpointRejectsBadState(t *testing.T) {
 				t.Errorf("error %q does not name %q and the file", err, tc.want)
 			}
 		})
+	}
+
+	// A state without dropout counters (none drawn yet) is valid.
+	ts, md, err := safetensors.Load(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state("dropout_counters", nil)(md)
+	noCounters := filepath.Join(dir, "no_counters.safetensors")
+	if err := safetensors.Save(noCounters, ts, md, false); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, err := LoadTraining(noCounters, be); err != nil {
+		t.Errorf("a state without dropout counters: %v", err)
+	} else {
+		r.Net.Release()
+		r.Release()
+	}
+
+	// A state past its first epoch without the best epoch's parameters
+	// could not restore them at the end.
+	ts, md, err = safetensors.Load(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts = slices.DeleteFunc(ts, func(x safetensors.Tensor) bool { return strings.HasPrefix(x.Name, prefixBest) })
+	noBest := filepath.Join(dir, "no_best.safetensors")
+	if err := safetensors.Save(noBest, ts, md, false); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, err := LoadTraining(noBest, be); err == nil {
+		r.Net.Release()
+		r.Release()
+		t.Error("a state of 1 epoch without best-epoch parameters loaded")
+	} else if !strings.Contains(err.Error(), "no best-epoch parameters") {
+		t.Errorf("a state without best-epoch parameters: %v", err)
 	}
 
 	// A batch count past the end of the resumed epoch is not the loader's
