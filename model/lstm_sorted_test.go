@@ -130,3 +130,37 @@ func TestLSTMFinalOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestLSTMForwardSortedActiveRows: with rows sorted longest first, step s
+// computes exactly the rows still running, those whose length exceeds s
+// (padding costs nothing); unsorted rows, or host lengths that do not
+// match the batch, compute every row at every step.
+func TestLSTMForwardSortedActiveRows(t *testing.T) {
+	be := newBackend(t)
+	const E, H = 2, 2
+	l, err := NewLSTM(be, NewRNG(1), LSTMConfig{In: E, Hidden: H, Bidirectional: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	for _, tc := range []struct {
+		lengths []int
+		host    []int32
+		want    []int
+	}{
+		{[]int{4, 2, 2, 0}, []int32{4, 2, 2, 0}, []int{3, 3, 1, 1}},
+		{[]int{3, 3}, []int32{3, 3}, []int{2, 2, 2}},
+		{[]int{1, 3}, []int32{1, 3}, []int{2, 2, 2}},    // unsorted
+		{[]int{3, 1}, []int32{3, 1, 0}, []int{2, 2, 2}}, // not the batch's
+	} {
+		B, T := len(tc.lengths), len(tc.want)
+		x := upload(be, randVals(testRand(2), B*T*E, 1))
+		lens := uploadInts(be, tc.lengths)
+		l.ForwardSorted(B, T, x, lens, tc.host)
+		if !slices.Equal(l.active, tc.want) {
+			t.Errorf("lengths %v (host %v): rows per step %v, want %v", tc.lengths, tc.host, l.active, tc.want)
+		}
+		be.Free(x)
+		be.FreeI32(lens)
+	}
+}
