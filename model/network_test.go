@@ -589,3 +589,43 @@ func TestConfigValidateEmbedStd(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardChecksInputSizes: inputs whose slices do not match their
+// sizes are an error from Forward, naming what is wrong, for both models.
+func TestForwardChecksInputSizes(t *testing.T) {
+	for _, kind := range []string{KindSentence, KindDialog} {
+		t.Run(kind, func(t *testing.T) {
+			be := host.NewCPU(1)
+			cfg := smallConfig(kind)
+			net, err := New(be, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Release()
+			good := toyInputs(rand.New(rand.NewPCG(7, 8)), 3, 2, 4, cfg.Vocab, cfg.SpeakerDim)
+			if _, err := net.Forward(&good); err != nil {
+				t.Fatalf("good inputs: %v", err)
+			}
+			for _, tc := range []struct {
+				name string
+				edit func(*Inputs)
+				want string
+			}{
+				{"no windows", func(in *Inputs) { in.Size = 0 }, "inputs of size 0×2×4"},
+				{"no turns", func(in *Inputs) { in.Turns = 0 }, "inputs of size 3×0×4"},
+				{"no tokens per utterance", func(in *Inputs) { in.MaxLen = 0 }, "inputs of size 3×2×0"},
+				{"a token short", func(in *Inputs) { in.Tokens = in.Tokens[1:] }, "23 tokens for 3×2×4 inputs"},
+				{"a length short", func(in *Inputs) { in.Lengths = in.Lengths[1:] }, "5 lengths for 6 utterances"},
+				{"a turn count short", func(in *Inputs) { in.TurnCounts = in.TurnCounts[1:] }, "2 turn counts for 3 windows"},
+				{"a speaker feature over", func(in *Inputs) { in.Speaker = append(in.Speaker, 0) }, "19 speaker features for 6 utterances of 3"},
+				{"a label short", func(in *Inputs) { in.Labels = in.Labels[1:] }, "2 labels for 3 windows"},
+			} {
+				in := good
+				tc.edit(&in)
+				if _, err := net.Forward(&in); err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%s: Forward = %v, want an error saying %q", tc.name, err, tc.want)
+				}
+			}
+		})
+	}
+}
