@@ -27,15 +27,19 @@ func TestPhilox4x32KAT(t *testing.T) {
 	}
 }
 
-// TestDropoutKeepFormula pins down how DropoutKeep forms counter and key, so
-// that the GPU kernel can be written from the doc comment.
+// TestDropoutKeepFormula pins down how DropoutKeep forms counter and key,
+// and that it keeps u = p, so that the GPU kernel can be written from the
+// doc comment.
 func TestDropoutKeepFormula(t *testing.T) {
 	seed, offset := uint64(0x0123456789abcdef), uint64(0xfffffffe)
 	for i := range 5 {
 		e := offset + uint64(i) // crosses 2^32 at i = 2
 		r := Philox4x32([4]uint32{uint32(e), uint32(e >> 32), 0, 0}, [2]uint32{0x89abcdef, 0x01234567})
 		u := float64(r[0]>>8) / (1 << 24)
-		for _, p := range []float32{0, 0.1, 0.5, 0.9, 1} {
+		// p = u itself (u is on a 2⁻²⁴ grid, so exact in float32): the
+		// element is kept, as u ≥ p says and a keep rate of exactly 1 − p
+		// needs.
+		for _, p := range []float32{0, 0.1, 0.5, 0.9, 1, float32(u)} {
 			if got, want := DropoutKeep(p, seed, offset, i), u >= float64(p); got != want {
 				t.Fatalf("DropoutKeep(%g, i=%d) = %v, want %v (u=%g)", p, i, got, want, u)
 			}
