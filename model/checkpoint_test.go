@@ -106,6 +106,10 @@ func TestCheckpointRejectsCorrupt(t *testing.T) {
 			md[metaLabels] = `["angry","happy","neutral","sad","fear"]`
 			return editConfig(func(c *Config) { c.Classes = 5 })(ts, md)
 		}, "labels"},
+		{"a vocabulary short of the config's", func(ts []safetensors.Tensor, md map[string]string) []safetensors.Tensor {
+			md[metaVocab] = `["a","b"]`
+			return ts
+		}, "vocabulary has 2 tokens, config says 23"},
 		{"a NaN weight", setTensor("fc2.bias", []float32{0, float32(math.NaN()), 0, 0}), `"fc2.bias": element 1 is NaN`},
 		{"an infinite weight", setTensor("fc2.bias", []float32{0, 0, float32(math.Inf(-1)), 0}), `"fc2.bias": element 2 is -Inf`},
 		{"a tensor under another name", rename("fc2.bias", "fc2.bogus"), `unexpected tensor "fc2.bogus"`},
@@ -384,6 +388,10 @@ func TestLoadModelFromState(t *testing.T) {
 		t.Errorf("model checkpoint: Weights %q, error %v", meta.Weights, err)
 	} else {
 		loaded.Release()
+	}
+	// It cannot resume a run, and LoadTraining says why.
+	if _, _, err := LoadTraining(path, be); err == nil || !strings.Contains(err.Error(), "holds a model's parameters only") {
+		t.Errorf("LoadTraining of a model checkpoint: %v", err)
 	}
 }
 
