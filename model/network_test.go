@@ -629,3 +629,48 @@ func TestForwardChecksInputSizes(t *testing.T) {
 		})
 	}
 }
+
+// TestModelsSkipPadding: both models run their utterance LSTM on the batch
+// sorted by length, so that it computes exactly the real tokens, Σ lengths
+// rows over all steps, and no padding, whatever the order of the batch.
+func TestModelsSkipPadding(t *testing.T) {
+	for _, kind := range []string{KindSentence, KindDialog} {
+		t.Run(kind, func(t *testing.T) {
+			be := host.NewCPU(1)
+			cfg := smallConfig(kind)
+			net, err := New(be, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Release()
+			turns := 1
+			if kind == KindDialog {
+				turns = 3
+			}
+			in := toyInputs(rand.New(rand.NewPCG(13, 14)), 6, turns, 7, cfg.Vocab, cfg.SpeakerDim)
+			if slices.IsSortedFunc(in.Lengths, func(a, b int32) int { return int(b - a) }) {
+				t.Fatal("test batch already sorted")
+			}
+			if _, err := net.Forward(&in); err != nil {
+				t.Fatal(err)
+			}
+			var lstm *LSTM
+			switch m := net.(type) {
+			case *Sentence:
+				lstm = m.lstm
+			case *Dialog:
+				lstm = m.utt
+			}
+			var rows, tokens int
+			for _, n := range lstm.active {
+				rows += n
+			}
+			for _, n := range in.Lengths {
+				tokens += int(n)
+			}
+			if rows != tokens {
+				t.Errorf("the utterance LSTM computed %d rows over its steps for %d tokens", rows, tokens)
+			}
+		})
+	}
+}
