@@ -286,6 +286,16 @@ func checkInputs(in *Inputs, speakerDim int) error {
 	case len(in.Labels) != in.Size:
 		return fmt.Errorf("model: %d labels for %d windows", len(in.Labels), in.Size)
 	}
+	for i, tc := range in.TurnCounts {
+		if tc < 1 || int(tc) > in.Turns {
+			return fmt.Errorf("model: window %d has %d turns, want 1 to %d", i, tc, in.Turns)
+		}
+	}
+	for i, l := range in.Lengths {
+		if l < 0 || int(l) > in.MaxLen {
+			return fmt.Errorf("model: utterance %d has length %d, want 0 to %d", i, l, in.MaxLen)
+		}
+	}
 	return nil
 }
 

@@ -619,6 +619,12 @@ func TestForwardChecksInputSizes(t *testing.T) {
 				{"a turn count short", func(in *Inputs) { in.TurnCounts = in.TurnCounts[1:] }, "2 turn counts for 3 windows"},
 				{"a speaker feature over", func(in *Inputs) { in.Speaker = append(in.Speaker, 0) }, "19 speaker features for 6 utterances of 3"},
 				{"a label short", func(in *Inputs) { in.Labels = in.Labels[1:] }, "2 labels for 3 windows"},
+				// The sentence model read a window's last turn at
+				// TurnCounts−1: out of its window, or a panic.
+				{"a window of no turns", func(in *Inputs) { in.TurnCounts = withValue(in.TurnCounts, 1, 0) }, "window 1 has 0 turns, want 1 to 2"},
+				{"a window of too many turns", func(in *Inputs) { in.TurnCounts = withValue(in.TurnCounts, 2, 3) }, "window 2 has 3 turns, want 1 to 2"},
+				{"a negative length", func(in *Inputs) { in.Lengths = withValue(in.Lengths, 4, -1) }, "utterance 4 has length -1, want 0 to 4"},
+				{"a length over MaxLen", func(in *Inputs) { in.Lengths = withValue(in.Lengths, 0, 5) }, "utterance 0 has length 5, want 0 to 4"},
 			} {
 				in := good
 				tc.edit(&in)
@@ -673,4 +679,11 @@ func TestModelsSkipPadding(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withValue is a copy of s with s[i] = v.
+func withValue(s []int32, i int, v int32) []int32 {
+	c := slices.Clone(s)
+	c[i] = v
+	return c
 }
