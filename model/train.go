@@ -26,11 +26,22 @@ type TrainConfig struct {
 	Patience int `json:"patience"`
 	// ClassWeights are the loss weights per class; nil trains unweighted.
 	ClassWeights []float32 `json:"class_weights"`
+	// Schedule is the learning-rate schedule: ScheduleConstant (or ""),
+	// ScheduleCosine or SchedulePlateau.
+	Schedule string `json:"lr_schedule,omitempty"`
+	// MinLR is the least rate of the cosine and plateau schedules.
+	MinLR float32 `json:"min_lr,omitempty"`
+	// LRFactor and LRPatience drive the plateau schedule: the rate is
+	// multiplied by LRFactor after more than LRPatience epochs without a
+	// better validation accuracy.
+	LRFactor   float32 `json:"lr_factor,omitempty"`
+	LRPatience int     `json:"lr_patience,omitempty"`
 }
 
 // EpochLog is one line of the training log.
 type EpochLog struct {
 	Epoch      int     `json:"epoch"`
+	LR         float32 `json:"lr"` // the learning rate of the epoch
 	TrainLoss  float64 `json:"train_loss"`
 	TrainAcc   float64 `json:"train_acc"`
 	ValLoss    float64 `json:"val_loss"`
@@ -45,19 +56,24 @@ type EpochLog struct {
 // TrainState is everything a run needs to continue exactly where it
 // stopped: saved with a checkpoint for --resume.
 type TrainState struct {
-	Epoch      int        `json:"epoch"` // epochs finished
-	Batch      int        `json:"batch"` // batches of epoch Epoch+1 finished
-	LossSum    float64    `json:"loss_sum"`
-	Correct    int        `json:"correct"`
-	Seen       int        `json:"seen"`
-	Seconds    float64    `json:"seconds"`
-	BestValAcc float64    `json:"best_val_acc"`
-	BestEpoch  int        `json:"best_epoch"`
-	BadEpochs  int        `json:"bad_epochs"`
-	Stopped    bool       `json:"stopped"` // early stopping fired or all epochs done
-	AdamStep   int        `json:"adam_step"`
-	Dropout    []uint64   `json:"dropout_counters"`
-	History    []EpochLog `json:"history"`
+	Epoch      int     `json:"epoch"` // epochs finished
+	Batch      int     `json:"batch"` // batches of epoch Epoch+1 finished
+	LossSum    float64 `json:"loss_sum"`
+	Correct    int     `json:"correct"`
+	Seen       int     `json:"seen"`
+	Seconds    float64 `json:"seconds"`
+	BestValAcc float64 `json:"best_val_acc"`
+	BestEpoch  int     `json:"best_epoch"`
+	BadEpochs  int     `json:"bad_epochs"`
+	Stopped    bool    `json:"stopped"` // early stopping fired or all epochs done
+	AdamStep   int     `json:"adam_step"`
+	// LR is the plateau schedule's rate once reduced (0 before), and
+	// LRBadEpochs its count of epochs without a better validation
+	// accuracy since the best or the last reduction.
+	LR          float32    `json:"lr,omitempty"`
+	LRBadEpochs int        `json:"lr_bad_epochs,omitempty"`
+	Dropout     []uint64   `json:"dropout_counters"`
+	History     []EpochLog `json:"history"`
 }
 
 // Data gives a Trainer its batches: the training batches of an epoch
@@ -116,7 +132,7 @@ func (c TrainConfig) Validate() error {
 			return fmt.Errorf("class_weights[%d] = %g, want a non-negative number", k, w)
 		}
 	}
-	return nil
+	return c.validateSchedule()
 }
 
 // validate reports the first field of s that no run of net under cfg can
@@ -144,6 +160,10 @@ func (s *TrainState) validate(cfg TrainConfig, net Network) error {
 		return fmt.Errorf("bad_epochs = %d, want 0 to the %d epochs since the best", s.BadEpochs, s.Epoch-s.BestEpoch)
 	case s.AdamStep < 0:
 		return fmt.Errorf("adam_step = %d, want a non-negative count", s.AdamStep)
+	case !(s.LR >= 0) || !finite(float64(s.LR)) || s.LR > 0 && cfg.LR > 0 && s.LR > cfg.LR:
+		return fmt.Errorf("lr = %g, want a rate between 0 and the run's lr = %g", s.LR, cfg.LR)
+	case s.LRBadEpochs < 0 || s.LRBadEpochs > s.BadEpochs:
+		return fmt.Errorf("lr_bad_epochs = %d, want 0 to bad_epochs = %d", s.LRBadEpochs, s.BadEpochs)
 	case len(s.Dropout) != 0 && len(s.Dropout) != len(net.Dropouts()):
 		return fmt.Errorf("dropout_counters has %d counters, the network has %d dropouts", len(s.Dropout), len(net.Dropouts()))
 	case len(s.History) != s.Epoch:
@@ -190,6 +210,8 @@ func (t *Trainer) Run(ctx context.Context, data Data) error {
 	}
 	for !st.Stopped && st.Epoch < t.Cfg.Epochs {
 		epoch := st.Epoch + 1
+		lr := t.epochLR(epoch)
+		t.Opt.LR = lr
 		batches := data.Train(epoch)
 		if st.Batch > len(batches) {
 			return fmt.Errorf("epoch %d: resuming after batch %d of an epoch of %d batches: the data or the batch size are not the saved run's", epoch, st.Batch, len(batches))
@@ -217,7 +239,7 @@ func (t *Trainer) Run(ctx context.Context, data Data) error {
 			}
 		}
 		t.snapshotCounters()
-		log := EpochLog{Epoch: epoch, Seconds: st.Seconds, BatchCount: len(batches)}
+		log := EpochLog{Epoch: epoch, LR: lr, Seconds: st.Seconds, BatchCount: len(batches)}
 		if st.Seen > 0 {
 			log.TrainLoss = st.LossSum / float64(st.Seen)
 			log.TrainAcc = float64(st.Correct) / float64(st.Seen)
@@ -239,6 +261,7 @@ func (t *Trainer) Run(ctx context.Context, data Data) error {
 		} else {
 			st.BadEpochs++
 		}
+		t.afterValidation(log.Best, lr)
 		st.Epoch, st.Batch, st.LossSum, st.Correct, st.Seen, st.Seconds = epoch, 0, 0, 0, 0, 0
 		st.History = append(st.History, log)
 		if t.Cfg.Patience > 0 && st.BadEpochs >= t.Cfg.Patience || st.Epoch >= t.Cfg.Epochs {

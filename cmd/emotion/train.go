@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,11 +52,28 @@ emotion train --resume runs/dialog/state.safetensors`,
 	})
 }
 
+// trainConfig is the training configuration the flags give, with
+// classWeights.
+func (t trainOptions) trainConfig(classWeights []float32) model.TrainConfig {
+	tc := model.TrainConfig{Epochs: t.epochs, LR: t.lr, WeightDecay: t.weightDecay, ClipNorm: t.clip,
+		Patience: t.patience, ClassWeights: classWeights, Schedule: t.schedule}
+	if t.schedule != model.ScheduleConstant {
+		tc.MinLR = t.minLR
+	}
+	if t.schedule == model.SchedulePlateau {
+		tc.LRFactor, tc.LRPatience = t.lrFactor, t.lrPatience
+	}
+	return tc
+}
+
 // trainOptions are the train command's own flags.
 type trainOptions struct {
 	epochs, batchSize, patience int
 	maxBatches                  int
 	lr, weightDecay, clip       float32
+	schedule                    string  // --lr-schedule
+	minLR, lrFactor             float32 // --min-lr, --lr-factor
+	lrPatience                  int     // --lr-patience
 	noClassWeights, bucket      bool
 	device, out, resume         string
 	data                        string // --data with --resume: where the run's data now is
@@ -74,6 +92,10 @@ func runTrain(args []string) (err error) {
 	fs.IntVar(&t.maxBatches, "max-batches", 0, "stop each epoch after this many batches (0: all; for quick checks and profiles)")
 	fs.IntVar(&t.batchSize, "batch-size", 32, "utterances (or windows) per batch")
 	fs.Float32Var(&t.lr, "lr", 1e-3, "Adam learning rate")
+	fs.StringVar(&t.schedule, "lr-schedule", model.ScheduleConstant, "learning-rate schedule: constant, cosine (from --lr to --min-lr over --epochs) or plateau (× --lr-factor after more than --lr-patience epochs without a better validation accuracy)")
+	fs.Float32Var(&t.minLR, "min-lr", 0, "least learning rate of the cosine and plateau schedules")
+	fs.Float32Var(&t.lrFactor, "lr-factor", 0.5, "plateau schedule: factor of each reduction of the learning rate")
+	fs.IntVar(&t.lrPatience, "lr-patience", 2, "plateau schedule: epochs without a better validation accuracy tolerated before a reduction")
 	fs.Float32Var(&t.weightDecay, "weight-decay", 0, "L2 weight decay (Adam's)")
 	fs.Float32Var(&t.clip, "clip", 0, "clip the global gradient norm to this (0: off)")
 	fs.IntVar(&t.patience, "patience", 5, "stop after this many epochs without a better validation accuracy (0: never)")
@@ -141,6 +163,20 @@ func runTrain(args []string) (err error) {
 	}
 	if !(t.weightDecay >= 0) || !(t.clip >= 0) || t.patience < 0 || inf(t.weightDecay) || inf(t.clip) {
 		return usagef("--weight-decay, --clip and --patience must not be negative (nor infinite)")
+	}
+	if !slices.Contains(model.Schedules, t.schedule) {
+		return usagef("--lr-schedule %q: want one of %s", t.schedule, strings.Join(model.Schedules, ", "))
+	}
+	for _, f := range []string{"lr-factor", "lr-patience"} {
+		if fs.Changed(f) && t.schedule != model.SchedulePlateau {
+			return usagef("--%s drives the plateau schedule; give --lr-schedule plateau (not %s)", f, t.schedule)
+		}
+	}
+	if fs.Changed("min-lr") && t.schedule == model.ScheduleConstant {
+		return usagef("--min-lr is the least rate of a cosine or plateau schedule; give --lr-schedule cosine or plateau")
+	}
+	if err := t.trainConfig(nil).Validate(); err != nil {
+		return usagef("%v", err)
 	}
 	if t.maxBatches < 0 {
 		// The run record would hold it, and eval, predict and --resume
@@ -343,8 +379,7 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 		if err != nil {
 			return none, err
 		}
-		tc := model.TrainConfig{Epochs: t.epochs, LR: t.lr, WeightDecay: t.weightDecay, ClipNorm: t.clip,
-			Patience: t.patience, ClassWeights: classWeights(corpus, fold.Train, !t.noClassWeights)}
+		tc := t.trainConfig(classWeights(corpus, fold.Train, !t.noClassWeights))
 		if tr, err = model.NewTrainer(be, net, tc); err != nil {
 			net.Release()
 			return none, err
@@ -423,8 +458,12 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			if l.Best {
 				mark = " *"
 			}
-			fmt.Fprintf(stderr, "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f UA %.4f | %.2fs %.0f utt/s%s\n",
-				l.Epoch, l.TrainLoss, l.TrainAcc, l.ValLoss, l.ValAcc, l.ValUA, l.Seconds, l.UttPerSec, mark)
+			rate := ""
+			if t.schedule != model.ScheduleConstant {
+				rate = fmt.Sprintf(" lr %.3g", l.LR)
+			}
+			fmt.Fprintf(stderr, "epoch %d:%s train loss %.4f acc %.4f | val loss %.4f acc %.4f UA %.4f | %.2fs %.0f utt/s%s\n",
+				l.Epoch, rate, l.TrainLoss, l.TrainAcc, l.ValLoss, l.ValAcc, l.ValUA, l.Seconds, l.UttPerSec, mark)
 		}
 		if l.Best {
 			if err := model.SaveModel(modelPath, be, tr.Net, tr.Best, *meta, rec.Compress); err != nil {
@@ -719,6 +758,7 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	}
 	t.epochs, t.patience = tr.Cfg.Epochs, tr.Cfg.Patience
 	t.lr, t.weightDecay, t.clip = tr.Cfg.LR, tr.Cfg.WeightDecay, tr.Cfg.ClipNorm
+	t.schedule, t.minLR, t.lrFactor, t.lrPatience = cmp.Or(tr.Cfg.Schedule, model.ScheduleConstant), tr.Cfg.MinLR, tr.Cfg.LRFactor, tr.Cfg.LRPatience
 	t.noClassWeights = tr.Cfg.ClassWeights == nil
 	return trainFolds(ctx, be, corpus, folds, rec, t, mf, tr, meta)
 }

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTrainLRSchedule: --lr-schedule cosine trains each epoch at its
+// cosine rate, logged in log.jsonl and recorded in config.json, and a
+// resumed run keeps its schedule, refusing a new one.
+func TestTrainLRSchedule(t *testing.T) {
+	data, _ := writeFixture(t)
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"train", "--data", data, "--out", out, "--quiet", "--device", "cpu", "--threads", "1", "--epochs", "4", "--patience", "0",
+		"--embed", "8", "--hidden", "4", "--dense", "4", "--min-count", "1", "--lr", "0.01", "--lr-schedule", "cosine", "--min-lr", "0.001"}
+	if code, _, e := runEmotion(t, args...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "log.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d log lines, want 4", len(lines))
+	}
+	for i, l := range lines {
+		var e struct{ LR float64 }
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		want := 0.001 + 0.009*(1+math.Cos(math.Pi*float64(i)/4))/2
+		if math.Abs(e.LR-want) > 1e-8 {
+			t.Errorf("epoch %d: lr %g, want %g", i+1, e.LR, want)
+		}
+	}
+	var cfg struct {
+		Train struct {
+			Schedule string  `json:"lr_schedule"`
+			MinLR    float64 `json:"min_lr"`
+		}
+	}
+	b, _ = os.ReadFile(filepath.Join(out, "config.json"))
+	if err := json.Unmarshal(b, &cfg); err != nil || cfg.Train.Schedule != "cosine" || math.Abs(cfg.Train.MinLR-0.001) > 1e-9 {
+		t.Errorf("config.json train: %+v (%v), want the cosine schedule to 0.001", cfg.Train, err)
+	}
+	state := filepath.Join(out, "state.safetensors")
+	if code, _, e := runEmotion(t, "train", "--resume", state, "--lr-schedule", "plateau"); code != 2 || !strings.Contains(e, "--lr-schedule") {
+		t.Errorf("--resume with --lr-schedule: exit %d, %q", code, e)
+	}
+}
+
+// TestTrainLRScheduleFlags: schedule flags that cannot apply are usage
+// errors, before any data is read.
+func TestTrainLRScheduleFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--lr-schedule", "step"}, `--lr-schedule "step": want one of constant, cosine, plateau`},
+		{[]string{"--lr-factor", "0.1"}, "--lr-factor drives the plateau schedule"},
+		{[]string{"--lr-schedule", "cosine", "--lr-patience", "3"}, "--lr-patience drives the plateau schedule"},
+		{[]string{"--min-lr", "1e-5"}, "--min-lr is the least rate of a cosine or plateau schedule"},
+		{[]string{"--lr-schedule", "plateau", "--lr-factor", "1"}, "lr_factor = 1"},
+		{[]string{"--lr-schedule", "cosine", "--min-lr", "0.01"}, "min_lr = 0.01, want less than lr = 0.001"},
+	} {
+		code, _, e := runEmotion(t, append([]string{"train", "--data", "/nonexistent"}, tc.args...)...)
+		if code != 2 || !strings.Contains(e, tc.want) {
+			t.Errorf("train %v: exit %d, %q; want 2 and %q", tc.args, code, e, tc.want)
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package model
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/emotionlab/emotion/host"
+)
+
+// TestCosineLR checks CosineAnnealingLR's closed form, stepped once an
+// epoch, at values worked out by hand: (1 + cos(π·e/E))/2 of the way from
+// min to lr at the e-th epoch after the first.
+func TestCosineLR(t *testing.T) {
+	for _, tc := range []struct {
+		lr, minLR     float32
+		epoch, epochs int
+		want          float64
+	}{
+		{1e-3, 0, 1, 4, 1e-3},
+		{1e-3, 0, 2, 4, 1e-3 * (1 + math.Sqrt2/2) / 2}, // cos(π/4)
+		{1e-3, 0, 3, 4, 0.5e-3},
+		{1e-3, 0, 4, 4, 1e-3 * (1 - math.Sqrt2/2) / 2},
+		{1, 0.1, 1, 2, 1},
+		{1, 0.1, 2, 2, 0.55},
+		{1, 0.1, 1, 1, 1},
+	} {
+		if got := cosineLR(tc.lr, tc.minLR, tc.epoch, tc.epochs); math.Abs(float64(got)-tc.want) > 1e-7*tc.want {
+			t.Errorf("cosineLR(%g, %g, epoch %d of %d) = %.9g, want %.9g", tc.lr, tc.minLR, tc.epoch, tc.epochs, got, tc.want)
+		}
+	}
+}
+
+// TestCosineSchedule: a run logs, and Adam uses, the cosine rate of each
+// epoch.
+func TestCosineSchedule(t *testing.T) {
+	be := host.NewCPU(1)
+	net := newSchedNet(be, 1, 1, 1)
+	tr := newSchedTrainer(t, net, TrainConfig{Epochs: 3, LR: 0.1, MinLR: 0.01, Schedule: ScheduleCosine})
+	if err := tr.Run(context.Background(), plateauData()); err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{0.1, 0.01 + 0.09*0.75, 0.01 + 0.09*0.25} // cos(π/3) = 1/2, cos(2π/3) = −1/2
+	for i, e := range tr.State.History {
+		if math.Abs(float64(e.LR)-want[i]) > 1e-7 {
+			t.Errorf("epoch %d: lr %.9g, want %.9g", i+1, e.LR, want[i])
+		}
+	}
+	if math.Abs(float64(tr.Opt.LR)-want[2]) > 1e-7 {
+		t.Errorf("Adam's rate after the run %g, want the last epoch's %g", tr.Opt.LR, want[2])
+	}
+}
+
+func plateauData() *schedData {
+	return &schedData{
+		train: []Inputs{twoClassBatch([]int32{0}, 1, 0)},
+		val:   []Inputs{twoClassBatch([]int32{0, 0, 0, 1})},
+	}
+}
+
+// TestPlateauSchedule runs validation accuracies (rows right of 4: 1, 2,
+// 2, 2, 3, 3, 3, 3, 3) with LRPatience 1, LRFactor 0.5 and MinLR 0.02:
+// the rate halves after the second epoch in a row without a better
+// accuracy (a tie is not better), the count starts again after a
+// reduction and after a new best, and the rate stops at MinLR.
+func TestPlateauSchedule(t *testing.T) {
+	cfg := TrainConfig{Epochs: 9, LR: 0.1, Schedule: SchedulePlateau, LRFactor: 0.5, LRPatience: 1, MinLR: 0.02}
+	right := []int{1, 2, 2, 2, 3, 3, 3, 3, 3}
+	wantLR := []float32{0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025}
+	check := func(t *testing.T, h []EpochLog, st TrainState) {
+		t.Helper()
+		if len(h) != len(wantLR) {
+			t.Fatalf("%d epochs, want %d", len(h), len(wantLR))
+		}
+		for i, e := range h {
+			if math.Abs(float64(e.LR-wantLR[i])) > 1e-9 {
+				t.Errorf("epoch %d: lr %g, want %g", i+1, e.LR, wantLR[i])
+			}
+		}
+		if math.Abs(float64(st.LR)-0.02) > 1e-9 || st.LRBadEpochs != 0 {
+			t.Errorf("after the run: lr %g with %d bad epochs, want MinLR 0.02 (0.025·0.5 is below it) and 0", st.LR, st.LRBadEpochs)
+		}
+	}
+	t.Run("whole", func(t *testing.T) {
+		be := host.NewCPU(1)
+		tr := newSchedTrainer(t, newSchedNet(be, right...), cfg)
+		if err := tr.Run(context.Background(), plateauData()); err != nil {
+			t.Fatal(err)
+		}
+		check(t, tr.State.History, tr.State)
+		if math.Abs(float64(tr.Opt.LR)-0.025) > 1e-9 {
+			t.Errorf("Adam's rate after the run %g, want the last epoch's 0.025", tr.Opt.LR)
+		}
+	})
+	// Stopped after epoch 6 (one bad epoch counted at the rate 0.05) and
+	// resumed from its state, the run goes on as if never stopped.
+	t.Run("resumed", func(t *testing.T) {
+		be := host.NewCPU(1)
+		first := cfg
+		first.Epochs = 6
+		tr := newSchedTrainer(t, newSchedNet(be, right...), first)
+		if err := tr.Run(context.Background(), plateauData()); err != nil {
+			t.Fatal(err)
+		}
+		if st := tr.State; math.Abs(float64(st.LR)-0.05) > 1e-9 || st.LRBadEpochs != 1 {
+			t.Fatalf("after epoch 6: lr %g with %d bad epochs, want 0.05 and 1", st.LR, st.LRBadEpochs)
+		}
+		st := tr.State
+		st.Stopped = false
+		if err := st.validate(cfg, tr.Net); err != nil {
+			t.Fatalf("the saved state: %v", err)
+		}
+		tr2 := newSchedTrainer(t, newSchedNet(be, right[6:]...), cfg)
+		tr2.State = st
+		if err := tr2.Run(context.Background(), plateauData()); err != nil {
+			t.Fatal(err)
+		}
+		check(t, tr2.State.History, tr2.State)
+	})
+}
+
+// TestScheduleConfig: the schedule fields no run can have are errors
+// naming the field; a state whose rate exceeds the run's is corrupt.
+func TestScheduleConfig(t *testing.T) {
+	base := TrainConfig{Epochs: 1, LR: 0.1}
+	for _, tc := range []struct {
+		edit func(*TrainConfig)
+		want string // "" for valid
+	}{
+		{func(c *TrainConfig) {}, ""},
+		{func(c *TrainConfig) { c.Schedule = ScheduleConstant }, ""},
+		{func(c *TrainConfig) { c.Schedule = ScheduleCosine; c.MinLR = 0.01 }, ""},
+		{func(c *TrainConfig) { c.Schedule, c.LRFactor = SchedulePlateau, 0.1 }, ""},
+		{func(c *TrainConfig) { c.Schedule = "step" }, "lr_schedule"},
+		{func(c *TrainConfig) { c.Schedule = SchedulePlateau }, "lr_factor"},
+		{func(c *TrainConfig) { c.Schedule, c.LRFactor = SchedulePlateau, 1 }, "lr_factor"},
+		{func(c *TrainConfig) { c.Schedule, c.LRFactor, c.LRPatience = SchedulePlateau, 0.5, -1 }, "lr_patience"},
+		{func(c *TrainConfig) { c.Schedule, c.MinLR = ScheduleCosine, 0.1 }, "min_lr"},
+		{func(c *TrainConfig) { c.Schedule, c.MinLR = ScheduleCosine, float32(math.NaN()) }, "min_lr"},
+		{func(c *TrainConfig) { c.Schedule, c.MinLR = ScheduleCosine, -0.01 }, "min_lr"},
+	} {
+		c := base
+		tc.edit(&c)
+		err := c.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: Validate() = %v, want %q", c, err, tc.want)
+		}
+	}
+	net := newSchedNet(host.NewCPU(1))
+	defer net.Release()
+	for _, st := range []TrainState{{LR: 0.2}, {LR: -0.01}, {LRBadEpochs: 1}} {
+		if err := st.validate(base, net); err == nil || !strings.Contains(err.Error(), "lr") {
+			t.Errorf("state %+v: %v, want an error naming the rate", st, err)
+		}
+	}
+}
