@@ -212,6 +212,11 @@ func TestFoldsErrors(t *testing.T) {
 	}
 	unlabelled := &Corpus{Source: "empty", Utterances: []Utterance{{Label: NoLabel, Session: 1}}}
 	one := fixtureCorpus(1, 2, 10)
+	// Session 5 alone: nothing outside it to train on.
+	onlyFive := fixtureCorpus(1, 2, 10)
+	for i := range onlyFive.Utterances {
+		onlyFive.Utterances[i].Session = 5
+	}
 	tests := []struct {
 		name string
 		c    *Corpus
@@ -221,6 +226,11 @@ func TestFoldsErrors(t *testing.T) {
 		{"unknown protocol", four, func(o *Options) { o.Protocol = "random" }, `unknown protocol "random"`},
 		{"val fraction", four, func(o *Options) { o.ValFraction = 1 }, "validation fraction"},
 		{"window", four, func(o *Options) { o.Window = 0 }, "window 0"},
+		// Each bound of Validate at its first value out of range.
+		{"val fraction 0", four, func(o *Options) { o.ValFraction = 0 }, "validation fraction 0 outside (0, 1)"},
+		{"min count 0", four, func(o *Options) { o.MinCount = 0 }, "min count 0, want at least 1"},
+		{"max length 0", four, func(o *Options) { o.MaxLen = 0 }, "max length 0, want at least 1"},
+		{"only session 5", onlyFive, nil, "no labelled utterance outside session 5"},
 		{"no session 5", four, nil, "no labelled utterance in session 5"},
 		{"no sessions", noSession, nil, "needs sessions"},
 		{"no labels", unlabelled, nil, "no utterance labelled"},
