@@ -3,6 +3,7 @@ package dataset
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -317,5 +318,126 @@ func TestNewRawCorpus(t *testing.T) {
 	}
 	if _, err := NewRawCorpus(nil); err == nil {
 		t.Error("no turns accepted")
+	}
+}
+
+// TestSpeakerFeaturesUnknownSpeaker: two turns without a speaker are not
+// the same speaker: in a corpus that knows speakers, a turn whose speaker
+// is unknown gets all zeros, even in the window of another such turn.
+func TestSpeakerFeaturesUnknownSpeaker(t *testing.T) {
+	c, err := NewRawCorpus([]RawTurn{{Text: "a", Speaker: 'F'}, {Text: "b"}, {Text: "c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		i, target int
+		want      [SpeakerDim]float32
+	}{
+		{1, 2, [3]float32{}},
+		{2, 2, [3]float32{}},
+		{0, 2, [3]float32{1, 0, 0}},
+		{1, 0, [3]float32{}},
+	}
+	for _, tc := range tests {
+		got := make([]float32, SpeakerDim)
+		c.SpeakerFeatures(tc.i, tc.target, got)
+		if [3]float32(got) != tc.want {
+			t.Errorf("SpeakerFeatures(%d, %d) = %v, want %v", tc.i, tc.target, got, tc.want)
+		}
+	}
+}
+
+// TestCorpusCounts checks Sessions and Speakers against counts made by
+// hand: each session once, in increasing order, and only known speakers.
+func TestCorpusCounts(t *testing.T) {
+	// Sessions 1 and 2; speakers Ses01F, Ses01M, Ses02F and Ses02M.
+	c := smallCorpus()
+	c.Utterances = append(c.Utterances, Utterance{Session: 1, Dialog: "D", Text: "x"}) // no speaker
+	if got := c.Sessions(); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("Sessions() = %v, want [1 2]", got)
+	}
+	if got := c.Speakers(); got != 4 {
+		t.Errorf("Speakers() = %d, want 4 (a turn without a speaker is none)", got)
+	}
+	raw, err := NewRawCorpus([]RawTurn{{Text: "a", Speaker: 'F'}, {Text: "b"}, {Text: "c", Speaker: 'f'}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := raw.Speakers(); got != 1 {
+		t.Errorf("raw turns F, none, f: Speakers() = %d, want 1", got)
+	}
+	if got := raw.Sessions(); !slices.Equal(got, []int{0}) {
+		t.Errorf("raw turns: Sessions() = %v, want [0]", got)
+	}
+}
+
+// TestNewRawDialogsNames checks the documented utterance IDs (input_NNN,
+// then input<k>_NNN) and that only a corpus of several dialogs names the
+// dialog in its errors.
+func TestNewRawDialogsNames(t *testing.T) {
+	c, err := NewRawDialogs([][]RawTurn{{{Text: "a"}, {Text: "b"}}, {{Text: "c"}}, {{Text: "d"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids, dialogs []string
+	for _, u := range c.Utterances {
+		ids = append(ids, u.ID)
+		dialogs = append(dialogs, u.Dialog)
+	}
+	if want := []string{"input_000", "input_001", "input1_000", "input2_000"}; !slices.Equal(ids, want) {
+		t.Errorf("IDs %q, want %q", ids, want)
+	}
+	if want := []string{"input", "input", "input1", "input2"}; !slices.Equal(dialogs, want) {
+		t.Errorf("dialogs %q, want %q", dialogs, want)
+	}
+	if got := c.Dialogs(); got != 3 {
+		t.Errorf("Dialogs() = %d, want 3", got)
+	}
+	_, err = NewRawCorpus([]RawTurn{{Text: "a"}, {Text: "b", Speaker: 'X'}})
+	if err == nil || !strings.HasSuffix(err.Error(), `raw corpus: turn 2: speaker "X", want F, M or none`) {
+		t.Errorf("one dialog, bad speaker: %v", err)
+	}
+	_, err = NewRawDialogs([][]RawTurn{{{Text: "a"}}, {{Text: "b", Speaker: 'X'}}})
+	if err == nil || !strings.HasSuffix(err.Error(), `raw corpus: dialog 2: turn 1: speaker "X", want F, M or none`) {
+		t.Errorf("second dialog, bad speaker: %v", err)
+	}
+}
+
+// TestDialogBatchesBucketOrder: bucketing without shuffling orders the
+// windows by their longest utterance and then by their number of turns
+// (the order worked out by hand below), and keeps that order of batches.
+func TestDialogBatchesBucketOrder(t *testing.T) {
+	c := smallCorpus()
+	e := fakeEncoded(c)
+	for i, n := range []int{1, 5, 1, 1, 2, 2, 0, 3, 0} {
+		e.Tokens[i] = slices.Repeat([]int32{7}, n)
+	}
+	// Windows of 3 turns and their keys (longest utterance, turns):
+	// 0: [0] (1,1); 2: [0 1 2] (5,3); 3: [1 2 3] (5,3); 4: [4] (2,1);
+	// 5: [4 5] (2,2); 7: [6 7] (3,2); 8: [6 7 8] (3,3).
+	want := []int{0, 4, 5, 7, 8, 2, 3}
+	var got []int
+	for _, b := range DialogBatches(e, c.Labelled(), 3, 1, false, true, 5, 0) {
+		got = append(got, b.Items...)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("bucketed order %v, want %v", got, want)
+	}
+}
+
+// TestDialogBatchEmptyTexts: a batch whose utterances all tokenise to
+// nothing still has MaxLen 1, as documented, so that no tensor is empty.
+func TestDialogBatchEmptyTexts(t *testing.T) {
+	c := smallCorpus()
+	e := &Encoded{Corpus: c, Tokens: make([][]int32, len(c.Utterances)), MaxLen: 100}
+	for _, b := range DialogBatches(e, []int{3, 5}, 3, 10, false, false, 0, 0) {
+		if b.MaxLen != 1 || len(b.Tokens) != b.Size*b.Turns || slices.ContainsFunc(b.Tokens, func(x int32) bool { return x != PadID }) {
+			t.Errorf("dialog batch MaxLen %d, %d tokens for %d windows of %d turns", b.MaxLen, len(b.Tokens), b.Size, b.Turns)
+		}
+	}
+	for _, b := range SentenceBatches(e, []int{3, 5}, 10, false, false, 0, 0) {
+		if b.MaxLen != 1 || len(b.Tokens) != b.Size {
+			t.Errorf("sentence batch MaxLen %d, %d tokens for %d items", b.MaxLen, len(b.Tokens), b.Size)
+		}
 	}
 }
