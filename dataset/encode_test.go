@@ -200,3 +200,41 @@ func TestPredictEncodedTurns(t *testing.T) {
 		t.Errorf("a turn's IDs were not used: length %d, first token %d", gs.Lengths[0], gs.Tokens[0])
 	}
 }
+
+// TestEncodeMaxLenDefault: a MaxLen below 1 counts as DefaultMaxLen, in
+// Encode, EncodeWithVocab and EncodeText alike, not as "no limit".
+func TestEncodeMaxLenDefault(t *testing.T) {
+	long := strings.Repeat("w ", DefaultMaxLen+5) // DefaultMaxLen+5 tokens
+	c := &Corpus{Utterances: []Utterance{{Text: long, Label: Angry}, {Text: "w w", Label: Sad}}}
+	o := DefaultOptions()
+	o.MaxLen = 0
+	e := Encode(c, []int{0, 1}, o)
+	if e.MaxLen != DefaultMaxLen || e.Truncated != 1 || len(e.Tokens[0]) != DefaultMaxLen || len(e.Tokens[1]) != 2 {
+		t.Errorf("Encode: MaxLen %d, Truncated %d, lengths %d and %d; want %d, 1, %d and 2",
+			e.MaxLen, e.Truncated, len(e.Tokens[0]), len(e.Tokens[1]), DefaultMaxLen, DefaultMaxLen)
+	}
+	if e2 := EncodeWithVocab(c, e.Vocab, o); e2.MaxLen != DefaultMaxLen || len(e2.Tokens[0]) != DefaultMaxLen {
+		t.Errorf("EncodeWithVocab: MaxLen %d, length %d; want %d", e2.MaxLen, len(e2.Tokens[0]), DefaultMaxLen)
+	}
+	if ids := EncodeText(e.Vocab, o, long); len(ids) != DefaultMaxLen {
+		t.Errorf("EncodeText: %d ids, want %d", len(ids), DefaultMaxLen)
+	}
+}
+
+// TestEncodeLongTokensCountsCharacters: a training token of MaxTokenRunes
+// characters in more bytes is in the vocabulary and is not counted as a
+// long token; one character more is.
+func TestEncodeLongTokensCountsCharacters(t *testing.T) {
+	fits := strings.Repeat("é", MaxTokenRunes)   // 200 bytes
+	long := strings.Repeat("é", MaxTokenRunes+1) // 101 characters
+	c := &Corpus{Utterances: []Utterance{{Text: fits + " " + long, Label: Angry}}}
+	o := DefaultOptions()
+	o.MinCount = 1
+	e := Encode(c, []int{0}, o)
+	if e.LongTokens != 1 || e.Longest != long {
+		t.Errorf("LongTokens %d, Longest of %d characters; want 1 of %d", e.LongTokens, len([]rune(e.Longest)), MaxTokenRunes+1)
+	}
+	if !reflect.DeepEqual(e.Tokens[0], []int32{e.Vocab.ID(fits), UnkID}) || e.Vocab.ID(fits) == UnkID {
+		t.Errorf("ids %v: want the 100-character token known and the longer one <unk>", e.Tokens[0])
+	}
+}

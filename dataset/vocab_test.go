@@ -92,7 +92,7 @@ func TestVocabIDAndEncode(t *testing.T) {
 	if v.ID("nope") != UnkID || v.ID("<pad>") != PadID || v.ID("<unk>") != UnkID {
 		t.Error("ID of unknown or special tokens is wrong")
 	}
-	if v.Token(-1) != UnkToken || v.Token(99) != UnkToken {
+	if v.Token(-1) != UnkToken || v.Token(99) != UnkToken || v.Token(int32(v.Len())) != UnkToken {
 		t.Error("Token of an id out of range is not <unk>")
 	}
 }
@@ -107,6 +107,7 @@ func TestNewVocab(t *testing.T) {
 		{"specials only", []string{"<pad>", "<unk>"}, ""},
 		{"empty", nil, "must start with"},
 		{"pad missing", []string{"<unk>", "a"}, "must start with"},
+		{"pad only", []string{"<pad>"}, "must start with"},
 		{"specials swapped", []string{"<unk>", "<pad>", "a"}, "must start with"},
 		{"duplicate", []string{"<pad>", "<unk>", "a", "b", "a"}, `"a" appears twice (ids 2 and 4)`},
 		{"duplicate special", []string{"<pad>", "<unk>", "<pad>"}, "appears twice"},
