@@ -50,6 +50,17 @@ var nltkCases = []struct {
 	{"e.g. this", []string{"e.g.", "this"}},
 	{"we're gonna wanna", []string{"we", "'re", "gon", "na", "wan", "na"}},
 	{"Oh, um... I don't know... Maybe.", []string{"oh", ",", "um", "...", "i", "do", "n't", "know", "...", "maybe", "."}},
+	// The rarer rules, each worked through NLTK's regular expressions:
+	// the contractions more'n, d'ye, 'tis and 'twas, the @ of the symbols,
+	// a sentence's final comma, the upper-case clitics 'VE and 'LL, and a
+	// closing single quote after a clitic, split off before the clitic is.
+	{"I like it more'n you.", []string{"i", "like", "it", "more", "'n", "you", "."}},
+	{"D'ye know?", []string{"d", "'ye", "know", "?"}},
+	{"'Tis true, 'twas so.", []string{"'t", "is", "true", ",", "'t", "was", "so", "."}},
+	{"Mail me@home now.", []string{"mail", "me", "@", "home", "now", "."}},
+	{"Yes, and,", []string{"yes", ",", "and", ","}},
+	{"I'VE SEEN IT, WE'LL GO.", []string{"i", "'ve", "seen", "it", ",", "we", "'ll", "go", "."}},
+	{"She said 'he's' fine.", []string{"she", "said", "'he", "'s", "'", "fine", "."}},
 	{"Good muffins cost $3.88\nin New York.  Please buy me\ntwo of them.\nThanks.", []string{"good", "muffins", "cost", "$", "3.88", "in", "new", "york", ".", "please", "buy", "me", "two", "of", "them", ".", "thanks", "."}},
 }
 
@@ -91,6 +102,14 @@ func TestTokenize(t *testing.T) {
 		{"hyphenated abbreviation", "ex-Mr. Smith", TokenizerOptions{}, []string{"ex-mr.", "smith"}},
 		{"number then lowercase", "I said 5. and then", TokenizerOptions{}, []string{"i", "said", "5.", "and", "then"}},
 		{"number then capital", "I said 5. Then", TokenizerOptions{}, []string{"i", "said", "5", ".", "then"}},
+		// Only a lowercase word keeps a number's period: a digit does not.
+		{"number then number", "I counted 5. 6 more.", TokenizerOptions{}, []string{"i", "counted", "5", ".", "6", "more", "."}},
+		// The pronoun in lower case is no initial either.
+		{"lowercase i is not an initial", "Yes i. Then go.", TokenizerOptions{}, []string{"yes", "i", ".", "then", "go", "."}},
+		{"abbreviation vs.", "Cats vs. Dogs", TokenizerOptions{}, []string{"cats", "vs.", "dogs"}},
+		// An ellipsis ends no sentence (Punkt's default): the '' after it
+		// opens a quotation inside the sentence, as after any space.
+		{"ellipsis then quote", "I don't know... ''maybe'' she said", TokenizerOptions{}, []string{"i", "do", "n't", "know", "...", "``", "maybe", "''", "she", "said"}},
 		{"period inside quotes ends a sentence", `He said "Stop." Then left.`, TokenizerOptions{}, []string{"he", "said", "``", "stop", ".", "''", "then", "left", "."}},
 		{"invalid UTF-8", "caf\xe9 ok", TokenizerOptions{}, []string{"caf\ufffd", "ok"}},
 		{"newlines and tabs", "one\ttwo\nthree", TokenizerOptions{}, []string{"one", "two", "three"}},
