@@ -103,6 +103,16 @@ func TestReadCSVErrors(t *testing.T) {
 		{"no Ses", csvHeader + row("Ses01F_impro01", "Xes01F_impro01_F000", "a", "neu"), []string{"line 2", "malformed utterance ID"}},
 		{"session 6", csvHeader + row("Ses06F_impro01", "Ses06F_impro01_F000", "a", "neu"), []string{"session 6 outside 1–5"}},
 		{"session letters", csvHeader + row("Ses0xF_impro01", "Ses0xF_impro01_F000", "a", "neu"), []string{"no two-digit session"}},
+		{"session 0", csvHeader + row("Ses00F_impro01", "Ses00F_impro01_F000", "a", "neu"), []string{"session 0 outside 1–5"}},
+		// strconv.Atoi reads "+1" as 1: the digits are checked one by one.
+		{"session with a sign", csvHeader + row("Ses+1F_impro01", "Ses+1F_impro01_F000", "a", "neu"), []string{"no two-digit session"}},
+		{"no gender after the session", csvHeader + row("Ses01X_impro01", "Ses01X_impro01_F000", "a", "neu"), []string{"no F or M after the session"}},
+		{"no _ after the session", csvHeader + row("Ses01Fximpro01", "Ses01Fximpro01_F000", "a", "neu"), []string{"no _ after the session"}},
+		{"duplicate first column", "Dialogue_ID,Utterance_Id,Utterance,Emotion,dialogue_id\n", []string{`column "Dialogue_ID" appears twice`}},
+		// A quoted field over several lines: the error names the line
+		// where its record starts, as every other error of a record does.
+		{"bad quote in a multi-line field", csvHeader + ok + "Ses01F_impro01,Ses01F_impro01_F001,\"two\nlines\" x,neu,1,1,1\n",
+			[]string{"bad.csv", "line 3:", `extraneous or missing "`}},
 		{"no gender", csvHeader + row("Ses01F_impro01", "Ses01F_impro01_X000", "a", "neu"), []string{"does not start with F or M"}},
 		{"no number", csvHeader + row("Ses01F_impro01", "Ses01F_impro01_F", "a", "neu"), []string{"malformed utterance ID"}},
 		{"no dialog", csvHeader + row("Ses01F", "Ses01F__F000", "a", "neu"), []string{"no dialog name"}},
@@ -301,5 +311,52 @@ func TestParseUtteranceID(t *testing.T) {
 		if err != nil || s != tc.session || g != tc.gender || d != tc.dialog || n != tc.num {
 			t.Errorf("parseUtteranceID(%q) = %d %c %q %d %v, want %d %c %q %d", tc.id, s, g, d, n, err, tc.session, tc.gender, tc.dialog, tc.num)
 		}
+	}
+}
+
+// TestReadCSVLenientInput: what a CSV may hold and still be read: spaces
+// around the header's names, and a replacement character U+FFFD written
+// as UTF-8 (valid text, unlike a stray byte).
+func TestReadCSVLenientInput(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "a.csv", " Dialogue_ID , Utterance_Id ,Utterance, Emotion \n"+
+		"Ses01F_impro01,Ses01F_impro01_F000,caf\ufffd ok,neu\n")
+	us, err := ReadCSV(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(us) != 1 || us[0].Text != "caf\ufffd ok" || us[0].Label != Neutral {
+		t.Errorf("got %+v", us)
+	}
+}
+
+// TestLoadCSVTurnNumbersIncrease: two turns of a speaker with the same
+// number written differently (F000, then F00) are out of order: the
+// numbers must increase strictly.
+func TestLoadCSVTurnNumbersIncrease(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.csv", csvHeader+
+		"Ses01F_impro01,Ses01F_impro01_F000,x,neu,1,1,1\n"+
+		"Ses01F_impro01,Ses01F_impro01_F00,y,neu,1,1,1\n")
+	_, err := LoadCSV([]string{dir})
+	if err == nil || !strings.Contains(err.Error(), "Ses01F_impro01_F00 comes after Ses01F_impro01_F000") {
+		t.Errorf("got %v, want an error saying the turn numbers must increase", err)
+	}
+}
+
+// TestLoadCSVFolderSkipsFolders: a folder inside a CSV folder is not read
+// as a file, even when its name ends in .csv.
+func TestLoadCSVFolderSkipsFolders(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.csv", csvHeader+"Ses01F_impro01,Ses01F_impro01_F000,x,neu,1,1,1\n")
+	if err := os.Mkdir(filepath.Join(dir, "old.csv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadCSV([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Utterances) != 1 {
+		t.Errorf("%d utterances, want 1", len(c.Utterances))
 	}
 }
