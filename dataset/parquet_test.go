@@ -173,6 +173,14 @@ func TestReadParquetLabels(t *testing.T) {
 			[]Label{Happy, Angry, Neutral, Sad}, []string{"exc", "ang", "neu", "sad"}},
 		{"label not a ClassLabel", []parquet.WriterOption{parquet.KeyValueMetadata("huggingface", `{"info": {"features": {"label": {"dtype": "int64", "_type": "Value"}}}}`)},
 			[]Label{Angry, Happy, Neutral, Sad}, []string{"ang", "hap", "neu", "sad"}},
+		// Only a ClassLabel's names name the labels: names of another
+		// feature type are not used, nor is a ClassLabel without names.
+		{"names of a feature not a ClassLabel", []parquet.WriterOption{parquet.KeyValueMetadata("huggingface",
+			`{"info": {"features": {"label": {"names": ["sad", "neu", "hap", "ang"], "_type": "Sequence"}}}}`)},
+			[]Label{Angry, Happy, Neutral, Sad}, []string{"ang", "hap", "neu", "sad"}},
+		{"ClassLabel without names", []parquet.WriterOption{parquet.KeyValueMetadata("huggingface",
+			`{"info": {"features": {"label": {"num_classes": 4, "_type": "ClassLabel"}}}}`)},
+			[]Label{Angry, Happy, Neutral, Sad}, []string{"ang", "hap", "neu", "sad"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,6 +260,14 @@ func TestReadParquetErrors(t *testing.T) {
 		Text  string  `parquet:"text"`
 		Label float64 `parquet:"label"`
 	}
+	type listText struct {
+		Text  []string `parquet:"text,list"`
+		Label int64    `parquet:"label"`
+	}
+	type repeatedText struct {
+		Text  []string `parquet:"text"`
+		Label int64    `parquet:"label"`
+	}
 	type jsonText struct {
 		Text  string `parquet:"text,json"`
 		Label int64  `parquet:"label"`
@@ -276,6 +292,8 @@ func TestReadParquetErrors(t *testing.T) {
 		{"no label column", writeParquet(t, dir, "b.parquet", []textOnly{{"x"}}), []string{"b.parquet", `no "label" column`}},
 		{"text not a string", writeParquet(t, dir, "c.parquet", []intText{{1, 1}}), []string{"c.parquet", `column "text" has type INT64`}},
 		{"text is JSON", writeParquet(t, dir, "c2.parquet", []jsonText{{`{}`, 1}}), []string{"c2.parquet", `column "text" has logical type`}},
+		{"text a list", writeParquet(t, dir, "c3.parquet", []listText{{[]string{"a", "b"}, 1}}), []string{"c3.parquet", `no "text" column`}},
+		{"text repeated", writeParquet(t, dir, "c4.parquet", []repeatedText{{[]string{"a"}, 1}, {[]string{"b"}, 2}}), []string{"c4.parquet", `column "text" is repeated`}},
 		{"label a string", writeParquet(t, dir, "d.parquet", []stringLabel{{"x", "ang"}}), []string{"d.parquet", `column "label" has type`}},
 		{"label a float", writeParquet(t, dir, "d2.parquet", []floatLabel{{"x", 1}}), []string{"d2.parquet", `column "label" has type DOUBLE`}},
 		{"label beyond names", writeParquet(t, dir, "e.parquet", []hfRow{{"a", 0}, {"b", 4}}, hfOptions(&parquet.Snappy)...),
