@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -338,18 +337,21 @@ func TestServeFullQueue(t *testing.T) {
 }
 
 // TestServeDeviceFailure: a batch that fails answers every request in it
-// with 500, and /healthz says so from then on.
+// with 500, and /healthz says so from then on, with the first failure.
 func TestServeDeviceFailure(t *testing.T) {
 	s, ts := startServer(t, trainTiny(t, "sentence"), 8, 0)
 	var logged syncBuffer
 	oldErr := stderr
 	stderr = &logged
 	defer func() { stderr = oldErr }()
+	var failures atomic.Int64
 	s.predict = func([][]dataset.RawTurn, bool) ([][]predictOutput, error) {
-		return nil, errors.New("CUDA_ERROR_ILLEGAL_ADDRESS in lstm_seq_fwd")
+		return nil, fmt.Errorf("CUDA_ERROR_ILLEGAL_ADDRESS in lstm_seq_fwd (failure %d)", failures.Add(1))
 	}
-	if code, _, msg := post(t, ts.URL, `{"text": "hi"}`); code != 500 || !strings.Contains(msg, "prediction failed: CUDA_ERROR_ILLEGAL_ADDRESS") {
-		t.Errorf("failed batch: status %d, error %q", code, msg)
+	for range 2 {
+		if code, _, msg := post(t, ts.URL, `{"text": "hi"}`); code != 500 || !strings.Contains(msg, "prediction failed: CUDA_ERROR_ILLEGAL_ADDRESS") {
+			t.Errorf("failed batch: status %d, error %q", code, msg)
+		}
 	}
 	resp, err := http.Get(ts.URL + "/healthz")
 	if err != nil {
@@ -357,8 +359,8 @@ func TestServeDeviceFailure(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 503 || !strings.Contains(string(b), "CUDA_ERROR_ILLEGAL_ADDRESS") {
-		t.Errorf("/healthz after a failure: %d %s", resp.StatusCode, b)
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "CUDA_ERROR_ILLEGAL_ADDRESS in lstm_seq_fwd (failure 1)") {
+		t.Errorf("/healthz after two failures: %d %s; want the first failure", resp.StatusCode, b)
 	}
 	if !strings.Contains(logged.String(), "emotion serve: prediction failed: CUDA_ERROR_ILLEGAL_ADDRESS") {
 		t.Errorf("the failure was not logged: %q", logged.String())
@@ -716,6 +718,41 @@ func TestServeBatchTakesAWindow(t *testing.T) {
 			t.Errorf("part %+v holds more than %d turns", p, s.maxBatch)
 		}
 	}
+	// Batches of max(--max-batch, window) turns: raised below the window,
+	// kept from it on.
+	for _, tc := range []struct{ maxBatch, want int }{{2, 3}, {3, 3}, {4, 4}} {
+		if got := newServer(s.p, ckpt, tc.maxBatch, 0); got.maxBatch != tc.want || got.info.MaxBatch != tc.want {
+			t.Errorf("--max-batch %d with a window of 3: batches of %d, /v1/model says %d; want %d", tc.maxBatch, got.maxBatch, got.info.MaxBatch, tc.want)
+		}
+	}
+}
+
+// TestServeFullBatchRunsAtOnce: a batch that holds --max-batch turns runs
+// at once: --batch-wait holds open only a batch with room for more.
+func TestServeFullBatchRunsAtOnce(t *testing.T) {
+	p, err := loadPredictor(trainTiny(t, "sentence"), host.NewCPU(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.net.Release()
+	s := newServer(p, "model", 2, 20*time.Second)
+	j := &serveJob{ctx: context.Background(), turns: []dataset.RawTurn{{Text: "a"}, {Text: "b"}}, done: make(chan serveResult, 1)}
+	s.queue <- j
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		s.serveBatches(stop)
+		close(done)
+	}()
+	select {
+	case res := <-j.done:
+		if res.err != nil || len(res.preds) != 2 {
+			t.Errorf("%d predictions, %v", len(res.preds), res.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a full batch of 2 turns waited for --batch-wait 20s")
+	}
+	close(stop)
+	<-done
 }
 
 func TestServePieces(t *testing.T) {
