@@ -3,6 +3,7 @@ package dataset
 import (
 	"context"
 	"crypto/sha1"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/emotionlab/emotion/dataset/hub"
@@ -659,4 +661,55 @@ func FuzzReadParquet(f *testing.F) {
 			}
 		}
 	})
+}
+
+// rewriteFooter writes to dir/name the parquet file at path with its footer
+// edited by edit, and returns the new file's path.
+func rewriteFooter(t *testing.T, path, dir, name string, edit func(*format.FileMetaData)) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(binary.LittleEndian.Uint32(b[len(b)-8:]))
+	body, footer := b[:len(b)-8-n], b[len(b)-8-n:len(b)-8]
+	var md format.FileMetaData
+	if err := thrift.Unmarshal(new(thrift.CompactProtocol), footer, &md); err != nil {
+		t.Fatal(err)
+	}
+	edit(&md)
+	footer, err = thrift.Marshal(new(thrift.CompactProtocol), &md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append(append([]byte(nil), body...), footer...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(footer)))
+	out = append(out, "PAR1"...)
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestReadParquetChecksValueCounts: a column that is not repeated has one
+// value a row; a footer claiming more (which parquet-go would allocate
+// for) is refused before any page is read, while a repeated column may
+// hold more values than rows.
+func TestReadParquetChecksValueCounts(t *testing.T) {
+	dir := t.TempDir()
+	good := writeParquet(t, dir, "good.parquet", fixtureRows, hfOptions(&parquet.Snappy)...)
+	if _, err := ReadParquet(rewriteFooter(t, good, dir, "same.parquet", func(*format.FileMetaData) {}), 1); err != nil {
+		t.Fatalf("a footer rewritten unchanged: %v", err)
+	}
+	for _, col := range []int{0, 1} {
+		p := rewriteFooter(t, good, dir, fmt.Sprintf("more%d.parquet", col), func(md *format.FileMetaData) {
+			rg := &md.RowGroups[0]
+			rg.Columns[col].MetaData.NumValues = rg.NumRows + 1
+		})
+		_, err := ReadParquet(p, 1)
+		if want := "values, outside a file of"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("column %d with a value more than rows: %v, want an error saying %q", col, err, want)
+		}
+	}
 }
