@@ -139,15 +139,22 @@ func chunkStart(md *format.ColumnMetaData) int64 {
 
 // checkColumnChunks checks that the column chunks the footer describes lie
 // within the file, so that no size read from it makes parquet-go allocate
-// more than the file holds, and that their codecs are ones parquet-go
-// decodes safely.
+// more than the file holds, that a column without repetition has no more
+// values than rows, and that their codecs are ones parquet-go decodes
+// safely.
 func checkColumnChunks(pf *parquet.File, size int64) error {
 	for i, rg := range pf.Metadata().RowGroups {
 		for _, cc := range rg.Columns {
 			md := cc.MetaData
 			start := chunkStart(&md)
+			// A column that is not repeated has one value (or null) a row;
+			// a repeated one, nested in a list or not, may have more.
+			repeated := false
+			if leaf, ok := pf.Schema().Lookup(md.PathInSchema...); ok {
+				repeated = leaf.MaxRepetitionLevel > 0
+			}
 			if start < 4 || md.TotalCompressedSize < 0 || md.TotalCompressedSize > size || start+md.TotalCompressedSize > size ||
-				md.NumValues < 0 || md.NumValues > rg.NumRows && len(md.PathInSchema) == 1 {
+				md.NumValues < 0 || md.NumValues > rg.NumRows && !repeated {
 				return fmt.Errorf("row group %d: column %s: chunk of %d bytes at %d, %d values, outside a file of %d bytes and %d rows",
 					i, strings.Join(md.PathInSchema, "."), md.TotalCompressedSize, start, md.NumValues, size, rg.NumRows)
 			}

@@ -200,6 +200,37 @@ func TestReadParquetLabels(t *testing.T) {
 	}
 }
 
+// TestReadParquetExtraRepeatedColumn: a column other than text and label
+// is ignored, whatever its layout: a repeated one with more values than
+// rows too, not only one nested in a list.
+func TestReadParquetExtraRepeatedColumn(t *testing.T) {
+	type withTags struct {
+		Text  string   `parquet:"text"`
+		Label int64    `parquet:"label"`
+		Tags  []string `parquet:"tags"`
+	}
+	type withTagList struct {
+		Text  string   `parquet:"text"`
+		Label int64    `parquet:"label"`
+		Tags  []string `parquet:"tags,list"`
+	}
+	dir := t.TempDir()
+	want := []Utterance{{Session: 2, Turn: 0, Text: "hi", Label: Sad, RawLabel: "sad"}, {Session: 2, Turn: 1, Text: "yo", Label: Happy, RawLabel: "hap"}}
+	for _, p := range []string{
+		writeParquet(t, dir, "repeated.parquet", []withTags{{"hi", 3, []string{"a", "b", "c"}}, {"yo", 1, nil}}),
+		writeParquet(t, dir, "list.parquet", []withTagList{{"hi", 3, []string{"a", "b", "c"}}, {"yo", 1, nil}}),
+	} {
+		got, err := ReadParquet(p, 2)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(p), err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %+v, want %+v", filepath.Base(p), got, want)
+		}
+	}
+}
+
 func TestReadParquetArrowLayout(t *testing.T) {
 	// Optional columns and an int32 label, as other writers produce.
 	s := func(v string) *string { return &v }
@@ -270,6 +301,10 @@ func TestReadParquetErrors(t *testing.T) {
 		Text  []string `parquet:"text"`
 		Label int64    `parquet:"label"`
 	}
+	type repeatedLabel struct {
+		Text  string  `parquet:"text"`
+		Label []int64 `parquet:"label"`
+	}
 	type jsonText struct {
 		Text  string `parquet:"text,json"`
 		Label int64  `parquet:"label"`
@@ -296,6 +331,10 @@ func TestReadParquetErrors(t *testing.T) {
 		{"text is JSON", writeParquet(t, dir, "c2.parquet", []jsonText{{`{}`, 1}}), []string{"c2.parquet", `column "text" has logical type`}},
 		{"text a list", writeParquet(t, dir, "c3.parquet", []listText{{[]string{"a", "b"}, 1}}), []string{"c3.parquet", `no "text" column`}},
 		{"text repeated", writeParquet(t, dir, "c4.parquet", []repeatedText{{[]string{"a"}, 1}, {[]string{"b"}, 2}}), []string{"c4.parquet", `column "text" is repeated`}},
+		// More values than rows: a well-formed file, not a malformed one.
+		{"text repeated, two values a row", writeParquet(t, dir, "c5.parquet", []repeatedText{{[]string{"a", "b"}, 1}}),
+			[]string{"c5.parquet", `column "text" is repeated`}},
+		{"label repeated", writeParquet(t, dir, "c6.parquet", []repeatedLabel{{"a", []int64{1, 2}}}), []string{"c6.parquet", `column "label" is repeated`}},
 		{"label a string", writeParquet(t, dir, "d.parquet", []stringLabel{{"x", "ang"}}), []string{"d.parquet", `column "label" has type`}},
 		{"label a float", writeParquet(t, dir, "d2.parquet", []floatLabel{{"x", 1}}), []string{"d2.parquet", `column "label" has type DOUBLE`}},
 		{"label beyond names", writeParquet(t, dir, "e.parquet", []hfRow{{"a", 0}, {"b", 4}}, hfOptions(&parquet.Snappy)...),
