@@ -15,7 +15,7 @@ const (
 	ScheduleCosine = "cosine"
 	// SchedulePlateau multiplies the rate by LRFactor (not below MinLR)
 	// after more than LRPatience epochs without a better validation
-	// accuracy, as torch.optim.lr_scheduler.ReduceLROnPlateau in mode
+	// score (TrainConfig.Monitor), as torch.optim.lr_scheduler.ReduceLROnPlateau in mode
 	// "max" with threshold 0 and no cooldown.
 	SchedulePlateau = "plateau"
 )
@@ -70,7 +70,7 @@ func cosineLR(lr, minLR float32, epoch, epochs int) float32 {
 }
 
 // afterValidation updates the plateau schedule after an epoch whose
-// validation accuracy was (best) or was not the best so far.
+// validation score was (best) or was not the best so far.
 func (t *Trainer) afterValidation(best bool, lr float32) {
 	st := &t.State
 	if t.Cfg.Schedule != SchedulePlateau {

@@ -155,3 +155,51 @@ func TestScheduleConfig(t *testing.T) {
 		}
 	}
 }
+
+// seqData serves one validation set per epoch, in turn.
+type seqData struct {
+	train []Inputs
+	val   [][]Inputs
+	calls int
+}
+
+func (d *seqData) Train(int) []Inputs { return d.train }
+func (d *seqData) Val() []Inputs {
+	d.calls++
+	return d.val[d.calls-1]
+}
+
+// TestMonitor: the monitored score chooses the best epoch. Epoch 1 gets
+// 3 of labels 0, 0, 0, 1 right (accuracy 0.75, UA (1 + 0)/2 = 0.5),
+// epoch 2 the first 2 of 0, 1, 0, 0 (accuracy 0.5, UA (1/3 + 1)/2 =
+// 2/3): accuracy keeps epoch 1, UA epoch 2.
+func TestMonitor(t *testing.T) {
+	for _, tc := range []struct {
+		monitor   string
+		bestEpoch int
+		bestScore float64
+	}{
+		{"", 1, 0.75},
+		{MonitorAccuracy, 1, 0.75},
+		{MonitorUA, 2, 2.0 / 3},
+	} {
+		be := host.NewCPU(1)
+		tr := newSchedTrainer(t, newSchedNet(be, 3, 2), TrainConfig{Epochs: 2, LR: 0.1, Monitor: tc.monitor})
+		data := &seqData{
+			train: []Inputs{twoClassBatch([]int32{0}, 1, 0)},
+			val:   [][]Inputs{{twoClassBatch([]int32{0, 0, 0, 1})}, {twoClassBatch([]int32{0, 1, 0, 0})}},
+		}
+		if err := tr.Run(context.Background(), data); err != nil {
+			t.Fatal(err)
+		}
+		if st := tr.State; st.BestEpoch != tc.bestEpoch || math.Abs(st.BestValAcc-tc.bestScore) > 1e-12 {
+			t.Errorf("monitor %q: best epoch %d (score %g), want %d (%g)", tc.monitor, st.BestEpoch, st.BestValAcc, tc.bestEpoch, tc.bestScore)
+		}
+		if h := tr.State.History; len(h) != 2 || h[1].Best != (tc.bestEpoch == 2) {
+			t.Errorf("monitor %q: history %+v", tc.monitor, h)
+		}
+	}
+	if err := (TrainConfig{Epochs: 1, LR: 0.1, Monitor: "val_loss"}).Validate(); err == nil || !strings.Contains(err.Error(), "monitor") {
+		t.Errorf("monitor val_loss: %v, want an error naming monitor", err)
+	}
+}

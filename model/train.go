@@ -22,8 +22,12 @@ type TrainConfig struct {
 	WeightDecay float32 `json:"weight_decay"`
 	ClipNorm    float32 `json:"clip_norm"` // 0: no clipping
 	// Patience stops training after this many epochs without a better
-	// validation accuracy (0: never stop early).
+	// validation score (0: never stop early).
 	Patience int `json:"patience"`
+	// Monitor is the validation score that chooses the best epoch and
+	// drives early stopping and the plateau schedule: MonitorAccuracy
+	// (or "") or MonitorUA.
+	Monitor string `json:"monitor,omitempty"`
 	// ClassWeights are the loss weights per class; nil trains unweighted.
 	ClassWeights []float32 `json:"class_weights"`
 	// Schedule is the learning-rate schedule: ScheduleConstant (or ""),
@@ -33,7 +37,7 @@ type TrainConfig struct {
 	MinLR float32 `json:"min_lr,omitempty"`
 	// LRFactor and LRPatience drive the plateau schedule: the rate is
 	// multiplied by LRFactor after more than LRPatience epochs without a
-	// better validation accuracy.
+	// better validation score.
 	LRFactor   float32 `json:"lr_factor,omitempty"`
 	LRPatience int     `json:"lr_patience,omitempty"`
 }
@@ -49,7 +53,7 @@ type EpochLog struct {
 	ValUA      float64 `json:"val_ua"`
 	Seconds    float64 `json:"seconds"`     // training time of the epoch (validation excluded)
 	UttPerSec  float64 `json:"utt_per_sec"` // training throughput
-	Best       bool    `json:"best"`        // best validation accuracy so far
+	Best       bool    `json:"best"`        // best validation score (TrainConfig.Monitor) so far
 	BatchCount int     `json:"batches"`
 }
 
@@ -62,7 +66,7 @@ type TrainState struct {
 	Correct    int     `json:"correct"`
 	Seen       int     `json:"seen"`
 	Seconds    float64 `json:"seconds"`
-	BestValAcc float64 `json:"best_val_acc"`
+	BestValAcc float64 `json:"best_val_acc"` // the best epoch's validation score (TrainConfig.Monitor; accuracy by default)
 	BestEpoch  int     `json:"best_epoch"`
 	BadEpochs  int     `json:"bad_epochs"`
 	Stopped    bool    `json:"stopped"` // early stopping fired or all epochs done
@@ -132,7 +136,29 @@ func (c TrainConfig) Validate() error {
 			return fmt.Errorf("class_weights[%d] = %g, want a non-negative number", k, w)
 		}
 	}
+	switch c.Monitor {
+	case "", MonitorAccuracy, MonitorUA:
+	default:
+		return fmt.Errorf("monitor = %q, want %q or %q", c.Monitor, MonitorAccuracy, MonitorUA)
+	}
 	return c.validateSchedule()
+}
+
+// Validation scores a run can monitor (TrainConfig.Monitor).
+const (
+	// MonitorAccuracy is the validation accuracy (WA).
+	MonitorAccuracy = "val_acc"
+	// MonitorUA is the validation unweighted accuracy, the mean of the
+	// classes' recalls.
+	MonitorUA = "val_ua"
+)
+
+// score is the monitored validation score of an epoch.
+func (c TrainConfig) score(l EpochLog) float64 {
+	if c.Monitor == MonitorUA {
+		return l.ValUA
+	}
+	return l.ValAcc
 }
 
 // validate reports the first field of s that no run of net under cfg can
@@ -155,7 +181,7 @@ func (s *TrainState) validate(cfg TrainConfig, net Network) error {
 	case s.BestEpoch < 0 || s.BestEpoch > s.Epoch || (s.Epoch > 0) != (s.BestEpoch > 0):
 		return fmt.Errorf("best_epoch = %d after %d epochs, want one of them", s.BestEpoch, s.Epoch)
 	case !(s.BestValAcc >= 0 && s.BestValAcc <= 1):
-		return fmt.Errorf("best_val_acc = %g, want an accuracy in [0, 1]", s.BestValAcc)
+		return fmt.Errorf("best_val_acc = %g, want a score in [0, 1]", s.BestValAcc)
 	case s.BadEpochs < 0 || s.BadEpochs > s.Epoch-s.BestEpoch:
 		return fmt.Errorf("bad_epochs = %d, want 0 to the %d epochs since the best", s.BadEpochs, s.Epoch-s.BestEpoch)
 	case s.AdamStep < 0:
@@ -252,9 +278,9 @@ func (t *Trainer) Run(ctx context.Context, data Data) error {
 			return fmt.Errorf("epoch %d: validation: %w", epoch, err)
 		}
 		log.ValLoss, log.ValAcc, log.ValUA = ev.Loss, ev.Accuracy(), ev.UA()
-		if epoch == 1 || log.ValAcc > st.BestValAcc {
+		if score := t.Cfg.score(log); epoch == 1 || score > st.BestValAcc {
 			log.Best = true
-			st.BestValAcc, st.BestEpoch, st.BadEpochs = log.ValAcc, epoch, 0
+			st.BestValAcc, st.BestEpoch, st.BadEpochs = score, epoch, 0
 			if err := t.keepBest(); err != nil {
 				return err
 			}

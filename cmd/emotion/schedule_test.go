@@ -67,10 +67,53 @@ func TestTrainLRScheduleFlags(t *testing.T) {
 		{[]string{"--min-lr", "1e-5"}, "--min-lr is the least rate of a cosine or plateau schedule"},
 		{[]string{"--lr-schedule", "plateau", "--lr-factor", "1"}, "lr_factor = 1"},
 		{[]string{"--lr-schedule", "cosine", "--min-lr", "0.01"}, "min_lr = 0.01, want less than lr = 0.001"},
+		{[]string{"--monitor", "val_loss"}, `--monitor "val_loss": want val_acc or val_ua`},
 	} {
 		code, _, e := runEmotion(t, append([]string{"train", "--data", "/nonexistent"}, tc.args...)...)
 		if code != 2 || !strings.Contains(e, tc.want) {
 			t.Errorf("train %v: exit %d, %q; want 2 and %q", tc.args, code, e, tc.want)
 		}
+	}
+}
+
+// TestTrainMonitorUA: with --monitor val_ua the best epoch is the first
+// of the highest validation UA in log.jsonl, and metrics.json gives that
+// epoch's accuracy and UA and the score that chose it.
+func TestTrainMonitorUA(t *testing.T) {
+	data, _ := writeFixture(t)
+	out := filepath.Join(t.TempDir(), "run")
+	if code, _, e := runEmotion(t, "train", "--data", data, "--out", out, "--quiet", "--device", "cpu", "--threads", "1", "--epochs", "5", "--patience", "0",
+		"--embed", "8", "--hidden", "4", "--dense", "4", "--min-count", "1", "--lr", "0.02", "--monitor", "val_ua"); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "log.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bestEpoch, bestUA, bestAcc := 0, -1.0, 0.0
+	for i, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e struct {
+			ValAcc float64 `json:"val_acc"`
+			ValUA  float64 `json:"val_ua"`
+		}
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.ValUA > bestUA {
+			bestEpoch, bestUA, bestAcc = i+1, e.ValUA, e.ValAcc
+		}
+	}
+	var m struct {
+		BestEpoch  int     `json:"best_epoch"`
+		Monitor    string  `json:"monitor"`
+		BestValAcc float64 `json:"best_val_acc"`
+		BestValUA  float64 `json:"best_val_ua"`
+	}
+	b, _ = os.ReadFile(filepath.Join(out, "metrics.json"))
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.BestEpoch != bestEpoch || m.Monitor != "val_ua" || m.BestValUA != bestUA || m.BestValAcc != bestAcc {
+		t.Errorf("metrics.json: %+v; want best epoch %d by val_ua, accuracy %g, UA %g", m, bestEpoch, bestAcc, bestUA)
 	}
 }

@@ -31,8 +31,9 @@ func init() {
 		summary: "Train and evaluate a sentence or dialog model",
 		usage:   "[flags]",
 		help: `Trains a model on the training split of --protocol, validates after every
-epoch, keeps the epoch with the best validation accuracy (early stopping after
---patience epochs without one), then evaluates it on the test split.
+epoch, keeps the epoch with the best validation accuracy (--monitor val_ua:
+UA; early stopping after --patience epochs without a better one), then
+evaluates it on the test split.
 
 A run lands in --out: config.json, log.jsonl (one JSON line per epoch),
 metrics.json, confusion.png, curves.png, model.safetensors (the best epoch:
@@ -56,7 +57,7 @@ emotion train --resume runs/dialog/state.safetensors`,
 // classWeights.
 func (t trainOptions) trainConfig(classWeights []float32) model.TrainConfig {
 	tc := model.TrainConfig{Epochs: t.epochs, LR: t.lr, WeightDecay: t.weightDecay, ClipNorm: t.clip,
-		Patience: t.patience, ClassWeights: classWeights, Schedule: t.schedule}
+		Patience: t.patience, ClassWeights: classWeights, Schedule: t.schedule, Monitor: t.monitor}
 	if t.schedule != model.ScheduleConstant {
 		tc.MinLR = t.minLR
 	}
@@ -71,7 +72,7 @@ type trainOptions struct {
 	epochs, batchSize, patience int
 	maxBatches                  int
 	lr, weightDecay, clip       float32
-	schedule                    string  // --lr-schedule
+	schedule, monitor           string  // --lr-schedule, --monitor
 	minLR, lrFactor             float32 // --min-lr, --lr-factor
 	lrPatience                  int     // --lr-patience
 	noClassWeights, bucket      bool
@@ -92,13 +93,14 @@ func runTrain(args []string) (err error) {
 	fs.IntVar(&t.maxBatches, "max-batches", 0, "stop each epoch after this many batches (0: all; for quick checks and profiles)")
 	fs.IntVar(&t.batchSize, "batch-size", 32, "utterances (or windows) per batch")
 	fs.Float32Var(&t.lr, "lr", 1e-3, "Adam learning rate")
-	fs.StringVar(&t.schedule, "lr-schedule", model.ScheduleConstant, "learning-rate schedule: constant, cosine (from --lr to --min-lr over --epochs) or plateau (× --lr-factor after more than --lr-patience epochs without a better validation accuracy)")
+	fs.StringVar(&t.schedule, "lr-schedule", model.ScheduleConstant, "learning-rate schedule: constant, cosine (from --lr to --min-lr over --epochs) or plateau (× --lr-factor after more than --lr-patience epochs without a better validation score)")
 	fs.Float32Var(&t.minLR, "min-lr", 0, "least learning rate of the cosine and plateau schedules")
 	fs.Float32Var(&t.lrFactor, "lr-factor", 0.5, "plateau schedule: factor of each reduction of the learning rate")
-	fs.IntVar(&t.lrPatience, "lr-patience", 2, "plateau schedule: epochs without a better validation accuracy tolerated before a reduction")
+	fs.IntVar(&t.lrPatience, "lr-patience", 2, "plateau schedule: epochs without a better validation score tolerated before a reduction")
 	fs.Float32Var(&t.weightDecay, "weight-decay", 0, "L2 weight decay (Adam's)")
 	fs.Float32Var(&t.clip, "clip", 0, "clip the global gradient norm to this (0: off)")
-	fs.IntVar(&t.patience, "patience", 5, "stop after this many epochs without a better validation accuracy (0: never)")
+	fs.IntVar(&t.patience, "patience", 5, "stop after this many epochs without a better validation score (--monitor) (0: never)")
+	fs.StringVar(&t.monitor, "monitor", model.MonitorAccuracy, "validation score that chooses the best epoch, for early stopping and the plateau schedule: val_acc (accuracy, WA) or val_ua (unweighted accuracy, the mean recall)")
 	fs.BoolVar(&t.noClassWeights, "no-class-weights", false, "train with an unweighted loss instead of balanced class weights")
 	fs.BoolVar(&t.bucket, "bucket", true, "batch utterances of similar length together (less padding)")
 	fs.StringVar(&t.device, "device", "auto", "compute device: cpu, cuda or auto")
@@ -163,6 +165,9 @@ func runTrain(args []string) (err error) {
 	}
 	if !(t.weightDecay >= 0) || !(t.clip >= 0) || t.patience < 0 || inf(t.weightDecay) || inf(t.clip) {
 		return usagef("--weight-decay, --clip and --patience must not be negative (nor infinite)")
+	}
+	if t.monitor != model.MonitorAccuracy && t.monitor != model.MonitorUA {
+		return usagef("--monitor %q: want %s or %s", t.monitor, model.MonitorAccuracy, model.MonitorUA)
 	}
 	if !slices.Contains(model.Schedules, t.schedule) {
 		return usagef("--lr-schedule %q: want one of %s", t.schedule, strings.Join(model.Schedules, ", "))
@@ -520,10 +525,15 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	if err := metrics.PlotCurves(filepath.Join(dir, "curves.png"), curve, title); err != nil {
 		return none, err
 	}
+	// The best epoch's validation figures, whichever chose it.
+	var best model.EpochLog
+	if b := tr.State.BestEpoch; b >= 1 && b <= len(tr.State.History) {
+		best = tr.State.History[b-1]
+	}
 	result := map[string]any{
 		"protocol": o.Protocol, "model": rec.Model, "fold": fold.Name, "split": "test",
-		"best_epoch": tr.State.BestEpoch, "best_val_acc": tr.State.BestValAcc, "epochs": tr.State.Epoch,
-		"report": rep}
+		"best_epoch": tr.State.BestEpoch, "monitor": t.monitor, "best_val_acc": best.ValAcc, "best_val_ua": best.ValUA,
+		"epochs": tr.State.Epoch, "report": rep}
 	if err := metrics.WriteJSON(filepath.Join(dir, "metrics.json"), result); err != nil {
 		return none, err
 	}
@@ -532,8 +542,8 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			return none, err
 		}
 	} else if !t.quiet {
-		if _, err := fmt.Fprintf(stdout, "\n%s — test (best epoch %d, validation accuracy %.4f)\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
-			title, tr.State.BestEpoch, tr.State.BestValAcc, rep.ClassificationReport(4), rep.ConfusionTable(),
+		if _, err := fmt.Fprintf(stdout, "\n%s — test (best epoch %d by %s: validation accuracy %.4f, UA %.4f)\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
+			title, tr.State.BestEpoch, t.monitor, best.ValAcc, best.ValUA, rep.ClassificationReport(4), rep.ConfusionTable(),
 			rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1); err != nil {
 			return none, err
 		}
@@ -751,7 +761,7 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 		// the run had gone on.
 		why := fmt.Sprintf("it has trained %d epochs, and --epochs is %d (a larger --epochs trains on)", st.Epoch, tr.Cfg.Epochs)
 		if tr.Cfg.Patience > 0 && st.BadEpochs >= tr.Cfg.Patience {
-			why = fmt.Sprintf("early stopping ended it at epoch %d (%d epochs without a better validation accuracy, --patience %d)",
+			why = fmt.Sprintf("early stopping ended it at epoch %d (%d epochs without a better validation score, --patience %d)",
 				st.Epoch, st.BadEpochs, tr.Cfg.Patience)
 		}
 		fmt.Fprintf(stderr, "note: %s: nothing left to train: %s; writing the best epoch's test report again\n", t.resume, why)
@@ -759,6 +769,7 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	t.epochs, t.patience = tr.Cfg.Epochs, tr.Cfg.Patience
 	t.lr, t.weightDecay, t.clip = tr.Cfg.LR, tr.Cfg.WeightDecay, tr.Cfg.ClipNorm
 	t.schedule, t.minLR, t.lrFactor, t.lrPatience = cmp.Or(tr.Cfg.Schedule, model.ScheduleConstant), tr.Cfg.MinLR, tr.Cfg.LRFactor, tr.Cfg.LRPatience
+	t.monitor = cmp.Or(tr.Cfg.Monitor, model.MonitorAccuracy)
 	t.noClassWeights = tr.Cfg.ClassWeights == nil
 	return trainFolds(ctx, be, corpus, folds, rec, t, mf, tr, meta)
 }
