@@ -16,7 +16,8 @@ const (
 	// SchedulePlateau multiplies the rate by LRFactor (not below MinLR)
 	// after more than LRPatience epochs without a better validation
 	// score (TrainConfig.Monitor), as torch.optim.lr_scheduler.ReduceLROnPlateau in mode
-	// "max" with threshold 0 and no cooldown.
+	// "max" with threshold 0 and no cooldown (and its eps: a reduction
+	// of less than plateauEps leaves the rate as it is).
 	SchedulePlateau = "plateau"
 )
 
@@ -69,6 +70,10 @@ func cosineLR(lr, minLR float32, epoch, epochs int) float32 {
 	return float32(float64(minLR) + (float64(lr)-float64(minLR))*(1+math.Cos(math.Pi*e/float64(epochs)))/2)
 }
 
+// plateauEps is ReduceLROnPlateau's eps: the least reduction of the rate
+// it makes.
+const plateauEps = 1e-8
+
 // afterValidation updates the plateau schedule after an epoch whose
 // validation score was (best) or was not the best so far.
 func (t *Trainer) afterValidation(best bool, lr float32) {
@@ -82,7 +87,11 @@ func (t *Trainer) afterValidation(best bool, lr float32) {
 	}
 	st.LRBadEpochs++
 	if st.LRBadEpochs > t.Cfg.LRPatience {
-		st.LR = max(lr*t.Cfg.LRFactor, t.Cfg.MinLR)
+		// A smaller step is not made: nor could the rate ever underflow
+		// to 0, which State.LR reads as never reduced.
+		if next := max(lr*t.Cfg.LRFactor, t.Cfg.MinLR); float64(lr)-float64(next) > plateauEps {
+			st.LR = next
+		}
 		st.LRBadEpochs = 0
 	}
 }

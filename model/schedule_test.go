@@ -203,3 +203,29 @@ func TestMonitor(t *testing.T) {
 		t.Errorf("monitor val_loss: %v, want an error naming monitor", err)
 	}
 }
+
+// TestPlateauStopsAtEps: as ReduceLROnPlateau (eps 1e-8), a reduction
+// smaller than 1e-8 leaves the rate where it is, and the count starts
+// again. Reducing on and on, 1e-3·(1e-6)^k underflowed to 0, the mark of
+// a rate never reduced, and the run went back to LR.
+func TestPlateauStopsAtEps(t *testing.T) {
+	be := host.NewCPU(1)
+	right := []int{3, 3, 3, 3, 3, 3, 3, 3, 3, 3}
+	tr := newSchedTrainer(t, newSchedNet(be, right...), TrainConfig{Epochs: len(right), LR: 1e-3, Schedule: SchedulePlateau, LRFactor: 1e-6})
+	if err := tr.Run(context.Background(), plateauData()); err != nil {
+		t.Fatal(err)
+	}
+	reduced := float32(1e-3) * float32(1e-6)
+	for i, e := range tr.State.History {
+		want := reduced
+		if i < 2 {
+			want = 1e-3
+		}
+		if e.LR != want {
+			t.Errorf("epoch %d: lr %g, want %g", i+1, e.LR, want)
+		}
+	}
+	if st := tr.State; st.LR != reduced || st.LRBadEpochs != 0 {
+		t.Errorf("after the run: lr %g with %d bad epochs, want %g and 0", st.LR, st.LRBadEpochs, reduced)
+	}
+}
