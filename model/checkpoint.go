@@ -440,6 +440,15 @@ func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
 			}
 		}
 	}
+	if cfg.Schedule == "" {
+		// Saved before the schedules, when epochs logged no rate: they
+		// were all trained at the constant one.
+		for i := range st.History {
+			if st.History[i].LR == 0 {
+				st.History[i].LR = cfg.LR
+			}
+		}
+	}
 	t.State = st
 	t.Opt.Step = st.AdamStep
 	if err := be.Sync(); err != nil {

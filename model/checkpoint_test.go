@@ -453,3 +453,62 @@ func TestCheckMeta(t *testing.T) {
 		t.Fatalf("test vocabulary: metadata of %d bytes", n)
 	}
 }
+
+// TestLoadTrainingFromBeforeSchedules: the epochs of a state saved before
+// the learning-rate schedules have no "lr"; they were trained at the
+// constant rate, which LoadTraining gives them, so that a resumed run's
+// log.jsonl (written again from them) does not say 0.
+func TestLoadTrainingFromBeforeSchedules(t *testing.T) {
+	be := host.NewCPU(1)
+	tr := newToyTrainer(t, be, KindSentence, 2)
+	data := newToyData(KindSentence, tr.Net.Config())
+	ctx, cancel := context.WithCancel(context.Background())
+	tr.OnBatch = func(done, total, seen int, loss, acc float64) {
+		if tr.State.Epoch == 1 && done == 2 {
+			cancel()
+		}
+	}
+	if err := tr.Run(ctx, data); err != ErrInterrupted {
+		t.Fatalf("Run = %v, want ErrInterrupted", err)
+	}
+	path := filepath.Join(t.TempDir(), "old.safetensors")
+	meta := Meta{Vocab: make([]string, tr.Net.Config().Vocab), Labels: dataset.LabelNames[:]}
+	if err := SaveTraining(path, be, tr, meta, false); err != nil {
+		t.Fatal(err)
+	}
+	tr.Net.Release()
+	tr.Release()
+	ts, md, err := safetensors.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal([]byte(md[metaTrainState]), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range st["history"].([]any) {
+		delete(e.(map[string]any), "lr")
+	}
+	b, _ := json.Marshal(st)
+	md[metaTrainState] = string(b)
+	if strings.Contains(md[metaTrainCfg], "lr_schedule") {
+		t.Fatalf("the toy run's config %s names a schedule", md[metaTrainCfg])
+	}
+	if err := safetensors.Save(path, ts, md, false); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := LoadTraining(path, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Net.Release()
+	defer r.Release()
+	if err := r.Run(context.Background(), data); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range r.State.History {
+		if e.LR != r.Cfg.LR {
+			t.Errorf("epoch %d: lr %g, want the run's %g", e.Epoch, e.LR, r.Cfg.LR)
+		}
+	}
+}
