@@ -491,9 +491,14 @@ func TestLoadTrainingFromBeforeSchedules(t *testing.T) {
 	}
 	b, _ := json.Marshal(st)
 	md[metaTrainState] = string(b)
-	if strings.Contains(md[metaTrainCfg], "lr_schedule") {
-		t.Fatalf("the toy run's config %s names a schedule", md[metaTrainCfg])
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(md[metaTrainCfg]), &cfg); err != nil {
+		t.Fatal(err)
 	}
+	delete(cfg, "lr_schedule")
+	delete(cfg, "monitor")
+	b, _ = json.Marshal(cfg)
+	md[metaTrainCfg] = string(b)
 	if err := safetensors.Save(path, ts, md, false); err != nil {
 		t.Fatal(err)
 	}

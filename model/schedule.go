@@ -1,6 +1,8 @@
 package model
 
 import (
+	"cmp"
+	"encoding/json"
 	"fmt"
 	"math"
 )
@@ -23,6 +25,30 @@ const (
 
 // Schedules lists the learning-rate schedules.
 var Schedules = []string{ScheduleConstant, ScheduleCosine, SchedulePlateau}
+
+// MarshalJSON writes c (config.json, a training checkpoint) with the
+// schedule and the monitored score by name, also where they are the
+// defaults left empty, and the fields of its schedule, also where they
+// are 0: a plateau run's lr_patience 0 and min_lr 0 are not the flags'
+// defaults, and omitted they read as those.
+func (c TrainConfig) MarshalJSON() ([]byte, error) {
+	type fields TrainConfig // the fields, without this method
+	v := struct {
+		fields
+		Schedule   string   `json:"lr_schedule"`
+		Monitor    string   `json:"monitor"`
+		MinLR      *float32 `json:"min_lr,omitempty"`
+		LRFactor   *float32 `json:"lr_factor,omitempty"`
+		LRPatience *int     `json:"lr_patience,omitempty"`
+	}{fields: fields(c), Schedule: cmp.Or(c.Schedule, ScheduleConstant), Monitor: cmp.Or(c.Monitor, MonitorAccuracy)}
+	if v.Schedule != ScheduleConstant {
+		v.MinLR = &c.MinLR
+	}
+	if v.Schedule == SchedulePlateau {
+		v.LRFactor, v.LRPatience = &c.LRFactor, &c.LRPatience
+	}
+	return json.Marshal(v)
+}
 
 // validateSchedule reports a schedule field of c no run can have.
 func (c TrainConfig) validateSchedule() error {

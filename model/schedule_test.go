@@ -1,8 +1,11 @@
 package model
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -227,5 +230,38 @@ func TestPlateauStopsAtEps(t *testing.T) {
 	}
 	if st := tr.State; st.LR != reduced || st.LRBadEpochs != 0 {
 		t.Errorf("after the run: lr %g with %d bad epochs, want %g and 0", st.LR, st.LRBadEpochs, reduced)
+	}
+}
+
+// TestTrainConfigJSON: a config names its schedule and monitored score
+// and writes its schedule's fields, 0 included (a plateau run's
+// lr_patience 0 is not the flag's default 2), and no other schedule's;
+// it reads back as it was.
+func TestTrainConfigJSON(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  TrainConfig
+		want string
+	}{
+		{TrainConfig{Epochs: 2, LR: 0.1},
+			`{"epochs":2,"lr":0.1,"weight_decay":0,"clip_norm":0,"patience":0,"class_weights":null,"lr_schedule":"constant","monitor":"val_acc"}`},
+		{TrainConfig{Epochs: 2, LR: 0.1, Schedule: ScheduleCosine, Monitor: MonitorUA},
+			`{"epochs":2,"lr":0.1,"weight_decay":0,"clip_norm":0,"patience":0,"class_weights":null,"lr_schedule":"cosine","monitor":"val_ua","min_lr":0}`},
+		{TrainConfig{Epochs: 2, LR: 0.1, Schedule: SchedulePlateau, LRFactor: 0.5, ClassWeights: []float32{1, 2}},
+			`{"epochs":2,"lr":0.1,"weight_decay":0,"clip_norm":0,"patience":0,"class_weights":[1,2],"lr_schedule":"plateau","monitor":"val_acc","min_lr":0,"lr_factor":0.5,"lr_patience":0}`},
+	} {
+		b, err := json.Marshal(tc.cfg)
+		if err != nil || string(b) != tc.want {
+			t.Errorf("%+v: %s (%v), want %s", tc.cfg, b, err, tc.want)
+			continue
+		}
+		var back TrainConfig
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		want := tc.cfg
+		want.Schedule, want.Monitor = cmp.Or(want.Schedule, ScheduleConstant), cmp.Or(want.Monitor, MonitorAccuracy)
+		if !reflect.DeepEqual(back, want) {
+			t.Errorf("%s reads back as %+v, want %+v", b, back, want)
+		}
 	}
 }
