@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/host"
 )
 
@@ -263,5 +266,99 @@ func TestTrainConfigJSON(t *testing.T) {
 		if !reflect.DeepEqual(back, want) {
 			t.Errorf("%s reads back as %+v, want %+v", b, back, want)
 		}
+	}
+}
+
+// TestScheduleResumeMatchesUninterrupted: a run under each schedule (the
+// plateau one monitoring UA), stopped in the middle of an epoch (for the
+// plateau schedule, once it has reduced the rate and counted an epoch
+// without a better UA since), saved, loaded and finished, ends bit for
+// bit as the uninterrupted run: the rates, the history and the
+// parameters. README says a test checks this; TestResumeMatchesUninterrupted
+// runs the constant rate alone.
+func TestScheduleResumeMatchesUninterrupted(t *testing.T) {
+	const epochs, stopAt = 6, 4*8 + 3 // epoch 5, batch 3 (8 batches an epoch)
+	for _, cfg := range []TrainConfig{
+		{Epochs: epochs, LR: 0.1, Schedule: SchedulePlateau, LRFactor: 0.5, LRPatience: 1, Monitor: MonitorUA},
+		{Epochs: epochs, LR: 0.05, Schedule: ScheduleCosine, MinLR: 0.001},
+	} {
+		t.Run(cfg.Schedule, func(t *testing.T) {
+			be := host.NewCPU(2)
+			newTrainer := func() *Trainer {
+				c := smallConfig(KindSentence)
+				c.Dropout, c.WordDropout = 0.1, 0.05
+				net, err := New(be, withSeed(c, 7))
+				if err != nil {
+					t.Fatal(err)
+				}
+				tr, err := NewTrainer(be, net, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tr
+			}
+			full := newTrainer()
+			defer full.Net.Release()
+			defer full.Release()
+			data := newToyData(KindSentence, full.Net.Config())
+			if err := full.Run(context.Background(), data); err != nil {
+				t.Fatal(err)
+			}
+
+			part := newTrainer()
+			ctx, cancel := context.WithCancel(context.Background())
+			steps := 0
+			part.OnBatch = func(done, total, seen int, loss, acc float64) {
+				if steps++; steps == stopAt {
+					cancel()
+				}
+			}
+			if err := part.Run(ctx, data); err != ErrInterrupted {
+				t.Fatalf("Run = %v, want ErrInterrupted", err)
+			}
+			if st := part.State; cfg.Schedule == SchedulePlateau && (st.LR == 0 || st.LRBadEpochs == 0) {
+				t.Fatalf("interrupted at the rate %g with %d bad epochs: the test checks no reduced rate or count of the plateau state", st.LR, st.LRBadEpochs)
+			}
+			path := filepath.Join(t.TempDir(), "state.safetensors")
+			meta := Meta{Vocab: make([]string, part.Net.Config().Vocab), Labels: dataset.LabelNames[:]}
+			if err := SaveTraining(path, be, part, meta, false); err != nil {
+				t.Fatal(err)
+			}
+			part.Net.Release()
+			part.Release()
+
+			resumed, _, err := LoadTraining(path, be)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resumed.Net.Release()
+			defer resumed.Release()
+			if err := resumed.Run(context.Background(), data); err != nil {
+				t.Fatal(err)
+			}
+			if len(resumed.State.History) != len(full.State.History) {
+				t.Fatalf("%d epochs resumed, %d uninterrupted", len(resumed.State.History), len(full.State.History))
+			}
+			for i, h := range full.State.History {
+				g := resumed.State.History[i]
+				g.Seconds, g.UttPerSec = h.Seconds, h.UttPerSec
+				if g != h {
+					t.Errorf("epoch %d: resumed %+v, uninterrupted %+v", i+1, g, h)
+				}
+			}
+			if a, b := full.State, resumed.State; a.LR != b.LR || a.LRBadEpochs != b.LRBadEpochs || a.BestEpoch != b.BestEpoch || a.BestValAcc != b.BestValAcc {
+				t.Errorf("resumed state lr %g, %d bad epochs, best %d (%g); uninterrupted %g, %d, %d (%g)",
+					b.LR, b.LRBadEpochs, b.BestEpoch, b.BestValAcc, a.LR, a.LRBadEpochs, a.BestEpoch, a.BestValAcc)
+			}
+			fp, rp := full.Net.Params(), resumed.Net.Params()
+			for i := range fp {
+				a, b := make([]float32, fp[i].Len()), make([]float32, rp[i].Len())
+				be.Download(a, fp[i].Value)
+				be.Download(b, rp[i].Value)
+				if !slices.Equal(a, b) {
+					t.Fatalf("%s: resumed and uninterrupted parameters differ", fp[i].Name)
+				}
+			}
+		})
 	}
 }
