@@ -133,6 +133,11 @@ func runPredict(args []string) error {
 	line := 1
 	for ; sc.Scan(); line++ {
 		text := sc.Text()
+		// Before the line is trimmed: the byte named is counted from its
+		// start, as an editor counts it.
+		if err := checkUTF8(text); err != nil {
+			return fmt.Errorf("standard input line %d: %w", line, err)
+		}
 		if line == 1 {
 			// A UTF-8 byte order mark, as Windows editors save JSON lines.
 			text = strings.TrimPrefix(text, "\ufeff")
@@ -140,9 +145,6 @@ func runPredict(args []string) error {
 		text = strings.TrimSpace(text)
 		if text == "" {
 			continue
-		}
-		if err := checkUTF8(text); err != nil {
-			return fmt.Errorf("standard input line %d: %w", line, err)
 		}
 		const want = `want a JSON object {"text": "...", "speaker": "F"} or {"turns": [{"text": "...", "speaker": "M"}, ...]} (plain texts go in arguments)`
 		var in predictInput

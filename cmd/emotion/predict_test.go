@@ -161,3 +161,25 @@ func TestPredictLongDialog(t *testing.T) {
 		t.Errorf("the largest batch had %d windows, want at most %d", rows.largest, limit)
 	}
 }
+
+// TestPredictNamesTheByteOfTheLine: the byte that is not UTF-8 is
+// counted from the start of its line of standard input, as an editor
+// shows it, byte order mark and leading spaces included; it was counted
+// in the line stripped of them.
+func TestPredictNamesTheByteOfTheLine(t *testing.T) {
+	ckpt := trainTiny(t, "sentence")
+	for _, tc := range []struct{ in, want string }{
+		{"{\"text\": \"caf\xe9\"}\n", "line 1: not UTF-8 text: byte 14 is 0xe9"},
+		{"\t  {\"text\": \"caf\xe9\"}\n", "line 1: not UTF-8 text: byte 17 is 0xe9"},
+		{"\ufeff {\"text\": \"caf\xe9\"}\n", "line 1: not UTF-8 text: byte 18 is 0xe9"},
+		{"{\"text\": \"ok\"}\n  {\"text\": \"\xff\"}\n", "line 2: not UTF-8 text: byte 13 is 0xff"},
+	} {
+		oldIn := stdin
+		stdin = strings.NewReader(tc.in)
+		code, _, errOut := runEmotion(t, "predict", "--checkpoint", ckpt, "--device", "cpu")
+		stdin = oldIn
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("predict with standard input %q: exit %d, stderr %q; want %q", tc.in, code, errOut, tc.want)
+		}
+	}
+}
