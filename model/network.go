@@ -158,7 +158,8 @@ type Network interface {
 	SetTraining(on bool)
 	// Forward uploads in and returns the logits [in.Size, Classes], owned by
 	// the network and valid until the next Forward. Inputs whose slices do
-	// not match their sizes are an error; backend errors surface at Sync.
+	// not match their sizes, or whose turn counts or lengths lie outside
+	// their windows, are an error; backend errors surface at Sync.
 	Forward(in *Inputs) (*host.F32, error)
 	// Backward backpropagates the logit gradient of the last Forward,
 	// accumulating the parameter gradients.
@@ -269,7 +270,9 @@ func (b *i32Buf) release(be host.Backend) {
 	b.all, b.view = nil, nil
 }
 
-// checkInputs reports inputs whose slices do not match their sizes.
+// checkInputs reports inputs whose slices do not match their sizes, a
+// window's turn count outside 1 to Turns and an utterance's length
+// outside 0 to MaxLen.
 func checkInputs(in *Inputs, speakerDim int) error {
 	n := in.Size * in.Turns
 	switch {
