@@ -39,7 +39,7 @@ func WriteAtomic(path string, write func(io.Writer) error) (err error) {
 	target := path
 	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
 		resolved, rerr := filepath.EvalSymlinks(path)
-		if rerr != nil || throughKernel(path) || throughKernel(resolved) {
+		if rerr != nil || linkThroughKernel(path) || throughKernel(resolved) {
 			return writeThrough(path, write)
 		}
 		target = resolved
@@ -70,6 +70,27 @@ func throughKernel(path string) bool {
 		if abs == root || strings.HasPrefix(abs, root+"/") {
 			return true
 		}
+	}
+	return false
+}
+
+// linkThroughKernel reports whether path, or a link on the way from it
+// to the file it names, lies under /dev or /proc: a link to /dev/stdout
+// resolves, through /proc/self/fd/1, to the file standard output was
+// redirected to, which is not to be replaced.
+func linkThroughKernel(path string) bool {
+	for range 255 { // more links than the system follows
+		if throughKernel(path) {
+			return true
+		}
+		dest, err := os.Readlink(path)
+		if err != nil {
+			return false // not a link: the end of the chain
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		path = dest
 	}
 	return false
 }
@@ -120,8 +141,17 @@ func writeThrough(path string, write func(io.Writer) error) error {
 	case "/dev/stderr", "/dev/fd/2", "/proc/self/fd/2":
 		return writeStandard(path, os.Stderr, write)
 	}
+	fi, err := os.Stat(path)
+	if err == nil {
+		// A link to standard output or error under another name.
+		for _, std := range []*os.File{os.Stdout, os.Stderr} {
+			if sfi, serr := std.Stat(); serr == nil && os.SameFile(fi, sfi) {
+				return writeStandard(path, std, write)
+			}
+		}
+	}
 	flag := os.O_WRONLY
-	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && !throughKernel(path) {
+	if err == nil && fi.Mode().IsRegular() && !linkThroughKernel(path) {
 		flag |= os.O_TRUNC
 	} else if errors.Is(err, fs.ErrNotExist) {
 		flag |= os.O_CREATE | os.O_TRUNC

@@ -3,9 +3,13 @@
 package metrics
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -125,5 +129,55 @@ func TestWriteAtomicToStandardOutput(t *testing.T) {
 	got, _ := os.ReadFile(out)
 	if want := "earlier\n{\n  \"a\": 1\n}\n"; string(got) != want {
 		t.Errorf("the redirected file holds %q, want %q", got, want)
+	}
+}
+
+// TestWriteAtomicThroughLinkToStandardOutput: a link to /dev/stdout (as
+// container images link their log files to it) is a link into /dev,
+// written through to the process's standard output; resolved to the file
+// standard output was redirected to, that file had been replaced, what
+// >> had appended to it lost, and the process's later output went to the
+// replaced file. A child process writes through the link with its
+// standard output appended to a file.
+func TestWriteAtomicThroughLinkToStandardOutput(t *testing.T) {
+	if link := os.Getenv("METRICS_TEST_LINK"); link != "" {
+		if err := WriteJSON(link, map[string]int{"a": 1}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("after")
+		os.Exit(0)
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("/dev/stdout is a link to the open file on Linux")
+	}
+	dir := t.TempDir()
+	link := filepath.Join(dir, "log.json")
+	if err := os.Symlink("/dev/stdout", link); err != nil {
+		t.Skipf("symlink: %v", err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.WriteFile(out, []byte("earlier\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWriteAtomicThroughLinkToStandardOutput$")
+	cmd.Env = append(os.Environ(), "METRICS_TEST_LINK="+link)
+	cmd.Stdout = f
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child: %v: %s", err, errb.String())
+	}
+	got, _ := os.ReadFile(out)
+	if want := "earlier\n{\n  \"a\": 1\n}\nafter\n"; string(got) != want {
+		t.Errorf("the redirected file holds %q, want %q", got, want)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v, %v", fi.Mode(), err)
 	}
 }
