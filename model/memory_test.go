@@ -21,8 +21,8 @@ func TestModelLargerThanMemory(t *testing.T) {
 		t.Fatalf("the test model needs %d bytes, within this machine's %d", need, total)
 	}
 	_, err := New(host.NewCPU(1), c)
-	if err == nil || !strings.Contains(err.Error(), "more than this machine's") {
-		t.Fatalf("New of a model of %d parameters: %v, want an error naming the machine's memory", c.NumParams(), err)
+	if err == nil || !strings.Contains(err.Error(), "of memory this process may use") {
+		t.Fatalf("New of a model of %d parameters: %v, want an error naming the memory it may use", c.NumParams(), err)
 	}
 	if err := checkParamMemory(c.NumParams()/1e6, 5, "x"); err != nil {
 		t.Errorf("a model of %d parameters: %v", c.NumParams()/1e6, err)
