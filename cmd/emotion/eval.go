@@ -2,14 +2,17 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/emotionlab/emotion/dataset"
+	"github.com/emotionlab/emotion/host"
 	"github.com/emotionlab/emotion/model"
 	"github.com/emotionlab/emotion/model/metrics"
 )
@@ -34,7 +37,7 @@ emotion eval --checkpoint model.safetensors --data ../shared/data/iemocap --spli
 
 func runEval(args []string) error {
 	fs := newFlagSet("eval")
-	ckpt := fs.String("checkpoint", "", "model checkpoint (model.safetensors[.zst])")
+	ckpts := fs.StringArray("checkpoint", nil, "model checkpoint (model.safetensors[.zst]); give it more than once to evaluate the ensemble of the checkpoints (the mean of their probabilities)")
 	data := fs.String("data", "", "read the data from here instead of the checkpoint's source")
 	split := fs.String("split", "test", "split to evaluate: test, val, train or all (every labelled utterance)")
 	preds := fs.String("predictions", "", "write one JSON line per utterance to this file")
@@ -47,7 +50,7 @@ func runEval(args []string) error {
 	if err := checkDataFlag(fs); err != nil {
 		return err
 	}
-	if *ckpt == "" {
+	if len(*ckpts) == 0 || slices.Contains(*ckpts, "") {
 		return usagef("--checkpoint is required")
 	}
 	if !slices.Contains([]string{"test", "val", "train", "all"}, *split) {
@@ -60,37 +63,119 @@ func runEval(args []string) error {
 	if err != nil {
 		return err
 	}
-	net, meta, err := loadCheckpoint(*ckpt, be)
+	corpora := map[string]*dataset.Corpus{} // by source: an ensemble's members share their data
+	var runs []*evalRun
+	for _, ckpt := range *ckpts {
+		r, err := evalCheckpoint(ctx, be, ckpt, *data, *split, corpora)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, r)
+	}
+	first := runs[0]
+	ev, err := ensembleEval(runs)
 	if err != nil {
 		return err
+	}
+	rep := reportOf(ev)
+	title := fmt.Sprintf("%s model on %s of %s", first.rec.Model, first.what, first.rec.Data.Data)
+	if len(runs) > 1 {
+		kinds := make([]string, len(runs))
+		for i, r := range runs {
+			kinds[i] = r.rec.Model
+		}
+		title = fmt.Sprintf("ensemble of %d checkpoints (%s) on %s of %s", len(runs), strings.Join(kinds, ", "), first.what, first.rec.Data.Data)
+	}
+	// The report may be all the user asked for (eval > report.txt): a
+	// failed write is an error, after the files are written.
+	var head strings.Builder
+	fmt.Fprintf(&head, "%s: %d utterances\n\n", title, len(first.rows))
+	if len(runs) > 1 {
+		for _, r := range runs {
+			m := reportOf(r.ev)
+			fmt.Fprintf(&head, "  %s: accuracy (WA) %.4f  UA %.4f\n", r.ckpt, m.Accuracy, m.UA)
+		}
+		head.WriteString("\nthe ensemble:\n\n")
+	}
+	_, printErr := fmt.Fprintf(stdout, "%s%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
+		head.String(), rep.ClassificationReport(4), rep.ConfusionTable(), rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1)
+	if *out != "" {
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return err
+		}
+		result := map[string]any{"checkpoint": first.ckpt, "split": *split, "protocol": first.rec.Data.Protocol, "model": first.rec.Model, "report": rep}
+		if len(runs) > 1 {
+			members := make([]map[string]any, len(runs))
+			for i, r := range runs {
+				m := reportOf(r.ev)
+				members[i] = map[string]any{"checkpoint": r.ckpt, "model": r.rec.Model, "accuracy": m.Accuracy, "ua": m.UA}
+			}
+			delete(result, "checkpoint")
+			result["model"], result["ensemble"] = "ensemble", members
+		}
+		if err := metrics.WriteJSON(filepath.Join(*out, "metrics.json"), result); err != nil {
+			return err
+		}
+		if err := metrics.PlotConfusion(filepath.Join(*out, "confusion.png"), rep, fmt.Sprintf("%s, %s split", strings.Split(title, " on ")[0], *split)); err != nil {
+			return err
+		}
+	}
+	if *preds != "" {
+		if err := writePredictions(*preds, first.corpus, first.rows, ev); err != nil {
+			return err
+		}
+	}
+	return printErr
+}
+
+// evalRun is one checkpoint evaluated on a split: the utterances of its
+// rows (indices into corpus) and their evaluation.
+type evalRun struct {
+	ckpt   string
+	rec    runRecord
+	corpus *dataset.Corpus
+	what   string // the split, for the report's title
+	rows   []int
+	ev     *model.Eval
+}
+
+// evalCheckpoint evaluates checkpoint ckpt on split of its data (or of
+// data, when given), loading each source once into corpora.
+func evalCheckpoint(ctx context.Context, be host.Backend, ckpt, data, split string, corpora map[string]*dataset.Corpus) (*evalRun, error) {
+	net, meta, err := loadCheckpoint(ckpt, be)
+	if err != nil {
+		return nil, err
 	}
 	defer net.Release()
-	rec, err := decodeRunRecord(*ckpt, meta.Run)
+	rec, err := decodeRunRecord(ckpt, meta.Run)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if *data != "" {
-		rec.Data.Data = *data
+	if data != "" {
+		rec.Data.Data = data
 	}
-	corpus, err := loadRunData(ctx, *ckpt, rec, *data != "", false)
-	if err != nil {
-		return err
+	corpus := corpora[rec.Data.Data]
+	if corpus == nil {
+		if corpus, err = loadRunData(ctx, ckpt, rec, data != "", false); err != nil {
+			return nil, err
+		}
+		corpora[rec.Data.Data] = corpus
 	}
 	var items []int
-	what := "every labelled utterance" // for the report's title
-	if *split == "all" {
+	what := "every labelled utterance"
+	if split == "all" {
 		items = corpus.Labelled()
 	} else {
 		folds, err := dataset.Folds(corpus, rec.Data)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if rec.Fold >= len(folds) {
-			return fmt.Errorf("checkpoint %s was trained on fold %d; %s has %d folds", *ckpt, rec.Fold+1, rec.Data.Protocol, len(folds))
+			return nil, fmt.Errorf("checkpoint %s was trained on fold %d; %s has %d folds", ckpt, rec.Fold+1, rec.Data.Protocol, len(folds))
 		}
 		f := folds[rec.Fold]
-		what = fmt.Sprintf("the %s split of fold %s", *split, f.Name)
-		switch *split {
+		what = fmt.Sprintf("the %s split of fold %s", split, f.Name)
+		switch split {
 		case "test":
 			items = f.Test
 		case "val":
@@ -98,47 +183,76 @@ func runEval(args []string) error {
 		case "train":
 			items = f.Train
 		default:
-			return usagef("unknown --split %q (want test, val, train or all)", *split)
+			return nil, usagef("unknown --split %q (want test, val, train or all)", split)
 		}
 	}
 	vocab, err := dataset.NewVocab(meta.Vocab)
 	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", *ckpt, err)
+		return nil, fmt.Errorf("checkpoint %s: %w", ckpt, err)
 	}
 	enc := dataset.EncodeWithVocab(corpus, vocab, rec.Data)
 	batches, index := model.Batches(rec.Model, enc, items, rec.Data.Window, 128, false, false, rec.Seed, 0)
 	ev, err := model.Evaluate(be, net, batches, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rep := reportOf(ev)
-	// The report may be all the user asked for (eval > report.txt): a
-	// failed write is an error, after the files are written.
-	_, printErr := fmt.Fprintf(stdout, "%s model on %s of %s: %d utterances\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
-		rec.Model, what, rec.Data.Data, len(items),
-		rep.ClassificationReport(4), rep.ConfusionTable(), rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1)
-	if *out != "" {
-		if err := os.MkdirAll(*out, 0o755); err != nil {
-			return err
+	var rows []int
+	for _, b := range index {
+		rows = append(rows, b...)
+	}
+	return &evalRun{ckpt: ckpt, rec: rec, corpus: corpus, what: what, rows: rows, ev: ev}, nil
+}
+
+// ensembleEval is the evaluation of the runs' ensemble: each utterance's
+// probabilities are the mean of the runs' (in the first run's row order),
+// its prediction their argmax. Every run must have evaluated the same
+// utterances of the same data: for the session5 protocol the test split
+// is the same whatever the seed; the validation splits are not. A single
+// run is its own ensemble. The ensemble's Loss is not computed (0).
+func ensembleEval(runs []*evalRun) (*model.Eval, error) {
+	first := runs[0]
+	if len(runs) == 1 {
+		return first.ev, nil
+	}
+	rowOf := make(map[int]int, len(first.rows))
+	for r, i := range first.rows {
+		rowOf[i] = r
+	}
+	classes := len(dataset.LabelNames)
+	sum := make([][]float64, len(first.rows))
+	for r := range sum {
+		sum[r] = make([]float64, classes)
+	}
+	for _, run := range runs {
+		same := len(run.rows) == len(first.rows)
+		for _, i := range run.rows {
+			if _, ok := rowOf[i]; !ok || !same || run.corpus.Utterances[i].Text != first.corpus.Utterances[i].Text ||
+				run.corpus.Utterances[i].Label != first.corpus.Utterances[i].Label {
+				same = false
+				break
+			}
 		}
-		if err := metrics.WriteJSON(filepath.Join(*out, "metrics.json"), map[string]any{
-			"checkpoint": *ckpt, "split": *split, "protocol": rec.Data.Protocol, "model": rec.Model, "report": rep}); err != nil {
-			return err
+		if !same {
+			return nil, fmt.Errorf("%s and %s were evaluated on other utterances (%s of %s, %d utterances; %s of %s, %d): an ensemble's checkpoints must share their split, as the test split of a protocol's fold is shared whatever the seed",
+				first.ckpt, run.ckpt, first.what, first.rec.Data.Data, len(first.rows), run.what, run.rec.Data.Data, len(run.rows))
 		}
-		if err := metrics.PlotConfusion(filepath.Join(*out, "confusion.png"), rep, fmt.Sprintf("%s model, %s split", rec.Model, *split)); err != nil {
-			return err
+		for r, i := range run.rows {
+			for k, p := range run.ev.Probs[r] {
+				sum[rowOf[i]][k] += float64(p)
+			}
 		}
 	}
-	if *preds != "" {
-		var rows []int
-		for _, b := range index {
-			rows = append(rows, b...)
-		}
-		if err := writePredictions(*preds, corpus, rows, ev); err != nil {
-			return err
+	ev := &model.Eval{Probs: make([][]float32, len(sum)), Preds: make([]int, len(sum)), Labels: first.ev.Labels}
+	for r, ps := range sum {
+		ev.Probs[r] = make([]float32, classes)
+		for k, p := range ps {
+			ev.Probs[r][k] = float32(p / float64(len(runs)))
+			if p > ps[ev.Preds[r]] {
+				ev.Preds[r] = k
+			}
 		}
 	}
-	return printErr
+	return ev, nil
 }
 
 // prediction is one line of --predictions.

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// readPredictions reads eval --predictions lines by utterance ID.
+func readPredictions(t *testing.T, path string) map[string]prediction {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]prediction{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var p prediction
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			t.Fatal(err)
+		}
+		out[p.ID] = p
+	}
+	return out
+}
+
+// TestEvalEnsemble: eval of several checkpoints predicts each utterance
+// from the mean of their probabilities (against each checkpoint's own
+// --predictions), mixes model kinds, and refuses checkpoints evaluated
+// on other utterances (the validation splits of two seeds).
+func TestEvalEnsemble(t *testing.T) {
+	data, _ := writeFixture(t)
+	dir := t.TempDir()
+	var ckpts []string
+	for _, m := range []struct{ kind, seed string }{{"sentence", "1"}, {"sentence", "2"}, {"dialog", "3"}} {
+		out := filepath.Join(dir, m.kind+m.seed)
+		if code, _, e := runEmotion(t, "train", "--data", data, "--out", out, "--quiet", "--device", "cpu", "--threads", "1", "--epochs", "3", "--patience", "0",
+			"--model", m.kind, "--seed", m.seed, "--embed", "8", "--hidden", "4", "--dense", "4", "--dialog-hidden", "4", "--heads", "2", "--attn-dim", "8",
+			"--window", "3", "--min-count", "1", "--lr", "0.02"); code != 0 {
+			t.Fatalf("train %s: exit %d: %s", m.kind, code, e)
+		}
+		ckpts = append(ckpts, filepath.Join(out, "model.safetensors"))
+	}
+	var single []map[string]prediction
+	for i, c := range ckpts {
+		p := filepath.Join(dir, "p"+string(rune('0'+i))+".jsonl")
+		if code, _, e := runEmotion(t, "eval", "--checkpoint", c, "--device", "cpu", "--predictions", p); code != 0 {
+			t.Fatalf("eval %s: exit %d: %s", c, code, e)
+		}
+		single = append(single, readPredictions(t, p))
+	}
+	ens := filepath.Join(dir, "ens.jsonl")
+	code, out, e := runEmotion(t, "eval", "--checkpoint", ckpts[0], "--checkpoint", ckpts[1], "--checkpoint", ckpts[2], "--device", "cpu",
+		"--predictions", ens, "--out", filepath.Join(dir, "ens"))
+	if code != 0 {
+		t.Fatalf("eval of the ensemble: exit %d: %s", code, e)
+	}
+	if !strings.Contains(out, "ensemble of 3 checkpoints (sentence, sentence, dialog) on the test split") {
+		t.Errorf("the report's title: %q", out[:min(len(out), 200)])
+	}
+	got := readPredictions(t, ens)
+	if len(got) == 0 || len(got) != len(single[0]) {
+		t.Fatalf("%d ensemble predictions, %d of one checkpoint", len(got), len(single[0]))
+	}
+	right := 0
+	for id, p := range got {
+		best, bestP := "", -1.0
+		for label, v := range p.Probs {
+			mean := 0.0
+			for _, s := range single {
+				mean += s[id].Probs[label] / 3
+			}
+			if math.Abs(v-mean) > 2e-4 { // each file rounds to 4 decimals
+				t.Errorf("%s: %s %g, want the mean %g", id, label, v, mean)
+			}
+			if v > bestP {
+				best, bestP = label, v
+			}
+		}
+		if p.Pred != best || p.True != single[0][id].True {
+			t.Errorf("%s: predicted %s (true %s), want %s (%s)", id, p.Pred, p.True, best, single[0][id].True)
+		}
+		if p.Pred == p.True {
+			right++
+		}
+	}
+	var m struct {
+		Model    string
+		Ensemble []struct{ Checkpoint string }
+		Report   struct{ Accuracy float64 }
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "ens", "metrics.json"))
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Model != "ensemble" || len(m.Ensemble) != 3 || m.Ensemble[2].Checkpoint != ckpts[2] || math.Abs(m.Report.Accuracy-float64(right)/float64(len(got))) > 1e-12 {
+		t.Errorf("metrics.json: %+v; want the ensemble of the 3 checkpoints at accuracy %d/%d", m, right, len(got))
+	}
+	code, _, e = runEmotion(t, "eval", "--checkpoint", ckpts[0], "--checkpoint", ckpts[1], "--device", "cpu", "--split", "val")
+	if code != 1 || !strings.Contains(e, "were evaluated on other utterances") {
+		t.Errorf("an ensemble on two seeds' validation splits: exit %d, %q", code, e)
+	}
+}
