@@ -27,10 +27,15 @@ the data it was trained on (the same source, protocol, seed and fold, from the
 checkpoint's metadata; --data reads another copy of the source). Prints the
 classification report and the confusion matrix; --out writes metrics.json and
 confusion.png; --predictions writes one JSON line per utterance: id (when the
-source has IDs), text, true label, predicted label and the four probabilities.`,
+source has IDs), text, true label, predicted label and the four probabilities.
+
+Several --checkpoint flags evaluate their ensemble: the mean of the
+checkpoints' probabilities, on a split they share (the test split of runs
+that differ only in --seed, or in model kind).`,
 		examples: `emotion eval --checkpoint runs/sentence-session5/model.safetensors
 emotion eval --checkpoint runs/dialog-session5/model.safetensors --predictions preds.jsonl
-emotion eval --checkpoint model.safetensors --data ../shared/data/iemocap --split val --out eval`,
+emotion eval --checkpoint model.safetensors --data ../shared/data/iemocap --split val --out eval
+emotion eval --checkpoint runs/s1/model.safetensors --checkpoint runs/s2/model.safetensors --checkpoint runs/s3/model.safetensors`,
 		run: runEval,
 	})
 }
