@@ -107,3 +107,65 @@ func TestEvalEnsemble(t *testing.T) {
 		t.Errorf("an ensemble on two seeds' validation splits: exit %d, %q", code, e)
 	}
 }
+
+// TestPredictEnsemble: predict with several checkpoints prints, for each
+// turn of a dialog, the mean of the checkpoints' own probabilities (a
+// sentence and a dialog model here) and their argmax; --explain, one
+// model's attention, takes one checkpoint.
+func TestPredictEnsemble(t *testing.T) {
+	data, _ := writeFixture(t)
+	dir := t.TempDir()
+	var ckpts []string
+	for _, kind := range []string{"sentence", "dialog"} {
+		out := filepath.Join(dir, kind)
+		if code, _, e := runEmotion(t, "train", "--data", data, "--out", out, "--quiet", "--device", "cpu", "--threads", "1", "--epochs", "3", "--patience", "0",
+			"--model", kind, "--embed", "8", "--hidden", "4", "--dense", "4", "--dialog-hidden", "4", "--heads", "2", "--attn-dim", "8",
+			"--window", "3", "--min-count", "1", "--lr", "0.02"); code != 0 {
+			t.Fatalf("train %s: exit %d: %s", kind, code, e)
+		}
+		ckpts = append(ckpts, filepath.Join(out, "model.safetensors"))
+	}
+	texts := []string{"word1, and more words 2.", "word7 word3.", "and more", "word12, word5 and words.", "word9."}
+	predict := func(ckpts ...string) []predictOutput {
+		t.Helper()
+		args := []string{"predict", "--device", "cpu", "--json", "--speaker", "M"}
+		for _, c := range ckpts {
+			args = append(args, "--checkpoint", c)
+		}
+		code, out, e := runEmotion(t, append(args, texts...)...)
+		if code != 0 {
+			t.Fatalf("predict %v: exit %d: %s", ckpts, code, e)
+		}
+		var outs []predictOutput
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var o predictOutput
+			if err := json.Unmarshal([]byte(l), &o); err != nil {
+				t.Fatal(err)
+			}
+			outs = append(outs, o)
+		}
+		if len(outs) != len(texts) {
+			t.Fatalf("predict %v: %d lines for %d texts", ckpts, len(outs), len(texts))
+		}
+		return outs
+	}
+	sentence, dialog, both := predict(ckpts[0]), predict(ckpts[1]), predict(ckpts...)
+	for i, o := range both {
+		best, bestP := "", -1.0
+		for label, p := range o.Probs {
+			if mean := (sentence[i].Probs[label] + dialog[i].Probs[label]) / 2; math.Abs(p-mean) > 1e-4 {
+				t.Errorf("turn %d: %s %g, want the mean %g", i+1, label, p, mean)
+			}
+			if p > bestP {
+				best, bestP = label, p
+			}
+		}
+		if o.Label != best || o.Turn != i+1 || o.Text != texts[i] || o.Context != nil {
+			t.Errorf("turn %d: %+v, want label %s", i+1, o, best)
+		}
+	}
+	code, _, e := runEmotion(t, "predict", "--checkpoint", ckpts[1], "--checkpoint", ckpts[1], "--explain", "a")
+	if code != 2 || !strings.Contains(e, "give one --checkpoint, not 2") {
+		t.Errorf("--explain with two checkpoints: exit %d, %q", code, e)
+	}
+}

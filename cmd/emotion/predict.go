@@ -32,7 +32,11 @@ Without arguments, JSON lines are read from standard input:
   {"text": "I can't believe it!", "speaker": "F"}            one utterance
   {"turns": [{"text": "...", "speaker": "M"}, {"text": "..."}]}  one dialog
 --explain (dialog model) prints the attention pooling weights over each
-prediction's context turns. --json prints JSON lines instead of text.`,
+prediction's context turns. --json prints JSON lines instead of text.
+
+Several --checkpoint flags predict with their ensemble: the mean of the
+checkpoints' probabilities (sentence and dialog models may mix; the
+arguments are then the turns of one dialog for the dialog models).`,
 		examples: `emotion predict --checkpoint runs/sentence-session5/model.safetensors "I am so happy for you!"
 emotion predict --checkpoint runs/dialog-session5/model.safetensors --explain "Where were you?" "Out." "Out where?!"
 echo '{"turns":[{"text":"Hi.","speaker":"F"},{"text":"Get out.","speaker":"M"}]}' | emotion predict --checkpoint model.safetensors --json`,
@@ -86,7 +90,7 @@ type predictOutput struct {
 
 func runPredict(args []string) error {
 	fs := newFlagSet("predict")
-	ckpt := fs.String("checkpoint", "", "model checkpoint (model.safetensors[.zst])")
+	ckpts := fs.StringArray("checkpoint", nil, "model checkpoint (model.safetensors[.zst]); give it more than once to predict with the ensemble of the checkpoints (the mean of their probabilities)")
 	speaker := fs.String("speaker", "", "speaker of every TEXT argument (and of standard-input turns without one): F or M")
 	explain := fs.Bool("explain", false, "dialog model: print the attention pooling weights over the context turns")
 	asJSON := fs.Bool("json", false, "print JSON lines")
@@ -95,8 +99,11 @@ func runPredict(args []string) error {
 	if err := parseFlags(fs, args, true); err != nil {
 		return err
 	}
-	if *ckpt == "" {
+	if len(*ckpts) == 0 || slices.Contains(*ckpts, "") {
 		return usagef("--checkpoint is required")
+	}
+	if *explain && len(*ckpts) > 1 {
+		return usagef("--explain shows one dialog model's attention over the context turns; give one --checkpoint, not %d", len(*ckpts))
 	}
 	spk, err := parseSpeaker(*speaker)
 	if err != nil {
@@ -106,13 +113,21 @@ func runPredict(args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := loadPredictor(*ckpt, be)
-	if err != nil {
-		return err
+	var p ensemble
+	defer func() {
+		for _, m := range p {
+			m.net.Release()
+		}
+	}()
+	for _, ckpt := range *ckpts {
+		m, err := loadPredictor(ckpt, be)
+		if err != nil {
+			return err
+		}
+		p = append(p, m)
 	}
-	defer p.net.Release()
-	if kind := p.net.Config().Kind; *explain && kind != model.KindDialog {
-		return usagef("--explain shows the dialog model's attention over the context turns; %s is a %s model", *ckpt, kind)
+	if kind := p[0].net.Config().Kind; *explain && kind != model.KindDialog {
+		return usagef("--explain shows the dialog model's attention over the context turns; %s is a %s model", (*ckpts)[0], kind)
 	}
 	pr := &predictionPrinter{explain: *explain, json: *asJSON, w: stdout}
 	if fs.NArg() > 0 {
@@ -259,6 +274,60 @@ type predictor struct {
 	opts  dataset.Options
 }
 
+// ensemble predicts with the mean of its members' probabilities (each
+// encoding the text with its own vocabulary), its label their argmax; an
+// ensemble of one is its member.
+type ensemble []*predictor
+
+// context is the most earlier turns a member's window takes: what a batch
+// after the first needs before its first turn.
+func (e ensemble) context() int {
+	c := 0
+	for _, p := range e {
+		if p.net.Config().Kind == model.KindDialog {
+			c = max(c, max(p.opts.Window, 1)-1)
+		}
+	}
+	return c
+}
+
+// predictGroups is predictor.predictGroups of the ensemble (explain only
+// for an ensemble of one).
+func (e ensemble) predictGroups(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error) {
+	if len(e) == 1 {
+		return e[0].predictGroups(groups, explain)
+	}
+	var sum [][]float64
+	for _, p := range e {
+		ev, _, _, err := p.evaluate(groups, false)
+		if err != nil {
+			return nil, err
+		}
+		if sum == nil {
+			sum = make([][]float64, len(ev.Probs))
+			for r := range sum {
+				sum[r] = make([]float64, len(ev.Probs[r]))
+			}
+		}
+		for r, ps := range ev.Probs {
+			for k, v := range ps {
+				sum[r][k] += float64(v)
+			}
+		}
+	}
+	ev := &model.Eval{Probs: make([][]float32, len(sum)), Preds: make([]int, len(sum))}
+	for r, ps := range sum {
+		ev.Probs[r] = make([]float32, len(ps))
+		for k, v := range ps {
+			ev.Probs[r][k] = float32(v / float64(len(e)))
+			if v > ps[ev.Preds[r]] {
+				ev.Preds[r] = k
+			}
+		}
+	}
+	return predictOutputs(groups, ev, nil, model.Inputs{}), nil
+}
+
 // predictGroups predicts every turn of groups in one batch and returns each
 // group's predictions, in order: with the sentence model every turn on its
 // own, with the dialog model each group one dialog whose turns are
@@ -266,38 +335,54 @@ type predictor struct {
 // prediction's attention pooling weights over its window's turns. Every
 // group needs a turn.
 func (p *predictor) predictGroups(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error) {
-	var in model.Inputs
+	ev, weights, in, err := p.evaluate(groups, explain)
+	if err != nil {
+		return nil, err
+	}
+	return predictOutputs(groups, ev, weights, in), nil
+}
+
+// evaluate runs groups through the network in one batch (predictGroups)
+// and returns its evaluation and, with explain (dialog model), the
+// pooling weights, and the batch's inputs.
+func (p *predictor) evaluate(groups [][]dataset.RawTurn, explain bool) (_ *model.Eval, weights []float32, in model.Inputs, _ error) {
 	if p.net.Config().Kind == model.KindDialog {
 		b, err := dataset.PredictDialogs(p.vocab, p.opts, groups)
 		if err != nil {
-			return nil, err
+			return nil, nil, in, err
 		}
 		in = model.DialogInputs(b)
 	} else {
 		for g, turns := range groups {
 			if len(turns) == 0 {
-				return nil, fmt.Errorf("predict: group %d: no turns", g+1)
+				return nil, nil, in, fmt.Errorf("predict: group %d: no turns", g+1)
 			}
 		}
 		b, err := dataset.PredictSentences(p.vocab, p.opts, slices.Concat(groups...))
 		if err != nil {
-			return nil, err
+			return nil, nil, in, err
 		}
 		in = model.SentenceInputs(b)
 	}
 	ev, err := model.Evaluate(p.be, p.net, []model.Inputs{in}, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, in, err
 	}
-	var weights []float32
 	if d, ok := p.net.(*model.Dialog); ok && explain {
 		// Evaluate ran exactly this one batch: its pooling weights are there.
 		weights = make([]float32, in.Size*in.Turns)
 		p.be.Download(weights, d.PoolingWeights())
 		if err := p.be.Sync(); err != nil {
-			return nil, err
+			return nil, nil, in, err
 		}
 	}
+	return ev, weights, in, nil
+}
+
+// predictOutputs are the predictions of ev's rows, one a turn of groups
+// in order; weights (in.Turns a row, of which in.TurnCounts are the
+// window's) are the pooling weights --explain prints, nil without it.
+func predictOutputs(groups [][]dataset.RawTurn, ev *model.Eval, weights []float32, in model.Inputs) [][]predictOutput {
 	outs := make([][]predictOutput, len(groups))
 	row := 0
 	for g, turns := range groups {
@@ -316,7 +401,7 @@ func (p *predictor) predictGroups(groups [][]dataset.RawTurn, explain bool) ([][
 			row++
 		}
 	}
-	return outs, nil
+	return outs
 }
 
 // predictionPrinter prints the predictions of the predict command.
@@ -337,11 +422,8 @@ const predictBatch = 128
 // turn's window is the window−1 turns before it, so a batch after the
 // first starts with the turns its first window needs, whose own
 // predictions (made from a shorter context) are not printed.
-func (pr *predictionPrinter) predict(p *predictor, turns []dataset.RawTurn) error {
-	context := 0
-	if p.net.Config().Kind == model.KindDialog {
-		context = max(p.opts.Window, 1) - 1
-	}
+func (pr *predictionPrinter) predict(p ensemble, turns []dataset.RawTurn) error {
+	context := p.context()
 	for first := 0; first < len(turns); first += predictBatch {
 		lo, end := max(first-context, 0), min(first+predictBatch, len(turns))
 		outs, err := p.predictGroups([][]dataset.RawTurn{turns[lo:end]}, pr.explain)

@@ -130,7 +130,7 @@ func TestPredictLongDialog(t *testing.T) {
 			p.net = net // --explain reads the dialog model's weights
 		}
 		pr := &predictionPrinter{explain: explain, json: true, w: &w}
-		if err := pr.predict(p, turns); err != nil {
+		if err := pr.predict(ensemble{p}, turns); err != nil {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSpace(w.String()), "\n")
