@@ -169,3 +169,19 @@ func TestPredictEnsemble(t *testing.T) {
 		t.Errorf("--explain with two checkpoints: exit %d, %q", code, e)
 	}
 }
+
+// TestEnsembleName: confusion.png's title counts the members of each
+// kind, so that it stays within the plot's width however many there are.
+func TestEnsembleName(t *testing.T) {
+	for _, c := range []struct {
+		kinds []string
+		want  string
+	}{
+		{[]string{"sentence", "sentence", "sentence"}, "ensemble of 3 checkpoints (3 sentence)"},
+		{[]string{"sentence", "dialog", "sentence", "dialog", "dialog", "sentence"}, "ensemble of 6 checkpoints (3 sentence, 3 dialog)"},
+	} {
+		if got := ensembleName(c.kinds); got != c.want {
+			t.Errorf("ensembleName(%v) = %q, want %q", c.kinds, got, c.want)
+		}
+	}
+}

@@ -121,7 +121,15 @@ func runEval(args []string) error {
 		if err := metrics.WriteJSON(filepath.Join(*out, "metrics.json"), result); err != nil {
 			return err
 		}
-		if err := metrics.PlotConfusion(filepath.Join(*out, "confusion.png"), rep, fmt.Sprintf("%s, %s split", strings.Split(title, " on ")[0], *split)); err != nil {
+		plotTitle := first.rec.Model + " model"
+		if len(runs) > 1 {
+			kinds := make([]string, len(runs))
+			for i, r := range runs {
+				kinds[i] = r.rec.Model
+			}
+			plotTitle = ensembleName(kinds)
+		}
+		if err := metrics.PlotConfusion(filepath.Join(*out, "confusion.png"), rep, fmt.Sprintf("%s, %s split", plotTitle, *split)); err != nil {
 			return err
 		}
 	}
@@ -131,6 +139,26 @@ func runEval(args []string) error {
 		}
 	}
 	return printErr
+}
+
+// ensembleName names an ensemble of checkpoints of the model kinds for
+// confusion.png's title, by the count of each kind ("ensemble of 6
+// checkpoints (3 sentence, 3 dialog)"): a title listing every member's
+// kind outgrows the plot's width from 6 members and is cut off.
+func ensembleName(kinds []string) string {
+	var order []string
+	count := map[string]int{}
+	for _, k := range kinds {
+		if count[k] == 0 {
+			order = append(order, k)
+		}
+		count[k]++
+	}
+	parts := make([]string, len(order))
+	for i, k := range order {
+		parts[i] = fmt.Sprintf("%d %s", count[k], k)
+	}
+	return fmt.Sprintf("ensemble of %d checkpoints (%s)", len(kinds), strings.Join(parts, ", "))
 }
 
 // evalRun is one checkpoint evaluated on a split: the utterances of its
