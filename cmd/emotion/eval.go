@@ -30,8 +30,9 @@ confusion.png; --predictions writes one JSON line per utterance: id (when the
 source has IDs), text, true label, predicted label and the four probabilities.
 
 Several --checkpoint flags evaluate their ensemble: the mean of the
-checkpoints' probabilities, on a split they share (the test split of runs
-that differ only in --seed, or in model kind).`,
+checkpoints' probabilities, on a split they share (the test split of
+session5 or loso runs of one fold that differ only in --seed, or in model
+kind; the seed protocol's --seed draws the test split itself).`,
 		examples: `emotion eval --checkpoint runs/sentence-session5/model.safetensors
 emotion eval --checkpoint runs/dialog-session5/model.safetensors --predictions preds.jsonl
 emotion eval --checkpoint model.safetensors --data ../shared/data/iemocap --split val --out eval
@@ -266,7 +267,7 @@ func ensembleEval(runs []*evalRun) (*model.Eval, error) {
 			}
 		}
 		if !same {
-			return nil, fmt.Errorf("%s and %s were evaluated on other utterances (%s of %s, %d utterances; %s of %s, %d): an ensemble's checkpoints must share their split, as the test split of a protocol's fold is shared whatever the seed",
+			return nil, fmt.Errorf("%s and %s were evaluated on other utterances (%s of %s, %d utterances; %s of %s, %d): an ensemble's checkpoints must share their split, as the test split of a session5 or loso fold is shared whatever the seed",
 				first.ckpt, run.ckpt, first.what, first.rec.Data.Data, len(first.rows), run.what, run.rec.Data.Data, len(run.rows))
 		}
 		for r, i := range run.rows {
