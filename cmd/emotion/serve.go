@@ -88,7 +88,7 @@ var commandContext = signalContext
 
 func runServe(args []string) error {
 	fs := newFlagSet("serve")
-	ckpt := fs.String("checkpoint", "", "model checkpoint (model.safetensors[.zst])")
+	ckpts := fs.StringArray("checkpoint", nil, "model checkpoint (model.safetensors[.zst])")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port; :8080 for every interface, port 0 for any free one)")
 	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
 	maxBatch := fs.Int("max-batch", 64, "most turns predicted in one batch (a longer request is predicted in parts)")
@@ -98,9 +98,14 @@ func runServe(args []string) error {
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
-	if *ckpt == "" {
+	if len(*ckpts) == 0 || (*ckpts)[0] == "" {
 		return usagef("--checkpoint is required")
 	}
+	if len(*ckpts) > 1 {
+		// A flag given twice would otherwise serve the last alone.
+		return usagef("serve takes one --checkpoint, not %d (eval and predict take several, for an ensemble)", len(*ckpts))
+	}
+	ckpt := &(*ckpts)[0]
 	if *maxBatch < 1 {
 		return usagef("--max-batch must be positive, not %d", *maxBatch)
 	}
