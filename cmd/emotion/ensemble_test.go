@@ -3,11 +3,15 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"math"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/emotionlab/emotion/host"
 )
 
 // readPredictions reads eval --predictions lines by utterance ID.
@@ -183,5 +187,76 @@ func TestEnsembleName(t *testing.T) {
 		if got := ensembleName(c.kinds); got != c.want {
 			t.Errorf("ensembleName(%v) = %q, want %q", c.kinds, got, c.want)
 		}
+	}
+}
+
+// TestServeEnsemble: serve with a sentence and a dialog checkpoint answers
+// a dialog longer than a batch (so in parts, each with the longest
+// window's context) as predict answers it with both, describes its
+// members in /v1/model, and refuses "explain".
+func TestServeEnsemble(t *testing.T) {
+	ckpts := []string{trainTiny(t, "sentence"), trainTiny(t, "dialog")} // window 3
+	var e ensemble
+	for _, c := range ckpts {
+		p, err := loadPredictor(c, host.NewCPU(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.net.Release()
+		e = append(e, p)
+	}
+	s := newEnsembleServer(e, ckpts, 4, 0)
+	ts := httptest.NewServer(s.handler())
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		s.serveBatches(stop)
+		close(done)
+	}()
+	defer func() {
+		ts.Close()
+		close(stop)
+		<-done
+	}()
+	if s.info.Model != "ensemble" || len(s.info.Members) != 2 || s.info.Window != 3 || s.info.Members[1].Checkpoint != ckpts[1] ||
+		s.info.Parameters != s.info.Members[0].Parameters+s.info.Members[1].Parameters {
+		t.Errorf("/v1/model: %+v", s.info)
+	}
+	var texts, turns []string
+	for i := range 9 {
+		texts = append(texts, fmt.Sprintf("word%d, and more words %d.", i*5%17, i%3))
+		turns = append(turns, fmt.Sprintf(`{"text": %q, "speaker": "F"}`, texts[i]))
+	}
+	code, resp, msg := post(t, ts.URL, `{"turns": [`+strings.Join(turns, ", ")+`]}`)
+	if code != 200 || resp.Model != "ensemble" {
+		t.Fatalf("status %d, model %q: %s", code, resp.Model, msg)
+	}
+	if got := s.batches.Load(); got < 3 {
+		t.Errorf("%d batches of at most 4 turns for 9 turns", got)
+	}
+	code, out, errOut := runEmotion(t, append([]string{"predict", "--checkpoint", ckpts[0], "--checkpoint", ckpts[1], "--device", "cpu", "--json", "--speaker", "F"}, texts...)...)
+	if code != 0 {
+		t.Fatalf("predict: exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 9 || len(resp.Predictions) != 9 {
+		t.Fatalf("%d predictions served, %d printed, want 9", len(resp.Predictions), len(lines))
+	}
+	for i, l := range lines {
+		var want predictOutput
+		if err := json.Unmarshal([]byte(l), &want); err != nil {
+			t.Fatal(err)
+		}
+		got := resp.Predictions[i]
+		if got.Turn != want.Turn || got.Label != want.Label {
+			t.Errorf("turn %d: served %+v, predict %+v", i+1, got, want)
+		}
+		for label, p := range want.Probs {
+			if math.Abs(got.Probs[label]-p) > 1.5e-4 {
+				t.Errorf("turn %d: %s %g served, %g printed", i+1, label, got.Probs[label], p)
+			}
+		}
+	}
+	if code, _, msg := post(t, ts.URL, `{"text": "a", "explain": true}`); code != 400 || !strings.Contains(msg, "this is an ensemble of 2 checkpoints") {
+		t.Errorf("explain of an ensemble: status %d, %q", code, msg)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,9 @@ batch takes at least one window of turns. --batch-wait holds a batch open that l
 requests: more throughput under load for that much latency. A request gets
 the same predictions, up to float rounding, whatever it is batched with.
 
+Several --checkpoint flags serve their ensemble, as predict does: the mean
+of the checkpoints' probabilities ("model": "ensemble"; no "explain").
+
 Ctrl-C or SIGTERM stops accepting requests and answers those accepted, for
 up to 30 s (a client gets 20 s to read its answer), then exits: 0, or 1 when
 some were still waiting. A second Ctrl-C stops it at once.`,
@@ -88,7 +92,7 @@ var commandContext = signalContext
 
 func runServe(args []string) error {
 	fs := newFlagSet("serve")
-	ckpts := fs.StringArray("checkpoint", nil, "model checkpoint (model.safetensors[.zst])")
+	ckpts := fs.StringArray("checkpoint", nil, "model checkpoint (model.safetensors[.zst]); give it more than once to serve the ensemble of the checkpoints (the mean of their probabilities)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port; :8080 for every interface, port 0 for any free one)")
 	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
 	maxBatch := fs.Int("max-batch", 64, "most turns predicted in one batch (a longer request is predicted in parts)")
@@ -98,14 +102,9 @@ func runServe(args []string) error {
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
-	if len(*ckpts) == 0 || (*ckpts)[0] == "" {
+	if len(*ckpts) == 0 || slices.Contains(*ckpts, "") {
 		return usagef("--checkpoint is required")
 	}
-	if len(*ckpts) > 1 {
-		// A flag given twice would otherwise serve the last alone.
-		return usagef("serve takes one --checkpoint, not %d (eval and predict take several, for an ensemble)", len(*ckpts))
-	}
-	ckpt := &(*ckpts)[0]
 	if *maxBatch < 1 {
 		return usagef("--max-batch must be positive, not %d", *maxBatch)
 	}
@@ -123,12 +122,20 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := loadPredictor(*ckpt, be)
-	if err != nil {
-		return err
+	var e ensemble
+	defer func() {
+		for _, m := range e {
+			m.net.Release()
+		}
+	}()
+	for _, ckpt := range *ckpts {
+		m, err := loadPredictor(ckpt, be)
+		if err != nil {
+			return err
+		}
+		e = append(e, m)
 	}
-	defer p.net.Release()
-	s := newServer(p, *ckpt, *maxBatch, *wait)
+	s := newEnsembleServer(e, *ckpts, *maxBatch, *wait)
 	if s.maxBatch != *maxBatch {
 		fmt.Fprintf(stderr, "note: --max-batch %d is less than the model's window of %d turns; batches take up to %d\n",
 			*maxBatch, s.info.Window, s.maxBatch)
@@ -151,8 +158,15 @@ func runServe(args []string) error {
 		served <- hs.Serve(ln)
 		close(serveEnded)
 	}()
-	fmt.Fprintf(stderr, "serving the %s model of %s on %s at http://%s (Ctrl-C stops)\n",
-		p.net.Config().Kind, *ckpt, be.Name(), ln.Addr())
+	what := fmt.Sprintf("the %s model of %s", s.info.Model, s.info.Checkpoint)
+	if len(e) > 1 {
+		kinds := make([]string, len(e))
+		for i, m := range e {
+			kinds[i] = m.net.Config().Kind
+		}
+		what = "the " + ensembleName(kinds)
+	}
+	fmt.Fprintf(stderr, "serving %s on %s at http://%s (Ctrl-C stops)\n", what, be.Name(), ln.Addr())
 	if serveListening != nil {
 		serveListening(s, ln.Addr())
 	}
@@ -186,10 +200,12 @@ func runServe(args []string) error {
 	return nil
 }
 
-// server is the HTTP front of one predictor. Handlers queue jobs; one
-// goroutine (serveBatches) owns the predictor and runs them in batches.
+// server is the HTTP front of one predictor or an ensemble of them.
+// Handlers queue jobs; one goroutine (serveBatches) owns the predictors and
+// runs them in batches.
 type server struct {
-	p        *predictor
+	p        *predictor // the first (for one checkpoint, the only) member
+	members  ensemble
 	info     modelInfo
 	maxBatch int
 	wait     time.Duration
@@ -200,7 +216,7 @@ type server struct {
 	// accepted counts the requests queued, answered those answered (a
 	// long one in several jobs counts once), and batches the batches run.
 	accepted, answered, batches atomic.Int64
-	// predict is p.predictGroups (tests put failures in its place).
+	// predict is members.predictGroups (tests put failures in its place).
 	predict func(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error)
 	// quit, closed by a test, stops the server as a signal would.
 	quit chan struct{}
@@ -208,29 +224,51 @@ type server struct {
 
 // modelInfo is the answer of GET /v1/model.
 type modelInfo struct {
-	Model      string   `json:"model"` // sentence or dialog
-	Checkpoint string   `json:"checkpoint"`
-	Labels     []string `json:"labels"`
-	Window     int      `json:"window,omitempty"` // dialog model: turns per window
-	Vocabulary int      `json:"vocabulary"`
-	Parameters int      `json:"parameters"`
-	Device     string   `json:"device"`
-	MaxBatch   int      `json:"max_batch"`
+	Model      string   `json:"model"` // sentence, dialog or ensemble
+	Checkpoint string   `json:"checkpoint,omitempty"`
+	Labels     []string `json:"labels,omitempty"`
+	// Window is the turns per window of a dialog model (of an ensemble,
+	// the longest of its dialog models').
+	Window     int    `json:"window,omitempty"`
+	Vocabulary int    `json:"vocabulary,omitempty"`
+	Parameters int    `json:"parameters"`
+	Device     string `json:"device,omitempty"`
+	MaxBatch   int    `json:"max_batch,omitempty"`
+	// Members describes an ensemble's checkpoints.
+	Members []modelInfo `json:"members,omitempty"`
 }
 
 func newServer(p *predictor, ckpt string, maxBatch int, wait time.Duration) *server {
-	cfg := p.net.Config()
-	info := modelInfo{Model: cfg.Kind, Checkpoint: ckpt, Labels: dataset.LabelNames[:],
-		Vocabulary: p.vocab.Len(), Parameters: model.NumParams(p.net), Device: p.be.Name(), MaxBatch: maxBatch}
-	if cfg.Kind == model.KindDialog {
-		info.Window = max(p.opts.Window, 1)
-		// A turn is predicted with its whole window: a batch of fewer
-		// turns than a window could not predict one.
-		if maxBatch < info.Window {
-			maxBatch, info.MaxBatch = info.Window, info.Window
+	return newEnsembleServer(ensemble{p}, []string{ckpt}, maxBatch, wait)
+}
+
+// newEnsembleServer serves the ensemble e of checkpoints ckpts.
+func newEnsembleServer(e ensemble, ckpts []string, maxBatch int, wait time.Duration) *server {
+	member := func(p *predictor, ckpt string) modelInfo {
+		cfg := p.net.Config()
+		m := modelInfo{Model: cfg.Kind, Checkpoint: ckpt, Vocabulary: p.vocab.Len(), Parameters: model.NumParams(p.net)}
+		if cfg.Kind == model.KindDialog {
+			m.Window = max(p.opts.Window, 1)
+		}
+		return m
+	}
+	info := member(e[0], ckpts[0])
+	if len(e) > 1 {
+		info = modelInfo{Model: "ensemble"}
+		for i, p := range e {
+			m := member(p, ckpts[i])
+			info.Members = append(info.Members, m)
+			info.Parameters += m.Parameters
+			info.Window = max(info.Window, m.Window)
 		}
 	}
-	return &server{p: p, info: info, maxBatch: maxBatch, wait: wait, predict: p.predictGroups,
+	info.Labels, info.Device, info.MaxBatch = dataset.LabelNames[:], e[0].be.Name(), maxBatch
+	// A turn is predicted with its whole window: a batch of fewer turns
+	// than a window could not predict one.
+	if maxBatch < info.Window {
+		maxBatch, info.MaxBatch = info.Window, info.Window
+	}
+	return &server{p: e[0], members: e, info: info, maxBatch: maxBatch, wait: wait, predict: e.predictGroups,
 		queue: make(chan *serveJob, serveQueue), quit: make(chan struct{})}
 }
 
@@ -318,8 +356,10 @@ func (s *server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	// Tokenise here, on the request's own goroutine, not in the batch: the
 	// model's goroutine would tokenise every text in series with everyone's
 	// prediction, all of it although only the first MaxLen tokens count.
-	for i := range turns {
-		turns[i].IDs = dataset.EncodeText(s.p.vocab, s.p.opts, turns[i].Text)
+	if len(s.members) == 1 { // an ensemble's members each have their own vocabulary
+		for i := range turns {
+			turns[i].IDs = dataset.EncodeText(s.p.vocab, s.p.opts, turns[i].Text)
+		}
 	}
 	var preds []predictOutput
 	for i, pc := range s.pieces(len(turns)) {
@@ -373,10 +413,7 @@ type piece struct{ lo, first, end int }
 // after the first starts with the window−1 turns its first window needs
 // (at least one new turn a piece, whatever the window).
 func (s *server) pieces(n int) []piece {
-	context := 0
-	if s.info.Model == model.KindDialog {
-		context = s.info.Window - 1
-	}
+	context := max(s.info.Window-1, 0) // a sentence model has no window
 	var out []piece
 	for first := 0; first < n; {
 		lo := max(first-context, 0)
@@ -413,6 +450,9 @@ func (s *server) decodeRequest(w http.ResponseWriter, r *http.Request) (_ []data
 		return nil, false, http.StatusBadRequest, fmt.Errorf("request body: %s: want a JSON object "+
 			`{"text": "...", "speaker": "F"} or {"turns": [{"text": "...", "speaker": "M"}, ...]}`,
 			strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if req.Explain && len(s.info.Members) > 0 {
+		return nil, false, http.StatusBadRequest, fmt.Errorf(`"explain" shows one dialog model's attention over the context turns; this is an ensemble of %d checkpoints`, len(s.info.Members))
 	}
 	if req.Explain && s.info.Model != model.KindDialog {
 		return nil, false, http.StatusBadRequest, fmt.Errorf(`"explain" shows the dialog model's attention over the context turns; this is a %s model`, s.info.Model)
