@@ -113,19 +113,11 @@ func runPredict(args []string) error {
 	if err != nil {
 		return err
 	}
-	var p ensemble
-	defer func() {
-		for _, m := range p {
-			m.net.Release()
-		}
-	}()
-	for _, ckpt := range *ckpts {
-		m, err := loadPredictor(ckpt, be)
-		if err != nil {
-			return err
-		}
-		p = append(p, m)
+	p, err := loadEnsemble(*ckpts, be)
+	if err != nil {
+		return err
 	}
+	defer p.release()
 	if kind := p[0].net.Config().Kind; *explain && kind != model.KindDialog {
 		return usagef("--explain shows the dialog model's attention over the context turns; %s is a %s model", (*ckpts)[0], kind)
 	}
@@ -278,6 +270,28 @@ type predictor struct {
 // encoding the text with its own vocabulary), its label their argmax; an
 // ensemble of one is its member.
 type ensemble []*predictor
+
+// loadEnsemble loads the predictors of ckpts (releasing those loaded if
+// one fails).
+func loadEnsemble(ckpts []string, be host.Backend) (ensemble, error) {
+	var e ensemble
+	for _, ckpt := range ckpts {
+		p, err := loadPredictor(ckpt, be)
+		if err != nil {
+			e.release()
+			return nil, err
+		}
+		e = append(e, p)
+	}
+	return e, nil
+}
+
+// release frees the members' networks.
+func (e ensemble) release() {
+	for _, p := range e {
+		p.net.Release()
+	}
+}
 
 // context is the most earlier turns a member's window takes: what a batch
 // after the first needs before its first turn.

@@ -122,19 +122,11 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	var e ensemble
-	defer func() {
-		for _, m := range e {
-			m.net.Release()
-		}
-	}()
-	for _, ckpt := range *ckpts {
-		m, err := loadPredictor(ckpt, be)
-		if err != nil {
-			return err
-		}
-		e = append(e, m)
+	e, err := loadEnsemble(*ckpts, be)
+	if err != nil {
+		return err
 	}
+	defer e.release()
 	s := newEnsembleServer(e, *ckpts, *maxBatch, *wait)
 	if s.maxBatch != *maxBatch {
 		fmt.Fprintf(stderr, "note: --max-batch %d is less than the model's window of %d turns; batches take up to %d\n",
