@@ -276,17 +276,26 @@ func ensembleEval(runs []*evalRun) (*model.Eval, error) {
 			}
 		}
 	}
-	ev := &model.Eval{Probs: make([][]float32, len(sum)), Preds: make([]int, len(sum)), Labels: first.ev.Labels}
+	ev := meanEval(sum, len(runs))
+	ev.Labels = first.ev.Labels
+	return ev, nil
+}
+
+// meanEval is the evaluation whose rows' probabilities are sum's over n
+// (the sums of n members' probabilities), its predictions their argmax
+// (the first class of the highest, as model.Evaluate's).
+func meanEval(sum [][]float64, n int) *model.Eval {
+	ev := &model.Eval{Probs: make([][]float32, len(sum)), Preds: make([]int, len(sum))}
 	for r, ps := range sum {
-		ev.Probs[r] = make([]float32, classes)
+		ev.Probs[r] = make([]float32, len(ps))
 		for k, p := range ps {
-			ev.Probs[r][k] = float32(p / float64(len(runs)))
+			ev.Probs[r][k] = float32(p / float64(n))
 			if p > ps[ev.Preds[r]] {
 				ev.Preds[r] = k
 			}
 		}
 	}
-	return ev, nil
+	return ev
 }
 
 // prediction is one line of --predictions.

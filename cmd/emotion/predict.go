@@ -329,17 +329,7 @@ func (e ensemble) predictGroups(groups [][]dataset.RawTurn, explain bool) ([][]p
 			}
 		}
 	}
-	ev := &model.Eval{Probs: make([][]float32, len(sum)), Preds: make([]int, len(sum))}
-	for r, ps := range sum {
-		ev.Probs[r] = make([]float32, len(ps))
-		for k, v := range ps {
-			ev.Probs[r][k] = float32(v / float64(len(e)))
-			if v > ps[ev.Preds[r]] {
-				ev.Preds[r] = k
-			}
-		}
-	}
-	return predictOutputs(groups, ev, nil, model.Inputs{}), nil
+	return predictOutputs(groups, meanEval(sum, len(e)), nil, model.Inputs{}), nil
 }
 
 // predictGroups predicts every turn of groups in one batch and returns each
