@@ -196,8 +196,7 @@ func runServe(args []string) error {
 // Handlers queue jobs; one goroutine (serveBatches) owns the predictors and
 // runs them in batches.
 type server struct {
-	p        *predictor // the first (for one checkpoint, the only) member
-	members  ensemble
+	members  ensemble // one predictor, or an ensemble's
 	info     modelInfo
 	maxBatch int
 	wait     time.Duration
@@ -260,7 +259,7 @@ func newEnsembleServer(e ensemble, ckpts []string, maxBatch int, wait time.Durat
 	if maxBatch < info.Window {
 		maxBatch, info.MaxBatch = info.Window, info.Window
 	}
-	return &server{p: e[0], members: e, info: info, maxBatch: maxBatch, wait: wait, predict: e.predictGroups,
+	return &server{members: e, info: info, maxBatch: maxBatch, wait: wait, predict: e.predictGroups,
 		queue: make(chan *serveJob, serveQueue), quit: make(chan struct{})}
 }
 
@@ -349,8 +348,9 @@ func (s *server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	// model's goroutine would tokenise every text in series with everyone's
 	// prediction, all of it although only the first MaxLen tokens count.
 	if len(s.members) == 1 { // an ensemble's members each have their own vocabulary
+		p := s.members[0]
 		for i := range turns {
-			turns[i].IDs = dataset.EncodeText(s.p.vocab, s.p.opts, turns[i].Text)
+			turns[i].IDs = dataset.EncodeText(p.vocab, p.opts, turns[i].Text)
 		}
 	}
 	var preds []predictOutput

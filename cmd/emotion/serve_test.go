@@ -453,7 +453,7 @@ func TestServeEncodesInHandlers(t *testing.T) {
 	s.predict = func(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error) {
 		for _, g := range groups {
 			for _, turn := range g {
-				if turn.IDs == nil || len(turn.IDs) > max(s.p.opts.MaxLen, 1) {
+				if turn.IDs == nil || len(turn.IDs) > max(s.members[0].opts.MaxLen, 1) {
 					t.Errorf("the batch got a turn of %d bytes with %d token ids (nil: %v)", len(turn.Text), len(turn.IDs), turn.IDs == nil)
 				}
 			}
@@ -721,7 +721,7 @@ func TestServeBatchTakesAWindow(t *testing.T) {
 	// Batches of max(--max-batch, window) turns: raised below the window,
 	// kept from it on.
 	for _, tc := range []struct{ maxBatch, want int }{{2, 3}, {3, 3}, {4, 4}} {
-		if got := newServer(s.p, ckpt, tc.maxBatch, 0); got.maxBatch != tc.want || got.info.MaxBatch != tc.want {
+		if got := newServer(s.members[0], ckpt, tc.maxBatch, 0); got.maxBatch != tc.want || got.info.MaxBatch != tc.want {
 			t.Errorf("--max-batch %d with a window of 3: batches of %d, /v1/model says %d; want %d", tc.maxBatch, got.maxBatch, got.info.MaxBatch, tc.want)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -96,32 +97,39 @@ func TestDownloadServerErrorFromCDN(t *testing.T) {
 	}
 }
 
-// TestDownloadShortBodyUnhashed: when the ETag is not a content hash (so
+// TestDownloadWrongBodyUnhashed: when the ETag is not a content hash (so
 // only the size can be checked) and the content comes without a
-// Content-Length, a body shorter than the announced X-Linked-Size is an
-// error and is not cached.
-func TestDownloadShortBodyUnhashed(t *testing.T) {
-	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(strings.Repeat("x", 50)))
-		w.(http.Flusher).Flush() // chunked: no Content-Length
-	}))
-	defer cdn.Close()
-	hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Repo-Commit", testCommit)
-		w.Header().Set("X-Linked-Etag", `"not-a-hash"`)
-		w.Header().Set("X-Linked-Size", "100")
-		w.Header().Set("Location", cdn.URL+"/blob")
-		w.WriteHeader(http.StatusFound)
-	}))
-	defer hub.Close()
-	c := &Client{Endpoint: hub.URL, CacheDir: t.TempDir(), HTTP: hub.Client()}
-	p, err := c.Download(context.Background(), testRepo, "", "a.bin")
-	if err == nil || !strings.Contains(err.Error(), "got 50 bytes, want 100") {
-		t.Fatalf("Download = %s, %v; want a short-body error", p, err)
-	}
-	entries, _ := os.ReadDir(filepath.Join(c.RepoFolder(testRepo), "blobs"))
-	if len(entries) != 0 {
-		t.Errorf("blobs holds %d entries after a short download", len(entries))
+// Content-Length, a body shorter or longer than the announced
+// X-Linked-Size is an error and is not cached.
+func TestDownloadWrongBodyUnhashed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int
+	}{{"short", 50}, {"long", 150}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Write([]byte(strings.Repeat("x", tc.size)))
+				w.(http.Flusher).Flush() // chunked: no Content-Length
+			}))
+			defer cdn.Close()
+			hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Repo-Commit", testCommit)
+				w.Header().Set("X-Linked-Etag", `"not-a-hash"`)
+				w.Header().Set("X-Linked-Size", "100")
+				w.Header().Set("Location", cdn.URL+"/blob")
+				w.WriteHeader(http.StatusFound)
+			}))
+			defer hub.Close()
+			c := &Client{Endpoint: hub.URL, CacheDir: t.TempDir(), HTTP: hub.Client()}
+			p, err := c.Download(context.Background(), testRepo, "", "a.bin")
+			if want := fmt.Sprintf("got %d bytes, want 100", tc.size); err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Download = %s, %v; want a %s-body error", p, err, tc.name)
+			}
+			entries, _ := os.ReadDir(filepath.Join(c.RepoFolder(testRepo), "blobs"))
+			if len(entries) != 0 {
+				t.Errorf("blobs holds %d entries after a %s download", len(entries), tc.name)
+			}
+		})
 	}
 }
 
@@ -212,34 +220,6 @@ func TestRedirectLimit(t *testing.T) {
 	defer mu.Unlock()
 	if requests != 11 { // the request and its 10 redirects
 		t.Errorf("%d requests, want 11", requests)
-	}
-}
-
-// TestDownloadLongBodyUnhashed: when only the size can be checked, a body
-// longer than the announced X-Linked-Size is an error too, and is not
-// cached.
-func TestDownloadLongBodyUnhashed(t *testing.T) {
-	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(strings.Repeat("x", 150)))
-		w.(http.Flusher).Flush() // chunked: no Content-Length
-	}))
-	defer cdn.Close()
-	hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Repo-Commit", testCommit)
-		w.Header().Set("X-Linked-Etag", `"not-a-hash"`)
-		w.Header().Set("X-Linked-Size", "100")
-		w.Header().Set("Location", cdn.URL+"/blob")
-		w.WriteHeader(http.StatusFound)
-	}))
-	defer hub.Close()
-	c := &Client{Endpoint: hub.URL, CacheDir: t.TempDir(), HTTP: hub.Client()}
-	p, err := c.Download(context.Background(), testRepo, "", "a.bin")
-	if err == nil || !strings.Contains(err.Error(), "got 150 bytes, want 100") {
-		t.Fatalf("Download = %s, %v; want a long-body error", p, err)
-	}
-	entries, _ := os.ReadDir(filepath.Join(c.RepoFolder(testRepo), "blobs"))
-	if len(entries) != 0 {
-		t.Errorf("blobs holds %d entries after a long download", len(entries))
 	}
 }
 
