@@ -28,24 +28,27 @@ type Adam struct {
 }
 
 // adamRun is parameters params[lo:hi] whose values, and whose gradients,
-// are adjacent: value and grad span them, m and v are their moments.
+// are adjacent: value and grad span them, m and v are their moments. A
+// run's parameters are all frozen or none is.
 type adamRun struct {
 	lo, hi            int
 	value, grad, m, v *host.F32
+	frozen            bool
 }
 
 // NewAdam returns Adam with PyTorch's defaults (β = 0.9, 0.999, ε = 1e-8)
-// and learning rate lr over params.
+// and learning rate lr over params. Parameters frozen now (Param.Frozen)
+// are never updated; their moments stay zero.
 func NewAdam(be host.Backend, params []*Param, lr float32) *Adam {
 	a := &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, be: be, params: params}
 	for lo := 0; lo < len(params); {
 		hi := lo + 1
 		for hi < len(params) && host.Adjacent(params[hi-1].Value, params[hi].Value) &&
-			host.Adjacent(params[hi-1].Grad, params[hi].Grad) {
+			host.Adjacent(params[hi-1].Grad, params[hi].Grad) && params[hi].Frozen == params[lo].Frozen {
 			hi++
 		}
 		r := adamRun{lo: lo, hi: hi, value: host.Join(params[lo].Value, params[hi-1].Value),
-			grad: host.Join(params[lo].Grad, params[hi-1].Grad)}
+			grad: host.Join(params[lo].Grad, params[hi-1].Grad), frozen: params[lo].Frozen}
 		r.m, r.v = be.Alloc(r.value.Len()), be.Alloc(r.value.Len())
 		off := 0
 		for _, p := range params[lo:hi] {
@@ -71,14 +74,20 @@ func (a *Adam) Update() {
 	hp := host.AdamParams{LR: a.LR, Beta1: a.Beta1, Beta2: a.Beta2, Eps: a.Eps,
 		WeightDecay: a.WeightDecay, Decoupled: a.Decoupled, Step: a.Step, ZeroGrad: true}
 	for _, r := range a.runs {
-		be.AdamStep(hp, r.value, r.grad, r.m, r.v)
+		if !r.frozen {
+			be.AdamStep(hp, r.value, r.grad, r.m, r.v)
+		}
 	}
 }
 
 func (a *Adam) clip() {
 	be := a.be
 	for i, r := range a.runs {
-		be.SumSquares(r.grad, a.sq.Slice(i, 1))
+		if r.frozen {
+			be.Fill(a.sq.Slice(i, 1), 0) // no gradient, as requires_grad=False
+		} else {
+			be.SumSquares(r.grad, a.sq.Slice(i, 1))
+		}
 	}
 	sq := make([]float32, a.sq.Len())
 	be.Download(sq, a.sq)
@@ -93,7 +102,9 @@ func (a *Adam) clip() {
 	norm := math.Sqrt(total)
 	if coef := float64(a.ClipNorm) / (norm + 1e-6); coef < 1 || math.IsNaN(coef) {
 		for _, r := range a.runs {
-			be.Scale(float32(coef), r.grad)
+			if !r.frozen {
+				be.Scale(float32(coef), r.grad)
+			}
 		}
 	}
 }

@@ -89,6 +89,9 @@ func (m *Dialog) SetTraining(on bool) {
 // Dropouts returns the dropout layer.
 func (m *Dialog) Dropouts() []*Dropout { return []*Dropout{m.drop, m.words.Dropout} }
 
+// Embedding returns the word embedding.
+func (m *Dialog) Embedding() *Embedding { return m.emb }
+
 // Labels returns the device labels of the last Forward.
 func (m *Dialog) Labels() *host.I32 { return m.lbl }
 
@@ -151,6 +154,7 @@ func (m *Dialog) Backward(dlogits *host.F32) {
 	dps := m.dps.get(be, N*H2)
 	be.EmbeddingForward(m.sorted.order(), H2, -1, dp, dps) // to sorted order
 	du := m.mean.Backward(dps)
+	m.utt.NoInputGrad = m.emb.Weight.Frozen // nothing below it learns
 	dx := m.utt.Backward(du)
 	m.emb.Backward(dx)
 }

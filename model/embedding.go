@@ -65,9 +65,38 @@ func (e *Embedding) Forward(ids *host.I32) *host.F32 {
 }
 
 // Backward accumulates dout [ids.Len(), dim] into the rows of the weight
-// gradient named by the ids of the last Forward. Token ids have no gradient.
+// gradient named by the ids of the last Forward (nothing for a frozen
+// table). Token ids have no gradient.
 func (e *Embedding) Backward(dout *host.F32) {
+	if e.Weight.Frozen {
+		return
+	}
 	e.be.EmbeddingBackward(e.ids, e.Dim, e.Pad, dout, e.Weight.Grad)
+}
+
+// SetRows overwrites the table's rows with the non-nil rows of rows, one
+// per id (pretrained word vectors, as nn.Embedding.from_pretrained takes
+// them); a nil row keeps its initial draw and the padding row stays zero.
+func (e *Embedding) SetRows(rows [][]float32) error {
+	if len(rows) != e.Vocab {
+		return fmt.Errorf("model: Embedding: %d rows for a vocabulary of %d", len(rows), e.Vocab)
+	}
+	w := make([]float32, e.Vocab*e.Dim)
+	e.be.Download(w, e.Weight.Value)
+	if err := e.be.Sync(); err != nil {
+		return fmt.Errorf("model: Embedding: %w", err)
+	}
+	for id, r := range rows {
+		if r == nil || int32(id) == e.Pad {
+			continue
+		}
+		if len(r) != e.Dim {
+			return fmt.Errorf("model: Embedding: row %d has %d values, want %d (the embedding size)", id, len(r), e.Dim)
+		}
+		copy(w[id*e.Dim:], r)
+	}
+	e.be.Upload(e.Weight.Value, w)
+	return nil
 }
 
 // Params returns the table.

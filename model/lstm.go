@@ -34,6 +34,9 @@ type LSTM struct {
 	// output (it returns nil), for a model that reads only h_n; Backward
 	// then takes no output gradient.
 	FinalOnly bool
+	// NoInputGrad makes Backward compute no input gradient (it returns
+	// nil), for a layer over a frozen embedding, which needs none.
+	NoInputGrad bool
 
 	WeightIH, WeightHH, BiasIH, BiasHH []*Param // indexed by direction
 
@@ -263,7 +266,7 @@ func (l *LSTM) Final(dir int) *host.F32 { return l.finalOut[dir] }
 // none (more gradients than directions is a programming error and panics).
 // Gradients at padded steps of dOut are ignored. It accumulates the
 // parameter gradients and returns the gradient of x [batch, steps, in] (zeros
-// at padded steps), owned by l.
+// at padded steps), owned by l, or nil with NoInputGrad.
 func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	be := l.be
 	batch, steps := l.batch, l.steps
@@ -319,7 +322,10 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	// dxtm[d] = dpre[d]·W_ih[d]: one GEMM over a run of steps when they
 	// compute the whole batch, else one per step over its running rows.
 	xtm := l.xtm.view
-	dxtm := l.dxtm.get(be, D*sb*in)
+	var dxtm *host.F32
+	if !l.NoInputGrad {
+		dxtm = l.dxtm.get(be, D*sb*in)
+	}
 	gih := l.grads.Slice(l.offIH(), l.grads.Len()-l.offIH())
 	ghh := l.grads.Slice(l.offHH(), l.grads.Len()-l.offHH())
 	wih := l.values.Slice(l.offIH(), l.values.Len()-l.offIH())
@@ -335,10 +341,12 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 				dp, G, sb*G,
 				xtm.Slice(off*in, xtm.Len()-off*in), in, sb*in,
 				1, gih, in, l.perDir, D)
-			be.GemmStridedBatched(false, false, rows, in, G, 1,
-				dp, G, sb*G,
-				wih, in, l.perDir,
-				0, dxtm.Slice(off*in, dxtm.Len()-off*in), in, sb*in, D)
+			if dxtm != nil {
+				be.GemmStridedBatched(false, false, rows, in, G, 1,
+					dp, G, sb*G,
+					wih, in, l.perDir,
+					0, dxtm.Slice(off*in, dxtm.Len()-off*in), in, sb*in, D)
+			}
 			// The recurrent weight's gradient pairs step s with h at s−1.
 			first := st
 			if first == 0 {
@@ -386,6 +394,9 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 			be.Axpy(1, dbias, l.BiasIH[d].Grad)
 			be.Axpy(1, dbias, l.BiasHH[d].Grad)
 		}
+	}
+	if dxtm == nil {
+		return nil
 	}
 	// dx: the sum of the directions' input gradients (dirCols 0).
 	dx := l.dx.get(be, batch*steps*in)

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/emotionlab/emotion/host"
@@ -372,4 +373,37 @@ func BenchmarkBiLSTM(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// TestLSTMNoInputGrad checks that NoInputGrad returns no input gradient,
+// allocates none, and leaves the parameter gradients as they are without it.
+func TestLSTMNoInputGrad(t *testing.T) {
+	be := newBackend(t)
+	rng := testRand(3)
+	x, lengths := upload(be, randVals(rng, 3*4*3, 1)), uploadInts(be, []int{4, 1, 3})
+	dOut := upload(be, randVals(rng, 3*4*4, 1))
+	var grads [2][][]float32
+	for i, skip := range []bool{false, true} {
+		l, err := NewLSTM(be, NewRNG(9), LSTMConfig{In: 3, Hidden: 2, Bidirectional: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.NoInputGrad = skip
+		l.Forward(3, 4, x, lengths)
+		if dx := l.Backward(dOut); (dx == nil) != skip {
+			t.Errorf("NoInputGrad %v: Backward returned %v", skip, dx)
+		}
+		if skip && (l.dxtm.all != nil || l.dx.all != nil) {
+			t.Error("NoInputGrad: input-gradient buffers were allocated")
+		}
+		for _, p := range l.Params() {
+			grads[i] = append(grads[i], download(t, be, p.Grad))
+		}
+		l.Release()
+	}
+	for i := range grads[0] {
+		if !slices.Equal(grads[0][i], grads[1][i]) {
+			t.Errorf("parameter %d: gradient with NoInputGrad differs", i)
+		}
+	}
 }

@@ -168,6 +168,9 @@ type Network interface {
 	Labels() *host.I32
 	// Dropouts lists the dropout layers, whose counters a checkpoint saves.
 	Dropouts() []*Dropout
+	// Embedding is the word embedding table, for pretrained vectors and
+	// freezing.
+	Embedding() *Embedding
 	// Release frees the network's buffers.
 	Release()
 }

@@ -15,6 +15,9 @@ type Param struct {
 	Shape []int
 	Value *host.F32
 	Grad  *host.F32
+	// Frozen parameters (requires_grad=False) get no gradient and no
+	// update: their layer skips them in Backward, Adam passes them over.
+	Frozen bool
 }
 
 // Len is the number of elements of p: the product of its Shape.

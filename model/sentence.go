@@ -74,6 +74,9 @@ func (m *Sentence) SetTraining(on bool) {
 // Dropouts returns the dropout layer.
 func (m *Sentence) Dropouts() []*Dropout { return []*Dropout{m.drop, m.words.Dropout} }
 
+// Embedding returns the word embedding.
+func (m *Sentence) Embedding() *Embedding { return m.emb }
+
 // Labels returns the device labels of the last Forward.
 func (m *Sentence) Labels() *host.I32 { return m.lbl }
 
@@ -142,6 +145,7 @@ func (m *Sentence) Backward(dlogits *host.F32) {
 		dfs[d] = m.dfs[d].get(be, B*H)
 		be.EmbeddingForward(m.sorted.order(), H, -1, df, dfs[d]) // to sorted order
 	}
+	m.lstm.NoInputGrad = m.emb.Weight.Frozen // nothing below it learns
 	dx := m.lstm.Backward(nil, dfs[0], dfs[1])
 	m.emb.Backward(dx)
 }

@@ -40,6 +40,10 @@ type TrainConfig struct {
 	// better validation score.
 	LRFactor   float32 `json:"lr_factor,omitempty"`
 	LRPatience int     `json:"lr_patience,omitempty"`
+	// FreezeEmbeddings keeps the word embedding as it was initialised
+	// (pretrained vectors, say): no gradient, no update, no weight decay
+	// (nn.Embedding.from_pretrained(freeze=True)).
+	FreezeEmbeddings bool `json:"freeze_embeddings,omitempty"`
 }
 
 // EpochLog is one line of the training log.
@@ -206,6 +210,13 @@ func NewTrainer(be host.Backend, net Network, cfg TrainConfig) (*Trainer, error)
 	}
 	if err := checkParamMemory(int64(NumParams(net)), 5, "its parameters, gradients, Adam's two moments and the best epoch's copy"); err != nil {
 		return nil, err
+	}
+	if cfg.FreezeEmbeddings {
+		e := net.Embedding()
+		if e == nil {
+			return nil, errors.New("model: training config: freeze_embeddings, but the network has no embedding")
+		}
+		e.Weight.Frozen = true
 	}
 	loss, err := NewCrossEntropyLoss(be, net.Config().Classes, cfg.ClassWeights)
 	if err != nil {

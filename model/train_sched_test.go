@@ -32,11 +32,12 @@ func newSchedNet(be host.Backend, right ...int) *schedNet {
 	return &schedNet{be: be, p: newParam(be, "epoch", 1), right: right, training: true}
 }
 
-func (s *schedNet) Params() []*Param     { return []*Param{s.p} }
-func (s *schedNet) Config() Config       { return Config{Kind: KindSentence, Classes: 2} }
-func (s *schedNet) Backward(*host.F32)   {}
-func (s *schedNet) Labels() *host.I32    { return s.labels }
-func (s *schedNet) Dropouts() []*Dropout { return nil }
+func (s *schedNet) Params() []*Param      { return []*Param{s.p} }
+func (s *schedNet) Config() Config        { return Config{Kind: KindSentence, Classes: 2} }
+func (s *schedNet) Backward(*host.F32)    {}
+func (s *schedNet) Labels() *host.I32     { return s.labels }
+func (s *schedNet) Dropouts() []*Dropout  { return nil }
+func (s *schedNet) Embedding() *Embedding { return nil }
 
 func (s *schedNet) SetTraining(on bool) {
 	if s.training && !on {

@@ -22,10 +22,18 @@ import (
 // outputs barely differ between turns (the scores are near zero), so the
 // attention pooling's gradients cancel to ~1e-11, and two correct float32
 // computations disagree on them completely. A second run on the GPU must
-// give the same losses and gradients bit for bit.
+// give the same losses and gradients bit for bit. Each model runs again
+// with its embedding frozen (the LSTM then computes no input gradient).
 func TestTrainingStepsParity(t *testing.T) {
-	for _, kind := range []string{model.KindSentence, model.KindDialog} {
-		t.Run(kind, func(t *testing.T) {
+	for _, run := range []struct {
+		kind   string
+		frozen bool
+	}{{model.KindSentence, false}, {model.KindDialog, false}, {model.KindSentence, true}, {model.KindDialog, true}} {
+		kind, name := run.kind, run.kind
+		if run.frozen {
+			name += "-frozen-embedding"
+		}
+		t.Run(name, func(t *testing.T) {
 			cfg := model.DefaultConfig(kind, 301, 3)
 			cfg.Embed, cfg.Hidden, cfg.Dense, cfg.DialogHid, cfg.AttnDim = 37, 19, 23, 21, 29
 			cfg.Heads, cfg.Seed = 3, 17
@@ -53,7 +61,8 @@ func TestTrainingStepsParity(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer net.Release()
-				tr, err := model.NewTrainer(be, net, model.TrainConfig{Epochs: 1, LR: 3e-3, ClassWeights: []float32{1, 0.7, 1.3, 0.9}})
+				tr, err := model.NewTrainer(be, net, model.TrainConfig{Epochs: 1, LR: 3e-3, ClassWeights: []float32{1, 0.7, 1.3, 0.9},
+					FreezeEmbeddings: run.frozen})
 				if err != nil {
 					t.Fatal(err)
 				}

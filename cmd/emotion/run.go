@@ -29,6 +29,9 @@ type runRecord struct {
 	Device    string          `json:"device"`
 	// MaxBatches is --max-batches (0: every batch of an epoch).
 	MaxBatches int `json:"max_batches,omitempty"`
+	// Embeddings is the pretrained word vectors' file (--embeddings), read
+	// again by each fold that starts.
+	Embeddings string `json:"embeddings,omitempty"`
 }
 
 func (r runRecord) encode() string {

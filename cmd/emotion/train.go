@@ -57,7 +57,8 @@ emotion train --resume runs/dialog/state.safetensors`,
 // classWeights.
 func (t trainOptions) trainConfig(classWeights []float32) model.TrainConfig {
 	tc := model.TrainConfig{Epochs: t.epochs, LR: t.lr, WeightDecay: t.weightDecay, ClipNorm: t.clip,
-		Patience: t.patience, ClassWeights: classWeights, Schedule: t.schedule, Monitor: t.monitor}
+		Patience: t.patience, ClassWeights: classWeights, Schedule: t.schedule, Monitor: t.monitor,
+		FreezeEmbeddings: t.freezeEmbeddings}
 	if t.schedule != model.ScheduleConstant {
 		tc.MinLR = t.minLR
 	}
@@ -76,6 +77,8 @@ type trainOptions struct {
 	minLR, lrFactor             float32 // --min-lr, --lr-factor
 	lrPatience                  int     // --lr-patience
 	noClassWeights, bucket      bool
+	embeddings                  string // --embeddings: pretrained word vectors
+	freezeEmbeddings            bool
 	device, out, resume         string
 	data                        string // --data with --resume: where the run's data now is
 	quiet, compress, jsonOut    bool
@@ -102,6 +105,8 @@ func runTrain(args []string) (err error) {
 	fs.IntVar(&t.patience, "patience", 5, "stop after this many epochs without a better validation score (--monitor) (0: never)")
 	fs.StringVar(&t.monitor, "monitor", model.MonitorAccuracy, "validation score that chooses the best epoch, for early stopping and the plateau schedule: val_acc (accuracy, WA) or val_ua (unweighted accuracy, the mean recall)")
 	fs.BoolVar(&t.noClassWeights, "no-class-weights", false, "train with an unweighted loss instead of balanced class weights")
+	fs.StringVar(&t.embeddings, "embeddings", "", "start the embedding from pretrained word vectors: GloVe or word2vec/fastText text (.txt, .vec) or word2vec binary (.bin), plain, .gz or .zst (--embed defaults to their size)")
+	fs.BoolVar(&t.freezeEmbeddings, "freeze-embeddings", false, "keep the embedding as initialised (no gradient, no update)")
 	fs.BoolVar(&t.bucket, "bucket", true, "batch utterances of similar length together (less padding)")
 	fs.StringVar(&t.device, "device", "auto", "compute device: cpu, cuda or auto")
 	fs.IntVar(&cpuThreads, "threads", 0, "CPU backend threads (0: every core)")
@@ -155,6 +160,21 @@ func runTrain(args []string) (err error) {
 	}
 	if err := o.Validate(); err != nil {
 		return usageError{err: err}
+	}
+	if t.embeddings != "" {
+		dim, err := dataset.WordVectorsDim(t.embeddings)
+		if err != nil {
+			return err
+		}
+		if mf.embed == 0 {
+			mf.embed = dim
+		} else if mf.embed != dim {
+			return usagef("--embed %d, but the vectors of --embeddings %s have %d values: leave --embed out (it defaults to theirs) or give %d",
+				mf.embed, t.embeddings, dim, dim)
+		}
+		if t.embeddings, err = filepath.Abs(t.embeddings); err != nil {
+			return err
+		}
 	}
 	if _, err := mf.config(1, *o); err != nil {
 		return usageError{err: err}
@@ -214,7 +234,7 @@ func runTrain(args []string) (err error) {
 	}
 	o.Data = dataset.AbsData(o.Data) // eval and --resume find it from anywhere
 	rec := runRecord{Data: *o, Model: mf.kind, BatchSize: t.batchSize, Bucket: t.bucket, Seed: o.Seed,
-		Out: t.out, Compress: t.compress, Device: t.device, MaxBatches: t.maxBatches}
+		Out: t.out, Compress: t.compress, Device: t.device, MaxBatches: t.maxBatches, Embeddings: t.embeddings}
 	return trainFolds(ctx, be, corpus, folds, rec, t, mf, nil, nil)
 }
 
@@ -355,6 +375,7 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	removeStaleTemps(dir)
 	o := rec.Data
 	var enc *dataset.Encoded
+	var vectors *dataset.WordVectors // pretrained, for a fresh fold with --embeddings
 	fresh := tr == nil
 	if fresh {
 		if !t.quiet {
@@ -379,10 +400,24 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 		if err := checkMeta(model.Meta{Config: cfg, Vocab: enc.Vocab.Tokens(), Labels: dataset.LabelNames[:]}); err != nil {
 			return none, fmt.Errorf("%s: %w; --min-count %d keeps tokens seen that often: raise it to keep fewer", dir, err, max(o.MinCount, 1))
 		}
+		if rec.Embeddings != "" {
+			if vectors, err = dataset.ReadWordVectors(rec.Embeddings, enc.Vocab); err != nil {
+				return none, err
+			}
+			if vectors.Dim != cfg.Embed {
+				return none, fmt.Errorf("%s: the vectors of %s have %d values, the run's embedding %d", dir, rec.Embeddings, vectors.Dim, cfg.Embed)
+			}
+		}
 		cfg.Seed = seedOf(rec.Seed, rec.Fold)
 		net, err := model.New(be, cfg)
 		if err != nil {
 			return none, err
+		}
+		if vectors != nil {
+			if err := net.Embedding().SetRows(vectors.Rows); err != nil {
+				net.Release()
+				return none, err
+			}
 		}
 		tc := t.trainConfig(classWeights(corpus, fold.Train, !t.noClassWeights))
 		if tr, err = model.NewTrainer(be, net, tc); err != nil {
@@ -400,10 +435,16 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	defer tr.Net.Release()
 	defer tr.Release()
 	// Written again on --resume: a new --epochs or backend is the run's now.
-	if err := metrics.WriteJSON(filepath.Join(dir, "config.json"), map[string]any{
+	runConfig := map[string]any{
 		"run": rec, "model": tr.Net.Config(), "train": tr.Cfg, "fold": fold.Name, "backend": be.Name(),
 		"train_size": len(fold.Train), "val_size": len(fold.Val), "test_size": len(fold.Test),
-		"vocab_size": enc.Vocab.Len(), "truncated_utterances": enc.Truncated}); err != nil {
+		"vocab_size": enc.Vocab.Len(), "truncated_utterances": enc.Truncated}
+	if vectors != nil {
+		runConfig["embeddings_found"] = vectors.Found
+	} else if old, err := readEmbeddingsFound(filepath.Join(dir, "config.json")); err == nil && old > 0 {
+		runConfig["embeddings_found"] = old // a resumed fold: what its start found
+	}
+	if err := metrics.WriteJSON(filepath.Join(dir, "config.json"), runConfig); err != nil {
 		return none, err
 	}
 	meta.Run = rec.encode()
@@ -434,6 +475,14 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	if !t.quiet {
 		fmt.Fprintf(stderr, "%s: %s model, fold %s: %d train, %d val, %d test; vocabulary %d; %d parameters on %s\n",
 			dir, rec.Model, fold.Name, len(fold.Train), len(fold.Val), len(fold.Test), enc.Vocab.Len(), model.NumParams(tr.Net), be.Name())
+		if vectors != nil {
+			frozen := ""
+			if tr.Cfg.FreezeEmbeddings {
+				frozen = ", frozen"
+			}
+			fmt.Fprintf(stderr, "%s: word vectors for %d of the %d tokens (%.1f%%) from %s (%d vectors of %d values)%s; the others drawn from N(0, %g²)\n",
+				dir, vectors.Found, enc.Vocab.Len()-2, 100*vectors.Coverage(), rec.Embeddings, vectors.Words, vectors.Dim, frozen, tr.Net.Config().EmbedStd)
+		}
 	}
 	tr.OnBatch = func(done, total, seen int, loss, acc float64) {
 		if t.quiet || !isTerminal(stderr) {
@@ -771,5 +820,20 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	t.schedule, t.minLR, t.lrFactor, t.lrPatience = cmp.Or(tr.Cfg.Schedule, model.ScheduleConstant), tr.Cfg.MinLR, tr.Cfg.LRFactor, tr.Cfg.LRPatience
 	t.monitor = cmp.Or(tr.Cfg.Monitor, model.MonitorAccuracy)
 	t.noClassWeights = tr.Cfg.ClassWeights == nil
+	t.freezeEmbeddings = tr.Cfg.FreezeEmbeddings
 	return trainFolds(ctx, be, corpus, folds, rec, t, mf, tr, meta)
+}
+
+// readEmbeddingsFound returns the embeddings_found of a fold's config.json:
+// how many tokens its start found pretrained vectors for.
+func readEmbeddingsFound(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var c struct {
+		Found int `json:"embeddings_found"`
+	}
+	err = json.Unmarshal(b, &c)
+	return c.Found, err
 }
