@@ -130,42 +130,60 @@ func decodeMeta(path string, md map[string]string) (*Meta, error) {
 // copies of the parameters.
 var trainingPrefixes = []string{prefixExpAvg, prefixExpAvgSq, prefixBest}
 
-// checkSize checks, before a network is allocated for them, that the
-// file's model tensors (those without a training prefix) hold
-// Config.NumParams elements: a corrupt size in the config is then an
-// error, not an allocation of that size.
-func checkSize(path string, ts []safetensors.Tensor, cfg Config) error {
-	var held int64
+// checkTensors checks, before a network is allocated for them, that the
+// file's tensors are the parameters cfg describes (ParamShapes), each by
+// name and shape, and their training copies (optimizer moments, best
+// epoch). A corrupt size in the config is then an error, not an
+// allocation of that size; the error says how many parameters the config
+// describes and the file holds where they differ, and names the first
+// tensor that does not fit.
+func checkTensors(path string, ts []safetensors.Tensor, cfg Config) error {
+	params := cfg.ParamShapes()
+	shapes := make(map[string][]int, len(params))
+	for _, p := range params {
+		shapes[p.Name] = p.Shape
+	}
+	var misfit error // the first tensor that does not fit cfg
+	var held int64   // elements of the model tensors
+	found := map[string]bool{}
 	for _, t := range ts {
-		if slices.ContainsFunc(trainingPrefixes, func(p string) bool { return strings.HasPrefix(t.Name, p) }) {
-			continue
+		name, copied := t.Name, false
+		for _, prefix := range trainingPrefixes {
+			if rest, ok := strings.CutPrefix(t.Name, prefix); ok {
+				name, copied = rest, true
+				break
+			}
 		}
 		n, err := t.NumElements()
 		if err != nil {
 			return fmt.Errorf("checkpoint %s: tensor %q: %w", path, t.Name, err)
 		}
-		held += int64(n)
+		if !copied {
+			held += int64(n)
+			found[name] = true
+		}
+		want, ok := shapes[name]
+		switch {
+		case misfit != nil:
+		case !ok:
+			misfit = fmt.Errorf("unexpected tensor %q (not a parameter of the model)", t.Name)
+		case !slices.Equal(t.Shape, want):
+			misfit = fmt.Errorf("tensor %q has shape %v, the model needs %v", t.Name, t.Shape, want)
+		}
+	}
+	for _, p := range params {
+		if misfit == nil && !found[p.Name] {
+			misfit = fmt.Errorf("no tensor %q", p.Name)
+		}
 	}
 	if want := cfg.NumParams(); held != want {
-		return fmt.Errorf("checkpoint %s: its config describes %d parameters, its tensors hold %d", path, want, held)
-	}
-	return nil
-}
-
-// checkNames reports the first tensor of ts that is neither a parameter of
-// params nor one's training copy (optimizer moments, best epoch).
-func checkNames(path string, ts []safetensors.Tensor, params []*Param) error {
-	known := make(map[string]bool, 4*len(params))
-	for _, p := range params {
-		known[p.Name] = true
-		for _, prefix := range trainingPrefixes {
-			known[prefix+p.Name] = true
+		if misfit == nil { // unreachable: matching names and shapes hold the count
+			return fmt.Errorf("checkpoint %s: its config describes %d parameters, its tensors hold %d", path, want, held)
 		}
+		return fmt.Errorf("checkpoint %s: its config describes %d parameters, its tensors hold %d: %w", path, want, held, misfit)
 	}
-	for _, t := range ts {
-		if !known[t.Name] {
-			return fmt.Errorf("checkpoint %s: unexpected tensor %q (not a parameter of the model)", path, t.Name)
-		}
+	if misfit != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, misfit)
 	}
 	return nil
 }
@@ -223,7 +241,7 @@ func LoadModel(path string, be host.Backend) (Network, *Meta, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkSize(path, ts, meta.Config); err != nil {
+	if err := checkTensors(path, ts, meta.Config); err != nil {
 		return nil, nil, err
 	}
 	net, err := New(be, meta.Config)
@@ -231,11 +249,8 @@ func LoadModel(path string, be host.Backend) (Network, *Meta, error) {
 		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	byName := indexTensors(ts)
-	err = checkNames(path, ts, net.Params())
-	prefix := ""
-	if err == nil {
-		prefix, meta.Weights, err = stateWeights(path, md, byName, net)
-	}
+	prefix, weights, err := stateWeights(path, md, byName, net)
+	meta.Weights = weights
 	if err == nil {
 		err = uploadParams(be, path, net.Params(), byName, prefix)
 	}
@@ -388,7 +403,7 @@ func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: metadata %q: %w", path, metaTrainCfg, err)
 	}
-	if err := checkSize(path, ts, meta.Config); err != nil {
+	if err := checkTensors(path, ts, meta.Config); err != nil {
 		return nil, nil, err
 	}
 	net, err := New(be, meta.Config)
@@ -411,9 +426,6 @@ func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
 	}
 	byName := indexTensors(ts)
 	params := net.Params()
-	if err := checkNames(path, ts, params); err != nil {
-		return fail(err)
-	}
 	if err := uploadParams(be, path, params, byName, ""); err != nil {
 		return fail(err)
 	}

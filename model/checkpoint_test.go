@@ -14,8 +14,8 @@ import (
 	"github.com/emotionlab/emotion/model/safetensors"
 )
 
-// TestConfigNumParams checks the parameter count computed from a config
-// alone against the networks built from it.
+// TestConfigNumParams checks the parameter count, names and shapes
+// computed from a config alone against the networks built from it.
 func TestConfigNumParams(t *testing.T) {
 	be := host.NewCPU(1)
 	for _, kind := range []string{KindSentence, KindDialog} {
@@ -26,6 +26,15 @@ func TestConfigNumParams(t *testing.T) {
 			}
 			if got, want := c.NumParams(), int64(NumParams(net)); got != want {
 				t.Errorf("%s %+v: NumParams() = %d, the network has %d", kind, c, got, want)
+			}
+			shapes, params := c.ParamShapes(), net.Params()
+			if len(shapes) != len(params) {
+				t.Errorf("%s: ParamShapes lists %d parameters, the network has %d", kind, len(shapes), len(params))
+			}
+			for i := range min(len(shapes), len(params)) {
+				if shapes[i].Name != params[i].Name || !slices.Equal(shapes[i].Shape, params[i].Shape) {
+					t.Errorf("%s: ParamShapes()[%d] = %s %v, the network's %s %v", kind, i, shapes[i].Name, shapes[i].Shape, params[i].Name, params[i].Shape)
+				}
 			}
 			net.Release()
 		}
@@ -97,7 +106,15 @@ func TestCheckpointRejectsCorrupt(t *testing.T) {
 		want string
 	}{
 		{"embedding size far too large", editConfig(func(c *Config) { c.Embed = 1 << 30 }), "embed = 1073741824, more than"},
-		{"hidden size the tensors do not hold", editConfig(func(c *Config) { c.Hidden = 1 << 20 }), "its tensors hold"},
+		{"hidden size the tensors do not hold", editConfig(func(c *Config) { c.Hidden = 1 << 20 }),
+			`its tensors hold 833: tensor "fc1.weight" has shape [6 13], the model needs [6 2097155]`},
+		{"a tensor more", func(ts []safetensors.Tensor, md map[string]string) []safetensors.Tensor {
+			extra, err := safetensors.FromFloat32("fc3.bias", []int{2}, []float32{1, 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return append(ts, extra)
+		}, `its tensors hold 835: unexpected tensor "fc3.bias"`},
 		{"labels in another order", func(ts []safetensors.Tensor, md map[string]string) []safetensors.Tensor {
 			md[metaLabels] = `["sad","neutral","happy","angry"]`
 			return ts
@@ -121,7 +138,7 @@ func TestCheckpointRejectsCorrupt(t *testing.T) {
 			}
 			return ts
 		}, `"fc1.weight" has shape [13 6], the model needs [6 13]`},
-		{"a tensor missing", rename("fc2.bias", "optimizer.exp_avg.fc2.bias"), "its tensors hold"},
+		{"a tensor missing", rename("fc2.bias", "optimizer.exp_avg.fc2.bias"), `its tensors hold 829: no tensor "fc2.bias"`},
 		{"a best-epoch tensor of no parameter", func(ts []safetensors.Tensor, md map[string]string) []safetensors.Tensor {
 			extra, err := safetensors.FromFloat32("best.bogus", []int{2}, []float32{1, 2})
 			if err != nil {

@@ -120,22 +120,58 @@ const maxConfigSize = 1 << 24
 // architecture has, counted without building it: what a checkpoint's
 // tensors must hold before the network is allocated for them.
 func (c Config) NumParams() int64 {
-	lstm := func(in, hidden int64) int64 { // bidirectional: W_ih, W_hh, b_ih, b_hh per direction
-		return 2 * (4*hidden*in + 4*hidden*hidden + 8*hidden)
+	var n int64
+	for _, p := range c.ParamShapes() {
+		k := int64(1)
+		for _, d := range p.Shape {
+			k *= int64(d)
+		}
+		n += k
 	}
-	linear := func(in, out int64) int64 { return in*out + out }
-	V, E, H, S, C := int64(c.Vocab), int64(c.Embed), int64(c.Hidden), int64(c.SpeakerDim), int64(c.Classes)
-	n := V*E + lstm(E, H)
+	return n
+}
+
+// ParamShape is a parameter's state_dict name and shape.
+type ParamShape struct {
+	Name  string
+	Shape []int
+}
+
+// ParamShapes lists the parameters of a network of this (valid)
+// architecture, in Params order, without building it (see the package
+// documentation for the layout; a test holds them to the networks').
+func (c Config) ParamShapes() []ParamShape {
+	var ps []ParamShape
+	add := func(name string, shape ...int) { ps = append(ps, ParamShape{name, shape}) }
+	lstm := func(prefix string, in, hidden int) { // bidirectional, one layer
+		for _, dir := range []string{"", "_reverse"} {
+			add(prefix+".weight_ih_l0"+dir, 4*hidden, in)
+			add(prefix+".weight_hh_l0"+dir, 4*hidden, hidden)
+			add(prefix+".bias_ih_l0"+dir, 4*hidden)
+			add(prefix+".bias_hh_l0"+dir, 4*hidden)
+		}
+	}
+	linear := func(prefix string, in, out int) {
+		add(prefix+".weight", out, in)
+		add(prefix+".bias", out)
+	}
+	add("embedding.weight", c.Vocab, c.Embed)
 	if c.Kind == KindSentence {
-		D := int64(c.Dense)
-		return n + linear(2*H+S, D) + linear(D, C)
+		lstm("lstm", c.Embed, c.Hidden)
+		linear("fc1", 2*c.Hidden+c.SpeakerDim, c.Dense)
+		linear("fc2", c.Dense, c.Classes)
+		return ps
 	}
-	DH, A := int64(c.DialogHid), int64(c.AttnDim)
-	e := 2 * DH
-	n += lstm(2*H+S, DH)
-	n += linear(e, 3*e) + linear(e, e) // attention: in_proj, out_proj
-	n += linear(e, A) + A              // attention pooling: proj, context
-	return n + linear(e, C)
+	e := 2 * c.DialogHid
+	lstm("utterance_lstm", c.Embed, c.Hidden)
+	lstm("dialog_lstm", 2*c.Hidden+c.SpeakerDim, c.DialogHid)
+	add("attention.in_proj_weight", 3*e, e)
+	add("attention.in_proj_bias", 3*e)
+	linear("attention.out_proj", e, e)
+	linear("attention_pool.proj", e, c.AttnDim)
+	add("attention_pool.context.weight", 1, c.AttnDim)
+	linear("out", e, c.Classes)
+	return ps
 }
 
 // Inputs is one batch in the form both models take: windows of Turns
