@@ -71,6 +71,7 @@ func dataFlags(fs *pflag.FlagSet) *dataset.Options {
 func runData(args []string) error {
 	fs := newFlagSet("data")
 	o := dataFlags(fs)
+	vectors := fs.String("embeddings", "", "pretrained word vectors (as train's --embeddings): how many of each vocabulary's tokens they cover")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -79,6 +80,11 @@ func runData(args []string) error {
 	}
 	if err := o.Validate(); err != nil {
 		return usageError{err: err}
+	}
+	if *vectors != "" {
+		if _, err := dataset.WordVectorsDim(*vectors); err != nil {
+			return err // before the data loads
+		}
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
@@ -90,11 +96,12 @@ func runData(args []string) error {
 	if err != nil {
 		return err
 	}
-	return printData(stdout, c, folds, *o)
+	return printData(stdout, c, folds, *o, *vectors)
 }
 
-// printData writes the report of the data command.
-func printData(w io.Writer, c *dataset.Corpus, folds []dataset.Fold, o dataset.Options) error {
+// printData writes the report of the data command; with vectors, a file
+// of word vectors, how many of each vocabulary's tokens it covers.
+func printData(w io.Writer, c *dataset.Corpus, folds []dataset.Fold, o dataset.Options, vectors string) error {
 	labelled := c.Labelled()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "source\t%s\n", c.Source)
@@ -173,11 +180,32 @@ func printData(w io.Writer, c *dataset.Corpus, folds []dataset.Fold, o dataset.O
 
 	fmt.Fprintf(w, "\nVocabulary (from each training split; min count %d, PAD and UNK included) and class weights (balanced, training split)\n", o.MinCount)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "fold\ttokens\ttruncated\t%s\t\n", strings.Join(dataset.LabelNames[:], "\t"))
+	vecCol := ""
+	if vectors != "" {
+		vecCol = "vectors\t"
+	}
+	fmt.Fprintf(tw, "fold\ttokens\ttest unk\t%struncated\t%s\t\n", vecCol, strings.Join(dataset.LabelNames[:], "\t"))
 	for _, f := range folds {
 		e := dataset.Encode(c, f.Train, o)
 		cw := dataset.ClassWeights(c, f.Train)
-		fmt.Fprintf(tw, "%s\t%d\t%d\t", f.Name, e.Vocab.Len(), e.Truncated)
+		read, unk := 0, 0
+		for _, i := range f.Test {
+			read += len(e.Tokens[i])
+			for _, id := range e.Tokens[i] {
+				if id == dataset.UnkID {
+					unk++
+				}
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f%%\t", f.Name, e.Vocab.Len(), 100*float64(unk)/float64(max(read, 1)))
+		if vectors != "" {
+			wv, err := dataset.ReadWordVectors(vectors, e.Vocab)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(tw, "%d (%.1f%%)\t", wv.Found, 100*wv.Coverage())
+		}
+		fmt.Fprintf(tw, "%d\t", e.Truncated)
 		for _, x := range cw {
 			fmt.Fprintf(tw, "%.4f\t", x)
 		}
@@ -186,7 +214,11 @@ func printData(w io.Writer, c *dataset.Corpus, folds []dataset.Fold, o dataset.O
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "(truncated: utterances longer than %d tokens, of all %d)\n", o.MaxLen, len(c.Utterances))
+	fmt.Fprintf(w, "(test unk: the test split's tokens outside the vocabulary, read as <unk>; truncated: utterances longer than %d tokens, of all %d", o.MaxLen, len(c.Utterances))
+	if vectors != "" {
+		fmt.Fprintf(w, "; vectors: the vocabulary's tokens, <pad> and <unk> aside, with a vector in %s", vectors)
+	}
+	fmt.Fprintf(w, ")\n")
 	return nil
 }
 

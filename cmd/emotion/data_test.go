@@ -104,8 +104,47 @@ func TestDataCSV(t *testing.T) {
 			t.Errorf("class %d: train %d + val %d, want %d", k, a, b, all[k]-w5[k])
 		}
 	}
-	if v := rowAfter(out, "Vocabulary", "session5"); len(v) != 7 || v[1] == "0" {
-		t.Errorf("vocabulary row %q", v)
+	if v := rowAfter(out, "Vocabulary", "session5"); len(v) != 8 || v[1] == "0" || v[2] != "0.00%" {
+		t.Errorf("vocabulary row %q, want 8 fields and no unknown test token", v)
+	}
+}
+
+// TestDataUnknownAndVectors: the vocabulary table gives the share of the
+// test split's tokens outside the vocabulary and, with --embeddings, how
+// many tokens have a vector.
+func TestDataUnknownAndVectors(t *testing.T) {
+	dir, _ := writeFixture(t)
+	b, err := os.ReadFile(filepath.Join(dir, "all.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Session 5's texts get a word no training text has, twice in each
+	// of its utterances of seven tokens ("word5 , fresh fresh words 1 .").
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "Ses05") {
+			lines[i] = strings.Replace(l, "and more", "fresh fresh", 1)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "all.csv"), []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vectors, _ := fixtureVectors(t)
+	code, out, errOut := runEmotion(t, "data", "--data", dir, "--embeddings", vectors, "--min-count", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	v := rowAfter(out, "Vocabulary", "session5")
+	// 25 tokens (word0 … word16, 0, 1, 2, ",", ".", and, more, words) and
+	// the two special ones; "and", "more" and "word3" have vectors.
+	if len(v) != 10 || v[1] != "27" || v[2] != "28.57%" || v[3] != "3" || v[4] != "(12.0%)" {
+		t.Errorf("vocabulary row %q, want 27 tokens, 28.57%% unknown test tokens (2 of 7), 3 (12.0%%) with vectors:\n%s", v, out)
+	}
+	if !strings.Contains(out, "with a vector in "+vectors) {
+		t.Errorf("the note does not name the vectors file:\n%s", out)
+	}
+	if code, _, errOut := runEmotion(t, "data", "--data", dir, "--embeddings", filepath.Join(dir, "none.txt")); code != 1 || !strings.Contains(errOut, "none.txt") {
+		t.Errorf("a missing vectors file: exit %d, stderr %q", code, errOut)
 	}
 }
 
