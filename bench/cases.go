@@ -583,7 +583,7 @@ func cases(s Shapes) []*kernelCase {
 				uniform(r, d.f[1], 0.8, 1.3)
 			},
 			run: func(be host.Backend, x *instance) {
-				be.CrossEntropy(b, classes, x.f[0], x.i[0], x.f[1], x.f[2], x.f[3], x.f[4])
+				be.CrossEntropy(b, classes, 0, x.f[0], x.i[0], x.f[1], x.f[2], x.f[3], x.f[4])
 			}})
 	})
 

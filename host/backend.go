@@ -313,13 +313,15 @@ type Backend interface {
 
 	// CrossEntropy is class-weighted softmax cross-entropy over n rows of
 	// classes logits, loss and logit gradient in one op, with PyTorch's
-	// CrossEntropyLoss(weight=w, reduction="mean") semantics:
-	//   loss[0] = Σᵢ w[yᵢ]·(−log softmax(xᵢ)[yᵢ]) / Σᵢ w[yᵢ]
-	//   dlogits[i,:] = w[yᵢ]·(softmax(xᵢ) − onehot(yᵢ)) / Σᵢ w[yᵢ]
+	// CrossEntropyLoss(weight=w, reduction="mean", label_smoothing=ε)
+	// semantics; with pᵢ = softmax(xᵢ) and C = classes:
+	//   loss[0] = Σᵢ [(1−ε)·w[yᵢ]·(−log pᵢ[yᵢ]) + ε/C·Σ_c w[c]·(−log pᵢ[c])] / Σᵢ w[yᵢ]
+	//   dlogits[i,:] = [(1−ε)·w[yᵢ]·(pᵢ − onehot(yᵢ)) + ε/C·(pᵢ·Σ_c w[c] − w)] / Σᵢ w[yᵢ]
+	// (ε = 0: the plain weighted mean of −log pᵢ[yᵢ], computed as such).
 	// weights nil means all ones; a label < 0 is ignored (no loss, zero
-	// gradient); a label ≥ classes is an error. probs, when not nil, receives
-	// the softmax. dlogits may be nil (evaluation).
-	CrossEntropy(n, classes int, logits *F32, labels *I32, weights, loss, dlogits, probs *F32)
+	// gradient); a label ≥ classes, or ε outside [0, 1), is an error. probs,
+	// when not nil, receives the softmax. dlogits may be nil (evaluation).
+	CrossEntropy(n, classes int, smoothing float32, logits *F32, labels *I32, weights, loss, dlogits, probs *F32)
 
 	// MeanPool averages a batch-major [batch, steps, feat] x over each
 	// sequence's first lengths[b] steps into y [batch, feat] (ldY row stride);

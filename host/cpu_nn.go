@@ -129,15 +129,22 @@ func (sm *softmaxRows) backward(lo, hi int, y, dy, dx []float32) {
 }
 
 // CrossEntropy is class-weighted softmax cross-entropy with PyTorch's
-// CrossEntropyLoss(weight=w, reduction="mean") semantics (see Backend). Per
-// row, in float32: m = max x, s = Σ exp(x_j − m), p_j = exp(x_j − m)/s,
-// nll = m + log(s) − x_y; then loss[0] = Σ w_i·nll_i / Σ w_i (both sums in
-// row order) and dlogits[i,:] = (p − onehot(y_i))·(w_i / Σ w). As in PyTorch,
-// when no row counts (every label ignored) the loss is NaN (0/0); the
-// gradient is then zero, as is every ignored or zero-weight row's.
-func (c *CPU) CrossEntropy(n, classes int, logits *F32, labels *I32, weights, loss, dlogits, probs *F32) {
+// CrossEntropyLoss(weight=w, reduction="mean", label_smoothing=ε)
+// semantics (see Backend). Per row, in float32: m = max x, s = Σ exp(x_j −
+// m), p_j = exp(x_j − m)/s, lse = m + log(s), nll = lse − x_y; then loss[0]
+// = Σ w_i·nll_i / Σ w_i (both sums in row order) and dlogits[i,:] = (p −
+// onehot(y_i))·(w_i / Σ w). With ε > 0 a row's term is (1−ε)·w_i·nll +
+// ε/C·Σ_c w_c·(lse − x_c), and its gradient (1−ε)·w_i·(p − onehot(y_i)) +
+// ε/C·(p·Σ_c w_c − w), over Σ w. As in PyTorch, when no row counts (every
+// label ignored) the loss is NaN (0/0); the gradient is then zero, as is
+// every ignored row's (and, without smoothing, every zero-weight row's).
+func (c *CPU) CrossEntropy(n, classes int, smoothing float32, logits *F32, labels *I32, weights, loss, dlogits, probs *F32) {
 	const op, names = "CrossEntropy", "n classes"
 	if c.failed() || !c.nonNeg(op, names, n, classes) {
+		return
+	}
+	if !(smoothing >= 0 && smoothing < 1) {
+		c.failf(op, "label smoothing %g outside [0, 1) %s", smoothing, cpuSizes(names, []int{n, classes}))
 		return
 	}
 	if n > 0 && classes == 0 {
@@ -164,9 +171,18 @@ func (c *CPU) CrossEntropy(n, classes int, logits *F32, labels *I32, weights, lo
 			return
 		}
 	}
-	ce := crossEntropyRows{classes: classes, x: logits.cpu, labels: ys}
+	ce := crossEntropyRows{classes: classes, x: logits.cpu, labels: ys, eps: smoothing}
 	if weights != nil {
 		ce.w = weights.cpu[:classes]
+	}
+	if smoothing > 0 {
+		ce.sumWc = float32(classes)
+		if ce.w != nil {
+			ce.sumWc = 0
+			for _, w := range ce.w {
+				ce.sumWc += w
+			}
+		}
 	}
 	if dlogits != nil {
 		ce.dx = dlogits.cpu
@@ -198,8 +214,10 @@ type crossEntropyRows struct {
 	labels    []int32
 	w         []float32 // nil: ones
 	dx, p     []float32 // nil: not wanted
-	nll, rowW []float32 // per row: w_i·nll_i and w_i
+	nll, rowW []float32 // per row: w_i·nll_i (smoothed) and w_i
 	sumW      float32
+	eps       float32 // label smoothing
+	sumWc     float32 // Σ_c w_c (with eps > 0)
 }
 
 // forward computes rows [lo, hi): their weighted nll and weight, their
@@ -237,7 +255,19 @@ func (ce *crossEntropyRows) forward(lo, hi int) {
 			w = ce.w[y]
 		}
 		lse := m + float32(math.Log(float64(s)))
-		ce.nll[i], ce.rowW[i] = w*(lse-x[y]), w
+		if ce.eps == 0 {
+			ce.nll[i], ce.rowW[i] = w*(lse-x[y]), w
+			continue
+		}
+		var smooth float32 // Σ_c w_c·(lse − x_c)
+		for j, v := range x {
+			wc := float32(1)
+			if ce.w != nil {
+				wc = ce.w[j]
+			}
+			smooth += wc * (lse - v)
+		}
+		ce.nll[i], ce.rowW[i] = (1-ce.eps)*w*(lse-x[y])+ce.eps/float32(C)*smooth, w
 	}
 }
 
@@ -259,12 +289,31 @@ func (ce *crossEntropyRows) gradient(lo, hi int) {
 	for i := lo; i < hi; i++ {
 		dx := ce.dx[i*C : (i+1)*C]
 		w := ce.rowW[i]
+		y := int(ce.labels[i])
+		if ce.eps > 0 {
+			if y < 0 || ce.sumW == 0 {
+				clear(dx)
+				continue
+			}
+			a, b, inv := (1-ce.eps)*w, ce.eps/float32(C), 1/ce.sumW
+			for j, p := range dx {
+				wc := float32(1)
+				if ce.w != nil {
+					wc = ce.w[j]
+				}
+				d := a*p + b*(p*ce.sumWc-wc)
+				if j == y {
+					d -= a
+				}
+				dx[j] = d * inv
+			}
+			continue
+		}
 		if w == 0 {
 			clear(dx)
 			continue
 		}
 		g := w / ce.sumW
-		y := int(ce.labels[i])
 		for j := range dx {
 			if j == y {
 				dx[j] = (dx[j] - 1) * g

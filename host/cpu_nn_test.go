@@ -109,14 +109,15 @@ func TestSoftmaxBackward(t *testing.T) {
 	}
 }
 
-// refCrossEntropy is PyTorch's documented CrossEntropyLoss with weight w and
-// reduction "mean", ignoring labels < 0:
+// refCrossEntropy is PyTorch's documented CrossEntropyLoss with weight w,
+// reduction "mean" and label_smoothing eps, ignoring labels < 0: the target
+// is the mixture q_i = (1−eps)·onehot(y_i) + eps/C, and
 //
-//	ℓ_i = −w[y_i]·log(exp(x_i[y_i]) / Σ_c exp(x_i[c])),  loss = Σ ℓ_i / Σ w[y_i]
+//	ℓ_i = −Σ_c w[c]·q_i[c]·log(exp(x_i[c]) / Σ_k exp(x_i[k])),  loss = Σ ℓ_i / Σ w[y_i]
 //
 // written directly in float64 (no max subtraction: the test logits are
 // small).
-func refCrossEntropy(n, classes int, x []float64, y []int32, w []float64) float64 {
+func refCrossEntropy(n, classes int, x []float64, y []int32, w []float64, eps float64) float64 {
 	var num, den float64
 	for i := range n {
 		if y[i] < 0 {
@@ -126,12 +127,20 @@ func refCrossEntropy(n, classes int, x []float64, y []int32, w []float64) float6
 		for c := range classes {
 			s += math.Exp(x[i*classes+c])
 		}
-		wi := 1.0
-		if w != nil {
-			wi = w[y[i]]
+		weight := func(c int) float64 {
+			if w == nil {
+				return 1
+			}
+			return w[c]
 		}
-		num += -wi * math.Log(math.Exp(x[i*classes+int(y[i])])/s)
-		den += wi
+		for c := range classes {
+			q := eps / float64(classes)
+			if c == int(y[i]) {
+				q += 1 - eps
+			}
+			num += -weight(c) * q * math.Log(math.Exp(x[i*classes+c])/s)
+		}
+		den += weight(int(y[i]))
 	}
 	return num / den
 }
@@ -142,11 +151,15 @@ func TestCrossEntropy(t *testing.T) {
 		n, classes int
 		labels     []int32
 		weights    []float32
+		eps        float32
 	}{
-		{"one", 1, 1, []int32{0}, nil},
-		{"plain", 5, 4, []int32{0, 3, 1, 2, 2}, nil},
-		{"weighted ignored", 7, 4, []int32{3, -1, 0, 0, -100, 2, 1}, []float32{0.5, 2, 1, 3}},
-		{"many", 300, 7, nil, []float32{1, 2, 3, 4, 5, 6, 0.5}},
+		{"one", 1, 1, []int32{0}, nil, 0},
+		{"plain", 5, 4, []int32{0, 3, 1, 2, 2}, nil, 0},
+		{"weighted ignored", 7, 4, []int32{3, -1, 0, 0, -100, 2, 1}, []float32{0.5, 2, 1, 3}, 0},
+		{"many", 300, 7, nil, []float32{1, 2, 3, 4, 5, 6, 0.5}, 0},
+		{"smoothed", 5, 4, []int32{0, 3, 1, 2, 2}, nil, 0.1},
+		{"smoothed weighted ignored", 7, 4, []int32{3, -1, 0, 0, -100, 2, 1}, []float32{0.5, 2, 1, 3}, 0.3},
+		{"smoothed many", 300, 7, nil, []float32{1, 2, 3, 4, 5, 6, 0.5}, 0.05},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,14 +181,14 @@ func TestCrossEntropy(t *testing.T) {
 			}
 			x, labels, loss := h.up(xv), h.upI(tt.labels), h.c.Alloc(1)
 			dx, probs := h.up(h.rand(len(xv))), h.c.Alloc(len(xv))
-			h.c.CrossEntropy(tt.n, tt.classes, x, labels, w, loss, dx, probs)
+			h.c.CrossEntropy(tt.n, tt.classes, tt.eps, x, labels, w, loss, dx, probs)
 			x64 := cpuF64(xv)
-			want := refCrossEntropy(tt.n, tt.classes, x64, tt.labels, w64)
+			want := refCrossEntropy(tt.n, tt.classes, x64, tt.labels, w64, float64(tt.eps))
 			cpuCheckClose(t, "loss", h.down(loss), []float64{want}, 1e-5, 0)
 			cpuCheckClose(t, "probs", h.down(probs), refSoftmax(tt.n, tt.classes, 1, nil, 0, x64), 1e-5, 1e-9)
 			grad := h.down(dx)
 			cpuCheckGrad(t, "CrossEntropy dlogits", grad, cpuNumGrad(x64, func() float64 {
-				return refCrossEntropy(tt.n, tt.classes, x64, tt.labels, w64)
+				return refCrossEntropy(tt.n, tt.classes, x64, tt.labels, w64, float64(tt.eps))
 			}))
 			for i, y := range tt.labels {
 				for c := range tt.classes {
@@ -185,7 +198,7 @@ func TestCrossEntropy(t *testing.T) {
 				}
 			}
 			// Evaluation: no gradient wanted, same loss.
-			h.c.CrossEntropy(tt.n, tt.classes, x, labels, w, loss, nil, nil)
+			h.c.CrossEntropy(tt.n, tt.classes, tt.eps, x, labels, w, loss, nil, nil)
 			cpuCheckClose(t, "loss without gradient", h.down(loss), []float64{want}, 1e-5, 0)
 		})
 	}
@@ -197,13 +210,13 @@ func TestCrossEntropyKnown(t *testing.T) {
 	h := newCPUHarness(t, 1)
 	x := h.up([]float32{0, float32(math.Log(3)), 5, -5})
 	loss, dx := h.c.Alloc(1), h.c.Alloc(4)
-	h.c.CrossEntropy(2, 2, x, h.upI([]int32{1, -100}), h.up([]float32{1, 2}), loss, dx, nil)
+	h.c.CrossEntropy(2, 2, 0, x, h.upI([]int32{1, -100}), h.up([]float32{1, 2}), loss, dx, nil)
 	cpuCheckClose(t, "loss", h.down(loss), []float64{-math.Log(0.75)}, 1e-6, 0)
 	// (p − onehot)·w/Σw = ((1/4, 3/4) − (0, 1))·2/2
 	cpuCheckClose(t, "dlogits", h.down(dx), []float64{0.25, -0.25, 0, 0}, 1e-6, 0)
 
 	// Every label ignored: the loss is 0/0 = NaN as in PyTorch, the gradient 0.
-	h.c.CrossEntropy(2, 2, x, h.upI([]int32{-1, -1}), nil, loss, dx, nil)
+	h.c.CrossEntropy(2, 2, 0, x, h.upI([]int32{-1, -1}), nil, loss, dx, nil)
 	if l := h.down(loss)[0]; !math.IsNaN(float64(l)) {
 		t.Fatalf("loss with every label ignored = %g, want NaN", l)
 	}

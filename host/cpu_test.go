@@ -203,7 +203,7 @@ func TestCPUStickyErrors(t *testing.T) {
 			c.Upload(b(5), make([]float32, 4))
 		}, "host: Upload: dst has 5 elements, src 4"},
 		{"label out of range", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
-			c.CrossEntropy(2, 3, b(6), bi(0, 3), nil, b(1), b(6), nil)
+			c.CrossEntropy(2, 3, 0, b(6), bi(0, 3), nil, b(1), b(6), nil)
 		}, "host: CrossEntropy: labels[1] = 3, not below classes=3"},
 		{"id outside table", func(c *CPU, b func(int) *F32, bi func(...int32) *I32) {
 			c.EmbeddingForward(bi(1, 5, 2), 2, -1, b(10), b(6))
@@ -385,7 +385,7 @@ func cpuRunAllOps(h *cpuHarness) map[string][]float32 {
 		labels[i] = int32(h.rng.IntN(5)) - 1
 	}
 	dl, pr := c.Alloc(6000*4), c.Alloc(6000*4)
-	c.CrossEntropy(6000, 4, x.Slice(0, 24000), h.upI(labels), h.up([]float32{1, 2, 0.5, 3}), s, dl, pr)
+	c.CrossEntropy(6000, 4, 0, x.Slice(0, 24000), h.upI(labels), h.up([]float32{1, 2, 0.5, 3}), s, dl, pr)
 	keep("CrossEntropy", s)
 	keep("CrossEntropy dlogits", dl)
 
@@ -483,7 +483,7 @@ func TestCPUSmallOpsAllocateNothing(t *testing.T) {
 		{"GemmStridedBatched", func() { c.GemmStridedBatched(true, false, 2, 2, 2, 1, x, 2, 4, y, 2, 4, 1, z, 2, 4, 4) }},
 		{"SoftmaxForward", func() { c.SoftmaxForward(8, 8, 1, lens, 4, x, y) }},
 		{"SoftmaxBackward", func() { c.SoftmaxBackward(8, 8, 1, lens, 4, x, y, z) }},
-		{"CrossEntropy", func() { c.CrossEntropy(4, 4, x, ids, nil, s, y, z) }},
+		{"CrossEntropy", func() { c.CrossEntropy(4, 4, 0, x, ids, nil, s, y, z) }},
 		{"EmbeddingForward", func() { c.EmbeddingForward(ids, 4, -1, tab, y) }},
 		{"EmbeddingBackward", func() { c.EmbeddingBackward(ids, 4, -1, y, tab) }},
 		{"SequenceToTimeMajor", func() { c.SequenceToTimeMajor(2, 4, 4, 2, x, 4, 0, lens, y) }},

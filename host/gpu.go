@@ -1799,9 +1799,13 @@ func (g *GPU) SoftmaxBackward(rows, cols int, scale float32, lengths *I32, rowsP
 
 // CrossEntropy is class-weighted softmax cross-entropy, loss and gradient
 // in one kernel (see Backend).
-func (g *GPU) CrossEntropy(n, classes int, logits *F32, labels *I32, weights, loss, dlogits, probs *F32) {
+func (g *GPU) CrossEntropy(n, classes int, smoothing float32, logits *F32, labels *I32, weights, loss, dlogits, probs *F32) {
 	const op = "CrossEntropy"
 	if g.failed() || !g.nonNeg(op, n, classes) {
+		return
+	}
+	if !(smoothing >= 0 && smoothing < 1) {
+		g.failf(op, "label smoothing %g outside [0, 1)", smoothing)
 		return
 	}
 	if classes == 0 {
@@ -1832,7 +1836,7 @@ func (g *GPU) CrossEntropy(n, classes int, logits *F32, labels *I32, weights, lo
 		}
 	}
 	g.launch(op, "cross_entropy", [3]int{1, 1, 1}, [3]int{512, 1, 1},
-		n, classes, vec4, ptr(logits), iptr(labels), ptr(weights), ptr(loss), ptr(dlogits), ptr(probs), g.status)
+		n, classes, vec4, smoothing, ptr(logits), iptr(labels), ptr(weights), ptr(loss), ptr(dlogits), ptr(probs), g.status)
 }
 
 // ---------------------------------------------------------------- pooling

@@ -499,63 +499,75 @@ func TestGPUParityCrossEntropy(t *testing.T) {
 		ignore     bool
 	}{{1, 4, false, false}, {37, 4, true, true}, {300, 4, true, false}, {5, 45, false, true}, {70, 3, true, true}, {1500, 4, true, true},
 		{512, 8, true, true}, {513, 4, true, false}, {20, 9, false, true}, {6, 1, true, false}} {
-		name := fmt.Sprintf("%+v", tc)
-		labels := make([]int32, tc.n)
-		for i := range labels {
-			labels[i] = int32(p.rng.IntN(tc.classes))
-			if tc.ignore && i%4 == 1 {
-				labels[i] = -1
-			}
+		for _, eps := range []float32{0, 0.15} {
+			crossEntropyParity(p, tc.n, tc.classes, tc.weighted, tc.ignore, eps)
 		}
-		lc, lg := p.ints(labels)
-		var w pair
-		if tc.weighted {
-			ws := make([]float32, tc.classes)
-			for i := range ws {
-				ws[i] = 0.5 + p.rng.Float32()
-			}
-			w = p.buf(ws)
-		}
-		x := p.buf(p.randn(tc.n*tc.classes, 2))
-		loss, dl, probs := p.rand(1), p.rand(tc.n*tc.classes), p.rand(tc.n*tc.classes)
-		p.cpu.CrossEntropy(tc.n, tc.classes, x.c, lc, w.c, loss.c, dl.c, probs.c)
-		p.gpu.CrossEntropy(tc.n, tc.classes, x.g, lg, w.g, loss.g, dl.g, probs.g)
-		p.check("CrossEntropy loss"+name, loss, tolReduce)
-		p.check("CrossEntropy dlogits"+name, dl, tolReduce)
-		p.check("CrossEntropy probs"+name, probs, tolReduce)
-		// Evaluation: no gradient, no probabilities.
-		loss2 := p.rand(1)
-		p.cpu.CrossEntropy(tc.n, tc.classes, x.c, lc, w.c, loss2.c, nil, nil)
-		p.gpu.CrossEntropy(tc.n, tc.classes, x.g, lg, w.g, loss2.g, nil, nil)
-		p.check("CrossEntropy eval loss"+name, loss2, tolReduce)
 	}
 	// 4 classes in buffers that are not 16-byte aligned (views one float
 	// in) take the kernel's 4-byte path; aligned ones took the 16-byte
 	// path above: both agree with the CPU.
 	for _, off := range []int{1, 2, 3} {
-		const n, classes = 77, 4
-		labels := make([]int32, n)
-		for i := range labels {
-			labels[i] = int32(p.rng.IntN(classes))
+		for _, eps := range []float32{0, 0.2} {
+			const n, classes = 77, 4
+			labels := make([]int32, n)
+			for i := range labels {
+				labels[i] = int32(p.rng.IntN(classes))
+			}
+			lc, lg := p.ints(labels)
+			x := p.bufAt(p.randn(n*classes, 2), off)
+			w := p.bufAt([]float32{0.7, 1.2, 0.9, 1.4}, 4-off)
+			loss, dl, probs := p.rand(1), p.bufAt(p.randn(n*classes, 1), off), p.bufAt(p.randn(n*classes, 1), 0)
+			p.cpu.CrossEntropy(n, classes, eps, x.c, lc, w.c, loss.c, dl.c, probs.c)
+			p.gpu.CrossEntropy(n, classes, eps, x.g, lg, w.g, loss.g, dl.g, probs.g)
+			name := fmt.Sprintf(" (4 classes, views %d floats in, smoothing %g)", off, eps)
+			p.check("CrossEntropy loss"+name, loss, tolReduce)
+			p.check("CrossEntropy dlogits"+name, dl, tolReduce)
+			p.check("CrossEntropy probs"+name, probs, tolReduce)
 		}
-		lc, lg := p.ints(labels)
-		x := p.bufAt(p.randn(n*classes, 2), off)
-		w := p.bufAt([]float32{0.7, 1.2, 0.9, 1.4}, 4-off)
-		loss, dl, probs := p.rand(1), p.bufAt(p.randn(n*classes, 1), off), p.bufAt(p.randn(n*classes, 1), 0)
-		p.cpu.CrossEntropy(n, classes, x.c, lc, w.c, loss.c, dl.c, probs.c)
-		p.gpu.CrossEntropy(n, classes, x.g, lg, w.g, loss.g, dl.g, probs.g)
-		name := fmt.Sprintf(" (4 classes, views %d floats in)", off)
-		p.check("CrossEntropy loss"+name, loss, tolReduce)
-		p.check("CrossEntropy dlogits"+name, dl, tolReduce)
-		p.check("CrossEntropy probs"+name, probs, tolReduce)
 	}
 	// Every label ignored: NaN loss, zero gradient, as in PyTorch.
-	lc, lg := p.ints([]int32{-1, -1, -1})
-	x, loss, dl := p.rand(12), p.rand(1), p.rand(12)
-	p.cpu.CrossEntropy(3, 4, x.c, lc, nil, loss.c, dl.c, nil)
-	p.gpu.CrossEntropy(3, 4, x.g, lg, nil, loss.g, dl.g, nil)
-	p.check("CrossEntropy all ignored loss", loss, tolReduce)
-	p.check("CrossEntropy all ignored dlogits", dl, tolReduce)
+	for _, eps := range []float32{0, 0.1} {
+		lc, lg := p.ints([]int32{-1, -1, -1})
+		x, loss, dl := p.rand(12), p.rand(1), p.rand(12)
+		p.cpu.CrossEntropy(3, 4, eps, x.c, lc, nil, loss.c, dl.c, nil)
+		p.gpu.CrossEntropy(3, 4, eps, x.g, lg, nil, loss.g, dl.g, nil)
+		p.check("CrossEntropy all ignored loss", loss, tolReduce)
+		p.check("CrossEntropy all ignored dlogits", dl, tolReduce)
+	}
+}
+
+// crossEntropyParity compares one CrossEntropy case between the backends:
+// with its gradient and probabilities, and without (evaluation).
+func crossEntropyParity(p *parity, n, classes int, weighted, ignore bool, eps float32) {
+	name := fmt.Sprintf("{n:%d classes:%d weighted:%v ignore:%v smoothing:%g}", n, classes, weighted, ignore, eps)
+	labels := make([]int32, n)
+	for i := range labels {
+		labels[i] = int32(p.rng.IntN(classes))
+		if ignore && i%4 == 1 {
+			labels[i] = -1
+		}
+	}
+	lc, lg := p.ints(labels)
+	var w pair
+	if weighted {
+		ws := make([]float32, classes)
+		for i := range ws {
+			ws[i] = 0.5 + p.rng.Float32()
+		}
+		w = p.buf(ws)
+	}
+	x := p.buf(p.randn(n*classes, 2))
+	loss, dl, probs := p.rand(1), p.rand(n*classes), p.rand(n*classes)
+	p.cpu.CrossEntropy(n, classes, eps, x.c, lc, w.c, loss.c, dl.c, probs.c)
+	p.gpu.CrossEntropy(n, classes, eps, x.g, lg, w.g, loss.g, dl.g, probs.g)
+	p.check("CrossEntropy loss"+name, loss, tolReduce)
+	p.check("CrossEntropy dlogits"+name, dl, tolReduce)
+	p.check("CrossEntropy probs"+name, probs, tolReduce)
+	// Evaluation: no gradient, no probabilities.
+	loss2 := p.rand(1)
+	p.cpu.CrossEntropy(n, classes, eps, x.c, lc, w.c, loss2.c, nil, nil)
+	p.gpu.CrossEntropy(n, classes, eps, x.g, lg, w.g, loss2.g, nil, nil)
+	p.check("CrossEntropy eval loss"+name, loss2, tolReduce)
 }
 
 // TestEmbeddingPlan checks the host-side sort of EmbeddingBackward: one
@@ -689,7 +701,7 @@ func TestGPUDeviceErrors(t *testing.T) {
 		{"label out of range", func(g *GPU) {
 			x, l, loss := g.Alloc(8), g.AllocI32(2), g.Alloc(1)
 			g.UploadI32(l, []int32{1, 4})
-			g.CrossEntropy(2, 4, x, l, nil, loss, nil, nil)
+			g.CrossEntropy(2, 4, 0, x, l, nil, loss, nil, nil)
 		}, "CrossEntropy: label 4 of row 1"},
 		// The general path of the kernel (more rows than its block, or
 		// more classes than a thread takes) checks labels as the one-row
@@ -700,12 +712,12 @@ func TestGPUDeviceErrors(t *testing.T) {
 			labels := make([]int32, 600)
 			labels[599] = 4
 			g.UploadI32(l, labels)
-			g.CrossEntropy(600, 4, x, l, nil, loss, nil, nil)
+			g.CrossEntropy(600, 4, 0, x, l, nil, loss, nil, nil)
 		}, "CrossEntropy: label 4 of row 599"},
 		{"label out of range, many classes", func(g *GPU) {
 			x, l, loss := g.Alloc(2*9), g.AllocI32(2), g.Alloc(1)
 			g.UploadI32(l, []int32{8, 9})
-			g.CrossEntropy(2, 9, x, l, nil, loss, nil, nil)
+			g.CrossEntropy(2, 9, 0, x, l, nil, loss, nil, nil)
 		}, "CrossEntropy: label 9 of row 1"},
 		{"token equal to the vocabulary size", func(g *GPU) {
 			ids, table, out := g.AllocI32(3), g.Alloc(10), g.Alloc(6)
@@ -717,7 +729,7 @@ func TestGPUDeviceErrors(t *testing.T) {
 		{"two errors before a Sync", func(g *GPU) {
 			x, l, loss := g.Alloc(8), g.AllocI32(2), g.Alloc(1)
 			g.UploadI32(l, []int32{1, 4})
-			g.CrossEntropy(2, 4, x, l, nil, loss, nil, nil)
+			g.CrossEntropy(2, 4, 0, x, l, nil, loss, nil, nil)
 			lengths, px, y := g.AllocI32(3), g.Alloc(18), g.Alloc(6)
 			g.UploadI32(lengths, []int32{3, 3, 9})
 			g.MeanPool(3, 3, 2, lengths, px, y, 2)
@@ -1253,7 +1265,7 @@ func TestGPUParityEmpty(t *testing.T) {
 	}{
 		{"Sum", func(b Backend, out *F32) { b.Sum(nil, out) }},
 		{"SumSquares", func(b Backend, out *F32) { b.SumSquares(nil, out) }},
-		{"CrossEntropy", func(b Backend, out *F32) { b.CrossEntropy(0, 4, nil, nil, nil, out, nil, nil) }},
+		{"CrossEntropy", func(b Backend, out *F32) { b.CrossEntropy(0, 4, 0, nil, nil, nil, out, nil, nil) }},
 	} {
 		out := p.rand(1)
 		op.run(p.cpu, out.c)

@@ -18,9 +18,10 @@ __device__ __forceinline__ float cross_entropy_weight(int r, int lane, int class
 // cross_entropy_row adds row r's weighted loss to lossSum (in the lane 0 of
 // the row) and writes its probs and its dlogits, scaled by inv = 1/Σw, the
 // row's classes split over `width` lanes: 1 (a thread takes the row) or 32
-// (a warp does, and reduces with shuffles).
-__device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, int classes, float inv,
-                                                  dptr<const float> logits, dptr<const int> labels,
+// (a warp does, and reduces with shuffles). With label smoothing eps > 0,
+// sumWc is Σ_c w[c].
+__device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, int classes, float inv, float eps,
+                                                  float sumWc, dptr<const float> logits, dptr<const int> labels,
                                                   dptr<const float> weights, dptr<float> dlogits, dptr<float> probs,
                                                   float& lossSum) {
   long long base = (long long)r * classes;
@@ -35,12 +36,24 @@ __device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, in
   if (width == 32) s = warp_sum(s);
   float logZ = m + logf(s);
   float w = y < 0 ? 0.0f : (weights ? weights[y] : 1.0f);
-  for (int c = lane; c < classes; c += width) {
-    float p = expf(x[c] - logZ);
-    if (probs) probs[base + c] = p;
-    if (dlogits) dlogits[base + c] = w * (p - (c == y ? 1.0f : 0.0f)) * inv;
+  if (eps == 0.0f) {
+    for (int c = lane; c < classes; c += width) {
+      float p = expf(x[c] - logZ);
+      if (probs) probs[base + c] = p;
+      if (dlogits) dlogits[base + c] = w * (p - (c == y ? 1.0f : 0.0f)) * inv;
+    }
+    if (lane == 0 && y >= 0) lossSum += w * (logZ - x[y]);
+    return;
   }
-  if (lane == 0 && y >= 0) lossSum += w * (logZ - x[y]);
+  float a = (1.0f - eps) * w, b = eps / classes, smooth = 0.0f;  // smooth: Σ_c w[c]·(logZ − x[c])
+  for (int c = lane; c < classes; c += width) {
+    float p = expf(x[c] - logZ), wc = weights ? weights[c] : 1.0f;
+    smooth += wc * (logZ - x[c]);
+    if (probs) probs[base + c] = p;
+    if (dlogits) dlogits[base + c] = y < 0 ? 0.0f : (a * p + b * (p * sumWc - wc) - (c == y ? a : 0.0f)) * inv;
+  }
+  if (width == 32) smooth = warp_sum(smooth);
+  if (lane == 0 && y >= 0) lossSum += a * (logZ - x[y]) + b * smooth;
 }
 
 // CE_ROW_CLASSES is the most classes of cross_entropy_one_row_each.
@@ -59,9 +72,10 @@ __device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, in
 // timing). The probabilities and the loss terms need no sum, so they come
 // before the one barrier the two sums share (block_sum2_once); the
 // gradients, which need 1/Σw, after it. The arithmetic is the general
-// path's, in the same order: the same bits.
+// path's, in the same order: the same bits. Label smoothing (eps > 0) adds
+// its term to the loss and the gradient, as the general path does.
 template <bool VEC4>
-__device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, dptr<const float> logits,
+__device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, float eps, dptr<const float> logits,
                                                            dptr<const int> labels, dptr<const float> weights,
                                                            dptr<float> loss, dptr<float> dlogits,
                                                            dptr<float> probs, dptr<int> status) {
@@ -100,7 +114,10 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, d
   // probabilities are stored and its loss term taken first, and both sums
   // then share one barrier.
   float p[CE_ROW_CLASSES];
-  float nll = 0.0f;  // w·(−log p_y), 0 for an ignored row or none
+  float nll = 0.0f;  // w·(−log p_y) (smoothed), 0 for an ignored row or none
+  float sumWc = 0.0f;  // Σ_c w[c], for smoothing
+  UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+    if (c < classes) sumWc += wc[c];
   if (row) {
     float m = -INFINITY;
     UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
@@ -118,14 +135,26 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, d
           if (c < classes) probs[base + c] = p[c];
       }
     }
-    if (y >= 0) nll = w * (logZ - xy);
+    if (y >= 0 && eps == 0.0f) nll = w * (logZ - xy);
+    if (y >= 0 && eps != 0.0f) {
+      float smooth = 0.0f;  // Σ_c w[c]·(logZ − x[c])
+      UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+        if (c < classes) smooth += wc[c] * (logZ - x[c]);
+      nll = (1.0f - eps) * w * (logZ - xy) + eps / classes * smooth;
+    }
   }
   float weightSum = w, lossSum = nll;
   block_sum2_once<0>(weightSum, lossSum);
   float inv = weightSum != 0.0f ? 1.0f / weightSum : 0.0f;
   if (row && dlogits) {
     float d[CE_ROW_CLASSES];
-    UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) d[c] = w * (p[c] - (c == y ? 1.0f : 0.0f)) * inv;
+    if (eps == 0.0f) {
+      UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) d[c] = w * (p[c] - (c == y ? 1.0f : 0.0f)) * inv;
+    } else {
+      float a = (1.0f - eps) * w, b = eps / classes;
+      UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+        d[c] = y < 0 ? 0.0f : (a * p[c] + b * (p[c] * sumWc - wc[c]) - (c == y ? a : 0.0f)) * inv;
+    }
     if (VEC4) {
       store4(dlogits, base, d[0], d[1], d[2], d[3]);
     } else {
@@ -136,10 +165,11 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, d
   if (threadIdx.x == 0) loss[0] = lossSum / weightSum;
 }
 
-// cross_entropy: PyTorch's CrossEntropyLoss(weight=w, reduction="mean") over
-// n rows of `classes` logits:
+// cross_entropy: PyTorch's CrossEntropyLoss(weight=w, reduction="mean",
+// label_smoothing=eps) over n rows of `classes` logits; with eps = 0:
 //   loss[0]   = Σᵢ w[yᵢ]·(−log softmax(xᵢ)[yᵢ]) / Σᵢ w[yᵢ]
 //   dlogits_i = w[yᵢ]·(softmax(xᵢ) − onehot(yᵢ)) / Σᵢ w[yᵢ]
+// (eps > 0 mixes in eps/C·Σ_c w[c]·(−log softmax(xᵢ)[c]); see host.Backend).
 // A label < 0 is ignored; a label ≥ classes is reported in status. weights,
 // dlogits and probs may be null.
 //
@@ -157,15 +187,15 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, d
 // accesses where the host says vec4 (4 classes, aligned buffers). Reads the labels
 // (twice on the general path) and the logits once, writes probs and
 // dlogits once (each 4 B per logit).
-KERNEL void cross_entropy(int n, int classes, int vec4, dptr<const float> logits, dptr<const int> labels,
+KERNEL void cross_entropy(int n, int classes, int vec4, float eps, dptr<const float> logits, dptr<const int> labels,
                           dptr<const float> weights, dptr<float> loss, dptr<float> dlogits, dptr<float> probs,
                           dptr<int> status) {
   GRID_DEPENDENCY_SYNC();
   if (n <= (int)blockDim.x && classes <= CE_ROW_CLASSES) {  // the same for every thread
     if (vec4)
-      cross_entropy_one_row_each<true>(n, classes, logits, labels, weights, loss, dlogits, probs, status);
+      cross_entropy_one_row_each<true>(n, classes, eps, logits, labels, weights, loss, dlogits, probs, status);
     else
-      cross_entropy_one_row_each<false>(n, classes, logits, labels, weights, loss, dlogits, probs, status);
+      cross_entropy_one_row_each<false>(n, classes, eps, logits, labels, weights, loss, dlogits, probs, status);
     return;
   }
   float weightSum = 0.0f;  // this thread's share
@@ -175,14 +205,17 @@ KERNEL void cross_entropy(int n, int classes, int vec4, dptr<const float> logits
   // With no row counting (Σw = 0) the loss is NaN as in PyTorch and every
   // gradient row is zero (each has w = 0).
   float inv = weightSum != 0.0f ? 1.0f / weightSum : 0.0f;
+  float sumWc = 0.0f;  // Σ_c w[c], for smoothing
+  if (eps != 0.0f)
+    for (int c = 0; c < classes; c++) sumWc += weights ? weights[c] : 1.0f;
   float lossSum = 0.0f;
   if (classes <= 32) {
     for (int r = threadIdx.x; r < n; r += blockDim.x)
-      cross_entropy_row(r, 0, 1, classes, inv, logits, labels, weights, dlogits, probs, lossSum);
+      cross_entropy_row(r, 0, 1, classes, inv, eps, sumWc, logits, labels, weights, dlogits, probs, lossSum);
   } else {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
     for (int r = warp; r < n; r += nwarps)
-      cross_entropy_row(r, lane, 32, classes, inv, logits, labels, weights, dlogits, probs, lossSum);
+      cross_entropy_row(r, lane, 32, classes, inv, eps, sumWc, logits, labels, weights, dlogits, probs, lossSum);
   }
   lossSum = block_sum(lossSum);
   if (threadIdx.x == 0) loss[0] = lossSum / weightSum;

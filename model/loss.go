@@ -7,7 +7,8 @@ import (
 )
 
 // CrossEntropyLoss is torch.nn.CrossEntropyLoss(weight=w, reduction="mean",
-// ignore_index=<any negative label>) over logits [n, classes]:
+// ignore_index=<any negative label>, label_smoothing=Smoothing) over
+// logits [n, classes]; without smoothing
 //
 //	loss = Σᵢ w[yᵢ]·(−log softmax(xᵢ)[yᵢ]) / Σᵢ w[yᵢ]
 //
@@ -16,6 +17,9 @@ import (
 // training step need not synchronise.
 type CrossEntropyLoss struct {
 	Classes int
+	// Smoothing is label_smoothing: the target is (1−ε)·onehot + ε/classes
+	// (0: off).
+	Smoothing float32
 
 	be      host.Backend
 	weights *host.F32 // nil: all ones
@@ -55,7 +59,7 @@ func NewCrossEntropyLoss(be host.Backend, classes int, weights []float32) (*Cros
 func (l *CrossEntropyLoss) Forward(n int, logits *host.F32, labels *host.I32) *host.F32 {
 	dlogits := l.dlogits.get(l.be, n*l.Classes)
 	probs := l.probs.get(l.be, n*l.Classes)
-	l.be.CrossEntropy(n, l.Classes, logits, labels, l.weights, l.loss, dlogits, probs)
+	l.be.CrossEntropy(n, l.Classes, l.Smoothing, logits, labels, l.weights, l.loss, dlogits, probs)
 	return l.loss
 }
 

@@ -40,6 +40,10 @@ type TrainConfig struct {
 	// better validation score.
 	LRFactor   float32 `json:"lr_factor,omitempty"`
 	LRPatience int     `json:"lr_patience,omitempty"`
+	// LabelSmoothing is the loss's label_smoothing ε (0: off): the
+	// training target is (1−ε)·onehot + ε/classes. The validation loss is
+	// the same criterion's, as PyTorch's and Keras's loops report it.
+	LabelSmoothing float32 `json:"label_smoothing,omitempty"`
 	// FreezeEmbeddings keeps the word embedding as it was initialised
 	// (pretrained vectors, say): no gradient, no update, no weight decay
 	// (nn.Embedding.from_pretrained(freeze=True)).
@@ -134,6 +138,8 @@ func (c TrainConfig) Validate() error {
 		return fmt.Errorf("clip_norm = %g, want a non-negative number (0: no clipping)", c.ClipNorm)
 	case c.Patience < 0:
 		return fmt.Errorf("patience = %d, want a non-negative number (0: never stop early)", c.Patience)
+	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
+		return fmt.Errorf("label_smoothing = %g, want a number in [0, 1)", c.LabelSmoothing)
 	}
 	for k, w := range c.ClassWeights {
 		if !(w >= 0) || !finite(float64(w)) {
@@ -222,6 +228,7 @@ func NewTrainer(be host.Backend, net Network, cfg TrainConfig) (*Trainer, error)
 	if err != nil {
 		return nil, err
 	}
+	loss.Smoothing = cfg.LabelSmoothing
 	opt := NewAdam(be, net.Params(), cfg.LR)
 	opt.WeightDecay = cfg.WeightDecay
 	opt.ClipNorm = cfg.ClipNorm

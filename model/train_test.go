@@ -215,6 +215,9 @@ func TestTrainConfigValidate(t *testing.T) {
 		{TrainConfig{Epochs: 1, LR: 1e-3, ClipNorm: inf}, "clip_norm"},
 		{TrainConfig{Epochs: 1, LR: 1e-3, ClassWeights: []float32{1, inf}}, "class_weights[1]"},
 		{TrainConfig{Epochs: 1, LR: 1e-3, ClassWeights: []float32{nan}}, "class_weights[0]"},
+		{TrainConfig{Epochs: 1, LR: 1e-3, LabelSmoothing: 1}, "label_smoothing"},
+		{TrainConfig{Epochs: 1, LR: 1e-3, LabelSmoothing: -0.1}, "label_smoothing"},
+		{TrainConfig{Epochs: 1, LR: 1e-3, LabelSmoothing: nan}, "label_smoothing"},
 	} {
 		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: Validate = %v, want an error naming %s", tc.cfg, err, tc.want)
@@ -223,13 +226,16 @@ func TestTrainConfigValidate(t *testing.T) {
 }
 
 // TestNewTrainerConfiguresAdam: the optimiser gets the run's learning
-// rate, weight decay and clip norm.
+// rate, weight decay and clip norm, the loss its label smoothing.
 func TestNewTrainerConfiguresAdam(t *testing.T) {
 	be := host.NewCPU(1)
 	net := newSchedNet(be, 1)
-	tr := newSchedTrainer(t, net, TrainConfig{Epochs: 1, LR: 0.25, WeightDecay: 0.125, ClipNorm: 3})
+	tr := newSchedTrainer(t, net, TrainConfig{Epochs: 1, LR: 0.25, WeightDecay: 0.125, ClipNorm: 3, LabelSmoothing: 0.2})
 	if o := tr.Opt; o.LR != 0.25 || o.WeightDecay != 0.125 || o.ClipNorm != 3 || o.Decoupled {
 		t.Errorf("Adam lr %g, weight decay %g (decoupled %v), clip norm %g; want 0.25, 0.125 (coupled, as torch.optim.Adam), 3",
 			o.LR, o.WeightDecay, o.Decoupled, o.ClipNorm)
+	}
+	if tr.loss.Smoothing != 0.2 {
+		t.Errorf("loss smoothing %g, want the config's 0.2", tr.loss.Smoothing)
 	}
 }

@@ -11,8 +11,9 @@ holds {"size", "turns", "max_len", "tokens", "lengths", "turn_counts",
 "speaker"} as emotion's model.Inputs. Prints {"logits": [[...], ...]}.
 
 When INPUTS.json also holds "labels" (-1: ignored), "class_weights", "lr",
-"eps" and "clip", it trains one step as emotion's Trainer does, in float64:
-the weighted CrossEntropyLoss, its backward, clip_grad_norm_ and one
+"eps" and "clip" (and "label_smoothing", 0 if absent), it trains one step as
+emotion's Trainer does, in float64: the weighted (label-smoothed)
+CrossEntropyLoss, its backward, clip_grad_norm_ and one
 torch.optim.Adam step, and prints besides the logits "loss", "grads" and
 "updated" (each parameter's gradient before clipping and its value after
 the step, by state_dict name, flattened), and "grads32", the gradients
@@ -78,7 +79,8 @@ def main():
         model.zero_grad()
         weight = torch.tensor(inp["class_weights"], dtype=dtype)
         logits = forward(spk.to(dtype))
-        loss = torch.nn.functional.cross_entropy(logits, labels, weight=weight, ignore_index=-100)
+        loss = torch.nn.functional.cross_entropy(logits, labels, weight=weight, ignore_index=-100,
+                                                 label_smoothing=inp.get("label_smoothing", 0.0))
         loss.backward()
         grads = {n: p.grad.flatten().tolist() for n, p in model.named_parameters()}
         return logits, loss, grads

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -55,62 +56,71 @@ func TestCheckpointsLoadIntoPyTorch(t *testing.T) {
 // same step in PyTorch on the same checkpoint and batch (autograd,
 // clip_grad_norm_, torch.optim.Adam): the loss, every parameter's gradient
 // and every parameter after the update must agree with PyTorch's float64
-// step. Dropout is off on both sides, its masks being emotion's own.
+// step. Dropout is off on both sides, its masks being emotion's own. Each
+// model runs without label smoothing and with label_smoothing=0.1.
 func TestTrainingStepMatchesPyTorch(t *testing.T) {
 	forEachModel(t, func(t *testing.T, py, kind string) {
-		// Weights three times their initial size: at the initial ones
-		// the attention pooling is nearly uniform and its gradients
-		// are rounding noise (1e-11), which Adam's first step, g/|g|,
-		// would blow up to differences of lr·1e-3.
-		c := newPyTorchCase(t, kind, 3)
-		c.in.Labels[1] = -1 // ignored, as a context-only utterance
-		weights := []float32{1.15, 0.9, 0.81, 1.28}
-		// Adam's ε well above rounding noise: the key bias of the
-		// attention has a gradient of exactly 0 (a constant added to
-		// every score), computed as ±1e-9 on both sides, which the
-		// first step, g/(|g| + ε), would otherwise make ±lr.
-		const lr, eps, clip = 0.01, 1e-4, 0.5
-		logits, err := c.net.Forward(&c.in)
-		if err != nil {
-			t.Fatal(err)
+		for _, smoothing := range []float32{0, 0.1} {
+			t.Run(fmt.Sprintf("label_smoothing=%g", smoothing), func(t *testing.T) { trainingStepMatchesPyTorch(t, py, kind, smoothing) })
 		}
-		loss, err := model.NewCrossEntropyLoss(c.be, 4, weights)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer loss.Release()
-		lossV := download(t, c.be, loss.Forward(c.in.Size, logits, c.net.Labels()))
-		c.net.Backward(loss.Grad())
-		params := c.net.Params()
-		grads := map[string][]float32{}
-		for _, p := range params {
-			grads[p.Name] = download(t, c.be, p.Grad)
-		}
-		opt := model.NewAdam(c.be, params, lr)
-		opt.Eps, opt.ClipNorm = eps, clip
-		opt.Update()
-		got := c.run(t, py, map[string]any{"labels": c.in.Labels, "class_weights": weights, "lr": lr, "eps": eps, "clip": clip})
-
-		if d := math.Abs(got.Loss - float64(lossV[0])); d > 1e-5*math.Abs(got.Loss) {
-			t.Errorf("loss: emotion %v, PyTorch %v", lossV[0], got.Loss)
-		}
-		if len(got.Grads) != len(params) || len(got.Updated) != len(params) {
-			t.Fatalf("PyTorch has %d gradients and %d parameters, emotion %d parameters", len(got.Grads), len(got.Updated), len(params))
-		}
-		worstGrad, worstStep := 0.0, 0.0
-		for _, p := range params {
-			// Each tensor to its own scale, the largest of PyTorch's
-			// values, and within three times what PyTorch's own
-			// float32 gradient is off its float64 one (float32's
-			// rounding on this tensor: up to 5e-4 where the attention
-			// pooling's gradients cancel) or 1e-4.
-			tol := max(1e-4, 3*tensorDiff(nil, "", got.Grads[p.Name], float32s(got.Grads32[p.Name]), 0))
-			g := tensorDiff(t, p.Name+" gradient", got.Grads[p.Name], grads[p.Name], tol)
-			u := tensorDiff(t, p.Name+" after the step", got.Updated[p.Name], download(t, c.be, p.Value), 1e-5)
-			worstGrad, worstStep = max(worstGrad, g), max(worstStep, u)
-		}
-		t.Logf("%s model: loss %.6f; worst gradient difference %.2g of its tensor's largest, worst parameter after the step %.2g", kind, lossV[0], worstGrad, worstStep)
 	})
+}
+
+func trainingStepMatchesPyTorch(t *testing.T, py, kind string, smoothing float32) {
+	// Weights three times their initial size: at the initial ones
+	// the attention pooling is nearly uniform and its gradients
+	// are rounding noise (1e-11), which Adam's first step, g/|g|,
+	// would blow up to differences of lr·1e-3.
+	c := newPyTorchCase(t, kind, 3)
+	c.in.Labels[1] = -1 // ignored, as a context-only utterance
+	weights := []float32{1.15, 0.9, 0.81, 1.28}
+	// Adam's ε well above rounding noise: the key bias of the
+	// attention has a gradient of exactly 0 (a constant added to
+	// every score), computed as ±1e-9 on both sides, which the
+	// first step, g/(|g| + ε), would otherwise make ±lr.
+	const lr, eps, clip = 0.01, 1e-4, 0.5
+	logits, err := c.net.Forward(&c.in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, err := model.NewCrossEntropyLoss(c.be, 4, weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loss.Release()
+	loss.Smoothing = smoothing
+	lossV := download(t, c.be, loss.Forward(c.in.Size, logits, c.net.Labels()))
+	c.net.Backward(loss.Grad())
+	params := c.net.Params()
+	grads := map[string][]float32{}
+	for _, p := range params {
+		grads[p.Name] = download(t, c.be, p.Grad)
+	}
+	opt := model.NewAdam(c.be, params, lr)
+	opt.Eps, opt.ClipNorm = eps, clip
+	opt.Update()
+	got := c.run(t, py, map[string]any{"labels": c.in.Labels, "class_weights": weights, "lr": lr, "eps": eps, "clip": clip,
+		"label_smoothing": smoothing})
+
+	if d := math.Abs(got.Loss - float64(lossV[0])); d > 1e-5*math.Abs(got.Loss) {
+		t.Errorf("loss: emotion %v, PyTorch %v", lossV[0], got.Loss)
+	}
+	if len(got.Grads) != len(params) || len(got.Updated) != len(params) {
+		t.Fatalf("PyTorch has %d gradients and %d parameters, emotion %d parameters", len(got.Grads), len(got.Updated), len(params))
+	}
+	worstGrad, worstStep := 0.0, 0.0
+	for _, p := range params {
+		// Each tensor to its own scale, the largest of PyTorch's
+		// values, and within three times what PyTorch's own
+		// float32 gradient is off its float64 one (float32's
+		// rounding on this tensor: up to 5e-4 where the attention
+		// pooling's gradients cancel) or 1e-4.
+		tol := max(1e-4, 3*tensorDiff(nil, "", got.Grads[p.Name], float32s(got.Grads32[p.Name]), 0))
+		g := tensorDiff(t, p.Name+" gradient", got.Grads[p.Name], grads[p.Name], tol)
+		u := tensorDiff(t, p.Name+" after the step", got.Updated[p.Name], download(t, c.be, p.Value), 1e-5)
+		worstGrad, worstStep = max(worstGrad, g), max(worstStep, u)
+	}
+	t.Logf("%s model: loss %.6f; worst gradient difference %.2g of its tensor's largest, worst parameter after the step %.2g", kind, lossV[0], worstGrad, worstStep)
 }
 
 // forEachModel runs f as a subtest for each model kind with py, the

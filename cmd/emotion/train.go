@@ -48,6 +48,7 @@ continues to the same result as an uninterrupted run.`,
 		examples: `emotion train
 emotion train --data ../shared/data/iemocap --model dialog --out runs/dialog
 emotion train --data ../shared/data/iemocap --protocol loso --quiet
+emotion train --data ../shared/data/iemocap --embeddings glove.6B.100d.txt --min-count 1
 emotion train --resume runs/dialog/state.safetensors`,
 		run: runTrain,
 	})
@@ -58,7 +59,7 @@ emotion train --resume runs/dialog/state.safetensors`,
 func (t trainOptions) trainConfig(classWeights []float32) model.TrainConfig {
 	tc := model.TrainConfig{Epochs: t.epochs, LR: t.lr, WeightDecay: t.weightDecay, ClipNorm: t.clip,
 		Patience: t.patience, ClassWeights: classWeights, Schedule: t.schedule, Monitor: t.monitor,
-		FreezeEmbeddings: t.freezeEmbeddings}
+		FreezeEmbeddings: t.freezeEmbeddings, LabelSmoothing: t.labelSmoothing}
 	if t.schedule != model.ScheduleConstant {
 		tc.MinLR = t.minLR
 	}
@@ -73,6 +74,7 @@ type trainOptions struct {
 	epochs, batchSize, patience int
 	maxBatches                  int
 	lr, weightDecay, clip       float32
+	labelSmoothing              float32
 	schedule, monitor           string  // --lr-schedule, --monitor
 	minLR, lrFactor             float32 // --min-lr, --lr-factor
 	lrPatience                  int     // --lr-patience
@@ -105,6 +107,7 @@ func runTrain(args []string) (err error) {
 	fs.IntVar(&t.patience, "patience", 5, "stop after this many epochs without a better validation score (--monitor) (0: never)")
 	fs.StringVar(&t.monitor, "monitor", model.MonitorAccuracy, "validation score that chooses the best epoch, for early stopping and the plateau schedule: val_acc (accuracy, WA) or val_ua (unweighted accuracy, the mean recall)")
 	fs.BoolVar(&t.noClassWeights, "no-class-weights", false, "train with an unweighted loss instead of balanced class weights")
+	fs.Float32Var(&t.labelSmoothing, "label-smoothing", 0, "label smoothing ε of the loss: the target is (1−ε)·onehot + ε/4 (PyTorch's label_smoothing)")
 	fs.StringVar(&t.embeddings, "embeddings", "", "start the embedding from pretrained word vectors: GloVe or word2vec/fastText text (.txt, .vec) or word2vec binary (.bin), plain, .gz or .zst (--embed defaults to their size)")
 	fs.BoolVar(&t.freezeEmbeddings, "freeze-embeddings", false, "keep the embedding as initialised (no gradient, no update)")
 	fs.BoolVar(&t.bucket, "bucket", true, "batch utterances of similar length together (less padding)")
@@ -821,6 +824,7 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	t.monitor = cmp.Or(tr.Cfg.Monitor, model.MonitorAccuracy)
 	t.noClassWeights = tr.Cfg.ClassWeights == nil
 	t.freezeEmbeddings = tr.Cfg.FreezeEmbeddings
+	t.labelSmoothing = tr.Cfg.LabelSmoothing
 	return trainFolds(ctx, be, corpus, folds, rec, t, mf, tr, meta)
 }
 

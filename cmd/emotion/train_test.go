@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,5 +95,42 @@ func TestResumeRefusesOtherData(t *testing.T) {
 	code, _, errOut := runEmotion(t, "train", "--resume", state, "--data", other, "--epochs", "3", "--quiet", "--device", "cpu")
 	if code != 1 || !strings.Contains(errOut, "--data "+other+" is not the data") || !strings.Contains(errOut, state) {
 		t.Errorf("--resume --data of other data: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestTrainLabelSmoothing: --label-smoothing reaches the training config,
+// which a --resume keeps (config.json, written again from the state), and
+// a value outside [0, 1) is a usage error before anything is written.
+func TestTrainLabelSmoothing(t *testing.T) {
+	data, _ := writeFixture(t)
+	out := filepath.Join(t.TempDir(), "run")
+	args := append([]string{"train", "--data", data, "--out", out, "--quiet", "--label-smoothing", "0.2"}, tinyRun...)
+	if code, _, e := runEmotion(t, args...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	if code, _, e := runEmotion(t, "train", "--resume", filepath.Join(out, "state.safetensors"), "--epochs", "2", "--quiet", "--device", "cpu"); code != 0 {
+		t.Fatalf("--resume: exit %d: %s", code, e)
+	}
+	var c struct {
+		Train struct {
+			LabelSmoothing float32 `json:"label_smoothing"`
+		} `json:"train"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "config.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || c.Train.LabelSmoothing != 0.2 {
+		t.Errorf("config.json after --resume: label_smoothing %g (%v), want 0.2", c.Train.LabelSmoothing, err)
+	}
+	for _, v := range []string{"1", "-0.1", "NaN"} {
+		bad := filepath.Join(t.TempDir(), "bad")
+		code, _, errOut := runEmotion(t, "train", "--data", data, "--out", bad, "--label-smoothing", v)
+		if code != 2 || !strings.Contains(errOut, "label_smoothing") {
+			t.Errorf("--label-smoothing %s: exit %d, stderr %q", v, code, errOut)
+		}
+		if _, err := os.Stat(bad); !os.IsNotExist(err) {
+			t.Errorf("--label-smoothing %s: the run folder was created", v)
+		}
 	}
 }
