@@ -72,9 +72,10 @@ __device__ __forceinline__ void cross_entropy_row(int r, int lane, int width, in
 // timing). The probabilities and the loss terms need no sum, so they come
 // before the one barrier the two sums share (block_sum2_once); the
 // gradients, which need 1/Σw, after it. The arithmetic is the general
-// path's, in the same order: the same bits. Label smoothing (eps > 0) adds
-// its term to the loss and the gradient, as the general path does.
-template <bool VEC4>
+// path's, in the same order: the same bits. SMOOTH (eps > 0) adds label
+// smoothing's term to the loss and the gradient, as the general path does;
+// without it the code is what it was before smoothing.
+template <bool VEC4, bool SMOOTH>
 __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, float eps, dptr<const float> logits,
                                                            dptr<const int> labels, dptr<const float> weights,
                                                            dptr<float> loss, dptr<float> dlogits,
@@ -116,8 +117,10 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, f
   float p[CE_ROW_CLASSES];
   float nll = 0.0f;  // w·(−log p_y) (smoothed), 0 for an ignored row or none
   float sumWc = 0.0f;  // Σ_c w[c], for smoothing
-  UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
-    if (c < classes) sumWc += wc[c];
+  if (SMOOTH) {
+    UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+      if (c < classes) sumWc += wc[c];
+  }
   if (row) {
     float m = -INFINITY;
     UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
@@ -135,8 +138,8 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, f
           if (c < classes) probs[base + c] = p[c];
       }
     }
-    if (y >= 0 && eps == 0.0f) nll = w * (logZ - xy);
-    if (y >= 0 && eps != 0.0f) {
+    if (y >= 0 && !SMOOTH) nll = w * (logZ - xy);
+    if (y >= 0 && SMOOTH) {
       float smooth = 0.0f;  // Σ_c w[c]·(logZ − x[c])
       UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
         if (c < classes) smooth += wc[c] * (logZ - x[c]);
@@ -148,7 +151,7 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, f
   float inv = weightSum != 0.0f ? 1.0f / weightSum : 0.0f;
   if (row && dlogits) {
     float d[CE_ROW_CLASSES];
-    if (eps == 0.0f) {
+    if (!SMOOTH) {
       UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) d[c] = w * (p[c] - (c == y ? 1.0f : 0.0f)) * inv;
     } else {
       float a = (1.0f - eps) * w, b = eps / classes;
@@ -192,10 +195,14 @@ KERNEL void cross_entropy(int n, int classes, int vec4, float eps, dptr<const fl
                           dptr<int> status) {
   GRID_DEPENDENCY_SYNC();
   if (n <= (int)blockDim.x && classes <= CE_ROW_CLASSES) {  // the same for every thread
-    if (vec4)
-      cross_entropy_one_row_each<true>(n, classes, eps, logits, labels, weights, loss, dlogits, probs, status);
+    if (vec4 && eps == 0.0f)
+      cross_entropy_one_row_each<true, false>(n, classes, eps, logits, labels, weights, loss, dlogits, probs, status);
+    else if (vec4)
+      cross_entropy_one_row_each<true, true>(n, classes, eps, logits, labels, weights, loss, dlogits, probs, status);
+    else if (eps == 0.0f)
+      cross_entropy_one_row_each<false, false>(n, classes, eps, logits, labels, weights, loss, dlogits, probs, status);
     else
-      cross_entropy_one_row_each<false>(n, classes, eps, logits, labels, weights, loss, dlogits, probs, status);
+      cross_entropy_one_row_each<false, true>(n, classes, eps, logits, labels, weights, loss, dlogits, probs, status);
     return;
   }
   float weightSum = 0.0f;  // this thread's share
