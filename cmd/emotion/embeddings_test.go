@@ -79,6 +79,10 @@ func TestTrainEmbeddings(t *testing.T) {
 	if !strings.Contains(errOut, "word vectors for 3 of the ") || !strings.Contains(errOut, vectors+" (4 vectors of 6 values), frozen") {
 		t.Errorf("stderr does not report the vectors found: %s", errOut)
 	}
+	// 3 of the fixture's 25 tokens: a warning that most have none.
+	if !strings.Contains(errOut, "warning: "+out+": most tokens have no vector in "+vectors) {
+		t.Errorf("no warning of the low coverage: %s", errOut)
+	}
 	check := func(dir string) {
 		t.Helper()
 		rows, cfg := embeddingRows(t, filepath.Join(dir, "model.safetensors"))

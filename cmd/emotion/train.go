@@ -485,6 +485,10 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			}
 			fmt.Fprintf(stderr, "%s: word vectors for %d of the %d tokens (%.1f%%) from %s (%d vectors of %d values)%s; the others drawn from N(0, %g²)\n",
 				dir, vectors.Found, enc.Vocab.Len()-2, 100*vectors.Coverage(), rec.Embeddings, vectors.Words, vectors.Dim, frozen, tr.Net.Config().EmbedStd)
+			if vectors.Coverage() < lowCoverage {
+				fmt.Fprintf(stderr, "warning: %s: most tokens have no vector in %s: the tokens are lowercase, split as NLTK's word_tokenize splits (do n't, gon na); are these English word vectors?\n",
+					dir, rec.Embeddings)
+			}
 		}
 	}
 	tr.OnBatch = func(done, total, seen int, loss, acc float64) {
@@ -827,6 +831,10 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	t.labelSmoothing = tr.Cfg.LabelSmoothing
 	return trainFolds(ctx, be, corpus, folds, rec, t, mf, tr, meta)
 }
+
+// lowCoverage is the share of the vocabulary with pretrained vectors
+// below which train warns: GloVe 6B covers 95% of IEMOCAP's tokens.
+const lowCoverage = 0.5
 
 // readEmbeddingsFound returns the embeddings_found of a fold's config.json:
 // how many tokens its start found pretrained vectors for.
