@@ -8,9 +8,22 @@ import (
 	"github.com/emotionlab/emotion/host"
 )
 
-// cpuThreads is the CPU backend's thread count (0: every core); train's
-// --threads sets it.
+// cpuThreads is the CPU backend's thread count (0: every core); the
+// --threads of train, eval, predict and serve sets it.
 var cpuThreads int
+
+// addThreadsFlag adds --threads to fs.
+func addThreadsFlag(fs *pflag.FlagSet) {
+	fs.IntVar(&cpuThreads, "threads", 0, "CPU backend threads (0: every core)")
+}
+
+// checkThreads refuses a negative --threads.
+func checkThreads() error {
+	if cpuThreads < 0 {
+		return usagef("--threads must not be negative, not %d (0: every core)", cpuThreads)
+	}
+	return nil
+}
 
 // dependentLaunch is --dependent-launch: launch kernels with programmatic
 // dependent launch where the GPU has it (compute capability 9.0 and newer).

@@ -49,8 +49,12 @@ func runEval(args []string) error {
 	preds := fs.String("predictions", "", "write one JSON line per utterance to this file")
 	out := fs.String("out", "", "write metrics.json and confusion.png into this folder")
 	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
+	addThreadsFlag(fs)
 	addDependentLaunchFlag(fs)
 	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if err := checkThreads(); err != nil {
 		return err
 	}
 	if err := checkDataFlag(fs); err != nil {

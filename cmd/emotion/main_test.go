@@ -38,6 +38,9 @@ func TestMainHelp(t *testing.T) {
 		{[]string{"eval", "--checkpoint", "/nonexistent/model.safetensors", "--split", "tset"}, 2, nil, []string{`unknown --split "tset"`}},
 		{[]string{"train", "--threads", "-2", "--data", "/nonexistent"}, 2, nil, []string{"--threads must not be negative"}},
 		{[]string{"train", "--resume", "/nonexistent/state.safetensors", "--threads", "-1"}, 2, nil, []string{"--threads must not be negative"}},
+		{[]string{"eval", "--checkpoint", "/nonexistent/model.safetensors", "--threads", "-1"}, 2, nil, []string{"--threads must not be negative"}},
+		{[]string{"predict", "--checkpoint", "/nonexistent/model.safetensors", "--threads", "-3", "hello"}, 2, nil, []string{"--threads must not be negative"}},
+		{[]string{"serve", "--checkpoint", "/nonexistent/model.safetensors", "--threads", "-1"}, 2, nil, []string{"--threads must not be negative"}},
 		// eval, predict and --resume refuse a run record with a negative
 		// max_batches: train must not write one.
 		{[]string{"train", "--max-batches", "-1", "--data", "/nonexistent"}, 2, nil, []string{"--max-batches must not be negative"}},

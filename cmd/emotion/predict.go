@@ -95,8 +95,12 @@ func runPredict(args []string) error {
 	explain := fs.Bool("explain", false, "dialog model: print the attention pooling weights over the context turns")
 	asJSON := fs.Bool("json", false, "print JSON lines")
 	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
+	addThreadsFlag(fs)
 	addDependentLaunchFlag(fs)
 	if err := parseFlags(fs, args, true); err != nil {
+		return err
+	}
+	if err := checkThreads(); err != nil {
 		return err
 	}
 	if len(*ckpts) == 0 || slices.Contains(*ckpts, "") {

@@ -97,7 +97,7 @@ func runServe(args []string) error {
 	device := fs.String("device", "auto", "compute device: cpu, cuda or auto")
 	maxBatch := fs.Int("max-batch", 64, "most turns predicted in one batch (a longer request is predicted in parts)")
 	wait := fs.Duration("batch-wait", 0, "how long a batch waits for more requests before it runs (0: it takes the requests already waiting)")
-	fs.IntVar(&cpuThreads, "threads", 0, "CPU backend threads (0: every core)")
+	addThreadsFlag(fs)
 	addDependentLaunchFlag(fs)
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
@@ -111,8 +111,8 @@ func runServe(args []string) error {
 	if *wait < 0 {
 		return usagef("--batch-wait must not be negative, not %v", *wait)
 	}
-	if cpuThreads < 0 {
-		return usagef("--threads must not be negative, not %d", cpuThreads)
+	if err := checkThreads(); err != nil {
+		return err
 	}
 	// The model runs on this goroutine, locked to its thread (a GPU
 	// backend's context is the thread's); HTTP handlers hand it their work.

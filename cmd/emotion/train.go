@@ -112,7 +112,7 @@ func runTrain(args []string) (err error) {
 	fs.BoolVar(&t.freezeEmbeddings, "freeze-embeddings", false, "keep the embedding as initialised (no gradient, no update)")
 	fs.BoolVar(&t.bucket, "bucket", true, "batch utterances of similar length together (less padding)")
 	fs.StringVar(&t.device, "device", "auto", "compute device: cpu, cuda or auto")
-	fs.IntVar(&cpuThreads, "threads", 0, "CPU backend threads (0: every core)")
+	addThreadsFlag(fs)
 	addDependentLaunchFlag(fs)
 	fs.StringVar(&t.out, "out", "", "run folder (default runs/<model>-<protocol>)")
 	fs.StringVar(&t.resume, "resume", "", "continue the run saved in this state.safetensors (with --epochs: up to that many epochs)")
@@ -126,8 +126,8 @@ func runTrain(args []string) (err error) {
 	if err := checkDataFlag(fs); err != nil {
 		return err
 	}
-	if cpuThreads < 0 {
-		return usagef("--threads must not be negative (0: every core)")
+	if err := checkThreads(); err != nil {
+		return err
 	}
 	if *cpuProfile != "" {
 		stop, perr := startCPUProfile(*cpuProfile)
