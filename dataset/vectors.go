@@ -208,8 +208,8 @@ func (rd *vectorReader) start() (first string, count int, err error) {
 	return first, -1, nil
 }
 
-// header reports whether fields are word2vec's first line: two positive
-// integers.
+// header reports whether fields are word2vec's first line: the count of
+// vectors and their dimension, integers, the dimension positive.
 func header(fields []string) (count, dim int, ok bool) {
 	if len(fields) != 2 {
 		return 0, 0, false
