@@ -273,7 +273,15 @@ func stateWeights(path string, md map[string]string, byName map[string]safetenso
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
 		return "", "", fmt.Errorf("checkpoint %s: %s: %w", path, metaTrainState, err)
 	}
-	if err := st.validate(TrainConfig{}, net); err != nil {
+	// The state's best score is the monitored one's (a negated loss for
+	// val_loss), which the training config names.
+	var cfg TrainConfig
+	if rawCfg, ok := md[metaTrainCfg]; ok {
+		if err := json.Unmarshal([]byte(rawCfg), &cfg); err != nil {
+			return "", "", fmt.Errorf("checkpoint %s: %s: %w", path, metaTrainCfg, err)
+		}
+	}
+	if err := st.validate(cfg, net); err != nil {
 		return "", "", fmt.Errorf("checkpoint %s: %s: %w", path, metaTrainState, err)
 	}
 	if _, ok := byName[prefixBest+net.Params()[0].Name]; ok && st.BestEpoch > 0 {

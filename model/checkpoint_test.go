@@ -251,6 +251,11 @@ func TestTrainingCheckpointRejectsBadState(t *testing.T) {
 		{"history shorter than the epochs", state("history", []any{}), "history"},
 		{"bad epochs after the last best epoch", state("bad_epochs", 1), "bad_epochs"},
 		{"a best accuracy above 1", state("best_val_acc", 1.5), "best_val_acc"},
+		{"a negated loss where the accuracy is monitored", state("best_val_acc", -1.2), "best_val_acc"},
+		{"an accuracy where the loss is monitored", func(md map[string]string) {
+			config("monitor", "val_loss")(md)
+			state("best_val_acc", 0.5)(md)
+		}, "best_val_acc"},
 		{"a negative loss sum", state("loss_sum", -1), "loss_sum"},
 		{"no best epoch after an epoch", state("best_epoch", 0), "best_epoch"},
 		{"a negative weight decay", config("weight_decay", -0.1), "weight_decay"},

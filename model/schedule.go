@@ -18,7 +18,7 @@ const (
 	// SchedulePlateau multiplies the rate by LRFactor (not below MinLR)
 	// after more than LRPatience epochs without a better validation
 	// score (TrainConfig.Monitor), as torch.optim.lr_scheduler.ReduceLROnPlateau in mode
-	// "max" with threshold 0 and no cooldown (and its eps: a reduction
+	// "max" ("min" of the loss for MonitorLoss) with threshold 0 and no cooldown (and its eps: a reduction
 	// of less than plateauEps leaves the rate as it is).
 	SchedulePlateau = "plateau"
 )

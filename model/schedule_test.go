@@ -205,8 +205,28 @@ func TestMonitor(t *testing.T) {
 			t.Errorf("monitor %q: history %+v", tc.monitor, h)
 		}
 	}
-	if err := (TrainConfig{Epochs: 1, LR: 0.1, Monitor: "val_loss"}).Validate(); err == nil || !strings.Contains(err.Error(), "monitor") {
-		t.Errorf("monitor val_loss: %v, want an error naming monitor", err)
+	// val_loss: the epoch of the lowest validation loss, its score the
+	// negated loss.
+	be := host.NewCPU(1)
+	tr := newSchedTrainer(t, newSchedNet(be, 3, 2), TrainConfig{Epochs: 2, LR: 0.1, Monitor: MonitorLoss})
+	data := &seqData{
+		train: []Inputs{twoClassBatch([]int32{0}, 1, 0)},
+		val:   [][]Inputs{{twoClassBatch([]int32{0, 0, 0, 1})}, {twoClassBatch([]int32{0, 1, 0, 0})}},
+	}
+	if err := tr.Run(context.Background(), data); err != nil {
+		t.Fatal(err)
+	}
+	h := tr.State.History
+	want := 1
+	if h[1].ValLoss < h[0].ValLoss {
+		want = 2
+	}
+	if h[0].ValLoss == h[1].ValLoss || tr.State.BestEpoch != want || tr.State.BestValAcc != -h[want-1].ValLoss {
+		t.Errorf("monitor val_loss: best epoch %d (score %g), want %d (%g) of the losses %g, %g",
+			tr.State.BestEpoch, tr.State.BestValAcc, want, -h[want-1].ValLoss, h[0].ValLoss, h[1].ValLoss)
+	}
+	if err := (TrainConfig{Epochs: 1, LR: 0.1, Monitor: "val_f1"}).Validate(); err == nil || !strings.Contains(err.Error(), "monitor") {
+		t.Errorf("monitor val_f1: %v, want an error naming monitor", err)
 	}
 }
 

@@ -26,7 +26,7 @@ type TrainConfig struct {
 	Patience int `json:"patience"`
 	// Monitor is the validation score that chooses the best epoch and
 	// drives early stopping and the plateau schedule: MonitorAccuracy
-	// (or "") or MonitorUA.
+	// (or ""), MonitorUA or MonitorLoss.
 	Monitor string `json:"monitor,omitempty"`
 	// ClassWeights are the loss weights per class; nil trains unweighted.
 	ClassWeights []float32 `json:"class_weights"`
@@ -74,7 +74,7 @@ type TrainState struct {
 	Correct    int     `json:"correct"`
 	Seen       int     `json:"seen"`
 	Seconds    float64 `json:"seconds"`
-	BestValAcc float64 `json:"best_val_acc"` // the best epoch's validation score (TrainConfig.Monitor; accuracy by default)
+	BestValAcc float64 `json:"best_val_acc"` // the best epoch's validation score (TrainConfig.Monitor: accuracy by default; the negated loss for MonitorLoss)
 	BestEpoch  int     `json:"best_epoch"`
 	BadEpochs  int     `json:"bad_epochs"`
 	Stopped    bool    `json:"stopped"` // early stopping fired or all epochs done
@@ -147,9 +147,9 @@ func (c TrainConfig) Validate() error {
 		}
 	}
 	switch c.Monitor {
-	case "", MonitorAccuracy, MonitorUA:
+	case "", MonitorAccuracy, MonitorUA, MonitorLoss:
 	default:
-		return fmt.Errorf("monitor = %q, want %q or %q", c.Monitor, MonitorAccuracy, MonitorUA)
+		return fmt.Errorf("monitor = %q, want %q, %q or %q", c.Monitor, MonitorAccuracy, MonitorUA, MonitorLoss)
 	}
 	return c.validateSchedule()
 }
@@ -161,12 +161,19 @@ const (
 	// MonitorUA is the validation unweighted accuracy, the mean of the
 	// classes' recalls.
 	MonitorUA = "val_ua"
+	// MonitorLoss is the validation loss (Keras's default monitor), the
+	// lower the better.
+	MonitorLoss = "val_loss"
 )
 
-// score is the monitored validation score of an epoch.
+// score is the monitored validation score of an epoch, the higher the
+// better: the loss is negated.
 func (c TrainConfig) score(l EpochLog) float64 {
-	if c.Monitor == MonitorUA {
+	switch c.Monitor {
+	case MonitorUA:
 		return l.ValUA
+	case MonitorLoss:
+		return -l.ValLoss
 	}
 	return l.ValAcc
 }
@@ -190,8 +197,10 @@ func (s *TrainState) validate(cfg TrainConfig, net Network) error {
 		return fmt.Errorf("seconds = %g, want a non-negative number", s.Seconds)
 	case s.BestEpoch < 0 || s.BestEpoch > s.Epoch || (s.Epoch > 0) != (s.BestEpoch > 0):
 		return fmt.Errorf("best_epoch = %d after %d epochs, want one of them", s.BestEpoch, s.Epoch)
-	case !(s.BestValAcc >= 0 && s.BestValAcc <= 1):
+	case cfg.Monitor != MonitorLoss && !(s.BestValAcc >= 0 && s.BestValAcc <= 1):
 		return fmt.Errorf("best_val_acc = %g, want a score in [0, 1]", s.BestValAcc)
+	case cfg.Monitor == MonitorLoss && !(s.BestValAcc <= 0 && finite(s.BestValAcc)):
+		return fmt.Errorf("best_val_acc = %g, want a negated loss (finite, not positive)", s.BestValAcc)
 	case s.BadEpochs < 0 || s.BadEpochs > s.Epoch-s.BestEpoch:
 		return fmt.Errorf("bad_epochs = %d, want 0 to the %d epochs since the best", s.BadEpochs, s.Epoch-s.BestEpoch)
 	case s.AdamStep < 0:

@@ -32,8 +32,8 @@ func init() {
 		usage:   "[flags]",
 		help: `Trains a model on the training split of --protocol, validates after every
 epoch, keeps the epoch with the best validation accuracy (--monitor val_ua:
-UA; early stopping after --patience epochs without a better one), then
-evaluates it on the test split.
+UA, val_loss: the lowest loss; early stopping after --patience epochs
+without a better one), then evaluates it on the test split.
 
 A run lands in --out: config.json, log.jsonl (one JSON line per epoch),
 metrics.json, confusion.png, curves.png, model.safetensors (the best epoch:
@@ -105,7 +105,7 @@ func runTrain(args []string) (err error) {
 	fs.Float32Var(&t.weightDecay, "weight-decay", 0, "L2 weight decay (Adam's)")
 	fs.Float32Var(&t.clip, "clip", 0, "clip the global gradient norm to this (0: off)")
 	fs.IntVar(&t.patience, "patience", 5, "stop after this many epochs without a better validation score (--monitor) (0: never)")
-	fs.StringVar(&t.monitor, "monitor", model.MonitorAccuracy, "validation score that chooses the best epoch, for early stopping and the plateau schedule: val_acc (accuracy, WA) or val_ua (unweighted accuracy, the mean recall)")
+	fs.StringVar(&t.monitor, "monitor", model.MonitorAccuracy, "validation score that chooses the best epoch, for early stopping and the plateau schedule: val_acc (accuracy, WA), val_ua (unweighted accuracy, the mean recall) or val_loss (the lower the better)")
 	fs.BoolVar(&t.noClassWeights, "no-class-weights", false, "train with an unweighted loss instead of balanced class weights")
 	fs.Float32Var(&t.labelSmoothing, "label-smoothing", 0, "label smoothing ε of the loss: the target is (1−ε)·onehot + ε/4 (PyTorch's label_smoothing)")
 	fs.StringVar(&t.embeddings, "embeddings", "", "start the embedding from pretrained word vectors: GloVe or word2vec/fastText text (.txt, .vec) or word2vec binary (.bin), plain, .gz or .zst (--embed defaults to their size)")
@@ -189,8 +189,8 @@ func runTrain(args []string) (err error) {
 	if !(t.weightDecay >= 0) || !(t.clip >= 0) || t.patience < 0 || inf(t.weightDecay) || inf(t.clip) {
 		return usagef("--weight-decay, --clip and --patience must not be negative (nor infinite)")
 	}
-	if t.monitor != model.MonitorAccuracy && t.monitor != model.MonitorUA {
-		return usagef("--monitor %q: want %s or %s", t.monitor, model.MonitorAccuracy, model.MonitorUA)
+	if t.monitor != model.MonitorAccuracy && t.monitor != model.MonitorUA && t.monitor != model.MonitorLoss {
+		return usagef("--monitor %q: want %s, %s or %s", t.monitor, model.MonitorAccuracy, model.MonitorUA, model.MonitorLoss)
 	}
 	if !slices.Contains(model.Schedules, t.schedule) {
 		return usagef("--lr-schedule %q: want one of %s", t.schedule, strings.Join(model.Schedules, ", "))
@@ -589,7 +589,8 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	result := map[string]any{
 		"protocol": o.Protocol, "model": rec.Model, "fold": fold.Name, "split": "test",
 		"best_epoch": tr.State.BestEpoch, "monitor": t.monitor, "best_val_acc": best.ValAcc, "best_val_ua": best.ValUA,
-		"epochs": tr.State.Epoch, "report": rep}
+		"best_val_loss": best.ValLoss,
+		"epochs":        tr.State.Epoch, "report": rep}
 	if err := metrics.WriteJSON(filepath.Join(dir, "metrics.json"), result); err != nil {
 		return none, err
 	}
@@ -598,8 +599,8 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 			return none, err
 		}
 	} else if !t.quiet {
-		if _, err := fmt.Fprintf(stdout, "\n%s — test (best epoch %d by %s: validation accuracy %.4f, UA %.4f)\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
-			title, tr.State.BestEpoch, t.monitor, best.ValAcc, best.ValUA, rep.ClassificationReport(4), rep.ConfusionTable(),
+		if _, err := fmt.Fprintf(stdout, "\n%s — test (best epoch %d by %s: validation loss %.4f, accuracy %.4f, UA %.4f)\n\n%s\n%s\naccuracy (WA) %.4f  UA %.4f  macro F1 %.4f  weighted F1 %.4f\n",
+			title, tr.State.BestEpoch, t.monitor, best.ValLoss, best.ValAcc, best.ValUA, rep.ClassificationReport(4), rep.ConfusionTable(),
 			rep.Accuracy, rep.UA, rep.MacroF1, rep.WeightedF1); err != nil {
 			return none, err
 		}
