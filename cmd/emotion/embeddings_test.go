@@ -133,6 +133,13 @@ func TestTrainEmbeddings(t *testing.T) {
 		check(filepath.Join(loso, "fold"+string(rune('0'+k))))
 	}
 
+	// Frozen without vectors: allowed (a fixed random embedding is an
+	// experiment), but said.
+	code, _, errOut = runEmotion(t, append([]string{"train", "--data", data, "--out", filepath.Join(t.TempDir(), "random"), "--freeze-embeddings", "--epochs", "1", "--embed", "4"}, small...)...)
+	if code != 0 || !strings.Contains(errOut, "note: --freeze-embeddings without --embeddings keeps the random initial embedding fixed") {
+		t.Errorf("--freeze-embeddings alone: exit %d, stderr %q", code, errOut)
+	}
+
 	for _, tc := range []struct {
 		name  string
 		extra []string
