@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -146,7 +148,7 @@ func runPredict(args []string) error {
 		text := sc.Text()
 		// Before the line is trimmed: the byte named is counted from its
 		// start, as an editor counts it.
-		if err := checkUTF8(text); err != nil {
+		if err := cmp.Or(checkUTF8(text), checkJSONSurrogates(text)); err != nil {
 			return fmt.Errorf("standard input line %d: %w", line, err)
 		}
 		if line == 1 {
@@ -216,6 +218,52 @@ func checkUTF8(text string) error {
 		bad += n
 	}
 	return fmt.Errorf("not UTF-8 text: byte %d is 0x%02x (save it as UTF-8)", bad+1, text[bad])
+}
+
+// checkJSONSurrogates refuses a JSON text holding a \u escape of half a
+// UTF-16 surrogate pair without its other half ("\ud83d" alone), which
+// encoding/json reads as U+FFFD: not a character, as bytes that are not
+// UTF-8 are not, which checkUTF8 refuses. Escapes are looked for inside
+// strings only, and an escaped backslash ("\\ud83d") is no escape.
+func checkJSONSurrogates(raw string) error {
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case c == '"':
+			inString = !inString
+		case !inString || c != '\\':
+		case i+1 < len(raw) && raw[i+1] == 'u':
+			hi, ok := hex4(raw, i+2)
+			if !ok { // the decoder reports a malformed escape
+				i++
+				continue
+			}
+			switch {
+			case hi >= 0xd800 && hi < 0xdc00:
+				if lo, ok := hex4(raw, i+8); ok && strings.HasPrefix(raw[i+6:], "\\u") && lo >= 0xdc00 && lo < 0xe000 {
+					i += 11 // the pair
+					continue
+				}
+				return fmt.Errorf("not UTF-8 text: byte %d begins \\u%04x, half a surrogate pair without its other half", i+1, hi)
+			case hi >= 0xdc00 && hi < 0xe000:
+				return fmt.Errorf("not UTF-8 text: byte %d begins \\u%04x, half a surrogate pair without its other half", i+1, hi)
+			}
+			i += 5
+		default:
+			i++ // \" \\ \n …: the escaped byte is no quote or backslash
+		}
+	}
+	return nil
+}
+
+// hex4 reads four hex digits of s at i.
+func hex4(s string, i int) (rune, bool) {
+	if i+4 > len(s) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s[i:i+4], 16, 16)
+	return rune(v), err == nil
 }
 
 // maxInputLine is the longest line predict reads from standard input.

@@ -162,10 +162,10 @@ func TestPredictLongDialog(t *testing.T) {
 	}
 }
 
-// TestPredictNamesTheByteOfTheLine: the byte that is not UTF-8 is
-// counted from the start of its line of standard input, as an editor
-// shows it, byte order mark and leading spaces included; it was counted
-// in the line stripped of them.
+// TestPredictNamesTheByteOfTheLine: the byte that is not UTF-8 (or begins
+// an escape of half a surrogate pair) is counted from the start of its
+// line of standard input, as an editor shows it, byte order mark and
+// leading spaces included; it was counted in the line stripped of them.
 func TestPredictNamesTheByteOfTheLine(t *testing.T) {
 	ckpt := trainTiny(t, "sentence")
 	for _, tc := range []struct{ in, want string }{
@@ -173,6 +173,10 @@ func TestPredictNamesTheByteOfTheLine(t *testing.T) {
 		{"\t  {\"text\": \"caf\xe9\"}\n", "line 1: not UTF-8 text: byte 17 is 0xe9"},
 		{"\ufeff {\"text\": \"caf\xe9\"}\n", "line 1: not UTF-8 text: byte 18 is 0xe9"},
 		{"{\"text\": \"ok\"}\n  {\"text\": \"\xff\"}\n", "line 2: not UTF-8 text: byte 13 is 0xff"},
+		// JSON's \u escape of half a surrogate pair: encoding/json reads it
+		// as U+FFFD, so it is refused as bytes that are not UTF-8 are.
+		{`  {"text": "x\ud83d"}` + "\n", `line 1: not UTF-8 text: byte 14 begins \ud83d, half a surrogate pair without its other half`},
+		{`{"text": "\ude00 y"}` + "\n", `line 1: not UTF-8 text: byte 11 begins \ude00`},
 	} {
 		oldIn := stdin
 		stdin = strings.NewReader(tc.in)
@@ -180,6 +184,32 @@ func TestPredictNamesTheByteOfTheLine(t *testing.T) {
 		stdin = oldIn
 		if code != 1 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("predict with standard input %q: exit %d, stderr %q; want %q", tc.in, code, errOut, tc.want)
+		}
+	}
+}
+
+// TestCheckJSONSurrogates: an escape of half a surrogate pair is refused
+// wherever it is in a string, a whole pair and an escaped backslash
+// before "u" are not.
+func TestCheckJSONSurrogates(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // "" for no error
+	}{
+		{`{"text": "\ud83d\ude00 caf\u00e9"}`, ""},
+		{`{"text": "\\ud83d"}`, ""},
+		{`{"text": "a\\", "b": "\u12"}`, ""}, // malformed: the decoder's to report
+		{`{"text": "\ud83d"}`, `byte 11 begins \ud83d`},
+		{`{"text": "\ude00"}`, `byte 11 begins \ude00`},
+		{`{"text": "\ud83d\u0041"}`, `byte 11 begins \ud83d`},
+		{`{"text": "\ud83d\ud83d\ude00"}`, `byte 11 begins \ud83d`},
+		{`{"te\"xt": "\"\udbff"}`, `byte 15 begins \udbff`},
+		{`{"\udc00": "x"}`, `byte 3 begins \udc00`},
+		{`{"text": "ok"} \ud800`, ""}, // outside a string: not an escape
+	} {
+		err := checkJSONSurrogates(tc.in)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.in, err, tc.want)
 		}
 	}
 }

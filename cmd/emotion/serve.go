@@ -426,6 +426,11 @@ func (s *server) decodeRequest(w http.ResponseWriter, r *http.Request) (_ []data
 	if err == nil && !utf8.Valid(body) {
 		return nil, false, http.StatusBadRequest, fmt.Errorf("request body: %w", checkUTF8(string(body)))
 	}
+	if err == nil {
+		if serr := checkJSONSurrogates(string(body)); serr != nil {
+			return nil, false, http.StatusBadRequest, fmt.Errorf("request body: %w", serr)
+		}
+	}
 	var req serveRequest
 	if err == nil {
 		dec := json.NewDecoder(bytes.NewReader(body))

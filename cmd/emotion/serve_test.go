@@ -242,6 +242,7 @@ func TestServeRequests(t *testing.T) {
 		{"nested turns", dt.URL, `{"turns": [{"turns": [{"text": "b"}]}]}`, 400, `unknown field "turns"`},
 		{"empty turns", dt.URL, `{"turns": []}`, 400, `"turns" is empty`},
 		{"Latin-1 text", st.URL, "{\"text\": \"caf\xe9\"}", 400, "not UTF-8 text: byte 14 is 0xe9"},
+		{"half a surrogate pair", st.URL, `{"text": "\ud83d!"}`, 400, `not UTF-8 text: byte 11 begins \ud83d`},
 		{"more turns than a batch", dt.URL, `{"turns": [{"text": "a"}, {"text": "b"}, {"text": "c"}, {"text": "d"}, {"text": "e"}]}`, 200, "5"},
 		{"too large", st.URL, `{"text": "` + strings.Repeat("a", serveMaxBody) + `"}`, 413, "over 1048576 bytes"},
 		{"too large after the value", st.URL, `{"text": "a"}` + strings.Repeat(" ", serveMaxBody), 413, "over 1048576 bytes"},
