@@ -277,7 +277,8 @@ func (rd *vectorReader) textVector(s string) error {
 	if i := strings.IndexAny(s, " \t"); i >= 0 {
 		first = s[:i]
 	}
-	if id, _ := rd.lookup(first); id < 0 {
+	id, exact := rd.lookup(first)
+	if id < 0 {
 		return nil
 	}
 	fields := strings.Fields(s)
@@ -289,7 +290,6 @@ func (rd *vectorReader) textVector(s string) error {
 	if len(fields) > dim+1 {
 		return nil // the word holds spaces: not a token
 	}
-	id, exact := rd.lookup(first)
 	vals := rd.values()
 	for i, f := range fields[1:] {
 		x, err := strconv.ParseFloat(f, 32)

@@ -176,16 +176,15 @@ func checkTensors(path string, ts []safetensors.Tensor, cfg Config) error {
 			misfit = fmt.Errorf("no tensor %q", p.Name)
 		}
 	}
+	// Names and shapes that all match hold the count; where one does
+	// not, the count says how far the file is from its config.
+	if misfit == nil {
+		return nil
+	}
 	if want := cfg.NumParams(); held != want {
-		if misfit == nil { // unreachable: matching names and shapes hold the count
-			return fmt.Errorf("checkpoint %s: its config describes %d parameters, its tensors hold %d", path, want, held)
-		}
 		return fmt.Errorf("checkpoint %s: its config describes %d parameters, its tensors hold %d: %w", path, want, held, misfit)
 	}
-	if misfit != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, misfit)
-	}
-	return nil
+	return fmt.Errorf("checkpoint %s: %w", path, misfit)
 }
 
 // paramTensors downloads params (or the host copies in values, when not
