@@ -752,3 +752,20 @@ func TestReadParquetChecksValueCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestReadParquetChecksRowCount: the rows read must be the footer's count
+// of rows, in either direction, so that a file whose footer and row groups
+// disagree is refused rather than read short.
+func TestReadParquetChecksRowCount(t *testing.T) {
+	dir := t.TempDir()
+	good := writeParquet(t, dir, "good.parquet", fixtureRows, hfOptions(&parquet.Snappy)...)
+	for _, delta := range []int64{-1, 1} {
+		name := fmt.Sprintf("rows%+d.parquet", delta)
+		p := rewriteFooter(t, good, dir, name, func(md *format.FileMetaData) { md.NumRows += delta })
+		_, err := ReadParquet(p, 1)
+		want := fmt.Sprintf("read %d rows, the footer says %d", len(fixtureRows), int64(len(fixtureRows))+delta)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), name) {
+			t.Errorf("footer count %+d: %v, want an error naming %s and saying %q", delta, err, name, want)
+		}
+	}
+}
