@@ -24,6 +24,7 @@ const (
 	prefixExpAvg   = "optimizer.exp_avg." // Adam's first moments
 	prefixExpAvgSq = "optimizer.exp_avg_sq."
 	prefixBest     = "best."
+	prefixEMA      = "ema." // the moving average of the weights (TrainConfig.EMA)
 )
 
 // Meta is what a checkpoint says besides its tensors.
@@ -128,7 +129,7 @@ func decodeMeta(path string, md map[string]string) (*Meta, error) {
 
 // trainingPrefixes are the name prefixes of a training checkpoint's other
 // copies of the parameters.
-var trainingPrefixes = []string{prefixExpAvg, prefixExpAvgSq, prefixBest}
+var trainingPrefixes = []string{prefixExpAvg, prefixExpAvgSq, prefixBest, prefixEMA}
 
 // checkTensors checks, before a network is allocated for them, that the
 // file's tensors are the parameters cfg describes (ParamShapes), each by
@@ -332,8 +333,9 @@ func uploadParams(be host.Backend, path string, params []*Param, byName map[stri
 }
 
 // SaveTraining writes everything needed to resume t: the current
-// parameters, Adam's moments, the best epoch's parameters, the train state
-// and config, and meta.
+// parameters, Adam's moments, the moving average of the weights (with
+// TrainConfig.EMA), the best epoch's parameters, the train state and
+// config, and meta.
 func SaveTraining(path string, be host.Backend, t *Trainer, meta Meta, compress bool) error {
 	meta.Config = t.Net.Config()
 	md, err := meta.encode()
@@ -364,6 +366,21 @@ func SaveTraining(path string, be host.Backend, t *Trainer, meta Meta, compress 
 			x := make([]float32, p.Len())
 			be.Download(x, mom.buf)
 			tt, err := safetensors.FromFloat32(mom.prefix+p.Name, p.Shape, x)
+			if err != nil {
+				return fmt.Errorf("save %s: %w", path, err)
+			}
+			ts = append(ts, tt)
+		}
+	}
+	if t.EMA != nil && t.EMA.Updates > 0 {
+		for i, p := range params {
+			avg := t.EMA.Average(i)
+			if avg == nil {
+				continue // frozen: never averaged
+			}
+			x := make([]float32, p.Len())
+			be.Download(x, avg)
+			tt, err := safetensors.FromFloat32(prefixEMA+p.Name, p.Shape, x)
 			if err != nil {
 				return fmt.Errorf("save %s: %w", path, err)
 			}
@@ -447,6 +464,22 @@ func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
 		}
 		if err := t.Opt.SetMoments(i, m, v); err != nil {
 			return fail(fmt.Errorf("checkpoint %s: %w", path, err))
+		}
+	}
+	if t.EMA != nil && st.AdamStep > 0 {
+		// The average of every step so far: a state without it cannot
+		// go on to the same result.
+		for i, p := range params {
+			if t.EMA.Average(i) == nil {
+				continue
+			}
+			v, err := readTensor(path, byName, prefixEMA+p.Name, p.Shape)
+			if err != nil {
+				return fail(fmt.Errorf("%w (the moving average of a run with ema = %g)", err, cfg.EMA))
+			}
+			if err := t.EMA.SetAverage(i, v); err != nil {
+				return fail(fmt.Errorf("checkpoint %s: %w", path, err))
+			}
 		}
 	}
 	if _, ok := byName[prefixBest+params[0].Name]; !ok && st.Epoch > 0 {

@@ -262,6 +262,8 @@ func TestTrainingCheckpointRejectsBadState(t *testing.T) {
 		{"a negative clip norm", config("clip_norm", -1), "clip_norm"},
 		{"three class weights", config("class_weights", []float32{1, 1, 1}), "class_weights"},
 		{"a negative class weight", config("class_weights", []float32{1, -1, 1, 1}), "class_weights"},
+		{"a moving average's decay of 1", config("ema", 1), "ema = 1"},
+		{"a moving average without its tensors", config("ema", 0.9), "the moving average of a run with ema = 0.9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts, md, err := safetensors.Load(good)
@@ -346,11 +348,16 @@ func TestTrainingCheckpointRejectsBadState(t *testing.T) {
 
 // TestLoadModelFromState: LoadModel of a training state takes the best
 // epoch's parameters, those SaveModel writes beside it, and says so; before
-// any epoch is validated it takes the last ones.
+// any epoch is validated it takes the last ones. A state with a moving
+// average of the weights (ema.*) loads the same way.
 func TestLoadModelFromState(t *testing.T) {
 	be := host.NewCPU(1)
-	for _, stopAt := range []int{0, 1} { // interrupted in epoch 1, or in epoch 2
-		tr := newToyTrainer(t, be, KindSentence, 3)
+	for _, run := range []struct {
+		stopAt int // interrupted in epoch 1, or in epoch 2
+		ema    float32
+	}{{0, 0}, {1, 0}, {0, 0.9}, {1, 0.9}} { // with a moving average, the state holds it too
+		stopAt := run.stopAt
+		tr := newToyTrainerEMA(t, be, KindSentence, 3, run.ema)
 		data := newToyData(KindSentence, tr.Net.Config())
 		ctx, cancel := context.WithCancel(context.Background())
 		tr.OnBatch = func(done, total, seen int, loss, acc float64) {
@@ -380,14 +387,14 @@ func TestLoadModelFromState(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got.Weights != wantWeights {
-			t.Errorf("stopped in epoch %d: Weights %q, want %q", stopAt+1, got.Weights, wantWeights)
+			t.Errorf("ema %g, stopped in epoch %d: Weights %q, want %q", run.ema, stopAt+1, got.Weights, wantWeights)
 		}
 		differs := false
 		for i, p := range net.Params() {
 			v := make([]float32, p.Len())
 			be.Download(v, p.Value)
 			if !slices.Equal(v, want[i]) {
-				t.Errorf("stopped in epoch %d: %s is not the expected weights", stopAt+1, p.Name)
+				t.Errorf("ema %g, stopped in epoch %d: %s is not the expected weights", run.ema, stopAt+1, p.Name)
 			}
 			last := make([]float32, p.Len())
 			be.Download(last, tr.Net.Params()[i].Value)

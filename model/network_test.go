@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -228,13 +229,20 @@ func newToyData(kind string, cfg Config) *toyData {
 
 func newToyTrainer(t testing.TB, be host.Backend, kind string, epochs int) *Trainer {
 	t.Helper()
+	return newToyTrainerEMA(t, be, kind, epochs, 0)
+}
+
+// newToyTrainerEMA is newToyTrainer with a moving average of the weights
+// of decay ema (0: none).
+func newToyTrainerEMA(t testing.TB, be host.Backend, kind string, epochs int, ema float32) *Trainer {
+	t.Helper()
 	cfg := smallConfig(kind)
 	cfg.Dropout, cfg.WordDropout = 0.1, 0.05
 	net, err := New(be, withSeed(cfg, 7))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := NewTrainer(be, net, TrainConfig{Epochs: epochs, LR: 0.02, ClassWeights: []float32{1, 1.2, 0.8, 1}})
+	tr, err := NewTrainer(be, net, TrainConfig{Epochs: epochs, LR: 0.02, ClassWeights: []float32{1, 1.2, 0.8, 1}, EMA: ema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,18 +277,23 @@ func TestTrainingLearns(t *testing.T) {
 
 // TestResumeMatchesUninterrupted stops a run in the middle of an epoch,
 // saves it, loads it into a fresh trainer and finishes: the history and the
-// parameters must equal those of an uninterrupted run exactly.
+// parameters (and, with a moving average, the best epoch's averaged
+// weights) must equal those of an uninterrupted run exactly.
 func TestResumeMatchesUninterrupted(t *testing.T) {
-	for _, kind := range []string{KindSentence, KindDialog} {
-		t.Run(kind, func(t *testing.T) {
+	for _, tc := range []struct {
+		kind string
+		ema  float32
+	}{{KindSentence, 0}, {KindDialog, 0}, {KindSentence, 0.9}, {KindDialog, 0.8}} {
+		kind := tc.kind
+		t.Run(fmt.Sprintf("%s/ema=%g", kind, tc.ema), func(t *testing.T) {
 			be := host.NewCPU(2)
-			full := newToyTrainer(t, be, kind, 3)
+			full := newToyTrainerEMA(t, be, kind, 3, tc.ema)
 			data := newToyData(kind, full.Net.Config())
 			if err := full.Run(context.Background(), data); err != nil {
 				t.Fatal(err)
 			}
 
-			part := newToyTrainer(t, be, kind, 3)
+			part := newToyTrainerEMA(t, be, kind, 3, tc.ema)
 			ctx, cancel := context.WithCancel(context.Background())
 			steps := 0
 			part.OnBatch = func(done, total, seen int, loss, acc float64) {
@@ -325,6 +338,9 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 					if a[j] != b[j] {
 						t.Fatalf("%s[%d]: resumed %g, uninterrupted %g", fp[i].Name, j, b[j], a[j])
 					}
+				}
+				if !slices.Equal(full.Best[i], resumed.Best[i]) {
+					t.Fatalf("%s: the best epoch's weights differ after resuming", fp[i].Name)
 				}
 			}
 		})

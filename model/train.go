@@ -48,6 +48,11 @@ type TrainConfig struct {
 	// (pretrained vectors, say): no gradient, no update, no weight decay
 	// (nn.Embedding.from_pretrained(freeze=True)).
 	FreezeEmbeddings bool `json:"freeze_embeddings,omitempty"`
+	// EMA, when positive, is the decay of an exponential moving average of
+	// the weights (Keras's use_ema with ema_momentum; PyTorch's
+	// AveragedModel with get_ema_multi_avg_fn): each epoch validates the
+	// average, and the best epoch's average is the model kept and tested.
+	EMA float32 `json:"ema,omitempty"`
 }
 
 // EpochLog is one line of the training log.
@@ -102,6 +107,8 @@ type Trainer struct {
 	Opt   *Adam
 	Cfg   TrainConfig
 	State TrainState
+	// EMA is the moving average of the weights, nil unless Cfg.EMA > 0.
+	EMA *EMA
 	// Best holds the parameters of the best validation epoch (host copies,
 	// in Params order), nil before the first validation.
 	Best [][]float32
@@ -140,6 +147,8 @@ func (c TrainConfig) Validate() error {
 		return fmt.Errorf("patience = %d, want a non-negative number (0: never stop early)", c.Patience)
 	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
 		return fmt.Errorf("label_smoothing = %g, want a number in [0, 1)", c.LabelSmoothing)
+	case !(c.EMA >= 0 && c.EMA < 1):
+		return fmt.Errorf("ema = %g, want a decay in [0, 1) (0: no average)", c.EMA)
 	}
 	for k, w := range c.ClassWeights {
 		if !(w >= 0) || !finite(float64(w)) {
@@ -223,7 +232,11 @@ func NewTrainer(be host.Backend, net Network, cfg TrainConfig) (*Trainer, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("model: training config: %w", err)
 	}
-	if err := checkParamMemory(int64(NumParams(net)), 5, "its parameters, gradients, Adam's two moments and the best epoch's copy"); err != nil {
+	copies, what := 5, "its parameters, gradients, Adam's two moments and the best epoch's copy"
+	if cfg.EMA > 0 {
+		copies, what = 7, "its parameters, gradients, Adam's two moments, the moving average, its swap space and the best epoch's copy"
+	}
+	if err := checkParamMemory(int64(NumParams(net)), copies, what); err != nil {
 		return nil, err
 	}
 	if cfg.FreezeEmbeddings {
@@ -241,13 +254,23 @@ func NewTrainer(be host.Backend, net Network, cfg TrainConfig) (*Trainer, error)
 	opt := NewAdam(be, net.Params(), cfg.LR)
 	opt.WeightDecay = cfg.WeightDecay
 	opt.ClipNorm = cfg.ClipNorm
-	return &Trainer{Net: net, Opt: opt, Cfg: cfg, be: be, loss: loss, lossV: make([]float32, 1)}, nil
+	t := &Trainer{Net: net, Opt: opt, Cfg: cfg, be: be, loss: loss, lossV: make([]float32, 1)}
+	if cfg.EMA > 0 {
+		if t.EMA, err = NewEMA(be, net.Params(), cfg.EMA); err != nil {
+			t.Release()
+			return nil, fmt.Errorf("model: training config: %w", err)
+		}
+	}
+	return t, nil
 }
 
 // Release frees the trainer's buffers (not the network's).
 func (t *Trainer) Release() {
 	t.loss.Release()
 	t.Opt.Release()
+	if t.EMA != nil {
+		t.EMA.Release()
+	}
 }
 
 // Run trains until cfg.Epochs epochs are done or early stopping fires,
@@ -256,6 +279,9 @@ func (t *Trainer) Release() {
 func (t *Trainer) Run(ctx context.Context, data Data) error {
 	st := &t.State
 	t.Opt.Step = st.AdamStep
+	if t.EMA != nil {
+		t.EMA.Updates = st.AdamStep // the average is updated after every step
+	}
 	for i, d := range t.Net.Dropouts() {
 		if i < len(st.Dropout) {
 			d.SetCounter(st.Dropout[i])
@@ -300,19 +326,8 @@ func (t *Trainer) Run(ctx context.Context, data Data) error {
 		if st.Seconds > 0 {
 			log.UttPerSec = float64(st.Seen) / st.Seconds
 		}
-		ev, err := Evaluate(t.be, t.Net, data.Val(), t.loss)
-		if err != nil {
-			return fmt.Errorf("epoch %d: validation: %w", epoch, err)
-		}
-		log.ValLoss, log.ValAcc, log.ValUA = ev.Loss, ev.Accuracy(), ev.UA()
-		if score := t.Cfg.score(log); epoch == 1 || score > st.BestValAcc {
-			log.Best = true
-			st.BestValAcc, st.BestEpoch, st.BadEpochs = score, epoch, 0
-			if err := t.keepBest(); err != nil {
-				return err
-			}
-		} else {
-			st.BadEpochs++
+		if err := t.validate(epoch, data, &log); err != nil {
+			return err
 		}
 		t.afterValidation(log.Best, lr)
 		st.Epoch, st.Batch, st.LossSum, st.Correct, st.Seen, st.Seconds = epoch, 0, 0, 0, 0, 0
@@ -326,6 +341,34 @@ func (t *Trainer) Run(ctx context.Context, data Data) error {
 			}
 		}
 	}
+	return nil
+}
+
+// validate scores the epoch's weights (their moving average, with
+// Cfg.EMA) on the validation batches into log and keeps them as the best
+// when they are.
+func (t *Trainer) validate(epoch int, data Data, log *EpochLog) (err error) {
+	st := &t.State
+	if t.EMA != nil {
+		t.EMA.Swap()
+		defer func() {
+			t.EMA.Swap()
+			if serr := t.be.Sync(); err == nil && serr != nil {
+				err = fmt.Errorf("epoch %d: validation: %w", epoch, serr)
+			}
+		}()
+	}
+	ev, err := Evaluate(t.be, t.Net, data.Val(), t.loss)
+	if err != nil {
+		return fmt.Errorf("epoch %d: validation: %w", epoch, err)
+	}
+	log.ValLoss, log.ValAcc, log.ValUA = ev.Loss, ev.Accuracy(), ev.UA()
+	if score := t.Cfg.score(*log); epoch == 1 || score > st.BestValAcc {
+		log.Best = true
+		st.BestValAcc, st.BestEpoch, st.BadEpochs = score, epoch, 0
+		return t.keepBest()
+	}
+	st.BadEpochs++
 	return nil
 }
 
@@ -346,6 +389,9 @@ func (t *Trainer) step(in *Inputs) (float64, int, error) {
 	t.loss.Forward(in.Size, logits, t.Net.Labels())
 	t.Net.Backward(t.loss.Grad())
 	t.Opt.Update()
+	if t.EMA != nil {
+		t.EMA.Update()
+	}
 	classes := t.Net.Config().Classes
 	t.logits = grow(t.logits, in.Size*classes)
 	be.Download(t.logits, logits)

@@ -59,7 +59,7 @@ emotion train --resume runs/dialog/state.safetensors`,
 func (t trainOptions) trainConfig(classWeights []float32) model.TrainConfig {
 	tc := model.TrainConfig{Epochs: t.epochs, LR: t.lr, WeightDecay: t.weightDecay, ClipNorm: t.clip,
 		Patience: t.patience, ClassWeights: classWeights, Schedule: t.schedule, Monitor: t.monitor,
-		FreezeEmbeddings: t.freezeEmbeddings, LabelSmoothing: t.labelSmoothing}
+		FreezeEmbeddings: t.freezeEmbeddings, LabelSmoothing: t.labelSmoothing, EMA: t.ema}
 	if t.schedule != model.ScheduleConstant {
 		tc.MinLR = t.minLR
 	}
@@ -75,6 +75,7 @@ type trainOptions struct {
 	maxBatches                  int
 	lr, weightDecay, clip       float32
 	labelSmoothing              float32
+	ema                         float32 // --ema: decay of the weights' moving average
 	schedule, monitor           string  // --lr-schedule, --monitor
 	minLR, lrFactor             float32 // --min-lr, --lr-factor
 	lrPatience                  int     // --lr-patience
@@ -108,6 +109,7 @@ func runTrain(args []string) (err error) {
 	fs.StringVar(&t.monitor, "monitor", model.MonitorAccuracy, "validation score that chooses the best epoch, for early stopping and the plateau schedule: val_acc (accuracy, WA), val_ua (unweighted accuracy, the mean recall) or val_loss (the lower the better)")
 	fs.BoolVar(&t.noClassWeights, "no-class-weights", false, "train with an unweighted loss instead of balanced class weights")
 	fs.Float32Var(&t.labelSmoothing, "label-smoothing", 0, "label smoothing ε of the loss: the target is (1−ε)·onehot + ε/4 (PyTorch's label_smoothing)")
+	fs.Float32Var(&t.ema, "ema", 0, "keep an exponential moving average of the weights with this decay (0.99, say; 0: off), validated and kept in their place (Keras's use_ema and ema_momentum)")
 	fs.StringVar(&t.embeddings, "embeddings", "", "start the embedding from pretrained word vectors: GloVe or word2vec/fastText text (.txt, .vec) or word2vec binary (.bin), plain, .gz or .zst (--embed defaults to their size)")
 	fs.BoolVar(&t.freezeEmbeddings, "freeze-embeddings", false, "keep the embedding as initialised (no gradient, no update)")
 	fs.BoolVar(&t.bucket, "bucket", true, "batch utterances of similar length together (less padding)")
@@ -833,6 +835,7 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	t.noClassWeights = tr.Cfg.ClassWeights == nil
 	t.freezeEmbeddings = tr.Cfg.FreezeEmbeddings
 	t.labelSmoothing = tr.Cfg.LabelSmoothing
+	t.ema = tr.Cfg.EMA
 	return trainFolds(ctx, be, corpus, folds, rec, t, mf, tr, meta)
 }
 

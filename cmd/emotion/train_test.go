@@ -98,39 +98,45 @@ func TestResumeRefusesOtherData(t *testing.T) {
 	}
 }
 
-// TestTrainLabelSmoothing: --label-smoothing reaches the training config,
-// which a --resume keeps (config.json, written again from the state), and
-// a value outside [0, 1) is a usage error before anything is written.
-func TestTrainLabelSmoothing(t *testing.T) {
+// TestTrainLossAndAverageFlags: --label-smoothing and --ema reach the
+// training config, which a --resume keeps (config.json, written again from
+// the state), and a value outside [0, 1) is a usage error, naming the
+// config field, before anything is written.
+func TestTrainLossAndAverageFlags(t *testing.T) {
 	data, _ := writeFixture(t)
-	out := filepath.Join(t.TempDir(), "run")
-	args := append([]string{"train", "--data", data, "--out", out, "--quiet", "--label-smoothing", "0.2"}, tinyRun...)
-	if code, _, e := runEmotion(t, args...); code != 0 {
-		t.Fatalf("train: exit %d: %s", code, e)
-	}
-	if code, _, e := runEmotion(t, "train", "--resume", filepath.Join(out, "state.safetensors"), "--epochs", "2", "--quiet", "--device", "cpu"); code != 0 {
-		t.Fatalf("--resume: exit %d: %s", code, e)
-	}
-	var c struct {
-		Train struct {
-			LabelSmoothing float32 `json:"label_smoothing"`
-		} `json:"train"`
-	}
-	b, err := os.ReadFile(filepath.Join(out, "config.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err != nil || c.Train.LabelSmoothing != 0.2 {
-		t.Errorf("config.json after --resume: label_smoothing %g (%v), want 0.2", c.Train.LabelSmoothing, err)
-	}
-	for _, v := range []string{"1", "-0.1", "NaN"} {
-		bad := filepath.Join(t.TempDir(), "bad")
-		code, _, errOut := runEmotion(t, "train", "--data", data, "--out", bad, "--label-smoothing", v)
-		if code != 2 || !strings.Contains(errOut, "label_smoothing") {
-			t.Errorf("--label-smoothing %s: exit %d, stderr %q", v, code, errOut)
-		}
-		if _, err := os.Stat(bad); !os.IsNotExist(err) {
-			t.Errorf("--label-smoothing %s: the run folder was created", v)
-		}
+	for _, tc := range []struct{ flag, field string }{
+		{"--label-smoothing", "label_smoothing"},
+		{"--ema", "ema"},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			args := append([]string{"train", "--data", data, "--out", out, "--quiet", tc.flag, "0.2"}, tinyRun...)
+			if code, _, e := runEmotion(t, args...); code != 0 {
+				t.Fatalf("train: exit %d: %s", code, e)
+			}
+			if code, _, e := runEmotion(t, "train", "--resume", filepath.Join(out, "state.safetensors"), "--epochs", "2", "--quiet", "--device", "cpu"); code != 0 {
+				t.Fatalf("--resume: exit %d: %s", code, e)
+			}
+			var c struct {
+				Train map[string]any `json:"train"`
+			}
+			b, err := os.ReadFile(filepath.Join(out, "config.json"))
+			if err == nil {
+				err = json.Unmarshal(b, &c)
+			}
+			if v, ok := c.Train[tc.field].(float64); err != nil || !ok || float32(v) != 0.2 {
+				t.Errorf("config.json after --resume: %s %v (%v), want 0.2", tc.field, c.Train[tc.field], err)
+			}
+			for _, v := range []string{"1", "-0.1", "NaN"} {
+				bad := filepath.Join(t.TempDir(), "bad")
+				code, _, errOut := runEmotion(t, "train", "--data", data, "--out", bad, tc.flag, v)
+				if code != 2 || !strings.Contains(errOut, tc.field+" = ") {
+					t.Errorf("%s %s: exit %d, stderr %q", tc.flag, v, code, errOut)
+				}
+				if _, err := os.Stat(bad); !os.IsNotExist(err) {
+					t.Errorf("%s %s: the run folder was created", tc.flag, v)
+				}
+			}
+		})
 	}
 }
