@@ -41,6 +41,9 @@ Endpoints:
   GET  /v1/model    the model: kind, labels, window, vocabulary, parameters
   GET  /healthz     200, or 503 and the error once a batch has failed on the
                     device
+  GET  /metrics     Prometheus metrics: requests by status, their latency,
+                    the queue, batches (turns, time, failures) and the
+                    labels predicted
 
 Requests that arrive while the model is busy are predicted together in one
 batch of up to --max-batch turns (dynamic batching); a request of more turns
@@ -211,6 +214,8 @@ type server struct {
 	predict func(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error)
 	// quit, closed by a test, stops the server as a signal would.
 	quit chan struct{}
+	// metrics are GET /metrics's counters.
+	metrics *serveMetrics
 }
 
 // modelInfo is the answer of GET /v1/model.
@@ -260,7 +265,7 @@ func newEnsembleServer(e ensemble, ckpts []string, maxBatch int, wait time.Durat
 		maxBatch, info.MaxBatch = info.Window, info.Window
 	}
 	return &server{members: e, info: info, maxBatch: maxBatch, wait: wait, predict: e.predictGroups,
-		queue: make(chan *serveJob, serveQueue), quit: make(chan struct{})}
+		queue: make(chan *serveJob, serveQueue), quit: make(chan struct{}), metrics: newServeMetrics(maxBatch)}
 }
 
 // serveRequest is the body of POST /v1/predict.
@@ -307,8 +312,15 @@ func (s *server) handler() http.Handler {
 		}
 		writeHTTPJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if !allowMethod(w, r, http.MethodGet) {
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		s.metrics.write(w, s)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s: POST /v1/predict, GET /v1/model or GET /healthz", r.URL.Path))
+		httpError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s: POST /v1/predict, GET /v1/model, GET /healthz or GET /metrics", r.URL.Path))
 	})
 	return mux
 }
@@ -328,13 +340,21 @@ func allowMethod(w http.ResponseWriter, r *http.Request, method string) bool {
 }
 
 func (s *server) handlePredict(w http.ResponseWriter, r *http.Request) {
+	start, rec := time.Now(), &statusRecorder{ResponseWriter: w}
+	preds := s.answerPredict(rec, r)
+	s.metrics.request(rec.status, time.Since(start), preds)
+}
+
+// answerPredict answers a predict request and returns the predictions it
+// answered with (nil for an error, or a client that left unanswered).
+func (s *server) answerPredict(w http.ResponseWriter, r *http.Request) []predictOutput {
 	if !allowMethod(w, r, http.MethodPost) {
-		return
+		return nil
 	}
 	turns, explain, status, err := s.decodeRequest(w, r)
 	if err != nil {
 		httpError(w, status, err.Error())
-		return
+		return nil
 	}
 	full := func() {
 		w.Header().Set("Retry-After", "1")
@@ -342,7 +362,7 @@ func (s *server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(s.queue) == cap(s.queue) {
 		full() // before the work of tokenising
-		return
+		return nil
 	}
 	// Tokenise here, on the request's own goroutine, not in the batch: the
 	// model's goroutine would tokenise every text in series with everyone's
@@ -362,24 +382,24 @@ func (s *server) handlePredict(w http.ResponseWriter, r *http.Request) {
 				s.accepted.Add(1)
 			default:
 				full()
-				return
+				return nil
 			}
 		} else { // accepted: its later pieces wait for room
 			select {
 			case s.queue <- job:
 			case <-r.Context().Done():
-				return
+				return nil
 			}
 		}
 		var res serveResult
 		select {
 		case res = <-job.done:
 		case <-r.Context().Done(): // the client left; its batch skips or drops it
-			return
+			return nil
 		}
 		if res.err != nil {
 			httpError(w, http.StatusInternalServerError, res.err.Error())
-			return
+			return nil
 		}
 		for k := pc.first - pc.lo; k < len(res.preds); k++ {
 			out := res.preds[k]
@@ -392,6 +412,7 @@ func (s *server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(serveWriteTimeout))
 	writeHTTPJSON(w, http.StatusOK, serveResponse{Model: s.info.Model, Predictions: preds})
 	s.answered.Add(1)
+	return preds
 }
 
 // piece is the part turns[lo:end] of a request that one job predicts, of
@@ -549,7 +570,12 @@ func (s *server) runBatch(jobs []*serveJob) {
 		explain = explain || j.explain
 	}
 	s.batches.Add(1)
+	start, turns := time.Now(), 0
+	for _, g := range groups {
+		turns += len(g)
+	}
 	outs, err := s.predict(groups, explain)
+	s.metrics.batchRun(turns, time.Since(start), err != nil)
 	if err != nil {
 		err = fmt.Errorf("prediction failed: %w", err)
 		s.failed.CompareAndSwap(nil, &err)
