@@ -26,6 +26,21 @@ const (
 // Protocols lists the protocol names.
 var Protocols = []string{ProtocolSession5, ProtocolLOSO, ProtocolSeed}
 
+// The ways of drawing a session5 or loso fold's validation split from its
+// training sessions (--val-split).
+const (
+	// ValSplitStratified draws ValFraction of each class at random: the
+	// validation speakers are training speakers too.
+	ValSplitStratified = "stratified"
+	// ValSplitSpeaker holds out whole speakers, drawn at random until they
+	// hold ValFraction of the training sessions' utterances: validation is
+	// speaker independent, as the test split is.
+	ValSplitSpeaker = "speaker"
+)
+
+// ValSplits lists the ways of drawing a validation split.
+var ValSplits = []string{ValSplitStratified, ValSplitSpeaker}
+
 // Defaults of Options.
 const (
 	DefaultSeed        = 1
@@ -41,11 +56,14 @@ type Options struct {
 	Protocol    string  // session5, loso or seed
 	Seed        int64   // seeds the splits (and, in the trainer, everything else)
 	ValFraction float64 // share of each class of the training sessions held out for validation
-	Window      int     // dialog window: the target plus up to Window−1 earlier turns
-	MinCount    int     // a token enters the vocabulary when it occurs this often in training
-	MaxLen      int     // tokens kept per utterance (longer ones are truncated)
-	Tokenizer   TokenizerOptions
-	Dialog      bool // a dialog model: the seed protocol's split sizes depend on it
+	// ValSplit is how the validation split is drawn: ValSplitStratified
+	// (or "") or ValSplitSpeaker.
+	ValSplit  string `json:",omitempty"`
+	Window    int    // dialog window: the target plus up to Window−1 earlier turns
+	MinCount  int    // a token enters the vocabulary when it occurs this often in training
+	MaxLen    int    // tokens kept per utterance (longer ones are truncated)
+	Tokenizer TokenizerOptions
+	Dialog    bool // a dialog model: the seed protocol's split sizes depend on it
 }
 
 // DefaultOptions returns the defaults: the hub source, the session5
@@ -70,6 +88,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("unknown protocol %q (want session5, loso or seed)", o.Protocol)
 	case !(o.ValFraction > 0 && o.ValFraction < 1):
 		return fmt.Errorf("validation fraction %v outside (0, 1)", o.ValFraction)
+	case o.ValSplit != "" && !slices.Contains(ValSplits, o.ValSplit):
+		return fmt.Errorf("unknown validation split %q (want stratified or speaker)", o.ValSplit)
+	case o.ValSplit == ValSplitSpeaker && o.Protocol == ProtocolSeed:
+		return errors.New("validation split speaker: the seed protocol pools every speaker into every split; use session5 or loso")
 	case o.Window < 1:
 		return fmt.Errorf("window %d, want at least 1", o.Window)
 	case o.MinCount < 1:
@@ -85,13 +107,17 @@ func (o Options) Validate() error {
 type Fold struct {
 	Name             string
 	Train, Val, Test []int
+	// ValSpeakers are the speakers held out for validation
+	// (ValSplitSpeaker), sorted; nil for a stratified split.
+	ValSpeakers []string
 }
 
 // Folds splits the labelled utterances of c by o.Protocol: one fold for
 // session5 and seed, one per session (five for IEMOCAP) for loso. Every
 // split is stratified exactly: each class is within one item of its share
-// in every part. The splits depend only on c, o.Protocol, o.ValFraction,
-// o.Dialog (seed) and o.Seed.
+// in every part, except a validation split of whole speakers
+// (o.ValSplit). The splits depend only on c, o.Protocol, o.ValFraction,
+// o.ValSplit, o.Dialog (seed) and o.Seed.
 func Folds(c *Corpus, o Options) ([]Fold, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("folds: %w", err)
@@ -133,6 +159,13 @@ func Folds(c *Corpus, o Options) ([]Fold, error) {
 		if len(rest) == 0 {
 			return Fold{}, fmt.Errorf("folds: %s: no labelled utterance outside session %d to train on", name, test)
 		}
+		if o.ValSplit == ValSplitSpeaker {
+			train, val, speakers, err := holdOutSpeakers(c, rest, o.ValFraction, splitRand(o.Seed, stream))
+			if err != nil {
+				return Fold{}, fmt.Errorf("folds: %s: %w", name, err)
+			}
+			return Fold{Name: name, Train: train, Val: val, Test: bySession[test], ValSpeakers: speakers}, nil
+		}
 		parts := stratify(c, rest, []float64{o.ValFraction}, splitRand(o.Seed, stream))
 		return Fold{Name: name, Train: parts[0], Val: parts[1], Test: bySession[test]}, nil
 	}
@@ -168,6 +201,47 @@ func Folds(c *Corpus, o Options) ([]Fold, error) {
 func splitRand(seed int64, stream uint64) *rand.Rand {
 	const salt = 0x73706c6974000000 // "split"
 	return rand.New(rand.NewPCG(uint64(seed), salt|stream))
+}
+
+// holdOutSpeakers splits items by speaker: speakers drawn in random order
+// go to validation until they hold at least frac of the items (at least
+// one speaker, never every one), the rest to training. Both are returned
+// in corpus order, with the held-out speakers sorted.
+func holdOutSpeakers(c *Corpus, items []int, frac float64, rng *rand.Rand) (train, val []int, held []string, err error) {
+	if !c.HasSpeakers {
+		return nil, nil, nil, fmt.Errorf("validation split speaker: %s does not give speakers (the IEMOCAP CSV transcripts with utterance IDs do)", c.Source)
+	}
+	count := map[string]int{}
+	for _, i := range items {
+		count[c.Utterances[i].Speaker]++
+	}
+	delete(count, "") // a turn of unknown speaker is never held out
+	speakers := make([]string, 0, len(count))
+	for sp := range count {
+		speakers = append(speakers, sp)
+	}
+	if len(speakers) < 2 {
+		return nil, nil, nil, fmt.Errorf("validation split speaker: the training sessions have %d speaker(s), want at least two (one to validate on, one to train on)", len(speakers))
+	}
+	slices.Sort(speakers)
+	rng.Shuffle(len(speakers), func(a, b int) { speakers[a], speakers[b] = speakers[b], speakers[a] })
+	want, n := frac*float64(len(items)), 0
+	isHeld := map[string]bool{}
+	for _, sp := range speakers[:len(speakers)-1] {
+		if len(held) > 0 && float64(n) >= want {
+			break
+		}
+		held, n, isHeld[sp] = append(held, sp), n+count[sp], true
+	}
+	slices.Sort(held)
+	for _, i := range items {
+		if isHeld[c.Utterances[i].Speaker] {
+			val = append(val, i)
+		} else {
+			train = append(train, i)
+		}
+	}
+	return train, val, held, nil
 }
 
 // stratify splits items into len(fracs)+1 parts, class by class: part j+1

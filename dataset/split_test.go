@@ -156,6 +156,77 @@ func TestFoldsLOSO(t *testing.T) {
 	checkPartition(t, "loso tests", all, tests)
 }
 
+// TestFoldsSpeakerValidation: with ValSplitSpeaker each fold's
+// validation split is every labelled utterance of the speakers it names,
+// none of them left in training or spoken in the test session, drawn in
+// seeded order until they hold ValFraction of the training sessions (the
+// last one taking it past), for every fraction; the same seed draws the
+// same speakers, and the seeds between them draw more than one set.
+func TestFoldsSpeakerValidation(t *testing.T) {
+	c := fixtureCorpus(5, 3, 17)
+	for _, frac := range []float64{0.05, 0.1, 0.3, 0.6, 0.99} {
+		o := DefaultOptions()
+		o.Protocol, o.ValSplit, o.ValFraction = ProtocolLOSO, ValSplitSpeaker, frac
+		folds, err := Folds(c, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s, f := range folds {
+			s++
+			rest := itemsWhere(c, func(u *Utterance) bool { return u.Session != s })
+			checkPartition(t, f.Name, rest, f.Train, f.Val)
+			if !slices.IsSorted(f.ValSpeakers) || len(f.ValSpeakers) == 0 {
+				t.Fatalf("frac %g, %s: validation speakers %v", frac, f.Name, f.ValSpeakers)
+			}
+			held := itemsWhere(c, func(u *Utterance) bool { return u.Session != s && slices.Contains(f.ValSpeakers, u.Speaker) })
+			if !slices.Equal(f.Val, held) {
+				t.Errorf("frac %g, %s: validation is not exactly the utterances of %v", frac, f.Name, f.ValSpeakers)
+			}
+			for _, sp := range f.ValSpeakers {
+				if sp == fmt.Sprintf("Ses%02dF", s) || sp == fmt.Sprintf("Ses%02dM", s) {
+					t.Errorf("frac %g, %s: validation speaker %s is in the test session", frac, f.Name, sp)
+				}
+			}
+			if len(f.Train) == 0 {
+				t.Errorf("frac %g, %s: every speaker held out", frac, f.Name)
+			}
+			// At least frac, unless only the training speaker is left.
+			n := float64(len(f.Val))
+			if n < frac*float64(len(rest)) && len(f.ValSpeakers) < 7 {
+				t.Errorf("frac %g, %s: %g of %d held out", frac, f.Name, n, len(rest))
+			}
+			// Before its last speaker was drawn the split held less than
+			// frac, so it does without its largest.
+			largest := 0
+			for _, sp := range f.ValSpeakers {
+				largest = max(largest, len(itemsWhere(c, func(u *Utterance) bool { return u.Session != s && u.Speaker == sp })))
+			}
+			if float64(len(f.Val)-largest) >= frac*float64(len(rest)) {
+				t.Errorf("frac %g, %s: %d held out by %v, more speakers than needed", frac, f.Name, len(f.Val), f.ValSpeakers)
+			}
+		}
+	}
+	o := DefaultOptions()
+	o.ValSplit = ValSplitSpeaker
+	first, _ := Folds(c, o)
+	again, _ := Folds(c, o)
+	if !slices.Equal(first[0].ValSpeakers, again[0].ValSpeakers) || !slices.Equal(first[0].Train, again[0].Train) {
+		t.Error("the same seed held out other speakers")
+	}
+	drawn := map[string]bool{}
+	for seed := range int64(8) {
+		o.Seed = seed + 1
+		f, err := Folds(c, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drawn[strings.Join(f[0].ValSpeakers, ",")] = true
+	}
+	if len(drawn) < 2 {
+		t.Errorf("seeds 1–8 all held out %v", drawn)
+	}
+}
+
 func TestFoldsSeed(t *testing.T) {
 	c := fixtureCorpus(5, 3, 29)
 	for _, tc := range []struct {
@@ -212,6 +283,17 @@ func TestFoldsErrors(t *testing.T) {
 	}
 	unlabelled := &Corpus{Source: "empty", Utterances: []Utterance{{Label: NoLabel, Session: 1}}}
 	one := fixtureCorpus(1, 2, 10)
+	noSpeakers := fixtureCorpus(5, 1, 10)
+	noSpeakers.Source, noSpeakers.HasSpeakers = "nospk", false
+	// Sessions 1 and 5, and every turn of session 1 by one speaker.
+	oneSpeaker := fixtureCorpus(5, 1, 10)
+	for i := range oneSpeaker.Utterances {
+		if u := &oneSpeaker.Utterances[i]; u.Session == 1 {
+			u.Speaker = "Ses01F"
+		} else if u.Session != 5 {
+			u.Speaker = ""
+		}
+	}
 	// Session 5 alone: nothing outside it to train on.
 	onlyFive := fixtureCorpus(1, 2, 10)
 	for i := range onlyFive.Utterances {
@@ -235,6 +317,10 @@ func TestFoldsErrors(t *testing.T) {
 		{"no sessions", noSession, nil, "needs sessions"},
 		{"no labels", unlabelled, nil, "no utterance labelled"},
 		{"loso one session", one, func(o *Options) { o.Protocol = ProtocolLOSO }, "only session"},
+		{"unknown validation split", four, func(o *Options) { o.ValSplit = "dialog" }, `unknown validation split "dialog"`},
+		{"speaker validation of the seed protocol", four, func(o *Options) { o.ValSplit, o.Protocol = ValSplitSpeaker, ProtocolSeed }, "seed protocol pools every speaker"},
+		{"speaker validation without speakers", noSpeakers, func(o *Options) { o.ValSplit = ValSplitSpeaker }, "nospk does not give speakers"},
+		{"speaker validation of one training speaker", oneSpeaker, func(o *Options) { o.ValSplit = ValSplitSpeaker }, "have 1 speaker(s), want at least two"},
 	}
 	for _, tc := range tests {
 		o := DefaultOptions()

@@ -447,6 +447,9 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 		"run": rec, "model": tr.Net.Config(), "train": tr.Cfg, "fold": fold.Name, "backend": be.Name(),
 		"train_size": len(fold.Train), "val_size": len(fold.Val), "test_size": len(fold.Test),
 		"vocab_size": enc.Vocab.Len(), "truncated_utterances": enc.Truncated}
+	if fold.ValSpeakers != nil {
+		runConfig["val_speakers"] = fold.ValSpeakers
+	}
 	if vectors != nil {
 		runConfig["embeddings_found"] = vectors.Found
 	} else if old, err := readEmbeddingsFound(filepath.Join(dir, "config.json")); err == nil && old > 0 {
