@@ -503,6 +503,9 @@ func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
 	}
 	t.State = st
 	t.Opt.Step = st.AdamStep
+	if t.EMA != nil {
+		t.EMA.Updates = st.AdamStep // so that a save before any Run keeps the average
+	}
 	if err := be.Sync(); err != nil {
 		return fail(fmt.Errorf("checkpoint %s: %w", path, err))
 	}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/emotionlab/emotion/host"
 )
@@ -23,6 +24,7 @@ type CrossEntropyLoss struct {
 
 	be      host.Backend
 	weights *host.F32 // nil: all ones
+	hostW   []float32 // the weights on the host (nil: all ones)
 	loss    *host.F32 // [1]
 	dlogits layerBuf
 	probs   layerBuf
@@ -47,9 +49,22 @@ func NewCrossEntropyLoss(be host.Backend, classes int, weights []float32) (*Cros
 		}
 		l.weights = be.Alloc(classes)
 		be.Upload(l.weights, weights)
+		l.hostW = slices.Clone(weights)
 	}
 	l.loss = be.Alloc(1)
 	return l, nil
+}
+
+// weightOf is the weight of a row of label y: its class's, 1 without
+// class weights, 0 for an ignored (negative) label.
+func (l *CrossEntropyLoss) weightOf(y int32) float64 {
+	switch {
+	case y < 0:
+		return 0
+	case l.hostW == nil:
+		return 1
+	}
+	return float64(l.hostW[y])
 }
 
 // Forward computes the loss of logits [n, classes] against labels [n]

@@ -313,10 +313,13 @@ func (b *i32Buf) release(be host.Backend) {
 // window's turn count outside 1 to Turns and an utterance's length
 // outside 0 to MaxLen.
 func checkInputs(in *Inputs, speakerDim int) error {
+	if in.Size <= 0 || in.Turns <= 0 || in.MaxLen <= 0 ||
+		in.Turns > math.MaxInt/in.Size || in.MaxLen > math.MaxInt/(in.Size*in.Turns) ||
+		speakerDim > 0 && in.Size*in.Turns > math.MaxInt/speakerDim {
+		return fmt.Errorf("model: inputs of size %d×%d×%d", in.Size, in.Turns, in.MaxLen)
+	}
 	n := in.Size * in.Turns
 	switch {
-	case in.Size <= 0 || in.Turns <= 0 || in.MaxLen <= 0:
-		return fmt.Errorf("model: inputs of size %d×%d×%d", in.Size, in.Turns, in.MaxLen)
 	case len(in.Tokens) != n*in.MaxLen:
 		return fmt.Errorf("model: %d tokens for %d×%d×%d inputs", len(in.Tokens), in.Size, in.Turns, in.MaxLen)
 	case len(in.Lengths) != n:

@@ -313,7 +313,19 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 			part.Net.Release()
 			part.Release()
 
-			resumed, _, err := LoadTraining(path, be)
+			loaded, _, err := LoadTraining(path, be)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Saved again before it runs (nothing changed), it must load
+			// to the same state: the moving average too.
+			again := filepath.Join(t.TempDir(), "again.safetensors")
+			if err := SaveTraining(again, be, loaded, meta, false); err != nil {
+				t.Fatal(err)
+			}
+			loaded.Net.Release()
+			loaded.Release()
+			resumed, _, err := LoadTraining(again, be)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -630,6 +642,10 @@ func TestForwardChecksInputSizes(t *testing.T) {
 				{"no windows", func(in *Inputs) { in.Size = 0 }, "inputs of size 0×2×4"},
 				{"no turns", func(in *Inputs) { in.Turns = 0 }, "inputs of size 3×0×4"},
 				{"no tokens per utterance", func(in *Inputs) { in.MaxLen = 0 }, "inputs of size 3×2×0"},
+				// 3·2·(2⁶²·2/3 rounded) wraps around to a small count:
+				// no token slice could hold it.
+				{"a size that overflows", func(in *Inputs) { in.MaxLen = 1 << 62 }, "inputs of size 3×2×4611686018427387904"},
+				{"turns that overflow", func(in *Inputs) { in.Turns = math.MaxInt/2 + 1 }, "inputs of size 3×4611686018427387904×4"},
 				{"a token short", func(in *Inputs) { in.Tokens = in.Tokens[1:] }, "23 tokens for 3×2×4 inputs"},
 				{"a length short", func(in *Inputs) { in.Lengths = in.Lengths[1:] }, "5 lengths for 6 utterances"},
 				{"a turn count short", func(in *Inputs) { in.TurnCounts = in.TurnCounts[1:] }, "2 turn counts for 3 windows"},

@@ -239,16 +239,17 @@ func NewTrainer(be host.Backend, net Network, cfg TrainConfig) (*Trainer, error)
 	if err := checkParamMemory(int64(NumParams(net)), copies, what); err != nil {
 		return nil, err
 	}
-	if cfg.FreezeEmbeddings {
-		e := net.Embedding()
-		if e == nil {
-			return nil, errors.New("model: training config: freeze_embeddings, but the network has no embedding")
-		}
-		e.Weight.Frozen = true
+	if cfg.FreezeEmbeddings && net.Embedding() == nil {
+		return nil, errors.New("model: training config: freeze_embeddings, but the network has no embedding")
 	}
 	loss, err := NewCrossEntropyLoss(be, net.Config().Classes, cfg.ClassWeights)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.FreezeEmbeddings {
+		// Only once nothing can fail: a failed NewTrainer leaves the
+		// network as it was.
+		net.Embedding().Weight.Frozen = true
 	}
 	loss.Smoothing = cfg.LabelSmoothing
 	opt := NewAdam(be, net.Params(), cfg.LR)
@@ -487,8 +488,9 @@ func (e *Eval) UA() float64 {
 }
 
 // Evaluate runs net in evaluation mode over batches and collects its
-// predictions; loss (may be nil) gives the weighted mean loss, computed
-// over the labelled rows.
+// predictions; loss (may be nil) gives the weighted mean loss over the
+// labelled rows of every batch, Σ w[y]·l / Σ w[y] (0 when no row has a
+// weight).
 func Evaluate(be host.Backend, net Network, batches []Inputs, loss *CrossEntropyLoss) (*Eval, error) {
 	net.SetTraining(false)
 	defer net.SetTraining(true)
@@ -504,20 +506,25 @@ func Evaluate(be host.Backend, net Network, batches []Inputs, loss *CrossEntropy
 			return nil, fmt.Errorf("batch %d: %w", bi+1, err)
 		}
 		buf = grow(buf, in.Size*classes)
-		labelled := 0
-		for _, y := range in.Labels {
-			if y >= 0 {
-				labelled++
+		var weight float64 // of the batch's rows: Σ w[y] over its labelled rows
+		for i, y := range in.Labels {
+			if int(y) >= classes {
+				return nil, fmt.Errorf("batch %d: row %d has label %d, want −1 (none) to %d", bi+1, i, y, classes-1)
+			}
+			if loss != nil {
+				weight += loss.weightOf(y)
 			}
 		}
-		if loss != nil && labelled > 0 {
+		if weight > 0 {
 			loss.Forward(in.Size, logits, net.Labels())
 			be.Download(buf, loss.Probs())
 			be.Download(lv, loss.loss)
-			// The loss is a weighted mean within the batch; weigh batches
-			// by their labelled rows.
-			lossSum += float64(lv[0]) * float64(labelled)
-			weightSum += float64(labelled)
+			// The loss is a weighted mean within the batch, Σ w·l / Σ w;
+			// weighing it by Σ w gives the weighted mean over every
+			// batch. A batch of no weight (no labels, or only classes of
+			// weight 0) has the mean 0/0 and adds nothing.
+			lossSum += float64(lv[0]) * weight
+			weightSum += weight
 		} else {
 			be.Download(buf, logits)
 			softmaxRows(buf, classes)

@@ -101,6 +101,40 @@ func TestEvaluateLossIsRowMean(t *testing.T) {
 	if want := sum / float64(n); !(math.Abs(ev.Loss-want) <= 1e-5*want) {
 		t.Errorf("Evaluate loss %.7f, want the mean over the labelled rows %.7f", ev.Loss, want)
 	}
+
+	// With class weights the loss is Σ w[y]·nll / Σ w[y] over every row
+	// of every batch (CrossEntropyLoss(weight=w) on the whole set). A
+	// class of weight 0 (absent from a training split) adds nothing, and
+	// a batch of only that class, whose own mean is 0/0, must not make
+	// the whole NaN.
+	w := []float32{1, 0.5, 2, 0}
+	wloss, err := NewCrossEntropyLoss(be, cfg.Classes, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wloss.Release()
+	for i := range batches[3].Labels {
+		batches[3].Labels[i] = 3
+	}
+	ev, err = Evaluate(be, net, batches, wloss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wsum, wtot float64
+	for i, y := range ev.Labels {
+		if y >= 0 {
+			wsum -= float64(w[y]) * math.Log(float64(ev.Probs[i][y]))
+			wtot += float64(w[y])
+		}
+	}
+	if want := wsum / wtot; !(math.Abs(ev.Loss-want) <= 1e-5*want) {
+		t.Errorf("weighted Evaluate loss %.7f, want the weighted mean over every labelled row %.7f", ev.Loss, want)
+	}
+
+	batches[2].Labels[1] = 4
+	if _, err := Evaluate(be, net, batches, wloss); err == nil || !strings.Contains(err.Error(), "batch 3: row 1 has label 4") {
+		t.Errorf("a label of class 4 of 4: %v", err)
+	}
 }
 
 // TestArgmaxFirstOfTies checks the prediction rule on ties: the first
@@ -237,5 +271,24 @@ func TestNewTrainerConfiguresAdam(t *testing.T) {
 	}
 	if tr.loss.Smoothing != 0.2 {
 		t.Errorf("loss smoothing %g, want the config's 0.2", tr.loss.Smoothing)
+	}
+}
+
+// TestNewTrainerFailsCleanly: a trainer that cannot be built (here three
+// class weights for four classes) leaves its network as it was, so its
+// embedding is not left frozen for the next trainer.
+func TestNewTrainerFailsCleanly(t *testing.T) {
+	be := host.NewCPU(1)
+	net, err := New(be, withSeed(smallConfig(KindSentence), 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Release()
+	_, err = NewTrainer(be, net, TrainConfig{Epochs: 1, LR: 1e-3, ClassWeights: []float32{1, 1, 1}, FreezeEmbeddings: true})
+	if err == nil || !strings.Contains(err.Error(), "3 class weights for 4 classes") {
+		t.Fatalf("NewTrainer with 3 class weights: %v", err)
+	}
+	if net.Embedding().Weight.Frozen {
+		t.Error("the failed NewTrainer left the embedding frozen")
 	}
 }
