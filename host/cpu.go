@@ -171,12 +171,13 @@ func (c *CPU) lengthsIn(op string, lengths []int32, limit int) bool {
 }
 
 // cpuMatLen is the number of elements a rows×cols matrix with row stride ld
-// spans: (rows−1)·ld + cols, or 0 when it is empty.
+// spans: (rows−1)·ld + cols, or 0 when it is empty; math.MaxInt when that
+// exceeds math.MaxInt (see satMul).
 func cpuMatLen(rows, cols, ld int) int {
 	if rows <= 0 || cols <= 0 {
 		return 0
 	}
-	return (rows-1)*ld + cols
+	return satAdd(satMul(rows-1, ld), cols)
 }
 
 // errCPUForeign is returned for a Free of a buffer this backend did not

@@ -205,7 +205,7 @@ func cpuSum(x []float32, squares bool) float32 {
 func (c *CPU) AddBias(rows, cols int, x, bias *F32) {
 	const op, names = "AddBias", "rows cols"
 	if c.failed() || !c.nonNeg(op, names, rows, cols) ||
-		!c.f32(op, "x", x, rows*cols, names, rows, cols) ||
+		!c.f32(op, "x", x, satMul(rows, cols), names, rows, cols) ||
 		!c.f32(op, "bias", bias, cols, names, rows, cols) || rows*cols == 0 {
 		return
 	}
@@ -239,7 +239,7 @@ const (
 func (c *CPU) BiasGrad(rows, cols int, dy, dbias *F32) {
 	const op, names = "BiasGrad", "rows cols"
 	if c.failed() || !c.nonNeg(op, names, rows, cols) ||
-		!c.f32(op, "dy", dy, rows*cols, names, rows, cols) ||
+		!c.f32(op, "dy", dy, satMul(rows, cols), names, rows, cols) ||
 		!c.f32(op, "dbias", dbias, cols, names, rows, cols) || rows*cols == 0 {
 		return
 	}

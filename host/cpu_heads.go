@@ -15,7 +15,7 @@ func (c *CPU) MergeHeads(batch, steps, parts, heads, dim int, y, x *F32) {
 // x's row (b, t) and y's matrix (p, b, h), in the direction merge says.
 func (c *CPU) heads(op string, batch, steps, parts, heads, dim int, x, y *F32, merge bool) {
 	const names = "batch steps parts heads dim"
-	n := batch * steps * parts * heads * dim
+	n := satMul(batch, steps, parts, heads, dim)
 	if c.failed() || !c.nonNeg(op, names, batch, steps, parts, heads, dim) ||
 		!c.f32(op, "x", x, n, names, batch, steps, parts, heads, dim) ||
 		!c.f32(op, "y", y, n, names, batch, steps, parts, heads, dim) || n == 0 {

@@ -13,9 +13,9 @@ func (c *CPU) lstmStep(op string, dirs, steps, batch, hidden, s int, lengths *I3
 	if !c.i32(op, "lengths", lengths, batch, "batch", batch) {
 		return nil, false
 	}
-	n := dirs * steps * batch * hidden
+	n := satMul(dirs, steps, batch, hidden)
 	for i, b := range gates4 {
-		if !c.f32(op, gates4Names[i], b, 4*n, names, dirs, steps, batch, hidden, s) {
+		if !c.f32(op, gates4Names[i], b, satMul(4, n), names, dirs, steps, batch, hidden, s) {
 			return nil, false
 		}
 	}

@@ -14,8 +14,8 @@ func (c *CPU) Transpose(batch, rows, cols int, src *F32, ldSrc, strideSrc int, d
 		return
 	}
 	if !c.ld(op, "ldSrc", ldSrc, cols, names, vals...) || !c.ld(op, "ldDst", ldDst, rows, names, vals...) ||
-		!c.f32(op, "src", src, (batch-1)*strideSrc+cpuMatLen(rows, cols, ldSrc), names, vals...) ||
-		!c.f32(op, "dst", dst, (batch-1)*strideDst+cpuMatLen(cols, rows, ldDst), names, vals...) {
+		!c.f32(op, "src", src, satAdd(satMul(batch-1, strideSrc), cpuMatLen(rows, cols, ldSrc)), names, vals...) ||
+		!c.f32(op, "dst", dst, satAdd(satMul(batch-1, strideDst), cpuMatLen(cols, rows, ldDst)), names, vals...) {
 		return
 	}
 	for i := range batch {
@@ -32,11 +32,11 @@ func (c *CPU) Transpose(batch, rows, cols int, src *F32, ldSrc, strideSrc int, d
 // matrices of 4·hidden·hidden elements, ldDir apart.
 func (c *CPU) lstmWeights(op, name string, w *F32, ldDir, dirs, hidden int) bool {
 	const names = "ldDir dirs hidden"
-	per := 4 * hidden * hidden
+	per := satMul(4, hidden, hidden)
 	if !c.nonNeg(op, names, ldDir, dirs, hidden) || !c.ld(op, "ldDir", ldDir, per, names, ldDir, dirs, hidden) {
 		return false
 	}
-	return c.f32(op, name, w, (dirs-1)*ldDir+per, names, ldDir, dirs, hidden)
+	return c.f32(op, name, w, satAdd(satMul(dirs-1, ldDir), per), names, ldDir, dirs, hidden)
 }
 
 // lstmSequence checks a whole-sequence op's sizes and buffers (those of

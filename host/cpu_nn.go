@@ -10,7 +10,7 @@ func (c *CPU) softmaxArgs(op string, rows, cols int, lengths *I32, rowsPerLength
 		return nil, false
 	}
 	for i, b := range bufs {
-		if !c.f32(op, bufNames[i], b, rows*cols, names, rows, cols, rowsPerLength) {
+		if !c.f32(op, bufNames[i], b, satMul(rows, cols), names, rows, cols, rowsPerLength) {
 			return nil, false
 		}
 	}
@@ -21,7 +21,7 @@ func (c *CPU) softmaxArgs(op string, rows, cols int, lengths *I32, rowsPerLength
 		c.failf(op, "rowsPerLength=%d with lengths, must be ≥ 1", rowsPerLength)
 		return nil, false
 	}
-	need := (rows + rowsPerLength - 1) / rowsPerLength
+	need := ceilDiv(rows, rowsPerLength)
 	if !c.i32(op, "lengths", lengths, need, names, rows, cols, rowsPerLength) {
 		return nil, false
 	}
@@ -151,7 +151,7 @@ func (c *CPU) CrossEntropy(n, classes int, smoothing float32, logits *F32, label
 		c.failf(op, "no classes %s", cpuSizes(names, []int{n, classes}))
 		return
 	}
-	nc := n * classes
+	nc := satMul(n, classes)
 	if !c.f32(op, "logits", logits, nc, names, n, classes) ||
 		!c.i32(op, "labels", labels, n, names, n, classes) ||
 		!c.f32(op, "loss", loss, 1, names, n, classes) ||
@@ -338,7 +338,7 @@ func (c *CPU) embeddingArgs(op string, ids *I32, dim int, pad int32, table *F32,
 		c.failf(op, "dim=0 with %d ids", n)
 		return nil, false
 	}
-	if !c.f32(op, tableName, table, dim, names, n, dim) || !c.f32(op, rowsName, rows, n*dim, names, n, dim) {
+	if !c.f32(op, tableName, table, dim, names, n, dim) || !c.f32(op, rowsName, rows, satMul(n, dim), names, n, dim) {
 		return nil, false
 	}
 	vocab := table.Len() / dim
@@ -430,12 +430,13 @@ func (c *CPU) seqArgs(op string, batch, steps, feat, dirs int, x *F32, ldX, dirC
 		c.failf(op, "dirCols=%d overlaps the %d features of the other direction %s", dirCols, feat, cpuSizes(names, vals))
 		return nil, false
 	}
-	if batch*steps*feat == 0 {
+	if satMul(batch, steps, feat) == 0 {
 		return nil, true
 	}
-	if !c.ld(op, "ldX", ldX, (dirs-1)*dirCols+feat, names, vals...) ||
-		!c.f32(op, "x", x, cpuMatLen(batch*steps, (dirs-1)*dirCols+feat, ldX), names, vals...) ||
-		!c.f32(op, "y", y, dirs*steps*batch*feat, names, vals...) {
+	xCols := satAdd(satMul(dirs-1, dirCols), feat) // a row of x: dirs runs of feat, dirCols apart
+	if !c.ld(op, "ldX", ldX, xCols, names, vals...) ||
+		!c.f32(op, "x", x, cpuMatLen(satMul(batch, steps), xCols, ldX), names, vals...) ||
+		!c.f32(op, "y", y, satMul(dirs, steps, batch, feat), names, vals...) {
 		return nil, false
 	}
 	ls := lengths.cpu[:batch]
@@ -555,11 +556,11 @@ func (c *CPU) poolArgs(op string, batch, steps, feat int, lengths *I32, seq *F32
 		!c.i32(op, "lengths", lengths, batch, names, batch, steps, feat, ld) {
 		return nil, false
 	}
-	if batch*feat == 0 {
+	if satMul(batch, feat) == 0 {
 		return nil, true
 	}
 	if !c.ld(op, ldName, ld, feat, names, batch, steps, feat, ld) ||
-		!c.f32(op, seqName, seq, batch*steps*feat, names, batch, steps, feat, ld) ||
+		!c.f32(op, seqName, seq, satMul(batch, steps, feat), names, batch, steps, feat, ld) ||
 		!c.f32(op, pooledName, pooled, cpuMatLen(batch, feat, ld), names, batch, steps, feat, ld) {
 		return nil, false
 	}

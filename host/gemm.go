@@ -99,7 +99,7 @@ func (c *CPU) gemmOp(op string, transA, transB bool, m, n, k int, alpha float32,
 		if one == 0 {
 			return 0
 		}
-		return (batch-1)*stride + one
+		return satAdd(satMul(batch-1, stride), one)
 	}
 	if readAB {
 		if !c.ld(op, "lda", lda, colsA, "m n k lda", m, n, k, lda) ||

@@ -270,11 +270,14 @@ func (g *GPU) fitsInt32(op string, vals ...int) bool {
 	return true
 }
 
+// matLen is the number of elements a rows×cols matrix with row stride ld
+// spans: (rows−1)·ld + cols, or 0 when it is empty; math.MaxInt when that
+// exceeds math.MaxInt (see satMul).
 func matLen(rows, cols, ld int) int {
 	if rows <= 0 || cols <= 0 {
 		return 0
 	}
-	return (rows-1)*ld + cols
+	return satAdd(satMul(rows-1, ld), cols)
 }
 
 func ptr(b *F32) cuda.DevicePtr {
@@ -934,8 +937,8 @@ func (g *GPU) Transpose(batch, rows, cols int, src *F32, ldSrc, strideSrc int, d
 	if g.failed() || !g.nonNeg(op, batch, rows, cols, ldSrc, strideSrc, ldDst, strideDst) || batch == 0 || rows == 0 || cols == 0 {
 		return
 	}
-	srcLen := (batch-1)*strideSrc + matLen(rows, cols, ldSrc)
-	dstLen := (batch-1)*strideDst + matLen(cols, rows, ldDst)
+	srcLen := satAdd(satMul(batch-1, strideSrc), matLen(rows, cols, ldSrc))
+	dstLen := satAdd(satMul(batch-1, strideDst), matLen(cols, rows, ldDst))
 	if !g.ld(op, "ldSrc", ldSrc, cols) || !g.ld(op, "ldDst", ldDst, rows) ||
 		!g.f32(op, "src", src, srcLen) || !g.f32(op, "dst", dst, dstLen) ||
 		!g.fitsInt32(op, rows, cols, ldSrc, ldDst, strideSrc, strideDst, srcLen, dstLen) {
@@ -996,7 +999,7 @@ func (g *GPU) reduce(op string, x, out *F32, squares bool) {
 // AddBias adds bias[c] to x[r*cols+c] for every row r of a rows×cols x.
 func (g *GPU) AddBias(rows, cols int, x, bias *F32) {
 	const op = "AddBias"
-	if g.failed() || !g.nonNeg(op, rows, cols) || !g.f32(op, "x", x, rows*cols) || !g.f32(op, "bias", bias, cols) ||
+	if g.failed() || !g.nonNeg(op, rows, cols) || !g.f32(op, "x", x, satMul(rows, cols)) || !g.f32(op, "bias", bias, cols) ||
 		rows*cols == 0 || !g.fitsInt32(op, rows*cols) {
 		return
 	}
@@ -1006,7 +1009,7 @@ func (g *GPU) AddBias(rows, cols int, x, bias *F32) {
 // BiasGrad accumulates the column sums of the rows×cols dy into dbias.
 func (g *GPU) BiasGrad(rows, cols int, dy, dbias *F32) {
 	const op = "BiasGrad"
-	if g.failed() || !g.nonNeg(op, rows, cols) || !g.f32(op, "dy", dy, rows*cols) || !g.f32(op, "dbias", dbias, cols) ||
+	if g.failed() || !g.nonNeg(op, rows, cols) || !g.f32(op, "dy", dy, satMul(rows, cols)) || !g.f32(op, "dbias", dbias, cols) ||
 		rows*cols == 0 || !g.fitsInt32(op, rows*cols) {
 		return
 	}
@@ -1314,7 +1317,7 @@ func (g *GPU) gemmCheck(op string, transA, transB bool, m, n, k int, alpha float
 		if rows == 0 || cols == 0 {
 			return 0
 		}
-		return (batch-1)*stride + matLen(rows, cols, ld)
+		return satAdd(satMul(batch-1, stride), matLen(rows, cols, ld))
 	}
 	readAB := k > 0 && alpha != 0 // else A and B are not read, as on the CPU
 	if readAB && (!g.ld(op, "lda", lda, ac) || !g.ld(op, "ldb", ldb, bc) ||
@@ -1334,7 +1337,7 @@ func (g *GPU) gemmCheck(op string, transA, transB bool, m, n, k int, alpha float
 func (g *GPU) EmbeddingForward(ids *I32, dim int, pad int32, table, out *F32) {
 	const op = "EmbeddingForward"
 	n := ids.Len()
-	if g.failed() || !g.nonNeg(op, dim) || !g.i32(op, "ids", ids, n) || !g.f32(op, "out", out, n*dim) ||
+	if g.failed() || !g.nonNeg(op, dim) || !g.i32(op, "ids", ids, n) || !g.f32(op, "out", out, satMul(n, dim)) ||
 		!g.f32(op, "table", table, 0) {
 		return
 	}
@@ -1356,7 +1359,7 @@ func (g *GPU) EmbeddingForward(ids *I32, dim int, pad int32, table, out *F32) {
 func (g *GPU) EmbeddingBackward(ids *I32, dim int, pad int32, dout, dtable *F32) {
 	const op = "EmbeddingBackward"
 	n := ids.Len()
-	if g.failed() || !g.nonNeg(op, dim) || !g.i32(op, "ids", ids, n) || !g.f32(op, "dout", dout, n*dim) ||
+	if g.failed() || !g.nonNeg(op, dim) || !g.i32(op, "ids", ids, n) || !g.f32(op, "dout", dout, satMul(n, dim)) ||
 		!g.f32(op, "dtable", dtable, 0) {
 		return
 	}
@@ -1459,12 +1462,12 @@ func (g *GPU) seqCheck(op string, batch, steps, feat, dirs int, lengths *I32, ld
 		g.failf(op, "dirCols=%d overlaps the %d features of the other direction", dirCols, feat)
 		return false
 	}
-	if batch*steps == 0 || feat == 0 {
+	if satMul(batch, steps, feat) == 0 {
 		return false
 	}
-	cols := (dirs-1)*dirCols + feat
+	cols := satAdd(satMul(dirs-1, dirCols), feat) // a row of x: dirs runs of feat, dirCols apart
 	return g.ld(op, "ldX", ldX, cols) && g.i32(op, "lengths", lengths, batch) &&
-		g.f32(op, "x", x, matLen(batch*steps, cols, ldX)) && g.f32(op, "y", y, dirs*batch*steps*feat) &&
+		g.f32(op, "x", x, matLen(satMul(batch, steps), cols, ldX)) && g.f32(op, "y", y, satMul(dirs, batch, steps, feat)) &&
 		g.fitsInt32(op, batch*steps, feat, ldX)
 }
 
@@ -1521,9 +1524,9 @@ func (g *GPU) lstmCheck(op string, dirs, steps, batch, hidden, s int, lengths *I
 		g.failf(op, "batch=%d or dirs=%d exceeds %d", batch, dirs, maxGridY)
 		return false
 	}
-	n := dirs * steps * batch * hidden
+	n := satMul(dirs, steps, batch, hidden)
 	for i, b := range gates4 {
-		if !g.f32(op, gates4Names[i], b, 4*n) {
+		if !g.f32(op, gates4Names[i], b, satMul(4, n)) {
 			return false
 		}
 	}
@@ -1532,7 +1535,7 @@ func (g *GPU) lstmCheck(op string, dirs, steps, batch, hidden, s int, lengths *I
 			return false
 		}
 	}
-	return dirs*batch*hidden > 0 && g.fitsInt32(op, 4*n)
+	return dirs*batch*hidden > 0 && g.fitsInt32(op, satMul(4, n))
 }
 
 // lstmStepUnits is LSTM_STEP_UNITS (lstm.cu): the most hidden units a
@@ -1681,8 +1684,9 @@ func (g *GPU) lstmSequenceCheck(op string, dirs, steps, batch, hidden int, lengt
 	if !g.lstmCheck(op, dirs, steps, batch, hidden, 0, lengths, gates4, gates4Names, state, stateNames) {
 		return false
 	}
-	per := 4 * hidden * hidden
-	if !g.ld(op, "ldDir", ldDir, per) || !g.f32(op, wName, w, (dirs-1)*ldDir+per) || !g.fitsInt32(op, (dirs-1)*ldDir+per) {
+	per := satMul(4, hidden, hidden)
+	wLen := satAdd(satMul(dirs-1, ldDir), per)
+	if !g.ld(op, "ldDir", ldDir, per) || !g.f32(op, wName, w, wLen) || !g.fitsInt32(op, wLen) {
 		return false
 	}
 	if hidden > lstmSeqMaxHidden {
@@ -1740,7 +1744,7 @@ func (g *GPU) heads(op string, batch, steps, parts, heads, dim int, x, y *F32, m
 	if g.failed() || !g.nonNeg(op, batch, steps, parts, heads, dim) {
 		return
 	}
-	n := batch * steps * parts * heads * dim
+	n := satMul(batch, steps, parts, heads, dim)
 	if !g.f32(op, "x", x, n) || !g.f32(op, "y", y, n) || n == 0 || !g.fitsInt32(op, batch, parts*heads*dim) {
 		return
 	}
@@ -1754,7 +1758,7 @@ func (g *GPU) heads(op string, batch, steps, parts, heads, dim int, x, y *F32, m
 // ---------------------------------------------------------------- softmax
 
 func (g *GPU) softmaxCheck(op string, rows, cols int, lengths *I32, rowsPerLength int, bufs []*F32, names []string) bool {
-	if g.failed() || !g.nonNeg(op, rows, cols) || rows*cols == 0 {
+	if g.failed() || !g.nonNeg(op, rows, cols) || satMul(rows, cols) == 0 {
 		return false
 	}
 	if lengths != nil {
@@ -1762,12 +1766,12 @@ func (g *GPU) softmaxCheck(op string, rows, cols int, lengths *I32, rowsPerLengt
 			g.failf(op, "rowsPerLength=%d must be positive", rowsPerLength)
 			return false
 		}
-		if !g.i32(op, "lengths", lengths, (rows+rowsPerLength-1)/rowsPerLength) {
+		if !g.i32(op, "lengths", lengths, ceilDiv(rows, rowsPerLength)) {
 			return false
 		}
 	}
 	for i, b := range bufs {
-		if !g.f32(op, names[i], b, rows*cols) {
+		if !g.f32(op, names[i], b, satMul(rows, cols)) {
 			return false
 		}
 	}
@@ -1812,19 +1816,20 @@ func (g *GPU) CrossEntropy(n, classes int, smoothing float32, logits *F32, label
 		g.failf(op, "classes must be positive")
 		return
 	}
-	if !g.f32(op, "logits", logits, n*classes) || !g.i32(op, "labels", labels, n) || !g.f32(op, "loss", loss, 1) {
+	nc := satMul(n, classes)
+	if !g.f32(op, "logits", logits, nc) || !g.i32(op, "labels", labels, n) || !g.f32(op, "loss", loss, 1) {
 		return
 	}
 	if weights != nil && !g.f32(op, "weights", weights, classes) {
 		return
 	}
-	if dlogits != nil && !g.f32(op, "dlogits", dlogits, n*classes) {
+	if dlogits != nil && !g.f32(op, "dlogits", dlogits, nc) {
 		return
 	}
-	if probs != nil && !g.f32(op, "probs", probs, n*classes) {
+	if probs != nil && !g.f32(op, "probs", probs, nc) {
 		return
 	}
-	if !g.fitsInt32(op, n*classes) {
+	if !g.fitsInt32(op, nc) {
 		return
 	}
 	// vec4: 4 classes and every buffer 16-byte aligned, so the kernel
@@ -1849,7 +1854,7 @@ func (g *GPU) MeanPool(batch, steps, feat int, lengths *I32, x, y *F32, ldY int)
 		return
 	}
 	if !g.ld(op, "ldY", ldY, feat) || !g.i32(op, "lengths", lengths, batch) ||
-		!g.f32(op, "x", x, batch*steps*feat) || !g.f32(op, "y", y, matLen(batch, feat, ldY)) ||
+		!g.f32(op, "x", x, satMul(batch, steps, feat)) || !g.f32(op, "y", y, matLen(batch, feat, ldY)) ||
 		!g.fitsInt32(op, batch*steps*feat, ldY) {
 		return
 	}
@@ -1864,11 +1869,11 @@ func (g *GPU) MeanPool(batch, steps, feat int, lengths *I32, x, y *F32, ldY int)
 // MeanPoolBackward writes dx from dy (row stride ldDY).
 func (g *GPU) MeanPoolBackward(batch, steps, feat int, lengths *I32, dy *F32, ldDY int, dx *F32) {
 	const op = "MeanPoolBackward"
-	if g.failed() || !g.nonNeg(op, batch, steps, feat, ldDY) || batch*steps*feat == 0 {
+	if g.failed() || !g.nonNeg(op, batch, steps, feat, ldDY) || satMul(batch, steps, feat) == 0 {
 		return
 	}
 	if !g.ld(op, "ldDY", ldDY, feat) || !g.i32(op, "lengths", lengths, batch) ||
-		!g.f32(op, "dy", dy, matLen(batch, feat, ldDY)) || !g.f32(op, "dx", dx, batch*steps*feat) ||
+		!g.f32(op, "dy", dy, matLen(batch, feat, ldDY)) || !g.f32(op, "dx", dx, satMul(batch, steps, feat)) ||
 		!g.fitsInt32(op, batch*steps*feat, ldDY) {
 		return
 	}
