@@ -148,7 +148,7 @@ func plan(items []int, batchSize int, shuffle, bucket bool, seed int64, epoch in
 		for _, i := range order {
 			keys[i] = key(i)
 		}
-		chunk := bucketBatches * batchSize
+		chunk := bucketBatches * min(batchSize, len(order)) // no overflow for any batch size
 		for s := 0; s < len(order); s += chunk {
 			slices.SortStableFunc(order[s:min(s+chunk, len(order))], func(a, b int) int {
 				ka, kb := keys[a], keys[b]

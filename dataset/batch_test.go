@@ -195,6 +195,10 @@ func TestBatchPlan(t *testing.T) {
 	if got := SentenceBatches(e, nil, 8, true, true, 0, 0); len(got) != 0 {
 		t.Errorf("no items: %d batches", len(got))
 	}
+	// A batch size whose bucket span (8 batches) overflows int: one batch.
+	if got := SentenceBatches(e, items, 1<<62, true, true, 1, 1); len(got) != 1 || got[0].Size != len(items) {
+		t.Errorf("batch size 2^62: %d batches", len(got))
+	}
 }
 
 func TestDialogBatches(t *testing.T) {

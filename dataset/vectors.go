@@ -232,7 +232,7 @@ func (rd *vectorReader) isBinary() bool {
 	if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
 		b = b[:nl]
 	}
-	sp := bytes.IndexByte(b, ' ')
+	sp := bytes.IndexAny(b, " \t") // text lines split on either, as textVector does
 	if sp < 0 {
 		return true
 	}

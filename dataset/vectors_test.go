@@ -93,6 +93,8 @@ func TestReadWordVectors(t *testing.T) {
 		{"glove.txt", []byte(glove), 10, false},
 		{"crlf.txt", []byte(strings.ReplaceAll(glove, "\n", "\r\n") + "\r\n\r\n"), 10, false},
 		{"fasttext.vec", []byte("10 3\n" + glove), 10, false},
+		// Tab-separated lines after a header: text, not binary.
+		{"tabs.vec", []byte("10 3\n" + strings.NewReplacer(" 0", "\t0", " 1", "\t1", " -", "\t-", " 2", "\t2", " 3", "\t3", " 4", "\t4", " 5", "\t5", " 6", "\t6", " 7", "\t7", " 8", "\t8", " 9", "\t9").Replace(glove)), 10, false},
 		{"glove.txt.gz", gzipped([]byte(glove)), 10, false},
 		{"glove.txt.zst", zstded(t, []byte(glove)), 10, false},
 		{"word2vec.bin", word2vecBinary(words, vecs, true), 7, true},

@@ -169,8 +169,10 @@ func runPredict(args []string) error {
 		if text[0] != '{' { // null decodes into a struct without error
 			return fmt.Errorf("standard input line %d: %.20s: %s", line, text, want)
 		}
-		if dec.More() {
-			return fmt.Errorf("standard input line %d: more than one JSON value: give one utterance or dialog per line", line)
+		// More reports false before a stray } or ]; a second Decode sees
+		// anything but the end, as serve checks a body.
+		if err := dec.Decode(&struct{}{}); err != io.EOF {
+			return fmt.Errorf("standard input line %d: more than one JSON value, or text after it: give one utterance or dialog per line", line)
 		}
 		inTurns, err := in.turns()
 		if err != nil {

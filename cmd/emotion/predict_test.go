@@ -162,11 +162,12 @@ func TestPredictLongDialog(t *testing.T) {
 	}
 }
 
-// TestPredictNamesTheByteOfTheLine: the byte that is not UTF-8 (or begins
-// an escape of half a surrogate pair) is counted from the start of its
-// line of standard input, as an editor shows it, byte order mark and
-// leading spaces included; it was counted in the line stripped of them.
-func TestPredictNamesTheByteOfTheLine(t *testing.T) {
+// TestPredictStdinErrors: the byte that is not UTF-8 (or begins an escape
+// of half a surrogate pair) is counted from the start of its line of
+// standard input, as an editor shows it, byte order mark and leading
+// spaces included (it was counted in the line stripped of them); and a
+// line with anything after its JSON object is refused.
+func TestPredictStdinErrors(t *testing.T) {
 	ckpt := trainTiny(t, "sentence")
 	for _, tc := range []struct{ in, want string }{
 		{"{\"text\": \"caf\xe9\"}\n", "line 1: not UTF-8 text: byte 14 is 0xe9"},
@@ -177,6 +178,11 @@ func TestPredictNamesTheByteOfTheLine(t *testing.T) {
 		// as U+FFFD, so it is refused as bytes that are not UTF-8 are.
 		{`  {"text": "x\ud83d"}` + "\n", `line 1: not UTF-8 text: byte 14 begins \ud83d, half a surrogate pair without its other half`},
 		{`{"text": "\ude00 y"}` + "\n", `line 1: not UTF-8 text: byte 11 begins \ude00`},
+		// Text after the JSON object, even a lone } or ] (which
+		// json.Decoder.More passes over), is refused as serve refuses it.
+		{`{"text": "hi"}}` + "\n", "line 1: more than one JSON value, or text after it"},
+		{`{"text": "hi"}]` + "\n", "line 1: more than one JSON value, or text after it"},
+		{`{"text": "hi"} {"text": "b"}` + "\n", "line 1: more than one JSON value, or text after it"},
 	} {
 		oldIn := stdin
 		stdin = strings.NewReader(tc.in)

@@ -59,6 +59,9 @@ func batchBounds(maxBatch int) []float64 {
 	var b []float64
 	for n := 1; n < maxBatch; n *= 2 {
 		b = append(b, float64(n))
+		if n > maxBatch/2 { // the next doubling passes maxBatch (or overflows)
+			break
+		}
 	}
 	return append(b, float64(maxBatch))
 }

@@ -218,6 +218,11 @@ func TestServeMetricsFormat(t *testing.T) {
 	if got, want := batchBounds(10), []float64{1, 2, 4, 8, 10}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("batchBounds(10) = %v, want %v", got, want)
 	}
+	// Doubling past a --max-batch near the largest int overflowed and
+	// never ended.
+	if got := batchBounds(math.MaxInt); len(got) != 64 || got[62] != 1<<62 {
+		t.Errorf("batchBounds(MaxInt) = %d bounds, the last but one %g", len(got), got[len(got)-2])
+	}
 	h := newHistogram(1, 2)
 	for _, v := range []float64{0.5, 1, 1.5, 3} {
 		h.observe(v)
