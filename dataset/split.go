@@ -33,13 +33,20 @@ const (
 	// validation speakers are training speakers too.
 	ValSplitStratified = "stratified"
 	// ValSplitSpeaker holds out whole speakers, drawn at random until they
-	// hold ValFraction of the training sessions' utterances: validation is
-	// speaker independent, as the test split is.
+	// hold ValFraction of the training sessions' utterances: their turns
+	// are never a training target, as the test session's are not, but
+	// (IEMOCAP's sessions being dialogs of two) they are the context of
+	// their partners' training windows.
 	ValSplitSpeaker = "speaker"
+	// ValSplitSession holds out whole training sessions the same way: no
+	// turn of their speakers or conversations is trained on, target or
+	// context, as with the test session (one of IEMOCAP's four training
+	// sessions, a quarter of them).
+	ValSplitSession = "session"
 )
 
 // ValSplits lists the ways of drawing a validation split.
-var ValSplits = []string{ValSplitStratified, ValSplitSpeaker}
+var ValSplits = []string{ValSplitStratified, ValSplitSpeaker, ValSplitSession}
 
 // Defaults of Options.
 const (
@@ -89,9 +96,9 @@ func (o Options) Validate() error {
 	case !(o.ValFraction > 0 && o.ValFraction < 1):
 		return fmt.Errorf("validation fraction %v outside (0, 1)", o.ValFraction)
 	case o.ValSplit != "" && !slices.Contains(ValSplits, o.ValSplit):
-		return fmt.Errorf("unknown validation split %q (want stratified or speaker)", o.ValSplit)
-	case o.ValSplit == ValSplitSpeaker && o.Protocol == ProtocolSeed:
-		return errors.New("validation split speaker: the seed protocol pools every speaker into every split; use session5 or loso")
+		return fmt.Errorf("unknown validation split %q (want stratified, speaker or session)", o.ValSplit)
+	case (o.ValSplit == ValSplitSpeaker || o.ValSplit == ValSplitSession) && o.Protocol == ProtocolSeed:
+		return fmt.Errorf("validation split %s: the seed protocol pools every speaker and session into every split; use session5 or loso", o.ValSplit)
 	case o.Window < 1:
 		return fmt.Errorf("window %d, want at least 1", o.Window)
 	case o.MinCount < 1:
@@ -107,9 +114,10 @@ func (o Options) Validate() error {
 type Fold struct {
 	Name             string
 	Train, Val, Test []int
-	// ValSpeakers are the speakers held out for validation
-	// (ValSplitSpeaker), sorted; nil for a stratified split.
-	ValSpeakers []string
+	// ValHeldOut names what was held out for validation, sorted: speakers
+	// (ValSplitSpeaker: Ses02F) or sessions (ValSplitSession: Ses02); nil
+	// for a stratified split.
+	ValHeldOut []string
 }
 
 // Folds splits the labelled utterances of c by o.Protocol: one fold for
@@ -159,12 +167,12 @@ func Folds(c *Corpus, o Options) ([]Fold, error) {
 		if len(rest) == 0 {
 			return Fold{}, fmt.Errorf("folds: %s: no labelled utterance outside session %d to train on", name, test)
 		}
-		if o.ValSplit == ValSplitSpeaker {
-			train, val, speakers, err := holdOutSpeakers(c, rest, o.ValFraction, splitRand(o.Seed, stream))
+		if o.ValSplit == ValSplitSpeaker || o.ValSplit == ValSplitSession {
+			train, val, held, err := holdOut(c, rest, o.ValSplit, o.ValFraction, splitRand(o.Seed, stream))
 			if err != nil {
 				return Fold{}, fmt.Errorf("folds: %s: %w", name, err)
 			}
-			return Fold{Name: name, Train: train, Val: val, Test: bySession[test], ValSpeakers: speakers}, nil
+			return Fold{Name: name, Train: train, Val: val, Test: bySession[test], ValHeldOut: held}, nil
 		}
 		parts := stratify(c, rest, []float64{o.ValFraction}, splitRand(o.Seed, stream))
 		return Fold{Name: name, Train: parts[0], Val: parts[1], Test: bySession[test]}, nil
@@ -203,39 +211,44 @@ func splitRand(seed int64, stream uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(seed), salt|stream))
 }
 
-// holdOutSpeakers splits items by speaker: speakers drawn in random order
-// go to validation until they hold at least frac of the items (at least
-// one speaker, never every one), the rest to training. Both are returned
-// in corpus order, with the held-out speakers sorted.
-func holdOutSpeakers(c *Corpus, items []int, frac float64, rng *rand.Rand) (train, val []int, held []string, err error) {
-	if !c.HasSpeakers {
-		return nil, nil, nil, fmt.Errorf("validation split speaker: %s does not give speakers (the IEMOCAP CSV transcripts with utterance IDs do)", c.Source)
+// holdOut splits items by speaker or by session (how, ValSplitSpeaker or
+// ValSplitSession): groups drawn in random order go to validation until
+// they hold at least frac of the items (at least one group, never every
+// one), the rest to training. Both are returned in corpus order, with the
+// held-out groups' names sorted.
+func holdOut(c *Corpus, items []int, how string, frac float64, rng *rand.Rand) (train, val []int, held []string, err error) {
+	group, what := func(u *Utterance) string { return fmt.Sprintf("Ses%02d", u.Session) }, "session"
+	if how == ValSplitSpeaker {
+		if !c.HasSpeakers {
+			return nil, nil, nil, fmt.Errorf("validation split speaker: %s does not give speakers (the IEMOCAP CSV transcripts with utterance IDs do; --val-split session needs only sessions)", c.Source)
+		}
+		group, what = func(u *Utterance) string { return u.Speaker }, "speaker"
 	}
 	count := map[string]int{}
 	for _, i := range items {
-		count[c.Utterances[i].Speaker]++
+		count[group(&c.Utterances[i])]++
 	}
 	delete(count, "") // a turn of unknown speaker is never held out
-	speakers := make([]string, 0, len(count))
-	for sp := range count {
-		speakers = append(speakers, sp)
+	groups := make([]string, 0, len(count))
+	for g := range count {
+		groups = append(groups, g)
 	}
-	if len(speakers) < 2 {
-		return nil, nil, nil, fmt.Errorf("validation split speaker: the training sessions have %d speaker(s), want at least two (one to validate on, one to train on)", len(speakers))
+	if len(groups) < 2 {
+		return nil, nil, nil, fmt.Errorf("validation split %s: the training sessions have %d %s(s), want at least two (one to validate on, one to train on)", how, len(groups), what)
 	}
-	slices.Sort(speakers)
-	rng.Shuffle(len(speakers), func(a, b int) { speakers[a], speakers[b] = speakers[b], speakers[a] })
+	slices.Sort(groups)
+	rng.Shuffle(len(groups), func(a, b int) { groups[a], groups[b] = groups[b], groups[a] })
 	want, n := frac*float64(len(items)), 0
 	isHeld := map[string]bool{}
-	for _, sp := range speakers[:len(speakers)-1] {
+	for _, g := range groups[:len(groups)-1] {
 		if len(held) > 0 && float64(n) >= want {
 			break
 		}
-		held, n, isHeld[sp] = append(held, sp), n+count[sp], true
+		held, n, isHeld[g] = append(held, g), n+count[g], true
 	}
 	slices.Sort(held)
 	for _, i := range items {
-		if isHeld[c.Utterances[i].Speaker] {
+		if isHeld[group(&c.Utterances[i])] {
 			val = append(val, i)
 		} else {
 			train = append(train, i)

@@ -175,14 +175,14 @@ func TestFoldsSpeakerValidation(t *testing.T) {
 			s++
 			rest := itemsWhere(c, func(u *Utterance) bool { return u.Session != s })
 			checkPartition(t, f.Name, rest, f.Train, f.Val)
-			if !slices.IsSorted(f.ValSpeakers) || len(f.ValSpeakers) == 0 {
-				t.Fatalf("frac %g, %s: validation speakers %v", frac, f.Name, f.ValSpeakers)
+			if !slices.IsSorted(f.ValHeldOut) || len(f.ValHeldOut) == 0 {
+				t.Fatalf("frac %g, %s: validation speakers %v", frac, f.Name, f.ValHeldOut)
 			}
-			held := itemsWhere(c, func(u *Utterance) bool { return u.Session != s && slices.Contains(f.ValSpeakers, u.Speaker) })
+			held := itemsWhere(c, func(u *Utterance) bool { return u.Session != s && slices.Contains(f.ValHeldOut, u.Speaker) })
 			if !slices.Equal(f.Val, held) {
-				t.Errorf("frac %g, %s: validation is not exactly the utterances of %v", frac, f.Name, f.ValSpeakers)
+				t.Errorf("frac %g, %s: validation is not exactly the utterances of %v", frac, f.Name, f.ValHeldOut)
 			}
-			for _, sp := range f.ValSpeakers {
+			for _, sp := range f.ValHeldOut {
 				if sp == fmt.Sprintf("Ses%02dF", s) || sp == fmt.Sprintf("Ses%02dM", s) {
 					t.Errorf("frac %g, %s: validation speaker %s is in the test session", frac, f.Name, sp)
 				}
@@ -192,17 +192,17 @@ func TestFoldsSpeakerValidation(t *testing.T) {
 			}
 			// At least frac, unless only the training speaker is left.
 			n := float64(len(f.Val))
-			if n < frac*float64(len(rest)) && len(f.ValSpeakers) < 7 {
+			if n < frac*float64(len(rest)) && len(f.ValHeldOut) < 7 {
 				t.Errorf("frac %g, %s: %g of %d held out", frac, f.Name, n, len(rest))
 			}
 			// Before its last speaker was drawn the split held less than
 			// frac, so it does without its largest.
 			largest := 0
-			for _, sp := range f.ValSpeakers {
+			for _, sp := range f.ValHeldOut {
 				largest = max(largest, len(itemsWhere(c, func(u *Utterance) bool { return u.Session != s && u.Speaker == sp })))
 			}
 			if float64(len(f.Val)-largest) >= frac*float64(len(rest)) {
-				t.Errorf("frac %g, %s: %d held out by %v, more speakers than needed", frac, f.Name, len(f.Val), f.ValSpeakers)
+				t.Errorf("frac %g, %s: %d held out by %v, more speakers than needed", frac, f.Name, len(f.Val), f.ValHeldOut)
 			}
 		}
 	}
@@ -210,7 +210,7 @@ func TestFoldsSpeakerValidation(t *testing.T) {
 	o.ValSplit = ValSplitSpeaker
 	first, _ := Folds(c, o)
 	again, _ := Folds(c, o)
-	if !slices.Equal(first[0].ValSpeakers, again[0].ValSpeakers) || !slices.Equal(first[0].Train, again[0].Train) {
+	if !slices.Equal(first[0].ValHeldOut, again[0].ValHeldOut) || !slices.Equal(first[0].Train, again[0].Train) {
 		t.Error("the same seed held out other speakers")
 	}
 	drawn := map[string]bool{}
@@ -220,10 +220,41 @@ func TestFoldsSpeakerValidation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		drawn[strings.Join(f[0].ValSpeakers, ",")] = true
+		drawn[strings.Join(f[0].ValHeldOut, ",")] = true
 	}
 	if len(drawn) < 2 {
 		t.Errorf("seeds 1–8 all held out %v", drawn)
+	}
+}
+
+// TestFoldsSessionValidation: with ValSplitSession each fold's
+// validation split is every labelled utterance of the training sessions
+// it names (one of four at the default 0.1, at least ValFraction), drawn
+// by seed; it needs sessions only, not speakers.
+func TestFoldsSessionValidation(t *testing.T) {
+	c := fixtureCorpus(5, 3, 17)
+	c.HasSpeakers = false
+	for _, frac := range []float64{0.1, 0.3, 0.99} {
+		o := DefaultOptions()
+		o.Protocol, o.ValSplit, o.ValFraction = ProtocolLOSO, ValSplitSession, frac
+		folds, err := Folds(c, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s, f := range folds {
+			s++
+			rest := itemsWhere(c, func(u *Utterance) bool { return u.Session != s })
+			checkPartition(t, f.Name, rest, f.Train, f.Val)
+			held := itemsWhere(c, func(u *Utterance) bool {
+				return u.Session != s && slices.Contains(f.ValHeldOut, fmt.Sprintf("Ses%02d", u.Session))
+			})
+			if !slices.Equal(f.Val, held) || len(f.ValHeldOut) == 0 || slices.Contains(f.ValHeldOut, fmt.Sprintf("Ses%02d", s)) {
+				t.Errorf("frac %g, %s: validation is not exactly the utterances of training sessions %v", frac, f.Name, f.ValHeldOut)
+			}
+			if want := map[float64]int{0.1: 1, 0.3: 2, 0.99: 3}[frac]; len(f.ValHeldOut) != want {
+				t.Errorf("frac %g, %s: %d sessions held out (%v), want %d", frac, f.Name, len(f.ValHeldOut), f.ValHeldOut, want)
+			}
+		}
 	}
 }
 
@@ -283,6 +314,8 @@ func TestFoldsErrors(t *testing.T) {
 	}
 	unlabelled := &Corpus{Source: "empty", Utterances: []Utterance{{Label: NoLabel, Session: 1}}}
 	one := fixtureCorpus(1, 2, 10)
+	onlyOneAndFive := fixtureCorpus(5, 1, 10)
+	onlyOneAndFive.Utterances = slices.DeleteFunc(onlyOneAndFive.Utterances, func(u Utterance) bool { return u.Session != 1 && u.Session != 5 })
 	noSpeakers := fixtureCorpus(5, 1, 10)
 	noSpeakers.Source, noSpeakers.HasSpeakers = "nospk", false
 	// Sessions 1 and 5, and every turn of session 1 by one speaker.
@@ -319,6 +352,8 @@ func TestFoldsErrors(t *testing.T) {
 		{"loso one session", one, func(o *Options) { o.Protocol = ProtocolLOSO }, "only session"},
 		{"unknown validation split", four, func(o *Options) { o.ValSplit = "dialog" }, `unknown validation split "dialog"`},
 		{"speaker validation of the seed protocol", four, func(o *Options) { o.ValSplit, o.Protocol = ValSplitSpeaker, ProtocolSeed }, "seed protocol pools every speaker"},
+		{"session validation of the seed protocol", four, func(o *Options) { o.ValSplit, o.Protocol = ValSplitSession, ProtocolSeed }, "validation split session: the seed protocol"},
+		{"session validation of one training session", onlyOneAndFive, func(o *Options) { o.ValSplit = ValSplitSession }, "have 1 session(s), want at least two"},
 		{"speaker validation without speakers", noSpeakers, func(o *Options) { o.ValSplit = ValSplitSpeaker }, "nospk does not give speakers"},
 		{"speaker validation of one training speaker", oneSpeaker, func(o *Options) { o.ValSplit = ValSplitSpeaker }, "have 1 speaker(s), want at least two"},
 	}

@@ -60,7 +60,7 @@ func dataFlags(fs *pflag.FlagSet) *dataset.Options {
 	fs.StringVar(&o.Protocol, "protocol", o.Protocol, "split protocol: session5, loso or seed")
 	fs.Int64Var(&o.Seed, "seed", o.Seed, "seed of the splits")
 	fs.Float64Var(&o.ValFraction, "val-fraction", o.ValFraction, "share of each class of the training sessions held out for validation (session5, loso)")
-	fs.StringVar(&o.ValSplit, "val-split", dataset.ValSplitStratified, "how validation is drawn from the training sessions: stratified (--val-fraction of each class) or speaker (whole speakers, at least --val-fraction of the utterances: speaker independent, as the test split)")
+	fs.StringVar(&o.ValSplit, "val-split", dataset.ValSplitStratified, "how validation is drawn from the training sessions: stratified (--val-fraction of each class), speaker (whole speakers holding at least --val-fraction of the utterances: never a training target) or session (whole sessions: neither target nor context, as the test session)")
 	fs.IntVar(&o.Window, "window", o.Window, "dialog window: the target plus up to window-1 earlier turns")
 	fs.IntVar(&o.MinCount, "min-count", o.MinCount, "minimum count in the training split for a token to enter the vocabulary")
 	fs.IntVar(&o.MaxLen, "max-len", o.MaxLen, "tokens kept per utterance (longer ones are truncated)")
@@ -159,8 +159,8 @@ func printData(w io.Writer, c *dataset.Corpus, folds []dataset.Fold, o dataset.O
 			fmt.Fprintf(w, ", sentence model 60/20/20; leaky, for comparison only)\n")
 		}
 	case dataset.ProtocolSession5, dataset.ProtocolLOSO:
-		if o.ValSplit == dataset.ValSplitSpeaker {
-			fmt.Fprintf(w, ", validation: whole speakers holding at least %g of the training sessions)\n", o.ValFraction)
+		if o.ValSplit == dataset.ValSplitSpeaker || o.ValSplit == dataset.ValSplitSession {
+			fmt.Fprintf(w, ", validation: whole %ss holding at least %g of the training sessions)\n", o.ValSplit, o.ValFraction)
 		} else {
 			fmt.Fprintf(w, ", validation %g of each class of the training sessions)\n", o.ValFraction)
 		}
@@ -183,8 +183,8 @@ func printData(w io.Writer, c *dataset.Corpus, folds []dataset.Fold, o dataset.O
 		return err
 	}
 	for _, f := range folds {
-		if len(f.ValSpeakers) > 0 {
-			fmt.Fprintf(w, "%s: validation speakers %s\n", f.Name, strings.Join(f.ValSpeakers, ", "))
+		if len(f.ValHeldOut) > 0 {
+			fmt.Fprintf(w, "%s: validation %ss %s\n", f.Name, o.ValSplit, strings.Join(f.ValHeldOut, ", "))
 		}
 	}
 

@@ -447,8 +447,8 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 		"run": rec, "model": tr.Net.Config(), "train": tr.Cfg, "fold": fold.Name, "backend": be.Name(),
 		"train_size": len(fold.Train), "val_size": len(fold.Val), "test_size": len(fold.Test),
 		"vocab_size": enc.Vocab.Len(), "truncated_utterances": enc.Truncated}
-	if fold.ValSpeakers != nil {
-		runConfig["val_speakers"] = fold.ValSpeakers
+	if fold.ValHeldOut != nil {
+		runConfig["val_held_out"] = fold.ValHeldOut // speakers or sessions (--val-split)
 	}
 	if vectors != nil {
 		runConfig["embeddings_found"] = vectors.Found
