@@ -492,10 +492,14 @@ func isSessionParquet(name string) bool {
 // the Hugging Face hub (revision "" means main) with c, and loads them as
 // LoadParquet does. It finds them by listing the repository: files
 // data/session*-*.parquet or session*/….parquet (any .parquet file whose
-// name or folder names a session). Files already in c's cache are not
-// downloaded again, and offline (c.Offline) the cache alone is used.
+// name or folder names a session). Every file is downloaded at the commit
+// the listing resolved the revision to, so that all come from one commit
+// even when the branch moves meanwhile. Files already in c's cache are not
+// downloaded again, and offline (c.Offline) the cache alone is used; a file
+// of the listing missing from the cache is then an error, not a session
+// left out.
 func LoadHub(ctx context.Context, c *hub.Client, repo, revision string) (*Corpus, error) {
-	files, err := c.ListFiles(ctx, repo, revision)
+	commit, files, err := c.Snapshot(ctx, repo, revision)
 	if err != nil {
 		return nil, fmt.Errorf("load %s from the hub: %w", repo, err)
 	}
@@ -508,7 +512,7 @@ func LoadHub(ctx context.Context, c *hub.Client, repo, revision string) (*Corpus
 		if err != nil {
 			return nil, fmt.Errorf("load %s from the hub: %w", repo, err)
 		}
-		local, err := c.Download(ctx, repo, revision, name)
+		local, err := c.Download(ctx, repo, commit, name)
 		if err != nil {
 			return nil, fmt.Errorf("load %s from the hub: %w", repo, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -547,30 +549,43 @@ func TestClassOfName(t *testing.T) {
 	}
 }
 
+// fakeHubCommit is the commit fakeHubRepo's main names.
+const fakeHubCommit = "89abcdef0123456789abcdef0123456789abcdef"
+
 // fakeHubRepo serves a dataset repository's listing and files as the hub
 // does (see package hub), with the git blob id of each file as its ETag.
 func fakeHubRepo(t *testing.T, repo string, files map[string][]byte) *httptest.Server {
-	const commit = "89abcdef0123456789abcdef0123456789abcdef"
+	return fakeHubRepoFailing(t, repo, files, nil)
+}
+
+// fakeHubRepoFailing is fakeHubRepo, but the files for which fail returns
+// true are answered with 503 Service Unavailable.
+func fakeHubRepoFailing(t *testing.T, repo string, files map[string][]byte, fail func(name string) bool) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/datasets/"+repo+"/revision/main" {
 			var sib []map[string]string
 			for name := range files {
 				sib = append(sib, map[string]string{"rfilename": name})
 			}
-			json.NewEncoder(w).Encode(map[string]any{"id": repo, "sha": commit, "siblings": sib})
+			json.NewEncoder(w).Encode(map[string]any{"id": repo, "sha": fakeHubCommit, "siblings": sib})
 			return
 		}
-		name, ok := strings.CutPrefix(r.URL.Path, "/datasets/"+repo+"/resolve/main/")
+		rest, ok := strings.CutPrefix(r.URL.Path, "/datasets/"+repo+"/resolve/")
+		rev, name, _ := strings.Cut(rest, "/")
 		data, found := files[name]
-		if !ok || !found {
+		if !ok || rev != "main" && rev != fakeHubCommit || !found {
 			w.Header().Set("X-Error-Code", "EntryNotFound")
 			http.NotFound(w, r)
+			return
+		}
+		if fail != nil && fail(name) {
+			http.Error(w, "boom", http.StatusServiceUnavailable)
 			return
 		}
 		h := sha1.New()
 		fmt.Fprintf(h, "blob %d\x00", len(data))
 		h.Write(data)
-		w.Header().Set("X-Repo-Commit", commit)
+		w.Header().Set("X-Repo-Commit", fakeHubCommit)
 		w.Header().Set("ETag", `"`+hex.EncodeToString(h.Sum(nil))+`"`)
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 		if r.Method == http.MethodGet {
@@ -622,6 +637,120 @@ func TestLoadHub(t *testing.T) {
 	}
 	if _, err := LoadHub(context.Background(), off, "someone/other", ""); err == nil || !strings.Contains(err.Error(), "--data") {
 		t.Errorf("offline LoadHub of an uncached repo: err = %v, want a hint about --data", err)
+	}
+}
+
+// TestLoadHubOfflineMissingSession: a cache that an earlier online run left
+// partial (session 2's download failed) is not loaded offline as a shorter
+// corpus: the file the listing named but the cache lacks is an error.
+func TestLoadHubOfflineMissingSession(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string][]byte{}
+	for s := 1; s <= 2; s++ {
+		name := fmt.Sprintf("data/session%d-00000-of-00001.parquet", s)
+		b, err := os.ReadFile(writeParquet(t, dir, name, sessionRows(s, 3), hfOptions(&parquet.Snappy)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = b
+	}
+	const repo = "someone/iemocap"
+	srv := fakeHubRepoFailing(t, repo, files, func(name string) bool { return strings.Contains(name, "session2") })
+	cache := t.TempDir()
+	c := &hub.Client{Endpoint: srv.URL, CacheDir: cache, HTTP: srv.Client()}
+	if _, err := LoadHub(context.Background(), c, repo, ""); err == nil {
+		t.Fatal("online LoadHub succeeded with session 2's download failing")
+	}
+	srv.Close()
+	for _, cl := range []*hub.Client{
+		{Endpoint: "http://offline.invalid", CacheDir: cache, Offline: true},
+		{Endpoint: srv.URL, CacheDir: cache, HTTP: srv.Client()}, // online, the hub gone
+	} {
+		corpus, err := LoadHub(context.Background(), cl, repo, "")
+		if err == nil {
+			sessions := map[int]int{}
+			for _, u := range corpus.Utterances {
+				sessions[u.Session]++
+			}
+			t.Errorf("offline=%v: LoadHub of a partial cache succeeded with sessions %v (the repository has sessions 1 and 2)", cl.Offline, sessions)
+			continue
+		}
+		if !strings.Contains(err.Error(), "data/session2-00000-of-00001.parquet") {
+			t.Errorf("offline=%v: err = %v, want one naming the missing file", cl.Offline, err)
+		}
+		if cl.Offline && (!errors.Is(err, hub.ErrNotCached) || !strings.Contains(err.Error(), "not in the cache")) {
+			t.Errorf("offline: err = %v, want ErrNotCached saying the file is not in the cache", err)
+		}
+	}
+}
+
+// TestLoadHubOneCommit: the files are downloaded at the commit the listing
+// resolved main to, even when main moves to another commit meanwhile, and
+// the downloads at that commit leave refs/main as the listing wrote it.
+func TestLoadHubOneCommit(t *testing.T) {
+	const repo = "someone/iemocap"
+	const commitA, commitB = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	dir := t.TempDir()
+	a, err := os.ReadFile(writeParquet(t, dir, "a/session1.parquet", []hfRow{{Text: "text of commit A", Label: 0}}, hfOptions(&parquet.Snappy)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(writeParquet(t, dir, "b/session1.parquet", []hfRow{{Text: "text of commit B", Label: 1}}, hfOptions(&parquet.Snappy)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := map[string][]byte{commitA: a, commitB: b}
+	var mu sync.Mutex
+	var revisions []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/datasets/"+repo+"/revision/main" {
+			json.NewEncoder(w).Encode(map[string]any{"sha": commitA, "siblings": []map[string]string{{"rfilename": "session1.parquet"}}})
+			return
+		}
+		rest, _ := strings.CutPrefix(r.URL.Path, "/datasets/"+repo+"/resolve/")
+		rev, _, _ := strings.Cut(rest, "/")
+		mu.Lock()
+		revisions = append(revisions, r.Method+" "+rev)
+		mu.Unlock()
+		commit := rev
+		if rev == "main" { // main moved to B after the listing
+			commit = commitB
+		}
+		data, ok := content[commit]
+		if !ok {
+			w.Header().Set("X-Error-Code", "RevisionNotFound")
+			http.NotFound(w, r)
+			return
+		}
+		h := sha1.New()
+		fmt.Fprintf(h, "blob %d\x00", len(data))
+		h.Write(data)
+		w.Header().Set("X-Repo-Commit", commit)
+		w.Header().Set("ETag", `"`+hex.EncodeToString(h.Sum(nil))+`"`)
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		if r.Method == http.MethodGet {
+			w.Write(data)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := &hub.Client{Endpoint: srv.URL, CacheDir: t.TempDir(), HTTP: srv.Client()}
+	corpus, err := LoadHub(context.Background(), c, repo, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(corpus.Utterances) != 1 || corpus.Utterances[0].Text != "text of commit A" {
+		t.Errorf("listed at commit A, loaded %+v", corpus.Utterances)
+	}
+	for _, r := range revisions {
+		if !strings.HasSuffix(r, " "+commitA) {
+			t.Errorf("request %q: want every download at commit A", r)
+		}
+	}
+	if ref, err := os.ReadFile(filepath.Join(c.RepoFolder(repo), "refs", "main")); err != nil || string(ref) != commitA {
+		t.Errorf("refs/main = %q, %v; want %s, the commit the listing gave", ref, err, commitA)
+	}
+	if corpus.Source != "hf://datasets/"+repo {
+		t.Errorf("Source %q", corpus.Source)
 	}
 }
 

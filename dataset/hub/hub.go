@@ -40,19 +40,27 @@
 // # The cache
 //
 // The cache directory is $HF_HUB_CACHE, else $HF_HOME/hub, with HF_HOME
-// defaulting to $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface. A
+// defaulting to $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface (a
+// leading ~ and $VAR in these are expanded, as huggingface_hub does). A
 // dataset repository owner/name lives in datasets--owner--name:
 //
 //	blobs/{etag}                    the content, named by its ETag
 //	snapshots/{commit}/{path}       a relative symbolic link to the blob (a copy where links fail)
 //	refs/{revision}                 the commit hash the revision last resolved to
+//	.emotion/files-{commit}         this package's record of the listing at commit (a JSON array of paths)
+//
+// The last is not part of huggingface_hub's layout, which ignores it (it
+// keeps its own .no_exist/ there likewise): offline, it lists the files of
+// the commit that are not cached too, so that a snapshot an interrupted
+// download left partial is an error rather than a silently shorter list.
 //
 // A download streams into blobs/{etag}.<random>.incomplete and is renamed into
 // place only when all of it arrived: its size matches Content-Length and its
 // hash matches the ETag. A file whose revision is in refs/ and whose snapshot
 // entry exists is served without network when offline, or when the hub
 // cannot be reached; online, a HEAD request checks which commit the revision
-// now names.
+// now names. Snapshot gives the commit of a listing, so that all the files
+// are then downloaded at that one commit.
 package hub
 
 import (
@@ -123,6 +131,10 @@ type Client struct {
 //   - CacheDir: HF_HUB_CACHE, else the legacy HUGGINGFACE_HUB_CACHE, else
 //     $HF_HOME/hub; HF_HOME defaults to $XDG_CACHE_HOME/huggingface, and
 //     XDG_CACHE_HOME to ~/.cache.
+//   - In the paths (HF_HOME, XDG_CACHE_HOME, HF_HUB_CACHE,
+//     HUGGINGFACE_HUB_CACHE, HF_TOKEN_PATH), a leading ~ is the home
+//     directory and $VAR or ${VAR} the variable's value, as huggingface_hub
+//     expands them.
 //   - Offline: HF_HUB_OFFLINE is 1, true, yes or on (any case).
 //   - HTTP: a client without an overall timeout (downloads may be long) but
 //     with connection and response-header timeouts; cancel through the context.
@@ -131,12 +143,12 @@ func NewClientFromEnv() *Client {
 	c := &Client{
 		Endpoint: strings.TrimRight(envOr(DefaultEndpoint, "HF_ENDPOINT"), "/"),
 		Token:    envOr("", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
-		CacheDir: envOr(filepath.Join(home, "hub"), "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"),
+		CacheDir: envPath(filepath.Join(home, "hub"), "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"),
 		Offline:  isTrue(os.Getenv("HF_HUB_OFFLINE")),
 		HTTP:     defaultHTTPClient(),
 	}
 	if c.Token == "" {
-		tokenPath := envOr(filepath.Join(home, "token"), "HF_TOKEN_PATH")
+		tokenPath := envPath(filepath.Join(home, "token"), "HF_TOKEN_PATH")
 		if b, err := os.ReadFile(tokenPath); err == nil {
 			c.Token = strings.TrimSpace(string(b))
 		}
@@ -155,14 +167,40 @@ func envOr(def string, names ...string) string {
 	return def
 }
 
+// envPath is envOr for a path: the variable's value is expanded by
+// expandPath (def, a path made of expanded parts, is returned as it is).
+func envPath(def string, names ...string) string {
+	if v := envOr("", names...); v != "" {
+		return expandPath(v)
+	}
+	return def
+}
+
+// expandPath expands, in a path read from the environment, a leading "~"
+// or "~/" to the home directory, then $VAR and ${VAR} (an unset variable
+// becoming empty), as huggingface_hub expands its paths with
+// os.path.expanduser and os.path.expandvars. Other paths are returned as
+// they are.
+func expandPath(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") || strings.HasPrefix(p, "~"+string(filepath.Separator)) {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = home + p[1:]
+		}
+	}
+	if strings.Contains(p, "$") {
+		p = os.ExpandEnv(p)
+	}
+	return p
+}
+
 // hfHome is $HF_HOME, else $XDG_CACHE_HOME/huggingface, else
-// ~/.cache/huggingface.
+// ~/.cache/huggingface, with a leading ~ and $VAR expanded (expandPath).
 func hfHome() string {
 	if v := strings.TrimSpace(os.Getenv("HF_HOME")); v != "" {
-		return v
+		return expandPath(v)
 	}
 	if v := strings.TrimSpace(os.Getenv("XDG_CACHE_HOME")); v != "" {
-		return filepath.Join(v, "huggingface")
+		return filepath.Join(expandPath(v), "huggingface")
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
@@ -406,51 +444,72 @@ func sameHost(a, b *url.URL) bool {
 }
 
 // ListFiles lists the files of a dataset repository at revision ("" means
-// "main"), as slash-separated paths in lexical order. It records the commit
-// the revision names in the cache's refs/.
-//
-// Offline, or when the hub cannot be reached or has a server error, it
-// lists instead the files of the revision's snapshot in the cache, which
-// are the files downloaded before (offline, an error wrapping ErrNotCached
-// when there are none).
+// "main"), as slash-separated paths in lexical order: Snapshot without the
+// commit (see Snapshot for the refs/ and listing it records, and for what
+// the cache answers offline).
 func (c *Client) ListFiles(ctx context.Context, repo, revision string) ([]string, error) {
+	_, files, err := c.Snapshot(ctx, repo, revision)
+	return files, err
+}
+
+// Snapshot resolves revision ("" means "main") of a dataset repository to a
+// commit hash and lists the repository's files at that commit, as
+// slash-separated paths in lexical order. Downloading each file at commit
+// (rather than at revision, which may move meanwhile) gives the files of one
+// commit, as huggingface_hub's snapshot_download does; a download at a
+// commit hash does not touch refs/.
+//
+// Online, the hub's listing gives the commit ("sha"; an answer without one
+// is an error, as for huggingface_hub); Snapshot records in
+// the cache's refs/ that revision names it, and records the listing in the
+// repository's cache folder (.emotion/files-{commit}, beside snapshots/).
+//
+// Offline, or when the hub cannot be reached or has a server error, the
+// commit is the one refs/ names (or revision itself, a commit hash), and the
+// files are those of the recorded listing, so that a file an earlier,
+// interrupted run did not download is listed and its Download then fails
+// rather than being silently left out. Without a recorded listing (a cache
+// written by huggingface_hub), the files are those of the commit's snapshot
+// folder: the files downloaded before. Offline, an error wraps ErrNotCached
+// when the cache knows no files of the revision.
+func (c *Client) Snapshot(ctx context.Context, repo, revision string) (commit string, files []string, err error) {
 	if revision == "" {
 		revision = DefaultRevision
 	}
 	if err := checkRepo(repo); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if err := checkRepoPath("revision", revision); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if c.Offline {
-		files, err := c.cachedFiles(repo, revision)
+		commit, files, err := c.cachedFiles(repo, revision)
 		if err != nil {
-			return nil, c.offlineError(repo, revision, "the file list", err)
+			return "", nil, c.offlineError(repo, revision, "the file list", err)
 		}
-		return files, nil
+		return commit, files, nil
 	}
 	u := c.endpoint() + "/api/datasets/" + escapeRepo(repo) + "/revision/" + url.PathEscape(revision)
-	files, err := c.listRemote(ctx, u, repo, revision)
+	commit, files, err = c.listRemote(ctx, u, repo, revision)
 	if err != nil {
 		if canUseCache(ctx, err) {
-			if cached, cerr := c.cachedFiles(repo, revision); cerr == nil {
-				return cached, nil
+			if commit, cached, cerr := c.cachedFiles(repo, revision); cerr == nil {
+				return commit, cached, nil
 			}
 		}
-		return nil, c.unreachable(ctx, fmt.Errorf("list files of dataset %s at %s: %w", repo, revision, err))
+		return "", nil, c.unreachable(ctx, fmt.Errorf("list files of dataset %s at %s: %w", repo, revision, err))
 	}
-	return files, nil
+	return commit, files, nil
 }
 
-func (c *Client) listRemote(ctx context.Context, u, repo, revision string) ([]string, error) {
+func (c *Client) listRemote(ctx context.Context, u, repo, revision string) (string, []string, error) {
 	resp, err := c.do(ctx, http.MethodGet, u, false)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, statusError(resp)
+		return "", nil, statusError(resp)
 	}
 	var info struct {
 		SHA      string `json:"sha"`
@@ -459,7 +518,11 @@ func (c *Client) listRemote(ctx context.Context, u, repo, revision string) ([]st
 		} `json:"siblings"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
-		return nil, fmt.Errorf("GET %s: decode dataset info: %w", u, err)
+		return "", nil, fmt.Errorf("GET %s: decode dataset info: %w", u, err)
+	}
+	if !isCommitHash(info.SHA) {
+		return "", nil, fmt.Errorf("GET %s: no commit hash in the answer's \"sha\" (got %q): is %s a Hugging Face hub? (check HF_ENDPOINT)",
+			u, info.SHA, c.endpoint())
 	}
 	files := make([]string, 0, len(info.Siblings))
 	for _, s := range info.Siblings {
@@ -468,10 +531,71 @@ func (c *Client) listRemote(ctx context.Context, u, repo, revision string) ([]st
 		}
 	}
 	sort.Strings(files)
-	if isCommitHash(info.SHA) {
-		if err := c.writeRef(repo, revision, info.SHA); err != nil {
-			return nil, err
-		}
+	if err := c.writeRef(repo, revision, info.SHA); err != nil {
+		return "", nil, err
+	}
+	// Best effort: without the record (a read-only cache, say), the cache
+	// answers later with the files it holds, as for huggingface_hub's cache.
+	_ = c.writeListing(repo, info.SHA, files)
+	return info.SHA, files, nil
+}
+
+// listingPath is where the listing of the repository's files at commit is
+// recorded: in a folder of the repository's cache folder beside blobs/,
+// refs/ and snapshots/ (as huggingface_hub keeps .no_exist/), which
+// huggingface_hub's cache scans ignore.
+func (c *Client) listingPath(repo, commit string) string {
+	return filepath.Join(c.RepoFolder(repo), ".emotion", "files-"+commit)
+}
+
+// writeListing records files, the listing of the repository at commit, as
+// a JSON array, through a temporary file renamed into place, unless the same
+// listing is recorded already.
+func (c *Client) writeListing(repo, commit string, files []string) error {
+	p := c.listingPath(repo, commit)
+	b, err := json.Marshal(files)
+	if err != nil {
+		return err
+	}
+	if old, err := os.ReadFile(p); err == nil && string(old) == string(b) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("record file list %s: %w", p, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".files-*.incomplete")
+	if err != nil {
+		return fmt.Errorf("record file list %s: %w", p, err)
+	}
+	_, werr := tmp.Write(b)
+	if werr == nil {
+		werr = tmp.Chmod(cacheFileMode)
+	}
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), p)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("record file list %s: %w", p, werr)
+	}
+	return nil
+}
+
+// readListing returns the listing recorded for commit; an error wrapping
+// fs.ErrNotExist when none is.
+func (c *Client) readListing(repo, commit string) ([]string, error) {
+	p := c.listingPath(repo, commit)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	if err := json.Unmarshal(b, &files); err != nil {
+		return nil, fmt.Errorf("recorded file list %s: %w", p, err)
 	}
 	return files, nil
 }
@@ -506,13 +630,22 @@ func (c *Client) commitOf(repo, revision string) (string, error) {
 	return commit, nil
 }
 
-func (c *Client) cachedFiles(repo, revision string) ([]string, error) {
+// cachedFiles answers a listing from the cache: the commit revision names
+// there, and the files of the listing recorded for it, else those of its
+// snapshot folder.
+func (c *Client) cachedFiles(repo, revision string) (string, []string, error) {
 	commit, err := c.commitOf(repo, revision)
 	if err != nil {
-		return nil, err
+		return "", nil, err
+	}
+	files, err := c.readListing(repo, commit)
+	if err == nil {
+		return commit, files, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", nil, fmt.Errorf("%w: %v", ErrNotCached, err)
 	}
 	root := filepath.Join(c.RepoFolder(repo), "snapshots", commit)
-	var files []string
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -531,13 +664,13 @@ func (c *Client) cachedFiles(repo, revision string) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: snapshot %s: %v", ErrNotCached, root, err)
+		return "", nil, fmt.Errorf("%w: snapshot %s: %v", ErrNotCached, root, err)
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("%w: snapshot %s is empty", ErrNotCached, root)
+		return "", nil, fmt.Errorf("%w: snapshot %s is empty", ErrNotCached, root)
 	}
 	sort.Strings(files)
-	return files, nil
+	return commit, files, nil
 }
 
 // cachedPath returns the snapshot entry of filename at revision when it
@@ -686,8 +819,10 @@ func checkETag(e string) error {
 // "main"): its entry in the cache's snapshots/, downloaded first when it is
 // not cached.
 //
-// Online, a HEAD request resolves the revision to a commit; when the hub
-// cannot be reached or answers with a server error (5xx), the cached file of
+// Online, a HEAD request resolves the revision to a commit and records it
+// in refs/; a revision that is a commit hash (as Snapshot gives) is served
+// from the cache without a request when the file is there, and writes no
+// ref. When the hub cannot be reached or answers with a server error (5xx), the cached file of
 // the revision is used if there is one. Offline, only the cache is
 // read, and a missing file is an error wrapping ErrNotCached that says how to
 // get it. HTTP errors are *StatusError values.

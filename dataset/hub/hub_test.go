@@ -767,3 +767,125 @@ func TestLinkReplacesInPlace(t *testing.T) {
 		t.Errorf("%d entries beside the link, want only it: %v", len(ents), ents)
 	}
 }
+
+// TestSnapshot: the listing gives the commit the revision resolved to, and
+// records it in refs/ and the file list beside snapshots/, never inside
+// huggingface_hub's snapshots/ or blobs/.
+func TestSnapshot(t *testing.T) {
+	f := newFakeHub(t, testFiles())
+	c := f.client(t)
+	commit, files, err := c.Snapshot(context.Background(), testRepo, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"README.md", "data/cut.parquet", "data/session1-00000-of-00001.parquet", "data/session2-00000-of-00001.parquet"}
+	if commit != testCommit || !reflect.DeepEqual(files, want) {
+		t.Errorf("Snapshot = %s, %q; want %s, %q", commit, files, testCommit, want)
+	}
+	if ref, err := os.ReadFile(filepath.Join(c.RepoFolder(testRepo), "refs", "main")); err != nil || string(ref) != testCommit {
+		t.Errorf("refs/main = %q, %v", ref, err)
+	}
+	rec := filepath.Join(c.RepoFolder(testRepo), ".emotion", "files-"+testCommit)
+	if st, err := os.Stat(rec); err != nil || st.Mode().Perm() != cacheFileMode {
+		t.Errorf("recorded listing %s: %v, %v", rec, st, err)
+	}
+	for _, dir := range []string{"snapshots", "blobs"} {
+		if _, err := os.Stat(filepath.Join(c.RepoFolder(testRepo), dir)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s/ after a listing alone: %v, want none", dir, err)
+		}
+	}
+	// A listing without a commit hash is not a hub's.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"siblings": []map[string]string{{"rfilename": "a.parquet"}}})
+	}))
+	defer srv.Close()
+	bad := &Client{Endpoint: srv.URL, CacheDir: t.TempDir(), HTTP: srv.Client()}
+	if _, _, err := bad.Snapshot(context.Background(), "a/b", ""); err == nil || !strings.Contains(err.Error(), "no commit hash") {
+		t.Errorf("Snapshot of a listing without sha: err = %v", err)
+	}
+}
+
+// TestCachedListingIsComplete: when the cache answers for the hub (offline,
+// hub down, 5xx) after an online listing, it lists every file of the commit,
+// not only those an interrupted run downloaded, so that the missing ones fail
+// to download instead of being silently left out. Without a recorded
+// listing (a cache written by huggingface_hub) the snapshot's files are
+// listed.
+func TestCachedListingIsComplete(t *testing.T) {
+	f := newFakeHub(t, testFiles())
+	c := f.client(t)
+	all, err := c.ListFiles(context.Background(), testRepo, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "data/session1-00000-of-00001.parquet"
+	if _, err := c.Download(context.Background(), testRepo, testCommit, name); err != nil {
+		t.Fatal(err)
+	}
+	f.status = http.StatusServiceUnavailable
+	if commit, files, err := c.Snapshot(context.Background(), testRepo, ""); err != nil || commit != testCommit || !reflect.DeepEqual(files, all) {
+		t.Errorf("Snapshot with a 503 = %s, %q, %v; want %s, %q", commit, files, err, testCommit, all)
+	}
+	f.status = 0
+	f.close()
+
+	off := &Client{Endpoint: "http://offline.invalid", CacheDir: c.CacheDir, Offline: true}
+	commit, files, err := off.Snapshot(context.Background(), testRepo, "main")
+	if err != nil || commit != testCommit || !reflect.DeepEqual(files, all) {
+		t.Errorf("offline Snapshot = %s, %q, %v; want %s, %q", commit, files, err, testCommit, all)
+	}
+	missing := "data/session2-00000-of-00001.parquet"
+	_, err = off.Download(context.Background(), testRepo, commit, missing)
+	if !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "not in the cache") {
+		t.Errorf("offline Download of a listed, uncached file: err = %v, want ErrNotCached naming %s", err, missing)
+	}
+
+	// A cache without the record, as huggingface_hub leaves it.
+	if err := os.RemoveAll(filepath.Join(c.RepoFolder(testRepo), ".emotion")); err != nil {
+		t.Fatal(err)
+	}
+	if files, err := off.ListFiles(context.Background(), testRepo, "main"); err != nil || !reflect.DeepEqual(files, []string{name}) {
+		t.Errorf("offline ListFiles without a recorded listing = %q, %v; want the snapshot's %q", files, err, name)
+	}
+}
+
+// TestNewClientFromEnvExpandsPaths: a leading ~ and $VAR in the path
+// variables are expanded, as huggingface_hub's expanduser and expandvars do.
+func TestNewClientFromEnvExpandsPaths(t *testing.T) {
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "tok"), []byte("from-tilde\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		env       map[string]string
+		cache     string
+		wantToken string
+	}{
+		{"HF_HOME ~/", map[string]string{"HF_HOME": "~/hf"}, filepath.Join(home, "hf", "hub"), ""},
+		{"HF_HOME ~", map[string]string{"HF_HOME": "~"}, filepath.Join(home, "hub"), ""},
+		{"HF_HOME $VAR", map[string]string{"HF_HOME": "$BASE/hf", "BASE": "/b"}, "/b/hf/hub", ""},
+		{"XDG_CACHE_HOME ${VAR}", map[string]string{"XDG_CACHE_HOME": "${BASE}/c", "BASE": "/b"}, "/b/c/huggingface/hub", ""},
+		{"HF_HUB_CACHE ~/", map[string]string{"HF_HUB_CACHE": "~/hubcache"}, filepath.Join(home, "hubcache"), ""},
+		{"HUGGINGFACE_HUB_CACHE $VAR", map[string]string{"HUGGINGFACE_HUB_CACHE": "$BASE/legacy", "BASE": "/b"}, "/b/legacy", ""},
+		{"HF_TOKEN_PATH ~/", map[string]string{"HF_HOME": "/h", "HF_TOKEN_PATH": "~/tok"}, "/h/hub", "from-tilde"},
+		{"~user is left", map[string]string{"HF_HOME": "~user/hf"}, "~user/hf/hub", ""},
+	}
+	vars := []string{"HF_ENDPOINT", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
+		"HF_HOME", "XDG_CACHE_HOME", "HF_HUB_OFFLINE", "HF_TOKEN_PATH", "BASE"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("HOME", home)
+			for _, v := range vars {
+				t.Setenv(v, "")
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			c := NewClientFromEnv()
+			if c.CacheDir != tt.cache || c.Token != tt.wantToken {
+				t.Errorf("CacheDir %q, Token %q; want %q, %q", c.CacheDir, c.Token, tt.cache, tt.wantToken)
+			}
+		})
+	}
+}
