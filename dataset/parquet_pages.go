@@ -1,12 +1,17 @@
 package dataset
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 )
@@ -47,7 +52,7 @@ func checkPages(r io.ReaderAt, pf *parquet.File) error {
 			if _, err := r.ReadAt(chunk, start); err != nil {
 				return fmt.Errorf("row group %d: column %s: %w", i, strings.Join(md.PathInSchema, "."), err)
 			}
-			if err := checkChunkPages(chunk, md.Codec == format.Zstd); err != nil {
+			if err := checkChunkPages(chunk, md.Codec); err != nil {
 				return fmt.Errorf("row group %d: column %s: %w", i, strings.Join(md.PathInSchema, "."), err)
 			}
 		}
@@ -55,9 +60,10 @@ func checkPages(r io.ReaderAt, pf *parquet.File) error {
 	return nil
 }
 
-// checkChunkPages walks the pages of one column chunk's bytes; with zstd,
-// the content size a page's first frame claims must fit its page.
-func checkChunkPages(chunk []byte, zstd bool) error {
+// checkChunkPages walks the pages of one column chunk's bytes compressed
+// with codec: each page's data must decode to no more than its header
+// says, and with zstd the content sizes its frames claim must fit it too.
+func checkChunkPages(chunk []byte, codec format.CompressionCodec) error {
 	for off, page := 0, 1; off < len(chunk); page++ {
 		h, err := readPageHeader(chunk[off:])
 		if err != nil {
@@ -71,12 +77,62 @@ func checkChunkPages(chunk []byte, zstd bool) error {
 			return fmt.Errorf("page %d (byte %d of the chunk): %d bytes uncompressed from %d", page, off, h.uncompressed, h.compressed)
 		}
 		data := chunk[off+h.size : off+h.size+int(h.compressed)]
-		if zstd && len(data) > 0 {
+		if codec == format.Zstd && len(data) > 0 {
 			if claim := zstdClaimedSize(data); claim > uint64(h.uncompressed) {
 				return fmt.Errorf("page %d (byte %d of the chunk): zstd frames of %d bytes in a page of %d", page, off, claim, h.uncompressed)
 			}
 		}
+		if err := pageDecodesWithin(codec, data, h.uncompressed); err != nil {
+			return fmt.Errorf("page %d (byte %d of the chunk): %w", page, off, err)
+		}
 		off += h.size + int(h.compressed)
+	}
+	return nil
+}
+
+// pageDecodesWithin refuses a page whose data decodes to more than its
+// header's uncompressed size. parquet-go decodes a gzip or brotli page
+// until its end, a zstd frame without a content size until its last
+// block, and allocates what a snappy block declares, none of them bounded
+// by the header: an RLE block of 4 bytes gives 128 KiB of zstd, and a
+// 100 kB file took gigabytes. The decoders here stop one byte past the
+// size (zstd holds at most max(size, 8 MiB), its usual largest window).
+// Data that does not decode is left to parquet-go, which says so.
+func pageDecodesWithin(codec format.CompressionCodec, data []byte, size int64) error {
+	more := fmt.Errorf("%s data decodes to more than the page's %d bytes", strings.ToLower(codec.String()), size)
+	var r io.Reader
+	switch codec {
+	case format.Snappy:
+		if n, err := snappy.DecodedLen(data); err == nil && int64(n) > size {
+			return more
+		}
+		return nil
+	case format.Zstd:
+		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxMemory(uint64(max(size, 8<<20))))
+		if err != nil {
+			return err
+		}
+		defer dec.Close()
+		out, err := dec.DecodeAll(data, nil)
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) || int64(len(out)) > size {
+			return more
+		}
+		return nil
+	case format.Gzip:
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil
+		}
+		r = zr
+	case format.Brotli:
+		r = brotli.NewReader(bytes.NewReader(data))
+	default:
+		return nil
+	}
+	n, _ := io.Copy(io.Discard, io.LimitReader(r, size+1))
+	if n > size {
+		return more
 	}
 	return nil
 }

@@ -3,13 +3,23 @@ package dataset
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // compact builds Thrift compact-protocol bytes for the page header tests.
@@ -119,32 +129,32 @@ func TestCheckChunkPages(t *testing.T) {
 	tests := []struct {
 		name  string
 		chunk []byte
-		zstd  bool
+		codec format.CompressionCodec
 		err   string // "" for a chunk that passes
 	}{
-		{"two pages", append(page(40, 30, data(30)), page(10, 10, data(10))...), false, ""},
-		{"an empty page", page(0, 0, nil), false, ""},
-		{"zstd of the page's size", page(64, 16, zstdFrame(64, 16)), true, ""},
-		{"zstd smaller than the page", page(64, 16, zstdFrame(60, 16)), true, ""},
-		{"compressed beyond the chunk", page(40, 31, data(30)), false, "31 compressed bytes, 30 left"},
-		{"second page beyond the chunk", append(page(40, 30, data(30)), page(10, 11, data(10))...), false, "page 2"},
-		{"negative compressed size", page(40, -1, data(30)), false, "-1 compressed bytes"},
-		{"expands past the bound", page(2<<20, 30, data(30)), false, "2097152 bytes uncompressed from 30"},
-		{"zstd frame larger than the page", page(64, 16, zstdFrame(1<<28, 16)), true, "zstd frames of 268435456 bytes in a page of 64"},
-		{"a frame header of six bytes claiming more", page(64, 6, []byte{0x28, 0xb5, 0x2f, 0xfd, 0x20, 200}), true, "zstd frames of 200 bytes in a page of 64"},
-		{"two zstd frames within the page", zstdPage(64, frame(30, false, false, "ab"), frame(34, false, true, "c")), true, ""},
-		{"a second zstd frame larger than the page", zstdPage(64, frame(30, false, false, "ab"), frame(1<<28, false, true, "c")), true, "zstd frames of 268435486 bytes in a page of 64"},
-		{"a large frame after a skippable one and a checksum", zstdPage(64, skippable, frame(30, true, true, "a"), frame(1<<28, false, false, "b")), true, "zstd frames of 268435486 bytes"},
-		{"a statistic longer than the chunk", (&compact{}).i32(2, 1).i32(3, 1).begin(5).binary(5, 1<<28, nil).b, false, "a field of 268435456 bytes"},
-		{"a list longer than the chunk", append((&compact{}).i32(2, 1).i32(3, 1).field(8, tList).b, 0xf5, 0xff, 0xff, 0xff, 0x0f), false, "a list of"},
-		{"nested too deep", deep.b, false, "nested too deep"},
-		{"an unknown type", []byte{0x1d, 0x00}, false, "unknown thrift type 13"},
-		{"no sizes", (&compact{}).i32(1, 0).end().b, false, "no page sizes"},
-		{"cut off", page(40, 30, nil)[:5], false, "cut off"},
+		{"two pages", append(page(40, 30, data(30)), page(10, 10, data(10))...), format.Uncompressed, ""},
+		{"an empty page", page(0, 0, nil), format.Uncompressed, ""},
+		{"zstd of the page's size", page(64, 16, zstdFrame(64, 16)), format.Zstd, ""},
+		{"zstd smaller than the page", page(64, 16, zstdFrame(60, 16)), format.Zstd, ""},
+		{"compressed beyond the chunk", page(40, 31, data(30)), format.Uncompressed, "31 compressed bytes, 30 left"},
+		{"second page beyond the chunk", append(page(40, 30, data(30)), page(10, 11, data(10))...), format.Uncompressed, "page 2"},
+		{"negative compressed size", page(40, -1, data(30)), format.Uncompressed, "-1 compressed bytes"},
+		{"expands past the bound", page(2<<20, 30, data(30)), format.Uncompressed, "2097152 bytes uncompressed from 30"},
+		{"zstd frame larger than the page", page(64, 16, zstdFrame(1<<28, 16)), format.Zstd, "zstd frames of 268435456 bytes in a page of 64"},
+		{"a frame header of six bytes claiming more", page(64, 6, []byte{0x28, 0xb5, 0x2f, 0xfd, 0x20, 200}), format.Zstd, "zstd frames of 200 bytes in a page of 64"},
+		{"two zstd frames within the page", zstdPage(64, frame(30, false, false, "ab"), frame(34, false, true, "c")), format.Zstd, ""},
+		{"a second zstd frame larger than the page", zstdPage(64, frame(30, false, false, "ab"), frame(1<<28, false, true, "c")), format.Zstd, "zstd frames of 268435486 bytes in a page of 64"},
+		{"a large frame after a skippable one and a checksum", zstdPage(64, skippable, frame(30, true, true, "a"), frame(1<<28, false, false, "b")), format.Zstd, "zstd frames of 268435486 bytes"},
+		{"a statistic longer than the chunk", (&compact{}).i32(2, 1).i32(3, 1).begin(5).binary(5, 1<<28, nil).b, format.Uncompressed, "a field of 268435456 bytes"},
+		{"a list longer than the chunk", append((&compact{}).i32(2, 1).i32(3, 1).field(8, tList).b, 0xf5, 0xff, 0xff, 0xff, 0x0f), format.Uncompressed, "a list of"},
+		{"nested too deep", deep.b, format.Uncompressed, "nested too deep"},
+		{"an unknown type", []byte{0x1d, 0x00}, format.Uncompressed, "unknown thrift type 13"},
+		{"no sizes", (&compact{}).i32(1, 0).end().b, format.Uncompressed, "no page sizes"},
+		{"cut off", page(40, 30, nil)[:5], format.Uncompressed, "cut off"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkChunkPages(tc.chunk, tc.zstd)
+			err := checkChunkPages(tc.chunk, tc.codec)
 			switch {
 			case tc.err == "" && err != nil:
 				t.Errorf("a good chunk: %v", err)
@@ -232,4 +242,134 @@ func FuzzZstdClaimedSize(f *testing.F) {
 func zstdContentSize(b []byte) (uint64, bool) {
 	f, ok := readZstdFrameHeader(b)
 	return f.contentSize, ok && f.hasContentSize
+}
+
+// TestCheckChunkPagesDecodedSize: a page of every codec parquet-go
+// decodes without a bound (gzip and brotli to their end, zstd frames
+// without a content size, snappy to the length it declares) is refused
+// when its data decodes to more than its header's uncompressed size, and
+// passes at its true size. Each bomb here is a few hundred bytes that
+// decode to 1 MiB or more, within maxPageExpansion of their size claims.
+func TestCheckChunkPagesDecodedSize(t *testing.T) {
+	const big = 1 << 20
+	zeros := make([]byte, big)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(zeros)
+	zw.Close()
+	var br bytes.Buffer
+	bw := brotli.NewWriter(&br)
+	bw.Write(zeros)
+	bw.Close()
+	sn := snappy.Encode(nil, zeros[:4096])
+	// A zstd frame without a content size (descriptor 0: a window byte
+	// follows) of RLE blocks, 4 bytes each for 128 KiB, the last one last.
+	zs := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38}
+	for i := range 16 {
+		bh := uint32(128<<10)<<3 | 1<<1
+		if i == 15 {
+			bh |= 1
+		}
+		zs = append(zs, byte(bh), byte(bh>>8), byte(bh>>16), 'a')
+	}
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zsGood := enc.EncodeAll(zeros[:5000], nil)
+	enc.Close()
+	for _, tc := range []struct {
+		name  string
+		codec format.CompressionCodec
+		data  []byte
+		whole int
+	}{
+		{"gzip", format.Gzip, gz.Bytes(), big},
+		{"brotli", format.Brotli, br.Bytes(), big},
+		{"snappy", format.Snappy, sn, 4096},
+		{"zstd RLE blocks", format.Zstd, zs, 16 << 17},
+		{"zstd", format.Zstd, zsGood, 5000}, // its frame claims its size: refused on the claim
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			small := int32(min(len(tc.data), tc.whole-1))
+			err := checkChunkPages(page(small, int32(len(tc.data)), tc.data), tc.codec)
+			want := fmt.Sprintf("data decodes to more than the page's %d bytes", small)
+			if tc.name == "zstd" {
+				want = fmt.Sprintf("zstd frames of %d bytes in a page of %d", tc.whole, small)
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%d bytes of %s that decode to %d in a page of %d: %v", len(tc.data), tc.name, tc.whole, small, err)
+			}
+			if tc.whole <= max(maxPageExpansion*len(tc.data), 1<<20) {
+				if err := checkChunkPages(page(int32(tc.whole), int32(len(tc.data)), tc.data), tc.codec); err != nil {
+					t.Errorf("at its true size %d: %v", tc.whole, err)
+				}
+			}
+		})
+	}
+}
+
+// TestReadParquetRefusesADecompressionBomb replaces the zstd text page of
+// a real file by a frame of the same length that claims no content size
+// and is all RLE blocks (4 bytes for 128 KiB each, some 380 MiB in all),
+// keeping the page header's sizes and fixing its CRC: ReadParquet refuses
+// it before parquet-go decodes it, allocating next to nothing.
+func TestReadParquetRefusesADecompressionBomb(t *testing.T) {
+	text := make([]byte, 12000)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range text {
+		text[i] = byte('a' + r.IntN(26)) // incompressible enough for a page of ~12 kB
+	}
+	p := writeParquet(t, t.TempDir(), "session1.parquet", []hfRow{{string(text), 0}}, hfOptions(&parquet.Zstd)...)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int(chunkStart(&pf.Metadata().RowGroups[0].Columns[0].MetaData))
+	h, err := readPageHeader(b[off:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(h.compressed)
+	bomb := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38} // no content size; a window byte
+	rle := uint32(128<<10)<<3 | 1<<1
+	for len(bomb)+4 <= n-3 {
+		bomb = append(bomb, byte(rle), byte(rle>>8), byte(rle>>16), 'a')
+	}
+	last := uint32(n-len(bomb)-3)<<3 | 1 // a raw last block fills the page
+	bomb = append(bomb, byte(last), byte(last>>8), byte(last>>16))
+	bomb = append(bomb, make([]byte, n-len(bomb))...)
+	var ph format.PageHeader
+	if err := thrift.Unmarshal(new(thrift.CompactProtocol), b[off:off+h.size], &ph); err != nil {
+		t.Fatal(err)
+	}
+	// The CRC's varint may change length: vary the raw block's last four
+	// bytes until the header is as long as before.
+	var hdr []byte
+	for i := uint32(0); len(hdr) != h.size; i++ {
+		binary.LittleEndian.PutUint32(bomb[n-4:], i)
+		ph.CRC = int32(crc32.ChecksumIEEE(bomb))
+		if hdr, err = thrift.Marshal(new(thrift.CompactProtocol), &ph); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copy(b[off:], hdr)
+	copy(b[off+h.size:], bomb)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = ReadParquet(p, 1)
+	runtime.ReadMemStats(&after)
+	if want := "column text: page 1 (byte 0 of the chunk): zstd data decodes to more than the page's"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("ReadParquet of a zstd bomb: %v, want an error saying %q", err, want)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<20 {
+		t.Errorf("reading a %d-byte file allocated %d MiB", len(b), got>>20)
+	}
 }
