@@ -158,6 +158,9 @@ func runTrain(args []string) (err error) {
 				strings.Join(fixed, ", "), strings.Join(allowed, ", "))
 		}
 		t.epochsSet = fs.Changed("epochs")
+		if t.epochsSet && t.epochs < 1 {
+			return usagef("--epochs %d: want at least 1", t.epochs)
+		}
 		if fs.Changed("data") {
 			t.data = o.Data
 		}
@@ -299,6 +302,17 @@ func trainFolds(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fo
 				rec.Out, strings.Join(removed, ", "))
 		}
 	}
+	// A resumed fold that has nothing left to train (its run finished, and
+	// no new --epochs) only writes its report again; the folds after it
+	// finished then too, and keep their reports. One that trains on makes
+	// the folds after it anew.
+	resumedDone := first != nil && (first.State.Stopped || first.State.Epoch >= first.Cfg.Epochs)
+	if first != nil && !resumedDone && len(folds) > 1 {
+		// The summary over the folds is stale until they are all done.
+		if err := removeIfExists(filepath.Join(rec.Out, "metrics.json")); err != nil {
+			return err
+		}
+	}
 	var reports []metrics.Report
 	if len(folds) > 1 {
 		// A resumed run's earlier folds are done: their reports are on disk.
@@ -320,6 +334,14 @@ func trainFolds(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fo
 		var meta *model.Meta
 		if k == start {
 			tr, meta = first, firstMeta
+		} else if resumedDone {
+			if rep, err := readFoldReport(filepath.Join(dir, "metrics.json")); err == nil {
+				if !t.quiet {
+					fmt.Fprintf(stderr, "%s: finished before; its report kept\n", dir)
+				}
+				reports = append(reports, rep)
+				continue
+			}
 		}
 		rep, err := trainFold(ctx, be, corpus, folds[k], dir, rec, t, mf, tr, meta)
 		if err != nil {
@@ -549,6 +571,17 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 		}
 		return nil
 	}
+	if !fresh && !tr.State.Stopped && tr.State.Epoch < tr.Cfg.Epochs {
+		// The report of the run so far is its best epoch's until now:
+		// training on may find a better one, and a run stopped before
+		// its end must not leave that report beside a newer
+		// model.safetensors.
+		for _, name := range []string{"metrics.json", "confusion.png", "curves.png"} {
+			if err := removeIfExists(filepath.Join(dir, name)); err != nil {
+				return none, err
+			}
+		}
+	}
 	if err := tr.Run(ctx, data); err != nil {
 		if errors.Is(err, model.ErrInterrupted) {
 			if bar != nil {
@@ -614,6 +647,14 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 		}
 	}
 	return rep, nil
+}
+
+// removeIfExists removes path, if there is one.
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // runFiles are the files a training writes into a run folder (or a
@@ -799,7 +840,11 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	}
 	// The run folder is the one that holds the state file (or its fold
 	// folder), wherever the run was started from or has been moved to.
-	rec.Out = filepath.Dir(t.resume)
+	abs, err := filepath.Abs(t.resume) // "state.safetensors" from inside its fold folder
+	if err != nil {
+		return err
+	}
+	rec.Out = filepath.Dir(abs)
 	if len(folds) > 1 {
 		if want := fmt.Sprintf("fold%d", rec.Fold+1); filepath.Base(rec.Out) != want {
 			return fmt.Errorf("%s: the state of fold %d of a %s run must be in its folder %s", t.resume, rec.Fold+1, rec.Data.Protocol, want)
