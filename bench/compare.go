@@ -35,15 +35,20 @@ func (c KernelChange) Name() string {
 }
 
 // TargetChange is a target op in both reports (at each report's largest
-// shape, which may differ).
+// shape, which may differ). Each report judges it by its own yardstick
+// (Target.Yardstick: "copy" or "bound", which follows that run's launch
+// floor), so OldPct and NewPct are comparable only where the yardsticks
+// are the same.
 type TargetChange struct {
-	Op       string  `json:"op"`
-	OldShape string  `json:"old_shape"`
-	NewShape string  `json:"new_shape"`
-	OldPct   float64 `json:"old_pct"`
-	NewPct   float64 `json:"new_pct"`
-	OldMet   bool    `json:"old_met"`
-	NewMet   bool    `json:"new_met"`
+	Op           string  `json:"op"`
+	OldShape     string  `json:"old_shape"`
+	NewShape     string  `json:"new_shape"`
+	OldYardstick string  `json:"old_yardstick"`
+	NewYardstick string  `json:"new_yardstick"`
+	OldPct       float64 `json:"old_pct"`
+	NewPct       float64 `json:"new_pct"`
+	OldMet       bool    `json:"old_met"`
+	NewMet       bool    `json:"new_met"`
 }
 
 // KernelComparison is the outcome of CompareKernels.
@@ -100,7 +105,7 @@ func CompareKernels(old, new *KernelReport) *KernelComparison {
 		for _, n := range new.Targets {
 			if n.Op == o.Op {
 				cmp.Targets = append(cmp.Targets, TargetChange{Op: o.Op, OldShape: o.Shape, NewShape: n.Shape,
-					OldPct: o.Pct, NewPct: n.Pct, OldMet: o.Met, NewMet: n.Met})
+					OldYardstick: o.Yardstick, NewYardstick: n.Yardstick, OldPct: o.Pct, NewPct: n.Pct, OldMet: o.Met, NewMet: n.Met})
 			}
 		}
 	}

@@ -14,7 +14,8 @@ func TestCompareKernels(t *testing.T) {
 			{Op: "Tanh", Shape: "n=1", MedianNS: 100},                   // only in old
 			{Op: "Copy", Shape: "n=1", MedianNS: 50, Error: "mismatch"}, // failed: left out
 		},
-		Targets: []Target{{Op: "LSTMGatesForward", Shape: "B=512 H=512", Pct: 60}}}
+		Targets: []Target{{Op: "LSTMGatesForward", Shape: "B=512 H=512", Yardstick: "copy", Pct: 60},
+			{Op: "CrossEntropy", Shape: "B=512 C=4", Yardstick: "bound", Pct: 49}}}
 	new := &KernelReport{Backend: "cuda:0 (H200)", Launches: "dependent", Date: "d2",
 		Results: []KernelResult{
 			{Op: "LSTMGatesForward", Variant: "2 directions", Shape: "B=32 H=64", MedianNS: 3000, PctCopy: 2},
@@ -22,7 +23,8 @@ func TestCompareKernels(t *testing.T) {
 			{Op: "ReLU", Shape: "n=1", MedianNS: 10}, // only in new
 			{Op: "Copy", Shape: "n=1", MedianNS: 50},
 		},
-		Targets: []Target{{Op: "LSTMGatesForward", Shape: "B=512 H=512", Pct: 72, Met: true}}}
+		Targets: []Target{{Op: "LSTMGatesForward", Shape: "B=512 H=512", Yardstick: "copy", Pct: 72, Met: true},
+			{Op: "CrossEntropy", Shape: "B=512 C=4", Yardstick: "copy", Pct: 7.2}}}
 	c := CompareKernels(old, new)
 	if c.Old.Launches != "stream" || c.New.Launches != "dependent" || c.New.Date != "d2" {
 		t.Errorf("sides %+v %+v", c.Old, c.New)
@@ -37,8 +39,13 @@ func TestCompareKernels(t *testing.T) {
 	if want := math.Sqrt(1.2 * 2); math.Abs(c.GeoMean-want) > 1e-12 {
 		t.Errorf("geometric mean %g, want %g", c.GeoMean, want)
 	}
-	if len(c.Targets) != 1 || c.Targets[0].OldPct != 60 || c.Targets[0].NewPct != 72 || c.Targets[0].OldMet || !c.Targets[0].NewMet {
+	if len(c.Targets) != 2 || c.Targets[0].OldPct != 60 || c.Targets[0].NewPct != 72 || c.Targets[0].OldMet || !c.Targets[0].NewMet {
 		t.Errorf("targets %+v", c.Targets)
+	}
+	// Each side keeps the yardstick its own run judged by (a run's launch
+	// floor decides it), so that a switch is not read as a regression.
+	if ce := c.Targets[1]; ce.OldYardstick != "bound" || ce.NewYardstick != "copy" || ce.OldPct != 49 || ce.NewPct != 7.2 {
+		t.Errorf("a target judged by another yardstick in each report: %+v", ce)
 	}
 	if got := CompareKernels(old, &KernelReport{}); len(got.Changes) != 0 || got.GeoMean != 0 || got.OnlyOld != 3 {
 		t.Errorf("against an empty report: %+v", got)

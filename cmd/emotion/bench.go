@@ -563,11 +563,7 @@ func printTargets(w io.Writer, targets []bench.Target) {
 		if t.Met {
 			verdict = "met"
 		}
-		yard := "of copy"
-		if t.Yardstick == "bound" {
-			yard = "bound"
-		}
 		fmt.Fprintf(w, "  %-18s %-22s %10s  %5.1f%% %-7s same-size copy %s, %4.0f%%  %s\n",
-			t.Op, t.Shape, fmtSI(float64(t.Bytes), "B"), t.Pct, yard, fmtDuration(t.SameBytesCopyNS), t.PctOfSameBytesCopy, verdict)
+			t.Op, t.Shape, fmtSI(float64(t.Bytes), "B"), t.Pct, yardstickName(t.Yardstick), fmtDuration(t.SameBytesCopyNS), t.PctOfSameBytesCopy, verdict)
 	}
 }

@@ -130,10 +130,23 @@ func printKernelComparison(w io.Writer, oldPath, newPath string, c *bench.Kernel
 		verdict := map[bool]string{true: "met", false: "not met"}
 		fmt.Fprintf(w, "target (≥ %d%%):\n", bench.TargetPct)
 		for _, t := range c.Targets {
-			fmt.Fprintf(w, "  %-18s %-22s %5.1f%% %-7s → %-22s %5.1f%% %s\n", t.Op, t.OldShape, t.OldPct, verdict[t.OldMet],
-				t.NewShape, t.NewPct, verdict[t.NewMet])
+			changed := ""
+			if t.OldYardstick != t.NewYardstick {
+				changed = "  (measured against different yardsticks: not comparable)"
+			}
+			fmt.Fprintf(w, "  %-18s %-22s %5.1f%% %-7s %-7s → %-22s %5.1f%% %-7s %s%s\n", t.Op, t.OldShape, t.OldPct, yardstickName(t.OldYardstick), verdict[t.OldMet],
+				t.NewShape, t.NewPct, yardstickName(t.NewYardstick), verdict[t.NewMet], changed)
 		}
 	}
+}
+
+// yardstickName is how a target's yardstick is printed, as printTargets
+// prints it: "of copy", or "bound" (the least time the ceilings allow).
+func yardstickName(y string) string {
+	if y == "bound" {
+		return "bound"
+	}
+	return "of copy"
 }
 
 func printTrainComparison(w io.Writer, oldPath, newPath string, c *bench.TrainComparison) {

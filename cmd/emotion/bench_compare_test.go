@@ -74,3 +74,30 @@ func TestBenchCompare(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintTargetYardsticks: a target's row says what each side measured
+// it against, and flags sides measured against different yardsticks
+// (%bound in one run, %copy in the other) as not comparable.
+func TestPrintTargetYardsticks(t *testing.T) {
+	var b strings.Builder
+	printKernelComparison(&b, "a.json", "b.json", &bench.KernelComparison{Targets: []bench.TargetChange{
+		{Op: "LSTMGatesForward", OldShape: "B=512", NewShape: "B=512", OldYardstick: "copy", NewYardstick: "copy", OldPct: 60, NewPct: 72, NewMet: true},
+		{Op: "SoftmaxBackward", OldShape: "B=3", NewShape: "B=3", OldYardstick: "bound", NewYardstick: "copy", OldPct: 49, NewPct: 7.2},
+	}})
+	lines := strings.Split(b.String(), "\n")
+	var gates, softmax string
+	for _, l := range lines {
+		if strings.Contains(l, "LSTMGatesForward") {
+			gates = l
+		}
+		if strings.Contains(l, "SoftmaxBackward") {
+			softmax = l
+		}
+	}
+	if !strings.Contains(gates, "60.0% of copy") || !strings.Contains(gates, "72.0% of copy met") || strings.Contains(gates, "not comparable") {
+		t.Errorf("same yardstick: %q", gates)
+	}
+	if !strings.Contains(softmax, "49.0% bound") || !strings.Contains(softmax, "7.2% of copy") || !strings.Contains(softmax, "not comparable") {
+		t.Errorf("different yardsticks: %q", softmax)
+	}
+}
