@@ -207,19 +207,57 @@ var (
 		`([^' ])('[sS]|'[mM]|'[dD]|') `, "${1} ${2} ",
 		`([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) `, "${1} ${2} ",
 	)
-	contractions = rules(
-		`(?i)\b(can)(not)\b`, " ${1} ${2} ",
-		`(?i)\b(d)('ye)\b`, " ${1} ${2} ",
-		`(?i)\b(gim)(me)\b`, " ${1} ${2} ",
-		`(?i)\b(gon)(na)\b`, " ${1} ${2} ",
-		`(?i)\b(got)(ta)\b`, " ${1} ${2} ",
-		`(?i)\b(lem)(me)\b`, " ${1} ${2} ",
-		`(?i)\b(more)('n)\b`, " ${1} ${2} ",
-		`(?i)\b(wan)(na)(\s)`, " ${1} ${2} ${3}",
-		`(?i) ('t)(is)\b`, " ${1} ${2} ",
-		`(?i) ('t)(was)\b`, " ${1} ${2} ",
-	)
+	// NLTK's contraction rules begin and end at \b, Python's word
+	// boundary, between a Unicode letter, digit or _ (isWordRune) and
+	// anything else; Go's \b knows only ASCII ones (é\bgonna), so the
+	// boundaries are the rules' own (wordBounded).
+	contractions = []wordBounded{
+		{rule{regexp.MustCompile(`(?i)(can)(not)`), " ${1} ${2} "}, true, true},
+		{rule{regexp.MustCompile(`(?i)(d)('ye)`), " ${1} ${2} "}, true, true},
+		{rule{regexp.MustCompile(`(?i)(gim)(me)`), " ${1} ${2} "}, true, true},
+		{rule{regexp.MustCompile(`(?i)(gon)(na)`), " ${1} ${2} "}, true, true},
+		{rule{regexp.MustCompile(`(?i)(got)(ta)`), " ${1} ${2} "}, true, true},
+		{rule{regexp.MustCompile(`(?i)(lem)(me)`), " ${1} ${2} "}, true, true},
+		{rule{regexp.MustCompile(`(?i)(more)('n)`), " ${1} ${2} "}, true, true},
+		{rule{regexp.MustCompile(`(?i)(wan)(na)(\s)`), " ${1} ${2} ${3}"}, true, false},
+		{rule{regexp.MustCompile(`(?i) ('t)(is)`), " ${1} ${2} "}, false, true},
+		{rule{regexp.MustCompile(`(?i) ('t)(was)`), " ${1} ${2} "}, false, true},
+	}
 )
+
+// wordBounded is a rule whose match must begin (start) and end (end) at a
+// word boundary in Python's sense: a word rune on one side and none on the
+// other. Its pattern begins and ends with a word rune where it asks for
+// one, so the boundary is that the rune outside is not one.
+type wordBounded struct {
+	rule
+	start, end bool
+}
+
+func (w wordBounded) apply(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range w.re.FindAllStringSubmatchIndex(s, -1) {
+		if w.start && m[0] > 0 {
+			if r, _ := utf8.DecodeLastRuneInString(s[:m[0]]); isWordRune(r) {
+				continue
+			}
+		}
+		if w.end && m[1] < len(s) {
+			if r, _ := utf8.DecodeRuneInString(s[m[1]:]); isWordRune(r) {
+				continue
+			}
+		}
+		b.WriteString(s[last:m[0]])
+		b.Write(w.re.ExpandString(nil, w.repl, s, m))
+		last = m[1]
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
 
 // treebank tokenizes one sentence with NLTKWordTokenizer's rules, keeping
 // case.
@@ -228,7 +266,9 @@ func treebank(s string) []string {
 	s = openingQuotes(s)
 	s = apply(s, punctuation)
 	s = apply(" "+s+" ", endingQuotes)
-	s = apply(s, contractions)
+	for _, c := range contractions {
+		s = c.apply(s)
+	}
 	return strings.Fields(s)
 }
 
