@@ -1745,7 +1745,9 @@ func (g *GPU) heads(op string, batch, steps, parts, heads, dim int, x, y *F32, m
 		return
 	}
 	n := satMul(batch, steps, parts, heads, dim)
-	if !g.f32(op, "x", x, n) || !g.f32(op, "y", y, n) || n == 0 || !g.fitsInt32(op, batch, parts*heads*dim) {
+	// A thread's column steps by the block's 128 threads: the row and that
+	// step must fit the kernel's int (the last step past the row included).
+	if !g.f32(op, "x", x, n) || !g.f32(op, "y", y, n) || n == 0 || !g.fitsInt32(op, batch, satAdd(satMul(parts, heads, dim), 128)) {
 		return
 	}
 	if steps > maxGridY {

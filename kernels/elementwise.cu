@@ -25,7 +25,9 @@ KERNEL void fill_f32(int n, float v, dptr<float> x) {
 KERNEL void copy2d_f32(int rows, int cols, dptr<const float> src, int ldSrc, dptr<float> dst, int ldDst,
                        int accumulate) {
   GRID_DEPENDENCY_SYNC();
-  for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x) {
+  // c is 64-bit: its stride (up to 65,535 blocks of 32) would carry an int
+  // column near 2^31 past the sign, still below cols.
+  for (long long c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long long)gridDim.x * blockDim.x) {
     map_strided(
         blockIdx.y * blockDim.y + threadIdx.y, rows, gridDim.y * blockDim.y,
         [&](long long r) { return f32x2{src[r * ldSrc + c], accumulate ? dst[r * ldDst + c] : 0.0f}; },

@@ -14,7 +14,7 @@ KERNEL void embedding_fwd(int n, int dim, int vocab, int pad, dptr<const int> id
   if (bad && threadIdx.x == 0) report_status(status, STATUS_TOKEN_RANGE, id, i);
   bool zero = bad || id == pad;
   auto row = out + (long long)i * dim;
-  for (int f = threadIdx.x; f < dim; f += blockDim.x) row[f] = zero ? 0.0f : table[(long long)id * dim + f];
+  for (long long f = threadIdx.x; f < dim; f += blockDim.x) row[f] = zero ? 0.0f : table[(long long)id * dim + f];
 }
 
 // embedding_bwd: dtable[id,:] += dout[p,:] for every position p of every
@@ -37,7 +37,7 @@ KERNEL void embedding_bwd(int segments, int dim, dptr<const int> plan, dptr<cons
   int s = blockIdx.x;
   int lo = plan[s], hi = plan[s + 1], id = plan[segments + 1 + s];
   auto positions = plan + 2 * segments + 1;
-  for (int f = threadIdx.x; f < dim; f += blockDim.x) {
+  for (long long f = threadIdx.x; f < dim; f += blockDim.x) {
     float acc = dtable[(long long)id * dim + f];
     for (int k0 = lo; k0 < hi; k0 += EMB_BWD_BATCH) {
       float v[EMB_BWD_BATCH];
