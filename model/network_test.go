@@ -71,11 +71,21 @@ func lossOf(t *testing.T, be host.Backend, net Network, loss *CrossEntropyLoss, 
 // layers are checked one by one against float64 references elsewhere; this
 // checks how the models wire them together).
 func TestModelGradients(t *testing.T) {
-	for _, kind := range []string{KindSentence, KindDialog} {
-		t.Run(kind, func(t *testing.T) {
+	for _, tc := range []struct {
+		kind      string
+		noSpeaker bool // speaker_dim 0: a model without speaker features
+	}{{KindSentence, false}, {KindDialog, false}, {KindSentence, true}, {KindDialog, true}} {
+		kind, name := tc.kind, tc.kind
+		if tc.noSpeaker {
+			name += "/no-speaker"
+		}
+		t.Run(name, func(t *testing.T) {
 			be := host.NewCPU(1)
 			cfg := smallConfig(kind)
 			cfg.Dropout = 0
+			if tc.noSpeaker {
+				cfg.SpeakerDim = 0 // its inputs' empty speaker buffer panicked on the first Forward
+			}
 			net, err := New(be, withSeed(cfg, 3))
 			if err != nil {
 				t.Fatal(err)

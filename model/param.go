@@ -175,9 +175,9 @@ func (b *layerBuf) get(be host.Backend, n int) *host.F32 {
 	if b.view != nil && b.view.Len() == n {
 		return b.view
 	}
-	if b.all.Len() < n {
+	if b.all == nil || b.all.Len() < n {
 		be.Free(b.all)
-		b.all = be.Alloc(n)
+		b.all = be.Alloc(max(n, 1)) // a view of 0 elements needs an allocation too
 	}
 	b.view = b.all.Slice(0, n)
 	return b.view
