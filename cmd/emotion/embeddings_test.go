@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"os"
@@ -148,7 +149,7 @@ func TestTrainEmbeddings(t *testing.T) {
 	}{
 		{"other size", []string{"--embeddings", vectors, "--embed", "8"}, 2, []string{"--embed 8", "have 6 values"}},
 		{"missing file", []string{"--embeddings", filepath.Join(data, "none.txt")}, 1, []string{"none.txt"}},
-		{"with --resume", []string{"--resume", filepath.Join(out, "state.safetensors"), "--embeddings", vectors}, 2, []string{"--embeddings"}},
+		{"with --resume and --out", []string{"--resume", filepath.Join(out, "state.safetensors"), "--embeddings", vectors}, 2, []string{"--out cannot change"}},
 	} {
 		code, _, errOut := runEmotion(t, append([]string{"train", "--data", data, "--out", filepath.Join(t.TempDir(), "x"), "--quiet", "--device", "cpu"}, tc.extra...)...)
 		if code != tc.code {
@@ -159,5 +160,62 @@ func TestTrainEmbeddings(t *testing.T) {
 				t.Errorf("%s: stderr %q does not say %q", tc.name, errOut, w)
 			}
 		}
+	}
+}
+
+// TestResumeWithMovedEmbeddings: a loso run stopped in its first fold
+// reads its word vectors again for each fold it starts. Moved, they are an
+// error naming the old path; --resume --embeddings says where they now
+// are (checked against the run's embedding size), and the folds that
+// start read them there. A run started without vectors refuses it.
+func TestResumeWithMovedEmbeddings(t *testing.T) {
+	data, _ := writeFixture(t)
+	vectors, _ := fixtureVectors(t)
+	out := filepath.Join(t.TempDir(), "loso")
+	var e bytes.Buffer
+	oldOut, oldErr := stdout, stderr
+	stdout, stderr = failWriter{}, &e // --json stops after fold 1's first epoch, saved
+	code := emotion([]string{"train", "--data", data, "--out", out, "--protocol", "loso", "--embeddings", vectors, "--epochs", "2", "--json",
+		"--device", "cpu", "--hidden", "4", "--dense", "4", "--min-count", "1", "--max-batches", "2", "--threads", "1"})
+	stdout, stderr = oldOut, oldErr
+	if code != 1 {
+		t.Fatalf("loso with a failing standard output: exit %d: %s", code, e.String())
+	}
+	state := filepath.Join(out, "fold1", "state.safetensors")
+	moved := filepath.Join(t.TempDir(), "moved.txt")
+	if err := os.Rename(vectors, moved); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runEmotion(t, "train", "--resume", state, "--quiet", "--device", "cpu"); code != 1 || !strings.Contains(errOut, vectors) {
+		t.Errorf("--resume with the vectors moved: exit %d, stderr %q; want an error naming %s", code, errOut, vectors)
+	}
+	other := filepath.Join(t.TempDir(), "other.txt")
+	if err := os.WriteFile(other, []byte("and 1 2 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runEmotion(t, "train", "--resume", state, "--embeddings", other, "--quiet", "--device", "cpu"); code != 1 || !strings.Contains(errOut, "vectors of 3 values, the run's embedding 6") {
+		t.Errorf("--resume --embeddings of another size: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := runEmotion(t, "train", "--resume", state, "--embeddings", moved, "--quiet", "--device", "cpu"); code != 0 {
+		t.Fatalf("--resume --embeddings %s: exit %d: %s", moved, code, errOut)
+	}
+	var c struct {
+		Found int                         `json:"embeddings_found"`
+		Run   struct{ Embeddings string } `json:"run"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "fold5", "config.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || c.Run.Embeddings != moved || c.Found != 3 {
+		t.Errorf("fold5/config.json: embeddings %q, found %d (%v); want %s, 3", c.Run.Embeddings, c.Found, err, moved)
+	}
+
+	plain := filepath.Join(t.TempDir(), "plain")
+	if code, _, e := runEmotion(t, "train", "--data", data, "--out", plain, "--epochs", "1", "--quiet", "--device", "cpu", "--embed", "4", "--hidden", "4", "--dense", "4", "--max-batches", "1"); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	if code, _, errOut := runEmotion(t, "train", "--resume", filepath.Join(plain, "state.safetensors"), "--embeddings", moved, "--device", "cpu"); code != 2 || !strings.Contains(errOut, "started without --embeddings") {
+		t.Errorf("--resume --embeddings of a run without vectors: exit %d, stderr %q", code, errOut)
 	}
 }

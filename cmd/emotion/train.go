@@ -86,6 +86,7 @@ type trainOptions struct {
 	data                        string // --data with --resume: where the run's data now is
 	quiet, compress, jsonOut    bool
 	epochsSet                   bool // --epochs given with --resume: train up to that many
+	embeddingsMoved             bool // --embeddings given with --resume: where the run's vectors now are
 }
 
 func runTrain(args []string) (err error) {
@@ -154,7 +155,7 @@ func runTrain(args []string) (err error) {
 					allowed = append(allowed, "--"+name)
 				}
 			}
-			return usagef("--resume continues a run with the settings it was started with; %s cannot change them (with --resume: %s; --data says where the run's data now is)",
+			return usagef("--resume continues a run with the settings it was started with; %s cannot change them (with --resume: %s; --data and --embeddings say where the run's data and word vectors now are)",
 				strings.Join(fixed, ", "), strings.Join(allowed, ", "))
 		}
 		t.epochsSet = fs.Changed("epochs")
@@ -164,6 +165,7 @@ func runTrain(args []string) (err error) {
 		if fs.Changed("data") {
 			t.data = o.Data
 		}
+		t.embeddingsMoved = fs.Changed("embeddings")
 		return resumeTrain(ctx, t)
 	}
 	if err := o.Validate(); err != nil {
@@ -274,7 +276,7 @@ func checkSplits(folds []dataset.Fold, o dataset.Options) error {
 // resumeFlags are the flags --resume takes: how long and where to run, and
 // what to print. Every other setting is the run's own, from its record.
 var resumeFlags = map[string]bool{"resume": true, "epochs": true, "device": true, "threads": true,
-	"dependent-launch": true, "quiet": true, "json": true, "cpuprofile": true, "data": true}
+	"dependent-launch": true, "quiet": true, "json": true, "cpuprofile": true, "data": true, "embeddings": true}
 
 // trainFolds trains the folds from rec.Fold on; first, when not nil, is a
 // resumed trainer for fold rec.Fold with its checkpoint's meta.
@@ -817,6 +819,23 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	}
 	if t.data != "" {
 		rec.Data.Data = dataset.AbsData(t.data)
+	}
+	if t.embeddingsMoved {
+		// Where the run's word vectors now are, for the folds still to
+		// start (a started fold's embedding is in its state).
+		if rec.Embeddings == "" {
+			return usagef("%s: the run was started without --embeddings; --embeddings with --resume says where its word vectors now are", t.resume)
+		}
+		dim, err := dataset.WordVectorsDim(t.embeddings)
+		if err != nil {
+			return err
+		}
+		if embed := tr.Net.Config().Embed; dim != embed {
+			return fmt.Errorf("--embeddings %s has vectors of %d values, the run's embedding %d: give the run's own word vectors (%s)", t.embeddings, dim, embed, rec.Embeddings)
+		}
+		if rec.Embeddings, err = filepath.Abs(t.embeddings); err != nil {
+			return err
+		}
 	}
 	corpus, err := loadRunData(ctx, t.resume, rec, t.data != "", t.quiet)
 	if err != nil {
