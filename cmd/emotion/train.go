@@ -174,6 +174,9 @@ func runTrain(args []string) (err error) {
 	if t.freezeEmbeddings && t.embeddings == "" && !t.quiet {
 		fmt.Fprintf(stderr, "note: --freeze-embeddings without --embeddings keeps the random initial embedding fixed\n")
 	}
+	if o.ValSplit == dataset.ValSplitSpeaker && mf.kind == model.KindDialog && !t.quiet {
+		fmt.Fprintf(stderr, "note: --val-split speaker: the validation speakers' turns are still the context of their partners' training windows; --val-split session keeps them out of training altogether\n")
+	}
 	if t.embeddings != "" {
 		dim, err := dataset.WordVectorsDim(t.embeddings)
 		if err != nil {

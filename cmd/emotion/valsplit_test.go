@@ -118,3 +118,21 @@ func TestValSplitHeldOut(t *testing.T) {
 		})
 	}
 }
+
+// TestValSplitSpeakerDialogNote: the dialog model under --val-split
+// speaker is told that the held-out speakers' turns stay in training
+// windows as context; the sentence model, which reads no context, is not.
+func TestValSplitSpeakerDialogNote(t *testing.T) {
+	data, _ := writeFixture(t)
+	for _, kind := range []string{"dialog", "sentence"} {
+		args := append([]string{"train", "--data", data, "--model", kind, "--out", filepath.Join(t.TempDir(), "run"), "--val-split", "speaker",
+			"--dialog-hidden", "4", "--heads", "2", "--attn-dim", "8", "--window", "3"}, tinyRun...)
+		code, _, errOut := runEmotion(t, args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", kind, code, errOut)
+		}
+		if got := strings.Contains(errOut, "note: --val-split speaker: the validation speakers' turns are still the context"); got != (kind == "dialog") {
+			t.Errorf("%s model: the note shown %v: %s", kind, got, errOut)
+		}
+	}
+}
