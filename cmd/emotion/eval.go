@@ -212,6 +212,9 @@ func evalCheckpoint(ctx context.Context, be host.Backend, ckpt, data, split stri
 			return nil, fmt.Errorf("checkpoint %s was trained on fold %d; %s has %d folds", ckpt, rec.Fold+1, rec.Data.Protocol, len(folds))
 		}
 		f := folds[rec.Fold]
+		if err := rec.verifySplits(ckpt, corpus, f); err != nil {
+			return nil, fmt.Errorf("%w; give the data the run was trained on (the same files, or a copy in the same row order), or evaluate --split all", err)
+		}
 		what = fmt.Sprintf("the %s split of fold %s", split, f.Name)
 		switch split {
 		case "test":
@@ -227,6 +230,13 @@ func evalCheckpoint(ctx context.Context, be host.Backend, ckpt, data, split stri
 	vocab, err := dataset.NewVocab(meta.Vocab)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", ckpt, err)
+	}
+	if rec.NoSpeakers && corpus.HasSpeakers {
+		// The model never saw a speaker feature: give it none here either
+		// (a copy: the corpus is shared with the ensemble's other members).
+		c := *corpus
+		c.HasSpeakers = false
+		corpus = &c
 	}
 	enc := dataset.EncodeWithVocab(corpus, vocab, rec.Data)
 	batches, index := model.Batches(rec.Model, enc, items, rec.Data.Window, 128, false, false, rec.Seed, 0)

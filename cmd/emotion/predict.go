@@ -309,7 +309,7 @@ func loadPredictor(ckpt string, be host.Backend) (*predictor, error) {
 		net.Release()
 		return nil, fmt.Errorf("checkpoint %s: %w", ckpt, err)
 	}
-	return &predictor{be: be, net: net, vocab: vocab, opts: rec.Data}, nil
+	return &predictor{be: be, net: net, vocab: vocab, opts: rec.Data, ckpt: ckpt, noSpeakers: rec.NoSpeakers}, nil
 }
 
 // predictor predicts raw turns with one network.
@@ -318,6 +318,38 @@ type predictor struct {
 	net   model.Network
 	vocab *dataset.Vocab
 	opts  dataset.Options
+	ckpt  string
+	// noSpeakers: the model was trained without speakers (runRecord), so
+	// the turns' speakers are left out of its inputs.
+	noSpeakers bool
+}
+
+// withoutSpeakers returns groups with every turn's speaker left out (a
+// copy), for a model trained without speakers.
+func withoutSpeakers(groups [][]dataset.RawTurn) [][]dataset.RawTurn {
+	out := make([][]dataset.RawTurn, len(groups))
+	for g, turns := range groups {
+		out[g] = slices.Clone(turns)
+		for i := range out[g] {
+			out[g][i].Speaker = 0
+		}
+	}
+	return out
+}
+
+// ignoredSpeakers is the note that the members of e trained without
+// speakers leave the given speakers out, or "".
+func (e ensemble) ignoredSpeakers() string {
+	var ckpts []string
+	for _, p := range e {
+		if p.noSpeakers {
+			ckpts = append(ckpts, p.ckpt)
+		}
+	}
+	if len(ckpts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("note: %s was trained on data without speakers: it leaves the speakers given out of its inputs", strings.Join(ckpts, ", "))
 }
 
 // ensemble predicts with the mean of its members' probabilities (each
@@ -404,6 +436,9 @@ func (p *predictor) predictGroups(groups [][]dataset.RawTurn, explain bool) ([][
 // and returns its evaluation and, with explain (dialog model), the
 // pooling weights, and the batch's inputs.
 func (p *predictor) evaluate(groups [][]dataset.RawTurn, explain bool) (_ *model.Eval, weights []float32, in model.Inputs, _ error) {
+	if p.noSpeakers {
+		groups = withoutSpeakers(groups)
+	}
 	if p.net.Config().Kind == model.KindDialog {
 		b, err := dataset.PredictDialogs(p.vocab, p.opts, groups)
 		if err != nil {
@@ -466,6 +501,9 @@ func predictOutputs(groups [][]dataset.RawTurn, ev *model.Eval, weights []float3
 type predictionPrinter struct {
 	explain, json bool
 	w             io.Writer
+	// speakersNoted: the note that a member trained without speakers
+	// leaves them out has been printed (once, at the first turn with one).
+	speakersNoted bool
 }
 
 // predictBatch is the most turns predict predicts at once (with the
@@ -481,6 +519,11 @@ const predictBatch = 128
 // first starts with the turns its first window needs, whose own
 // predictions (made from a shorter context) are not printed.
 func (pr *predictionPrinter) predict(p ensemble, turns []dataset.RawTurn) error {
+	if note := p.ignoredSpeakers(); !pr.speakersNoted && note != "" &&
+		slices.ContainsFunc(turns, func(t dataset.RawTurn) bool { return t.Speaker != 0 }) {
+		fmt.Fprintln(stderr, note)
+		pr.speakersNoted = true
+	}
 	context := p.context()
 	for first := 0; first < len(turns); first += predictBatch {
 		lo, end := max(first-context, 0), min(first+predictBatch, len(turns))

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"math"
 	"os"
 	"runtime/pprof"
+	"slices"
 
 	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/model"
@@ -32,6 +35,48 @@ type runRecord struct {
 	// Embeddings is the pretrained word vectors' file (--embeddings), read
 	// again by each fold that starts.
 	Embeddings string `json:"embeddings,omitempty"`
+	// Splits fingerprints the fold's training, validation and test splits
+	// by content (splitFingerprint), so that data read again (a copy, in
+	// another row order, or other data) is refused where it would give
+	// other splits; "" in checkpoints from before it.
+	Splits string `json:"splits,omitempty"`
+	// NoSpeakers says that the training data did not know speakers (no
+	// utterance IDs: parquet or the hub): the model never saw a speaker
+	// feature, whose weights stayed as drawn, so its inputs' speakers are
+	// left out wherever it predicts.
+	NoSpeakers bool `json:"no_speakers,omitempty"`
+}
+
+// splitFingerprint hashes the three splits of fold f of c by content: each
+// part's utterances as label and text, sorted, so that the same splits of
+// a copy in another row order give the same hash, and splits that differ
+// by an utterance do not.
+func splitFingerprint(c *dataset.Corpus, f dataset.Fold) string {
+	h := sha256.New()
+	for _, part := range [][]int{f.Train, f.Val, f.Test} {
+		keys := make([]string, len(part))
+		for i, u := range part {
+			keys[i] = fmt.Sprintf("%d\x1f%s", c.Utterances[u].Label, c.Utterances[u].Text)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			h.Write([]byte(k))
+			h.Write([]byte{0x1e})
+		}
+		h.Write([]byte{0x1d})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// verifySplits refuses data that gives fold f other splits than the run
+// that wrote ckpt had: evaluated or trained on, they would not be its
+// splits, and a test split could hold its training utterances.
+func (r runRecord) verifySplits(ckpt string, c *dataset.Corpus, f dataset.Fold) error {
+	if r.Splits == "" || splitFingerprint(c, f) == r.Splits {
+		return nil
+	}
+	return fmt.Errorf("the data %s gives fold %s other splits than %s was trained with (its rows are in another order, or they are other utterances): "+
+		"its test split would not be the run's, and could hold the run's training utterances", r.Data.Data, f.Name, ckpt)
 }
 
 func (r runRecord) encode() string {

@@ -162,6 +162,9 @@ func runServe(args []string) error {
 		what = "the " + ensembleName(kinds)
 	}
 	fmt.Fprintf(stderr, "serving %s on %s at http://%s (Ctrl-C stops)\n", what, be.Name(), ln.Addr())
+	if note := e.ignoredSpeakers(); note != "" {
+		fmt.Fprintln(stderr, note)
+	}
 	if serveListening != nil {
 		serveListening(s, ln.Addr())
 	}

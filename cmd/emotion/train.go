@@ -469,6 +469,7 @@ func trainFold(ctx context.Context, be host.Backend, corpus *dataset.Corpus, fol
 	}
 	defer tr.Net.Release()
 	defer tr.Release()
+	rec.Splits, rec.NoSpeakers = splitFingerprint(corpus, fold), !corpus.HasSpeakers
 	// Written again on --resume: a new --epochs or backend is the run's now.
 	runConfig := map[string]any{
 		"run": rec, "model": tr.Net.Config(), "train": tr.Cfg, "fold": fold.Name, "backend": be.Name(),
@@ -859,6 +860,9 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 			return fmt.Errorf("--data %s is not the data of %s: the training split of its fold %s gives another vocabulary (%d tokens, the run's %d); give the run's own data, or train afresh",
 				t.data, t.resume, f.Name, len(v), len(meta.Vocab))
 		}
+	}
+	if err := rec.verifySplits(t.resume, corpus, folds[rec.Fold]); err != nil {
+		return fmt.Errorf("%w; give the run's own data, or train afresh", err)
 	}
 	// The run folder is the one that holds the state file (or its fold
 	// folder), wherever the run was started from or has been moved to.
