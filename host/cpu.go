@@ -187,8 +187,8 @@ var errCPUForeign = errors.New("buffer not allocated by this backend")
 // Alloc returns a zeroed buffer of n elements from the pool. A negative n is
 // recorded as an error and gives nil.
 func (c *CPU) Alloc(n int) *F32 {
-	if n < 0 {
-		c.failf("Alloc", "negative size n=%d", n)
+	if n < 0 || n > maxAllocElems {
+		c.failf("Alloc", "size n=%d outside 0 to %d", n, maxAllocElems)
 		return nil
 	}
 	return c.pool.allocF32(n)
@@ -196,8 +196,8 @@ func (c *CPU) Alloc(n int) *F32 {
 
 // AllocI32 returns a zeroed int32 buffer of n elements from the pool.
 func (c *CPU) AllocI32(n int) *I32 {
-	if n < 0 {
-		c.failf("AllocI32", "negative size n=%d", n)
+	if n < 0 || n > maxAllocElems {
+		c.failf("AllocI32", "size n=%d outside 0 to %d", n, maxAllocElems)
 		return nil
 	}
 	return c.pool.allocI32(n)

@@ -221,3 +221,29 @@ func TestSizeArithmetic(t *testing.T) {
 		}
 	}
 }
+
+// checkAllocSizes: an allocation beyond maxAllocElems (whose 4n bytes, or
+// pool size class, would wrap around to a small allocation claiming n
+// elements) or below 0 is refused with nil and an error naming the op, and
+// the backend's pool hands out nothing for it.
+func checkAllocSizes(t *testing.T, newBackend func() Backend) {
+	for _, n := range []int{-1, maxAllocElems + 1, 1<<62 + 64, math.MaxInt} {
+		for _, op := range []string{"Alloc", "AllocI32"} {
+			be := newBackend()
+			var got bool
+			if op == "Alloc" {
+				got = be.Alloc(n) != nil
+			} else {
+				got = be.AllocI32(n) != nil
+			}
+			err := be.Sync()
+			if got || err == nil || !strings.Contains(err.Error(), op+": size n=") {
+				t.Errorf("%s(%d): a buffer %v, error %v", op, n, got, err)
+			}
+		}
+	}
+}
+
+func TestCPUAllocSizes(t *testing.T) {
+	checkAllocSizes(t, func() Backend { return NewCPU(1) })
+}

@@ -353,10 +353,11 @@ func (g *GPU) alloc(op string, bytes int) cuda.DevicePtr {
 		}
 		g.mallocs++
 	}
-	g.live[p] = class
 	if !g.check(op, g.dev.MemsetD32(p, 0, (bytes+3)/4, cuda.Compute)) {
+		g.free[class] = append(g.free[class], p) // not handed out: back to the pool
 		return 0
 	}
+	g.live[p] = class
 	return p
 }
 
@@ -388,8 +389,8 @@ func (g *GPU) release(op string, p cuda.DevicePtr) {
 
 // Alloc returns a zeroed buffer of n elements from the pool.
 func (g *GPU) Alloc(n int) *F32 {
-	if n < 0 {
-		g.failf("Alloc", "negative size n=%d", n)
+	if n < 0 || n > maxAllocElems {
+		g.failf("Alloc", "size n=%d outside 0 to %d", n, maxAllocElems)
 		return nil
 	}
 	if n == 0 {
@@ -404,8 +405,8 @@ func (g *GPU) Alloc(n int) *F32 {
 
 // AllocI32 returns a zeroed int32 buffer of n elements from the pool.
 func (g *GPU) AllocI32(n int) *I32 {
-	if n < 0 {
-		g.failf("AllocI32", "negative size n=%d", n)
+	if n < 0 || n > maxAllocElems {
+		g.failf("AllocI32", "size n=%d outside 0 to %d", n, maxAllocElems)
 		return nil
 	}
 	if n == 0 {

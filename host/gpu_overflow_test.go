@@ -24,3 +24,20 @@ func TestGPUOverflowSizes(t *testing.T) {
 		})
 	}
 }
+
+func TestGPUAllocSizes(t *testing.T) {
+	var gs []*GPU
+	defer func() {
+		for _, g := range gs {
+			g.Close()
+		}
+	}()
+	checkAllocSizes(t, func() Backend {
+		g, err := NewGPU(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs = append(gs, g)
+		return g
+	})
+}

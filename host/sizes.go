@@ -49,3 +49,8 @@ func ceilDiv(a, b int) int {
 	}
 	return q
 }
+
+// maxAllocElems is the most elements Alloc hands out (2^60, 4 EiB of
+// float32): beyond it the byte count 4n, and the pools' size classes,
+// would wrap around to a small allocation that claims n elements.
+const maxAllocElems = 1 << 60

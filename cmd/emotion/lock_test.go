@@ -51,11 +51,17 @@ func TestTrainLocksRunFolder(t *testing.T) {
 
 // TestTrainRemovesStaleTemps: the partial checkpoints that a run killed
 // while saving leaves behind (.state.safetensors.tmp-N, as big as the
-// checkpoint) are removed when a training next writes the folder; other
-// files stay.
+// checkpoint) are removed when a training next writes the folder, whose
+// name may hold a glob's metacharacters; other files stay.
 func TestTrainRemovesStaleTemps(t *testing.T) {
+	for _, name := range []string{"run", "run[1]", "run["} {
+		t.Run(name, func(t *testing.T) { checkRemovesStaleTemps(t, name) })
+	}
+}
+
+func checkRemovesStaleTemps(t *testing.T, name string) {
 	data, _ := writeFixture(t)
-	out := filepath.Join(t.TempDir(), "run")
+	out := filepath.Join(t.TempDir(), name)
 	if err := os.Mkdir(out, 0o755); err != nil {
 		t.Fatal(err)
 	}

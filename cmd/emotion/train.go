@@ -737,17 +737,18 @@ func quoteStart(s string, n int) string {
 // else would ever remove. The caller holds the run folder's lock, so no
 // other training is writing them.
 func removeStaleTemps(dir string) {
-	for _, name := range []string{"model.safetensors", "state.safetensors"} {
-		for _, ext := range []string{"", ".zst"} {
-			// safetensors.Save's temporary names (os.CreateTemp's):
-			// "." + base + ".tmp-" + digits.
-			prefix := filepath.Join(dir, "."+name+ext+".tmp-")
-			stale, _ := filepath.Glob(prefix + "*")
-			for _, p := range stale {
-				digits := strings.TrimPrefix(p, prefix)
-				fi, err := os.Lstat(p)
-				if err == nil && fi.Mode().IsRegular() && digits != "" && strings.Trim(digits, "0123456789") == "" {
-					os.Remove(p)
+	entries, err := os.ReadDir(dir) // not Glob: a folder named run[1] is no pattern
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		for _, name := range []string{"model.safetensors", "state.safetensors"} {
+			for _, ext := range []string{"", ".zst"} {
+				// safetensors.Save's temporary names (os.CreateTemp's):
+				// "." + base + ".tmp-" + digits.
+				digits, ok := strings.CutPrefix(e.Name(), "."+name+ext+".tmp-")
+				if ok && e.Type().IsRegular() && digits != "" && strings.Trim(digits, "0123456789") == "" {
+					os.Remove(filepath.Join(dir, e.Name()))
 				}
 			}
 		}

@@ -28,7 +28,15 @@ func Save(path string, tensors []Tensor, metadata map[string]string, compress bo
 	if _, _, err := header(tensors, metadata); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
-	dir, base := filepath.Split(path)
+	// A link is kept and its target replaced, as metrics.WriteAtomic does,
+	// rather than replaced by a file beside it.
+	target := path
+	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if resolved, rerr := filepath.EvalSymlinks(path); rerr == nil {
+			target = resolved
+		}
+	}
+	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
 	}
@@ -72,7 +80,7 @@ func Save(path string, tensors []Tensor, metadata map[string]string, compress bo
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
-	if err = os.Rename(tmp, path); err != nil {
+	if err = os.Rename(tmp, target); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
 	// Make the rename durable too; not every file system can sync a

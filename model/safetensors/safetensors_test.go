@@ -636,3 +636,33 @@ func TestMetadataSize(t *testing.T) {
 		}
 	}
 }
+
+// TestSaveThroughLink: saving to a symbolic link replaces the file it
+// points to and keeps the link (as metrics.WriteAtomic does), rather than
+// putting a file where the link was and leaving the target as it was.
+func TestSaveThroughLink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "shared", "model.safetensors")
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(target, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "model.safetensors")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := Save(link, goldenTensors, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced (%v)", err)
+	}
+	if ts, _, err := Load(target); err != nil || len(ts) != len(goldenTensors) {
+		t.Errorf("the link's target holds %d tensors (%v), want the %d saved", len(ts), err, len(goldenTensors))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("the link's folder holds %d entries, want the link and the target's folder", len(entries))
+	}
+}
