@@ -430,9 +430,9 @@ func runBenchTrain(args []string) (err error) {
 	count := *warmup + max(*steps, 1)
 	var b *bench.Batches
 	if *data != "" {
-		ctx, cancel := signalContext()
-		defer cancel()
+		ctx, stop := signalContext() // while loading: Ctrl-C then stops the steps at once
 		b, err = bench.RealBatches(ctx, *data, mf.kind, count, *warmup, *batchSize, *bucket, *seed)
+		stop()
 	} else {
 		if mf.kind != model.KindSentence && mf.kind != model.KindDialog {
 			return usagef("unknown --model %q (want sentence or dialog)", mf.kind)
@@ -445,7 +445,7 @@ func runBenchTrain(args []string) (err error) {
 	}
 	cfg, err := mf.config(b.Vocab, opts)
 	if err != nil {
-		return err
+		return usageError{err: err}
 	}
 	cfg.Seed = seedOf(*seed, 0)
 	if *dump != "" {

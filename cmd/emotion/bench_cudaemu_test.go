@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -99,6 +100,23 @@ func TestBenchEmulatedDefaults(t *testing.T) {
 	for _, want := range []string{"shapes tiny", "2 buffers of 1 MiB", "n = 64"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestThreadsNoteOnGPU: --threads, which sets the CPU backend's threads,
+// is said not to apply where the GPU backend runs, and not said on the CPU.
+func TestThreadsNoteOnGPU(t *testing.T) {
+	data, _ := writeFixture(t)
+	for _, device := range []string{"cuda", "cpu"} {
+		args := append([]string{"train", "--data", data, "--out", filepath.Join(t.TempDir(), "run")}, tinyRun...)
+		args = append(args, "--threads", "1", "--device", device) // after tinyRun's --device cpu
+		code, _, e := runEmotion(t, args...)
+		if code != 0 {
+			t.Fatalf("--device %s: exit %d: %s", device, code, e)
+		}
+		if got := strings.Contains(e, "note: --threads sets the CPU backend's threads; cuda:0"); got != (device == "cuda") {
+			t.Errorf("--device %s --threads 1: the note shown %v: %s", device, got, e)
 		}
 	}
 }

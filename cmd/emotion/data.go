@@ -48,6 +48,9 @@ func checkDataFlag(fs *pflag.FlagSet) error {
 	if f := fs.Lookup("data"); f != nil && f.Changed && strings.TrimSpace(f.Value.String()) == "" {
 		return usagef("--data is empty; leave it out for the default")
 	}
+	if f, p := fs.Lookup("val-fraction"), fs.Lookup("protocol"); f != nil && f.Changed && p != nil && p.Value.String() == dataset.ProtocolSeed {
+		return usagef("--val-fraction draws validation from the training sessions of session5 and loso; the seed protocol's splits are fixed (60/20/20, or 80/10/10 for the dialog model)")
+	}
 	return nil
 }
 

@@ -53,14 +53,27 @@ func newBackend(device string) (host.Backend, error) {
 		if newGPUBackend == nil {
 			return nil, fmt.Errorf("--device %s: this binary was built without CUDA; rebuild with 'go build -tags cuda ./cmd/emotion' (see README) or use --device cpu", device)
 		}
-		return newGPUBackend()
+		be, err := newGPUBackend()
+		if err == nil {
+			noteThreads(be)
+		}
+		return be, err
 	case "auto", "":
 		if newGPUBackend != nil {
 			if be, err := newGPUBackend(); err == nil {
+				noteThreads(be)
 				return be, nil
 			}
 		}
 		return host.NewCPU(cpuThreads), nil
 	}
 	return nil, usagef("unknown --device %q (want cpu, cuda or auto)", device)
+}
+
+// noteThreads says that --threads, given, does not apply to the GPU
+// backend be.
+func noteThreads(be host.Backend) {
+	if cpuThreads > 0 {
+		fmt.Fprintf(stderr, "note: --threads sets the CPU backend's threads; %s does not use it\n", be.Name())
+	}
 }

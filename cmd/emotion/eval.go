@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -67,8 +66,6 @@ func runEval(args []string) error {
 		// Before loading anything: a typo should not wait for the data.
 		return usagef("unknown --split %q (want test, val, train or all)", *split)
 	}
-	ctx, cancel := signalContext()
-	defer cancel()
 	be, err := newBackend(*device)
 	if err != nil {
 		return err
@@ -76,7 +73,7 @@ func runEval(args []string) error {
 	corpora := map[string]*dataset.Corpus{} // by source: an ensemble's members share their data
 	var runs []*evalRun
 	for _, ckpt := range *ckpts {
-		r, err := evalCheckpoint(ctx, be, ckpt, *data, *split, corpora)
+		r, err := evalCheckpoint(be, ckpt, *data, *split, corpora)
 		if err != nil {
 			return err
 		}
@@ -179,7 +176,7 @@ type evalRun struct {
 
 // evalCheckpoint evaluates checkpoint ckpt on split of its data (or of
 // data, when given), loading each source once into corpora.
-func evalCheckpoint(ctx context.Context, be host.Backend, ckpt, data, split string, corpora map[string]*dataset.Corpus) (*evalRun, error) {
+func evalCheckpoint(be host.Backend, ckpt, data, split string, corpora map[string]*dataset.Corpus) (*evalRun, error) {
 	net, meta, err := loadCheckpoint(ckpt, be)
 	if err != nil {
 		return nil, err
@@ -194,7 +191,12 @@ func evalCheckpoint(ctx context.Context, be host.Backend, ckpt, data, split stri
 	}
 	corpus := corpora[rec.Data.Data]
 	if corpus == nil {
-		if corpus, err = loadRunData(ctx, ckpt, rec, data != "", false); err != nil {
+		// Ctrl-C cancels a download cleanly; once the data is in, it
+		// stops the evaluation at once (the files are written at the end).
+		ctx, stop := signalContext()
+		corpus, err = loadRunData(ctx, ckpt, rec, data != "", false)
+		stop()
+		if err != nil {
 			return nil, err
 		}
 		corpora[rec.Data.Data] = corpus

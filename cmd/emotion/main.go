@@ -169,7 +169,7 @@ func emotion(args []string) int {
 			printMainHelp(stdout)
 			return 0
 		}
-		name, rest = rest[0], []string{"--help"}
+		name, rest = rest[0], append(rest[1:], "--help") // help bench kernels: the subcommand's
 	}
 	c, ok := commands[name]
 	if !ok {

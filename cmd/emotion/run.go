@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strings"
 
 	"github.com/emotionlab/emotion/dataset"
 	"github.com/emotionlab/emotion/model"
@@ -162,6 +163,24 @@ func (m *modelFlags) config(vocab int, o dataset.Options) (model.Config, error) 
 		c.Window = o.Window
 	}
 	return c, c.Validate()
+}
+
+// noteModelFlags says which size flags given belong to the model kind not
+// chosen, which it does not use (scripts often give one set for both).
+func noteModelFlags(fs *pflag.FlagSet, kind string) {
+	var other []string
+	for _, f := range map[string][]string{
+		model.KindSentence: {"dialog-hidden", "heads", "attn-dim"},
+		model.KindDialog:   {"dense"},
+	}[kind] {
+		if fs.Changed(f) {
+			other = append(other, "--"+f)
+		}
+	}
+	if len(other) > 0 {
+		fmt.Fprintf(stderr, "note: %s: the %s model has none, and does not use them (--dense sizes the sentence model; --dialog-hidden, --heads and --attn-dim the dialog model)\n",
+			strings.Join(other, ", "), kind)
+	}
 }
 
 // foldData serves one fold's batches to a trainer.

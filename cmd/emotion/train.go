@@ -171,6 +171,9 @@ func runTrain(args []string) (err error) {
 	if err := o.Validate(); err != nil {
 		return usageError{err: err}
 	}
+	if !t.quiet {
+		noteModelFlags(fs, mf.kind)
+	}
 	if t.freezeEmbeddings && t.embeddings == "" && !t.quiet {
 		fmt.Fprintf(stderr, "note: --freeze-embeddings without --embeddings keeps the random initial embedding fixed\n")
 	}

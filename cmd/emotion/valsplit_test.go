@@ -136,3 +136,39 @@ func TestValSplitSpeakerDialogNote(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainFlagsThatDoNotApply: --val-fraction with the seed protocol
+// (whose splits are fixed) is a usage error in train and data, before
+// anything is written; the other model kind's size flags are named in a
+// note, as not used.
+func TestTrainFlagsThatDoNotApply(t *testing.T) {
+	data, _ := writeFixture(t)
+	for _, cmd := range []string{"train", "data"} {
+		out := filepath.Join(t.TempDir(), "run")
+		args := []string{cmd, "--data", data, "--protocol", "seed", "--val-fraction", "0.5"}
+		if cmd == "train" {
+			args = append(args, "--out", out)
+		}
+		code, _, e := runEmotion(t, args...)
+		if code != 2 || !strings.Contains(e, "the seed protocol's splits are fixed") {
+			t.Errorf("%s --protocol seed --val-fraction 0.5: exit %d, stderr %q", cmd, code, e)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%s: the run folder was created", cmd)
+		}
+	}
+	for _, tc := range []struct {
+		kind, flags, note string
+	}{
+		// tinyRun gives --dense; the dialog model's sizes are added.
+		{"sentence", "--heads", "note: --heads, --attn-dim: the sentence model has none"},
+		{"dialog", "--dense", "note: --dense: the dialog model has none"},
+	} {
+		args := append([]string{"train", "--data", data, "--model", tc.kind, "--out", filepath.Join(t.TempDir(), "run"),
+			"--heads", "2", "--attn-dim", "8", "--window", "3"}, tinyRun...)
+		code, _, e := runEmotion(t, args...)
+		if code != 0 || !strings.Contains(e, tc.note) {
+			t.Errorf("%s model with %s: exit %d, stderr %q; want %q", tc.kind, tc.flags, code, e, tc.note)
+		}
+	}
+}
