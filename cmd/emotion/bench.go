@@ -445,7 +445,7 @@ func runBenchTrain(args []string) (err error) {
 	}
 	cfg, err := mf.config(b.Vocab, opts)
 	if err != nil {
-		return usageError{err: err}
+		return flagError(err)
 	}
 	cfg.Seed = seedOf(*seed, 0)
 	if *dump != "" {

@@ -37,7 +37,7 @@ func TestBenchCommandLine(t *testing.T) {
 		// help of a subcommand is the subcommand's (it was bench's overview).
 		{[]string{"help", "bench", "kernels"}, 0, []string{"Usage: emotion bench kernels [flags]", "--shapes"}, nil},
 		// A size no model can have is a usage error, as in train.
-		{[]string{"bench", "train", "--hidden", "-1", "--steps", "1"}, 2, nil, []string{"hidden = -1", "Run 'emotion bench train --help'"}},
+		{[]string{"bench", "train", "--hidden", "-1", "--steps", "1"}, 2, nil, []string{"--hidden -1, must be positive", "Run 'emotion bench train --help'"}},
 		{[]string{"bench", "kernels", "--help"}, 0, []string{"Usage: emotion bench kernels [flags]", "--shapes", "--ops", "--rotate-mib", "Examples:\n  emotion bench kernels\n"}, nil},
 		{[]string{"bench", "train", "--help"}, 0, []string{"Usage: emotion bench train [flags]", "--steps", "--dump-batches", "--model", "Examples:\n  emotion bench train --model dialog"}, nil},
 		{[]string{"bench", "compare", "--help"}, 0, []string{"Usage: emotion bench compare OLD.json NEW.json [flags]", "geometric mean", "--json", "Examples:\n  emotion bench compare --json old.json new.json"}, nil},

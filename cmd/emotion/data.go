@@ -83,7 +83,7 @@ func runData(args []string) error {
 		return err
 	}
 	if err := o.Validate(); err != nil {
-		return usageError{err: err}
+		return flagError(err)
 	}
 	if *vectors != "" {
 		if _, err := dataset.WordVectorsDim(*vectors); err != nil {

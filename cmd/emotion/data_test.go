@@ -176,7 +176,7 @@ func TestDataErrors(t *testing.T) {
 		{[]string{"--data", bad}, 1, "bad.csv: line 2"},
 		{[]string{"--data", filepath.Join(dir, "missing")}, 1, "no such file or folder"},
 		{[]string{"--data", bad, "--protocol", "random"}, 2, `unknown protocol "random"`},
-		{[]string{"--data", bad, "--max-len", "0"}, 2, "max length 0"},
+		{[]string{"--data", bad, "--max-len", "0"}, 2, "--max-len 0, want at least 1"},
 	}
 	for _, tc := range tests {
 		code, _, errOut := runEmotion(t, append([]string{"data"}, tc.args...)...)

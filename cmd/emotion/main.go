@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -199,4 +200,36 @@ func emotion(args []string) int {
 
 func main() {
 	os.Exit(emotion(os.Args[1:]))
+}
+
+// configFlags maps the fields that the configs' validation errors name
+// ("heads = 3 does not divide …", "validation fraction 1.5 outside …") to
+// the flags that set them.
+var configFlags = map[string]string{
+	"embed": "--embed", "hidden": "--hidden", "dense": "--dense", "dialog_hidden": "--dialog-hidden",
+	"heads": "--heads", "attn_dim": "--attn-dim", "dropout": "--dropout", "word_dropout": "--word-dropout",
+	"embed_init_std": "--embed-init-std", "max_len": "--max-len", "window": "--window",
+	"epochs": "--epochs", "lr": "--lr", "weight_decay": "--weight-decay", "clip_norm": "--clip",
+	"patience": "--patience", "label_smoothing": "--label-smoothing", "ema": "--ema", "monitor": "--monitor",
+	"lr_schedule": "--lr-schedule", "min_lr": "--min-lr", "lr_factor": "--lr-factor", "lr_patience": "--lr-patience",
+	"validation fraction": "--val-fraction", "min count": "--min-count", "max length": "--max-len",
+}
+
+// configField matches the field a validation error begins with, at the
+// start of a line or after a prefix ("model config: "): "name = " (model
+// and training configs) or the data options' "name value".
+var configField = regexp.MustCompile(`(?m)(^|: )(?:([a-z_]+) = |(validation fraction|min count|max length|window) )`)
+
+// flagError is the usage error of a config's validation error, naming the
+// flag where it names a config field (--heads 3 does not divide …).
+func flagError(err error) error {
+	msg := configField.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		sub := configField.FindStringSubmatch(m)
+		field := sub[2] + sub[3]
+		if f, ok := configFlags[field]; ok {
+			return sub[1] + f + " "
+		}
+		return m
+	})
+	return usageError{err: errors.New(msg)}
 }

@@ -87,3 +87,23 @@ func TestRegisterAndExitCodes(t *testing.T) {
 	}()
 	register(&command{name: "test-fail", run: func([]string) error { return nil }})
 }
+
+// TestFlagError: a config's validation error names the flag that sets the
+// field it names, at the start of a line or after its prefix, and leaves
+// the rest (a field named inside the sentence, an unknown one) alone.
+func TestFlagError(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"heads = 3 does not divide the attention size 2·dialog_hidden = 256", "--heads 3 does not divide the attention size 2·dialog_hidden = 256"},
+		{"model config: hidden = -1, must be positive\ndense = -2, must be positive", "model config: --hidden -1, must be positive\n--dense -2, must be positive"},
+		{"validation fraction 1.5 outside (0, 1)", "--val-fraction 1.5 outside (0, 1)"},
+		{"window 0, want at least 1", "--window 0, want at least 1"},
+		{"min_lr = 0.01, want less than lr = 0.001", "--min-lr 0.01, want less than lr = 0.001"},
+		{"speaker_dim = -1, must not be negative", "speaker_dim = -1, must not be negative"},
+	} {
+		err := flagError(errors.New(tc.in))
+		var ue usageError
+		if !errors.As(err, &ue) || err.Error() != tc.want {
+			t.Errorf("flagError(%q) = %q (usage error %v), want %q", tc.in, err, errors.As(err, &ue), tc.want)
+		}
+	}
+}

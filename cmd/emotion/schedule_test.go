@@ -65,8 +65,8 @@ func TestTrainLRScheduleFlags(t *testing.T) {
 		{[]string{"--lr-factor", "0.1"}, "--lr-factor drives the plateau schedule"},
 		{[]string{"--lr-schedule", "cosine", "--lr-patience", "3"}, "--lr-patience drives the plateau schedule"},
 		{[]string{"--min-lr", "1e-5"}, "--min-lr is the least rate of a cosine or plateau schedule"},
-		{[]string{"--lr-schedule", "plateau", "--lr-factor", "1"}, "lr_factor = 1"},
-		{[]string{"--lr-schedule", "cosine", "--min-lr", "0.01"}, "min_lr = 0.01, want less than lr = 0.001"},
+		{[]string{"--lr-schedule", "plateau", "--lr-factor", "1"}, "--lr-factor 1, want a number between 0 and 1"},
+		{[]string{"--lr-schedule", "cosine", "--min-lr", "0.01"}, "--min-lr 0.01, want less than lr = 0.001"},
 		{[]string{"--monitor", "val_f1"}, `--monitor "val_f1": want val_acc, val_ua or val_loss`},
 	} {
 		code, _, e := runEmotion(t, append([]string{"train", "--data", "/nonexistent"}, tc.args...)...)

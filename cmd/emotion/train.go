@@ -169,7 +169,7 @@ func runTrain(args []string) (err error) {
 		return resumeTrain(ctx, t)
 	}
 	if err := o.Validate(); err != nil {
-		return usageError{err: err}
+		return flagError(err)
 	}
 	if !t.quiet {
 		noteModelFlags(fs, mf.kind)
@@ -196,7 +196,7 @@ func runTrain(args []string) (err error) {
 		}
 	}
 	if _, err := mf.config(1, *o); err != nil {
-		return usageError{err: err}
+		return flagError(err)
 	}
 	inf := func(x float32) bool { return math.IsInf(float64(x), 1) }
 	if t.epochs < 1 || t.batchSize < 1 || !(t.lr > 0) || inf(t.lr) {
@@ -220,7 +220,7 @@ func runTrain(args []string) (err error) {
 		return usagef("--min-lr is the least rate of a cosine or plateau schedule; give --lr-schedule cosine or plateau")
 	}
 	if err := t.trainConfig(nil).Validate(); err != nil {
-		return usagef("%v", err)
+		return flagError(err)
 	}
 	if t.maxBatches < 0 {
 		// The run record would hold it, and eval, predict and --resume

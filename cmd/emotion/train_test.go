@@ -101,7 +101,7 @@ func TestResumeRefusesOtherData(t *testing.T) {
 // TestTrainLossAndAverageFlags: --label-smoothing and --ema reach the
 // training config, which a --resume keeps (config.json, written again from
 // the state), and a value outside [0, 1) is a usage error, naming the
-// config field, before anything is written.
+// flag, before anything is written.
 func TestTrainLossAndAverageFlags(t *testing.T) {
 	data, _ := writeFixture(t)
 	for _, tc := range []struct{ flag, field string }{
@@ -130,7 +130,7 @@ func TestTrainLossAndAverageFlags(t *testing.T) {
 			for _, v := range []string{"1", "-0.1", "NaN"} {
 				bad := filepath.Join(t.TempDir(), "bad")
 				code, _, errOut := runEmotion(t, "train", "--data", data, "--out", bad, tc.flag, v)
-				if code != 2 || !strings.Contains(errOut, tc.field+" = ") {
+				if code != 2 || !strings.Contains(errOut, tc.flag+" "+v+", want") {
 					t.Errorf("%s %s: exit %d, stderr %q", tc.flag, v, code, errOut)
 				}
 				if _, err := os.Stat(bad); !os.IsNotExist(err) {
