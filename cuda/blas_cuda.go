@@ -32,33 +32,35 @@ static blas_sgemm_t blas_sgemm;
 static blas_sgemm_sb_t blas_sgemm_sb;
 
 // blas_load opens the newest cuBLAS it finds; 0 on success, else -1 with
-// dlerror's message in err.
+// dlerror's message in err. Go serialises its calls (blasLoaded);
+// blas_lib is set only once every entry point has resolved.
 static int blas_load(char* which, int wlen, char* err, int errlen) {
 	static const char* names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"};
 	if (blas_lib != NULL) return 0;
 	err[0] = 0;
-	for (int i = 0; i < 3 && blas_lib == NULL; i++) {
-		blas_lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-		if (blas_lib != NULL) {
+	void* lib = NULL;
+	for (int i = 0; i < 3 && lib == NULL; i++) {
+		lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+		if (lib != NULL) {
 			snprintf(which, wlen, "%s", names[i]);
 		} else {
 			const char* e = dlerror();
 			snprintf(err, errlen, "%s", e ? e : names[i]);
 		}
 	}
-	if (blas_lib == NULL) return -1;
-	blas_create = (blas_create_t)dlsym(blas_lib, "cublasCreate_v2");
-	blas_destroy = (blas_destroy_t)dlsym(blas_lib, "cublasDestroy_v2");
-	blas_set_stream = (blas_set_stream_t)dlsym(blas_lib, "cublasSetStream_v2");
-	blas_set_math = (blas_set_math_t)dlsym(blas_lib, "cublasSetMathMode");
-	blas_sgemm = (blas_sgemm_t)dlsym(blas_lib, "cublasSgemm_v2");
-	blas_sgemm_sb = (blas_sgemm_sb_t)dlsym(blas_lib, "cublasSgemmStridedBatched");
+	if (lib == NULL) return -1;
+	blas_create = (blas_create_t)dlsym(lib, "cublasCreate_v2");
+	blas_destroy = (blas_destroy_t)dlsym(lib, "cublasDestroy_v2");
+	blas_set_stream = (blas_set_stream_t)dlsym(lib, "cublasSetStream_v2");
+	blas_set_math = (blas_set_math_t)dlsym(lib, "cublasSetMathMode");
+	blas_sgemm = (blas_sgemm_t)dlsym(lib, "cublasSgemm_v2");
+	blas_sgemm_sb = (blas_sgemm_sb_t)dlsym(lib, "cublasSgemmStridedBatched");
 	if (!blas_create || !blas_destroy || !blas_set_stream || !blas_set_math || !blas_sgemm || !blas_sgemm_sb) {
 		snprintf(err, errlen, "%s lacks a cuBLAS v2 entry point", which);
-		dlclose(blas_lib);  // so that a later load tries again instead of calling NULL
-		blas_lib = NULL;
+		dlclose(lib);  // so that a later load tries again instead of calling NULL
 		return -1;
 	}
+	blas_lib = lib;
 	return 0;
 }
 
@@ -96,6 +98,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"unsafe"
 )
 
@@ -121,14 +124,28 @@ type blasHandle struct {
 	lib string
 }
 
+// blasLoaded serialises the loading of cuBLAS (devices may open on
+// several goroutines) and remembers which library it loaded.
+var blasLoaded struct {
+	sync.Mutex
+	lib string
+}
+
 // newBlas loads cuBLAS and creates a handle on stream (a CUstream). It
 // must run on the device's thread, with its context current.
 func newBlas(stream unsafe.Pointer) (*blasHandle, error) {
-	var which, msg [256]C.char
-	if C.blas_load(&which[0], 256, &msg[0], 256) != 0 {
-		return nil, fmt.Errorf("load cuBLAS (libcublas.so.13, .12, .11): %s", C.GoString(&msg[0]))
+	blasLoaded.Lock()
+	if blasLoaded.lib == "" {
+		var which, msg [256]C.char
+		if C.blas_load(&which[0], 256, &msg[0], 256) != 0 {
+			blasLoaded.Unlock()
+			return nil, fmt.Errorf("load cuBLAS (libcublas.so.13, .12, .11): %s", C.GoString(&msg[0]))
+		}
+		blasLoaded.lib = C.GoString(&which[0])
 	}
-	b := &blasHandle{lib: C.GoString(&which[0])}
+	lib := blasLoaded.lib
+	blasLoaded.Unlock()
+	b := &blasHandle{lib: lib}
 	if err := cublasStatus(C.blas_new(&b.h, stream)); err != nil {
 		return nil, fmt.Errorf("cublasCreate on %s: %w", b.lib, err)
 	}

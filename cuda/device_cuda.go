@@ -173,24 +173,26 @@ func (d *Device) Multiprocessors() int { return d.sms }
 // the module and releases the primary context. Memory still allocated is
 // freed with the context.
 func (d *Device) Close() error {
+	// One lock over the check, the teardown and the mark, as the emulated
+	// device's Close: two Closes must not both release the primary
+	// context, and no op may run on a device half torn down.
 	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if closed { // a second Close is a no-op, as the emulated device's
+	defer d.mu.Unlock()
+	if d.closed { // a second Close is a no-op, as the emulated device's
 		return nil
 	}
-	err := d.do(func() error {
-		errs := []error{wrap("cuCtxSynchronize", cu.Synchronize()), wrap("cublasDestroy", d.blas.destroy())}
-		for i := range d.streams {
-			errs = append(errs, wrap("cuStreamDestroy", d.streams[i].Destroy()))
-		}
-		errs = append(errs, wrap("cuModuleUnload", d.mod.Unload()), wrap("cuDevicePrimaryCtxRelease", d.dev.ReleasePrimaryCtx()))
-		return errors.Join(errs...)
-	})
-	d.mu.Lock()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cu.SetCurrentContext(d.ctx); err != nil {
+		return fmt.Errorf("cuda: close: cuCtxSetCurrent: %w", err) // nothing released: Close may be tried again
+	}
 	d.closed = true
-	d.mu.Unlock()
-	if err != nil {
+	errs := []error{wrap("cuCtxSynchronize", cu.Synchronize()), wrap("cublasDestroy", d.blas.destroy())}
+	for i := range d.streams {
+		errs = append(errs, wrap("cuStreamDestroy", d.streams[i].Destroy()))
+	}
+	errs = append(errs, wrap("cuModuleUnload", d.mod.Unload()), wrap("cuDevicePrimaryCtxRelease", d.dev.ReleasePrimaryCtx()))
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cuda: close: %w", err)
 	}
 	return nil
