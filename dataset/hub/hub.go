@@ -560,14 +560,24 @@ func (c *Client) writeListing(repo, commit string, files []string) error {
 	if old, err := os.ReadFile(p); err == nil && string(old) == string(b) {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := writeCacheFile(p, ".files-*.incomplete", b); err != nil {
 		return fmt.Errorf("record file list %s: %w", p, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".files-*.incomplete")
+	return nil
+}
+
+// writeCacheFile writes data to path through a temporary file (named by
+// pattern, in path's folder, which it makes) renamed into place, with the
+// cache's file mode; nothing is left behind on an error.
+func writeCacheFile(path, pattern string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), pattern)
 	if err != nil {
-		return fmt.Errorf("record file list %s: %w", p, err)
+		return err
 	}
-	_, werr := tmp.Write(b)
+	_, werr := tmp.Write(data)
 	if werr == nil {
 		werr = tmp.Chmod(cacheFileMode)
 	}
@@ -576,13 +586,12 @@ func (c *Client) writeListing(repo, commit string, files []string) error {
 		werr = cerr
 	}
 	if werr == nil {
-		werr = os.Rename(tmp.Name(), p)
+		werr = os.Rename(tmp.Name(), path)
 	}
 	if werr != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("record file list %s: %w", p, werr)
 	}
-	return nil
+	return werr
 }
 
 // readListing returns the listing recorded for commit; an error wrapping
@@ -721,27 +730,8 @@ func (c *Client) writeRef(repo, revision, commit string) error {
 	if b, err := os.ReadFile(ref); err == nil && strings.TrimSpace(string(b)) == commit {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(ref), 0o755); err != nil {
+	if err := writeCacheFile(ref, ".ref-*", []byte(commit)); err != nil {
 		return fmt.Errorf("write ref %s: %w", ref, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(ref), ".ref-*")
-	if err != nil {
-		return fmt.Errorf("write ref %s: %w", ref, err)
-	}
-	_, werr := tmp.WriteString(commit)
-	if werr == nil {
-		werr = tmp.Chmod(cacheFileMode)
-	}
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), ref)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write ref %s: %w", ref, werr)
 	}
 	return nil
 }
