@@ -5,6 +5,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,13 +22,30 @@ import (
 // GPU). A kernel that reads what an upload writes without waiting for the
 // upload's event therefore reads the old contents, as it may on a GPU,
 // instead of passing by luck; a host write into pinned staging memory
-// before the copy from it has run is seen by that copy, as on a GPU. It is
-// safe for concurrent use.
+// before the copy from it has run is seen by that copy, as on a GPU.
+//
+// Running the Compute stream's work at once hides the opposite race: a copy
+// queued on the Copy stream that overwrites or reads memory that earlier
+// compute work still uses, with no wait between them, always runs after
+// that work here, but may run before it on a GPU. So the device remembers,
+// per allocation, the last compute operation that touched it, and refuses
+// a Copy-stream operation on an allocation whose last compute use the Copy
+// stream has not been ordered after (by StreamWait on an event recorded
+// after it, or by the host waiting for the Compute stream). It is safe for
+// concurrent use.
 type Device struct {
 	mu     sync.Mutex
 	closed bool
 	allocs map[DevicePtr]int
-	pinned map[*byte]int // MallocHost's allocations: base → bytes
+	bases  []DevicePtr // allocs' keys in ascending order
+	// computeOps counts the Compute stream's operations; lastUse holds,
+	// per allocation base, the last one that touched the allocation;
+	// copyAfter is the count of them every Copy-stream operation issued
+	// from now on is ordered after.
+	computeOps int64
+	lastUse    map[DevicePtr]computeUse
+	copyAfter  int64
+	pinned     map[*byte]int // MallocHost's allocations: base → bytes
 	// streamOrder: dependent launch turned off (SetDependentLaunch).
 	streamOrder bool
 
@@ -39,14 +57,90 @@ type Device struct {
 	launches atomic.Int64 // kernels and GEMMs issued
 }
 
-// Event marks a point in a stream's work: on the Copy stream, the count
-// of operations queued before it. at is the wall clock when the stream
-// reached it.
+// Event marks a point in a stream's work: on the Copy stream, seq counts
+// the operations queued before it; on the Compute stream, computeOps
+// counts the operations issued before it. at is the wall clock when the
+// stream reached it.
 type Event struct {
-	recorded bool
-	stream   Stream
-	seq      int64
-	at       time.Time
+	recorded   bool
+	stream     Stream
+	seq        int64
+	computeOps int64
+	at         time.Time
+}
+
+// computeUse is a Compute-stream operation that touched an allocation: its
+// number in the stream and what it was.
+type computeUse struct {
+	op   int64
+	what string
+}
+
+// allocationOf returns the base of the allocation that holds address p.
+// The caller holds d.mu.
+func (d *Device) allocationOf(p DevicePtr) (DevicePtr, bool) {
+	i, found := slices.BinarySearch(d.bases, p)
+	if !found {
+		i--
+	}
+	if i < 0 {
+		return 0, false
+	}
+	base := d.bases[i]
+	if uintptr(p)-uintptr(base) >= uintptr(d.allocs[base]) {
+		return 0, false
+	}
+	return base, true
+}
+
+// computeTouches notes a Compute-stream operation (what) over device
+// addresses ptrs, for the Copy stream's race check.
+func (d *Device) computeTouches(what string, ptrs ...DevicePtr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.computeOps++
+	for _, p := range ptrs {
+		if base, ok := d.allocationOf(p); ok {
+			d.lastUse[base] = computeUse{op: d.computeOps, what: what}
+		}
+	}
+}
+
+// copyOrderedAfter orders every later Copy-stream operation after the
+// first n Compute-stream operations (a wait for an event, or the host's).
+func (d *Device) copyOrderedAfter(n int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.copyAfter = max(d.copyAfter, n)
+}
+
+// hostWaitsForCompute notes that the host waited for every Compute-stream
+// operation issued so far.
+func (d *Device) hostWaitsForCompute() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.copyAfter = d.computeOps
+}
+
+// checkCopyRace fails a Copy-stream operation (what) over device addresses
+// ptrs if a Compute-stream operation issued before it touched one of their
+// allocations and the Copy stream is not ordered after that operation: on
+// a GPU the two may run in either order, or at once.
+func (d *Device) checkCopyRace(what string, ptrs ...DevicePtr) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range ptrs {
+		base, ok := d.allocationOf(p)
+		if !ok {
+			continue
+		}
+		if u, ok := d.lastUse[base]; ok && u.op > d.copyAfter {
+			return fmt.Errorf("cuda: %s on the copy stream races with %s (compute operation %d), "+
+				"which touched the same allocation (%#x) before it: the copy stream has not waited for an event recorded after it",
+				what, u.what, u.op, uintptr(base))
+		}
+	}
+	return nil
 }
 
 // enqueue runs op at once on the Compute stream, or queues it on the Copy
@@ -112,7 +206,7 @@ func Open(ordinal int) (*Device, error) {
 	if ordinal != 0 {
 		return nil, fmt.Errorf("cuda: open device %d: the emulated device has only device 0", ordinal)
 	}
-	return &Device{allocs: make(map[DevicePtr]int), pinned: make(map[*byte]int)}, nil
+	return &Device{allocs: make(map[DevicePtr]int), pinned: make(map[*byte]int), lastUse: make(map[DevicePtr]computeUse)}, nil
 }
 
 // DependentLaunch reports whether kernels are launched with programmatic
@@ -160,7 +254,7 @@ func (d *Device) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	d.allocs = nil
+	d.allocs, d.bases, d.lastUse = nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cuda: close: %w", err)
 	}
@@ -211,6 +305,9 @@ func (d *Device) Malloc(bytes int) (DevicePtr, error) {
 	}
 	d.mu.Lock()
 	d.allocs[DevicePtr(p)] = bytes
+	i, _ := slices.BinarySearch(d.bases, DevicePtr(p))
+	d.bases = slices.Insert(d.bases, i, DevicePtr(p))
+	delete(d.lastUse, DevicePtr(p)) // an earlier allocation's, freed (Free synchronised)
 	d.mu.Unlock()
 	return DevicePtr(p), nil
 }
@@ -224,6 +321,11 @@ func (d *Device) Free(p DevicePtr) error {
 	d.mu.Lock()
 	_, ok := d.allocs[p]
 	delete(d.allocs, p)
+	if i, found := slices.BinarySearch(d.bases, p); found {
+		d.bases = slices.Delete(d.bases, i, i+1)
+	}
+	delete(d.lastUse, p)
+	d.copyAfter = d.computeOps // cuMemFree waits for the device
 	d.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("cuda: free of %#x: not an allocation of this device", uintptr(p))
@@ -268,6 +370,7 @@ func (d *Device) FreeHost(b []byte) error {
 		return err
 	}
 	err := d.flushAll() // cuMemFreeHost synchronises
+	d.hostWaitsForCompute()
 	d.mu.Lock()
 	delete(d.pinned, &b[0])
 	d.mu.Unlock()
@@ -298,6 +401,11 @@ func (d *Device) MemcpyHtoD(dst DevicePtr, src unsafe.Pointer, bytes int, s Stre
 		if err := kernels.EmuCheckRange(uintptr(dst), bytes); err != nil {
 			return fmt.Errorf("cuda: copy of %d bytes to device %#x: %w", bytes, uintptr(dst), err)
 		}
+		if err := d.checkCopyRace(fmt.Sprintf("a copy of %d bytes to device %#x", bytes, uintptr(dst)), dst); err != nil {
+			return err
+		}
+	} else {
+		d.computeTouches("a copy to device", dst)
 	}
 	if s != Compute && bytes > 0 && !d.isPinned(src, bytes) {
 		staged := append([]byte(nil), unsafe.Slice((*byte)(src), bytes)...)
@@ -326,12 +434,24 @@ func (d *Device) MemcpyDtoH(dst unsafe.Pointer, src DevicePtr, bytes int, s Stre
 		}
 		return nil
 	}
-	if s != Compute {
-		if err := kernels.EmuCheckRange(uintptr(src), bytes); err != nil {
-			return fmt.Errorf("cuda: copy of %d bytes from device %#x: %w", bytes, uintptr(src), err)
+	pageable := !d.isPinned(dst, bytes)
+	if s == Compute {
+		d.computeTouches("a copy to host", src)
+		if err := op(); err != nil {
+			return err
 		}
+		if pageable { // done on return, and so is the work issued before it
+			d.hostWaitsForCompute()
+		}
+		return nil
 	}
-	if s != Compute && !d.isPinned(dst, bytes) { // pageable: done on return
+	if err := kernels.EmuCheckRange(uintptr(src), bytes); err != nil {
+		return fmt.Errorf("cuda: copy of %d bytes from device %#x: %w", bytes, uintptr(src), err)
+	}
+	if err := d.checkCopyRace(fmt.Sprintf("a copy of %d bytes from device %#x", bytes, uintptr(src)), src); err != nil {
+		return err
+	}
+	if pageable { // done on return
 		if err := d.flushAll(); err != nil {
 			return err
 		}
@@ -354,6 +474,11 @@ func (d *Device) MemcpyDtoD(dst, src DevicePtr, bytes int, s Stream) error {
 				return fmt.Errorf("cuda: device copy of %d bytes from %#x to %#x: %w", bytes, uintptr(src), uintptr(dst), err)
 			}
 		}
+		if err := d.checkCopyRace(fmt.Sprintf("a device copy of %d bytes from %#x to %#x", bytes, uintptr(src), uintptr(dst)), src, dst); err != nil {
+			return err
+		}
+	} else {
+		d.computeTouches("a device copy", src, dst)
 	}
 	return d.enqueue(s, func() error {
 		if err := kernels.EmuCopyDevice(uintptr(dst), uintptr(src), bytes); err != nil {
@@ -375,6 +500,11 @@ func (d *Device) MemsetD32(p DevicePtr, v uint32, n int, s Stream) error {
 		if err := kernels.EmuCheckRange(uintptr(p), 4*n); err != nil {
 			return fmt.Errorf("cuda: memset of %d words at %#x: %w", n, uintptr(p), err)
 		}
+		if err := d.checkCopyRace(fmt.Sprintf("a memset of %d words at %#x", n, uintptr(p)), p); err != nil {
+			return err
+		}
+	} else {
+		d.computeTouches("a memset", p)
 	}
 	return d.enqueue(s, func() error {
 		if err := kernels.EmuMemset32(uintptr(p), v, n); err != nil {
@@ -400,9 +530,14 @@ func (d *Device) Launch(kernel string, grid, block [3]int, shared int, args ...a
 		return launchError(kernel, grid, block, shared, args, err)
 	}
 	eargs := make([]kernels.EmuArg, len(enc))
+	var ptrs []DevicePtr
 	for i, a := range enc {
 		eargs[i] = kernels.EmuArg{Kind: kernels.EmuArgKind(a.kind), Bits: a.bits}
+		if a.kind == argPtr {
+			ptrs = append(ptrs, DevicePtr(a.bits))
+		}
 	}
+	d.computeTouches("kernel "+kernel, ptrs...)
 	if err := kernels.EmuLaunch(kernel, grid, block, shared, eargs); err != nil {
 		return launchError(kernel, grid, block, shared, args, err)
 	}
@@ -417,6 +552,7 @@ func (d *Device) Sgemm(transA, transB bool, m, n, k int, alpha float32, a Device
 		return err
 	}
 	d.launches.Add(1)
+	d.computeTouches("sgemm", a, b, c)
 	if err := kernels.EmuSgemm(transA, transB, m, n, k, alpha, uintptr(a), lda, 0, uintptr(b), ldb, 0, beta, uintptr(c), ldc, 0, 1); err != nil {
 		return fmt.Errorf("cuda: sgemm %s: %w", gemmShape(transA, transB, m, n, k, lda, ldb, ldc), err)
 	}
@@ -430,6 +566,7 @@ func (d *Device) SgemmStridedBatched(transA, transB bool, m, n, k int, alpha flo
 		return err
 	}
 	d.launches.Add(1)
+	d.computeTouches("sgemm strided batched", a, b, c)
 	if err := kernels.EmuSgemm(transA, transB, m, n, k, alpha, uintptr(a), lda, strideA, uintptr(b), ldb, strideB, beta, uintptr(c), ldc, strideC, batch); err != nil {
 		return fmt.Errorf("cuda: sgemm strided batched %s batch=%d: %w", gemmShape(transA, transB, m, n, k, lda, ldb, ldc), batch, err)
 	}
@@ -470,6 +607,9 @@ func (d *Device) Record(e *Event, s Stream) error {
 	e.recorded, e.stream = true, s
 	if s == Compute {
 		e.at = time.Now()
+		d.mu.Lock()
+		e.computeOps = d.computeOps
+		d.mu.Unlock()
 		return nil
 	}
 	d.qmu.Lock() // the event and its marker at one point of the queue
@@ -486,8 +626,14 @@ func (d *Device) StreamWait(s Stream, e *Event) error {
 	if err := d.open(); err != nil {
 		return err
 	}
-	if e.stream == Compute || s == e.stream {
+	if e.stream == Compute {
+		if s == Copy {
+			d.copyOrderedAfter(e.computeOps)
+		}
 		return nil // the Compute stream's work is done when issued
+	}
+	if s == e.stream {
+		return nil
 	}
 	return d.flush(e.seq)
 }
@@ -498,6 +644,7 @@ func (d *Device) EventSynchronize(e *Event) error {
 		return err
 	}
 	if e.stream == Compute {
+		d.copyOrderedAfter(e.computeOps)
 		return nil
 	}
 	return d.flush(e.seq)
@@ -509,6 +656,7 @@ func (d *Device) StreamSynchronize(s Stream) error {
 		return err
 	}
 	if s == Compute {
+		d.hostWaitsForCompute()
 		return nil
 	}
 	return d.flushAll()
@@ -519,6 +667,7 @@ func (d *Device) Synchronize() error {
 	if err := d.open(); err != nil {
 		return err
 	}
+	d.hostWaitsForCompute()
 	return d.flushAll()
 }
 

@@ -110,6 +110,9 @@ func TestEmuCopyStreamRunsLate(t *testing.T) {
 	if err := d.MemcpyHtoD(p, unsafe.Pointer(&zero[0]), 16, Compute); err != nil {
 		t.Fatal(err)
 	}
+	if err := d.StreamSynchronize(Compute); err != nil { // before the uploads below
+		t.Fatal(err)
+	}
 	stage, err := d.MallocHost(16)
 	if err != nil {
 		t.Fatal(err)
@@ -184,6 +187,7 @@ func TestEmuCopyStreamWaits(t *testing.T) {
 		}
 	}
 	toDevice(t, d, p, []float32{0, 0, 0, 0}, Compute)
+	must(d.StreamSynchronize(Compute)) // before the uploads below
 	start := event()
 	upload(1)
 	first := event()
@@ -242,5 +246,151 @@ func TestEmuCopyStreamRangeChecks(t *testing.T) {
 		if err := d.Synchronize(); err != nil {
 			t.Errorf("%s: Synchronize after the failed call: %v", name, err)
 		}
+	}
+}
+
+// TestEmuCopyStreamRaces checks the emulation's race check between the
+// streams: a Copy-stream operation on an allocation that earlier compute
+// work touched fails unless the Copy stream is ordered after that work,
+// since on a GPU the two may run in either order (the emulation itself
+// always runs the compute work first, so stale data could not show it). A
+// refused operation queues nothing.
+func TestEmuCopyStreamRaces(t *testing.T) {
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill := func(d *Device, p DevicePtr, n int, v float32) {
+		t.Helper()
+		must(d.Launch("fill_f32", [3]int{1, 1, 1}, [3]int{32, 1, 1}, 0, n, v, p))
+	}
+	computeEvent := func(d *Device) *Event {
+		t.Helper()
+		e, err := d.NewEvent()
+		must(err)
+		must(d.Record(e, Compute))
+		return e
+	}
+	pinned := func(d *Device) []byte {
+		t.Helper()
+		b, err := d.MallocHost(64)
+		must(err)
+		t.Cleanup(func() { d.FreeHost(b) })
+		return b
+	}
+	upload := func(d *Device, p DevicePtr) error {
+		b := pinned(d)
+		return d.MemcpyHtoD(p, unsafe.Pointer(&b[0]), 16, Copy)
+	}
+	for _, tc := range []struct {
+		name string
+		// run issues compute work on p (16 floats, q another allocation),
+		// perhaps a wait, then a Copy-stream operation, and returns the
+		// latter's error.
+		run  func(d *Device, p, q DevicePtr) error
+		race string // a part of the error, or "" for none
+	}{
+		{"kernel then upload, no wait", func(d *Device, p, q DevicePtr) error {
+			fill(d, p, 16, 1)
+			return upload(d, p)
+		}, "races with kernel fill_f32"},
+		{"kernel, wait for an event after it, upload", func(d *Device, p, q DevicePtr) error {
+			fill(d, p, 16, 1)
+			must(d.StreamWait(Copy, computeEvent(d)))
+			return upload(d, p)
+		}, ""},
+		{"an event recorded before the kernel", func(d *Device, p, q DevicePtr) error {
+			e := computeEvent(d)
+			fill(d, p, 16, 1)
+			must(d.StreamWait(Copy, e))
+			return upload(d, p)
+		}, "races with kernel fill_f32"},
+		{"the compute stream waits instead", func(d *Device, p, q DevicePtr) error {
+			fill(d, p, 16, 1)
+			must(d.StreamWait(Compute, computeEvent(d)))
+			return upload(d, p)
+		}, "races with kernel fill_f32"},
+		{"host waits: StreamSynchronize(Compute)", func(d *Device, p, q DevicePtr) error {
+			fill(d, p, 16, 1)
+			must(d.StreamSynchronize(Compute))
+			return upload(d, p)
+		}, ""},
+		{"host waits: EventSynchronize", func(d *Device, p, q DevicePtr) error {
+			fill(d, p, 16, 1)
+			must(d.EventSynchronize(computeEvent(d)))
+			return upload(d, p)
+		}, ""},
+		{"host waits: a pageable download", func(d *Device, p, q DevicePtr) error {
+			fill(d, p, 16, 1)
+			var x [4]float32
+			must(d.MemcpyDtoH(unsafe.Pointer(&x[0]), q, 16, Compute))
+			return upload(d, p)
+		}, ""},
+		{"a pinned download is no host wait", func(d *Device, p, q DevicePtr) error {
+			fill(d, p, 16, 1)
+			b := pinned(d)
+			must(d.MemcpyDtoH(unsafe.Pointer(&b[0]), q, 16, Compute))
+			return upload(d, p)
+		}, "races with kernel fill_f32"},
+		{"another allocation", func(d *Device, p, q DevicePtr) error {
+			fill(d, q, 4, 1)
+			return upload(d, p)
+		}, ""},
+		{"a kernel on a view into the allocation", func(d *Device, p, q DevicePtr) error {
+			fill(d, p+32, 4, 1)
+			return upload(d, p)
+		}, "races with kernel fill_f32"},
+		{"a GEMM reads what the upload overwrites", func(d *Device, p, q DevicePtr) error {
+			must(d.Sgemm(false, false, 2, 2, 2, 1, p, 2, p+16, 2, 0, q, 2))
+			return upload(d, p)
+		}, "races with sgemm"},
+		{"a compute-stream copy, then a Copy-stream download", func(d *Device, p, q DevicePtr) error {
+			must(d.MemcpyDtoD(p, q, 16, Compute))
+			b := pinned(d)
+			return d.MemcpyDtoH(unsafe.Pointer(&b[0]), p, 16, Copy)
+		}, "races with a device copy"},
+		{"a compute-stream memset, then a Copy-stream device copy", func(d *Device, p, q DevicePtr) error {
+			must(d.MemsetD32(q, 0, 4, Compute))
+			return d.MemcpyDtoD(p, q, 16, Copy)
+		}, "races with a memset"},
+		{"kernel then a Copy-stream memset", func(d *Device, p, q DevicePtr) error {
+			fill(d, p, 16, 1)
+			return d.MemsetD32(p, 0, 4, Copy)
+		}, "a memset of 4 words"},
+		{"freed and allocated again", func(d *Device, p, q DevicePtr) error {
+			r, err := d.Malloc(64)
+			must(err)
+			fill(d, r, 16, 1)
+			must(d.Free(r)) // synchronises
+			r2, err := d.Malloc(64)
+			must(err)
+			defer d.Free(r2)
+			return upload(d, r2)
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := openDevice(t)
+			p, q := mustMalloc(t, d, 16), mustMalloc(t, d, 16)
+			fill(d, p, 16, 5)
+			fill(d, q, 16, 5)
+			must(d.Synchronize())
+			err := tc.run(d, p, q)
+			switch {
+			case tc.race == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.race != "" && err == nil:
+				t.Fatalf("no race reported; want one with %q", tc.race)
+			case tc.race != "" && !strings.Contains(err.Error(), tc.race):
+				t.Fatalf("error %q does not name %q", err, tc.race)
+			}
+			if tc.race != "" {
+				must(d.Synchronize()) // nothing was queued
+				if got := fromDevice(t, d, p, 16); got[0] == 0 {
+					t.Errorf("the refused operation ran: p[0] = %v", got[0])
+				}
+			}
+		})
 	}
 }
