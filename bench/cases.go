@@ -30,6 +30,9 @@ type kernelCase struct {
 	fill func(r *rand.Rand, d *caseData)
 	run  func(be host.Backend, x *instance)
 	outs []ref // outputs compared by validation
+	// link is linkUpload or linkDownload for an op that moves its bytes
+	// over the host link, "" for one within device memory.
+	link string
 }
 
 // ref names a buffer of an instance: a float32 device buffer, or (host) a
@@ -270,7 +273,8 @@ func cases(s Shapes) []*kernelCase {
 		fill         func(r *rand.Rand, d *caseData)
 		run          func(be host.Backend, x *instance)
 		outs         []ref
-		host         bool // one host buffer
+		host         bool   // one host buffer
+		link         string // kernelCase.link
 	}
 	elems := []elem{
 		{op: "Fill", nbuf: 1, bytes: 4, tol: tolExact, outs: []ref{dev(0)},
@@ -304,9 +308,9 @@ func cases(s Shapes) []*kernelCase {
 			run: func(be host.Backend, x *instance) { be.Dropout(0.5, 7, 12345, x.f[0], x.f[1]) }},
 		{op: "DropoutBackward", nbuf: 2, bytes: 8, flops: 1, tol: tolExact, outs: []ref{dev(1)},
 			run: func(be host.Backend, x *instance) { be.DropoutBackward(0.5, 7, 12345, x.f[0], x.f[1]) }},
-		{op: "Upload", nbuf: 1, bytes: 4, tol: tolExact, outs: []ref{dev(0)}, host: true,
+		{op: "Upload", nbuf: 1, bytes: 4, tol: tolExact, outs: []ref{dev(0)}, host: true, link: linkUpload,
 			run: func(be host.Backend, x *instance) { be.Upload(x.f[0], x.hst[0]) }},
-		{op: "Download", nbuf: 1, bytes: 4, tol: tolExact, outs: []ref{hostb(0)}, host: true,
+		{op: "Download", nbuf: 1, bytes: 4, tol: tolExact, outs: []ref{hostb(0)}, host: true, link: linkDownload,
 			run: func(be host.Backend, x *instance) { be.Download(x.hst[0], x.f[0]) }},
 	}
 	for _, e := range elems {
@@ -314,7 +318,7 @@ func cases(s Shapes) []*kernelCase {
 			n := b * t * 2 * h
 			c := &kernelCase{op: e.op, variant: "[B,T,2H]", dims: bth(b, t, h),
 				bytes: e.bytes * int64(n), flops: e.flops * int64(n), tol: e.tol,
-				fill: e.fill, run: e.run, outs: e.outs}
+				fill: e.fill, run: e.run, outs: e.outs, link: e.link}
 			for range e.nbuf {
 				c.f32 = append(c.f32, n)
 			}

@@ -20,7 +20,11 @@
 // the copy bandwidth, its FLOPs at the SGEMM rate and the launch floor:
 // a roofline with a floor under it, on which an op too small to be limited
 // by bytes or FLOPs (a loss over a batch of 4 logits a row) is judged by
-// its latency. Then, for every op and shape, it
+// its latency. It also measures the host link (an Upload and a Download of
+// one buffer of the copy ceiling's size): Upload and Download cases move
+// their bytes over it, not within device memory, so their percentages
+// take its rate in place of the copy bandwidth. Then, for every op and
+// shape, it
 //
 //  1. builds the op's inputs from a seeded generator, runs the op once on
 //     the backend under test and once on a reference CPU backend, and

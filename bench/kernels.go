@@ -161,7 +161,37 @@ type Ceilings struct {
 	// hostIssueGroup, fewer than a CUDA stream queues). Near LaunchNS, the
 	// host's rate of launches sets the floor; well under it, the device's.
 	HostLaunchNS float64 `json:"host_launch_ns"`
+	// UploadGBps and DownloadGBps are the host link's rates: an Upload
+	// and a Download of one buffer of LinkBytes (CopyBytes, at most 64
+	// MiB: an Upload stages its bytes in page-locked memory the backend
+	// keeps), counted once. Upload and Download cases are judged by them
+	// instead of the copy bandwidth, which their bytes never see on a GPU
+	// (they cross the host link).
+	UploadGBps   float64 `json:"upload_gb_per_s,omitempty"`
+	DownloadGBps float64 `json:"download_gb_per_s,omitempty"`
+	LinkBytes    int64   `json:"link_bytes,omitempty"`
 }
+
+// maxLinkBytes caps the host link measurement's buffer.
+const maxLinkBytes = 64 << 20
+
+// forLink returns c with the copy bandwidth replaced by the host link's
+// rate in direction link (linkUpload, linkDownload; c itself for none).
+func (c Ceilings) forLink(link string) Ceilings {
+	switch link {
+	case linkUpload:
+		c.CopyGBps = c.UploadGBps
+	case linkDownload:
+		c.CopyGBps = c.DownloadGBps
+	}
+	return c
+}
+
+// The directions of a case that crosses the host link (kernelCase.link).
+const (
+	linkUpload   = "upload"
+	linkDownload = "download"
+)
 
 // hostIssueGroup is how many calls a group of the HostLaunchNS
 // measurement issues before it waits for the device.
@@ -246,12 +276,16 @@ type KernelResult struct {
 	Copies    int     `json:"copies"` // input sets rotated through
 	GBps      float64 `json:"gb_per_s"`
 	GFlops    float64 `json:"gflop_per_s"`
-	PctCopy   float64 `json:"pct_copy"`  // of the copy bandwidth ceiling
+	PctCopy   float64 `json:"pct_copy"`  // of the copy bandwidth ceiling (of the host link's, with Link)
 	PctSgemm  float64 `json:"pct_sgemm"` // of the SGEMM ceiling
 	// PctBound is 100·BoundNS / MedianNS: how close the op comes to the
 	// least time the ceilings allow it, the launch floor included, so that
 	// an op too small to be bound by bytes or FLOPs is judged on latency.
 	PctBound float64 `json:"pct_bound"`
+	// Link is "upload" or "download" for an op that crosses the host
+	// link: its PctCopy and PctBound use that direction's measured rate
+	// (Ceilings.UploadGBps, DownloadGBps) in place of the copy bandwidth.
+	Link string `json:"link,omitempty"`
 	// Validated is true when the outputs matched the reference backend's;
 	// MaxErr is the largest relative error found (see the package
 	// documentation): NaN when an output was NaN, +Inf when it differs from
@@ -436,6 +470,11 @@ func MeasureCeilings(be host.Backend, o KernelOptions) (Ceilings, error) {
 	}
 	c.CopyGBps = 8 * float64(n) / cp.device.Seconds() / 1e9
 
+	c.LinkBytes = min(c.CopyBytes, maxLinkBytes)
+	if c.UploadGBps, c.DownloadGBps, err = linkRates(be, int(c.LinkBytes/4), o.Budget, !o.HostPaced); err != nil {
+		return c, fmt.Errorf("host link: %w", err)
+	}
+
 	if c.SgemmGFlops, err = sgemmRate(be, c.SgemmN, o.Budget, !o.HostPaced); err != nil {
 		return c, fmt.Errorf("SGEMM ceiling: %w", err)
 	}
@@ -452,6 +491,27 @@ func MeasureCeilings(be host.Backend, o KernelOptions) (Ceilings, error) {
 		return c, fmt.Errorf("launch floor, host's part: %w", err)
 	}
 	return c, nil
+}
+
+// linkRates are the rates of an Upload and a Download of n floats on be,
+// in GB/s, each counting its 4n bytes once.
+func linkRates(be host.Backend, n int, budget time.Duration, held bool) (up, down float64, err error) {
+	buf := be.Alloc(n)
+	defer be.Free(buf)
+	hst := make([]float32, n)
+	for i := range hst {
+		hst[i] = 1
+	}
+	u, err := measure(be, func() { be.Upload(buf, hst) }, budget, held)
+	if err != nil {
+		return 0, 0, fmt.Errorf("upload: %w", err)
+	}
+	d, err := measure(be, func() { be.Download(hst, buf) }, budget, held)
+	if err != nil {
+		return 0, 0, fmt.Errorf("download: %w", err)
+	}
+	gb := 4 * float64(n) / 1e9
+	return gb / u.device.Seconds(), gb / d.device.Seconds(), nil
 }
 
 // sgemmRate is the better rate of the square Gemms C = A·B and C = A·Bᵀ
@@ -480,7 +540,8 @@ func sgemmRate(be host.Backend, g int, budget time.Duration, held bool) (float64
 // runCase validates c against ref and times it on be.
 func runCase(be, ref host.Backend, c *kernelCase, o KernelOptions, ceil Ceilings) (KernelResult, error) {
 	res := KernelResult{Op: c.op, Variant: c.variant, Shape: formatDims(c.dims), Dims: map[string]int{},
-		Bytes: c.bytes, Flops: c.flops, Tolerance: c.tol}
+		Bytes: c.bytes, Flops: c.flops, Tolerance: c.tol, Link: c.link}
+	ceil = ceil.forLink(c.link)
 	for _, d := range c.dims {
 		res.Dims[d.Name] = d.Value
 	}

@@ -344,7 +344,8 @@ func TestRunKernelsCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(ceil.CopyGBps > 0) || !(ceil.SgemmGFlops > 0) || !(ceil.LaunchNS > 0) || !(ceil.HostLaunchNS > 0) || ceil.SgemmN != 32 || ceil.CopyBytes != 1<<20 {
+	if !(ceil.CopyGBps > 0) || !(ceil.SgemmGFlops > 0) || !(ceil.LaunchNS > 0) || !(ceil.HostLaunchNS > 0) || ceil.SgemmN != 32 || ceil.CopyBytes != 1<<20 ||
+		!(ceil.UploadGBps > 0) || !(ceil.DownloadGBps > 0) || ceil.LinkBytes != 1<<20 {
 		t.Fatalf("ceilings %+v", ceil)
 	}
 	var seen []KernelResult
@@ -369,8 +370,19 @@ func TestRunKernelsCPU(t *testing.T) {
 		if d := r.GBps - float64(r.Bytes)/sec/1e9; math.Abs(d) > 1e-9*r.GBps {
 			t.Errorf("%s: %g GB/s from %d bytes in %g ns", r.Name(), r.GBps, r.Bytes, r.MedianNS)
 		}
-		if d := r.PctCopy - 100*r.GBps/ceil.CopyGBps; math.Abs(d) > 1e-9*r.PctCopy {
-			t.Errorf("%s: %g%% of copy", r.Name(), r.PctCopy)
+		// Upload and Download are judged by the host link's rates.
+		copyRate, link := ceil.CopyGBps, ""
+		switch r.Op {
+		case "Upload":
+			copyRate, link = ceil.UploadGBps, "upload"
+		case "Download":
+			copyRate, link = ceil.DownloadGBps, "download"
+		}
+		if r.Link != link {
+			t.Errorf("%s: link %q, want %q", r.Name(), r.Link, link)
+		}
+		if d := r.PctCopy - 100*r.GBps/copyRate; math.Abs(d) > 1e-9*r.PctCopy {
+			t.Errorf("%s: %g%% of copy (%g GB/s against %g)", r.Name(), r.PctCopy, r.GBps, copyRate)
 		}
 		if d := r.PctSgemm - 100*r.GFlops/ceil.SgemmGFlops; math.Abs(d) > 1e-9*max(r.PctSgemm, 1) {
 			t.Errorf("%s: %g%% of SGEMM", r.Name(), r.PctSgemm)

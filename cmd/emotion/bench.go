@@ -282,6 +282,8 @@ func runBenchKernels(args []string) error {
 		}
 		fmt.Fprintf(out, "\nceilings: copy %.2f GB/s (2 buffers of %d MiB), SGEMM %.2f GFLOP/s (n = %d), launch floor %s (Fill of 1 float; the host issues one in %s)\n",
 			ceil.CopyGBps, ceil.CopyBytes>>20, ceil.SgemmGFlops, ceil.SgemmN, fmtDuration(ceil.LaunchNS), fmtDuration(ceil.HostLaunchNS))
+		fmt.Fprintf(out, "host link: upload %.2f GB/s, download %.2f GB/s (1 buffer of %d MiB); Upload and Download rows take these in place of the copy rate\n",
+			ceil.UploadGBps, ceil.DownloadGBps, ceil.LinkBytes>>20)
 		fmt.Fprintf(out, "%%bound: the least time these allow the op (its bytes at the copy rate, its FLOPs at the SGEMM rate, or the launch floor) over its time\n\n")
 		each = kernelPrinter(out)
 	}
