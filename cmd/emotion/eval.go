@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -65,6 +66,15 @@ func runEval(args []string) error {
 	if !slices.Contains([]string{"test", "val", "train", "all"}, *split) {
 		// Before loading anything: a typo should not wait for the data.
 		return usagef("unknown --split %q (want test, val, train or all)", *split)
+	}
+	// Before the work: where the results go must take them.
+	if err := checkEvalOut(*out, *split); err != nil {
+		return err
+	}
+	if *preds != "" {
+		if err := checkOutputFile("--predictions", *preds); err != nil {
+			return err
+		}
 	}
 	be, err := newBackend(*device)
 	if err != nil {
@@ -141,6 +151,56 @@ func runEval(args []string) error {
 		}
 	}
 	return printErr
+}
+
+// checkEvalOut refuses an --out folder that is a training run's (it
+// holds one of runFiles other than metrics.json and confusion.png, or a
+// fold folder's): eval would replace the run's own metrics.json and
+// confusion.png with its report of one split. A path that exists and is
+// not a folder is refused too. A folder of an earlier eval is fine.
+func checkEvalOut(dir, split string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("--out %s is not a folder", dir)
+	}
+	for _, name := range runFiles {
+		if name == "metrics.json" || name == "confusion.png" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return fmt.Errorf("--out %s is a training run's folder (it holds %s): eval would replace the run's metrics.json and confusion.png with its report on the %s split; give another folder, such as %s",
+				dir, name, split, filepath.Join(dir, "eval-"+split))
+		}
+	}
+	return nil
+}
+
+// checkOutputFile checks, before any work, that a file can be written
+// at path (flag names it): its folder exists, and path is not a folder.
+func checkOutputFile(flag, path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s %s is a folder; give a file", flag, path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s %s: folder %s does not exist", flag, path, dir)
+	case err != nil:
+		return fmt.Errorf("%s: %w", flag, err)
+	case !fi.IsDir():
+		return fmt.Errorf("%s %s: %s is not a folder", flag, path, dir)
+	}
+	return nil
 }
 
 // ensembleName names an ensemble of checkpoints of the model kinds for

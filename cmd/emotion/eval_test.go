@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/emotionlab/emotion/dataset"
@@ -16,5 +20,54 @@ func TestNewPrediction(t *testing.T) {
 		Probs: map[string]float64{"angry": 0.1, "happy": 0.2, "neutral": 0.3, "sad": 0.4}}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("newPrediction = %+v, want %+v", p, want)
+	}
+}
+
+// TestEvalOutputChecks: eval refuses, before loading anything, an --out
+// that is a training run's folder (its metrics.json is the run's report)
+// or not a folder, and a --predictions file whose folder does not exist;
+// an earlier eval's folder is fine.
+func TestEvalOutputChecks(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	evalDir := filepath.Join(dir, "eval")
+	for path, body := range map[string]string{
+		filepath.Join(run, "config.json"):      "{}",
+		filepath.Join(run, "metrics.json"):     "{}",
+		filepath.Join(evalDir, "metrics.json"): "{}",
+		filepath.Join(dir, "file"):             "x",
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := filepath.Join(dir, "missing.safetensors")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"run folder", []string{"--split", "val", "--out", run},
+			"--out " + run + " is a training run's folder (it holds config.json): eval would replace the run's metrics.json and confusion.png with its report on the val split; give another folder, such as " + filepath.Join(run, "eval-val")},
+		{"a file", []string{"--out", filepath.Join(dir, "file")}, "is not a folder"},
+		{"predictions into a missing folder", []string{"--predictions", filepath.Join(dir, "nope", "p.jsonl")},
+			"--predictions " + filepath.Join(dir, "nope", "p.jsonl") + ": folder " + filepath.Join(dir, "nope") + " does not exist"},
+		{"predictions into a folder", []string{"--predictions", dir}, "is a folder; give a file"},
+		// These pass the checks and fail on the checkpoint.
+		{"an earlier eval's folder", []string{"--out", evalDir}, missing},
+		{"a new folder", []string{"--out", filepath.Join(dir, "new", "deeper")}, missing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := runEmotion(t, append([]string{"eval", "--checkpoint", missing}, tc.args...)...)
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, errOut, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed eval created its --out folder: %v", err)
 	}
 }
