@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -469,6 +470,52 @@ func TestJSONStdout(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &v); err != nil {
 			t.Errorf("--json stdout line %d is not JSON: %q", i+1, l)
 		}
+	}
+}
+
+// TestClosedStdout: a stdout whose reader is gone (emotion train --json
+// | head -1) gives the commands a write error to handle rather than
+// killing the process with SIGPIPE: train stops with its first epoch
+// saved and says how to resume; data fails naming the write.
+func TestClosedStdout(t *testing.T) {
+	data := t.TempDir()
+	writeCorpus(t, data)
+	closedPipe := func() *os.File {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+	runTo := func(stdout *os.File, args ...string) (int, string) {
+		cmd := exec.Command(binary, args...)
+		var errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = stdout, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		if ee != nil && !ee.Exited() {
+			t.Fatalf("emotion %s: %v (killed by a signal)\n%s", strings.Join(args, " "), err, errb.String())
+		}
+		return cmd.ProcessState.ExitCode(), errb.String()
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	code, errOut := runTo(closedPipe(), append([]string{"train", "--data", data, "--max-batches", "2", "--epochs", "3", "--patience", "0", "--json",
+		"--device", "cpu", "--out", dir}, small...)...)
+	want := "epoch 1: --json line: write /dev/stdout: broken pipe (the epoch is saved: continue with 'emotion train --resume " + filepath.Join(dir, "state.safetensors") + "')"
+	if code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("train: exit %d, stderr %q; want exit 1 and %q", code, errOut, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state.safetensors")); err != nil {
+		t.Errorf("train: the epoch was not saved: %v", err)
+	}
+	code, errOut = runTo(closedPipe(), "data", "--data", data)
+	if code != 1 || !strings.Contains(errOut, "broken pipe") {
+		t.Errorf("data: exit %d, stderr %q; want exit 1 and a broken pipe", code, errOut)
 	}
 }
 

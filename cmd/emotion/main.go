@@ -199,6 +199,11 @@ func emotion(args []string) int {
 }
 
 func main() {
+	// A write to a closed pipe (emotion train --json | head -1) is an
+	// error that the command handles, not the end of the process:
+	// train then stops once its epoch is saved and says how to resume,
+	// eval still writes its files.
+	signal.Ignore(syscall.SIGPIPE)
 	os.Exit(emotion(os.Args[1:]))
 }
 
