@@ -80,6 +80,10 @@ func ReadWordVectors(path string, v *Vocab) (*WordVectors, error) {
 	if wv.Words == 0 {
 		return nil, fmt.Errorf("word vectors %s: no vectors in the file", path)
 	}
+	if wv.Found == 0 {
+		return nil, fmt.Errorf("word vectors %s: none of the vocabulary's %d tokens has a vector among the file's %d (of %d values each): is it a file of word vectors for this text?",
+			path, v.Len()-2, wv.Words, wv.Dim)
+	}
 	return wv, nil
 }
 
@@ -146,6 +150,11 @@ type vectorReader struct {
 	// token's exact word, later in the file, replaces.
 	folded map[int32]bool
 	vals   []float32
+	// wide counts the lines of words the vocabulary needs that hold more
+	// numbers than dim after the word (a word with spaces has words
+	// there); wideLine and wideValues describe the first of them.
+	wide, wideLine, wideValues int
+	wideWord                   string
 }
 
 func (rd *vectorReader) errorf(format string, args ...any) error {
@@ -180,7 +189,17 @@ func (rd *vectorReader) read() error {
 	} else if err := rd.textVector(first); err != nil {
 		return err
 	}
-	return rd.readText()
+	if err := rd.readText(); err != nil {
+		return err
+	}
+	// A few such lines are words with spaces whose parts are numbers
+	// ("1 000"); as many as the vectors kept, the first line's width is
+	// what is wrong.
+	if rd.wide > 0 && rd.wide >= rd.wv.Found {
+		return fmt.Errorf("word vectors %s:%d: %d values after the word %q, want %d (the dimension of the file's first line, which %d of the %d lines of the vocabulary's words do not have): is the first line cut short?",
+			rd.path, rd.wideLine, rd.wideValues, quoteStart(rd.wideWord, 40), rd.dim, rd.wide, rd.wide+rd.wv.Found)
+	}
+	return nil
 }
 
 // start reads the first line and sets the dimension from it: a header's
@@ -288,6 +307,11 @@ func (rd *vectorReader) textVector(s string) error {
 			max(len(fields)-1, 0), quoteStart(first, 40), dim)
 	}
 	if len(fields) > dim+1 {
+		if allNumbers(fields[1:]) {
+			if rd.wide++; rd.wide == 1 {
+				rd.wideLine, rd.wideValues, rd.wideWord = rd.line, len(fields)-1, first
+			}
+		}
 		return nil // the word holds spaces: not a token
 	}
 	vals := rd.values()
@@ -300,6 +324,16 @@ func (rd *vectorReader) textVector(s string) error {
 	}
 	rd.keep(id, exact, vals)
 	return nil
+}
+
+// allNumbers reports whether every field parses as a number.
+func allNumbers(fields []string) bool {
+	for _, f := range fields {
+		if _, err := strconv.ParseFloat(f, 32); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // readBinary reads count word2vec binary records.

@@ -152,6 +152,11 @@ func TestReadWordVectorsErrors(t *testing.T) {
 		{"binary short of its count", strings.Replace(string(bin), "2 2\n", "3 2\n", 1), []string{"ends after 2 of the 3 vectors"}},
 		{"binary nan", string(nan), []string{"value 2 of \"the\"", "not a finite number"}},
 		{"bad gzip", "\x1f\x8b\x00\x00", []string{"gzip"}},
+		{"first line cut short", "the 1 2\nparis 1 2 3 4\nhappy 1 2 3 4\n",
+			[]string{":2:", `4 values after the word "paris", want 2 (the dimension of the file's first line, which 2 of the 3 lines of the vocabulary's words do not have): is the first line cut short?`}},
+		{"no token has a vector", "zebra 1 2\ngiraffe 3 4\n",
+			[]string{"none of the vocabulary's 5 tokens has a vector among the file's 2 (of 2 values each)"}},
+		{"not vectors", "hello world\n", []string{"none of the vocabulary's 5 tokens"}},
 	}
 	v := vectorsVocab(t)
 	for _, tc := range cases {
@@ -186,5 +191,15 @@ func TestReadWordVectorsSkipsUnneededLines(t *testing.T) {
 	}
 	if wv.Words != 3 || wv.Found != 2 {
 		t.Errorf("words %d, found %d; want 3, 2", wv.Words, wv.Found)
+	}
+	// A word with spaces whose parts are numbers is skipped, not taken
+	// for a vector of another width, where the file's other vectors hold
+	// the first line's width.
+	path = writeVectors(t, "v.txt", []byte("the 1 2\nhappy 1 000 3 4\nparis 3 4\n"))
+	if wv, err = ReadWordVectors(path, vectorsVocab(t)); err != nil {
+		t.Fatal(err)
+	}
+	if wv.Words != 3 || wv.Found != 2 || wv.Rows[4] != nil {
+		t.Errorf("words %d, found %d, happy %v; want 3, 2, none", wv.Words, wv.Found, wv.Rows[4])
 	}
 }
