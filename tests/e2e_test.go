@@ -667,6 +667,20 @@ func TestUserMistakes(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "nothing left to train: it has trained 2 epochs, and --epochs is 2") {
 		t.Errorf("resume of a finished run: exit %d, stderr %q; want a note that nothing is left to train", r.code, r.stderr)
 	}
+	// Fewer epochs than it trained train nothing either, and its
+	// config.json still says it trained 2.
+	r = run(t, "", "train", "--resume", state, "--device", "cpu", "--epochs", "1")
+	if r.code != 0 || !strings.Contains(r.stderr, "nothing left to train: it has trained 2 epochs, and --epochs is 1") {
+		t.Errorf("resume with --epochs 1: exit %d, stderr %q; want a note that nothing is left to train", r.code, r.stderr)
+	}
+	var trained struct {
+		Train struct {
+			Epochs int `json:"epochs"`
+		} `json:"train"`
+	}
+	if readJSON(t, filepath.Join(dir, "config.json"), &trained); trained.Train.Epochs != 2 {
+		t.Errorf("after --resume --epochs 1, config.json says %d epochs; want the 2 the run trained", trained.Train.Epochs)
+	}
 	// eval --split evaluates the split it names: as many utterances as
 	// the run's config.json gives that split.
 	var cfg map[string]any

@@ -888,10 +888,13 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	cfg := tr.Net.Config()
 	mf := &modelFlags{kind: cfg.Kind, embed: cfg.Embed, hidden: cfg.Hidden, dense: cfg.Dense,
 		dialogHid: cfg.DialogHid, heads: cfg.Heads, attnDim: cfg.AttnDim, dropout: cfg.Dropout, wordDropout: cfg.WordDropout, embedStd: cfg.EmbedStd}
+	asked := tr.Cfg.Epochs
 	if t.epochsSet && t.epochs != tr.Cfg.Epochs {
 		// Continue a finished run for more epochs, unless early stopping
-		// ended it.
-		tr.Cfg.Epochs = t.epochs
+		// ended it. Fewer epochs than it has trained end it where it is,
+		// and its config.json says how many it trained.
+		asked = t.epochs
+		tr.Cfg.Epochs = max(t.epochs, tr.State.Epoch)
 		if tr.State.Epoch < t.epochs && (tr.Cfg.Patience == 0 || tr.State.BadEpochs < tr.Cfg.Patience) {
 			tr.State.Stopped = false
 		}
@@ -899,7 +902,7 @@ func resumeTrain(ctx context.Context, t trainOptions) error {
 	if st := &tr.State; !t.quiet && (st.Stopped || st.Epoch >= tr.Cfg.Epochs) {
 		// Nothing to train: say so, rather than reprint the report as if
 		// the run had gone on.
-		why := fmt.Sprintf("it has trained %d epochs, and --epochs is %d (a larger --epochs trains on)", st.Epoch, tr.Cfg.Epochs)
+		why := fmt.Sprintf("it has trained %d epochs, and --epochs is %d (a larger --epochs trains on)", st.Epoch, asked)
 		if tr.Cfg.Patience > 0 && st.BadEpochs >= tr.Cfg.Patience {
 			why = fmt.Sprintf("early stopping ended it at epoch %d (%d epochs without a better validation score, --patience %d)",
 				st.Epoch, st.BadEpochs, tr.Cfg.Patience)
