@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,38 @@ type predictInput struct {
 	Text    *string        `json:"text"`
 	Speaker *string        `json:"speaker"`
 	Turns   *[]predictTurn `json:"turns"`
+}
+
+// jsonInputError describes an error decoding a predict line or a serve
+// request in the terms of the JSON given, not of the Go types it decodes
+// into ("field \"explain\" is a string, not true or false").
+func jsonInputError(err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	kinds := map[string]string{"array": "an array", "object": "an object", "string": "a string", "number": "a number", "bool": "a boolean"}
+	got := cmp.Or(kinds[te.Value], te.Value)
+	field := strings.TrimPrefix(te.Field, "predictInput.")
+	if field == "" || te.Type == nil {
+		return "the value is " + got
+	}
+	t := te.Type
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	want := "a number"
+	switch t.Kind() {
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.Slice, reflect.Array:
+		want = "an array"
+	case reflect.Struct, reflect.Map:
+		want = "an object"
+	}
+	return fmt.Sprintf("field %q is %s, not %s", field, got, want)
 }
 
 // predictTurn is one turn of a dialog line.
@@ -164,7 +197,7 @@ func runPredict(args []string) error {
 		dec := json.NewDecoder(strings.NewReader(text))
 		dec.DisallowUnknownFields() // {"txt": ...} is a typo, not an empty text
 		if err := dec.Decode(&in); err != nil {
-			return fmt.Errorf("standard input line %d: %v: %s", line, strings.TrimPrefix(err.Error(), "json: "), want)
+			return fmt.Errorf("standard input line %d: %s: %s", line, jsonInputError(err), want)
 		}
 		if text[0] != '{' { // null decodes into a struct without error
 			return fmt.Errorf("standard input line %d: %.20s: %s", line, text, want)

@@ -183,6 +183,10 @@ func TestPredictStdinErrors(t *testing.T) {
 		{`{"text": "hi"}}` + "\n", "line 1: more than one JSON value, or text after it"},
 		{`{"text": "hi"}]` + "\n", "line 1: more than one JSON value, or text after it"},
 		{`{"text": "hi"} {"text": "b"}` + "\n", "line 1: more than one JSON value, or text after it"},
+		// Type errors in the JSON's terms, not Go's.
+		{`{"text": 5}` + "\n", `line 1: field "text" is a number, not a string: want a JSON object`},
+		{`{"text": "a", "speaker": true}` + "\n", `line 1: field "speaker" is a boolean, not a string`},
+		{`["hi"]` + "\n", `line 1: the value is an array: want a JSON object`},
 	} {
 		oldIn := stdin
 		stdin = strings.NewReader(tc.in)

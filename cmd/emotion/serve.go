@@ -463,14 +463,14 @@ func (s *server) decodeRequest(w http.ResponseWriter, r *http.Request) (_ []data
 			if err = dec.Decode(&struct{}{}); err == io.EOF {
 				err = nil
 			} else {
-				err = errors.New("more than one JSON value: give one utterance or dialog a request")
+				err = errors.New("more than one JSON value: give one utterance or dialog per request")
 			}
 		}
 	}
 	if err != nil {
 		return nil, false, http.StatusBadRequest, fmt.Errorf("request body: %s: want a JSON object "+
 			`{"text": "...", "speaker": "F"} or {"turns": [{"text": "...", "speaker": "M"}, ...]}`,
-			strings.TrimPrefix(err.Error(), "json: "))
+			jsonInputError(err))
 	}
 	if req.Explain && len(s.info.Members) > 0 {
 		return nil, false, http.StatusBadRequest, fmt.Errorf(`"explain" shows one dialog model's attention over the context turns; this is an ensemble of %d checkpoints`, len(s.info.Members))
