@@ -2,7 +2,10 @@ package model
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -227,13 +230,42 @@ func SaveModel(path string, be host.Backend, net Network, values [][]float32, me
 	return safetensors.Save(path, ts, md, compress) // its errors name path
 }
 
+// loadCheckpointFile is safetensors.Load, with what to give instead for
+// a folder (a run folder: the checkpoints in it) or a missing file whose
+// compressed form (--compress) is beside it.
+func loadCheckpointFile(path string) ([]safetensors.Tensor, map[string]string, error) {
+	ts, md, err := safetensors.Load(path)
+	if err == nil {
+		return ts, md, nil
+	}
+	if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+		var in []string
+		for _, name := range []string{"model.safetensors", "model.safetensors.zst", "state.safetensors", "state.safetensors.zst"} {
+			if _, err := os.Stat(filepath.Join(path, name)); err == nil {
+				in = append(in, filepath.Join(path, name))
+			}
+		}
+		hint := "give a checkpoint file: a run's model.safetensors to evaluate or predict, its state.safetensors to resume"
+		if len(in) > 0 {
+			hint += "; this folder has " + strings.Join(in, ", ")
+		}
+		return nil, nil, fmt.Errorf("checkpoint %s is a folder: %s", path, hint)
+	}
+	if errors.Is(err, os.ErrNotExist) && !strings.HasSuffix(path, ".zst") {
+		if _, serr := os.Stat(path + ".zst"); serr == nil {
+			return nil, nil, fmt.Errorf("%w; %s.zst, beside it, is a compressed checkpoint (--compress): give that", err, path)
+		}
+	}
+	return nil, nil, err
+}
+
 // LoadModel reads a checkpoint written by SaveModel (or SaveTraining) and
 // builds its network on be. Missing, extra or misshapen tensors are errors.
 // From a training state it loads the best epoch's parameters, the model
 // SaveModel writes beside it (the last ones when no epoch has been
 // validated yet), and says which in Meta.Weights.
 func LoadModel(path string, be host.Backend) (Network, *Meta, error) {
-	ts, md, err := safetensors.Load(path)
+	ts, md, err := loadCheckpointFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -404,7 +436,7 @@ func SaveTraining(path string, be host.Backend, t *Trainer, meta Meta, compress 
 // network and a trainer with the saved config, state, moments and best
 // parameters, ready to Run on.
 func LoadTraining(path string, be host.Backend) (*Trainer, *Meta, error) {
-	ts, md, err := safetensors.Load(path)
+	ts, md, err := loadCheckpointFile(path)
 	if err != nil {
 		return nil, nil, err
 	}

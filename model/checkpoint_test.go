@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -172,6 +173,57 @@ func TestCheckpointRejectsCorrupt(t *testing.T) {
 // config of a checkpoint written mid-run into values no run can have, and
 // checks that LoadTraining refuses each, naming the field, instead of
 // resuming into a panic or a silently different run.
+// TestLoadCheckpointHints: a folder, a file missing where its compressed
+// form is, and a text file given for a checkpoint each say what to give.
+func TestLoadCheckpointHints(t *testing.T) {
+	be := host.NewCPU(1)
+	cfg := smallConfig(KindSentence)
+	net, err := New(be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Release()
+	vocab := make([]string, cfg.Vocab)
+	for i := range vocab {
+		vocab[i] = string(rune('a' + i))
+	}
+	run := t.TempDir()
+	model := filepath.Join(run, "model.safetensors")
+	if err := SaveModel(model+".zst", be, net, nil, Meta{Vocab: vocab, Labels: []string{"angry", "happy", "neutral", "sad"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(run, "config.json")
+	if err := os.WriteFile(config, []byte(`{"run": {"data": "x"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path string
+		want       []string
+	}{
+		{"a run folder", run, []string{"checkpoint " + run + " is a folder: give a checkpoint file", "this folder has " + model + ".zst"}},
+		{"an empty folder", t.TempDir(), []string{"is a folder: give a checkpoint file: a run's model.safetensors to evaluate or predict, its state.safetensors to resume"}},
+		{"compressed beside", model, []string{model, "no such file", model + ".zst, beside it, is a compressed checkpoint (--compress): give that"}},
+		{"config.json", config, []string{config, "not a safetensors file: it begins with the text"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, load := range []func() error{
+				func() error { _, _, err := LoadModel(tc.path, be); return err },
+				func() error { _, _, err := LoadTraining(tc.path, be); return err },
+			} {
+				err := load()
+				for _, w := range tc.want {
+					if err == nil || !strings.Contains(err.Error(), w) {
+						t.Errorf("error %v; want %q in it", err, w)
+					}
+				}
+			}
+		})
+	}
+	if _, _, err := LoadModel(model+".zst", be); err != nil {
+		t.Errorf("the compressed checkpoint: %v", err)
+	}
+}
+
 func TestTrainingCheckpointRejectsBadState(t *testing.T) {
 	be := host.NewCPU(1)
 	tr := newToyTrainer(t, be, KindSentence, 3)

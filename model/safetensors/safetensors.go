@@ -370,6 +370,18 @@ type entry struct {
 	begin, end uint64
 }
 
+// isText reports whether b is printable ASCII or white space: the start
+// of a text file. A safetensors file's first 8 bytes, a header size below
+// MaxHeaderSize, end in zero bytes.
+func isText(b []byte) bool {
+	for _, c := range b {
+		if (c < 0x20 || c > 0x7e) && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
 // Read decodes a whole safetensors file held in data. It returns the tensors
 // in the order of their data in the buffer, and the metadata (nil when the
 // header has none). The Data of each returned tensor is a sub-slice of data,
@@ -379,6 +391,11 @@ func Read(data []byte) ([]Tensor, map[string]string, error) {
 		return nil, nil, fmt.Errorf("file of %d bytes is shorter than the 8-byte header size: %w", len(data), ErrInvalid)
 	}
 	n := binary.LittleEndian.Uint64(data)
+	if n > MaxHeaderSize && isText(data[:8]) {
+		// A JSON file (config.json) or other text given for a checkpoint.
+		return nil, nil, fmt.Errorf("not a safetensors file: it begins with the text %q, where a safetensors file begins with its header's size as 8 binary bytes: %w",
+			data[:min(len(data), 16)], ErrInvalid)
+	}
 	if n > MaxHeaderSize {
 		return nil, nil, fmt.Errorf("header size %d exceeds the limit of %d bytes: %w", n, MaxHeaderSize, ErrInvalid)
 	}

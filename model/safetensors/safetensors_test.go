@@ -378,6 +378,8 @@ func TestReadErrors(t *testing.T) {
 		{"header too large", withSize(MaxHeaderSize+1, []byte("{}")), "exceeds the limit"},
 		{"header beyond file", withSize(100, []byte("{}")), "exceeds the 2 bytes after the size field"},
 		{"huge header size", withSize(math.MaxUint64, nil), "exceeds the limit"},
+		{"a JSON file", []byte("{\n  \"run\": {\"data\": 1}\n}\n"), `not a safetensors file: it begins with the text "{\n  \"run\": {\"dat"`},
+		{"text, short", []byte("hello, world"), `it begins with the text "hello, world"`},
 		{"not utf8", file("{\"\xff\":1}", nil), "not valid UTF-8"},
 		{"not json", file(`{"a":`, nil), "not JSON"},
 		{"garbage", file(`hello`, nil), "not JSON"},
