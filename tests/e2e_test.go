@@ -256,18 +256,22 @@ func TestTrainEvalPredict(t *testing.T) {
 					t.Errorf("predict --explain with a sentence model: exit %d, stderr %q", r.code, r.stderr)
 				}
 			}
-			in := `{"turns":[{"text":"Okay, maybe tuesday.","speaker":"F"},{"text":"I miss you, sorry.","speaker":"M"},{"text":"Wow, amazing, great!","speaker":"F"}]}` + "\n"
+			// A blank line, a dialog, an utterance: each prediction names
+			// the input line it answers.
+			in := "\n" + `{"turns":[{"text":"Okay, maybe tuesday.","speaker":"F"},{"text":"I miss you, sorry.","speaker":"M"},{"text":"Wow, amazing, great!","speaker":"F"}]}` + "\n" +
+				`{"text": "Fine."}` + "\n"
 			args = []string{"predict", "--checkpoint", ckpt, "--json", "--device", "cpu"}
 			if kind == "dialog" {
 				args = append(args, "--explain")
 			}
 			out = mustRun(t, in, args...)
 			lines = strings.Split(strings.TrimSpace(out), "\n")
-			if len(lines) != 3 {
-				t.Fatalf("predict --json printed %d lines for a dialog of 3 turns:\n%s", len(lines), out)
+			if len(lines) != 4 {
+				t.Fatalf("predict --json printed %d lines for a dialog of 3 turns and an utterance:\n%s", len(lines), out)
 			}
 			for i, l := range lines {
 				var turn struct {
+					Line      int
 					Turn      int
 					Label     string
 					Probs     map[string]float64
@@ -276,8 +280,14 @@ func TestTrainEvalPredict(t *testing.T) {
 				if err := json.Unmarshal([]byte(l), &turn); err != nil {
 					t.Fatal(err)
 				}
-				if turn.Turn != i+1 {
-					t.Errorf("predict --json line %d says turn %d", i+1, turn.Turn)
+				if i == 3 {
+					if turn.Line != 3 || turn.Turn != 1 {
+						t.Errorf("predict --json line 4 says input line %d, turn %d; want 3, 1", turn.Line, turn.Turn)
+					}
+					continue
+				}
+				if turn.Turn != i+1 || turn.Line != 2 {
+					t.Errorf("predict --json line %d says input line %d, turn %d; want 2, %d", i+1, turn.Line, turn.Turn, i+1)
 				}
 				if kind != "dialog" {
 					continue

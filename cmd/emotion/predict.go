@@ -116,6 +116,9 @@ func (in *predictInput) turns() ([]predictTurn, error) {
 
 // predictOutput is one predicted turn (--json).
 type predictOutput struct {
+	// Line is the standard-input line of the prediction's utterance or
+	// dialog (from 1; blank lines count), absent for arguments and serve.
+	Line    int                `json:"line,omitempty"`
 	Turn    int                `json:"turn"`
 	Text    string             `json:"text"`
 	Label   string             `json:"label"`
@@ -225,6 +228,7 @@ func runPredict(args []string) error {
 			}
 			turns[i] = dataset.RawTurn{Text: t.Text, Speaker: s}
 		}
+		pr.line = line
 		if err := pr.predict(p, turns); err != nil {
 			return fmt.Errorf("standard input line %d: %w", line, err)
 		}
@@ -537,6 +541,8 @@ type predictionPrinter struct {
 	// speakersNoted: the note that a member trained without speakers
 	// leaves them out has been printed (once, at the first turn with one).
 	speakersNoted bool
+	// line is the standard-input line being predicted (0 for arguments).
+	line int
 }
 
 // predictBatch is the most turns predict predicts at once (with the
@@ -567,6 +573,7 @@ func (pr *predictionPrinter) predict(p ensemble, turns []dataset.RawTurn) error 
 		for r := first - lo; r < end-lo; r++ {
 			out := outs[0][r]
 			out.Turn = lo + r + 1 // numbered in the whole input
+			out.Line = pr.line
 			if err := pr.print(out, turns, lo+r); err != nil {
 				return err
 			}

@@ -484,6 +484,7 @@ func TestServeEncodesInHandlers(t *testing.T) {
 	}
 	var served []string
 	for _, p := range resp.Predictions {
+		p.Line = 1 // predict's standard-input line, which a request has not
 		b, _ := json.Marshal(p)
 		served = append(served, string(b))
 	}
