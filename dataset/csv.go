@@ -221,7 +221,7 @@ func validText(text string) error {
 		r, n := utf8.DecodeRuneInString(text[i:])
 		if r == utf8.RuneError && n == 1 {
 			near := strings.ToValidUTF8(text[max(i-20, 0):min(i+20, len(text))], "?")
-			return fmt.Errorf("text is not valid UTF-8 (byte 0x%02x at byte %d, in %q): save the file as UTF-8", text[i], i, near)
+			return fmt.Errorf("text is not valid UTF-8 (byte %d of the text is 0x%02x, in %q): save the file as UTF-8", i+1, text[i], near)
 		}
 		i += n
 	}

@@ -93,8 +93,8 @@ func TestReadCSVErrors(t *testing.T) {
 		{"duplicate id", csvHeader + ok + row("Ses01F_impro01", "Ses01F_impro01_M000", "a", "neu") + ok, []string{"line 4", `duplicate utterance ID "Ses01F_impro01_F000"`, "first on line 2"}},
 		// A Latin-1 file: its accented words would all read as U+FFFD.
 		{"latin-1 text", csvHeader + ok + row("Ses01F_impro01", "Ses01F_impro01_M000", "Un caf\xe9.", "neu"),
-			[]string{"bad.csv", "line 3", "Ses01F_impro01_M000", "not valid UTF-8 (byte 0xe9 at byte 6", "save the file as UTF-8"}},
-		{"latin-1 context turn", csvHeader + row("Ses01F_impro01", "Ses01F_impro01_M000", "\xe0 bient\xf4t", "xxx"), []string{"line 2", "byte 0xe0 at byte 0"}},
+			[]string{"bad.csv", "line 3", "Ses01F_impro01_M000", "not valid UTF-8 (byte 7 of the text is 0xe9", "save the file as UTF-8"}},
+		{"latin-1 context turn", csvHeader + row("Ses01F_impro01", "Ses01F_impro01_M000", "\xe0 bient\xf4t", "xxx"), []string{"line 2", "byte 1 of the text is 0xe0"}},
 		// Excel's "Unicode Text", pandas' encoding="utf-16": the header
 		// read as "D\x00i\x00…" was reported as missing every column.
 		{"utf-16le", utf16Of(csvHeader+ok, false), []string{"bad.csv", "UTF-16", "save the file as UTF-8"}},

@@ -407,7 +407,7 @@ func parquetFiles(p string) ([]string, error) {
 		return nil, fmt.Errorf("search %s: %w", p, err)
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("%s: no .parquet files in the folder or its subfolders", p)
+		return nil, fmt.Errorf("%s: no .csv files in the folder, nor .parquet files in it or its subfolders", p)
 	}
 	sort.Strings(files)
 	return files, nil

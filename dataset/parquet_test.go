@@ -346,7 +346,7 @@ func TestReadParquetErrors(t *testing.T) {
 			[]string{"g.parquet", "row 2", "label 4 (fru) is not one of the 4 classes"}},
 		{"empty text", writeParquet(t, dir, "h.parquet", []hfRow{{"a", 1}, {"", 2}}), []string{"h.parquet", "row 1", "text is empty"}},
 		{"blank text", writeParquet(t, dir, "i.parquet", []hfRow{{" \t\n", 2}}), []string{"i.parquet", "row 0", "text is empty"}},
-		{"latin-1 text", writeParquet(t, dir, "h2.parquet", []hfRow{{"a", 1}, {"caf\xe9", 2}}), []string{"h2.parquet", "row 1", "not valid UTF-8 (byte 0xe9 at byte 3"}},
+		{"latin-1 text", writeParquet(t, dir, "h2.parquet", []hfRow{{"a", 1}, {"caf\xe9", 2}}), []string{"h2.parquet", "row 1", "not valid UTF-8 (byte 4 of the text is 0xe9"}},
 		{"null text", writeParquet(t, dir, "j.parquet", []arrowRow{{s("a"), n(1)}, {nil, n(1)}}), []string{"j.parquet", "row 1", "text is null"}},
 		{"null label", writeParquet(t, dir, "k.parquet", []arrowRow{{s("a"), nil}}), []string{"k.parquet", "row 0", "label is null"}},
 		{"bad metadata", writeParquet(t, dir, "l.parquet", fixtureRows, badMeta), []string{"l.parquet", "invalid huggingface metadata"}},
@@ -512,7 +512,7 @@ func TestLoadParquetErrors(t *testing.T) {
 	}{
 		{"nothing", nil, []string{"no path"}},
 		{"missing", []string{filepath.Join(dir, "missing")}, []string{"missing", "no such file"}},
-		{"no parquet files", []string{emptyDir}, []string{emptyDir, "no .parquet files"}},
+		{"no parquet files", []string{emptyDir}, []string{emptyDir, "no .csv files in the folder, nor .parquet files in it or its subfolders"}},
 		{"no session", []string{noSession}, []string{"train.parquet", "cannot tell the session"}},
 		{"session out of range", []string{badSession}, []string{"session7.parquet", "session 7"}},
 		{"bad file", []string{bad}, []string{bad, "not a readable parquet file"}},

@@ -46,7 +46,10 @@ func TestMainHelp(t *testing.T) {
 		{[]string{"train", "--max-batches", "-1", "--data", "/nonexistent"}, 2, nil, []string{"--max-batches must not be negative"}},
 		// Infinities passed the flag checks and failed after the data had
 		// loaded (downloaded, for the default source), with exit 1.
-		{[]string{"train", "--lr", "inf", "--data", "/nonexistent"}, 2, nil, []string{"--epochs, --batch-size and --lr must be positive"}},
+		{[]string{"train", "--lr", "inf", "--data", "/nonexistent"}, 2, nil, []string{"--lr +Inf: want a positive, finite learning rate"}},
+		{[]string{"train", "--lr", "-1", "--data", "/nonexistent"}, 2, nil, []string{"--lr -1: want a positive, finite learning rate"}},
+		{[]string{"train", "--epochs", "0", "--data", "/nonexistent"}, 2, nil, []string{"--epochs 0: want at least 1"}},
+		{[]string{"train", "--batch-size", "0", "--data", "/nonexistent"}, 2, nil, []string{"--batch-size 0: want at least 1"}},
 		{[]string{"train", "--clip", "+Inf", "--data", "/nonexistent"}, 2, nil, []string{"--weight-decay, --clip and --patience must not be negative"}},
 		{[]string{"train", "--weight-decay", "inf", "--data", "/nonexistent"}, 2, nil, []string{"--weight-decay, --clip and --patience"}},
 	}

@@ -194,7 +194,9 @@ func runServe(args []string) error {
 	if shutdownErr != nil {
 		return fmt.Errorf("serve: stopping: still answering accepted requests after %v (%w)", serveStopGrace, shutdownErr)
 	}
-	fmt.Fprintf(stderr, "stopped after %d requests\n", s.answered.Load())
+	ok, failed, abandoned := s.metrics.summary()
+	fmt.Fprintf(stderr, "stopped after %s: %d answered, %d refused or failed, %d left by their clients\n",
+		plural(int(ok+failed+abandoned), "predict request", "predict requests"), ok, failed, abandoned)
 	return nil
 }
 

@@ -97,6 +97,21 @@ func (m *serveMetrics) request(status int, took time.Duration, preds []predictOu
 	}
 }
 
+// summary is the predict requests so far: answered 200, answered with
+// an error status, and abandoned by their clients.
+func (m *serveMetrics) summary() (ok, failed, abandoned uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for status, n := range m.requests {
+		if status == http.StatusOK {
+			ok += n
+		} else {
+			failed += n
+		}
+	}
+	return ok, failed, m.abandoned
+}
+
 // batchRun records a batch of turns that took took; failed when its
 // prediction failed.
 func (m *serveMetrics) batchRun(turns int, took time.Duration, failed bool) {

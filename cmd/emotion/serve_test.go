@@ -563,7 +563,7 @@ func TestServeCommand(t *testing.T) {
 	if code := <-exit; code != 0 {
 		t.Errorf("serve exited %d after the signal: %s", code, errOut.String())
 	}
-	if !strings.Contains(errOut.String(), "stopped after 1 requests") {
+	if !strings.Contains(errOut.String(), "stopped after 1 predict request: 1 answered, 0 refused or failed, 0 left by their clients") {
 		t.Errorf("stderr: %q", errOut.String())
 	}
 	if _, err := http.Get(url + "/healthz"); err == nil {

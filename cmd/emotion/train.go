@@ -199,8 +199,13 @@ func runTrain(args []string) (err error) {
 		return flagError(err)
 	}
 	inf := func(x float32) bool { return math.IsInf(float64(x), 1) }
-	if t.epochs < 1 || t.batchSize < 1 || !(t.lr > 0) || inf(t.lr) {
-		return usagef("--epochs, --batch-size and --lr must be positive (and --lr finite)")
+	switch {
+	case t.epochs < 1:
+		return usagef("--epochs %d: want at least 1", t.epochs)
+	case t.batchSize < 1:
+		return usagef("--batch-size %d: want at least 1", t.batchSize)
+	case !(t.lr > 0) || inf(t.lr):
+		return usagef("--lr %g: want a positive, finite learning rate", t.lr)
 	}
 	if !(t.weightDecay >= 0) || !(t.clip >= 0) || t.patience < 0 || inf(t.weightDecay) || inf(t.clip) {
 		return usagef("--weight-decay, --clip and --patience must not be negative (nor infinite)")
