@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/emotionlab/emotion/dataset"
 )
 
 // TestTrainWarnsMissingClass: a training split without one of the four
@@ -136,6 +140,83 @@ func TestTrainLossAndAverageFlags(t *testing.T) {
 				if _, err := os.Stat(bad); !os.IsNotExist(err) {
 					t.Errorf("%s %s: the run folder was created", tc.flag, v)
 				}
+			}
+		})
+	}
+}
+
+// TestTrainClassWeights: a run's loss is weighted by the balanced class
+// weights of its own training split (not of its validation or test
+// split, whose class mixes differ here), recorded in config.json and in
+// the state, so that --resume keeps them; --no-class-weights trains
+// unweighted, and a resumed run stays so.
+func TestTrainClassWeights(t *testing.T) {
+	data, _ := writeFixture(t)
+	csv := filepath.Join(data, "all.csv")
+	b, err := os.ReadFile(csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "Ses05") { // the test session: no happy turns, more sad ones
+			lines[i] = strings.Replace(strings.Replace(l, ",hap,", ",sad,", 1), ",exc,", ",sad,", 1)
+		}
+	}
+	if err := os.WriteFile(csv, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	corpus, err := dataset.Load(context.Background(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folds, err := dataset.Folds(corpus, dataset.DefaultOptions()) // train's defaults: session5, seed 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := folds[0]
+	want := dataset.ClassWeights(corpus, f.Train)
+	if want == dataset.ClassWeights(corpus, f.Test) {
+		t.Fatalf("the fixture's splits have the same class weights %v: the test cannot tell them apart", want)
+	}
+	readWeights := func(out string) []float32 {
+		t.Helper()
+		var c struct {
+			Train struct {
+				ClassWeights []float32 `json:"class_weights"`
+			} `json:"train"`
+		}
+		b, err := os.ReadFile(filepath.Join(out, "config.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &c)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Train.ClassWeights
+	}
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  []float32
+	}{
+		{"balanced", nil, want[:]},
+		{"--no-class-weights", []string{"--no-class-weights"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			args := append(append([]string{"train", "--data", data, "--out", out, "--quiet"}, tinyRun...), tc.flags...)
+			if code, _, e := runEmotion(t, args...); code != 0 {
+				t.Fatalf("train: exit %d: %s", code, e)
+			}
+			if got := readWeights(out); !slices.Equal(got, tc.want) {
+				t.Errorf("config.json class_weights %v, want %v", got, tc.want)
+			}
+			if code, _, e := runEmotion(t, "train", "--resume", filepath.Join(out, "state.safetensors"), "--epochs", "2", "--quiet", "--device", "cpu"); code != 0 {
+				t.Fatalf("--resume: exit %d: %s", code, e)
+			}
+			if got := readWeights(out); !slices.Equal(got, tc.want) {
+				t.Errorf("after --resume: config.json class_weights %v, want %v", got, tc.want)
 			}
 		})
 	}
