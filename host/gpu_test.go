@@ -468,7 +468,10 @@ func TestGPUParitySoftmax(t *testing.T) {
 		rows, cols, rowsPerLength int
 		masked                    bool
 		scale                     float32
-	}{{1, 1, 1, false, 1}, {37, 45, 3, true, 0.125}, {10, 300, 1, true, 1}, {9, 33, 9, false, 0.5}, {64, 7, 8, true, 2}, {6, 256, 2, true, 1}, {5, 257, 1, true, 1}, {17, 100, 10, true, 0.5}, {3, 300, 1, false, 1}} {
+	}{{1, 1, 1, false, 1}, {37, 45, 3, true, 0.125}, {10, 300, 1, true, 1}, {9, 33, 9, false, 0.5}, {64, 7, 8, true, 2}, {6, 256, 2, true, 1}, {5, 257, 1, true, 1}, {17, 100, 10, true, 0.5}, {3, 300, 1, false, 1},
+		// Rows over 256 columns (the kernels' long-row path) scaled, as
+		// attention over more than 256 turns is by 1/√d.
+		{4, 300, 2, true, 0.125}, {3, 513, 1, false, 2}} {
 		name := fmt.Sprintf("%+v", tc)
 		var lc, lg *I32
 		if tc.masked {
