@@ -258,6 +258,39 @@ func TestFoldsSessionValidation(t *testing.T) {
 	}
 }
 
+// TestHoldOutExactShare: groups go to validation until they hold at
+// least the fraction asked, so a fraction that whole groups meet exactly
+// holds out those groups and no more.
+func TestHoldOutExactShare(t *testing.T) {
+	c := &Corpus{Source: "fixture", HasSpeakers: true}
+	var items []int
+	for s := 1; s <= 4; s++ {
+		for i := range 10 {
+			items = append(items, len(c.Utterances))
+			c.Utterances = append(c.Utterances, Utterance{Session: s, Speaker: fmt.Sprintf("Ses%02d%c", s, "FM"[i%2]), Label: Label(i % NumClasses)})
+		}
+	}
+	for _, tc := range []struct {
+		how      string
+		frac     float64
+		held, nv int
+	}{
+		{ValSplitSession, 0.25, 1, 10}, {ValSplitSession, 0.5, 2, 20}, {ValSplitSession, 0.26, 2, 20},
+		{ValSplitSpeaker, 0.125, 1, 5}, {ValSplitSpeaker, 0.375, 3, 15},
+	} {
+		for seed := range int64(5) {
+			train, val, held, err := holdOut(c, items, tc.how, tc.frac, splitRand(seed, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(held) != tc.held || len(val) != tc.nv || len(train)+len(val) != len(items) {
+				t.Errorf("%s %g, seed %d: held out %v (%d utterances, %d training); want %d groups, %d utterances",
+					tc.how, tc.frac, seed, held, len(val), len(train), tc.held, tc.nv)
+			}
+		}
+	}
+}
+
 func TestFoldsSeed(t *testing.T) {
 	c := fixtureCorpus(5, 3, 29)
 	for _, tc := range []struct {
