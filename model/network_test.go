@@ -729,3 +729,57 @@ func withValue(s []int32, i int, v int32) []int32 {
 	c[i] = v
 	return c
 }
+
+// TestSpeakerFeaturesReachLogits: every speaker feature of every model
+// feeds its prediction. The gradient checks cannot see a feature the
+// forward pass leaves out (the features have no gradient), so each is
+// changed alone and the logits must move.
+func TestSpeakerFeaturesReachLogits(t *testing.T) {
+	be := host.NewCPU(1)
+	for _, kind := range []string{KindSentence, KindDialog} {
+		t.Run(kind, func(t *testing.T) {
+			cfg := smallConfig(kind)
+			if cfg.SpeakerDim < 2 {
+				t.Fatalf("speaker_dim %d", cfg.SpeakerDim)
+			}
+			net, err := New(be, withSeed(cfg, 9))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Release()
+			net.SetTraining(false)
+			turns := 1
+			if kind == KindDialog {
+				turns = 3
+			}
+			in := toyInputs(rand.New(rand.NewPCG(5, 6)), 4, turns, 5, cfg.Vocab, cfg.SpeakerDim)
+			get := func(in *Inputs) []float32 {
+				logits, err := net.Forward(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := make([]float32, logits.Len())
+				be.Download(out, logits)
+				if err := be.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			base := get(&in)
+			for k := range cfg.SpeakerDim {
+				changed := in
+				changed.Speaker = slices.Clone(in.Speaker)
+				for i := k; i < len(changed.Speaker); i += cfg.SpeakerDim {
+					changed.Speaker[i] = 1 - changed.Speaker[i] + 0.5
+				}
+				moved := 0.0
+				for i, v := range get(&changed) {
+					moved = max(moved, math.Abs(float64(v-base[i])))
+				}
+				if moved < 1e-6 {
+					t.Errorf("speaker feature %d of %d: the logits did not move (%g)", k, cfg.SpeakerDim, moved)
+				}
+			}
+		})
+	}
+}
