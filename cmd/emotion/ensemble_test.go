@@ -95,15 +95,15 @@ func TestEvalEnsemble(t *testing.T) {
 		}
 	}
 	var m struct {
-		Model    string
-		Ensemble []struct{ Checkpoint string }
-		Report   struct{ Accuracy float64 }
+		Model   string
+		Members []struct{ Checkpoint string }
+		Report  struct{ Accuracy float64 }
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "ens", "metrics.json"))
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Model != "ensemble" || len(m.Ensemble) != 3 || m.Ensemble[2].Checkpoint != ckpts[2] || math.Abs(m.Report.Accuracy-float64(right)/float64(len(got))) > 1e-12 {
+	if m.Model != "ensemble" || len(m.Members) != 3 || m.Members[2].Checkpoint != ckpts[2] || math.Abs(m.Report.Accuracy-float64(right)/float64(len(got))) > 1e-12 {
 		t.Errorf("metrics.json: %+v; want the ensemble of the 3 checkpoints at accuracy %d/%d", m, right, len(got))
 	}
 	code, _, e = runEmotion(t, "eval", "--checkpoint", ckpts[0], "--checkpoint", ckpts[1], "--device", "cpu", "--split", "val")

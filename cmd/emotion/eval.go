@@ -128,7 +128,7 @@ func runEval(args []string) error {
 				members[i] = map[string]any{"checkpoint": r.ckpt, "model": r.rec.Model, "accuracy": m.Accuracy, "ua": m.UA}
 			}
 			delete(result, "checkpoint")
-			result["model"], result["ensemble"] = "ensemble", members
+			result["model"], result["members"] = "ensemble", members
 		}
 		if err := metrics.WriteJSON(filepath.Join(*out, "metrics.json"), result); err != nil {
 			return err
