@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -58,19 +59,58 @@ const (
 )
 
 // Options select a source, a protocol and the encoding of a corpus.
+//
+// In JSON (a run's config.json and checkpoint metadata) the fields are
+// snake_case; runs written before that named them as in Go (ValFraction),
+// which UnmarshalJSON reads too.
 type Options struct {
-	Data        string  // --data source (see ParseSource)
-	Protocol    string  // session5, loso or seed
-	Seed        int64   // seeds the splits (and, in the trainer, everything else)
-	ValFraction float64 // share of each class of the training sessions held out for validation
+	Data        string  `json:"data"`         // --data source (see ParseSource)
+	Protocol    string  `json:"protocol"`     // session5, loso or seed
+	Seed        int64   `json:"seed"`         // seeds the splits (and, in the trainer, everything else)
+	ValFraction float64 `json:"val_fraction"` // share of each class of the training sessions held out for validation
 	// ValSplit is how the validation split is drawn: ValSplitStratified
-	// (or "") or ValSplitSpeaker.
-	ValSplit  string `json:",omitempty"`
-	Window    int    // dialog window: the target plus up to Window−1 earlier turns
-	MinCount  int    // a token enters the vocabulary when it occurs this often in training
-	MaxLen    int    // tokens kept per utterance (longer ones are truncated)
-	Tokenizer TokenizerOptions
-	Dialog    bool // a dialog model: the seed protocol's split sizes depend on it
+	// (or ""), ValSplitSpeaker or ValSplitSession.
+	ValSplit  string           `json:"val_split,omitempty"`
+	Window    int              `json:"window"`    // dialog window: the target plus up to Window−1 earlier turns
+	MinCount  int              `json:"min_count"` // a token enters the vocabulary when it occurs this often in training
+	MaxLen    int              `json:"max_len"`   // tokens kept per utterance (longer ones are truncated)
+	Tokenizer TokenizerOptions `json:"tokenizer"`
+	Dialog    bool             `json:"dialog"` // a dialog model: the seed protocol's split sizes depend on it
+}
+
+// UnmarshalJSON reads Options in JSON, snake_case or with the Go field
+// names of runs written before (ValFraction, MinCount, …).
+func (o *Options) UnmarshalJSON(b []byte) error {
+	type plain Options // without this method
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	// encoding/json matches keys to names ignoring case only, so the
+	// single-word fields (Data, Seed, …) are read above either way.
+	var old struct {
+		ValFraction *float64
+		ValSplit    *string
+		MinCount    *int
+		MaxLen      *int
+	}
+	if err := json.Unmarshal(b, &old); err != nil {
+		return err
+	}
+	if old.ValFraction != nil {
+		p.ValFraction = *old.ValFraction
+	}
+	if old.ValSplit != nil {
+		p.ValSplit = *old.ValSplit
+	}
+	if old.MinCount != nil {
+		p.MinCount = *old.MinCount
+	}
+	if old.MaxLen != nil {
+		p.MaxLen = *old.MaxLen
+	}
+	*o = Options(p)
+	return nil
 }
 
 // DefaultOptions returns the defaults: the hub source, the session5

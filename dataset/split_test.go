@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -455,5 +456,31 @@ func TestSessionCounts(t *testing.T) {
 	}
 	if total != len(c.Labelled()) {
 		t.Errorf("total %d, want %d", total, len(c.Labelled()))
+	}
+}
+
+// TestOptionsJSON: Options are written snake_case and read back the same,
+// and runs written with the Go field names (before) read as they were.
+func TestOptionsJSON(t *testing.T) {
+	o := Options{Data: "../data", Protocol: ProtocolLOSO, Seed: 7, ValFraction: 0.2, ValSplit: ValSplitSpeaker,
+		Window: 5, MinCount: 3, MaxLen: 50, Tokenizer: TokenizerOptions{DropNonSpeech: true}, Dialog: true}
+	b, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"data":"../data","protocol":"loso","seed":7,"val_fraction":0.2,"val_split":"speaker","window":5,"min_count":3,"max_len":50,"tokenizer":{"drop_non_speech":true},"dialog":true}`
+	if string(b) != want {
+		t.Errorf("JSON %s\nwant %s", b, want)
+	}
+	legacy := `{"Data":"../data","Protocol":"loso","Seed":7,"ValFraction":0.2,"ValSplit":"speaker","Window":5,"MinCount":3,"MaxLen":50,"Tokenizer":{"DropNonSpeech":true},"Dialog":true}`
+	for _, in := range []string{string(b), legacy} {
+		var got Options
+		if err := json.Unmarshal([]byte(in), &got); err != nil || got != o {
+			t.Errorf("read %s: %+v (%v), want %+v", in, got, err, o)
+		}
+	}
+	var got Options
+	if err := json.Unmarshal([]byte(`{"val_fraction": "x"}`), &got); err == nil {
+		t.Error("a string val_fraction: no error")
 	}
 }

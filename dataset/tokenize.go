@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"unicode"
@@ -12,7 +13,26 @@ type TokenizerOptions struct {
 	// DropNonSpeech drops IEMOCAP's bracketed marks of non-speech sounds
 	// ([LAUGHTER], [BREATHING], [GARBAGE], …). By default each is kept as
 	// one lowercase token: "[laughter]".
-	DropNonSpeech bool
+	DropNonSpeech bool `json:"drop_non_speech"`
+}
+
+// UnmarshalJSON reads TokenizerOptions in JSON, snake_case or with the Go
+// field name of runs written before (DropNonSpeech).
+func (o *TokenizerOptions) UnmarshalJSON(b []byte) error {
+	type plain TokenizerOptions // without this method
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	var old struct{ DropNonSpeech *bool }
+	if err := json.Unmarshal(b, &old); err != nil {
+		return err
+	}
+	if old.DropNonSpeech != nil {
+		p.DropNonSpeech = *old.DropNonSpeech
+	}
+	*o = TokenizerOptions(p)
+	return nil
 }
 
 // Tokenize splits a transcript into lowercase word tokens the way NLTK's

@@ -91,7 +91,9 @@ func TestValSplitHeldOut(t *testing.T) {
 			}
 			var cfg struct {
 				Run struct {
-					Data struct{ ValSplit string } `json:"data"`
+					Data struct {
+						ValSplit string `json:"val_split"`
+					} `json:"data"`
 				} `json:"run"`
 				ValHeldOut []string `json:"val_held_out"`
 			}
