@@ -81,7 +81,7 @@ func runBench(args []string) error {
 	}
 	switch args[0] {
 	case "-h", "--help", "-help", "help":
-		printCommandHelp(stdout, commands["bench"], nil)
+		printCommandHelp(helpOut{}, commands["bench"], nil)
 		return pflag.ErrHelp
 	}
 	return usagef("bench: unknown benchmark %q (want kernels, train or compare)", args[0])
@@ -92,7 +92,7 @@ func runBench(args []string) error {
 func benchFlagSet(sub, help string) *pflag.FlagSet {
 	fs := newFlagSet("bench")
 	fs.Usage = func() {
-		fmt.Fprintf(stdout, "Usage: emotion bench %s [flags]\n\n%s\n\nFlags:\n%s", sub, strings.TrimSpace(help), fs.FlagUsages())
+		fmt.Fprintf(helpOut{}, "Usage: emotion bench %s [flags]\n\n%s\n\nFlags:\n%s", sub, strings.TrimSpace(help), fs.FlagUsages())
 		var examples []string // bench's own that run this one
 		prefix := "emotion bench " + strings.Fields(sub)[0] + " "
 		for line := range strings.Lines(commands["bench"].examples) {
@@ -101,7 +101,7 @@ func benchFlagSet(sub, help string) *pflag.FlagSet {
 			}
 		}
 		if len(examples) > 0 {
-			fmt.Fprintf(stdout, "\nExamples:\n%s\n", strings.Join(examples, "\n"))
+			fmt.Fprintf(helpOut{}, "\nExamples:\n%s\n", strings.Join(examples, "\n"))
 		}
 	}
 	return fs

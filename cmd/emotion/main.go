@@ -82,7 +82,7 @@ func newFlagSet(name string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("emotion "+name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
-	fs.Usage = func() { printCommandHelp(stdout, commands[name], fs) }
+	fs.Usage = func() { printCommandHelp(helpOut{}, commands[name], fs) }
 	return fs
 }
 
@@ -122,6 +122,26 @@ func printCommandHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
 	}
 }
 
+// helpErr is the first failed write of a help text to stdout in this
+// command line: printing help ends a command with pflag.ErrHelp, so its
+// write error has no other way out (emotion help > /dev/full).
+var helpErr error
+
+// helpOut writes help texts to stdout, recording a failed write in
+// helpErr.
+type helpOut struct{}
+
+func (helpOut) Write(p []byte) (int, error) {
+	n, err := stdout.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil && helpErr == nil {
+		helpErr = err
+	}
+	return n, err
+}
+
 func printMainHelp(w io.Writer) {
 	fmt.Fprintf(w, `emotion trains and serves self-attentive emotion recognition networks
 on IEMOCAP transcripts (angry, happy, neutral, sad).
@@ -156,6 +176,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 // 130 (128 + SIGINT, the shell's convention) for a run stopped by Ctrl-C
 // or SIGTERM.
 func emotion(args []string) int {
+	helpErr = nil
 	if len(args) == 0 {
 		printMainHelp(stderr)
 		return 2
@@ -163,12 +184,12 @@ func emotion(args []string) int {
 	name, rest := args[0], args[1:]
 	switch name {
 	case "-h", "--help", "-help":
-		printMainHelp(stdout)
-		return 0
+		printMainHelp(helpOut{})
+		return helpStatus()
 	case "help":
 		if len(rest) == 0 {
-			printMainHelp(stdout)
-			return 0
+			printMainHelp(helpOut{})
+			return helpStatus()
 		}
 		name, rest = rest[0], append(rest[1:], "--help") // help bench kernels: the subcommand's
 	}
@@ -180,7 +201,9 @@ func emotion(args []string) int {
 	err := c.run(rest)
 	var ue usageError
 	switch {
-	case err == nil, errors.Is(err, pflag.ErrHelp):
+	case errors.Is(err, pflag.ErrHelp):
+		return helpStatus()
+	case err == nil:
 		return 0
 	case errors.As(err, &ue):
 		help := name
@@ -196,6 +219,16 @@ func emotion(args []string) int {
 		fmt.Fprintf(stderr, "emotion: %v\n", err)
 		return 1
 	}
+}
+
+// helpStatus is the exit status of a command line that printed help: 0,
+// or 1 where the help could not be written.
+func helpStatus() int {
+	if helpErr != nil {
+		fmt.Fprintf(stderr, "emotion: writing the help: %v\n", helpErr)
+		return 1
+	}
+	return 0
 }
 
 func main() {
