@@ -73,15 +73,6 @@ func initUniform(be host.Backend, r *RNG, bound float64, p *Param) {
 	be.Upload(p.Value, v)
 }
 
-// initNormal sets p to N(0, std²), as torch.nn.init.normal_.
-func initNormal(be host.Backend, r *RNG, std float64, p *Param) {
-	v := make([]float32, p.Len())
-	for i := range v {
-		v[i] = float32(std * r.NormFloat64())
-	}
-	be.Upload(p.Value, v)
-}
-
 // linearBound is the bound of PyTorch's default Linear initialisation,
 // kaiming_uniform_(a=√5) for the weight and U(−1/√fanIn, 1/√fanIn) for the
 // bias: gain √(2/(1+5)) times √(3/fanIn) is 1/√fanIn for both.

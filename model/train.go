@@ -122,7 +122,6 @@ type Trainer struct {
 	be     host.Backend
 	loss   *CrossEntropyLoss
 	logits []float32
-	labels []int32
 	lossV  []float32
 }
 
