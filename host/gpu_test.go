@@ -295,6 +295,11 @@ func TestGPUParityGemm(t *testing.T) {
 		{true, true, 64, 32, 64, 0, 1, 0.5, 2},
 		{false, true, 65, 97, 70, 3, 0.75, 0, 1},
 		{true, false, 100, 3, 129, 1, 1, 1, 2},
+		// Operands that fill their pool size class exactly (1,024 floats,
+		// 4 KiB), so that the emulated device sees a read one row past
+		// them: a smaller one has slack that hides it.
+		{false, false, 16, 16, 64, 0, 1, 0, 1},
+		{true, true, 16, 16, 64, 0, 1, 0, 1},
 		// Small outputs over long k: split over k (gemmSplitK) when not
 		// tiled, with a short last chunk, an even split, both transposes,
 		// batches.

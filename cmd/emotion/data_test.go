@@ -85,6 +85,23 @@ func TestDataCSV(t *testing.T) {
 			t.Errorf("session %d row %q, want %q", s, got, wantRow)
 		}
 	}
+	// The mean window of the labelled turns, from writeFixture's layout: a
+	// turn tn of its dialog has min(tn+1, 10) turns in its window.
+	raws := []string{"ang", "hap", "exc", "neu", "sad", "fru", "xxx"}
+	windows, labelled, n := 0, 0, 0
+	for s := 1; s <= 5; s++ {
+		for range 3 {
+			for tn := range 11 + s {
+				if r := raws[(n*5+s)%len(raws)]; r != "fru" && r != "xxx" {
+					windows, labelled = windows+min(tn+1, 10), labelled+1
+				}
+				n++
+			}
+		}
+	}
+	if w := fmt.Sprintf("windows of up to 10 turns (mean %.2f)", float64(windows)/float64(labelled)); !strings.Contains(out, w) {
+		t.Errorf("output lacks %q:\n%s", w, out)
+	}
 	// Session 5 is the test split.
 	w5 := want[5]
 	testRow := fmt.Sprintf("test %d %d %d %d %d", w5[0], w5[1], w5[2], w5[3], w5[0]+w5[1]+w5[2]+w5[3])

@@ -71,3 +71,22 @@ func TestEvalOutputChecks(t *testing.T) {
 		t.Errorf("a failed eval created its --out folder: %v", err)
 	}
 }
+
+// TestMeanEval: an ensemble's probabilities are the members' mean, its
+// prediction their argmax, a tie going to the first class of the highest
+// (as model.Evaluate's and NumPy's argmax).
+func TestMeanEval(t *testing.T) {
+	sum := [][]float64{{1.0, 1.0, 0, 0}, {0, 0.4, 1.2, 0.4}, {0.5, 0.5, 0.5, 0.5}, {0, 0, 0.2, 1.8}}
+	ev := meanEval(sum, 2)
+	wantPreds := []int{0, 2, 0, 3}
+	if !reflect.DeepEqual(ev.Preds, wantPreds) {
+		t.Errorf("predictions %v, want %v", ev.Preds, wantPreds)
+	}
+	for r, ps := range sum {
+		for k, p := range ps {
+			if ev.Probs[r][k] != float32(p/2) {
+				t.Errorf("row %d class %d: %g, want %g", r, k, ev.Probs[r][k], p/2)
+			}
+		}
+	}
+}

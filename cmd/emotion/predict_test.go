@@ -223,3 +223,55 @@ func TestCheckJSONSurrogates(t *testing.T) {
 		}
 	}
 }
+
+// TestPredictExplainText: predict --explain's text output lists, under
+// each turn's prediction, the turns of its window (the window of 3 here:
+// turn k's are k−2…k, fewer at the start) by number and text, with the
+// attention weights --json gives.
+func TestPredictExplainText(t *testing.T) {
+	ckpt := trainTiny(t, "dialog")
+	texts := []string{"word3 and more", "word5, words", "a b c", "word1 and", "last one."}
+	args := append([]string{"predict", "--checkpoint", ckpt, "--device", "cpu", "--explain"}, texts...)
+	code, text, errOut := runEmotion(t, args...)
+	if code != 0 {
+		t.Fatalf("predict --explain: exit %d: %s", code, errOut)
+	}
+	code, js, errOut := runEmotion(t, append(args, "--json")...)
+	if code != 0 {
+		t.Fatalf("predict --explain --json: exit %d: %s", code, errOut)
+	}
+	var want []predictOutput
+	for l := range strings.Lines(js) {
+		var p predictOutput
+		if err := json.Unmarshal([]byte(l), &p); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, p)
+	}
+	if len(want) != len(texts) {
+		t.Fatalf("--json: %d predictions for %d turns", len(want), len(texts))
+	}
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	k := 0
+	for i, p := range want {
+		if k >= len(lines) || !strings.HasPrefix(lines[k], p.Label+" ") || !strings.HasSuffix(lines[k], "  "+texts[i]) {
+			t.Fatalf("line %d: %q; want turn %d's prediction %s … %s", k+1, lines[min(k, len(lines)-1)], i+1, p.Label, texts[i])
+		}
+		k++
+		first := max(0, i-2)
+		if len(p.Context) != i-first+1 {
+			t.Fatalf("turn %d: %d attention weights, want %d", i+1, len(p.Context), i-first+1)
+		}
+		for c, w := range p.Context {
+			turn := first + c
+			suffix := fmt.Sprintf("turn %d: %s", turn+1, texts[turn])
+			if k >= len(lines) || !strings.HasPrefix(lines[k], fmt.Sprintf("    %5.3f ", w)) || !strings.HasSuffix(lines[k], suffix) {
+				t.Fatalf("line %d: %q; want weight %5.3f and %q", k+1, lines[min(k, len(lines)-1)], w, suffix)
+			}
+			k++
+		}
+	}
+	if k != len(lines) {
+		t.Errorf("%d lines printed, %d expected:\n%s", len(lines), k, text)
+	}
+}
