@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emotionlab/emotion/dataset"
 )
@@ -212,11 +213,27 @@ func TestServeMetricsFormat(t *testing.T) {
 			t.Errorf("formatFloat(%g) = %s, want %s", tc.v, got, tc.want)
 		}
 	}
-	if got, want := batchBounds(64), []float64{1, 2, 4, 8, 16, 32, 64}; fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("batchBounds(64) = %v, want %v", got, want)
-	}
-	if got, want := batchBounds(10), []float64{1, 2, 4, 8, 10}; fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("batchBounds(10) = %v, want %v", got, want)
+	// The batch buckets are every power of two below --max-batch, then
+	// --max-batch itself. A power of two that is exactly half of it (4 of
+	// 9, 2 of 5) is followed by its double when that is still below.
+	for _, tc := range []struct {
+		maxBatch int
+		want     []float64
+	}{
+		{1, []float64{1}},
+		{2, []float64{1, 2}},
+		{3, []float64{1, 2, 3}},
+		{4, []float64{1, 2, 4}},
+		{5, []float64{1, 2, 4, 5}},
+		{8, []float64{1, 2, 4, 8}},
+		{9, []float64{1, 2, 4, 8, 9}},
+		{10, []float64{1, 2, 4, 8, 10}},
+		{17, []float64{1, 2, 4, 8, 16, 17}},
+		{64, []float64{1, 2, 4, 8, 16, 32, 64}},
+	} {
+		if got := batchBounds(tc.maxBatch); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("batchBounds(%d) = %v, want %v", tc.maxBatch, got, tc.want)
+		}
 	}
 	// Doubling past a --max-batch near the largest int overflowed and
 	// never ended.
@@ -232,5 +249,41 @@ func TestServeMetricsFormat(t *testing.T) {
 	want := "x_bucket{le=\"1\"} 2\nx_bucket{le=\"2\"} 3\nx_bucket{le=\"+Inf\"} 4\nx_sum 6\nx_count 4\n"
 	if b.String() != want {
 		t.Errorf("histogram written as\n%s\nwant (le inclusive, cumulative)\n%s", b.String(), want)
+	}
+}
+
+// TestServeMetricsSummary: the shutdown line's counts come from summary,
+// which splits the predict requests recorded into those answered 200, those
+// answered with any other status (a client's 4xx as much as the server's
+// 503 or 500: none of them was answered with predictions), and those whose
+// client left (status 0), which are neither.
+func TestServeMetricsSummary(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		statuses              []int
+		ok, failed, abandoned uint64
+	}{
+		{"none", nil, 0, 0, 0},
+		{"answered", []int{200, 200}, 2, 0, 0},
+		{"bad request", []int{400}, 0, 1, 0},
+		{"every kind", []int{200, 400, 503, 0}, 1, 2, 1},
+		{"client errors", []int{200, 400, 405, 413, 415, 0, 0}, 1, 4, 2},
+		{"server errors", []int{500, 503, 200}, 1, 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newServeMetrics(4)
+			for _, status := range tc.statuses {
+				var preds []predictOutput
+				if status == 200 {
+					preds = []predictOutput{{Label: dataset.LabelNames[0]}}
+				}
+				m.request(status, time.Millisecond, preds)
+			}
+			ok, failed, abandoned := m.summary()
+			if ok != tc.ok || failed != tc.failed || abandoned != tc.abandoned {
+				t.Errorf("statuses %v: summary() = %d answered, %d refused or failed, %d left; want %d, %d, %d",
+					tc.statuses, ok, failed, abandoned, tc.ok, tc.failed, tc.abandoned)
+			}
+		})
 	}
 }

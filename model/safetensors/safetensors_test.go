@@ -329,6 +329,7 @@ func TestWriteErrors(t *testing.T) {
 	}{
 		{"unknown dtype", []Tensor{{Name: "x", DType: "F128", Shape: []int{1}, Data: make([]byte, 16)}}, nil, "unknown dtype"},
 		{"short data", []Tensor{{Name: "x", DType: F32, Shape: []int{2, 2}, Data: make([]byte, 15)}}, nil, "needs 4×4 bytes, has 15"},
+		{"long data", []Tensor{{Name: "x", DType: F32, Shape: []int{2}, Data: make([]byte, 12)}}, nil, "needs 2×4 bytes, has 12"},
 		{"negative dim", []Tensor{{Name: "x", DType: F32, Shape: []int{-1}, Data: nil}}, nil, "negative dimension"},
 		{"overflow", []Tensor{{Name: "x", DType: U8, Shape: []int{1 << 40, 1 << 40}, Data: nil}}, nil, "overflows"},
 		{"duplicate", []Tensor{goldenTensors[0], goldenTensors[0]}, nil, `duplicate tensor name "mask"`},
@@ -400,6 +401,11 @@ func TestReadErrors(t *testing.T) {
 		{"string dim", file(`{"a":{"dtype":"U8","shape":["1"],"data_offsets":[0,1]}}`, []byte{1}), "not a non-negative integer"},
 		{"string offset", file(`{"a":{"dtype":"U8","shape":[1],"data_offsets":["0",1]}}`, []byte{1}), "not a non-negative integer"},
 		{"shape overflow", file(`{"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,0]}}`, nil), "overflows"},
+		// A zero dimension keeps the byte count at 0 whatever follows it, so
+		// only the parse bounds a dimension to what an int holds: one of
+		// 2⁶³ or more would come back negative from an empty tensor.
+		{"dim beyond int after 0", file(`{"a":{"dtype":"U8","shape":[0,18446744073709551615],"data_offsets":[0,0]}}`, nil), "dimension 18446744073709551615 is not"},
+		{"dim 2^63 after 0", file(`{"a":{"dtype":"F32","shape":[0,9223372036854775808],"data_offsets":[0,0]}}`, nil), "dimension 9223372036854775808 is not"},
 		{"span mismatch", file(`{"a":`+f32x2+`0,4]}}`, make([]byte, 4)), "needs 8 bytes but data_offsets [0, 4] span 4"},
 		{"end before begin", file(`{"a":`+f32x2+`8,0]}}`, make([]byte, 8)), "end before they begin"},
 		{"out of range", file(`{"a":`+f32x2+`0,8]}}`, make([]byte, 4)), "out of range of the 4-byte buffer"},
