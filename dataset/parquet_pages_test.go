@@ -81,6 +81,34 @@ func page(uncompressed, compressed int32, data []byte) []byte {
 	return append(c.b, data...)
 }
 
+// listPage is a page of 10 bytes whose header holds, before its sizes, an
+// extra field (id 1, which readPageHeader does not read) that is a list of
+// n elements of type elem, in the compact protocol's form: the count in the
+// header byte's high nibble below 15, else 15 there and the count as a
+// varint after it; each i32 or i64 a zigzag varint, each boolean a byte (1
+// true, 2 false). Misreading the list's length leaves the reader inside
+// its elements when it reads the sizes that follow.
+func listPage(n int, elem byte) []byte {
+	c := &compact{}
+	c.field(1, tList)
+	if n < 15 {
+		c.b = append(c.b, byte(n)<<4|elem)
+	} else {
+		c.b = append(c.b, 0xf0|elem)
+		c.uvarint(uint64(n))
+	}
+	for i := range n {
+		switch elem {
+		case tBoolTrue, tBoolFalse:
+			c.b = append(c.b, byte(1+i%2))
+		default:
+			c.uvarint(uint64(2 * (i + 1))) // 1, 2, … zigzag-encoded
+		}
+	}
+	c.i32(2, 10).i32(3, 10).end()
+	return append(c.b, make([]byte, 10)...)
+}
+
 func TestCheckChunkPages(t *testing.T) {
 	data := func(n int) []byte { return make([]byte, n) }
 	zstdFrame := func(contentSize uint32, n int) []byte {
@@ -146,7 +174,18 @@ func TestCheckChunkPages(t *testing.T) {
 		{"a second zstd frame larger than the page", zstdPage(64, frame(30, false, false, "ab"), frame(1<<28, false, true, "c")), format.Zstd, "zstd frames of 268435486 bytes in a page of 64"},
 		{"a large frame after a skippable one and a checksum", zstdPage(64, skippable, frame(30, true, true, "a"), frame(1<<28, false, false, "b")), format.Zstd, "zstd frames of 268435486 bytes"},
 		{"a statistic longer than the chunk", (&compact{}).i32(2, 1).i32(3, 1).begin(5).binary(5, 1<<28, nil).b, format.Uncompressed, "a field of 268435456 bytes"},
-		{"a list longer than the chunk", append((&compact{}).i32(2, 1).i32(3, 1).field(8, tList).b, 0xf5, 0xff, 0xff, 0xff, 0x0f), format.Uncompressed, "a list of"},
+		// The count of a list of 15 elements or more is a varint after the
+		// header byte (its size nibble 15): here 2^25-1.
+		{"a list longer than the chunk", append((&compact{}).i32(2, 1).i32(3, 1).field(8, tList).b, 0xf5, 0xff, 0xff, 0xff, 0x0f), format.Uncompressed, "a list of 33554431 elements, 0 bytes left"},
+		{"a list of 14 i32, its count in the header byte", listPage(14, tI32), format.Uncompressed, ""},
+		{"a list of 15 i32, its count a varint", listPage(15, tI32), format.Uncompressed, ""},
+		{"a list of 20 i32, its count a varint", listPage(20, tI32), format.Uncompressed, ""},
+		{"a list of 20 i64, its count a varint", listPage(20, tI64), format.Uncompressed, ""},
+		// A list's booleans take a byte each (1 true, 2 false), unlike a
+		// struct's, whose field type is the value.
+		{"a list of 3 booleans", listPage(3, tBoolTrue), format.Uncompressed, ""},
+		{"a list of 20 booleans, its count a varint", listPage(20, tBoolFalse), format.Uncompressed, ""},
+		{"a list of 3 booleans cut off", append((&compact{}).field(1, tList).b, 0x31, 1, 2), format.Uncompressed, "cut off"},
 		{"nested too deep", deep.b, format.Uncompressed, "nested too deep"},
 		{"an unknown type", []byte{0x1d, 0x00}, format.Uncompressed, "unknown thrift type 13"},
 		{"no sizes", (&compact{}).i32(1, 0).end().b, format.Uncompressed, "no page sizes"},
@@ -164,6 +203,32 @@ func TestCheckChunkPages(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, tc.err)
 			}
 		})
+	}
+}
+
+// TestReadPageHeaderSkipsLists reads page headers that carry, before
+// their sizes, a list that readPageHeader skips: lists short enough for the
+// count to sit in the header byte and long enough to need a varint (15 is
+// the first), of varints and of booleans (a byte each in a list). Each
+// must be skipped exactly: the sizes that follow read as written (10 and
+// 10), and the header ends where the page's data begins. A reader that
+// took 15 for a count, or a list's booleans for no bytes, stops inside the
+// list and reads its elements as fields.
+func TestReadPageHeaderSkipsLists(t *testing.T) {
+	names := map[byte]string{tI32: "i32", tI64: "i64", tBoolTrue: "true", tBoolFalse: "false"}
+	for _, elem := range []byte{tI32, tI64, tBoolTrue, tBoolFalse} {
+		for _, n := range []int{0, 1, 3, 14, 15, 16, 20, 200} {
+			b := listPage(n, elem)
+			h, err := readPageHeader(b)
+			if err != nil {
+				t.Errorf("a list of %d %s: %v", n, names[elem], err)
+				continue
+			}
+			if h.uncompressed != 10 || h.compressed != 10 || h.size != len(b)-10 {
+				t.Errorf("a list of %d %s: sizes %d and %d, a header of %d bytes; want 10 and 10, %d bytes",
+					n, names[elem], h.uncompressed, h.compressed, h.size, len(b)-10)
+			}
+		}
 	}
 }
 

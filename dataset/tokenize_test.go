@@ -92,6 +92,22 @@ func TestTokenize(t *testing.T) {
 		{"mark glued to words", "Hi[GARBAGE]okay", TokenizerOptions{}, []string{"hi", "[garbage]", "okay"}},
 		{"lowercase mark", "[garbage] yes", TokenizerOptions{}, []string{"[garbage]", "yes"}},
 		{"only a mark, dropped", "[LAUGHTER]", TokenizerOptions{DropNonSpeech: true}, nil},
+		// Not checked against NLTK's English Punkt model (its data is not
+		// on this machine): an untrained PunktSentenceTokenizer then
+		// NLTKWordTokenizer give these. A word of punctuation alone that
+		// ends in a period ends a sentence (no abbreviation, initial or
+		// number), so its period is split off; within one sentence
+		// NLTKWordTokenizer would keep "-." whole.
+		{"punctuation word ending a sentence", "Wait -. Okay", TokenizerOptions{}, []string{"wait", "-", ".", "okay"}},
+		{"two of them", "So -. -. Yes", TokenizerOptions{}, []string{"so", "-", ".", "-", ".", "yes"}},
+		// Jr. is in the abbreviation list (see TestTokenizeAbbreviations):
+		// NLTKWordTokenizer alone gives smith jr. went home . for it.
+		{"abbreviation inside a sentence", "Smith Jr. went home.", TokenizerOptions{}, []string{"smith", "jr.", "went", "home", "."}},
+		// A mark's name may hold digits, _ and - after its first letter.
+		{"mark with a digit", "[NOISE1] hi", TokenizerOptions{}, []string{"[noise1]", "hi"}},
+		{"mark with a digit, dropped", "[NOISE1] hi", TokenizerOptions{DropNonSpeech: true}, []string{"hi"}},
+		{"mark with _ and -", "[LIP_SMACK-2] hi", TokenizerOptions{}, []string{"[lip_smack-2]", "hi"}},
+		{"a digit first is not a mark", "[1NOISE] hi", TokenizerOptions{DropNonSpeech: true}, []string{"[", "1noise", "]", "hi"}},
 		{"bracketed words are not a mark", "[some words]", TokenizerOptions{}, []string{"[", "some", "words", "]"}},
 		// NLTK 3.8's opening single quote rule.
 		{"opening single quote", "'Hello,' he said.", TokenizerOptions{}, []string{"'hello", ",", "'", "he", "said", "."}},
@@ -127,6 +143,54 @@ func TestTokenize(t *testing.T) {
 				t.Errorf("Tokenize(%q, %+v)\n got %q\nwant %q", tt.text, tt.opt, got, tt.want)
 			}
 		})
+	}
+}
+
+// abbreviationList is every word of abbreviations, written out: a word
+// dropped from the set would go unnoticed by a test that ranged over the
+// set itself.
+var abbreviationList = []string{
+	"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr",
+	"vs", "inc", "ltd", "co", "corp", "mt", "lt", "col",
+	"gen", "gov", "sen", "rep", "rev", "messrs",
+	"u.s", "u.k", "e.g", "i.e", "a.m", "p.m",
+	"jan", "feb", "aug", "sept", "oct", "nov", "dec",
+}
+
+// TestTokenizeAbbreviations checks that no sentence ends at the period of
+// any abbreviation (in lower case, title case and upper case): the period
+// stays on the word, as one token, whatever follows, where a word outside
+// the set ("x" and "yes" here) ends a sentence and has its period split
+// off. It also checks that the list above and the set agree. (Before a
+// capitalised word this is Tokenize's approximation of Punkt, which
+// splits after some abbreviations there; see Tokenize.)
+func TestTokenizeAbbreviations(t *testing.T) {
+	for _, a := range abbreviationList {
+		if !abbreviations[a] {
+			t.Errorf("%q is not in abbreviations", a)
+		}
+		for _, w := range []string{a, strings.ToUpper(a[:1]) + a[1:], strings.ToUpper(a)} {
+			for _, next := range []string{"y", "Y"} {
+				text := "x " + w + ". " + next
+				want := []string{"x", a + ".", strings.ToLower(next)}
+				if got := Tokenize(text, TokenizerOptions{}); !reflect.DeepEqual(got, want) {
+					t.Errorf("Tokenize(%q) = %q, want %q: the abbreviation's period ends no sentence", text, got, want)
+				}
+			}
+		}
+	}
+	listed := make(map[string]bool, len(abbreviationList))
+	for _, a := range abbreviationList {
+		listed[a] = true
+	}
+	for a := range abbreviations {
+		if !listed[a] {
+			t.Errorf("abbreviations has %q, which abbreviationList lacks: add it there", a)
+		}
+	}
+	// A word outside the set ends its sentence: its period is split off.
+	if got, want := Tokenize("x yes. y", TokenizerOptions{}), []string{"x", "yes", ".", "y"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Tokenize(%q) = %q, want %q", "x yes. y", got, want)
 	}
 }
 
