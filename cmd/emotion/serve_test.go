@@ -40,11 +40,22 @@ func trainTiny(t *testing.T, kind string) string {
 // stops them when the test ends.
 func startServer(t *testing.T, ckpt string, maxBatch int, wait time.Duration) (*server, *httptest.Server) {
 	t.Helper()
+	return startServerWith(t, ckpt, maxBatch, wait, nil)
+}
+
+// startServerWith is startServer with setup run on the server before its
+// batch goroutine starts (to replace its predict: set after the start, it
+// would be safe only by the order of the test's own requests).
+func startServerWith(t *testing.T, ckpt string, maxBatch int, wait time.Duration, setup func(*server)) (*server, *httptest.Server) {
+	t.Helper()
 	p, err := loadPredictor(ckpt, host.NewCPU(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := newServer(p, ckpt, maxBatch, wait)
+	if setup != nil {
+		setup(s)
+	}
 	ts := httptest.NewServer(s.handler())
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -345,15 +356,16 @@ func TestServeFullQueue(t *testing.T) {
 // TestServeDeviceFailure: a batch that fails answers every request in it
 // with 500, and /healthz says so from then on, with the first failure.
 func TestServeDeviceFailure(t *testing.T) {
-	s, ts := startServer(t, trainTiny(t, "sentence"), 8, 0)
+	var failures atomic.Int64
+	_, ts := startServerWith(t, trainTiny(t, "sentence"), 8, 0, func(s *server) {
+		s.predict = func([][]dataset.RawTurn, bool) ([][]predictOutput, error) {
+			return nil, fmt.Errorf("CUDA_ERROR_ILLEGAL_ADDRESS in lstm_seq_fwd (failure %d)", failures.Add(1))
+		}
+	})
 	var logged syncBuffer
 	oldErr := stderr
 	stderr = &logged
 	defer func() { stderr = oldErr }()
-	var failures atomic.Int64
-	s.predict = func([][]dataset.RawTurn, bool) ([][]predictOutput, error) {
-		return nil, fmt.Errorf("CUDA_ERROR_ILLEGAL_ADDRESS in lstm_seq_fwd (failure %d)", failures.Add(1))
-	}
 	for range 2 {
 		if code, _, msg := post(t, ts.URL, `{"text": "hi"}`); code != 500 || !strings.Contains(msg, "prediction failed: CUDA_ERROR_ILLEGAL_ADDRESS") {
 			t.Errorf("failed batch: status %d, error %q", code, msg)
@@ -380,10 +392,11 @@ func TestServeClientNotReading(t *testing.T) {
 	old := serveWriteTimeout
 	serveWriteTimeout = 200 * time.Millisecond
 	defer func() { serveWriteTimeout = old }()
-	s, _ := startServer(t, trainTiny(t, "sentence"), 8, 0)
-	s.predict = func(groups [][]dataset.RawTurn, _ bool) ([][]predictOutput, error) {
-		return [][]predictOutput{{{Turn: 1, Text: strings.Repeat("a", 8<<20), Label: "sad"}}}, nil
-	}
+	s, _ := startServerWith(t, trainTiny(t, "sentence"), 8, 0, func(s *server) {
+		s.predict = func(groups [][]dataset.RawTurn, _ bool) ([][]predictOutput, error) {
+			return [][]predictOutput{{{Turn: 1, Text: strings.Repeat("a", 8<<20), Label: "sad"}}}, nil
+		}
+	})
 	var inFlight atomic.Int64
 	h := s.handler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -454,18 +467,19 @@ func TestServeSkipsLeftJobs(t *testing.T) {
 // text gets what predict gives it.
 func TestServeEncodesInHandlers(t *testing.T) {
 	ckpt := trainTiny(t, "dialog")
-	s, ts := startServer(t, ckpt, 8, 0)
-	predict := s.predict
-	s.predict = func(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error) {
-		for _, g := range groups {
-			for _, turn := range g {
-				if turn.IDs == nil || len(turn.IDs) > max(s.members[0].opts.MaxLen, 1) {
-					t.Errorf("the batch got a turn of %d bytes with %d token ids (nil: %v)", len(turn.Text), len(turn.IDs), turn.IDs == nil)
+	_, ts := startServerWith(t, ckpt, 8, 0, func(s *server) {
+		predict := s.predict
+		s.predict = func(groups [][]dataset.RawTurn, explain bool) ([][]predictOutput, error) {
+			for _, g := range groups {
+				for _, turn := range g {
+					if turn.IDs == nil || len(turn.IDs) > max(s.members[0].opts.MaxLen, 1) {
+						t.Errorf("the batch got a turn of %d bytes with %d token ids (nil: %v)", len(turn.Text), len(turn.IDs), turn.IDs == nil)
+					}
 				}
 			}
+			return predict(groups, explain)
 		}
-		return predict(groups, explain)
-	}
+	})
 	long := strings.Repeat("word3 and, word11 more. ", 5000)
 	in := map[string]any{"turns": []map[string]string{{"text": "hello there", "speaker": "F"}, {"text": long, "speaker": "M"}}}
 	line, _ := json.Marshal(in) // predict's standard input
