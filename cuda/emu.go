@@ -55,6 +55,9 @@ type Device struct {
 	issued, done int64
 
 	launches atomic.Int64 // kernels and GEMMs issued
+	// liveEvents counts events made by NewEvent (or NewTimingEvent) and
+	// not yet destroyed by DestroyEvent: a test hook (LiveEvents).
+	liveEvents atomic.Int64
 }
 
 // Event marks a point in a stream's work: on the Copy stream, seq counts
@@ -578,6 +581,7 @@ func (d *Device) NewEvent() (*Event, error) {
 	if err := d.open(); err != nil {
 		return nil, err
 	}
+	d.liveEvents.Add(1)
 	return &Event{}, nil
 }
 
@@ -597,7 +601,19 @@ func (d *Device) Elapsed(start, end *Event) (time.Duration, error) {
 }
 
 // DestroyEvent destroys e.
-func (d *Device) DestroyEvent(e *Event) error { return d.open() }
+func (d *Device) DestroyEvent(e *Event) error {
+	if err := d.open(); err != nil {
+		return err
+	}
+	d.liveEvents.Add(-1)
+	return nil
+}
+
+// LiveEvents is the number of events created (NewEvent, NewTimingEvent)
+// and not yet destroyed (DestroyEvent), so that tests can check a user of
+// the device neither leaks events nor makes new ones in a steady state.
+// Emulation only: the cuda build has no such count.
+func (d *Device) LiveEvents() int64 { return d.liveEvents.Load() }
 
 // Record marks e at the current end of stream s's work.
 func (d *Device) Record(e *Event, s Stream) error {

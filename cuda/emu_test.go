@@ -394,3 +394,33 @@ func TestEmuCopyStreamRaces(t *testing.T) {
 		})
 	}
 }
+
+// TestEmuLiveEvents checks the emulator's test hook LiveEvents: events
+// made (NewEvent, NewTimingEvent) less events destroyed.
+func TestEmuLiveEvents(t *testing.T) {
+	d, err := Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	a, err := d.NewEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := d.NewTimingEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := d.LiveEvents(); n != 2 {
+		t.Errorf("%d live events after making 2", n)
+	}
+	if err := d.DestroyEvent(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DestroyEvent(b); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.LiveEvents(); n != 0 {
+		t.Errorf("%d live events after destroying them all", n)
+	}
+}

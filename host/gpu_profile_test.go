@@ -70,3 +70,21 @@ func TestGPUProfile(t *testing.T) {
 		t.Errorf("an empty profile: %+v, %v", ops, err)
 	}
 }
+
+// TestGemmLabel checks how a profile names a GEMM: the batch appears from
+// two up, the route after the shape.
+func TestGemmLabel(t *testing.T) {
+	for _, c := range []struct {
+		batch int
+		route string
+		want  string
+	}{
+		{1, "", "Gemm A·Bᵀ m=2 n=3 k=4"},
+		{2, "", "Gemm A·Bᵀ m=2 n=3 k=4 ×2"},
+		{3, "tiled", "Gemm A·Bᵀ m=2 n=3 k=4 ×3, tiled"},
+	} {
+		if got := gemmLabel("Gemm", false, true, 2, 3, 4, c.batch, c.route); got != c.want {
+			t.Errorf("batch %d: %q, want %q", c.batch, got, c.want)
+		}
+	}
+}
