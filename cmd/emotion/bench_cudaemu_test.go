@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -117,6 +118,43 @@ func TestThreadsNoteOnGPU(t *testing.T) {
 		}
 		if got := strings.Contains(e, "note: --threads sets the CPU backend's threads; cuda:0"); got != (device == "cuda") {
 			t.Errorf("--device %s --threads 1: the note shown %v: %s", device, got, e)
+		}
+	}
+}
+
+// TestThreadsNoteOnGPUDevices: the note that --threads does not apply to
+// the GPU is said where --threads is given, whichever --device (cuda, its
+// alias gpu, or auto) opened the GPU, and not without --threads.
+func TestThreadsNoteOnGPUDevices(t *testing.T) {
+	oldThreads, oldErr := cpuThreads, stderr
+	defer func() { cpuThreads, stderr = oldThreads, oldErr }()
+	for _, tc := range []struct {
+		device  string
+		threads int
+		note    bool
+	}{
+		{"cuda", 0, false},
+		{"auto", 0, false},
+		{"gpu", 0, false},
+		{"cuda", 2, true},
+		{"auto", 2, true},
+		{"gpu", 2, true},
+	} {
+		var e bytes.Buffer
+		stderr, cpuThreads = &e, tc.threads
+		be, err := newBackend(tc.device)
+		if err != nil {
+			t.Errorf("--device %s: %v", tc.device, err)
+			continue
+		}
+		if c, ok := be.(interface{ Close() error }); ok {
+			c.Close()
+		}
+		if !strings.HasPrefix(be.Name(), "cuda:0") {
+			t.Errorf("--device %s: backend %q, want the GPU", tc.device, be.Name())
+		}
+		if got := strings.Contains(e.String(), "note: --threads sets the CPU backend's threads; cuda:0"); got != tc.note {
+			t.Errorf("--device %s --threads %d: the note shown %v: %q", tc.device, tc.threads, got, e.String())
 		}
 	}
 }

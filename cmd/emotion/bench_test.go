@@ -48,6 +48,10 @@ func TestBenchCommandLine(t *testing.T) {
 		{[]string{"bench", "train", "--model", "poem"}, 2, nil, []string{`unknown --model "poem"`}},
 		{[]string{"bench", "train", "--steps", "0"}, 2, nil, []string{"--steps 0 only writes --dump-batches", "Run 'emotion bench train --help'"}},
 		{[]string{"bench", "train", "--batch-size", "0"}, 2, nil, []string{"--batch-size must be positive"}},
+		{[]string{"bench", "train", "--vocab", "2"}, 2, nil, []string{"--vocab at least 3"}},
+		{[]string{"bench", "train", "--threads", "-1", "--steps", "1", "--device", "cpu"}, 2, nil, []string{"--threads must not be negative"}},
+		{[]string{"bench", "kernels", "--threads", "-1", "--device", "cpu", "--shapes", "tiny"}, 2, nil, []string{"--threads must not be negative"}},
+		{[]string{"bench", "kernels", "--rotate-mib", "-2", "--device", "cpu", "--shapes", "tiny"}, 2, nil, []string{"--rotate-mib, --copy-mib and --gemm-n must not be negative"}},
 		{[]string{"bench", "train", "--device", "cpu", "--profile", "--steps", "1"}, 2, nil, []string{"--profile times launches on a GPU; cpu"}},
 		{[]string{"bench", "kernels", "--list", "--ops", "^LSTMGates"}, 0, []string{"LSTMGatesForward (2 directions)\nLSTMGatesBackward (2 directions)\n"}, nil},
 		// A typo (the names are case-sensitive) ran nothing and passed.
@@ -241,6 +245,62 @@ func TestBenchTrain(t *testing.T) {
 		}
 		if rep.Params == 0 {
 			t.Errorf("%s: no parameters", kind)
+		}
+	}
+}
+
+// TestBenchTrainSeed: bench train's --seed seeds the model: the dumped
+// configurations of two seeds differ in their init seed.
+func TestBenchTrainSeed(t *testing.T) {
+	dir := t.TempDir()
+	seeds := map[string]uint64{}
+	for _, seed := range []string{"1", "2"} {
+		dump := filepath.Join(dir, seed+".batches")
+		args := append([]string{"bench", "train", "--model", "sentence", "--dump-batches", dump}, append(tinyTrain, "--steps", "0", "--seed", seed)...)
+		if code, _, errOut := runEmotion(t, args...); code != 0 {
+			t.Fatalf("--seed %s: exit %d: %s", seed, code, errOut)
+		}
+		f, err := os.Open(dump)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, cfg, err := bench.ReadBatches(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds[seed] = cfg.Seed
+	}
+	if seeds["1"] != seedOf(1, 0) || seeds["2"] != seedOf(2, 0) {
+		t.Errorf("dumped init seeds %v, want %d and %d", seeds, seedOf(1, 0), seedOf(2, 0))
+	}
+}
+
+// TestBenchKernelsRotateDefault: on the CPU, bench kernels rotates each
+// op's inputs through 64 MiB of copies by default, and --rotate-mib 0
+// turns the rotation off (one copy).
+func TestBenchKernelsRotateDefault(t *testing.T) {
+	args := []string{"bench", "kernels", "--device", "cpu", "--shapes", "tiny", "--budget", "1ms",
+		"--copy-mib", "1", "--gemm-n", "32", "--ops", "^Axpy", "--no-validate", "--json"}
+	for _, tc := range []struct {
+		flags []string
+		many  bool
+	}{{nil, true}, {[]string{"--rotate-mib", "0"}, false}} {
+		code, out, errOut := runEmotion(t, append(slices.Clone(args), tc.flags...)...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d: %s", tc.flags, code, errOut)
+		}
+		var rep bench.KernelReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Results) == 0 {
+			t.Fatalf("%q: no results:\n%s", tc.flags, out)
+		}
+		for _, r := range rep.Results {
+			if (r.Copies > 1) != tc.many {
+				t.Errorf("%q: %s rotated through %d copies", tc.flags, r.Name(), r.Copies)
+			}
 		}
 	}
 }

@@ -182,6 +182,7 @@ func TestDataLOSO(t *testing.T) {
 }
 
 func TestDataErrors(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "1") // an empty --data taken for the default would not reach the hub
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.csv")
 	os.WriteFile(bad, []byte("Dialogue_ID,Utterance_Id,Utterance,Emotion\nSes01F_impro01,Ses01F_impro01_F000,hi,joy\n"), 0o644)
@@ -194,6 +195,9 @@ func TestDataErrors(t *testing.T) {
 		{[]string{"--data", filepath.Join(dir, "missing")}, 1, "no such file or folder"},
 		{[]string{"--data", bad, "--protocol", "random"}, 2, `unknown protocol "random"`},
 		{[]string{"--data", bad, "--max-len", "0"}, 2, "--max-len 0, want at least 1"},
+		// An empty --data (an unset shell variable) is not the default.
+		{[]string{"--data", ""}, 2, "--data is empty"},
+		{[]string{"--data", " "}, 2, "--data is empty"},
 	}
 	for _, tc := range tests {
 		code, _, errOut := runEmotion(t, append([]string{"data"}, tc.args...)...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -20,6 +21,15 @@ func TestNewPrediction(t *testing.T) {
 		Probs: map[string]float64{"angry": 0.1, "happy": 0.2, "neutral": 0.3, "sad": 0.4}}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("newPrediction = %+v, want %+v", p, want)
+	}
+	// Class 0 (angry) is a label too; NoLabel (a context turn) is none.
+	u.Label = dataset.Angry
+	if p := newPrediction(u, []float32{0.1, 0.2, 0.3, 0.4}, 3); p.True != "angry" {
+		t.Errorf("an angry utterance: true %q, want angry", p.True)
+	}
+	u.Label = dataset.NoLabel
+	if p := newPrediction(u, []float32{0.1, 0.2, 0.3, 0.4}, 3); p.True != "" {
+		t.Errorf("an unlabelled utterance: true %q, want none", p.True)
 	}
 }
 
@@ -69,6 +79,35 @@ func TestEvalOutputChecks(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "new")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a failed eval created its --out folder: %v", err)
+	}
+}
+
+// TestEvalFoldOutOfRange: a checkpoint whose run record names a fold the
+// protocol does not have (fold 2 of session5, which has one) is an error,
+// not a crash.
+func TestEvalFoldOutOfRange(t *testing.T) {
+	data, _ := writeFixture(t)
+	run := filepath.Join(t.TempDir(), "run")
+	if code, _, e := runEmotion(t, append([]string{"train", "--data", data, "--out", run, "--quiet"}, tinyRun...)...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	ckpt := filepath.Join(run, "model.safetensors")
+	b, err := os.ReadFile(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The run record is a JSON string in the header's metadata: the same
+	// length, so the header's size holds.
+	fold0 := []byte(`\"fold\":0,`)
+	if bytes.Count(b, fold0) != 1 {
+		t.Fatalf("%s: no single %s in its run record", ckpt, fold0)
+	}
+	if err := os.WriteFile(ckpt, bytes.Replace(b, fold0, []byte(`\"fold\":1,`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, e := runEmotion(t, "eval", "--checkpoint", ckpt, "--device", "cpu")
+	if code != 1 || !strings.Contains(e, "was trained on fold 2; session5 has 1 folds") {
+		t.Errorf("eval of fold 2 of session5: exit %d, stderr %q", code, e)
 	}
 }
 

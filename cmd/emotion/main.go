@@ -165,6 +165,10 @@ Commands:
 	fmt.Fprintf(w, "\nRun 'emotion <command> --help' for a command's flags and examples.\n")
 }
 
+// commandContext is the context of a long-running command (train,
+// serve): signalContext, replaced by tests that stop one as Ctrl-C would.
+var commandContext = signalContext
+
 // signalContext is the context of a command: cancelled by Ctrl-C or
 // SIGTERM, so that downloads and training stop cleanly.
 func signalContext() (context.Context, context.CancelFunc) {

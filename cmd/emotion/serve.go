@@ -89,10 +89,6 @@ var serveStopGrace = 30 * time.Second
 // batch runs.
 var serveListening func(*server, net.Addr)
 
-// commandContext is the context of a long-running command (serve):
-// signalContext, replaced by tests.
-var commandContext = signalContext
-
 func runServe(args []string) error {
 	fs := newFlagSet("serve")
 	ckpts := fs.StringArray("checkpoint", nil, "model checkpoint (model.safetensors[.zst]); give it more than once to serve the ensemble of the checkpoints (the mean of their probabilities)")

@@ -139,7 +139,7 @@ func runTrain(args []string) (err error) {
 		}
 		defer stopCPUProfile(stop, &err) // err: the command's, not a shadow
 	}
-	ctx, cancel := signalContext()
+	ctx, cancel := commandContext()
 	defer cancel()
 	if t.resume != "" {
 		var fixed []string
