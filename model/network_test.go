@@ -160,6 +160,21 @@ func TestModelGradients(t *testing.T) {
 	}
 }
 
+// forwardLogits runs net forward on in and returns its logits.
+func forwardLogits(t *testing.T, be host.Backend, net Network, in *Inputs) []float32 {
+	t.Helper()
+	logits, err := net.Forward(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, logits.Len())
+	be.Download(out, logits)
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestDialogPaddingInvariance checks that padding a batch with more turns
 // and longer utterances does not change any prediction.
 func TestDialogPaddingInvariance(t *testing.T) {
@@ -186,19 +201,7 @@ func TestDialogPaddingInvariance(t *testing.T) {
 			copy(wide.Speaker[dst*cfg.SpeakerDim:], in.Speaker[src*cfg.SpeakerDim:(src+1)*cfg.SpeakerDim])
 		}
 	}
-	get := func(in *Inputs) []float32 {
-		logits, err := net.Forward(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := make([]float32, logits.Len())
-		be.Download(out, logits)
-		if err := be.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	a, b := get(&in), get(&wide)
+	a, b := forwardLogits(t, be, net, &in), forwardLogits(t, be, net, &wide)
 	for i := range a {
 		if math.Abs(float64(a[i]-b[i])) > 1e-5*math.Max(1, math.Abs(float64(a[i]))) {
 			t.Fatalf("logit %d: %g unpadded, %g padded", i, a[i], b[i])
@@ -753,19 +756,7 @@ func TestSpeakerFeaturesReachLogits(t *testing.T) {
 				turns = 3
 			}
 			in := toyInputs(rand.New(rand.NewPCG(5, 6)), 4, turns, 5, cfg.Vocab, cfg.SpeakerDim)
-			get := func(in *Inputs) []float32 {
-				logits, err := net.Forward(in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out := make([]float32, logits.Len())
-				be.Download(out, logits)
-				if err := be.Sync(); err != nil {
-					t.Fatal(err)
-				}
-				return out
-			}
-			base := get(&in)
+			base := forwardLogits(t, be, net, &in)
 			for k := range cfg.SpeakerDim {
 				changed := in
 				changed.Speaker = slices.Clone(in.Speaker)
@@ -773,7 +764,7 @@ func TestSpeakerFeaturesReachLogits(t *testing.T) {
 					changed.Speaker[i] = 1 - changed.Speaker[i] + 0.5
 				}
 				moved := 0.0
-				for i, v := range get(&changed) {
+				for i, v := range forwardLogits(t, be, net, &changed) {
 					moved = max(moved, math.Abs(float64(v-base[i])))
 				}
 				if moved < 1e-6 {

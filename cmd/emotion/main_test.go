@@ -111,18 +111,13 @@ func TestFlagError(t *testing.T) {
 	}
 }
 
-// fullWriter fails every write, as /dev/full does.
-type fullWriter struct{}
-
-func (fullWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
-
 // TestHelpWriteError: help that cannot be written (emotion help >
 // /dev/full) exits 1 and says so, as every other output does.
 func TestHelpWriteError(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"help"}, {"help", "train"}, {"eval", "-h"}, {"bench", "--help"}, {"bench", "kernels", "--help"}, {"help", "bench", "train"}} {
 		var e bytes.Buffer
 		oldOut, oldErr := stdout, stderr
-		stdout, stderr = fullWriter{}, &e
+		stdout, stderr = failWriter{}, &e
 		code := emotion(args)
 		stdout, stderr = oldOut, oldErr
 		if code != 1 || !strings.Contains(e.String(), "emotion: writing the help: no space left on device") {

@@ -12,16 +12,24 @@ import (
 	"github.com/emotionlab/emotion/dataset"
 )
 
-// TestTrainWarnsMissingClass: a training split without one of the four
-// classes trains (the test split may still have it) but says so.
-func TestTrainWarnsMissingClass(t *testing.T) {
-	data, _ := writeFixture(t)
+// fixtureLines returns the path of writeFixture's CSV in data and its
+// lines, for a test to edit and write back.
+func fixtureLines(t *testing.T, data string) (string, []string) {
+	t.Helper()
 	csv := filepath.Join(data, "all.csv")
 	b, err := os.ReadFile(csv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(string(b), "\n")
+	return csv, strings.Split(string(b), "\n")
+}
+
+// TestTrainWarnsMissingClass: a training split without one of the four
+// classes trains (the test split may still have it) but says so.
+func TestTrainWarnsMissingClass(t *testing.T) {
+	data, _ := writeFixture(t)
+	csv, lines := fixtureLines(t, data)
+	all := strings.Join(lines, "\n")
 	for i, l := range lines {
 		if !strings.HasPrefix(l, "Ses05") { // sad only in the test session
 			lines[i] = strings.Replace(l, ",sad,", ",neu,", 1)
@@ -32,7 +40,7 @@ func TestTrainWarnsMissingClass(t *testing.T) {
 		name, text string
 		warn       bool
 	}{
-		{"all four", string(b), false},
+		{"all four", all, false},
 		{"no sad", strings.Join(lines, "\n"), true},
 	} {
 		if err := os.WriteFile(csv, []byte(tc.text), 0o644); err != nil {
@@ -152,12 +160,7 @@ func TestTrainLossAndAverageFlags(t *testing.T) {
 // unweighted, and a resumed run stays so.
 func TestTrainClassWeights(t *testing.T) {
 	data, _ := writeFixture(t)
-	csv := filepath.Join(data, "all.csv")
-	b, err := os.ReadFile(csv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(b), "\n")
+	csv, lines := fixtureLines(t, data)
 	for i, l := range lines {
 		if strings.HasPrefix(l, "Ses05") { // the test session: no happy turns, more sad ones
 			lines[i] = strings.Replace(strings.Replace(l, ",hap,", ",sad,", 1), ",exc,", ",sad,", 1)
