@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -118,5 +119,59 @@ func TestNoSpeakersModel(t *testing.T) {
 		if n := strings.Count(e, "was trained on data without speakers: it leaves the speakers given out of its inputs"); n != 1 {
 			t.Errorf("--speaker %s: the note printed %d times: %s", spk, n, e)
 		}
+	}
+}
+
+// TestNoSpeakersModelEval: eval of a model trained without speakers, on a
+// copy of its data that has them (a CSV with utterance IDs), leaves them
+// out of its inputs, as predict does: its predictions are those on its own
+// data, utterance for utterance.
+func TestNoSpeakersModelEval(t *testing.T) {
+	data := writeParquetFixture(t, t.TempDir(), false)
+	run := filepath.Join(t.TempDir(), "run")
+	if code, _, e := runEmotion(t, append([]string{"train", "--data", data, "--out", run, "--quiet"}, tinyRun...)...); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, e)
+	}
+	// The same utterances, in the same order, with speakers.
+	csvDir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("Dialogue_ID,Utterance_Id,Utterance,Emotion,Valence,Activation,Dominance\n")
+	names := []string{"ang", "hap", "neu", "sad"}
+	for s := 1; s <= 5; s++ {
+		dialog := fmt.Sprintf("Ses%02dF_impro01", s)
+		for i := range 24 {
+			g := "FM"[i%2]
+			fmt.Fprintf(&b, "%s,%s_%c%03d,\"session %d words %d and more %d.\",%s,1,2,3\n", dialog, dialog, g, i/2, s, i%7, i, names[(i+s)%4])
+		}
+	}
+	if err := os.WriteFile(filepath.Join(csvDir, "all.csv"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(run, "model.safetensors")
+	preds := func(extra ...string) []prediction {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "p.jsonl")
+		code, _, e := runEmotion(t, append([]string{"eval", "--checkpoint", ckpt, "--device", "cpu", "--split", "all", "--predictions", path}, extra...)...)
+		if code != 0 {
+			t.Fatalf("eval %v: exit %d: %s", extra, code, e)
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []prediction
+		for l := range strings.Lines(string(raw)) {
+			var p prediction
+			if err := json.Unmarshal([]byte(l), &p); err != nil {
+				t.Fatal(err)
+			}
+			p.ID = "" // the CSV's utterances have IDs, the parquet's none
+			out = append(out, p)
+		}
+		return out
+	}
+	own, withSpeakers := preds(), preds("--data", csvDir)
+	if len(own) != 120 || !reflect.DeepEqual(own, withSpeakers) {
+		t.Errorf("eval on a copy with speakers: %d predictions differ from the %d on the model's own data", len(withSpeakers), len(own))
 	}
 }
