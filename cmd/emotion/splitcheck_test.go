@@ -174,4 +174,13 @@ func TestNoSpeakersModelEval(t *testing.T) {
 	if len(own) != 120 || !reflect.DeepEqual(own, withSpeakers) {
 		t.Errorf("eval on a copy with speakers: %d predictions differ from the %d on the model's own data", len(withSpeakers), len(own))
 	}
+	// The data's warnings (parquet: no speakers) are said when eval loads
+	// it again, and not by a --quiet --resume.
+	const warning = "warning: " // the source's own text follows
+	if code, _, e := runEmotion(t, "eval", "--checkpoint", ckpt, "--device", "cpu"); code != 0 || !strings.Contains(e, warning) {
+		t.Errorf("eval on parquet data: exit %d, stderr %q; want its warnings", code, e)
+	}
+	if code, _, e := runEmotion(t, "train", "--resume", filepath.Join(run, "state.safetensors"), "--quiet", "--device", "cpu"); code != 0 || strings.Contains(e, warning) {
+		t.Errorf("--resume --quiet: exit %d, stderr %q; want no warning", code, e)
+	}
 }
