@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -148,10 +149,16 @@ func TestNoSpeakersModelEval(t *testing.T) {
 		t.Fatal(err)
 	}
 	ckpt := filepath.Join(run, "model.safetensors")
+	// preds evaluates the checkpoints (the speaker-less model's unless
+	// given) on every utterance.
 	preds := func(extra ...string) []prediction {
 		t.Helper()
 		path := filepath.Join(t.TempDir(), "p.jsonl")
-		code, _, e := runEmotion(t, append([]string{"eval", "--checkpoint", ckpt, "--device", "cpu", "--split", "all", "--predictions", path}, extra...)...)
+		args := []string{"eval", "--device", "cpu", "--split", "all", "--predictions", path}
+		if !slices.Contains(extra, "--checkpoint") {
+			args = append(args, "--checkpoint", ckpt)
+		}
+		code, _, e := runEmotion(t, append(args, extra...)...)
 		if code != 0 {
 			t.Fatalf("eval %v: exit %d: %s", extra, code, e)
 		}
@@ -171,6 +178,27 @@ func TestNoSpeakersModelEval(t *testing.T) {
 		return out
 	}
 	own, withSpeakers := preds(), preds("--data", csvDir)
+	// In an ensemble with a model trained with speakers, on the same
+	// data, only the speaker-less member leaves them out: the ensemble's
+	// probabilities are the mean of the two members' own.
+	speakerRun := filepath.Join(t.TempDir(), "speakers")
+	if code, _, e := runEmotion(t, append([]string{"train", "--data", csvDir, "--out", speakerRun, "--quiet"}, tinyRun...)...); code != 0 {
+		t.Fatalf("train with speakers: exit %d: %s", code, e)
+	}
+	speakerCkpt := filepath.Join(speakerRun, "model.safetensors")
+	speakers := preds("--data", csvDir, "--checkpoint", speakerCkpt)
+	both := preds("--data", csvDir, "--checkpoint", ckpt, "--checkpoint", speakerCkpt)
+	if len(both) != len(own) || len(speakers) != len(own) {
+		t.Fatalf("%d ensemble and %d speaker-model predictions for %d utterances", len(both), len(speakers), len(own))
+	}
+	for i, p := range both {
+		for name, v := range p.Probs {
+			if want := (own[i].Probs[name] + speakers[i].Probs[name]) / 2; math.Abs(v-want) > 1.5e-4 { // each rounded to 4 places
+				t.Fatalf("utterance %d: ensemble p(%s) %.4f, want the members' mean %.4f (%.4f without speakers, %.4f with)",
+					i+1, name, v, want, own[i].Probs[name], speakers[i].Probs[name])
+			}
+		}
+	}
 	if len(own) != 120 || !reflect.DeepEqual(own, withSpeakers) {
 		t.Errorf("eval on a copy with speakers: %d predictions differ from the %d on the model's own data", len(withSpeakers), len(own))
 	}
