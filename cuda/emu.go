@@ -125,11 +125,12 @@ func (d *Device) hostWaitsForCompute() {
 	d.copyAfter = d.computeOps
 }
 
-// checkCopyRace fails a Copy-stream operation (what) over device addresses
-// ptrs if a Compute-stream operation issued before it touched one of their
-// allocations and the Copy stream is not ordered after that operation: on
-// a GPU the two may run in either order, or at once.
-func (d *Device) checkCopyRace(what string, ptrs ...DevicePtr) error {
+// checkCopyRace fails a Copy-stream operation (described by what, called
+// only for the error) over device addresses ptrs if a Compute-stream
+// operation issued before it touched one of their allocations and the Copy
+// stream is not ordered after that operation: on a GPU the two may run in
+// either order, or at once.
+func (d *Device) checkCopyRace(what func() string, ptrs ...DevicePtr) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, p := range ptrs {
@@ -140,7 +141,7 @@ func (d *Device) checkCopyRace(what string, ptrs ...DevicePtr) error {
 		if u, ok := d.lastUse[base]; ok && u.op > d.copyAfter {
 			return fmt.Errorf("cuda: %s on the copy stream races with %s (compute operation %d), "+
 				"which touched the same allocation (%#x) before it: the copy stream has not waited for an event recorded after it",
-				what, u.what, u.op, uintptr(base))
+				what(), u.what, u.op, uintptr(base))
 		}
 	}
 	return nil
@@ -404,7 +405,7 @@ func (d *Device) MemcpyHtoD(dst DevicePtr, src unsafe.Pointer, bytes int, s Stre
 		if err := kernels.EmuCheckRange(uintptr(dst), bytes); err != nil {
 			return fmt.Errorf("cuda: copy of %d bytes to device %#x: %w", bytes, uintptr(dst), err)
 		}
-		if err := d.checkCopyRace(fmt.Sprintf("a copy of %d bytes to device %#x", bytes, uintptr(dst)), dst); err != nil {
+		if err := d.checkCopyRace(func() string { return fmt.Sprintf("a copy of %d bytes to device %#x", bytes, uintptr(dst)) }, dst); err != nil {
 			return err
 		}
 	} else {
@@ -451,7 +452,7 @@ func (d *Device) MemcpyDtoH(dst unsafe.Pointer, src DevicePtr, bytes int, s Stre
 	if err := kernels.EmuCheckRange(uintptr(src), bytes); err != nil {
 		return fmt.Errorf("cuda: copy of %d bytes from device %#x: %w", bytes, uintptr(src), err)
 	}
-	if err := d.checkCopyRace(fmt.Sprintf("a copy of %d bytes from device %#x", bytes, uintptr(src)), src); err != nil {
+	if err := d.checkCopyRace(func() string { return fmt.Sprintf("a copy of %d bytes from device %#x", bytes, uintptr(src)) }, src); err != nil {
 		return err
 	}
 	if pageable { // done on return
@@ -477,7 +478,9 @@ func (d *Device) MemcpyDtoD(dst, src DevicePtr, bytes int, s Stream) error {
 				return fmt.Errorf("cuda: device copy of %d bytes from %#x to %#x: %w", bytes, uintptr(src), uintptr(dst), err)
 			}
 		}
-		if err := d.checkCopyRace(fmt.Sprintf("a device copy of %d bytes from %#x to %#x", bytes, uintptr(src), uintptr(dst)), src, dst); err != nil {
+		if err := d.checkCopyRace(func() string {
+			return fmt.Sprintf("a device copy of %d bytes from %#x to %#x", bytes, uintptr(src), uintptr(dst))
+		}, src, dst); err != nil {
 			return err
 		}
 	} else {
@@ -503,7 +506,7 @@ func (d *Device) MemsetD32(p DevicePtr, v uint32, n int, s Stream) error {
 		if err := kernels.EmuCheckRange(uintptr(p), 4*n); err != nil {
 			return fmt.Errorf("cuda: memset of %d words at %#x: %w", n, uintptr(p), err)
 		}
-		if err := d.checkCopyRace(fmt.Sprintf("a memset of %d words at %#x", n, uintptr(p)), p); err != nil {
+		if err := d.checkCopyRace(func() string { return fmt.Sprintf("a memset of %d words at %#x", n, uintptr(p)) }, p); err != nil {
 			return err
 		}
 	} else {

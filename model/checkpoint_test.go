@@ -42,11 +42,10 @@ func TestConfigNumParams(t *testing.T) {
 	}
 }
 
-// TestCheckpointRejectsCorrupt edits a good checkpoint in the ways a file
-// can go wrong and checks that loading it fails, naming what is wrong,
-// before anything of a corrupt size is allocated.
-func TestCheckpointRejectsCorrupt(t *testing.T) {
-	be := host.NewCPU(1)
+// saveSmallModel saves a small sentence model, its vocabulary the
+// letters, at path.
+func saveSmallModel(t *testing.T, be host.Backend, path string, compress bool) {
+	t.Helper()
 	cfg := smallConfig(KindSentence)
 	net, err := New(be, cfg)
 	if err != nil {
@@ -57,11 +56,19 @@ func TestCheckpointRejectsCorrupt(t *testing.T) {
 	for i := range vocab {
 		vocab[i] = string(rune('a' + i))
 	}
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good.safetensors")
-	if err := SaveModel(good, be, net, nil, Meta{Vocab: vocab, Labels: []string{"angry", "happy", "neutral", "sad"}}, false); err != nil {
+	if err := SaveModel(path, be, net, nil, Meta{Vocab: vocab, Labels: dataset.LabelNames[:]}, compress); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCheckpointRejectsCorrupt edits a good checkpoint in the ways a file
+// can go wrong and checks that loading it fails, naming what is wrong,
+// before anything of a corrupt size is allocated.
+func TestCheckpointRejectsCorrupt(t *testing.T) {
+	be := host.NewCPU(1)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	saveSmallModel(t, be, good, false)
 	if _, _, err := LoadModel(good, be); err != nil {
 		t.Fatalf("the unedited checkpoint: %v", err)
 	}
@@ -169,29 +176,13 @@ func TestCheckpointRejectsCorrupt(t *testing.T) {
 	}
 }
 
-// TestTrainingCheckpointRejectsBadState edits the run state and training
-// config of a checkpoint written mid-run into values no run can have, and
-// checks that LoadTraining refuses each, naming the field, instead of
-// resuming into a panic or a silently different run.
 // TestLoadCheckpointHints: a folder, a file missing where its compressed
 // form is, and a text file given for a checkpoint each say what to give.
 func TestLoadCheckpointHints(t *testing.T) {
 	be := host.NewCPU(1)
-	cfg := smallConfig(KindSentence)
-	net, err := New(be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer net.Release()
-	vocab := make([]string, cfg.Vocab)
-	for i := range vocab {
-		vocab[i] = string(rune('a' + i))
-	}
 	run := t.TempDir()
 	model := filepath.Join(run, "model.safetensors")
-	if err := SaveModel(model+".zst", be, net, nil, Meta{Vocab: vocab, Labels: []string{"angry", "happy", "neutral", "sad"}}, true); err != nil {
-		t.Fatal(err)
-	}
+	saveSmallModel(t, be, model+".zst", true)
 	config := filepath.Join(run, "config.json")
 	if err := os.WriteFile(config, []byte(`{"run": {"data": "x"}}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -224,6 +215,10 @@ func TestLoadCheckpointHints(t *testing.T) {
 	}
 }
 
+// TestTrainingCheckpointRejectsBadState edits the run state and training
+// config of a checkpoint written mid-run into values no run can have, and
+// checks that LoadTraining refuses each, naming the field, instead of
+// resuming into a panic or a silently different run.
 func TestTrainingCheckpointRejectsBadState(t *testing.T) {
 	be := host.NewCPU(1)
 	tr := newToyTrainer(t, be, KindSentence, 3)

@@ -1,15 +1,12 @@
 package model
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/emotionlab/emotion/dataset"
-	"github.com/emotionlab/emotion/host"
 	"github.com/emotionlab/emotion/model/safetensors"
 )
 
@@ -122,58 +119,5 @@ func TestCheckTensorsMissingFirst(t *testing.T) {
 	want := fmt.Sprintf("its config describes %d parameters, its tensors hold %d: no tensor %q", held, held-int64(n0), "embedding.weight")
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("no embedding: %v, want %q", err, want)
-	}
-}
-
-// TestResumeAfterOneStepWithEMA: a state saved after exactly one step of
-// a run with a moving average holds the average and resumes to what the
-// uninterrupted run reaches, best epoch's averaged weights included.
-func TestResumeAfterOneStepWithEMA(t *testing.T) {
-	be := host.NewCPU(2)
-	kind := KindSentence
-	full := newToyTrainerEMA(t, be, kind, 2, 0.9)
-	data := newToyData(kind, full.Net.Config())
-	if err := full.Run(context.Background(), data); err != nil {
-		t.Fatal(err)
-	}
-	part := newToyTrainerEMA(t, be, kind, 2, 0.9)
-	ctx, cancel := context.WithCancel(context.Background())
-	part.OnBatch = func(done, total, seen int, loss, acc float64) { cancel() }
-	if err := part.Run(ctx, data); err != ErrInterrupted {
-		t.Fatalf("Run = %v, want ErrInterrupted", err)
-	}
-	if part.Opt.Step != 1 {
-		t.Fatalf("interrupted after %d steps, want 1", part.Opt.Step)
-	}
-	path := filepath.Join(t.TempDir(), "state.safetensors")
-	meta := Meta{Vocab: make([]string, part.Net.Config().Vocab), Labels: dataset.LabelNames[:]}
-	if err := SaveTraining(path, be, part, meta, true); err != nil {
-		t.Fatal(err)
-	}
-	part.Net.Release()
-	part.Release()
-	resumed, _, err := LoadTraining(path, be)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := resumed.Run(context.Background(), data); err != nil {
-		t.Fatal(err)
-	}
-	for i, h := range full.State.History {
-		if g := resumed.State.History[i]; g.TrainLoss != h.TrainLoss || g.ValLoss != h.ValLoss || g.ValAcc != h.ValAcc {
-			t.Errorf("epoch %d: resumed %+v, uninterrupted %+v", i+1, g, h)
-		}
-	}
-	fp, rp := full.Net.Params(), resumed.Net.Params()
-	for i := range fp {
-		a, b := make([]float32, fp[i].Len()), make([]float32, rp[i].Len())
-		be.Download(a, fp[i].Value)
-		be.Download(b, rp[i].Value)
-		if !slices.Equal(a, b) {
-			t.Fatalf("%s: resumed parameters differ from the uninterrupted run's", fp[i].Name)
-		}
-		if !slices.Equal(full.Best[i], resumed.Best[i]) {
-			t.Fatalf("%s: the best epoch's weights differ after resuming", fp[i].Name)
-		}
 	}
 }

@@ -294,11 +294,14 @@ func TestTrainingLearns(t *testing.T) {
 // weights) must equal those of an uninterrupted run exactly.
 func TestResumeMatchesUninterrupted(t *testing.T) {
 	for _, tc := range []struct {
-		kind string
-		ema  float32
-	}{{KindSentence, 0}, {KindDialog, 0}, {KindSentence, 0.9}, {KindDialog, 0.8}} {
+		kind   string
+		ema    float32
+		stopAt int // the step after which the run is interrupted
+	}{{KindSentence, 0, 13}, {KindDialog, 0, 13}, {KindSentence, 0.9, 13}, {KindDialog, 0.8, 13},
+		// A state saved after exactly one step still holds its average.
+		{KindSentence, 0.9, 1}} {
 		kind := tc.kind
-		t.Run(fmt.Sprintf("%s/ema=%g", kind, tc.ema), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/ema=%g/step=%d", kind, tc.ema, tc.stopAt), func(t *testing.T) {
 			be := host.NewCPU(2)
 			full := newToyTrainerEMA(t, be, kind, 3, tc.ema)
 			data := newToyData(kind, full.Net.Config())
@@ -311,12 +314,15 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 			steps := 0
 			part.OnBatch = func(done, total, seen int, loss, acc float64) {
 				steps++
-				if steps == 13 { // epoch 2, batch 5
+				if steps == tc.stopAt { // 13: epoch 2, batch 5
 					cancel()
 				}
 			}
 			if err := part.Run(ctx, data); err != ErrInterrupted {
 				t.Fatalf("Run = %v, want ErrInterrupted", err)
+			}
+			if part.Opt.Step != tc.stopAt {
+				t.Fatalf("interrupted after %d steps, want %d", part.Opt.Step, tc.stopAt)
 			}
 			path := filepath.Join(t.TempDir(), "state.safetensors")
 			meta := Meta{Vocab: make([]string, part.Net.Config().Vocab), Labels: dataset.LabelNames[:]}
