@@ -371,7 +371,7 @@ func TestSequenceTimeMajor(t *testing.T) {
 				h.c.SequenceFromTimeMajor(tt.batch, tt.steps, tt.feat, dc.dirs, y, lens, back, tt.ldX, dc.dirCols, false)
 				got := h.down(back)
 				y64 := cpuF64(yv)
-				num := make([]float64, xn)
+				var num []float64
 				if xn <= 300 {
 					num = cpuNumGrad(x64, func() float64 { return cpuDot(y64, to()) })
 				} else { // the same, exactly: the gradient of each x is the y it lands on

@@ -410,10 +410,7 @@ func sgemmPackBSliver(dst []float32, transB bool, b []float32, ldb, pc, kc, j, c
 		}
 		clear(dst[:kc*sgemmNR])
 		for p := range kc {
-			d := dst[p*sgemmNR : p*sgemmNR+cols]
-			for jj, v := range b[(pc+p)*ldb+j:][:cols] {
-				d[jj] = v
-			}
+			copy(dst[p*sgemmNR:p*sgemmNR+cols], b[(pc+p)*ldb+j:][:cols])
 		}
 		return
 	}

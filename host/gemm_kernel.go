@@ -292,9 +292,6 @@ func sgemmPackT16Go(dst, src []float32, ld, p0, kc int) {
 // sgemmCopyGo sets dst[w·r + j] = src[r·ld + j] for r < rows, j < w.
 func sgemmCopyGo(dst, src []float32, ld, rows, w int) {
 	for r := range rows {
-		d, s := dst[r*w:(r+1)*w], src[r*ld:r*ld+w]
-		for j, v := range s {
-			d[j] = v
-		}
+		copy(dst[r*w:(r+1)*w], src[r*ld:r*ld+w])
 	}
 }
