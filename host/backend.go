@@ -253,7 +253,8 @@ type Backend interface {
 	//   pre  [dirs, steps, batch, 4·hidden]: the gate pre-activations
 	//        x·W_ihᵀ + b_ih + h_{s−1}·W_hhᵀ + b_hh in PyTorch's order i, f, g, o
 	//   act  [dirs, steps, batch, 4·hidden]: written, the activated gates
-	//        σ(i), σ(f), tanh(g), σ(o), saved for backward
+	//        σ(i), σ(f), tanh(g), σ(o), saved for backward; act may be pre
+	//        (the gates are then activated in place, with the same bits)
 	//   c, h [dirs, steps, batch, hidden]: written at step s; read at s−1
 	//        (zero initial state at s = 0)
 	// c_s = σ(f)·c_{s−1} + σ(i)·tanh(g) and h_s = σ(o)·tanh(c_s). A row whose
@@ -268,7 +269,8 @@ type Backend interface {
 	//       (from the output and from step s+1's recurrent GEMM)
 	//   dc [dirs, steps, batch, hidden]: at s, the gradient of c_s carried
 	//       from step s+1 (zero at the last step); written at s−1
-	//   dpre [dirs, steps, batch, 4·hidden]: written at s
+	//   dpre [dirs, steps, batch, 4·hidden]: written at s; dpre may be act
+	//        (each unit's gradients replace its gates once they are read)
 	// For s > 0 it sets dc at s−1 and, for rows that had ended (which carried
 	// their state), adds dh_s into dh_{s−1}; the caller then adds
 	// dpre_s·W_hh into dh_{s−1} with a GEMM.
@@ -278,7 +280,7 @@ type Backend interface {
 	// h_{s−1}·W_hhᵀ (every row), then the gates of LSTMGatesForward(s).
 	// whhT holds W_hhᵀ [hidden, 4·hidden] of direction d at element d·ldDir
 	// (Transpose of PyTorch's weight_hh). pre is consumed: its contents on
-	// return are unspecified.
+	// return are unspecified; act may be pre, as for LSTMGatesForward.
 	LSTMSequenceForward(dirs, steps, batch, hidden int, lengths *I32, whhT *F32, ldDir int, pre, act, c, h *F32)
 	// LSTMSequenceBackward is every backward time step in one op: for s =
 	// steps−1, …, 0, dh_s (the output's gradient on entry) plus
@@ -286,8 +288,8 @@ type Backend interface {
 	// ended row carries, then the gate backward of LSTMGatesBackward(s). dc
 	// at the last step is the gradient of the last c on entry; dc nil means
 	// none flows in (zero). whh holds W_hh [4·hidden, hidden] (PyTorch's weight_hh) of
-	// direction d at element d·ldDir. It writes dpre; dh and dc are consumed:
-	// their contents on return are unspecified.
+	// direction d at element d·ldDir. It writes dpre, which may be act; dh
+	// and dc are consumed: their contents on return are unspecified.
 	LSTMSequenceBackward(dirs, steps, batch, hidden int, lengths *I32, whh *F32, ldDir int, act, c, dh, dc, dpre *F32)
 
 	// SplitHeads rearranges x [batch, steps, parts·heads·dim], the

@@ -138,13 +138,17 @@ func TestLSTMGatesHandStep(t *testing.T) {
 //
 //	L = Σ rh·h (every step) + Σ rc·c (last step)
 //
-// computed with refLSTM in float64.
+// computed with refLSTM in float64. In place, one buffer is pre, act and
+// dpre, as the model's LSTM runs them: the gates activated over their
+// pre-activations, their gradients over the gates; every result must have
+// the bits of separate buffers.
 func TestLSTMGatesBackwardChain(t *testing.T) {
 	tests := []lstmCase{
 		{1, 1, 1, 1, []int32{1}},
 		{1, 3, 1, 5, []int32{3}},
 		{2, 4, 3, 2, []int32{4, 2, 0}},
 		{2, 5, 4, 3, []int32{1, 5, 3, 4}},
+		{2, 3, 3, 12, []int32{3, 1, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.String(), func(t *testing.T) {
@@ -160,21 +164,46 @@ func TestLSTMGatesBackwardChain(t *testing.T) {
 				o := ((d*tt.steps + tt.steps - 1) * tt.batch) * tt.hidden
 				copy(last[o:o+tt.batch*tt.hidden], rc[o:])
 			}
-			pre, lens := h.up(pv), h.upI(tt.lengths)
-			act, c, hs := h.c.Alloc(4*n), h.c.Alloc(n), h.c.Alloc(n)
-			for s := range tt.steps {
-				h.c.LSTMGatesForward(tt.dirs, tt.steps, tt.batch, tt.hidden, s, lens, pre, act, c, hs)
+			lens := h.upI(tt.lengths)
+			// run returns act after the forward, then c, h, dpre, dh and dc.
+			run := func(inPlace bool) [][]float32 {
+				pre := h.up(pv)
+				act, c, hs := h.c.Alloc(4*n), h.c.Alloc(n), h.c.Alloc(n)
+				if inPlace {
+					act = pre
+				}
+				for s := range tt.steps {
+					h.c.LSTMGatesForward(tt.dirs, tt.steps, tt.batch, tt.hidden, s, lens, pre, act, c, hs)
+				}
+				gates := h.down(act)
+				dh, dc, dpre := h.up(rh), h.up(last), h.c.Alloc(4*n)
+				if inPlace {
+					dpre = act
+				}
+				for s := tt.steps - 1; s >= 0; s-- {
+					h.c.LSTMGatesBackward(tt.dirs, tt.steps, tt.batch, tt.hidden, s, lens, act, c, dh, dc, dpre)
+				}
+				return [][]float32{gates, h.down(c), h.down(hs), h.down(dpre), h.down(dh), h.down(dc)}
 			}
-			dh, dc, dpre := h.up(rh), h.up(last), h.c.Alloc(4*n)
-			for s := tt.steps - 1; s >= 0; s-- {
-				h.c.LSTMGatesBackward(tt.dirs, tt.steps, tt.batch, tt.hidden, s, lens, act, c, dh, dc, dpre)
-			}
+			apart, together := run(false), run(true)
 			p64, rh64, rc64 := cpuF64(pv), cpuF64(rh), cpuF64(last)
 			num := cpuNumGrad(p64, func() float64 {
 				_, c, h := refLSTM(tt.dirs, tt.steps, tt.batch, tt.hidden, tt.lengths, p64)
 				return cpuDot(rh64, h) + cpuDot(rc64, c)
 			})
-			cpuCheckGrad(t, "LSTMGatesBackward", h.down(dpre), num)
+			cpuCheckGrad(t, "LSTMGatesBackward", apart[3], num)
+			for i, name := range []string{"act", "c", "h", "dpre", "dh", "dc"} {
+				for k, v := range apart[i] {
+					// An ended row's gates are left as they were: its
+					// pre-activations in place, zeros apart.
+					if i == 0 && int(tt.lengths[k/(4*tt.hidden)%tt.batch]) <= k/(4*tt.hidden*tt.batch)%tt.steps {
+						continue
+					}
+					if math.Float32bits(together[i][k]) != math.Float32bits(v) {
+						t.Fatalf("in place: %s[%d] = %g, %g with separate buffers", name, k, together[i][k], v)
+					}
+				}
+			}
 		})
 	}
 }

@@ -408,36 +408,51 @@ func TestGPUParitySequence(t *testing.T) {
 // TestGPUParityLSTM runs the LSTM step kernels over every step of a pass,
 // forward then backward: hidden sizes that take the scalar kernels (not a
 // multiple of 4) and the four-unit ones, and buffers one float past an
-// aligned start (off 1), which must fall back to the scalar kernels.
+// aligned start (off 1), which must fall back to the scalar kernels. In
+// place, the GPU's pre, act and dpre are one buffer, as the model's LSTM
+// runs them, against the CPU's three.
 func TestGPUParityLSTM(t *testing.T) {
 	p := newParity(t)
 	for _, tc := range []struct{ dirs, steps, batch, hidden, off int }{
 		{1, 1, 1, 1, 0}, {2, 7, 5, 33, 0}, {1, 4, 3, 70, 0}, {2, 3, 1, 17, 0}, {2, 3, 4, 150, 0}, {1, 3, 4, 530, 0},
 		{1, 3, 2, 4, 0}, {2, 5, 3, 64, 0}, {2, 3, 3, 300, 0}, {2, 5, 3, 64, 1}, {1, 3, 4, 516, 1},
 	} {
-		name := fmt.Sprintf("%+v", tc)
-		n := tc.dirs * tc.steps * tc.batch * tc.hidden
-		lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
-		at := func(x []float32) pair { return p.bufAt(x, tc.off) }
-		pre := at(p.randn(4*n, 2))
-		act, c, h := at(p.randn(4*n, 1)), at(p.randn(n, 1)), at(p.randn(n, 1))
-		for s := range tc.steps {
-			p.cpu.LSTMGatesForward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lc, pre.c, act.c, c.c, h.c)
-			p.gpu.LSTMGatesForward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lg, pre.g, act.g, c.g, h.g)
-		}
-		p.check("LSTMGatesForward act"+name, act, tolElem)
-		p.check("LSTMGatesForward c"+name, c, tolElem)
-		p.check("LSTMGatesForward h"+name, h, tolElem)
+		for _, inPlace := range []bool{false, true} {
+			name := fmt.Sprintf("%+v", tc)
+			if inPlace {
+				name += " in place"
+			}
+			n := tc.dirs * tc.steps * tc.batch * tc.hidden
+			lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
+			at := func(x []float32) pair { return p.bufAt(x, tc.off) }
+			pre := at(p.randn(4*n, 2))
+			act, c, h := at(p.randn(4*n, 1)), at(p.randn(n, 1)), at(p.randn(n, 1))
+			if inPlace {
+				act.g = pre.g
+			}
+			for s := range tc.steps {
+				p.cpu.LSTMGatesForward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lc, pre.c, act.c, c.c, h.c)
+				p.gpu.LSTMGatesForward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lg, pre.g, act.g, c.g, h.g)
+			}
+			if !inPlace { // in place, an ended row keeps its pre-activations
+				p.check("LSTMGatesForward act"+name, act, tolElem)
+			}
+			p.check("LSTMGatesForward c"+name, c, tolElem)
+			p.check("LSTMGatesForward h"+name, h, tolElem)
 
-		dh, dpre := at(p.randn(n, 1)), at(p.randn(4*n, 1))
-		dc := at(make([]float32, n))
-		for s := tc.steps - 1; s >= 0; s-- {
-			p.cpu.LSTMGatesBackward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lc, act.c, c.c, dh.c, dc.c, dpre.c)
-			p.gpu.LSTMGatesBackward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lg, act.g, c.g, dh.g, dc.g, dpre.g)
+			dh, dpre := at(p.randn(n, 1)), at(p.randn(4*n, 1))
+			dc := at(make([]float32, n))
+			if inPlace {
+				dpre.g = act.g
+			}
+			for s := tc.steps - 1; s >= 0; s-- {
+				p.cpu.LSTMGatesBackward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lc, act.c, c.c, dh.c, dc.c, dpre.c)
+				p.gpu.LSTMGatesBackward(tc.dirs, tc.steps, tc.batch, tc.hidden, s, lg, act.g, c.g, dh.g, dc.g, dpre.g)
+			}
+			p.check("LSTMGatesBackward dpre"+name, dpre, tolElem)
+			p.check("LSTMGatesBackward dc"+name, dc, tolElem)
+			p.check("LSTMGatesBackward dh"+name, dh, tolElem)
 		}
-		p.check("LSTMGatesBackward dpre"+name, dpre, tolElem)
-		p.check("LSTMGatesBackward dc"+name, dc, tolElem)
-		p.check("LSTMGatesBackward dh"+name, dh, tolElem)
 	}
 }
 
@@ -1117,44 +1132,70 @@ func TestLSTMSequenceKernelForms(t *testing.T) {
 	}
 }
 
+// In place, the GPU's pre, act and dpre are one buffer, as the model's LSTM
+// runs them, against the CPU's three.
 func testGPUParityLSTMSequence(p *parity) {
-	for _, tc := range []struct{ dirs, steps, batch, hidden int }{{1, 1, 1, 1}, {2, 5, 7, 33}, {2, 3, 301, 9}, {2, 3, 1030, 5}, {1, 4, 3, 150}, {2, 3, 3, 512}, {2, 4, 5, 100}} {
-		name := fmt.Sprintf("%+v", tc)
-		H, n := tc.hidden, tc.dirs*tc.steps*tc.batch*tc.hidden
-		ldDir := 4*H*H + 7
-		lc, lg := p.ints(p.lengthsFor(tc.batch, tc.steps))
-		whh := p.buf(p.randn(tc.dirs*ldDir, 0.3))
-		whhT := p.rand(tc.dirs * ldDir)
-		p.cpu.Transpose(tc.dirs, 4*H, H, whh.c, H, ldDir, whhT.c, 4*H, ldDir)
-		p.gpu.Transpose(tc.dirs, 4*H, H, whh.g, H, ldDir, whhT.g, 4*H, ldDir)
-		pre := p.buf(p.randn(4*n, 1))
-		act, c, h := p.rand(4*n), p.rand(n), p.rand(n)
-		p.cpu.LSTMSequenceForward(tc.dirs, tc.steps, tc.batch, H, lc, whhT.c, ldDir, pre.c, act.c, c.c, h.c)
-		p.gpu.LSTMSequenceForward(tc.dirs, tc.steps, tc.batch, H, lg, whhT.g, ldDir, pre.g, act.g, c.g, h.g)
+	type seqCase struct{ dirs, steps, batch, hidden int }
+	cases := []seqCase{{1, 1, 1, 1}, {2, 5, 7, 33}, {2, 3, 301, 9}, {2, 3, 1030, 5}, {1, 4, 3, 150}, {2, 3, 3, 512}, {2, 4, 5, 100}}
+	for _, tc := range cases {
+		testGPUParityLSTMSequenceCase(p, tc.dirs, tc.steps, tc.batch, tc.hidden, false)
+	}
+	for _, tc := range []seqCase{{2, 5, 7, 33}, {2, 4, 3, 64}, {1, 4, 3, 128}, {2, 3, 3, 150}} { // each kernel form
+		testGPUParityLSTMSequenceCase(p, tc.dirs, tc.steps, tc.batch, tc.hidden, true)
+	}
+}
+
+// testGPUParityLSTMSequenceCase is one pass of testGPUParityLSTMSequence.
+func testGPUParityLSTMSequenceCase(p *parity, dirs, steps, batch, hidden int, inPlace bool) {
+	name := fmt.Sprintf("{dirs:%d steps:%d batch:%d hidden:%d}", dirs, steps, batch, hidden)
+	if inPlace {
+		name += " in place"
+	}
+	H, n := hidden, dirs*steps*batch*hidden
+	ldDir := 4*H*H + 7
+	lc, lg := p.ints(p.lengthsFor(batch, steps))
+	whh := p.buf(p.randn(dirs*ldDir, 0.3))
+	whhT := p.rand(dirs * ldDir)
+	p.cpu.Transpose(dirs, 4*H, H, whh.c, H, ldDir, whhT.c, 4*H, ldDir)
+	p.gpu.Transpose(dirs, 4*H, H, whh.g, H, ldDir, whhT.g, 4*H, ldDir)
+	pre := p.buf(p.randn(4*n, 1))
+	act, c, h := p.rand(4*n), p.rand(n), p.rand(n)
+	if inPlace {
+		act.g = pre.g
+	}
+	p.cpu.LSTMSequenceForward(dirs, steps, batch, H, lc, whhT.c, ldDir, pre.c, act.c, c.c, h.c)
+	p.gpu.LSTMSequenceForward(dirs, steps, batch, H, lg, whhT.g, ldDir, pre.g, act.g, c.g, h.g)
+	if !inPlace { // in place, an ended row keeps its pre-activations
 		p.check("LSTMSequenceForward act"+name, act, tolReduce)
-		p.check("LSTMSequenceForward c"+name, c, tolReduce)
-		p.check("LSTMSequenceForward h"+name, h, tolReduce)
+	}
+	p.check("LSTMSequenceForward c"+name, c, tolReduce)
+	p.check("LSTMSequenceForward h"+name, h, tolReduce)
 
-		// dh: the output's gradient at every step; dc: the last step's
-		// gradient of c (the rest is scratch).
-		dh, dc, dpre := p.rand(n), p.rand(n), p.rand(4*n)
-		p.cpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lc, whh.c, ldDir, act.c, c.c, dh.c, dc.c, dpre.c)
-		p.gpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lg, whh.g, ldDir, act.g, c.g, dh.g, dc.g, dpre.g)
-		p.check("LSTMSequenceBackward dpre"+name, dpre, tolReduce)
+	// dh: the output's gradient at every step; dc: the last step's
+	// gradient of c (the rest is scratch).
+	dh, dc, dpre := p.rand(n), p.rand(n), p.rand(4*n)
+	if inPlace {
+		dpre.g = act.g
+	}
+	p.cpu.LSTMSequenceBackward(dirs, steps, batch, H, lc, whh.c, ldDir, act.c, c.c, dh.c, dc.c, dpre.c)
+	p.gpu.LSTMSequenceBackward(dirs, steps, batch, H, lg, whh.g, ldDir, act.g, c.g, dh.g, dc.g, dpre.g)
+	p.check("LSTMSequenceBackward dpre"+name, dpre, tolReduce)
+	if inPlace {
+		return // the dc-nil runs below read act again, which now holds dpre
+	}
 
-		// dc nil: no gradient into the last c, as a zero dc.
-		for _, nilOnGPU := range []bool{true, false} {
-			dh2, dc0 := p.rand(n), p.buf(make([]float32, n))
-			dcC, dcG := dc0.c, dc0.g
-			if nilOnGPU {
-				dcG = nil
-			} else {
-				dcC = nil
-			}
-			p.cpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lc, whh.c, ldDir, act.c, c.c, dh2.c, dcC, dpre.c)
-			p.gpu.LSTMSequenceBackward(tc.dirs, tc.steps, tc.batch, H, lg, whh.g, ldDir, act.g, c.g, dh2.g, dcG, dpre.g)
-			p.check(fmt.Sprintf("LSTMSequenceBackward dpre, dc nil on the GPU %v%s", nilOnGPU, name), dpre, tolReduce)
+	// dc nil: no gradient into the last c, as a zero dc.
+	for _, nilOnGPU := range []bool{true, false} {
+		dh2, dc0 := p.rand(n), p.buf(make([]float32, n))
+		dcC, dcG := dc0.c, dc0.g
+		if nilOnGPU {
+			dcG = nil
+		} else {
+			dcC = nil
 		}
+		p.cpu.LSTMSequenceBackward(dirs, steps, batch, H, lc, whh.c, ldDir, act.c, c.c, dh2.c, dcC, dpre.c)
+		p.gpu.LSTMSequenceBackward(dirs, steps, batch, H, lg, whh.g, ldDir, act.g, c.g, dh2.g, dcG, dpre.g)
+		p.check(fmt.Sprintf("LSTMSequenceBackward dpre, dc nil on the GPU %v%s", nilOnGPU, name), dpre, tolReduce)
 	}
 }
 

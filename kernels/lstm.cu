@@ -6,7 +6,10 @@
 // dh, dc are [dirs, steps, batch, hidden]. The input projection x·W_ihᵀ and
 // the recurrent h·W_hhᵀ are GEMMs done by the caller; these kernels do
 // everything elementwise around them: gates, cell and hidden update, length
-// mask and the activations saved for backward.
+// mask and the activations saved for backward. act may be pre and dpre may
+// be act (the model keeps one buffer for the three): a unit's thread reads
+// its four values of a step before it writes them, and no other thread
+// reads them.
 //
 // Launch: block x over the hidden units (the host uses min(128, hidden
 // rounded up to 32) threads), each thread taking units of them (up to
@@ -298,11 +301,12 @@ __device__ __forceinline__ void lstm_seq_product(float (&acc)[SLICES][ROWS], Sha
 // lstm_seq_fwd: for s = 0, 1, …, steps−1: z = pre_s + h_{s−1}·W_hhᵀ (every
 // row; h_{−1} = 0), then the cell of lstm_fwd_step from z. whhT is W_hhᵀ
 // [H, 4H] of direction d at d·ldDir: column t of it is gate t/H of unit
-// t%H, and a thread sums its columns over the H rows in order. pre is read,
-// not written. rows·4·hidden ≤ LSTM_SEQ_SHARED. Per row, unit and step:
-// reads 4 pre-activations and writes c and h, and a running row also its 4
-// activations (40 B, an ended row 24 B; c and h of the step before are in
-// registers, h also in shared memory).
+// t%H, and a thread sums its columns over the H rows in order. It writes
+// act, c and h, never through pre (act may be pre). rows·4·hidden ≤
+// LSTM_SEQ_SHARED. Per row, unit and step: reads 4 pre-activations and
+// writes c and h, and a running row also its 4 activations (40 B, an ended
+// row 24 B; c and h of the step before are in registers, h also in shared
+// memory).
 template <int WREGS, int ROWS, int SLICES, int DEPTH>
 __device__ __forceinline__ void lstm_seq_fwd_body(int dirs, int steps, int batch, int hidden, int rows,
                                                   dptr<const int> lengths, dptr<const float> whhT, int ldDir,

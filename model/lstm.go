@@ -40,20 +40,26 @@ type LSTM struct {
 
 	WeightIH, WeightHH, BiasIH, BiasHH []*Param // indexed by direction
 
-	be       host.Backend
-	values   *host.F32 // all parameters, direction-major
-	grads    *host.F32 // their gradients, same layout
-	perDir   int       // parameter elements per direction
-	batch    int
-	steps    int
-	lengths  *host.I32
-	xtm      layerBuf // time-major inputs [dirs, steps, batch, in]
-	pre      layerBuf // gate pre-activations [dirs, steps, batch, 4H]
-	act      layerBuf // activated gates [dirs, steps, batch, 4H]
+	be      host.Backend
+	values  *host.F32 // all parameters, direction-major
+	grads   *host.F32 // their gradients, same layout
+	perDir  int       // parameter elements per direction
+	batch   int
+	steps   int
+	lengths *host.I32
+	xtm     layerBuf // time-major inputs [dirs, steps, batch, in]
+	// gates [dirs, steps, batch, 4H] holds, in turn, a step's gate
+	// pre-activations, its activated gates (the forward activates them in
+	// place) and their gradients (the backward of a step overwrites the
+	// gates it has read): one buffer where three were, the largest of the
+	// layer, as cuDNN's reserve space holds the gates once.
+	gates layerBuf
+	// spent is set by Backward, whose gradients have replaced the gates,
+	// and cleared by Forward.
+	spent    bool
 	c, h     layerBuf // cell and hidden states [dirs, steps, batch, H]
 	out      layerBuf // output [batch, steps, dirs·H]
 	dh, dc   layerBuf // [dirs, steps, batch, H]
-	dpre     layerBuf // [dirs, steps, batch, 4H]
 	dxtm     layerBuf // [dirs, steps, batch, in]
 	dx       layerBuf // [batch, steps, in]
 	bias     layerBuf // [dirs, 4H] b_ih + b_hh
@@ -171,7 +177,7 @@ func (l *LSTM) ForwardSorted(batch, steps int, x *host.F32, lengths *host.I32, h
 
 func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F32 {
 	be := l.be
-	l.batch, l.steps, l.lengths = batch, steps, lengths
+	l.batch, l.steps, l.lengths, l.spent = batch, steps, lengths, false
 	D, H, in := l.Dirs, l.Hidden, l.In
 	G := 4 * H
 	sb := steps * batch
@@ -181,7 +187,7 @@ func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 	xtm := l.xtm.get(be, D*sb*in)
 	be.SequenceToTimeMajor(batch, steps, in, D, x, in, 0, lengths, xtm)
 	// pre[d] = xtm[d]·W_ih[d]ᵀ + b_ih[d] + b_hh[d] for every step at once.
-	pre := l.pre.get(be, D*sb*G)
+	pre := l.gates.get(be, D*sb*G)
 	wih := l.values.Slice(l.offIH(), l.values.Len()-l.offIH())
 	l.eachRun(func(s0, s1, n int) {
 		// Steps s0..s1−1 run the same n rows: one GEMM when n is the
@@ -215,7 +221,7 @@ func (l *LSTM) forward(batch, steps int, x *host.F32, lengths *host.I32) *host.F
 		l.addBiases(pre)
 	}
 
-	act := l.act.get(be, D*sb*G)
+	act := pre // activated in place
 	c := l.c.get(be, D*sb*H)
 	h := l.h.get(be, D*sb*H)
 	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
@@ -266,7 +272,9 @@ func (l *LSTM) Final(dir int) *host.F32 { return l.finalOut[dir] }
 // none (more gradients than directions is a programming error and panics).
 // Gradients at padded steps of dOut are ignored. It accumulates the
 // parameter gradients and returns the gradient of x [batch, steps, in] (zeros
-// at padded steps), owned by l, or nil with NoInputGrad.
+// at padded steps), owned by l, or nil with NoInputGrad. It runs once per
+// Forward: the gate gradients overwrite the saved gates, so a second call
+// is a programming error and panics.
 func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	be := l.be
 	batch, steps := l.batch, l.steps
@@ -277,6 +285,10 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 	if len(dFinal) > D {
 		panic(fmt.Sprintf("model: LSTM.Backward: %d final-state gradients for %d directions", len(dFinal), D))
 	}
+	if l.spent {
+		panic("model: LSTM.Backward: called twice after one Forward (the first overwrote the saved gates)")
+	}
+	l.spent = true
 
 	dh := l.dh.get(be, D*sb*H)
 	if dOut == nil {
@@ -292,8 +304,9 @@ func (l *LSTM) Backward(dOut *host.F32, dFinal ...*host.F32) *host.F32 {
 			be.Axpy(1, dFinal[d], dhd.Slice((steps-1)*batch*H, batch*H))
 		}
 	}
-	dpre := l.dpre.get(be, D*sb*G)
-	act, c, h := l.act.view, l.c.view, l.h.view
+	// The gradients of step s overwrite its gates, which only step s reads.
+	act, c, h := l.gates.view, l.c.view, l.h.view
+	dpre := act
 	whh := l.values.Slice(l.offHH(), l.values.Len()-l.offHH())
 	if l.fusedSteps() {
 		// The whole backward recurrence in one op (dh is consumed); no
@@ -499,7 +512,7 @@ func (l *LSTM) bindParams() {
 
 // Release frees l's buffers and parameters.
 func (l *LSTM) Release() {
-	for _, b := range []*layerBuf{&l.xtm, &l.pre, &l.act, &l.c, &l.h, &l.out, &l.dh, &l.dc, &l.dpre, &l.dxtm, &l.dx, &l.bias, &l.dbias, &l.whhT, &l.ones.layerBuf} {
+	for _, b := range []*layerBuf{&l.xtm, &l.gates, &l.c, &l.h, &l.out, &l.dh, &l.dc, &l.dxtm, &l.dx, &l.bias, &l.dbias, &l.whhT, &l.ones.layerBuf} {
 		b.release(l.be)
 	}
 	l.be.Free(l.values)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/emotionlab/emotion/host"
@@ -314,8 +315,10 @@ func TestLSTMParams(t *testing.T) {
 	}
 }
 
-// TestLSTMBackwardAccumulates checks that a second Backward adds to the
-// parameter gradients, and that buffers are reused for a smaller batch.
+// TestLSTMBackwardAccumulates checks that a second Forward and Backward
+// add to the parameter gradients, that a second Backward after one Forward
+// (whose saved gates the first overwrote) panics, and that buffers are
+// reused for a smaller batch.
 func TestLSTMBackwardAccumulates(t *testing.T) {
 	be := newBackend(t)
 	l, err := NewLSTM(be, NewRNG(9), LSTMConfig{In: 3, Hidden: 2, Bidirectional: true})
@@ -337,6 +340,14 @@ func TestLSTMBackwardAccumulates(t *testing.T) {
 			t.Fatalf("grad after two Backward %v, want twice %v", twice, once)
 		}
 	}
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "twice after one Forward") {
+				t.Errorf("a second Backward after one Forward: recovered %v, want a panic saying so", r)
+			}
+		}()
+		l.Backward(dOut)
+	}()
 	l.Forward(1, 3, x.Slice(0, 9), uploadInts(be, []int{3}))
 	if l.out.all.Len() != 2*4*4 {
 		t.Errorf("output allocation %d elements after a smaller batch, want it kept at %d", l.out.all.Len(), 2*4*4)
