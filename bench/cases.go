@@ -33,6 +33,20 @@ type kernelCase struct {
 	// link is linkUpload or linkDownload for an op that moves its bytes
 	// over the host link, "" for one within device memory.
 	link string
+	// inPlace marks an op that writes over its own inputs: its timing
+	// restores them before each group of calls.
+	inPlace bool
+}
+
+// lstmVariant names an LSTM gate case's form: in place, as the model's LSTM
+// runs the op (TargetVariants), or with separate buffers, the only form
+// before the model ran them in place (so its name is the one earlier
+// reports give).
+func lstmVariant(inPlace bool) string {
+	if inPlace {
+		return "2 directions, in place"
+	}
+	return "2 directions"
 }
 
 // ref names a buffer of an instance: a float32 device buffer, or (host) a
@@ -71,6 +85,14 @@ func (c *kernelCase) name() string {
 func (c *kernelCase) seed() uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(c.name() + " " + formatDims(c.dims)))
+	return h.Sum64()
+}
+
+// opSeed is seed without the variant: the forms of one op at one shape
+// (the LSTM steps in place and apart) draw the same lengths.
+func (c *kernelCase) opSeed() uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(c.op + " " + formatDims(c.dims)))
 	return h.Sum64()
 }
 
@@ -427,24 +449,34 @@ func cases(s Shapes) []*kernelCase {
 
 	// One LSTM step of both directions. The cost of a step does not depend
 	// on the sequence length, so the buffers hold two steps and step 1 is
-	// timed (stepLengths).
-	s.sweep("BH", func(b, _, h, _ int) {
-		const dirs, steps = 2, 2
-		g, st := dirs*steps*b*4*h, dirs*steps*b*h
-		c := &kernelCase{op: "LSTMGatesForward", variant: "2 directions", dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
-			f32: []int{g, g, st, st}, i32: []int{b}, outs: []ref{dev(1), dev(2), dev(3)},
-			run: func(be host.Backend, x *instance) {
-				be.LSTMGatesForward(dirs, steps, b, h, 1, x.i[0], x.f[0], x.f[1], x.f[2], x.f[3])
-			}}
-		lens := stepLengths(c.seed(), b)
-		// A running unit moves 11H (h_{s−1} went into the GEMM), a carried
-		// one 8H.
-		ended := endedAt(lens, 1)
-		c.bytes = 4*int64(b) + 4*i64(dirs, h)*(11*int64(b-ended)+8*int64(ended))
-		c.flops = i64(dirs, b-ended, h, 9) // an ended row only copies
-		c.fill = func(_ *rand.Rand, d *caseData) { copy(d.i[0], lens) }
-		add(c)
-	})
+	// timed (stepLengths). In place (the model's LSTM: act is pre, dpre is
+	// act) and, for comparison, with separate buffers: the same bytes.
+	for _, inPlace := range []bool{true, false} {
+		s.sweep("BH", func(b, _, h, _ int) {
+			const dirs, steps = 2, 2
+			g, st := dirs*steps*b*4*h, dirs*steps*b*h
+			c := &kernelCase{op: "LSTMGatesForward", variant: lstmVariant(inPlace), dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
+				// pre, act, c, h
+				f32: []int{g, g, st, st}, i32: []int{b}, outs: []ref{dev(1), dev(2), dev(3)},
+				run: func(be host.Backend, x *instance) {
+					be.LSTMGatesForward(dirs, steps, b, h, 1, x.i[0], x.f[0], x.f[1], x.f[2], x.f[3])
+				}}
+			if inPlace { // pre (then act), c, h
+				c.inPlace, c.f32, c.outs = true, []int{g, st, st}, []ref{dev(0), dev(1), dev(2)}
+				c.run = func(be host.Backend, x *instance) {
+					be.LSTMGatesForward(dirs, steps, b, h, 1, x.i[0], x.f[0], x.f[0], x.f[1], x.f[2])
+				}
+			}
+			lens := stepLengths(c.opSeed(), b)
+			// A running unit moves 11H (h_{s−1} went into the GEMM), a carried
+			// one 8H.
+			ended := endedAt(lens, 1)
+			c.bytes = 4*int64(b) + 4*i64(dirs, h)*(11*int64(b-ended)+8*int64(ended))
+			c.flops = i64(dirs, b-ended, h, 9) // an ended row only copies
+			c.fill = func(_ *rand.Rand, d *caseData) { copy(d.i[0], lens) }
+			add(c)
+		})
+	}
 	// The whole-sequence ops: every step's recurrent product and gates in
 	// one op, over B sequences of T steps.
 	s.sweep("BTH", func(b, t, h, _ int) {
@@ -496,27 +528,35 @@ func cases(s Shapes) []*kernelCase {
 				be.Transpose(2, rows, cols, x.f[0], cols, rows*cols, x.f[1], rows, rows*cols)
 			}})
 	})
-	s.sweep("BH", func(b, _, h, _ int) {
-		const dirs, steps = 2, 2
-		g, st := dirs*steps*b*4*h, dirs*steps*b*h
-		c := &kernelCase{op: "LSTMGatesBackward", variant: "2 directions", dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
-			// act, c, dh, dc, dpre
-			f32: []int{g, st, st, st, g}, i32: []int{b}, outs: []ref{dev(2), dev(3), dev(4)},
-			run: func(be host.Backend, x *instance) {
-				be.LSTMGatesBackward(dirs, steps, b, h, 1, x.i[0], x.f[0], x.f[1], x.f[2], x.f[3], x.f[4])
-			}}
-		lens := stepLengths(c.seed(), b)
-		// A running unit moves 13H, a carried one 15H (it adds dh_s into
-		// dh_{s−1}).
-		ended := endedAt(lens, 1)
-		c.bytes = 4*int64(b) + 4*i64(dirs, h)*(13*int64(b-ended)+15*int64(ended))
-		c.flops = i64(dirs, h) * (23*int64(b-ended) + int64(ended)) // an ended row adds dh_s into dh_{s−1}
-		c.fill = func(r *rand.Rand, d *caseData) {
-			copy(d.i[0], lens)
-			uniform(r, d.f[0], 0, 1) // activated gates: σ in (0, 1), tanh in (−1, 1)
-		}
-		add(c)
-	})
+	for _, inPlace := range []bool{true, false} {
+		s.sweep("BH", func(b, _, h, _ int) {
+			const dirs, steps = 2, 2
+			g, st := dirs*steps*b*4*h, dirs*steps*b*h
+			c := &kernelCase{op: "LSTMGatesBackward", variant: lstmVariant(inPlace), dims: []Dim{{"B", b}, {"H", h}}, tol: tolReduc,
+				// act, c, dh, dc, dpre
+				f32: []int{g, st, st, st, g}, i32: []int{b}, outs: []ref{dev(2), dev(3), dev(4)},
+				run: func(be host.Backend, x *instance) {
+					be.LSTMGatesBackward(dirs, steps, b, h, 1, x.i[0], x.f[0], x.f[1], x.f[2], x.f[3], x.f[4])
+				}}
+			if inPlace { // act (then dpre), c, dh, dc
+				c.inPlace, c.f32, c.outs = true, []int{g, st, st, st}, []ref{dev(0), dev(2), dev(3)}
+				c.run = func(be host.Backend, x *instance) {
+					be.LSTMGatesBackward(dirs, steps, b, h, 1, x.i[0], x.f[0], x.f[1], x.f[2], x.f[3], x.f[0])
+				}
+			}
+			lens := stepLengths(c.opSeed(), b)
+			// A running unit moves 13H, a carried one 15H (it adds dh_s into
+			// dh_{s−1}).
+			ended := endedAt(lens, 1)
+			c.bytes = 4*int64(b) + 4*i64(dirs, h)*(13*int64(b-ended)+15*int64(ended))
+			c.flops = i64(dirs, h) * (23*int64(b-ended) + int64(ended)) // an ended row adds dh_s into dh_{s−1}
+			c.fill = func(r *rand.Rand, d *caseData) {
+				copy(d.i[0], lens)
+				uniform(r, d.f[0], 0, 1) // activated gates: σ in (0, 1), tanh in (−1, 1)
+			}
+			add(c)
+		})
+	}
 
 	// Attention softmax over the keys of R-turn windows: B·heads·R rows
 	// of R scores, keys masked from each window's length on.

@@ -72,22 +72,33 @@ type timing struct {
 // An op that waits for the device inside a held group is timed again
 // without the hold.
 func measure(be host.Backend, call func(), budget time.Duration, held bool) (timing, error) {
-	tm, err := measureGroups(be, call, budget, held)
+	return measureRestoring(be, call, nil, budget, held)
+}
+
+// measureRestoring is measure with restore, when not nil, run before every
+// group, untimed: an op in place, whose calls feed on their own outputs,
+// starts each group from its inputs again.
+func measureRestoring(be host.Backend, call, restore func(), budget time.Duration, held bool) (timing, error) {
+	tm, err := measureGroups(be, call, restore, budget, held)
 	if held && errors.Is(err, host.ErrHostWaited) {
-		tm, err = measureGroups(be, call, budget, false)
+		tm, err = measureGroups(be, call, restore, budget, false)
 		tm.hostPaced = true
 	}
 	return tm, err
 }
 
-// measureGroups is measure, held or not.
-func measureGroups(be host.Backend, call func(), budget time.Duration, held bool) (timing, error) {
+// measureGroups is measureRestoring, held or not.
+func measureGroups(be host.Backend, call, restore func(), budget time.Duration, held bool) (timing, error) {
+	if restore == nil {
+		restore = func() {}
+	}
 	perCall := int64(0)
 	if l, ok := be.(interface{ Launches() int64 }); ok && held {
 		before := l.Launches()
 		call()
 		perCall = l.Launches() - before
 	}
+	restore()
 	one, _, err := timeGroup(be, 1, held, call)
 	if err != nil {
 		return timing{}, err
@@ -100,6 +111,7 @@ func measureGroups(be host.Backend, call func(), budget time.Duration, held bool
 	groups := min(max(int(budget/(time.Duration(per)*one)), 3), 31)
 	var devices, issues []time.Duration
 	for range groups {
+		restore()
 		d, is, err := timeGroup(be, per, held, call)
 		if err != nil {
 			return timing{}, err
@@ -575,13 +587,29 @@ func runCase(be, ref host.Backend, c *kernelCase, o KernelOptions, ceil Ceilings
 	if err := be.Sync(); err != nil {
 		return res, err
 	}
+	// An op in place is timed from its inputs: its calls feed on their
+	// own outputs (the LSTM backward's gradients become the next call's
+	// gates, whose products decay into subnormal floats, slow on a CPU), so
+	// every copy is reset from a pristine one before each group.
+	var restore func()
+	if c.inPlace {
+		pristine := c.build(be, data)
+		defer pristine.release(be)
+		restore = func() {
+			for _, x := range insts {
+				for k, b := range x.f {
+					be.Copy(b, pristine.f[k])
+				}
+			}
+		}
+	}
 	next := 0
-	tm, err := measure(be, func() {
+	tm, err := measureRestoring(be, func() {
 		c.run(be, insts[next])
 		if next++; next == len(insts) {
 			next = 0
 		}
-	}, o.Budget, !o.HostPaced)
+	}, restore, o.Budget, !o.HostPaced)
 	if err != nil {
 		return res, err
 	}

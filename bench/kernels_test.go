@@ -137,7 +137,7 @@ func TestCaseCosts(t *testing.T) {
 			default:
 				continue
 			}
-			e := int64(endedAt(stepLengths(c.seed(), b), 1))
+			e := int64(endedAt(stepLengths(c.opSeed(), b), 1))
 			r := int64(b) - e
 			if b == 40 && (e == 0 || r == 0) {
 				t.Errorf("%s at B = 40: %d of 40 rows ended, want some of each", c.name(), e)
@@ -278,6 +278,28 @@ func TestHostLaunchNS(t *testing.T) {
 	}
 	if ns < 20_000 {
 		t.Errorf("issuing a call that takes 20 µs: %g ns a call", ns)
+	}
+}
+
+// TestMeasureRestores: an op in place is timed from its inputs in every
+// group: restore runs before the estimate and before each group, never
+// inside one.
+func TestMeasureRestores(t *testing.T) {
+	be := &fixedTimer{Backend: host.NewCPU(1)}
+	since, longest, restores := 0, 0, 0 // calls since the last restore
+	tm, err := measureRestoring(be, func() {
+		since++
+		longest = max(longest, since)
+	}, func() {
+		since = 0
+		restores++
+	}, 20*time.Millisecond, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 ms groups of 100 calls at the timer's 10 µs: 20 groups.
+	if restores != 21 || longest != 100 || tm.calls != 2000 {
+		t.Errorf("%d restores, at most %d calls after one, %d calls timed; want 21 (the estimate and 20 groups), 100, 2000", restores, longest, tm.calls)
 	}
 }
 
@@ -702,20 +724,45 @@ func (s *sizeRecorder) Scale(alpha float32, x *host.F32) {
 
 // TestSameBytesCopySize checks that the copy a target is compared with
 // moves the op's bytes: half of them read and half written, by a Copy of
-// bytes/8 floats or a Scale in place of as many.
+// bytes/8 floats or a Scale in place of as many. (The in-place form's
+// timing also copies its buffers back from a pristine set: Copies of their
+// sizes.)
 func TestSameBytesCopySize(t *testing.T) {
 	be := &sizeRecorder{fixedTimer: &fixedTimer{Backend: host.NewCPU(1)}}
-	rep, err := RunKernels(be, nil, tinyOptions("^LSTMGatesForward"), Ceilings{CopyGBps: 1}, nil)
+	o := tinyOptions("^LSTMGatesForward")
+	rep, err := RunKernels(be, nil, o, Ceilings{CopyGBps: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Targets) != 1 || len(be.copies) == 0 || len(be.scales) == 0 {
-		t.Fatalf("targets %+v, %d copies, %d scales", rep.Targets, len(be.copies), len(be.scales))
+	if len(rep.Targets) != 1 || len(be.scales) == 0 {
+		t.Fatalf("targets %+v, %d scales", rep.Targets, len(be.scales))
+	}
+	restored := map[int]bool{} // the sizes of the in-place form's buffers
+	for _, c := range cases(o.Shapes) {
+		if c.op == "LSTMGatesForward" && c.inPlace {
+			for _, n := range c.f32 {
+				restored[n] = true
+			}
+		}
 	}
 	want := int(rep.Targets[0].Bytes / 8)
-	for _, n := range append(be.copies, be.scales...) {
+	if restored[want] || len(restored) == 0 {
+		t.Fatalf("bad test: buffers of %v floats, the same-size copy %d", restored, want)
+	}
+	sameSize := 0
+	for _, n := range be.copies {
+		if n == want {
+			sameSize++
+		} else if !restored[n] {
+			t.Fatalf("a copy of %d floats for %d bytes, want %d floats (copies %v)", n, rep.Targets[0].Bytes, want, be.copies)
+		}
+	}
+	if sameSize == 0 {
+		t.Errorf("no Copy of %d floats among %v", want, be.copies)
+	}
+	for _, n := range be.scales {
 		if n != want {
-			t.Fatalf("a copy of %d floats for %d bytes, want %d floats (copies %v, scales %v)", n, rep.Targets[0].Bytes, want, be.copies, be.scales)
+			t.Fatalf("a Scale of %d floats for %d bytes, want %d floats (scales %v)", n, rep.Targets[0].Bytes, want, be.scales)
 		}
 	}
 }

@@ -53,7 +53,7 @@ func TestBenchCommandLine(t *testing.T) {
 		{[]string{"bench", "kernels", "--threads", "-1", "--device", "cpu", "--shapes", "tiny"}, 2, nil, []string{"--threads must not be negative"}},
 		{[]string{"bench", "kernels", "--rotate-mib", "-2", "--device", "cpu", "--shapes", "tiny"}, 2, nil, []string{"--rotate-mib, --copy-mib and --gemm-n must not be negative"}},
 		{[]string{"bench", "train", "--device", "cpu", "--profile", "--steps", "1"}, 2, nil, []string{"--profile times launches on a GPU; cpu"}},
-		{[]string{"bench", "kernels", "--list", "--ops", "^LSTMGates"}, 0, []string{"LSTMGatesForward (2 directions)\nLSTMGatesBackward (2 directions)\n"}, nil},
+		{[]string{"bench", "kernels", "--list", "--ops", "^LSTMGates"}, 0, []string{"LSTMGatesForward (2 directions, in place)\nLSTMGatesForward (2 directions)\nLSTMGatesBackward (2 directions, in place)\nLSTMGatesBackward (2 directions)\n"}, nil},
 		// A typo (the names are case-sensitive) ran nothing and passed.
 		{append(slices.Clone(tinyKernels), "--ops", "lstm"), 2, nil, []string{`--ops "lstm" matches no case of the tiny shapes`, "--list"}},
 	}
