@@ -82,17 +82,16 @@ func (c *kernelCase) name() string {
 }
 
 // seed derives the case's generator seed from its name and shape.
-func (c *kernelCase) seed() uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(c.name() + " " + formatDims(c.dims)))
-	return h.Sum64()
-}
+func (c *kernelCase) seed() uint64 { return c.seedOf(c.name()) }
 
 // opSeed is seed without the variant: the forms of one op at one shape
 // (the LSTM steps in place and apart) draw the same lengths.
-func (c *kernelCase) opSeed() uint64 {
+func (c *kernelCase) opSeed() uint64 { return c.seedOf(c.op) }
+
+// seedOf hashes name and the case's shape.
+func (c *kernelCase) seedOf(name string) uint64 {
 	h := fnv.New64a()
-	h.Write([]byte(c.op + " " + formatDims(c.dims)))
+	h.Write([]byte(name + " " + formatDims(c.dims)))
 	return h.Sum64()
 }
 
