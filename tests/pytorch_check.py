@@ -16,8 +16,12 @@ emotion's Trainer does, in float64: the weighted (label-smoothed)
 CrossEntropyLoss, its backward, clip_grad_norm_ and one
 torch.optim.Adam step, and prints besides the logits "loss", "grads" and
 "updated" (each parameter's gradient before clipping and its value after
-the step, by state_dict name, flattened), and "grads32", the gradients
-PyTorch computes in float32, for the size of float32's rounding.
+the step, by state_dict name, flattened), and "grads32", a list of the
+gradients PyTorch computes in float32, for the size of float32's rounding:
+first on the parameters as given, then on three copies with each value
+moved at random by one float32 ulp up, down or not at all. A backward-stable
+float32 computation gives the exact result of inputs that far off, and one
+rounding alone may land near the float64 result by chance.
 """
 import json
 import os
@@ -87,7 +91,15 @@ def main():
 
     # PyTorch's own float32 gradients, to measure float32's rounding on
     # each tensor; then the reference step in float64.
-    _, _, grads32 = gradients(torch.float32)
+    grads32 = [gradients(torch.float32)[2]]
+    nudge = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                step = torch.randint(-1, 2, p.shape, generator=nudge)
+                p.copy_(torch.where(step == 0, p, torch.nextafter(p, step.to(p.dtype) * float("inf"))))
+        grads32.append(gradients(torch.float32)[2])
+        model.load_state_dict(state, strict=True)
     logits, loss, grads = gradients(torch.float64)
     torch.nn.utils.clip_grad_norm_(model.parameters(), inp["clip"])
     opt = torch.optim.Adam(model.parameters(), lr=inp["lr"], eps=inp["eps"])

@@ -111,11 +111,18 @@ func trainingStepMatchesPyTorch(t *testing.T, py, kind string, smoothing float32
 	worstGrad, worstStep := 0.0, 0.0
 	for _, p := range params {
 		// Each tensor to its own scale, the largest of PyTorch's
-		// values, and within three times what PyTorch's own
+		// values, and within three times the farthest PyTorch's own
 		// float32 gradient is off its float64 one (float32's
-		// rounding on this tensor: up to 5e-4 where the attention
-		// pooling's gradients cancel) or 1e-4.
-		tol := max(1e-4, 3*tensorDiff(nil, "", got.Grads[p.Name], float32s(got.Grads32[p.Name]), 0))
+		// rounding on this tensor: up to 6e-4 where the attention
+		// pooling's gradients cancel) or 1e-4. The farthest of four
+		// float32 runs, the parameters as given and nudged by an ulp
+		// three times: one run alone lands anywhere from 9e-5 to
+		// 4.3e-4 off on the attention pooling's context vector.
+		rounding := 0.0
+		for _, g32 := range got.Grads32 {
+			rounding = max(rounding, tensorDiff(nil, "", got.Grads[p.Name], float32s(g32[p.Name]), 0))
+		}
+		tol := max(1e-4, 3*rounding)
 		g := tensorDiff(t, p.Name+" gradient", got.Grads[p.Name], grads[p.Name], tol)
 		u := tensorDiff(t, p.Name+" after the step", got.Updated[p.Name], download(t, c.be, p.Value), 1e-5)
 		worstGrad, worstStep = max(worstGrad, g), max(worstStep, u)
@@ -182,7 +189,7 @@ type pytorchResult struct {
 	Logits         [][]float64
 	Loss           float64
 	Grads, Updated map[string][]float64
-	Grads32        map[string][]float64 // PyTorch's float32 gradients
+	Grads32        []map[string][]float64 // PyTorch's float32 gradients, as given, then three times nudged by an ulp
 }
 
 // run runs tests/pytorch_check.py on c's checkpoint and batch, with the
