@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"maps"
 	"os"
@@ -172,14 +171,11 @@ func TestResumeWithMovedEmbeddings(t *testing.T) {
 	data, _ := writeFixture(t)
 	vectors, _ := fixtureVectors(t)
 	out := filepath.Join(t.TempDir(), "loso")
-	var e bytes.Buffer
-	oldOut, oldErr := stdout, stderr
-	stdout, stderr = failWriter{}, &e // --json stops after fold 1's first epoch, saved
-	code := emotion([]string{"train", "--data", data, "--out", out, "--protocol", "loso", "--embeddings", vectors, "--epochs", "2", "--json",
+	// --json stops after fold 1's first epoch, saved
+	code, e := emotionStdoutFull([]string{"train", "--data", data, "--out", out, "--protocol", "loso", "--embeddings", vectors, "--epochs", "2", "--json",
 		"--device", "cpu", "--hidden", "4", "--dense", "4", "--min-count", "1", "--max-batches", "2", "--threads", "1"})
-	stdout, stderr = oldOut, oldErr
 	if code != 1 {
-		t.Fatalf("loso with a failing standard output: exit %d: %s", code, e.String())
+		t.Fatalf("loso with a failing standard output: exit %d: %s", code, e)
 	}
 	state := filepath.Join(out, "fold1", "state.safetensors")
 	moved := filepath.Join(t.TempDir(), "moved.txt")

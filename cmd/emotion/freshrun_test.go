@@ -32,16 +32,12 @@ func TestFreshRunReplacesEarlierRun(t *testing.T) {
 	}
 	// The new run stops after its first epoch (its --json line cannot be
 	// written), before its test report.
-	var e bytes.Buffer
-	oldOut, oldErr := stdout, stderr
-	stdout, stderr = failWriter{}, &e
-	code := emotion(append([]string{"train", "--data", data, "--out", out, "--json", "--seed", "7", "--epochs", "2"}, tinyRun[2:]...))
-	stdout, stderr = oldOut, oldErr
+	code, e := emotionStdoutFull(append([]string{"train", "--data", data, "--out", out, "--json", "--seed", "7", "--epochs", "2"}, tinyRun[2:]...))
 	if code != 1 {
-		t.Fatalf("new run: exit %d, want 1: %s", code, e.String())
+		t.Fatalf("new run: exit %d, want 1: %s", code, e)
 	}
-	if !strings.Contains(e.String(), "note: "+out+" held an earlier run: removed its state.safetensors.zst, model.safetensors.zst, metrics.json, confusion.png, curves.png, log.jsonl, config.json") {
-		t.Errorf("the new run does not say what it removed: %q", e.String())
+	if !strings.Contains(e, "note: "+out+" held an earlier run: removed its state.safetensors.zst, model.safetensors.zst, metrics.json, confusion.png, curves.png, log.jsonl, config.json") {
+		t.Errorf("the new run does not say what it removed: %q", e)
 	}
 	entries, err := os.ReadDir(out)
 	if err != nil {

@@ -115,13 +115,9 @@ func TestFlagError(t *testing.T) {
 // /dev/full) exits 1 and says so, as every other output does.
 func TestHelpWriteError(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"help"}, {"help", "train"}, {"eval", "-h"}, {"bench", "--help"}, {"bench", "kernels", "--help"}, {"help", "bench", "train"}} {
-		var e bytes.Buffer
-		oldOut, oldErr := stdout, stderr
-		stdout, stderr = failWriter{}, &e
-		code := emotion(args)
-		stdout, stderr = oldOut, oldErr
-		if code != 1 || !strings.Contains(e.String(), "emotion: writing the help: no space left on device") {
-			t.Errorf("%q into a full disk: exit %d, stderr %q", args, code, e.String())
+		code, e := emotionStdoutFull(args)
+		if code != 1 || !strings.Contains(e, "emotion: writing the help: no space left on device") {
+			t.Errorf("%q into a full disk: exit %d, stderr %q", args, code, e)
 		}
 		if code, out, _ := runEmotion(t, args...); code != 0 || out == "" {
 			t.Errorf("%q: exit %d, %d bytes of help", args, code, len(out))

@@ -29,13 +29,9 @@ func TestResumeRemovesTheStaleReport(t *testing.T) {
 			t.Fatalf("the first run wrote no %s: %v", name, err)
 		}
 	}
-	var e bytes.Buffer
-	oldOut, oldErr := stdout, stderr
-	stdout, stderr = failWriter{}, &e
-	code := emotion([]string{"train", "--resume", filepath.Join(out, "state.safetensors"), "--epochs", "3", "--json", "--device", "cpu", "--threads", "1"})
-	stdout, stderr = oldOut, oldErr
-	if code != 1 || !strings.Contains(e.String(), "--json line") {
-		t.Fatalf("--resume with a failing standard output: exit %d, stderr %q", code, e.String())
+	code, e := emotionStdoutFull([]string{"train", "--resume", filepath.Join(out, "state.safetensors"), "--epochs", "3", "--json", "--device", "cpu", "--threads", "1"})
+	if code != 1 || !strings.Contains(e, "--json line") {
+		t.Fatalf("--resume with a failing standard output: exit %d, stderr %q", code, e)
 	}
 	for _, name := range []string{"metrics.json", "confusion.png", "curves.png"} {
 		if _, err := os.Stat(filepath.Join(out, name)); !os.IsNotExist(err) {

@@ -18,6 +18,17 @@ type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
 
+// emotionStdoutFull runs the command with args while every write to
+// standard output fails (a full disk), and returns its exit code and what
+// it wrote to standard error.
+func emotionStdoutFull(args []string) (code int, errOut string) {
+	var e bytes.Buffer
+	oldOut, oldErr := stdout, stderr
+	stdout, stderr = failWriter{}, &e
+	defer func() { stdout, stderr = oldOut, oldErr }()
+	return emotion(args), e.String()
+}
+
 // TestStdoutWriteErrors: a report or prediction that cannot be written to
 // standard output is an error, not exit 0 with the output lost.
 func TestStdoutWriteErrors(t *testing.T) {
@@ -34,13 +45,9 @@ func TestStdoutWriteErrors(t *testing.T) {
 		{"train", "--data", data, "--out", filepath.Join(t.TempDir(), "run"), "--epochs", "1", "--max-batches", "1", "--device", "cpu",
 			"--embed", "8", "--hidden", "4", "--dense", "4", "--min-count", "1"},
 	} {
-		var e bytes.Buffer
-		oldOut, oldErr := stdout, stderr
-		stdout, stderr = failWriter{}, &e
-		code := emotion(args)
-		stdout, stderr = oldOut, oldErr
-		if code != 1 || !strings.Contains(e.String(), "no space left on device") {
-			t.Errorf("%s with a failing standard output: exit %d, stderr %q", args[0], code, e.String())
+		code, e := emotionStdoutFull(args)
+		if code != 1 || !strings.Contains(e, "no space left on device") {
+			t.Errorf("%s with a failing standard output: exit %d, stderr %q", args[0], code, e)
 		}
 	}
 }
@@ -67,13 +74,9 @@ func TestBenchStdoutWriteErrors(t *testing.T) {
 		{"bench", "compare", k1, k1},
 		{"bench", "compare", t1, t1},
 	} {
-		var e bytes.Buffer
-		oldOut, oldErr := stdout, stderr
-		stdout, stderr = failWriter{}, &e
-		code := emotion(args)
-		stdout, stderr = oldOut, oldErr
-		if code != 1 || !strings.Contains(e.String(), "no space left on device") {
-			t.Errorf("%q with a failing standard output: exit %d, stderr %q", args, code, e.String())
+		code, e := emotionStdoutFull(args)
+		if code != 1 || !strings.Contains(e, "no space left on device") {
+			t.Errorf("%q with a failing standard output: exit %d, stderr %q", args, code, e)
 		}
 	}
 	var rep bench.KernelReport
@@ -89,16 +92,12 @@ func TestBenchStdoutWriteErrors(t *testing.T) {
 func TestTrainJSONLineWriteError(t *testing.T) {
 	data, _ := writeFixture(t)
 	out := filepath.Join(t.TempDir(), "run")
-	var e bytes.Buffer
-	oldOut, oldErr := stdout, stderr
-	stdout, stderr = failWriter{}, &e
-	code := emotion([]string{"train", "--data", data, "--out", out, "--epochs", "3", "--patience", "0", "--max-batches", "1", "--json", "--device", "cpu",
+	code, e := emotionStdoutFull([]string{"train", "--data", data, "--out", out, "--epochs", "3", "--patience", "0", "--max-batches", "1", "--json", "--device", "cpu",
 		"--embed", "8", "--hidden", "4", "--dense", "4", "--min-count", "1"})
-	stdout, stderr = oldOut, oldErr
 	state := filepath.Join(out, "state.safetensors")
-	if code != 1 || !strings.Contains(e.String(), "epoch 1: --json line: ") || !strings.Contains(e.String(), "no space left on device") ||
-		!strings.Contains(e.String(), "emotion train --resume "+state) {
-		t.Fatalf("train --json with a failing standard output: exit %d, stderr %q", code, e.String())
+	if code != 1 || !strings.Contains(e, "epoch 1: --json line: ") || !strings.Contains(e, "no space left on device") ||
+		!strings.Contains(e, "emotion train --resume "+state) {
+		t.Fatalf("train --json with a failing standard output: exit %d, stderr %q", code, e)
 	}
 	if b, err := os.ReadFile(filepath.Join(out, "log.jsonl")); err != nil || strings.Count(string(b), "\n") != 1 {
 		t.Errorf("log.jsonl after the failed first line: %q, %v; want epoch 1's line", b, err)

@@ -198,13 +198,9 @@ func TestResumeLOSOFlow(t *testing.T) {
 		t.Errorf("--resume of fold 2 with --epochs 3: exit %d, stderr %q", code, e)
 	}
 
-	var buf bytes.Buffer
-	oldOut, oldErr := stdout, stderr
-	stdout, stderr = failWriter{}, &buf
-	code = emotion([]string{"train", "--resume", fold(1), "--epochs", "3", "--json", "--device", "cpu", "--threads", "1"})
-	stdout, stderr = oldOut, oldErr
-	if code != 1 || !strings.Contains(buf.String(), "--json line") {
-		t.Fatalf("--resume of fold 1 with a failing standard output: exit %d, stderr %q", code, buf.String())
+	code, buf := emotionStdoutFull([]string{"train", "--resume", fold(1), "--epochs", "3", "--json", "--device", "cpu", "--threads", "1"})
+	if code != 1 || !strings.Contains(buf, "--json line") {
+		t.Fatalf("--resume of fold 1 with a failing standard output: exit %d, stderr %q", code, buf)
 	}
 	if _, err := os.Stat(filepath.Join(out, "metrics.json")); !os.IsNotExist(err) {
 		t.Errorf("the summary over the folds is still there, though fold 1 trains on (%v)", err)
