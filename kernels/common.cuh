@@ -44,27 +44,45 @@ using dptr = T*;
 // host looks it up by name in the fatbin.
 #define KERNEL extern "C" __global__
 
-// GRID_DEPENDENCY_SYNC() is the first statement of every kernel. It waits
-// until the kernel before this one on the stream has finished and its
-// writes are visible (griddepcontrol.wait), then lets the kernel after this
-// one begin its launch (griddepcontrol.launch_dependents). The device layer
-// launches kernels with programmatic dependent launch on sm_90 (cuda.Device,
+// GRID_DEPENDENCY_SYNC() is the first statement of every kernel (or
+// GRID_DEPENDENCY_WAIT(), below). It waits until the kernel before this one
+// on the stream has finished and its writes are visible
+// (griddepcontrol.wait), then lets the kernel after this one begin its
+// launch (griddepcontrol.launch_dependents). The device layer launches
+// kernels with programmatic dependent launch on sm_90 (cuda.Device,
 // DependentLaunch), so a kernel's launch -- block scheduling, parameters,
 // the start of its blocks -- overlaps the kernel before it instead of
 // following its end: the 3.5-4 us a dependent launch cost on the H200 (see
 // NOTES.md). Launched without it, or before sm_90, both are no-ops. A
 // kernel touches no device memory before it: under emulation any device
 // memory access before it fails the launch (emu::dptr).
+//
+// GRID_DEPENDENCY_WAIT() waits the same way but leaves out the trigger, so
+// the kernel after this one launches when this one's blocks have all exited
+// (the implicit trigger). The LSTM gate kernels of one step and the
+// cross-entropy open with it: launched early, the next kernel's blocks
+// slowed them -- on the H200 the gates ran at 62-64% of the copy rate with
+// the trigger at their top, 71-76% with it at their exit, and the
+// cross-entropy at 36% of its bound against 45% (NOTES.md, "Where the
+// trigger goes").
 #ifdef CUDA_EMU
 #define GRID_DEPENDENCY_SYNC() emu::grid_dependency_sync()
+#define GRID_DEPENDENCY_WAIT() emu::grid_dependency_sync()
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define GRID_DEPENDENCY_SYNC()                           \
   do {                                                   \
     asm volatile("griddepcontrol.wait;" ::: "memory");   \
     asm volatile("griddepcontrol.launch_dependents;" :::); \
   } while (0)
+#define GRID_DEPENDENCY_WAIT()                         \
+  do {                                                 \
+    asm volatile("griddepcontrol.wait;" ::: "memory"); \
+  } while (0)
 #else
 #define GRID_DEPENDENCY_SYNC() \
+  do {                         \
+  } while (0)
+#define GRID_DEPENDENCY_WAIT() \
   do {                         \
   } while (0)
 #endif

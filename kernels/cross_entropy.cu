@@ -195,11 +195,12 @@ __device__ __forceinline__ void cross_entropy_one_row_each(int n, int classes, f
 // CE_ROW_CLASSES classes takes cross_entropy_one_row_each, in 16-byte
 // accesses where the host says vec4 (4 classes, aligned buffers). Reads the labels
 // (twice on the general path) and the logits once, writes probs and
-// dlogits once (each 4 B per logit).
+// dlogits once (each 4 B per logit). Opens with GRID_DEPENDENCY_WAIT(): the
+// next kernel launches when this one exits (common.cuh).
 KERNEL void cross_entropy(int n, int classes, int vec4, float eps, dptr<const float> logits, dptr<const int> labels,
                           dptr<const float> weights, dptr<float> loss, dptr<float> dlogits, dptr<float> probs,
                           dptr<int> status) {
-  GRID_DEPENDENCY_SYNC();
+  GRID_DEPENDENCY_WAIT();
   if (n <= (int)blockDim.x && classes <= CE_ROW_CLASSES) {  // the same for every thread
     if (vec4 && eps == 0.0f)
       cross_entropy_one_row_each<true, false>(n, classes, eps, logits, labels, weights, loss, dlogits, probs, status);

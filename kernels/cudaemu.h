@@ -44,9 +44,9 @@ extern thread_local ThreadState ts;
 // never returns to the calling fiber.
 [[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
-// grid_dependency_sync is GRID_DEPENDENCY_SYNC(): the emulation runs
-// launches one after another, so it only marks the thread as allowed to
-// touch device memory.
+// grid_dependency_sync is GRID_DEPENDENCY_SYNC() and GRID_DEPENDENCY_WAIT():
+// the emulation runs launches one after another, so it only marks the
+// thread as allowed to touch device memory.
 void grid_dependency_sync();
 
 // syncthreads is __syncthreads(): a barrier every thread of the block must reach.

@@ -26,9 +26,9 @@ func TestSources(t *testing.T) {
 		t.Errorf("Names(true) has no self-test kernels: %v", got)
 	}
 	// Every kernel, the self-tests too, opens with GRID_DEPENDENCY_SYNC()
-	// (common.cuh): the device layer launches them with programmatic
-	// dependent launch, and a kernel that touched memory before it would
-	// race with the kernel before it on the stream.
+	// or GRID_DEPENDENCY_WAIT() (common.cuh): the device layer launches
+	// them with programmatic dependent launch, and a kernel that touched
+	// memory before it would race with the kernel before it on the stream.
 	opening := regexp.MustCompile(`(?m)^KERNEL\s+void\s+(?:__launch_bounds__\([^)]*\)\s+)?(\w+)\([^{]*\{\s*([^\n]*)`)
 	entries, err := Sources.ReadDir(".")
 	if err != nil {
@@ -45,8 +45,8 @@ func TestSources(t *testing.T) {
 		}
 		for _, m := range opening.FindAllStringSubmatch(string(src), -1) {
 			opened++
-			if m[2] != "GRID_DEPENDENCY_SYNC();" && !(m[1] == "selftest_read_before_sync") {
-				t.Errorf("%s: kernel %s opens with %q, not GRID_DEPENDENCY_SYNC();", e.Name(), m[1], m[2])
+			if m[2] != "GRID_DEPENDENCY_SYNC();" && m[2] != "GRID_DEPENDENCY_WAIT();" && m[1] != "selftest_read_before_sync" {
+				t.Errorf("%s: kernel %s opens with %q, not GRID_DEPENDENCY_SYNC(); or GRID_DEPENDENCY_WAIT();", e.Name(), m[1], m[2])
 			}
 		}
 	}

@@ -162,11 +162,12 @@ KERNEL void lstm_bwd_step(int dirs, int steps, int batch, int hidden, int s, int
 // at a time (hidden % 4 == 0 and 16-byte aligned buffers; the host checks
 // both): grid (ceil(hidden/(4·block)), batch, dirs). A quarter of the
 // loads and stores of the scalar kernels for the same bytes: forward 44 B
-// per running unit.
+// per running unit. Both open with GRID_DEPENDENCY_WAIT(): the next
+// kernel launches when their blocks exit (common.cuh).
 KERNEL void lstm_fwd_step4(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
                            dptr<const float> pre, dptr<float> act, dptr<float> c, dptr<float> h,
                            dptr<int> status) {
-  GRID_DEPENDENCY_SYNC();
+  GRID_DEPENDENCY_WAIT();
   int j = (blockIdx.x * blockDim.x + threadIdx.x) * 4, b = blockIdx.y, d = blockIdx.z;
   if (j >= hidden) return;
   long long row = ((long long)d * steps + s) * batch + b;
@@ -197,7 +198,7 @@ KERNEL void lstm_fwd_step4(int dirs, int steps, int batch, int hidden, int s, dp
 KERNEL void lstm_bwd_step4(int dirs, int steps, int batch, int hidden, int s, dptr<const int> lengths,
                            dptr<const float> act, dptr<const float> c, dptr<float> dh, dptr<float> dc,
                            dptr<float> dpre, dptr<int> status) {
-  GRID_DEPENDENCY_SYNC();
+  GRID_DEPENDENCY_WAIT();
   int j = (blockIdx.x * blockDim.x + threadIdx.x) * 4, b = blockIdx.y, d = blockIdx.z;
   if (j >= hidden) return;
   long long row = ((long long)d * steps + s) * batch + b;
