@@ -62,9 +62,11 @@ using dptr = T*;
 // (the implicit trigger). The LSTM gate kernels of one step and the
 // cross-entropy open with it: launched early, the next kernel's blocks
 // slowed them -- on the H200 the gates ran at 62-64% of the copy rate with
-// the trigger at their top, 71-76% with it at their exit, and the
-// cross-entropy at 36% of its bound against 45% (NOTES.md, "Where the
-// trigger goes").
+// the trigger at their top, 71-74% with it at their exit (the H100: 71 ->
+// 76-82%), and the cross-entropy took 1.79 -> 1.73 us (the H100: 2.00 ->
+// 1.83). Every kernel at exit would cost the small ones their overlap (a
+// one-float Fill 650 -> 784 ns on the H200). NOTES.md, "Where the trigger
+// goes".
 #ifdef CUDA_EMU
 #define GRID_DEPENDENCY_SYNC() emu::grid_dependency_sync()
 #define GRID_DEPENDENCY_WAIT() emu::grid_dependency_sync()
